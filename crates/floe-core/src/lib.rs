@@ -1,0 +1,27 @@
+//! Floe's pure core: identifiers and the RedStuff (RS2) two-dimensional erasure code,
+//! byte-compatible with Walrus. No I/O, no async, no network.
+//!
+//! * [`config`]: parameters from the shard count (f, p = n−2f, s = n−f, sizes, limits).
+//! * [`encode`]: sliver pairs, metadata and blob ID; a metadata-only path.
+//! * [`decode`]: blob reconstruction with consistency checks.
+//! * [`recovery`]: recovery symbols with proofs, sliver recovery, inconsistency proofs.
+//! * [`merkle`], [`metadata`], [`sliver`]: the hashed structures and their wire layouts.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod encode;
+pub mod ids;
+pub mod merkle;
+pub mod metadata;
+mod rs;
+pub mod sliver;
+
+pub use config::{ConfigError, EncodingConfig};
+pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
+pub use ids::{
+    BlobId, EncodingType, Epoch, IdParseError, ObjectId, ShardIndex, SliverIndex, SliverPairIndex,
+    SliverType,
+};
+pub use metadata::{BlobMetadata, BlobMetadataWithId, MetadataError, SliverPairMetadata};
+pub use rs::RsError;
+pub use sliver::{Sliver, SliverData, SliverError, SliverPair};

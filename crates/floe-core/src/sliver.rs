@@ -1,0 +1,193 @@
+//! Slivers, their wire layout, and verification against blob metadata.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::EncodingConfig;
+use crate::ids::{SliverIndex, SliverPairIndex, SliverType};
+use crate::merkle::{Digest, MerkleTree, leaf_hashes, root_from_leaf_hashes};
+use crate::metadata::BlobMetadata;
+use crate::rs::{RsError, with_worker};
+
+/// The symbols of one sliver.
+///
+/// BCS layout (wire version 1): `symbols` (ULEB128 length + bytes), `symbol_size` (u16 LE),
+/// `index` (u16 LE: the sliver's index on its own axis). The axis is carried by [`Sliver`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SliverData {
+    pub symbols: Vec<u8>,
+    pub symbol_size: u16,
+    pub index: SliverIndex,
+}
+
+/// A sliver with its axis (BCS: `Primary` = 0, `Secondary` = 1, then the [`SliverData`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Sliver {
+    Primary(SliverData),
+    Secondary(SliverData),
+}
+
+/// Primary sliver k and secondary sliver n−1−k.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SliverPair {
+    pub primary: SliverData,
+    pub secondary: SliverData,
+}
+
+impl SliverPair {
+    pub fn index(&self) -> SliverPairIndex {
+        SliverPairIndex(self.primary.index.0)
+    }
+}
+
+/// Why a sliver was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SliverError {
+    #[error("sliver index {index} out of range for {n_shards} shards")]
+    IndexOutOfRange { index: u16, n_shards: u16 },
+    #[error("sliver symbol size {got} does not match the metadata's {expected}")]
+    SymbolSizeMismatch { got: u16, expected: u16 },
+    #[error("{axis} sliver has {got} bytes, expected {expected}")]
+    WrongLength { axis: SliverType, got: usize, expected: usize },
+    #[error("{axis} sliver {index} does not match its hash in the metadata")]
+    HashMismatch { axis: SliverType, index: u16 },
+    #[error("metadata is unusable: {0}")]
+    BadMetadata(String),
+    #[error(transparent)]
+    Rs(#[from] RsError),
+}
+
+impl SliverData {
+    pub fn new(_axis: SliverType, index: SliverIndex, symbol_size: u16, symbols: Vec<u8>) -> Self {
+        Self { symbols, symbol_size, index }
+    }
+
+    pub fn symbol(&self, i: usize) -> &[u8] {
+        let sym = usize::from(self.symbol_size);
+        &self.symbols[i * sym..][..sym]
+    }
+
+    pub fn n_symbols(&self) -> usize {
+        self.symbols.len() / usize::from(self.symbol_size.max(1))
+    }
+
+    /// Checks this sliver of `axis` against `metadata`: index range, symbol size, length, and
+    /// the Merkle root of its expansion to n symbols.
+    pub fn verify(
+        &self,
+        axis: SliverType,
+        config: &EncodingConfig,
+        metadata: &BlobMetadata,
+    ) -> Result<(), SliverError> {
+        let n = config.n_shards();
+        if self.index.0 >= n {
+            return Err(SliverError::IndexOutOfRange { index: self.index.0, n_shards: n });
+        }
+        let expected_sym =
+            metadata.symbol_size(config).map_err(|e| SliverError::BadMetadata(e.to_string()))?;
+        if self.symbol_size != expected_sym {
+            return Err(SliverError::SymbolSizeMismatch {
+                got: self.symbol_size,
+                expected: expected_sym,
+            });
+        }
+        let expected_len = config.sliver_len(axis, expected_sym);
+        if self.symbols.len() != expected_len {
+            return Err(SliverError::WrongLength {
+                axis,
+                got: self.symbols.len(),
+                expected: expected_len,
+            });
+        }
+        let pair = self.index.to_pair_index(axis, n);
+        let expected = metadata
+            .sliver_hash(pair, axis)
+            .ok_or_else(|| SliverError::BadMetadata("fewer hashes than shards".into()))?;
+        if &expanded_root(config, axis, self.symbol_size, &self.symbols)? != expected.bytes() {
+            return Err(SliverError::HashMismatch { axis, index: self.index.0 });
+        }
+        Ok(())
+    }
+}
+
+impl Sliver {
+    pub fn axis(&self) -> SliverType {
+        match self {
+            Sliver::Primary(_) => SliverType::Primary,
+            Sliver::Secondary(_) => SliverType::Secondary,
+        }
+    }
+    pub fn data(&self) -> &SliverData {
+        match self {
+            Sliver::Primary(d) | Sliver::Secondary(d) => d,
+        }
+    }
+    pub fn into_data(self) -> SliverData {
+        match self {
+            Sliver::Primary(d) | Sliver::Secondary(d) => d,
+        }
+    }
+    pub fn new(axis: SliverType, data: SliverData) -> Self {
+        match axis {
+            SliverType::Primary => Sliver::Primary(data),
+            SliverType::Secondary => Sliver::Secondary(data),
+        }
+    }
+    pub fn verify(&self, config: &EncodingConfig, metadata: &BlobMetadata) -> Result<(), SliverError> {
+        self.data().verify(self.axis(), config, metadata)
+    }
+}
+
+/// The code that extends a sliver of `axis` to n symbols: a primary sliver (s symbols) is a
+/// row, extended with the secondary code; a secondary sliver (p symbols) a column, extended with
+/// the primary code. Returns (source count k, n).
+pub(crate) fn expansion_code(config: &EncodingConfig, axis: SliverType) -> (usize, usize) {
+    (usize::from(config.n_source_for(axis)), config.n())
+}
+
+/// The n-symbol expansion of a sliver: its own symbols followed by the repair symbols.
+pub fn expand(
+    config: &EncodingConfig,
+    axis: SliverType,
+    symbol_size: u16,
+    symbols: &[u8],
+) -> Result<Vec<u8>, RsError> {
+    let (k, n) = expansion_code(config, axis);
+    let sym = usize::from(symbol_size);
+    let mut out = Vec::with_capacity(n * sym);
+    out.extend_from_slice(symbols);
+    with_worker(|w| w.coder.encode(k, n, sym, symbols.chunks_exact(sym), |_, d| out.extend_from_slice(d)))?;
+    Ok(out)
+}
+
+/// The Merkle root over a sliver's n-symbol expansion: the hash the metadata holds for it.
+pub fn expanded_root(
+    config: &EncodingConfig,
+    axis: SliverType,
+    symbol_size: u16,
+    symbols: &[u8],
+) -> Result<Digest, RsError> {
+    let (k, n) = expansion_code(config, axis);
+    let sym = usize::from(symbol_size);
+    with_worker(|w| {
+        let mut repair = std::mem::take(&mut w.buf);
+        repair.clear();
+        w.coder.encode(k, n, sym, symbols.chunks_exact(sym), |_, d| repair.extend_from_slice(d))?;
+        let mut leaves = vec![[0u8; 32]; n];
+        let all = symbols.chunks_exact(sym).chain(repair.chunks_exact(sym));
+        leaf_hashes(all, sym, &mut leaves, &mut w.scratch);
+        w.buf = repair;
+        Ok(root_from_leaf_hashes(&leaves, &mut w.scratch))
+    })
+}
+
+/// The full Merkle tree over a sliver's expansion (for recovery-symbol proofs).
+pub fn expanded_tree(
+    config: &EncodingConfig,
+    axis: SliverType,
+    symbol_size: u16,
+    symbols: &[u8],
+) -> Result<(Vec<u8>, MerkleTree), RsError> {
+    let expanded = expand(config, axis, symbol_size, symbols)?;
+    let tree = MerkleTree::from_symbols(&expanded, usize::from(symbol_size));
+    Ok((expanded, tree))
+}
