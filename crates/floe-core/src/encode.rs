@@ -15,14 +15,15 @@
 //!    subtree of that row's tree;
 //! 3. fold each row's subtree roots into its primary hash.
 //!
-//! Both phases run in parallel (rayon) in bounded batches, so memory stays at the slivers
-//! themselves (full encode) or at the repair columns (metadata only).
+//! Both phases run in parallel (rayon); column blocks write their repair rows straight into the
+//! slivers, so memory stays at the slivers themselves (full encode) or at the repair columns
+//! (metadata only), plus a few MiB per thread.
 
 use rayon::prelude::*;
 
 use crate::config::{ConfigError, EncodingConfig};
 use crate::ids::{BlobId, SliverIndex, SliverPairIndex, SliverType};
-use crate::merkle::{Digest, Node, leaf_hashes, roots_of_many, tree_height};
+use crate::merkle::{Digest, Node, leaf_hashes, roots_of_many, roots_of_many_by, tree_height};
 use crate::metadata::{BlobMetadataWithId, SliverPairMetadata};
 use crate::rs::{RsError, with_worker};
 use crate::sliver::{SliverData, SliverPair};
@@ -30,9 +31,7 @@ use crate::sliver::{SliverData, SliverPair};
 /// Columns per block in phase 2 (a power of two: blocks are aligned subtrees of the row trees).
 pub const COLUMN_BLOCK: usize = 32;
 /// Source rows coded per parallel batch in phase 1.
-const ROW_BATCH: usize = 64;
-/// Column blocks coded per parallel batch in phase 2.
-const BLOCK_BATCH: usize = 8;
+const ROW_BATCH: usize = 16;
 
 /// Errors of the encoder.
 #[derive(Debug, thiserror::Error)]
@@ -268,9 +267,14 @@ struct BlockOut {
     column_roots: Vec<Digest>,
     /// Per row, the root of the row tree's aligned subtree over this block's columns.
     row_subtrees: Vec<Digest>,
-    /// Repair rows p..n of the block's source columns (< s), row-major, if requested.
-    repair: Vec<u8>,
 }
+
+/// The repair rows p..n of the primary slivers, one lock per row, so that column blocks coded in
+/// parallel write their (disjoint) columns straight into the slivers.
+type RepairRows<'a> = [std::sync::Mutex<&'a mut [u8]>];
+
+/// Columns whose repair symbols are staged together before being written to the rows.
+const WRITE_CHUNK: usize = 4;
 
 /// Phases 2 and 3: column codes, all leaf hashes, both families of trees.
 fn phase_columns(
@@ -278,41 +282,28 @@ fn phase_columns(
     rows: &Rows<'_>,
     sec_source: &[u8],
     sec_repair: &[u8],
-    mut repair_rows: Option<&mut [u8]>,
+    repair_rows: Option<&mut [u8]>,
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
     let n_blocks = g.n.div_ceil(COLUMN_BLOCK);
-    let keep_repair = repair_rows.is_some();
-    let mut column_roots = vec![[0u8; 32]; g.n];
+    let locked: Option<Vec<std::sync::Mutex<&mut [u8]>>> = repair_rows
+        .map(|rr| rr.chunks_exact_mut(g.s * g.sym).map(std::sync::Mutex::new).collect());
+    let outs: Vec<BlockOut> = (0..n_blocks)
+        .into_par_iter()
+        .map(|b| {
+            with_worker(|w| code_block(&g, b, rows, sec_source, sec_repair, locked.as_deref(), w))
+        })
+        .collect::<Result<_, EncodeError>>()?;
+    let mut column_roots = Vec::with_capacity(g.n);
     // row_subtrees[r * n_blocks + b]
     let mut row_subtrees = vec![[0u8; 32]; g.n * n_blocks];
-    for batch_start in (0..n_blocks).step_by(BLOCK_BATCH) {
-        let batch_end = (batch_start + BLOCK_BATCH).min(n_blocks);
-        let outs: Vec<BlockOut> = (batch_start..batch_end)
-            .into_par_iter()
-            .map(|b| with_worker(|w| code_block(&g, b, rows, sec_source, sec_repair, keep_repair, w)))
-            .collect::<Result<_, EncodeError>>()?;
-        for (i, out) in outs.iter().enumerate() {
-            let b = batch_start + i;
-            let c0 = b * COLUMN_BLOCK;
-            column_roots[c0..c0 + out.column_roots.len()].copy_from_slice(&out.column_roots);
-            for (r, d) in out.row_subtrees.iter().enumerate() {
-                row_subtrees[r * n_blocks + b] = *d;
-            }
-        }
-        if let Some(repair_rows) = repair_rows.as_deref_mut() {
-            repair_rows.par_chunks_mut(g.s * g.sym).enumerate().for_each(|(i, row)| {
-                for (k, out) in outs.iter().enumerate() {
-                    let c0 = (batch_start + k) * COLUMN_BLOCK;
-                    let width = g.s.saturating_sub(c0).min(COLUMN_BLOCK);
-                    if width > 0 {
-                        row[c0 * g.sym..][..width * g.sym]
-                            .copy_from_slice(&out.repair[i * width * g.sym..][..width * g.sym]);
-                    }
-                }
-            });
+    for (b, out) in outs.iter().enumerate() {
+        column_roots.extend_from_slice(&out.column_roots);
+        for (r, d) in out.row_subtrees.iter().enumerate() {
+            row_subtrees[r * n_blocks + b] = *d;
         }
     }
+    drop(outs);
     let row_roots = with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, &mut w.scratch));
     Ok((0..g.n)
         .map(|k| SliverPairMetadata {
@@ -328,7 +319,7 @@ fn code_block(
     rows: &Rows<'_>,
     sec_source: &[u8],
     sec_repair: &[u8],
-    keep_repair: bool,
+    repair_rows: Option<&RepairRows<'_>>,
     w: &mut crate::rs::Worker,
 ) -> Result<BlockOut, EncodeError> {
     let (n, p, s, sym) = (g.n, g.p, g.s, g.sym);
@@ -349,9 +340,10 @@ fn code_block(
         }
         _ => false,
     };
-    let repair_len = (n - p) * sym;
-    let mut column_repair = Vec::with_capacity(repair_len);
-    let mut repair_out = if keep_repair { vec![0u8; (n - p) * src_width * sym] } else { Vec::new() };
+    let mut column_repair = Vec::with_capacity((n - p) * sym);
+    // Repair symbols of up to WRITE_CHUNK source columns, row-major, waiting to be written.
+    let mut staged = Vec::new();
+    let mut staged_from = c0;
     // leaves[c * n + r]
     let mut leaves = vec![[0u8; 32]; width * n];
     for (ci, c) in (c0..c1).enumerate() {
@@ -371,23 +363,32 @@ fn code_block(
         })?;
         let all = (0..p).map(column_symbol).chain(column_repair.chunks_exact(sym));
         leaf_hashes(all, sym, &mut leaves[ci * n..][..n], &mut w.scratch);
-        if keep_repair && c < s {
+        if let Some(locked) = repair_rows.filter(|_| c < s) {
+            let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
+            if staged.is_empty() {
+                staged.resize((n - p) * chunk_width * sym, 0);
+            }
+            let col_in_chunk = c - staged_from;
             for (i, d) in column_repair.chunks_exact(sym).enumerate() {
-                repair_out[(i * src_width + ci) * sym..][..sym].copy_from_slice(d);
+                staged[(i * chunk_width + col_in_chunk) * sym..][..sym].copy_from_slice(d);
+            }
+            if col_in_chunk + 1 == chunk_width {
+                for (i, row) in locked.iter().enumerate() {
+                    let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
+                    row[staged_from * sym..][..chunk_width * sym]
+                        .copy_from_slice(&staged[i * chunk_width * sym..][..chunk_width * sym]);
+                }
+                staged.clear();
+                staged_from = c + 1;
             }
         }
     }
     let column_roots = roots_of_many(&leaves, n, None, &mut w.scratch);
-    // Transpose to per-row runs of `width` leaves.
-    let mut by_row = vec![[0u8; 32]; n * width];
-    for ci in 0..width {
-        for r in 0..n {
-            by_row[r * width + ci] = leaves[ci * n + r];
-        }
-    }
+    // Row r's run of this block's leaves is leaves[ci * n + r] for ci in 0..width.
     let pad = (n > COLUMN_BLOCK).then(|| tree_height(COLUMN_BLOCK));
-    let row_subtrees = roots_of_many(&by_row, width, pad, &mut w.scratch);
-    Ok(BlockOut { column_roots, row_subtrees, repair: repair_out })
+    let row_subtrees =
+        roots_of_many_by(n, width, pad, |r, ci| &leaves[ci * n + r], &mut w.scratch);
+    Ok(BlockOut { column_roots, row_subtrees })
 }
 
 #[cfg(test)]

@@ -172,20 +172,41 @@ pub fn roots_of_many(
 ) -> Vec<Digest> {
     assert!(per_tree > 0 && leaves.len() % per_tree == 0);
     let trees = leaves.len() / per_tree;
+    roots_of_many_by(trees, per_tree, pad_height, |t, i| &leaves[t * per_tree + i], scratch)
+}
+
+/// [`roots_of_many`] with leaf `i` of tree `t` given by `leaf(t, i)`, so callers with another
+/// layout (e.g. a transposed block) need not copy their leaves.
+pub fn roots_of_many_by<'a>(
+    trees: usize,
+    per_tree: usize,
+    pad_height: Option<u32>,
+    leaf: impl Fn(usize, usize) -> &'a Digest,
+    scratch: &mut Scratch,
+) -> Vec<Digest> {
+    assert!(per_tree > 0);
     let height = pad_height.unwrap_or_else(|| tree_height(per_tree));
+    assert!(per_tree <= 1 << height, "tree does not fit the height");
+    if height == 0 {
+        return (0..trees).map(|t| *leaf(t, 0)).collect();
+    }
     let Scratch { staging, level_a, level_b } = scratch;
-    level_a.clear();
-    level_a.extend_from_slice(leaves);
     let mut count = per_tree;
-    for _ in 0..height {
+    for level in 0..height {
         let parents = count.div_ceil(2);
         staging.clear();
         staging.reserve(trees * parents * 65);
-        for tree in level_a.chunks_exact(count) {
-            for pair in tree.chunks(2) {
+        for t in 0..trees {
+            for j in 0..parents {
+                let (l, r) = if level == 0 {
+                    (leaf(t, 2 * j), (2 * j + 1 < count).then(|| leaf(t, 2 * j + 1)))
+                } else {
+                    let base = t * count;
+                    (&level_a[base + 2 * j], level_a.get(base + 2 * j + 1).filter(|_| 2 * j + 1 < count))
+                };
                 staging.push(INNER_PREFIX);
-                staging.extend_from_slice(&pair[0]);
-                staging.extend_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
+                staging.extend_from_slice(l);
+                staging.extend_from_slice(r.unwrap_or(&EMPTY_NODE));
             }
         }
         level_b.clear();

@@ -1,0 +1,307 @@
+//! Aggregate certificates over one protocol message, checked against a committee's weights.
+//!
+//! A certificate carries a signer bitmap (member `i` sets bit `i % 8` of byte `i / 8`), the
+//! message bytes and the aggregate of the signers' signatures. It is checked with fast aggregate
+//! verification — one pairing check against the sum of the signers' public keys — which is sound
+//! only because every committee key was accepted with a [`crate::ProofOfPossession`] at
+//! registration. [`CommitteeWeights`] assumes its keys passed that check.
+
+use blst::BLST_ERROR;
+use blst::min_pk::{AggregateSignature, PublicKey, Signature};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{BLS_DST, ProtocolPublicKey, ProtocolSignature};
+use crate::messages::{MessageBody, MessageError, ProtocolMessage};
+use crate::signed::SignedMessage;
+
+/// Errors from building or checking a certificate, or from building a committee view.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// A committee must have at least one member and one shard.
+    #[error("the committee has no members or no shards")]
+    EmptyCommittee,
+    /// The members' weights must add up to the number of shards.
+    #[error("member weights sum to {sum}, but the committee has {n_shards} shards")]
+    WeightMismatch {
+        /// Sum of the member weights.
+        sum: u64,
+        /// The declared number of shards.
+        n_shards: u16,
+    },
+    /// No partial signatures were given, or the bitmap names no signer.
+    #[error("a certificate needs at least one signer")]
+    NoSigners,
+    /// A signer index is not a committee member.
+    #[error("signer index {index} is out of range for a committee of {members} members")]
+    SignerOutOfRange {
+        /// The offending index.
+        index: usize,
+        /// Committee size.
+        members: usize,
+    },
+    /// The same member signed twice.
+    #[error("member {0} appears more than once")]
+    DuplicateSigner(usize),
+    /// A partial signature is over different bytes than the first one.
+    #[error("member {0} signed a different message")]
+    MessageMismatch(usize),
+    /// A partial signature does not verify under its member's key.
+    #[error("the signature of member {0} does not verify")]
+    InvalidPartialSignature(usize),
+    /// The bitmap does not have `ceil(members / 8)` bytes.
+    #[error("signer bitmap has {actual} bytes, expected {expected}")]
+    BitmapLength {
+        /// Required length.
+        expected: usize,
+        /// Actual length.
+        actual: usize,
+    },
+    /// The bitmap sets bits at or beyond the member count.
+    #[error("signer bitmap sets bits beyond the {members} committee members")]
+    BitmapExtraBits {
+        /// Committee size.
+        members: usize,
+    },
+    /// The signers do not carry enough weight.
+    #[error("signers hold {weight} shards, at least {required} are required")]
+    InsufficientWeight {
+        /// Weight of the signers.
+        weight: u64,
+        /// Required weight.
+        required: u64,
+    },
+    /// The aggregate signature does not verify.
+    #[error("the aggregate signature does not verify")]
+    InvalidAggregateSignature,
+    /// The certified bytes are not the expected kind of message.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
+
+/// One committee member as seen by certificate checks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CommitteeMember {
+    /// The member's protocol key (assumed proof-of-possession checked).
+    pub public_key: ProtocolPublicKey,
+    /// The number of shards the member holds.
+    pub weight: u16,
+}
+
+/// An ordered committee with per-member weights (shard counts). Member order defines the
+/// signer-bitmap positions.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CommitteeWeights {
+    members: Vec<CommitteeMember>,
+    n_shards: u16,
+}
+
+impl CommitteeWeights {
+    /// Build the view. The weights must sum to `n_shards`, which must be positive. All keys are
+    /// assumed to have been accepted with a valid proof of possession.
+    pub fn new(members: Vec<CommitteeMember>, n_shards: u16) -> Result<Self, CertificateError> {
+        if members.is_empty() || n_shards == 0 {
+            return Err(CertificateError::EmptyCommittee);
+        }
+        let sum: u64 = members.iter().map(|m| u64::from(m.weight)).sum();
+        if sum != u64::from(n_shards) {
+            return Err(CertificateError::WeightMismatch { sum, n_shards });
+        }
+        Ok(Self { members, n_shards })
+    }
+
+    /// The members in bitmap order.
+    pub fn members(&self) -> &[CommitteeMember] {
+        &self.members
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Always false: a committee has at least one member.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The total number of shards `n`.
+    pub fn n_shards(&self) -> u16 {
+        self.n_shards
+    }
+
+    /// The tolerated number of faulty shards, `f = (n − 1) / 3`.
+    pub fn max_faulty(&self) -> u16 {
+        (self.n_shards - 1) / 3
+    }
+
+    /// The quorum weight `n − f` needed to certify a blob.
+    pub fn quorum_threshold(&self) -> u64 {
+        u64::from(self.n_shards - self.max_faulty())
+    }
+
+    /// The validity weight `f + 1` (at least one honest signer), e.g. for invalid-blob
+    /// attestations.
+    pub fn validity_threshold(&self) -> u64 {
+        u64::from(self.max_faulty()) + 1
+    }
+
+    /// The bitmap length for this committee, `ceil(members / 8)`.
+    pub fn bitmap_len(&self) -> usize {
+        self.members.len().div_ceil(8)
+    }
+}
+
+/// An aggregate certificate: which members signed, the common message, and the aggregate
+/// signature.
+///
+/// Serde: JSON camelCase with base64 byte fields; BCS the plain struct (two length-prefixed byte
+/// vectors, then the 96 signature bytes).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// Bit `i % 8` of byte `i / 8` is set if member `i` signed.
+    #[serde(with = "crate::serde_util::base64_vec")]
+    pub signers_bitmap: Vec<u8>,
+    /// The certified message bytes.
+    #[serde(with = "crate::serde_util::base64_vec")]
+    pub serialized_message: Vec<u8>,
+    /// The aggregate of the signers' signatures over `serialized_message`.
+    pub signature: ProtocolSignature,
+}
+
+impl Certificate {
+    /// Aggregate partial signatures `(member index, signed message)` over the same bytes.
+    ///
+    /// Each partial signature is verified against its member's key first; out-of-range and
+    /// duplicate indices and differing messages are rejected. Weight is not checked here: call
+    /// [`Self::verify_quorum`] or [`Self::verify_validity`] as appropriate.
+    pub fn aggregate(
+        committee: &CommitteeWeights,
+        partials: &[(usize, SignedMessage)],
+    ) -> Result<Self, CertificateError> {
+        let Some((_, first)) = partials.first() else {
+            return Err(CertificateError::NoSigners);
+        };
+        let mut bitmap = vec![0u8; committee.bitmap_len()];
+        let mut signatures: Vec<&Signature> = Vec::with_capacity(partials.len());
+        for (index, partial) in partials {
+            let index = *index;
+            let member =
+                committee
+                    .members
+                    .get(index)
+                    .ok_or(CertificateError::SignerOutOfRange {
+                        index,
+                        members: committee.len(),
+                    })?;
+            let (byte, mask) = (index / 8, 1u8 << (index % 8));
+            if bitmap[byte] & mask != 0 {
+                return Err(CertificateError::DuplicateSigner(index));
+            }
+            if partial.serialized_message != first.serialized_message {
+                return Err(CertificateError::MessageMismatch(index));
+            }
+            partial
+                .verify_signature(&member.public_key)
+                .map_err(|_| CertificateError::InvalidPartialSignature(index))?;
+            bitmap[byte] |= mask;
+            signatures.push(partial.signature.point());
+        }
+        let aggregate = AggregateSignature::aggregate(&signatures, false)
+            .map_err(|_| CertificateError::NoSigners)?;
+        Ok(Self {
+            signers_bitmap: bitmap,
+            serialized_message: first.serialized_message.clone(),
+            signature: ProtocolSignature::from_point(aggregate.to_signature()),
+        })
+    }
+
+    /// The member indices set in the bitmap, after checking the bitmap's shape.
+    pub fn signers(&self, committee: &CommitteeWeights) -> Result<Vec<usize>, CertificateError> {
+        let expected = committee.bitmap_len();
+        if self.signers_bitmap.len() != expected {
+            return Err(CertificateError::BitmapLength {
+                expected,
+                actual: self.signers_bitmap.len(),
+            });
+        }
+        let members = committee.len();
+        let mut signers = Vec::new();
+        for (byte_index, &byte) in self.signers_bitmap.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (1 << bit) != 0 {
+                    let index = byte_index * 8 + bit;
+                    if index >= members {
+                        return Err(CertificateError::BitmapExtraBits { members });
+                    }
+                    signers.push(index);
+                }
+            }
+        }
+        Ok(signers)
+    }
+
+    /// The total weight of the members set in the bitmap.
+    pub fn signer_weight(&self, committee: &CommitteeWeights) -> Result<u64, CertificateError> {
+        Ok(self
+            .signers(committee)?
+            .into_iter()
+            .map(|i| u64::from(committee.members[i].weight))
+            .sum())
+    }
+
+    /// Check a quorum certificate: well-formed bitmap, signer weight at least `n − f`, and a
+    /// valid aggregate signature.
+    pub fn verify_quorum(&self, committee: &CommitteeWeights) -> Result<(), CertificateError> {
+        self.verify_with_threshold(committee, committee.quorum_threshold())
+    }
+
+    /// Check a validity certificate: well-formed bitmap, signer weight at least `f + 1`, and a
+    /// valid aggregate signature.
+    pub fn verify_validity(&self, committee: &CommitteeWeights) -> Result<(), CertificateError> {
+        self.verify_with_threshold(committee, committee.validity_threshold())
+    }
+
+    /// [`Self::verify_quorum`], then parse the certified bytes as a `T` message.
+    pub fn verify_quorum_message<T: MessageBody>(
+        &self,
+        committee: &CommitteeWeights,
+    ) -> Result<ProtocolMessage<T>, CertificateError> {
+        let message = ProtocolMessage::<T>::from_bytes(&self.serialized_message)?;
+        self.verify_quorum(committee)?;
+        Ok(message)
+    }
+
+    fn verify_with_threshold(
+        &self,
+        committee: &CommitteeWeights,
+        required: u64,
+    ) -> Result<(), CertificateError> {
+        let signers = self.signers(committee)?;
+        if signers.is_empty() {
+            return Err(CertificateError::NoSigners);
+        }
+        let weight: u64 = signers
+            .iter()
+            .map(|&i| u64::from(committee.members[i].weight))
+            .sum();
+        if weight < required {
+            return Err(CertificateError::InsufficientWeight { weight, required });
+        }
+        let keys: Vec<&PublicKey> = signers
+            .iter()
+            .map(|&i| committee.members[i].public_key.point())
+            .collect();
+        // Keys were validated on construction and PoP-checked at registration; the signature was
+        // group-checked when decoded.
+        match self.signature.point().fast_aggregate_verify(
+            false,
+            &self.serialized_message,
+            BLS_DST,
+            &keys,
+        ) {
+            BLST_ERROR::BLST_SUCCESS => Ok(()),
+            _ => Err(CertificateError::InvalidAggregateSignature),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Serde helpers shared by keys, signed messages and certificates.
+//!
+//! Two encodings are provided:
+//!
+//! * fixed-size byte arrays (public keys, signatures): in binary formats a tuple of exactly `N`
+//!   bytes — in BCS that is the raw bytes with **no** length prefix, the layout Walrus uses for BLS
+//!   keys and signatures — and in human-readable formats a standard base64 string with padding;
+//! * variable-length byte vectors: in binary formats an ordinary `Vec<u8>` (BCS: ULEB128 length,
+//!   then the bytes), in human-readable formats a standard base64 string with padding.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serializer};
+
+/// Encode bytes as standard base64 with padding.
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Decode standard base64 with padding, returning the decoder's message on failure.
+pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    STANDARD.decode(text.trim()).map_err(|e| e.to_string())
+}
+
+/// Serialize a fixed-size byte array (see the module documentation).
+pub(crate) fn serialize_fixed<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(&encode_base64(bytes))
+    } else {
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for byte in bytes {
+            tuple.serialize_element(byte)?;
+        }
+        tuple.end()
+    }
+}
+
+/// Deserialize a fixed-size byte array (see the module documentation).
+pub(crate) fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
+    deserializer: D,
+) -> Result<[u8; N], D::Error> {
+    if deserializer.is_human_readable() {
+        let text = String::deserialize(deserializer)?;
+        let bytes = decode_base64(&text).map_err(de::Error::custom)?;
+        <[u8; N]>::try_from(bytes.as_slice())
+            .map_err(|_| de::Error::invalid_length(bytes.len(), &ArrayVisitor::<N>))
+    } else {
+        deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+    }
+}
+
+/// Visitor reading exactly `N` bytes from a sequence (or a byte string of length `N`).
+struct ArrayVisitor<const N: usize>;
+
+impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
+    type Value = [u8; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exactly {N} bytes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = [0u8; N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = seq
+                .next_element::<u8>()?
+                .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+        }
+        Ok(out)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        <[u8; N]>::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))
+    }
+}
+
+/// `#[serde(with = ...)]` module for `Vec<u8>` fields: base64 text when human-readable, a plain
+/// byte vector otherwise.
+pub(crate) mod base64_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    /// Serialize the bytes.
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&super::encode_base64(bytes))
+        } else {
+            bytes.serialize(serializer)
+        }
+    }
+
+    /// Deserialize the bytes.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            super::decode_base64(&text).map_err(de::Error::custom)
+        } else {
+            Vec::<u8>::deserialize(deserializer)
+        }
+    }
+}
