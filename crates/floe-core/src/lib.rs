@@ -9,19 +9,26 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod decode;
 pub mod encode;
 pub mod ids;
 pub mod merkle;
 pub mod metadata;
+pub mod recovery;
 mod rs;
 pub mod sliver;
 
 pub use config::{ConfigError, EncodingConfig};
+pub use decode::{ConsistencyCheck, DecodeError, Decoded, decode_from_primary, decode_from_secondary};
 pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
 pub use ids::{
     BlobId, EncodingType, Epoch, IdParseError, ObjectId, ShardIndex, SliverIndex, SliverPairIndex,
     SliverType,
 };
 pub use metadata::{BlobMetadata, BlobMetadataWithId, MetadataError, SliverPairMetadata};
+pub use recovery::{
+    DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, RecoveryError,
+    Recovered, RecoverySymbol, SymbolSource, recover_sliver,
+};
 pub use rs::RsError;
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};

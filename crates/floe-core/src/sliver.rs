@@ -191,3 +191,32 @@ pub fn expanded_tree(
     let tree = MerkleTree::from_symbols(&expanded, usize::from(symbol_size));
     Ok((expanded, tree))
 }
+
+/// Metadata computed from slivers as given: primary hash k from primary sliver k, secondary
+/// hash k from secondary sliver n−1−k. For a correct encoding this equals the encoder's
+/// metadata; for tampered slivers it is what a malicious client would publish (tests and fault
+/// injection build inconsistent blobs this way).
+pub fn metadata_from_slivers(
+    config: &EncodingConfig,
+    unencoded_length: u64,
+    primary: &[SliverData],
+    secondary: &[SliverData],
+) -> Result<crate::metadata::BlobMetadataWithId, RsError> {
+    use rayon::prelude::*;
+    let n = config.n();
+    assert!(primary.len() == n && secondary.len() == n, "one sliver of each axis per shard");
+    let roots = |axis: SliverType, slivers: &[SliverData]| -> Result<Vec<Digest>, RsError> {
+        let mut by_index: Vec<&SliverData> = slivers.iter().collect();
+        by_index.sort_by_key(|s| s.index);
+        by_index.par_iter().map(|s| expanded_root(config, axis, s.symbol_size, &s.symbols)).collect()
+    };
+    let p = roots(SliverType::Primary, primary)?;
+    let s = roots(SliverType::Secondary, secondary)?;
+    let hashes = (0..n)
+        .map(|k| crate::metadata::SliverPairMetadata {
+            primary_hash: p[k].into(),
+            secondary_hash: s[n - 1 - k].into(),
+        })
+        .collect();
+    Ok(crate::metadata::BlobMetadataWithId::new(unencoded_length, hashes))
+}

@@ -1,0 +1,223 @@
+//! Blob reconstruction from slivers, with the consistency checks of Walrus.
+//!
+//! * From any p = n−2f distinct primary slivers: RS-decode each of the s columns.
+//! * From any s = n−f distinct secondary slivers: RS-decode each of the p rows.
+//!
+//! Every sliver is verified against the metadata before use; slivers that fail are skipped and
+//! counted, so a reader can feed everything it received, Byzantine replies included.
+
+use rayon::prelude::*;
+
+use crate::config::EncodingConfig;
+use crate::encode::{EncodeError, compute_metadata};
+use crate::ids::{SliverIndex, SliverType};
+use crate::metadata::BlobMetadataWithId;
+use crate::rs::{RsError, with_worker};
+use crate::sliver::{SliverData, expanded_root};
+
+/// What to check after decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConsistencyCheck {
+    /// Nothing beyond the per-sliver verification.
+    Skip,
+    /// Re-derive the systematic slivers that were not received and check their hashes.
+    #[default]
+    Default,
+    /// Re-encode the whole blob and compare blob IDs.
+    Strict,
+}
+
+/// Why a blob could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(
+        "not enough valid {axis} slivers: have {have}, need {need} ({rejected} failed verification)"
+    )]
+    NotEnoughSlivers { axis: SliverType, have: usize, need: usize, rejected: usize },
+    #[error("the blob is inconsistently encoded: {0}")]
+    Inconsistent(String),
+    #[error("metadata is unusable: {0}")]
+    BadMetadata(String),
+    #[error(transparent)]
+    Rs(#[from] RsError),
+}
+
+/// The outcome of a successful decode.
+#[derive(Debug)]
+pub struct Decoded {
+    pub blob: Vec<u8>,
+    /// Slivers that were offered but failed verification (wrong data, wrong index, …).
+    pub rejected: usize,
+}
+
+/// Keep the first `need` distinct slivers that verify against the metadata.
+fn select_verified(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    axis: SliverType,
+    slivers: Vec<SliverData>,
+    need: usize,
+) -> Result<(Vec<SliverData>, usize), DecodeError> {
+    let checked: Vec<(SliverData, bool)> = slivers
+        .into_par_iter()
+        .map(|s| {
+            let ok = s.verify(axis, config, &metadata.metadata).is_ok();
+            (s, ok)
+        })
+        .collect();
+    let mut seen = vec![false; config.n()];
+    let mut good = Vec::with_capacity(need);
+    let mut rejected = 0;
+    for (s, ok) in checked {
+        if !ok {
+            rejected += 1;
+        } else if !seen[s.index.as_usize()] && good.len() < need {
+            seen[s.index.as_usize()] = true;
+            good.push(s);
+        }
+    }
+    if good.len() < need {
+        return Err(DecodeError::NotEnoughSlivers { axis, have: good.len(), need, rejected });
+    }
+    Ok((good, rejected))
+}
+
+/// Decode a blob from primary slivers (at least p distinct valid ones among `slivers`).
+pub fn decode_from_primary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    slivers: Vec<SliverData>,
+    check: ConsistencyCheck,
+) -> Result<Decoded, DecodeError> {
+    let p = usize::from(config.n_primary_source());
+    let s = usize::from(config.n_secondary_source());
+    let n = config.n();
+    let len = metadata.metadata.unencoded_length();
+    let sym = usize::from(
+        metadata.metadata.symbol_size(config).map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
+    );
+    let (mut rows, rejected) = select_verified(config, metadata, SliverType::Primary, slivers, p)?;
+    rows.sort_by_key(|r| r.index);
+    let systematic = rows.iter().all(|r| r.index.as_usize() < p);
+    let mut blob = vec![0u8; p * s * sym];
+    if systematic {
+        for r in &rows {
+            blob[r.index.as_usize() * s * sym..][..s * sym].copy_from_slice(&r.symbols);
+        }
+    } else {
+        // Decode columns in parallel; each task returns its column's p source symbols.
+        let columns: Vec<Vec<u8>> = (0..s)
+            .into_par_iter()
+            .map(|c| {
+                with_worker(|w| {
+                    let mut out = vec![0u8; p * sym];
+                    let symbols = rows.iter().map(|r| (r.index.as_usize(), r.symbol(c)));
+                    w.coder.decode(p, n, sym, symbols, |i, d| {
+                        out[i * sym..][..sym].copy_from_slice(d)
+                    })?;
+                    Ok(out)
+                })
+            })
+            .collect::<Result<_, RsError>>()?;
+        blob.par_chunks_mut(s * sym).enumerate().for_each(|(r, row)| {
+            for (c, col) in columns.iter().enumerate() {
+                row[c * sym..][..sym].copy_from_slice(&col[r * sym..][..sym]);
+            }
+        });
+    }
+    let received: Vec<bool> = {
+        let mut v = vec![false; p];
+        rows.iter().filter(|r| r.index.as_usize() < p).for_each(|r| v[r.index.as_usize()] = true);
+        v
+    };
+    check_consistency(config, metadata, &blob, sym, check, |axis, i| {
+        axis == SliverType::Primary && received[i]
+    })?;
+    blob.truncate(len as usize);
+    Ok(Decoded { blob, rejected })
+}
+
+/// Decode a blob from secondary slivers (at least s distinct valid ones among `slivers`).
+pub fn decode_from_secondary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    slivers: Vec<SliverData>,
+    check: ConsistencyCheck,
+) -> Result<Decoded, DecodeError> {
+    let p = usize::from(config.n_primary_source());
+    let s = usize::from(config.n_secondary_source());
+    let n = config.n();
+    let len = metadata.metadata.unencoded_length();
+    let sym = usize::from(
+        metadata.metadata.symbol_size(config).map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
+    );
+    let (cols, rejected) = select_verified(config, metadata, SliverType::Secondary, slivers, s)?;
+    let mut blob = vec![0u8; p * s * sym];
+    blob.par_chunks_mut(s * sym).enumerate().try_for_each(|(r, row)| {
+        with_worker(|w| {
+            let symbols = cols.iter().map(|c| (c.index.as_usize(), c.symbol(r)));
+            w.coder.decode(s, n, sym, symbols, |i, d| row[i * sym..][..sym].copy_from_slice(d))
+        })
+    })?;
+    let mut received = vec![false; s];
+    cols.iter().filter(|c| c.index.as_usize() < s).for_each(|c| received[c.index.as_usize()] = true);
+    check_consistency(config, metadata, &blob, sym, check, |axis, i| {
+        axis == SliverType::Secondary && received[i]
+    })?;
+    blob.truncate(len as usize);
+    Ok(Decoded { blob, rejected })
+}
+
+/// Run `check` on the decoded (padded) source matrix `blob`. `already_verified(axis, i)` says
+/// whether systematic sliver i of `axis` was received and verified, so it need not be rechecked.
+fn check_consistency(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    blob: &[u8],
+    sym: usize,
+    check: ConsistencyCheck,
+    already_verified: impl Fn(SliverType, usize) -> bool + Sync,
+) -> Result<(), DecodeError> {
+    let p = usize::from(config.n_primary_source());
+    let s = usize::from(config.n_secondary_source());
+    let n = config.n_shards();
+    match check {
+        ConsistencyCheck::Skip => Ok(()),
+        ConsistencyCheck::Default => {
+            // The systematic primary slivers are the rows of the decoded matrix.
+            let bad = (0..p)
+                .into_par_iter()
+                .filter(|&r| !already_verified(SliverType::Primary, r))
+                .find_any(|&r| {
+                    let row = &blob[r * s * sym..][..s * sym];
+                    let hash = metadata
+                        .metadata
+                        .sliver_hash(SliverIndex(r as u16).to_pair_index(SliverType::Primary, n), SliverType::Primary);
+                    match (expanded_root(config, SliverType::Primary, sym as u16, row), hash) {
+                        (Ok(root), Some(h)) => &root != h.bytes(),
+                        _ => true,
+                    }
+                });
+            match bad {
+                Some(r) => Err(DecodeError::Inconsistent(format!(
+                    "systematic primary sliver {r} re-derived from the decoded blob does not match the metadata"
+                ))),
+                None => Ok(()),
+            }
+        }
+        ConsistencyCheck::Strict => {
+            let len = metadata.metadata.unencoded_length() as usize;
+            let recomputed = compute_metadata(config, &blob[..len]).map_err(|e| match e {
+                EncodeError::Rs(r) => DecodeError::Rs(r),
+                other => DecodeError::BadMetadata(other.to_string()),
+            })?;
+            if recomputed.blob_id != metadata.blob_id {
+                return Err(DecodeError::Inconsistent(format!(
+                    "re-encoding the decoded blob gives blob ID {}, not {}",
+                    recomputed.blob_id, metadata.blob_id
+                )));
+            }
+            Ok(())
+        }
+    }
+}
