@@ -74,7 +74,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: u64 = num.parse().map_err(|_| format!("bad size {s:?}: expected e.g. 64MiB"))?;
+    let value: u64 = num
+        .parse()
+        .map_err(|_| format!("bad size {s:?}: expected e.g. 64MiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kib" | "k" => 1 << 10,
@@ -83,9 +85,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?}: use B, KiB, MiB, GiB, KB, MB or GB")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
     };
-    value.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))
+    value
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} overflows"))
 }
 
 fn peak_rss() -> u64 {
@@ -124,7 +132,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     let BenchCommand::Encode(args) = cmd;
     let config = EncodingConfig::from_u64(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.size > config.max_blob_size() {
-        bail!("--size {} exceeds the maximum blob size {} for {} shards", args.size, config.max_blob_size(), config.n_shards());
+        bail!(
+            "--size {} exceeds the maximum blob size {} for {} shards",
+            args.size,
+            config.max_blob_size(),
+            config.n_shards()
+        );
     }
     let (input, _guard) = match &args.input {
         Some(p) => (p.clone(), None),
@@ -170,7 +183,10 @@ fn run_all(args: &EncodeBench, input: &Path) -> Result<()> {
             .output()
             .with_context(|| format!("cannot run {}", exe.display()))?;
         if !out.status.success() {
-            bail!("bench mode {mode} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "bench mode {mode} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         results.push(serde_json::from_slice::<Measurement>(&out.stdout)?);
     }
@@ -202,7 +218,9 @@ fn measure(mode: Mode, config: &EncodingConfig, input: &Path, repeat: u32) -> Re
             Mode::BlobId => {
                 let src = FileSource::open(input)?;
                 bytes = floe_core::BlobSource::len(&src);
-                blob_id = compute_metadata_from_source(config, &src)?.blob_id.to_string();
+                blob_id = compute_metadata_from_source(config, &src)?
+                    .blob_id
+                    .to_string();
             }
             Mode::All => unreachable!("handled by run_all"),
         }

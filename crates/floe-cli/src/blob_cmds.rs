@@ -135,14 +135,18 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
         let path = args.out.join(name);
         let mut f = std::fs::File::create(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))
     };
     write("metadata.bcs", &encoded.metadata().to_bcs())?;
     for k in 0..config.n_shards() {
         let pair = SliverPairIndex(k);
         for axis in [SliverType::Primary, SliverType::Secondary] {
             let index = pair.to_sliver_index(axis, config.n_shards());
-            write(&sliver_file_name(k, axis), encoded.sliver_bytes(axis, index))?;
+            write(
+                &sliver_file_name(k, axis),
+                encoded.sliver_bytes(axis, index),
+            )?;
         }
     }
     let manifest = EncodeManifest {

@@ -16,11 +16,16 @@ pub struct FileSource {
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let meta = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", path.display()))?;
         if meta.is_dir() {
             anyhow::bail!("{} is a directory; give the path of a file", path.display());
         }
-        Ok(Self { file, len: meta.len() })
+        Ok(Self {
+            file,
+            len: meta.len(),
+        })
     }
 }
 

@@ -9,7 +9,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "floe", version, about = "Floe: erasure-coded blob storage, compatible with Walrus")]
+#[command(
+    name = "floe",
+    version,
+    about = "Floe: erasure-coded blob storage, compatible with Walrus"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,9 +18,7 @@ pub enum ConfigError {
         "unsupported number of shards {0}: n_shards must be between {MIN_N_SHARDS} and {MAX_N_SHARDS}"
     )]
     BadShardCount(u64),
-    #[error(
-        "blob of {size} bytes is too large for {n_shards} shards: the maximum is {max} bytes"
-    )]
+    #[error("blob of {size} bytes is too large for {n_shards} shards: the maximum is {max} bytes")]
     DataTooLarge { size: u64, n_shards: u16, max: u64 },
 }
 
@@ -179,7 +177,11 @@ mod tests {
             (1000, 334, 667),
         ] {
             let c = EncodingConfig::new(n).unwrap();
-            assert_eq!((c.n_primary_source(), c.n_secondary_source()), (p, s), "n = {n}");
+            assert_eq!(
+                (c.n_primary_source(), c.n_secondary_source()),
+                (p, s),
+                "n = {n}"
+            );
         }
     }
 
@@ -192,7 +194,11 @@ mod tests {
             (100, 149_286_452),
             (1000, 14_599_533_452),
         ] {
-            assert_eq!(EncodingConfig::new(n).unwrap().max_blob_size(), max, "n = {n}");
+            assert_eq!(
+                EncodingConfig::new(n).unwrap().max_blob_size(),
+                max,
+                "n = {n}"
+            );
         }
     }
 
@@ -200,7 +206,10 @@ mod tests {
     fn encoded_lengths() {
         let c10 = EncodingConfig::new(10).unwrap();
         let c1000 = EncodingConfig::new(1000).unwrap();
-        assert_eq!(c10.encoded_length(1).unwrap(), 10 * (2 * (4 + 7) + 10 * 64 + 32));
+        assert_eq!(
+            c10.encoded_length(1).unwrap(),
+            10 * (2 * (4 + 7) + 10 * 64 + 32)
+        );
         assert_eq!(
             c1000.encoded_length(1).unwrap(),
             1000 * (2 * (334 + 667) + 1000 * 64 + 32)
@@ -229,7 +238,10 @@ mod tests {
         ));
         assert_eq!(c.metadata_len(), 672);
         assert_eq!(EncodingConfig::new(1000).unwrap().metadata_len(), 64_032);
-        assert_eq!(EncodingConfig::new(1000).unwrap().max_sliver_len(), 43_711_178);
+        assert_eq!(
+            EncodingConfig::new(1000).unwrap().max_sliver_len(),
+            43_711_178
+        );
     }
 
     #[test]
@@ -246,9 +258,18 @@ mod tests {
     fn reed_solomon_supports_every_allowed_n() {
         for n in MIN_N_SHARDS..=MAX_N_SHARDS {
             let c = EncodingConfig::new(n).unwrap();
-            let (p, s) = (usize::from(c.n_primary_source()), usize::from(c.n_secondary_source()));
-            assert!(reed_solomon_simd::ReedSolomonEncoder::supports(p, c.n() - p), "n = {n}");
-            assert!(reed_solomon_simd::ReedSolomonEncoder::supports(s, c.n() - s), "n = {n}");
+            let (p, s) = (
+                usize::from(c.n_primary_source()),
+                usize::from(c.n_secondary_source()),
+            );
+            assert!(
+                reed_solomon_simd::ReedSolomonEncoder::supports(p, c.n() - p),
+                "n = {n}"
+            );
+            assert!(
+                reed_solomon_simd::ReedSolomonEncoder::supports(s, c.n() - s),
+                "n = {n}"
+            );
         }
     }
 }

@@ -33,7 +33,12 @@ pub enum DecodeError {
     #[error(
         "not enough valid {axis} slivers: have {have}, need {need} ({rejected} failed verification)"
     )]
-    NotEnoughSlivers { axis: SliverType, have: usize, need: usize, rejected: usize },
+    NotEnoughSlivers {
+        axis: SliverType,
+        have: usize,
+        need: usize,
+        rejected: usize,
+    },
     #[error("the blob is inconsistently encoded: {0}")]
     Inconsistent(String),
     #[error("metadata is unusable: {0}")]
@@ -77,7 +82,12 @@ fn select_verified(
         }
     }
     if good.len() < need {
-        return Err(DecodeError::NotEnoughSlivers { axis, have: good.len(), need, rejected });
+        return Err(DecodeError::NotEnoughSlivers {
+            axis,
+            have: good.len(),
+            need,
+            rejected,
+        });
     }
     Ok((good, rejected))
 }
@@ -94,7 +104,10 @@ pub fn decode_from_primary(
     let n = config.n();
     let len = metadata.metadata.unencoded_length();
     let sym = usize::from(
-        metadata.metadata.symbol_size(config).map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
+        metadata
+            .metadata
+            .symbol_size(config)
+            .map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
     );
     let (mut rows, rejected) = select_verified(config, metadata, SliverType::Primary, slivers, p)?;
     rows.sort_by_key(|r| r.index);
@@ -119,15 +132,19 @@ pub fn decode_from_primary(
                 })
             })
             .collect::<Result<_, RsError>>()?;
-        blob.par_chunks_mut(s * sym).enumerate().for_each(|(r, row)| {
-            for (c, col) in columns.iter().enumerate() {
-                row[c * sym..][..sym].copy_from_slice(&col[r * sym..][..sym]);
-            }
-        });
+        blob.par_chunks_mut(s * sym)
+            .enumerate()
+            .for_each(|(r, row)| {
+                for (c, col) in columns.iter().enumerate() {
+                    row[c * sym..][..sym].copy_from_slice(&col[r * sym..][..sym]);
+                }
+            });
     }
     let received: Vec<bool> = {
         let mut v = vec![false; p];
-        rows.iter().filter(|r| r.index.as_usize() < p).for_each(|r| v[r.index.as_usize()] = true);
+        rows.iter()
+            .filter(|r| r.index.as_usize() < p)
+            .for_each(|r| v[r.index.as_usize()] = true);
         v
     };
     check_consistency(config, metadata, &blob, sym, check, |axis, i| {
@@ -149,18 +166,27 @@ pub fn decode_from_secondary(
     let n = config.n();
     let len = metadata.metadata.unencoded_length();
     let sym = usize::from(
-        metadata.metadata.symbol_size(config).map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
+        metadata
+            .metadata
+            .symbol_size(config)
+            .map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
     );
     let (cols, rejected) = select_verified(config, metadata, SliverType::Secondary, slivers, s)?;
     let mut blob = vec![0u8; p * s * sym];
-    blob.par_chunks_mut(s * sym).enumerate().try_for_each(|(r, row)| {
-        with_worker(|w| {
-            let symbols = cols.iter().map(|c| (c.index.as_usize(), c.symbol(r)));
-            w.coder.decode(s, n, sym, symbols, |i, d| row[i * sym..][..sym].copy_from_slice(d))
-        })
-    })?;
+    blob.par_chunks_mut(s * sym)
+        .enumerate()
+        .try_for_each(|(r, row)| {
+            with_worker(|w| {
+                let symbols = cols.iter().map(|c| (c.index.as_usize(), c.symbol(r)));
+                w.coder.decode(s, n, sym, symbols, |i, d| {
+                    row[i * sym..][..sym].copy_from_slice(d)
+                })
+            })
+        })?;
     let mut received = vec![false; s];
-    cols.iter().filter(|c| c.index.as_usize() < s).for_each(|c| received[c.index.as_usize()] = true);
+    cols.iter()
+        .filter(|c| c.index.as_usize() < s)
+        .for_each(|c| received[c.index.as_usize()] = true);
     check_consistency(config, metadata, &blob, sym, check, |axis, i| {
         axis == SliverType::Secondary && received[i]
     })?;
@@ -190,10 +216,14 @@ fn check_consistency(
                 .filter(|&r| !already_verified(SliverType::Primary, r))
                 .find_any(|&r| {
                     let row = &blob[r * s * sym..][..s * sym];
-                    let hash = metadata
-                        .metadata
-                        .sliver_hash(SliverIndex(r as u16).to_pair_index(SliverType::Primary, n), SliverType::Primary);
-                    match (expanded_root(config, SliverType::Primary, sym as u16, row), hash) {
+                    let hash = metadata.metadata.sliver_hash(
+                        SliverIndex(r as u16).to_pair_index(SliverType::Primary, n),
+                        SliverType::Primary,
+                    );
+                    match (
+                        expanded_root(config, SliverType::Primary, sym as u16, row),
+                        hash,
+                    ) {
                         (Ok(root), Some(h)) => &root != h.bytes(),
                         _ => true,
                     }

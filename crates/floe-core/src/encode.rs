@@ -76,7 +76,8 @@ fn read_padded(src: &dyn BlobSource, offset: u64, out: &mut [u8]) -> Result<(), 
     let len = src.len();
     let real = len.saturating_sub(offset).min(out.len() as u64) as usize;
     if real > 0 {
-        src.read_exact_at(offset, &mut out[..real]).map_err(EncodeError::Source)?;
+        src.read_exact_at(offset, &mut out[..real])
+            .map_err(EncodeError::Source)?;
     }
     out[real..].fill(0);
     Ok(())
@@ -145,22 +146,34 @@ impl EncodedBlob {
     }
 
     pub fn sliver(&self, axis: SliverType, index: SliverIndex) -> SliverData {
-        SliverData::new(axis, index, self.symbol_size, self.sliver_bytes(axis, index).to_vec())
+        SliverData::new(
+            axis,
+            index,
+            self.symbol_size,
+            self.sliver_bytes(axis, index).to_vec(),
+        )
     }
 
     /// Sliver pair `pair`: primary sliver `pair`, secondary sliver `n − 1 − pair`.
     pub fn sliver_pair(&self, pair: SliverPairIndex) -> SliverPair {
         let n = self.config.n_shards();
         SliverPair {
-            primary: self.sliver(SliverType::Primary, pair.to_sliver_index(SliverType::Primary, n)),
-            secondary: self
-                .sliver(SliverType::Secondary, pair.to_sliver_index(SliverType::Secondary, n)),
+            primary: self.sliver(
+                SliverType::Primary,
+                pair.to_sliver_index(SliverType::Primary, n),
+            ),
+            secondary: self.sliver(
+                SliverType::Secondary,
+                pair.to_sliver_index(SliverType::Secondary, n),
+            ),
         }
     }
 
     /// All n sliver pairs, in pair order.
     pub fn sliver_pairs(&self) -> Vec<SliverPair> {
-        (0..self.config.n_shards()).map(|k| self.sliver_pair(SliverPairIndex(k))).collect()
+        (0..self.config.n_shards())
+            .map(|k| self.sliver_pair(SliverPairIndex(k)))
+            .collect()
     }
 }
 
@@ -189,16 +202,25 @@ pub fn encode_buffer(
     let (sec_source, sec_repair) = secondary.split_at_mut(g.s * g.p * g.sym);
 
     // Secondary slivers 0..s are the transposed source columns.
-    sec_source.par_chunks_mut(g.p * g.sym).enumerate().for_each(|(c, col)| {
-        for (r, out) in col.chunks_exact_mut(g.sym).enumerate() {
-            out.copy_from_slice(&source_rows[(r * g.s + c) * g.sym..][..g.sym]);
-        }
-    });
+    sec_source
+        .par_chunks_mut(g.p * g.sym)
+        .enumerate()
+        .for_each(|(c, col)| {
+            for (r, out) in col.chunks_exact_mut(g.sym).enumerate() {
+                out.copy_from_slice(&source_rows[(r * g.s + c) * g.sym..][..g.sym]);
+            }
+        });
     let rows = Rows::Memory(source_rows);
     phase_rows(&g, &rows, sec_repair)?;
     let hashes = phase_columns(&g, &rows, sec_source, sec_repair, Some(repair_rows))?;
     let metadata = BlobMetadataWithId::new(len, hashes);
-    Ok(EncodedBlob { config: *config, symbol_size, primary: buffer, secondary, metadata })
+    Ok(EncodedBlob {
+        config: *config,
+        symbol_size,
+        primary: buffer,
+        secondary,
+        metadata,
+    })
 }
 
 /// Metadata (and so the blob ID) of an in-memory blob, without keeping slivers.
@@ -245,18 +267,22 @@ fn phase_rows(g: &Geometry, rows: &Rows<'_>, sec_repair: &mut [u8]) -> Result<()
                         }
                     };
                     let mut out = Vec::with_capacity(f * g.sym);
-                    w.coder.encode(g.s, g.n, g.sym, row.chunks_exact(g.sym), |_, s| {
-                        out.extend_from_slice(s)
-                    })?;
+                    w.coder
+                        .encode(g.s, g.n, g.sym, row.chunks_exact(g.sym), |_, s| {
+                            out.extend_from_slice(s)
+                        })?;
                     Ok(out)
                 })
             })
             .collect::<Result<_, EncodeError>>()?;
-        sec_repair.par_chunks_mut(g.p * g.sym).enumerate().for_each(|(j, col)| {
-            for (i, rep) in repairs.iter().enumerate() {
-                col[(start + i) * g.sym..][..g.sym].copy_from_slice(&rep[j * g.sym..][..g.sym]);
-            }
-        });
+        sec_repair
+            .par_chunks_mut(g.p * g.sym)
+            .enumerate()
+            .for_each(|(j, col)| {
+                for (i, rep) in repairs.iter().enumerate() {
+                    col[(start + i) * g.sym..][..g.sym].copy_from_slice(&rep[j * g.sym..][..g.sym]);
+                }
+            });
     }
     Ok(())
 }
@@ -286,8 +312,11 @@ fn phase_columns(
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
     let n_blocks = g.n.div_ceil(COLUMN_BLOCK);
-    let locked: Option<Vec<std::sync::Mutex<&mut [u8]>>> = repair_rows
-        .map(|rr| rr.chunks_exact_mut(g.s * g.sym).map(std::sync::Mutex::new).collect());
+    let locked: Option<Vec<std::sync::Mutex<&mut [u8]>>> = repair_rows.map(|rr| {
+        rr.chunks_exact_mut(g.s * g.sym)
+            .map(std::sync::Mutex::new)
+            .collect()
+    });
     let outs: Vec<BlockOut> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
@@ -334,7 +363,11 @@ fn code_block(
             w.buf2.resize(p * src_width * sym, 0);
             for r in 0..p {
                 let off = ((r * s + c0) * sym) as u64;
-                read_padded(*src, off, &mut w.buf2[r * src_width * sym..][..src_width * sym])?;
+                read_padded(
+                    *src,
+                    off,
+                    &mut w.buf2[r * src_width * sym..][..src_width * sym],
+                )?;
             }
             true
         }
@@ -358,10 +391,13 @@ fn code_block(
                 &sec_source[(c * p + r) * sym..][..sym]
             }
         };
-        w.coder.encode(p, n, sym, (0..p).map(column_symbol), |_, d| {
-            column_repair.extend_from_slice(d)
-        })?;
-        let all = (0..p).map(column_symbol).chain(column_repair.chunks_exact(sym));
+        w.coder
+            .encode(p, n, sym, (0..p).map(column_symbol), |_, d| {
+                column_repair.extend_from_slice(d)
+            })?;
+        let all = (0..p)
+            .map(column_symbol)
+            .chain(column_repair.chunks_exact(sym));
         leaf_hashes(all, sym, &mut leaves[ci * n..][..n], &mut w.scratch);
         if let Some(locked) = repair_rows.filter(|_| c < s) {
             let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
@@ -386,9 +422,11 @@ fn code_block(
     let column_roots = roots_of_many(&leaves, n, None, &mut w.scratch);
     // Row r's run of this block's leaves is leaves[ci * n + r] for ci in 0..width.
     let pad = (n > COLUMN_BLOCK).then(|| tree_height(COLUMN_BLOCK));
-    let row_subtrees =
-        roots_of_many_by(n, width, pad, |r, ci| &leaves[ci * n + r], &mut w.scratch);
-    Ok(BlockOut { column_roots, row_subtrees })
+    let row_subtrees = roots_of_many_by(n, width, pad, |r, ci| &leaves[ci * n + r], &mut w.scratch);
+    Ok(BlockOut {
+        column_roots,
+        row_subtrees,
+    })
 }
 
 #[cfg(test)]
@@ -397,6 +435,8 @@ mod tests {
     use crate::merkle::MerkleTree;
 
     /// A straightforward reference: build the whole n × n matrix, hash every row and column.
+    /// Plain index loops on purpose: it should read like the definition.
+    #[allow(clippy::needless_range_loop)]
     fn reference_metadata(config: &EncodingConfig, blob: &[u8]) -> BlobMetadataWithId {
         let sym = usize::from(config.symbol_size(blob.len() as u64).unwrap());
         let g = Geometry::new(config, sym as u16);
@@ -413,7 +453,9 @@ mod tests {
                 let src: Vec<Vec<u8>> = (0..g.p).map(|r| m[r][c].clone()).collect();
                 let mut rep = vec![];
                 w.coder
-                    .encode(g.p, g.n, sym, src.iter().map(|v| &v[..]), |_, d| rep.push(d.to_vec()))
+                    .encode(g.p, g.n, sym, src.iter().map(|v| &v[..]), |_, d| {
+                        rep.push(d.to_vec())
+                    })
                     .unwrap();
                 for (i, d) in rep.into_iter().enumerate() {
                     m[g.p + i][c] = d;
@@ -423,7 +465,9 @@ mod tests {
                 let src: Vec<Vec<u8>> = m[r][..g.s].to_vec();
                 let mut rep = vec![];
                 w.coder
-                    .encode(g.s, g.n, sym, src.iter().map(|v| &v[..]), |_, d| rep.push(d.to_vec()))
+                    .encode(g.s, g.n, sym, src.iter().map(|v| &v[..]), |_, d| {
+                        rep.push(d.to_vec())
+                    })
                     .unwrap();
                 for (i, d) in rep.into_iter().enumerate() {
                     m[r][g.s + i] = d;
@@ -446,11 +490,22 @@ mod tests {
 
     #[test]
     fn engine_matches_reference_matrix() {
-        for (n, len) in [(4u16, 0usize), (4, 7), (7, 100), (10, 33), (40, 5000), (70, 9999)] {
+        for (n, len) in [
+            (4u16, 0usize),
+            (4, 7),
+            (7, 100),
+            (10, 33),
+            (40, 5000),
+            (70, 9999),
+        ] {
             let config = EncodingConfig::new(n).unwrap();
             let blob: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
             let expected = reference_metadata(&config, &blob);
-            assert_eq!(compute_metadata(&config, &blob).unwrap(), expected, "n={n} len={len}");
+            assert_eq!(
+                compute_metadata(&config, &blob).unwrap(),
+                expected,
+                "n={n} len={len}"
+            );
             let encoded = encode(&config, &blob).unwrap();
             assert_eq!(encoded.metadata(), &expected, "n={n} len={len}");
         }
@@ -462,10 +517,25 @@ mod tests {
         let config = EncodingConfig::new(4).unwrap();
         let blob: Vec<u8> = (1..=12).collect();
         let e = encode(&config, &blob).unwrap();
-        assert_eq!(e.sliver_bytes(SliverType::Primary, SliverIndex(0)), &[1, 2, 3, 4, 5, 6]);
-        assert_eq!(e.sliver_bytes(SliverType::Primary, SliverIndex(1)), &[7, 8, 9, 10, 11, 12]);
-        assert_eq!(e.sliver_bytes(SliverType::Secondary, SliverIndex(0)), &[1, 2, 7, 8]);
-        assert_eq!(e.sliver_bytes(SliverType::Secondary, SliverIndex(1)), &[3, 4, 9, 10]);
-        assert_eq!(e.sliver_bytes(SliverType::Secondary, SliverIndex(2)), &[5, 6, 11, 12]);
+        assert_eq!(
+            e.sliver_bytes(SliverType::Primary, SliverIndex(0)),
+            &[1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(
+            e.sliver_bytes(SliverType::Primary, SliverIndex(1)),
+            &[7, 8, 9, 10, 11, 12]
+        );
+        assert_eq!(
+            e.sliver_bytes(SliverType::Secondary, SliverIndex(0)),
+            &[1, 2, 7, 8]
+        );
+        assert_eq!(
+            e.sliver_bytes(SliverType::Secondary, SliverIndex(1)),
+            &[3, 4, 9, 10]
+        );
+        assert_eq!(
+            e.sliver_bytes(SliverType::Secondary, SliverIndex(2)),
+            &[5, 6, 11, 12]
+        );
     }
 }

@@ -22,7 +22,9 @@ pub enum IdParseError {
     BadObjectId(String),
     #[error("decimal value does not fit in 256 bits")]
     DecimalOverflow,
-    #[error("unknown encoding type {0:?}: the only supported encoding is RS2 (\"rs2\", \"reed-solomon\")")]
+    #[error(
+        "unknown encoding type {0:?}: the only supported encoding is RS2 (\"rs2\", \"reed-solomon\")"
+    )]
     UnknownEncoding(String),
     #[error("unknown sliver type {0:?}: expected \"primary\" or \"secondary\"")]
     UnknownSliverType(String),
@@ -81,7 +83,10 @@ impl BlobId {
     /// `self` as a big-endian unsigned integer, reduced modulo `n` (the pair → shard rotation).
     pub fn big_endian_mod(&self, n: u16) -> u16 {
         let n = u32::from(n);
-        let rem = self.0.iter().fold(0u32, |acc, &b| (acc * 256 + u32::from(b)) % n);
+        let rem = self
+            .0
+            .iter()
+            .fold(0u32, |acc, &b| (acc * 256 + u32::from(b)) % n);
         rem as u16
     }
 }
@@ -122,12 +127,11 @@ impl FromStr for BlobId {
     /// Accepts base64url (43 chars), hex (64 digits, optional `0x`) or a decimal u256.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if s.len() == 43 {
-            if let Ok(bytes) = URL_SAFE_NO_PAD.decode(s) {
-                if let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) {
-                    return Ok(BlobId(arr));
-                }
-            }
+        if s.len() == 43
+            && let Ok(bytes) = URL_SAFE_NO_PAD.decode(s)
+            && let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice())
+        {
+            return Ok(BlobId(arr));
         }
         if let Some(arr) = parse_hex32(s) {
             return Ok(BlobId(arr));
@@ -405,7 +409,9 @@ impl<'de> Deserialize<'de> for EncodingType {
         } else {
             let b = u8::deserialize(deserializer)?;
             EncodingType::from_byte(b).ok_or_else(|| {
-                serde::de::Error::custom(format!("unsupported encoding type byte {b} (only RS2 = 1)"))
+                serde::de::Error::custom(format!(
+                    "unsupported encoding type byte {b} (only RS2 = 1)"
+                ))
             })
         }
     }
@@ -417,8 +423,13 @@ mod tests {
 
     #[test]
     fn blob_id_text_forms_round_trip() {
-        let id: BlobId = "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY".parse().unwrap();
-        assert_eq!(id.to_string(), "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY");
+        let id: BlobId = "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            id.to_string(),
+            "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY"
+        );
         assert_eq!(id.to_hex().parse::<BlobId>().unwrap(), id);
         assert_eq!(format!("0x{}", id.to_hex()).parse::<BlobId>().unwrap(), id);
         assert_eq!(id.to_decimal().parse::<BlobId>().unwrap(), id);
@@ -443,7 +454,13 @@ mod tests {
 
     #[test]
     fn bad_blob_ids_are_rejected() {
-        for s in ["", "abc", "zz", "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2k", "0xgg"] {
+        for s in [
+            "",
+            "abc",
+            "zz",
+            "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2k",
+            "0xgg",
+        ] {
             assert!(s.parse::<BlobId>().is_err(), "{s}");
         }
     }
@@ -469,7 +486,10 @@ mod tests {
     fn encoding_type_bcs_and_json() {
         assert_eq!(bcs::to_bytes(&EncodingType::RS2).unwrap(), vec![1]);
         assert!(bcs::from_bytes::<EncodingType>(&[0]).is_err());
-        assert_eq!(serde_json::to_string(&EncodingType::RS2).unwrap(), "\"RS2\"");
+        assert_eq!(
+            serde_json::to_string(&EncodingType::RS2).unwrap(),
+            "\"RS2\""
+        );
         for s in ["rs2", "reed-solomon", "RedStuff/Reed-Solomon"] {
             assert_eq!(s.parse::<EncodingType>().unwrap(), EncodingType::RS2);
         }
@@ -479,8 +499,17 @@ mod tests {
     #[test]
     fn sliver_index_pair_conversions() {
         let n = 10;
-        assert_eq!(SliverPairIndex(2).to_sliver_index(SliverType::Secondary, n), SliverIndex(7));
-        assert_eq!(SliverIndex(7).to_pair_index(SliverType::Secondary, n), SliverPairIndex(2));
-        assert_eq!(SliverPairIndex(2).to_sliver_index(SliverType::Primary, n), SliverIndex(2));
+        assert_eq!(
+            SliverPairIndex(2).to_sliver_index(SliverType::Secondary, n),
+            SliverIndex(7)
+        );
+        assert_eq!(
+            SliverIndex(7).to_pair_index(SliverType::Secondary, n),
+            SliverPairIndex(2)
+        );
+        assert_eq!(
+            SliverPairIndex(2).to_sliver_index(SliverType::Primary, n),
+            SliverIndex(2)
+        );
     }
 }

@@ -19,7 +19,9 @@ mod rs;
 pub mod sliver;
 
 pub use config::{ConfigError, EncodingConfig};
-pub use decode::{ConsistencyCheck, DecodeError, Decoded, decode_from_primary, decode_from_secondary};
+pub use decode::{
+    ConsistencyCheck, DecodeError, Decoded, decode_from_primary, decode_from_secondary,
+};
 pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
 pub use ids::{
     BlobId, EncodingType, Epoch, IdParseError, ObjectId, ShardIndex, SliverIndex, SliverPairIndex,
@@ -27,8 +29,8 @@ pub use ids::{
 };
 pub use metadata::{BlobMetadata, BlobMetadataWithId, MetadataError, SliverPairMetadata};
 pub use recovery::{
-    DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, RecoveryError,
-    Recovered, RecoverySymbol, SymbolSource, recover_sliver,
+    DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, Recovered,
+    RecoveryError, RecoverySymbol, SymbolSource, recover_sliver,
 };
 pub use rs::RsError;
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};

@@ -104,7 +104,11 @@ pub fn leaf_hashes<'a>(
         scratch.staging.push(LEAF_PREFIX);
         scratch.staging.extend_from_slice(sym);
     }
-    assert_eq!(scratch.staging.len(), out.len() * record, "one output per symbol");
+    assert_eq!(
+        scratch.staging.len(),
+        out.len() * record,
+        "one output per symbol"
+    );
     hash_records(&scratch.staging, record, out);
 }
 
@@ -130,7 +134,11 @@ pub fn root_from_leaf_hashes(leaves: &[Digest], scratch: &mut Scratch) -> Digest
         1 => return leaves[0],
         _ => {}
     }
-    let Scratch { staging, level_a, level_b } = scratch;
+    let Scratch {
+        staging,
+        level_a,
+        level_b,
+    } = scratch;
     hash_level(leaves, level_a, staging);
     while level_a.len() > 1 {
         hash_level(level_a, level_b, staging);
@@ -150,7 +158,11 @@ pub fn root_from_subtree_roots(subtrees: &[Digest], scratch: &mut Scratch) -> Di
 /// the run's own tree, padded with `Empty` siblings up to that height.
 pub fn padded_subtree_root(leaves: &[Digest], height: u32, scratch: &mut Scratch) -> Digest {
     assert!(!leaves.is_empty() && leaves.len() <= 1 << height);
-    let Scratch { staging, level_a, level_b } = scratch;
+    let Scratch {
+        staging,
+        level_a,
+        level_b,
+    } = scratch;
     level_a.clear();
     level_a.extend_from_slice(leaves);
     for _ in 0..height {
@@ -170,9 +182,15 @@ pub fn roots_of_many(
     pad_height: Option<u32>,
     scratch: &mut Scratch,
 ) -> Vec<Digest> {
-    assert!(per_tree > 0 && leaves.len() % per_tree == 0);
+    assert!(per_tree > 0 && leaves.len().is_multiple_of(per_tree));
     let trees = leaves.len() / per_tree;
-    roots_of_many_by(trees, per_tree, pad_height, |t, i| &leaves[t * per_tree + i], scratch)
+    roots_of_many_by(
+        trees,
+        per_tree,
+        pad_height,
+        |t, i| &leaves[t * per_tree + i],
+        scratch,
+    )
 }
 
 /// [`roots_of_many`] with leaf `i` of tree `t` given by `leaf(t, i)`, so callers with another
@@ -190,7 +208,11 @@ pub fn roots_of_many_by<'a>(
     if height == 0 {
         return (0..trees).map(|t| *leaf(t, 0)).collect();
     }
-    let Scratch { staging, level_a, level_b } = scratch;
+    let Scratch {
+        staging,
+        level_a,
+        level_b,
+    } = scratch;
     let mut count = per_tree;
     for level in 0..height {
         let parents = count.div_ceil(2);
@@ -199,10 +221,16 @@ pub fn roots_of_many_by<'a>(
         for t in 0..trees {
             for j in 0..parents {
                 let (l, r) = if level == 0 {
-                    (leaf(t, 2 * j), (2 * j + 1 < count).then(|| leaf(t, 2 * j + 1)))
+                    (
+                        leaf(t, 2 * j),
+                        (2 * j + 1 < count).then(|| leaf(t, 2 * j + 1)),
+                    )
                 } else {
                     let base = t * count;
-                    (&level_a[base + 2 * j], level_a.get(base + 2 * j + 1).filter(|_| 2 * j + 1 < count))
+                    (
+                        &level_a[base + 2 * j],
+                        level_a.get(base + 2 * j + 1).filter(|_| 2 * j + 1 < count),
+                    )
                 };
                 staging.push(INNER_PREFIX);
                 staging.extend_from_slice(l);
@@ -232,7 +260,11 @@ impl MerkleTree {
         let mut levels = vec![leaves];
         while levels.last().map_or(0, Vec::len) > 1 {
             let mut parent = Vec::new();
-            hash_level(levels.last().expect("non-empty"), &mut parent, &mut scratch.staging);
+            hash_level(
+                levels.last().expect("non-empty"),
+                &mut parent,
+                &mut scratch.staging,
+            );
             levels.push(parent);
         }
         Self { levels }
@@ -243,12 +275,21 @@ impl MerkleTree {
         let count = data.len() / symbol_len;
         let mut leaves = vec![[0u8; 32]; count];
         let mut scratch = Scratch::default();
-        leaf_hashes(data.chunks_exact(symbol_len), symbol_len, &mut leaves, &mut scratch);
+        leaf_hashes(
+            data.chunks_exact(symbol_len),
+            symbol_len,
+            &mut leaves,
+            &mut scratch,
+        );
         Self::from_leaf_hashes(leaves)
     }
 
     pub fn root(&self) -> Digest {
-        self.levels.last().and_then(|l| l.first()).copied().unwrap_or(EMPTY_NODE)
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or(EMPTY_NODE)
     }
 
     pub fn n_leaves(&self) -> usize {
@@ -273,7 +314,11 @@ impl MerkleTree {
 
 /// ⌈log2(n)⌉: the height of a tree with `n` leaves (0 for n ≤ 1).
 pub fn tree_height(n_leaves: usize) -> u32 {
-    if n_leaves <= 1 { 0 } else { usize::BITS - (n_leaves - 1).leading_zeros() }
+    if n_leaves <= 1 {
+        0
+    } else {
+        usize::BITS - (n_leaves - 1).leading_zeros()
+    }
 }
 
 /// A Merkle inclusion proof (BCS: a vector of [`Node`]s).
@@ -331,7 +376,9 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Digest> {
-        (0..n).map(|i| leaf_hash(&(i as u64).to_le_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(&(i as u64).to_le_bytes()))
+            .collect()
     }
 
     #[test]
@@ -345,7 +392,10 @@ mod tests {
         for n in 2..70 {
             let l = leaves(n);
             assert_eq!(root_from_leaf_hashes(&l, &mut s), naive_root(&l), "n = {n}");
-            assert_eq!(MerkleTree::from_leaf_hashes(l.clone()).root(), naive_root(&l));
+            assert_eq!(
+                MerkleTree::from_leaf_hashes(l.clone()).root(),
+                naive_root(&l)
+            );
         }
     }
 
@@ -365,7 +415,11 @@ mod tests {
                     }
                 })
                 .collect();
-            assert_eq!(root_from_subtree_roots(&roots, &mut s), naive_root(&l), "n = {n}");
+            assert_eq!(
+                root_from_subtree_roots(&roots, &mut s),
+                naive_root(&l),
+                "n = {n}"
+            );
         }
     }
 
@@ -409,7 +463,16 @@ mod tests {
 
     #[test]
     fn heights() {
-        for (n, h) in [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (1000, 10), (1024, 10)] {
+        for (n, h) in [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 3),
+            (1000, 10),
+            (1024, 10),
+        ] {
             assert_eq!(tree_height(n), h, "n = {n}");
         }
     }

@@ -52,7 +52,9 @@ pub struct BlobMetadataWithId {
 pub enum MetadataError {
     #[error("metadata has {got} sliver-pair hashes, expected {expected} (one per shard)")]
     WrongHashCount { got: usize, expected: usize },
-    #[error("metadata claims {length} bytes, above the maximum blob size {max} for this shard count")]
+    #[error(
+        "metadata claims {length} bytes, above the maximum blob size {max} for this shard count"
+    )]
     TooLarge { length: u64, max: u64 },
     #[error("metadata hashes derive blob ID {computed}, not the claimed {claimed}")]
     BlobIdMismatch { claimed: BlobId, computed: BlobId },
@@ -99,7 +101,11 @@ impl BlobMetadata {
 
     /// The blob ID these hashes commit to.
     pub fn compute_blob_id(&self) -> BlobId {
-        derive_blob_id(self.encoding_type(), self.unencoded_length(), &self.root_hash())
+        derive_blob_id(
+            self.encoding_type(),
+            self.unencoded_length(),
+            &self.root_hash(),
+        )
     }
 
     /// Checks this metadata against `config` and the claimed `blob_id`.
@@ -118,7 +124,10 @@ impl BlobMetadata {
         }
         let computed = self.compute_blob_id();
         if &computed != blob_id {
-            return Err(MetadataError::BlobIdMismatch { claimed: *blob_id, computed });
+            return Err(MetadataError::BlobIdMismatch {
+                claimed: *blob_id,
+                computed,
+            });
         }
         Ok(())
     }
@@ -199,15 +208,24 @@ mod tests {
         m.verify(&config).unwrap();
         let mut wrong_id = m.clone();
         wrong_id.blob_id.0[0] ^= 1;
-        assert!(matches!(wrong_id.verify(&config), Err(MetadataError::BlobIdMismatch { .. })));
+        assert!(matches!(
+            wrong_id.verify(&config),
+            Err(MetadataError::BlobIdMismatch { .. })
+        ));
         assert!(matches!(
             sample(5).verify(&config),
-            Err(MetadataError::WrongHashCount { got: 5, expected: 4 })
+            Err(MetadataError::WrongHashCount {
+                got: 5,
+                expected: 4
+            })
         ));
         let BlobMetadata::V1(mut v1) = m.metadata.clone();
         v1.unencoded_length = config.max_blob_size() + 1;
         let big = BlobMetadata::V1(v1);
         let id = big.compute_blob_id();
-        assert!(matches!(big.verify(&config, &id), Err(MetadataError::TooLarge { .. })));
+        assert!(matches!(
+            big.verify(&config, &id),
+            Err(MetadataError::TooLarge { .. })
+        ));
     }
 }

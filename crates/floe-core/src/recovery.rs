@@ -85,12 +85,23 @@ pub enum RecoveryError {
     #[error("recovery symbol has {got} bytes, expected the symbol size {expected}")]
     WrongSymbolSize { got: usize, expected: usize },
     #[error("recovery symbol {index} for {axis} sliver {target} has an invalid Merkle proof")]
-    InvalidProof { axis: SliverType, target: u16, index: u16 },
+    InvalidProof {
+        axis: SliverType,
+        target: u16,
+        index: u16,
+    },
     #[error("not enough valid symbols to recover {axis} sliver {target}: have {have}, need {need}")]
-    NotEnoughSymbols { axis: SliverType, target: u16, have: usize, need: usize },
+    NotEnoughSymbols {
+        axis: SliverType,
+        target: u16,
+        have: usize,
+        need: usize,
+    },
     #[error("inconsistency proof must hold exactly {expected} distinct symbols, it holds {got}")]
     WrongSymbolCount { got: usize, expected: usize },
-    #[error("the symbols decode to a sliver that matches the metadata: the blob is not proven inconsistent")]
+    #[error(
+        "the symbols decode to a sliver that matches the metadata: the blob is not proven inconsistent"
+    )]
     NotInconsistent,
     #[error("metadata is unusable: {0}")]
     BadMetadata(String),
@@ -140,23 +151,43 @@ fn check_symbol(
     proof: &MerkleProof,
 ) -> Result<(), RecoveryError> {
     let sym = usize::from(
-        metadata.symbol_size(config).map_err(|e| RecoveryError::BadMetadata(e.to_string()))?,
+        metadata
+            .symbol_size(config)
+            .map_err(|e| RecoveryError::BadMetadata(e.to_string()))?,
     );
     if symbol.data.len() != sym {
-        return Err(RecoveryError::WrongSymbolSize { got: symbol.data.len(), expected: sym });
+        return Err(RecoveryError::WrongSymbolSize {
+            got: symbol.data.len(),
+            expected: sym,
+        });
     }
     let (root, leaf) = proof_anchor(config, metadata, axis, target, symbol.index)?;
     if !proof.verify(&root, &symbol.data, leaf, config.n()) {
-        return Err(RecoveryError::InvalidProof { axis, target, index: symbol.index });
+        return Err(RecoveryError::InvalidProof {
+            axis,
+            target,
+            index: symbol.index,
+        });
     }
     Ok(())
 }
 
 impl GeneralRecoverySymbol {
     /// Checks the symbol's size and its proof against the metadata.
-    pub fn verify(&self, config: &EncodingConfig, metadata: &BlobMetadata) -> Result<(), RecoveryError> {
+    pub fn verify(
+        &self,
+        config: &EncodingConfig,
+        metadata: &BlobMetadata,
+    ) -> Result<(), RecoveryError> {
         let axis = self.symbol.target_axis();
-        check_symbol(config, metadata, axis, self.target_index.0, self.symbol.symbol(), &self.proof)
+        check_symbol(
+            config,
+            metadata,
+            axis,
+            self.target_index.0,
+            self.symbol.symbol(),
+            &self.proof,
+        )
     }
 }
 
@@ -171,10 +202,20 @@ pub struct SymbolSource {
 
 impl SymbolSource {
     /// Expand `sliver` (of `axis`) and build its tree.
-    pub fn new(config: &EncodingConfig, axis: SliverType, sliver: &SliverData) -> Result<Self, RecoveryError> {
+    pub fn new(
+        config: &EncodingConfig,
+        axis: SliverType,
+        sliver: &SliverData,
+    ) -> Result<Self, RecoveryError> {
         let expanded = expand(config, axis, sliver.symbol_size, &sliver.symbols)?;
         let tree = MerkleTree::from_symbols(&expanded, usize::from(sliver.symbol_size));
-        Ok(Self { axis, index: sliver.index, symbol_size: usize::from(sliver.symbol_size), expanded, tree })
+        Ok(Self {
+            axis,
+            index: sliver.index,
+            symbol_size: usize::from(sliver.symbol_size),
+            expanded,
+            tree,
+        })
     }
 
     /// The symbol this sliver holds for sliver `target` of the orthogonal axis.
@@ -182,12 +223,19 @@ impl SymbolSource {
         let t = target.as_usize();
         let proof = self.tree.proof(t)?;
         let data = self.expanded[t * self.symbol_size..][..self.symbol_size].to_vec();
-        let symbol = DecodingSymbol { index: self.index.0, data };
+        let symbol = DecodingSymbol {
+            index: self.index.0,
+            data,
+        };
         let symbol = match self.axis.orthogonal() {
             SliverType::Primary => EitherDecodingSymbol::Primary(symbol),
             SliverType::Secondary => EitherDecodingSymbol::Secondary(symbol),
         };
-        Some(GeneralRecoverySymbol { symbol, target_index: target, proof })
+        Some(GeneralRecoverySymbol {
+            symbol,
+            target_index: target,
+            proof,
+        })
     }
 }
 
@@ -202,7 +250,9 @@ fn decode_target(
     let mut out = vec![0u8; k * sym];
     with_worker(|w| {
         let it = symbols.iter().map(|s| (usize::from(s.index), &s.data[..]));
-        w.coder.decode(k, config.n(), sym, it, |i, d| out[i * sym..][..sym].copy_from_slice(d))
+        w.coder.decode(k, config.n(), sym, it, |i, d| {
+            out[i * sym..][..sym].copy_from_slice(d)
+        })
     })?;
     Ok(out)
 }
@@ -218,7 +268,9 @@ pub fn recover_sliver(
     symbols: impl IntoIterator<Item = GeneralRecoverySymbol>,
 ) -> Result<Recovered, RecoveryError> {
     let need = usize::from(config.n_symbols_for_recovery(axis));
-    let sym_size = metadata.symbol_size(config).map_err(|e| RecoveryError::BadMetadata(e.to_string()))?;
+    let sym_size = metadata
+        .symbol_size(config)
+        .map_err(|e| RecoveryError::BadMetadata(e.to_string()))?;
     let mut seen = vec![false; config.n()];
     let mut used: Vec<RecoverySymbol> = Vec::with_capacity(need);
     for s in symbols {
@@ -240,16 +292,26 @@ pub fn recover_sliver(
         used.push(RecoverySymbol { symbol, proof });
     }
     if used.len() < need {
-        return Err(RecoveryError::NotEnoughSymbols { axis, target: target.0, have: used.len(), need });
+        return Err(RecoveryError::NotEnoughSymbols {
+            axis,
+            target: target.0,
+            have: used.len(),
+            need,
+        });
     }
     let refs: Vec<&DecodingSymbol> = used.iter().map(|r| &r.symbol).collect();
     let symbols = decode_target(config, axis, usize::from(sym_size), &refs)?;
-    let sliver = SliverData { symbols, symbol_size: sym_size, index: target };
+    let sliver = SliverData {
+        symbols,
+        symbol_size: sym_size,
+        index: target,
+    };
     match sliver.verify(axis, config, metadata) {
         Ok(()) => Ok(Recovered::Sliver(sliver)),
-        Err(SliverError::HashMismatch { .. }) => {
-            Ok(Recovered::Inconsistent(InconsistencyProof { target_index: target, symbols: used }))
-        }
+        Err(SliverError::HashMismatch { .. }) => Ok(Recovered::Inconsistent(InconsistencyProof {
+            target_index: target,
+            symbols: used,
+        })),
         Err(e) => Err(RecoveryError::BadMetadata(e.to_string())),
     }
 }
@@ -269,18 +331,33 @@ impl InconsistencyProof {
             let idx = usize::from(s.symbol.index);
             if idx < seen.len() {
                 if seen[idx] {
-                    return Err(RecoveryError::WrongSymbolCount { got: self.symbols.len(), expected: need });
+                    return Err(RecoveryError::WrongSymbolCount {
+                        got: self.symbols.len(),
+                        expected: need,
+                    });
                 }
                 seen[idx] = true;
             }
         }
         if self.symbols.len() != need {
-            return Err(RecoveryError::WrongSymbolCount { got: self.symbols.len(), expected: need });
+            return Err(RecoveryError::WrongSymbolCount {
+                got: self.symbols.len(),
+                expected: need,
+            });
         }
         for s in &self.symbols {
-            check_symbol(config, metadata, axis, self.target_index.0, &s.symbol, &s.proof)?;
+            check_symbol(
+                config,
+                metadata,
+                axis,
+                self.target_index.0,
+                &s.symbol,
+                &s.proof,
+            )?;
         }
-        let sym = metadata.symbol_size(config).map_err(|e| RecoveryError::BadMetadata(e.to_string()))?;
+        let sym = metadata
+            .symbol_size(config)
+            .map_err(|e| RecoveryError::BadMetadata(e.to_string()))?;
         let refs: Vec<&DecodingSymbol> = self.symbols.iter().map(|r| &r.symbol).collect();
         let sliver = decode_target(config, axis, usize::from(sym), &refs)?;
         let root = expanded_root(config, axis, sym, &sliver)?;

@@ -47,7 +47,11 @@ pub enum SliverError {
     #[error("sliver symbol size {got} does not match the metadata's {expected}")]
     SymbolSizeMismatch { got: u16, expected: u16 },
     #[error("{axis} sliver has {got} bytes, expected {expected}")]
-    WrongLength { axis: SliverType, got: usize, expected: usize },
+    WrongLength {
+        axis: SliverType,
+        got: usize,
+        expected: usize,
+    },
     #[error("{axis} sliver {index} does not match its hash in the metadata")]
     HashMismatch { axis: SliverType, index: u16 },
     #[error("metadata is unusable: {0}")]
@@ -58,7 +62,11 @@ pub enum SliverError {
 
 impl SliverData {
     pub fn new(_axis: SliverType, index: SliverIndex, symbol_size: u16, symbols: Vec<u8>) -> Self {
-        Self { symbols, symbol_size, index }
+        Self {
+            symbols,
+            symbol_size,
+            index,
+        }
     }
 
     pub fn symbol(&self, i: usize) -> &[u8] {
@@ -80,10 +88,14 @@ impl SliverData {
     ) -> Result<(), SliverError> {
         let n = config.n_shards();
         if self.index.0 >= n {
-            return Err(SliverError::IndexOutOfRange { index: self.index.0, n_shards: n });
+            return Err(SliverError::IndexOutOfRange {
+                index: self.index.0,
+                n_shards: n,
+            });
         }
-        let expected_sym =
-            metadata.symbol_size(config).map_err(|e| SliverError::BadMetadata(e.to_string()))?;
+        let expected_sym = metadata
+            .symbol_size(config)
+            .map_err(|e| SliverError::BadMetadata(e.to_string()))?;
         if self.symbol_size != expected_sym {
             return Err(SliverError::SymbolSizeMismatch {
                 got: self.symbol_size,
@@ -103,7 +115,10 @@ impl SliverData {
             .sliver_hash(pair, axis)
             .ok_or_else(|| SliverError::BadMetadata("fewer hashes than shards".into()))?;
         if &expanded_root(config, axis, self.symbol_size, &self.symbols)? != expected.bytes() {
-            return Err(SliverError::HashMismatch { axis, index: self.index.0 });
+            return Err(SliverError::HashMismatch {
+                axis,
+                index: self.index.0,
+            });
         }
         Ok(())
     }
@@ -132,7 +147,11 @@ impl Sliver {
             SliverType::Secondary => Sliver::Secondary(data),
         }
     }
-    pub fn verify(&self, config: &EncodingConfig, metadata: &BlobMetadata) -> Result<(), SliverError> {
+    pub fn verify(
+        &self,
+        config: &EncodingConfig,
+        metadata: &BlobMetadata,
+    ) -> Result<(), SliverError> {
         self.data().verify(self.axis(), config, metadata)
     }
 }
@@ -155,7 +174,12 @@ pub fn expand(
     let sym = usize::from(symbol_size);
     let mut out = Vec::with_capacity(n * sym);
     out.extend_from_slice(symbols);
-    with_worker(|w| w.coder.encode(k, n, sym, symbols.chunks_exact(sym), |_, d| out.extend_from_slice(d)))?;
+    with_worker(|w| {
+        w.coder
+            .encode(k, n, sym, symbols.chunks_exact(sym), |_, d| {
+                out.extend_from_slice(d)
+            })
+    })?;
     Ok(out)
 }
 
@@ -171,7 +195,10 @@ pub fn expanded_root(
     with_worker(|w| {
         let mut repair = std::mem::take(&mut w.buf);
         repair.clear();
-        w.coder.encode(k, n, sym, symbols.chunks_exact(sym), |_, d| repair.extend_from_slice(d))?;
+        w.coder
+            .encode(k, n, sym, symbols.chunks_exact(sym), |_, d| {
+                repair.extend_from_slice(d)
+            })?;
         let mut leaves = vec![[0u8; 32]; n];
         let all = symbols.chunks_exact(sym).chain(repair.chunks_exact(sym));
         leaf_hashes(all, sym, &mut leaves, &mut w.scratch);
@@ -204,11 +231,17 @@ pub fn metadata_from_slivers(
 ) -> Result<crate::metadata::BlobMetadataWithId, RsError> {
     use rayon::prelude::*;
     let n = config.n();
-    assert!(primary.len() == n && secondary.len() == n, "one sliver of each axis per shard");
+    assert!(
+        primary.len() == n && secondary.len() == n,
+        "one sliver of each axis per shard"
+    );
     let roots = |axis: SliverType, slivers: &[SliverData]| -> Result<Vec<Digest>, RsError> {
         let mut by_index: Vec<&SliverData> = slivers.iter().collect();
         by_index.sort_by_key(|s| s.index);
-        by_index.par_iter().map(|s| expanded_root(config, axis, s.symbol_size, &s.symbols)).collect()
+        by_index
+            .par_iter()
+            .map(|s| expanded_root(config, axis, s.symbol_size, &s.symbols))
+            .collect()
     };
     let p = roots(SliverType::Primary, primary)?;
     let s = roots(SliverType::Secondary, secondary)?;
@@ -218,5 +251,8 @@ pub fn metadata_from_slivers(
             secondary_hash: s[n - 1 - k].into(),
         })
         .collect();
-    Ok(crate::metadata::BlobMetadataWithId::new(unencoded_length, hashes))
+    Ok(crate::metadata::BlobMetadataWithId::new(
+        unencoded_length,
+        hashes,
+    ))
 }

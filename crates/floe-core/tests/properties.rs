@@ -3,10 +3,12 @@
 //! printed on failure through the proptest input.
 
 use floe_core::config::EncodingConfig;
-use floe_core::decode::{ConsistencyCheck, DecodeError, decode_from_primary, decode_from_secondary};
+use floe_core::decode::{
+    ConsistencyCheck, DecodeError, decode_from_primary, decode_from_secondary,
+};
 use floe_core::merkle::Node;
 use floe_core::recovery::{
-    EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, RecoveryError, Recovered,
+    EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, Recovered, RecoveryError,
     SymbolSource, recover_sliver,
 };
 use floe_core::sliver::{SliverData, metadata_from_slivers};
@@ -24,7 +26,9 @@ fn blob(rng: &mut ChaCha8Rng, max_len: usize) -> Vec<u8> {
 }
 
 fn slivers(e: &EncodedBlob, axis: SliverType) -> Vec<SliverData> {
-    (0..e.config().n_shards()).map(|i| e.sliver(axis, SliverIndex(i))).collect()
+    (0..e.config().n_shards())
+        .map(|i| e.sliver(axis, SliverIndex(i)))
+        .collect()
 }
 
 fn random_subset(rng: &mut ChaCha8Rng, all: &[SliverData], k: usize) -> Vec<SliverData> {
@@ -39,8 +43,12 @@ fn all_symbols(e: &EncodedBlob, axis: SliverType, target: u16) -> Vec<GeneralRec
     let source_axis = axis.orthogonal();
     (0..e.config().n_shards())
         .map(|i| {
-            let src = SymbolSource::new(e.config(), source_axis, &e.sliver(source_axis, SliverIndex(i)))
-                .unwrap();
+            let src = SymbolSource::new(
+                e.config(),
+                source_axis,
+                &e.sliver(source_axis, SliverIndex(i)),
+            )
+            .unwrap();
             src.symbol_for(SliverIndex(target)).unwrap()
         })
         .collect()
@@ -227,7 +235,15 @@ fn recovery_at_1000_shards_with_a_byzantine_source() {
             d.data[0] ^= 0xff;
         }
     }
-    match recover_sliver(&config, &e.metadata().metadata, SliverType::Secondary, target, symbols).unwrap() {
+    match recover_sliver(
+        &config,
+        &e.metadata().metadata,
+        SliverType::Secondary,
+        target,
+        symbols,
+    )
+    .unwrap()
+    {
         Recovered::Sliver(s) => assert_eq!(s, e.sliver(SliverType::Secondary, target)),
         Recovered::Inconsistent(_) => panic!("honest blob reported inconsistent"),
     }

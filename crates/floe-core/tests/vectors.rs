@@ -22,7 +22,9 @@ fn input_bytes(input: &Value) -> Vec<u8> {
 }
 
 fn djb2(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(5381u32, |h, &b| h.wrapping_mul(33).wrapping_add(u32::from(b)))
+    bytes.iter().fold(5381u32, |h, &b| {
+        h.wrapping_mul(33).wrapping_add(u32::from(b))
+    })
 }
 
 fn cases() -> Vec<(String, u16, Vec<u8>, String)> {
@@ -49,9 +51,17 @@ fn every_published_blob_id_reproduces() {
     for (name, n, blob, expected) in cases {
         let config = EncodingConfig::new(n).unwrap();
         let meta = compute_metadata(&config, &blob).unwrap();
-        assert_eq!(meta.blob_id.to_string(), expected, "metadata-only path, case {name}");
+        assert_eq!(
+            meta.blob_id.to_string(),
+            expected,
+            "metadata-only path, case {name}"
+        );
         let encoded = encode(&config, &blob).unwrap();
-        assert_eq!(encoded.blob_id().to_string(), expected, "full encoder, case {name}");
+        assert_eq!(
+            encoded.blob_id().to_string(),
+            expected,
+            "full encoder, case {name}"
+        );
         meta.verify(&config).unwrap();
     }
 }
@@ -61,7 +71,10 @@ fn extra_checks() {
     let config = EncodingConfig::new(1000).unwrap();
     let by_name = |wanted: &str| cases().into_iter().find(|c| c.0 == wanted).unwrap().2;
     let meta = compute_metadata(&config, &by_name("sdk_5000_77")).unwrap();
-    assert_eq!(format!("{:08x}", djb2(&meta.metadata.root_hash())), "49c62b52");
+    assert_eq!(
+        format!("{:08x}", djb2(&meta.metadata.root_hash())),
+        "49c62b52"
+    );
     let encoded = encode(&config, &by_name("sdk_500_55")).unwrap();
     let s0 = encoded.sliver_bytes(SliverType::Primary, SliverIndex(0));
     let s1 = encoded.sliver_bytes(SliverType::Primary, SliverIndex(1));
@@ -72,8 +85,14 @@ fn extra_checks() {
 #[test]
 fn the_vector_file_is_the_shared_one() {
     // When the shared folder sits beside the repository (as in CI), the copy must be identical.
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/walrus-blob-ids.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors/walrus-blob-ids.json"
+    );
     if let Ok(text) = std::fs::read_to_string(shared) {
-        assert_eq!(text, VECTORS, "tests/data copy is stale; copy the shared vectors again");
+        assert_eq!(
+            text, VECTORS,
+            "tests/data copy is stale; copy the shared vectors again"
+        );
     }
 }
