@@ -1,0 +1,82 @@
+//! Events: what every applied entry emits, numbered by a monotonically increasing index.
+
+use floe_core::{BlobId, Epoch, ObjectId};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Address, NodeId};
+
+/// An event and its position in the ledger's event stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Position in the event stream (0, 1, 2, …): the cursor clients and nodes resume from.
+    pub index: u64,
+    /// Index of the log entry that emitted it.
+    pub entry_index: u64,
+    /// The epoch in which it was emitted.
+    pub epoch: Epoch,
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    #[serde(rename_all = "camelCase")]
+    StorageReserved {
+        object_id: ObjectId,
+        owner: Address,
+        start_epoch: Epoch,
+        end_epoch: Epoch,
+        storage_size: u64,
+    },
+    #[serde(rename_all = "camelCase")]
+    BlobRegistered {
+        blob_id: BlobId,
+        object_id: ObjectId,
+        owner: Address,
+        size: u64,
+        end_epoch: Epoch,
+        deletable: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    BlobCertified {
+        blob_id: BlobId,
+        object_id: ObjectId,
+        end_epoch: Epoch,
+        deletable: bool,
+        is_extension: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    BlobDeleted {
+        blob_id: BlobId,
+        object_id: ObjectId,
+        end_epoch: Epoch,
+        was_certified: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    InvalidBlobId { blob_id: BlobId },
+    #[serde(rename_all = "camelCase")]
+    EpochChangeStart { epoch: Epoch },
+    #[serde(rename_all = "camelCase")]
+    ShardsReceived {
+        epoch: Epoch,
+        node_id: NodeId,
+        shards: Vec<u16>,
+    },
+    #[serde(rename_all = "camelCase")]
+    EpochChangeDone { epoch: Epoch },
+}
+
+impl EventKind {
+    /// The blob this event is about, if any.
+    pub fn blob_id(&self) -> Option<BlobId> {
+        match self {
+            EventKind::BlobRegistered { blob_id, .. }
+            | EventKind::BlobCertified { blob_id, .. }
+            | EventKind::BlobDeleted { blob_id, .. }
+            | EventKind::InvalidBlobId { blob_id } => Some(*blob_id),
+            _ => None,
+        }
+    }
+}

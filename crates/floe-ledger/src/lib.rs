@@ -1,0 +1,27 @@
+//! Floe's control plane as a pure, deterministic state machine (the role Sui plays for Walrus).
+//!
+//! The ledger applies a totally ordered log of [`LogEntry`]s: Ed25519-signed transactions and
+//! clock ticks. It holds accounts, storage nodes, the committee and shard assignment of each
+//! epoch, storage resources and blob objects, and emits numbered [`Event`]s. Everything it
+//! records is verified: blob IDs against their derivation, certificates against the committee's
+//! BLS keys and shard weights, owners against signatures. No I/O: the durable log and the HTTP
+//! service live in `floe-ledger-service`.
+#![forbid(unsafe_code)]
+
+pub mod committee;
+pub mod error;
+pub mod event;
+pub mod state;
+pub mod status;
+pub mod tx;
+pub mod types;
+
+pub use error::TxError;
+pub use event::{Event, EventKind};
+pub use state::{GenesisError, LedgerState};
+pub use status::BlobStatus;
+pub use tx::{AccountKey, LogEntry, SignedTransaction, Transaction, TxKind};
+pub use types::{
+    Address, BlobObject, Committee, CommitteeMember, EpochState, GenesisConfig, GenesisNode,
+    NodeId, StorageNode, StorageResource, SystemParams,
+};

@@ -1,0 +1,834 @@
+//! The ledger state and its transition function.
+//!
+//! `apply` is deterministic and atomic: every check happens before the first mutation, so a
+//! rejected entry leaves the state untouched. Applying the same entries in the same order
+//! gives the same state, the same events and the same digest chain.
+
+use std::collections::BTreeMap;
+
+use floe_core::merkle::blake2b256;
+use floe_core::metadata::derive_blob_id;
+use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId};
+use floe_crypto::{
+    BlobPersistenceType, Certificate, CommitteeWeights, Confirmation, InvalidBlobIdMessage,
+    ProtocolMessage,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::committee::{genesis_committee, transition};
+use crate::error::TxError;
+use crate::event::{Event, EventKind};
+use crate::tx::{LogEntry, SignedTransaction, TxKind};
+use crate::types::{
+    Address, BlobObject, Committee, EpochState, GenesisConfig, NodeId, StorageNode,
+    StorageResource, SystemParams,
+};
+
+/// Per blob ID: its registrations and whether it was proven invalid.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobIdRecord {
+    pub objects: Vec<ObjectId>,
+    pub invalid_event: Option<u64>,
+}
+
+/// Event indices that explain a blob object's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEvents {
+    pub registered: u64,
+    pub certified: Option<u64>,
+    pub last: u64,
+}
+
+/// The whole replicated state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerState {
+    pub(crate) params: SystemParams,
+    pub(crate) epoch: Epoch,
+    pub(crate) epoch_state: EpochState,
+    pub(crate) committee: Committee,
+    pub(crate) previous_committee: Option<Committee>,
+    pub(crate) nodes: BTreeMap<NodeId, StorageNode>,
+    pub(crate) accounts: BTreeMap<Address, u64>,
+    pub(crate) storage: BTreeMap<ObjectId, StorageResource>,
+    pub(crate) blobs: BTreeMap<ObjectId, BlobObject>,
+    pub(crate) object_events: BTreeMap<ObjectId, ObjectEvents>,
+    pub(crate) by_blob_id: BTreeMap<BlobId, BlobIdRecord>,
+    pub(crate) used_capacity: BTreeMap<Epoch, u64>,
+    pub(crate) entry_count: u64,
+    pub(crate) event_count: u64,
+    pub(crate) digest: [u8; 32],
+    #[serde(skip)]
+    weights: Option<CommitteeWeights>,
+}
+
+/// Errors in a genesis configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    #[error("unsupported genesis version {0} (this build reads version 1)")]
+    Version(u32),
+    #[error("{0}")]
+    Params(String),
+    #[error("node {name}: {reason}")]
+    Node { name: String, reason: String },
+}
+
+impl LedgerState {
+    /// The state at genesis. Every node's proof of possession is checked.
+    pub fn genesis(config: &GenesisConfig) -> Result<Self, GenesisError> {
+        if config.version != 1 {
+            return Err(GenesisError::Version(config.version));
+        }
+        EncodingConfig::new(config.n_shards).map_err(|e| GenesisError::Params(e.to_string()))?;
+        if config.epoch_duration_ms == 0 {
+            return Err(GenesisError::Params(
+                "epoch duration must be positive".into(),
+            ));
+        }
+        if config.max_epochs_ahead == 0 {
+            return Err(GenesisError::Params(
+                "max_epochs_ahead must be positive".into(),
+            ));
+        }
+        if config.nodes.is_empty() {
+            return Err(GenesisError::Params(
+                "a genesis needs at least one storage node".into(),
+            ));
+        }
+        let mut nodes = BTreeMap::new();
+        for (i, n) in config.nodes.iter().enumerate() {
+            let bad = |reason: &str| GenesisError::Node {
+                name: n.name.clone(),
+                reason: reason.into(),
+            };
+            n.proof_of_possession
+                .verify(&n.protocol_key, 0, &n.owner.0)
+                .map_err(|_| bad("proof of possession does not verify for its key and owner"))?;
+            if n.weight == 0 {
+                return Err(bad("weight must be positive"));
+            }
+            if nodes
+                .values()
+                .any(|x: &StorageNode| x.protocol_key == n.protocol_key)
+            {
+                return Err(bad("protocol key already used by another node"));
+            }
+            let id = ObjectId(blake2b256(&[
+                b"floe-genesis-node",
+                &(i as u64).to_le_bytes(),
+            ]));
+            nodes.insert(
+                id,
+                StorageNode {
+                    id,
+                    name: n.name.clone(),
+                    network_address: n.network_address.clone(),
+                    protocol_key: n.protocol_key,
+                    owner: n.owner,
+                    capacity: n.capacity,
+                    weight: n.weight,
+                },
+            );
+        }
+        let weights: Vec<(NodeId, u64)> = nodes.values().map(|n| (n.id, n.weight)).collect();
+        let committee = genesis_committee(config.n_shards, &weights);
+        let params = SystemParams {
+            n_shards: config.n_shards,
+            epoch_duration_ms: config.epoch_duration_ms,
+            genesis_time_ms: config.genesis_time_ms,
+            max_epochs_ahead: config.max_epochs_ahead,
+        };
+        let digest = blake2b256(&[
+            b"floe-ledger-genesis-v1",
+            &bcs::to_bytes(config).expect("serialises"),
+        ]);
+        let mut state = Self {
+            params,
+            epoch: 0,
+            epoch_state: EpochState::Done,
+            committee,
+            previous_committee: None,
+            nodes,
+            accounts: BTreeMap::new(),
+            storage: BTreeMap::new(),
+            blobs: BTreeMap::new(),
+            object_events: BTreeMap::new(),
+            by_blob_id: BTreeMap::new(),
+            used_capacity: BTreeMap::new(),
+            entry_count: 0,
+            event_count: 0,
+            digest,
+            weights: None,
+        };
+        state.refresh_weights();
+        Ok(state)
+    }
+
+    fn refresh_weights(&mut self) {
+        let members = self
+            .committee
+            .members
+            .iter()
+            .map(|m| floe_crypto::CommitteeMember {
+                public_key: self.nodes[&m.node_id].protocol_key,
+                weight: m.shards.len() as u16,
+            })
+            .collect();
+        self.weights = CommitteeWeights::new(members, self.params.n_shards).ok();
+    }
+
+    /// The certificate view of the current committee.
+    pub fn committee_weights(&self) -> &CommitteeWeights {
+        self.weights
+            .as_ref()
+            .expect("a committee always covers every shard")
+    }
+
+    pub fn params(&self) -> &SystemParams {
+        &self.params
+    }
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+    pub fn epoch_state(&self) -> &EpochState {
+        &self.epoch_state
+    }
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+    pub fn previous_committee(&self) -> Option<&Committee> {
+        self.previous_committee.as_ref()
+    }
+    pub fn nodes(&self) -> &BTreeMap<NodeId, StorageNode> {
+        &self.nodes
+    }
+    pub fn blob_object(&self, id: &ObjectId) -> Option<&BlobObject> {
+        self.blobs.get(id)
+    }
+    pub fn storage_resource(&self, id: &ObjectId) -> Option<&StorageResource> {
+        self.storage.get(id)
+    }
+    pub fn blob_record(&self, blob_id: &BlobId) -> Option<&BlobIdRecord> {
+        self.by_blob_id.get(blob_id)
+    }
+    pub fn object_events(&self, id: &ObjectId) -> Option<&ObjectEvents> {
+        self.object_events.get(id)
+    }
+    /// The next sequence number the account must use.
+    pub fn next_sequence(&self, account: &Address) -> u64 {
+        self.accounts.get(account).copied().unwrap_or(0)
+    }
+    /// Blob objects owned by `owner`.
+    pub fn blobs_of(&self, owner: &Address) -> impl Iterator<Item = &BlobObject> {
+        self.blobs.values().filter(move |b| &b.owner == owner)
+    }
+    /// Unused storage resources owned by `owner`.
+    pub fn storage_of(&self, owner: &Address) -> impl Iterator<Item = &StorageResource> {
+        self.storage.values().filter(move |s| &s.owner == owner)
+    }
+    /// Entries applied so far (the index the next entry gets).
+    pub fn entry_count(&self) -> u64 {
+        self.entry_count
+    }
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+    /// The running digest: chained over every applied entry and its events.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+    /// A hash of the complete state (independent of the digest chain).
+    pub fn state_hash(&self) -> [u8; 32] {
+        blake2b256(&[
+            b"floe-ledger-state-v1",
+            &bcs::to_bytes(self).expect("state serialises"),
+        ])
+    }
+    /// Total capacity of the committee in bytes.
+    pub fn total_capacity(&self) -> u64 {
+        self.committee
+            .members
+            .iter()
+            .map(|m| self.nodes[&m.node_id].capacity)
+            .sum()
+    }
+    pub fn used_capacity(&self, epoch: Epoch) -> u64 {
+        self.used_capacity.get(&epoch).copied().unwrap_or(0)
+    }
+    pub fn encoding_config(&self) -> EncodingConfig {
+        EncodingConfig::new(self.params.n_shards).expect("checked at genesis")
+    }
+    /// The epoch in force at wall-clock time `now_ms`.
+    pub fn epoch_at(&self, now_ms: u64) -> Epoch {
+        let elapsed = now_ms.saturating_sub(self.params.genesis_time_ms);
+        u32::try_from(elapsed / self.params.epoch_duration_ms).unwrap_or(u32::MAX)
+    }
+    /// When epoch `epoch` starts, in milliseconds since the Unix epoch.
+    pub fn epoch_start_ms(&self, epoch: Epoch) -> u64 {
+        self.params
+            .genesis_time_ms
+            .saturating_add(u64::from(epoch) * self.params.epoch_duration_ms)
+    }
+
+    /// Apply one log entry. On success returns its events; on error nothing changed.
+    pub fn apply(&mut self, entry: &LogEntry) -> Result<Vec<Event>, TxError> {
+        let mut out = Effects::new(self.entry_count, self.event_count, self.epoch);
+        match entry {
+            LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
+            LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,
+        }
+        let events = out.events;
+        self.entry_count += 1;
+        self.event_count += events.len() as u64;
+        self.digest = blake2b256(&[
+            b"floe-ledger-entry-v1",
+            &self.digest,
+            &entry.to_bytes(),
+            &bcs::to_bytes(&events).expect("events serialise"),
+        ]);
+        Ok(events)
+    }
+
+    fn apply_clock(&mut self, now_ms: u64, out: &mut Effects) -> Result<(), TxError> {
+        let target = self.epoch_at(now_ms);
+        if target <= self.epoch {
+            return Err(TxError::StaleClock {
+                epoch: self.epoch,
+                target,
+            });
+        }
+        if matches!(self.epoch_state, EpochState::Syncing { .. }) {
+            return Err(TxError::EpochChangeInProgress(self.epoch));
+        }
+        // One epoch per clock entry: each change must complete before the next starts.
+        let next = self.epoch + 1;
+        let weights: Vec<(NodeId, u64)> = self.nodes.values().map(|n| (n.id, n.weight)).collect();
+        let new_committee = transition(&self.committee, next, &weights);
+        let moved = new_committee.members.iter().any(|m| {
+            self.committee
+                .members
+                .iter()
+                .find(|c| c.node_id == m.node_id)
+                .map(|c| &c.shards)
+                != Some(&m.shards)
+        }) || new_committee.members.len() != self.committee.members.len();
+        out.epoch = next;
+        let mut prev = new_committee;
+        std::mem::swap(&mut self.committee, &mut prev);
+        self.previous_committee = Some(prev);
+        self.epoch = next;
+        self.used_capacity = self.used_capacity.split_off(&next);
+        self.refresh_weights();
+        out.emit(EventKind::EpochChangeStart { epoch: next });
+        if moved {
+            self.epoch_state = EpochState::Syncing {
+                reported: Vec::new(),
+                weight: 0,
+            };
+        } else {
+            self.epoch_state = EpochState::Done;
+            out.emit(EventKind::EpochChangeDone { epoch: next });
+        }
+        Ok(())
+    }
+
+    fn apply_tx(&mut self, tx: &SignedTransaction, out: &mut Effects) -> Result<(), TxError> {
+        if !tx.verify_signature() {
+            return Err(TxError::BadSignature);
+        }
+        let sender = tx.sender_address();
+        let expected = self.next_sequence(&sender);
+        if tx.tx.sequence != expected {
+            return Err(TxError::BadSequence {
+                expected,
+                got: tx.tx.sequence,
+            });
+        }
+        match &tx.tx.kind {
+            TxKind::ReserveSpace {
+                encoded_size,
+                end_epoch,
+            } => {
+                let res = self.check_reservation(*encoded_size, self.epoch, *end_epoch)?;
+                let id = out.new_object_id();
+                self.reserve(&res, *encoded_size);
+                let resource = StorageResource {
+                    id,
+                    owner: sender,
+                    start_epoch: self.epoch,
+                    end_epoch: *end_epoch,
+                    storage_size: *encoded_size,
+                };
+                out.emit(EventKind::StorageReserved {
+                    object_id: id,
+                    owner: sender,
+                    start_epoch: self.epoch,
+                    end_epoch: *end_epoch,
+                    storage_size: *encoded_size,
+                });
+                self.storage.insert(id, resource);
+            }
+            TxKind::RegisterBlob {
+                storage,
+                blob_id,
+                root_hash,
+                size,
+                encoding_type,
+                deletable,
+            } => {
+                let resource = self
+                    .storage
+                    .get(storage)
+                    .ok_or(TxError::NoSuchObject(*storage))?;
+                if resource.owner != sender {
+                    return Err(TxError::NotOwner(*storage));
+                }
+                if !(resource.start_epoch <= self.epoch && self.epoch < resource.end_epoch) {
+                    return Err(TxError::StorageNotCurrent {
+                        start: resource.start_epoch,
+                        end: resource.end_epoch,
+                        epoch: self.epoch,
+                    });
+                }
+                self.check_blob(
+                    *blob_id,
+                    root_hash,
+                    *size,
+                    *encoding_type,
+                    resource.storage_size,
+                )?;
+                let resource = self.storage.remove(storage).expect("checked above");
+                self.register(
+                    sender,
+                    *blob_id,
+                    *size,
+                    *encoding_type,
+                    *deletable,
+                    resource,
+                    out,
+                );
+            }
+            TxKind::ReserveAndRegister {
+                end_epoch,
+                blob_id,
+                root_hash,
+                size,
+                encoding_type,
+                deletable,
+            } => {
+                let encoded = self
+                    .encoding_config()
+                    .encoded_length(*size)
+                    .map_err(|e| TxError::BlobTooLarge(e.to_string()))?;
+                self.check_blob(*blob_id, root_hash, *size, *encoding_type, encoded)?;
+                let res = self.check_reservation(encoded, self.epoch, *end_epoch)?;
+                self.reserve(&res, encoded);
+                let id = out.new_object_id();
+                let resource = StorageResource {
+                    id,
+                    owner: sender,
+                    start_epoch: self.epoch,
+                    end_epoch: *end_epoch,
+                    storage_size: encoded,
+                };
+                self.register(
+                    sender,
+                    *blob_id,
+                    *size,
+                    *encoding_type,
+                    *deletable,
+                    resource,
+                    out,
+                );
+            }
+            TxKind::CertifyBlob {
+                blob_object,
+                certificate,
+            } => {
+                self.certify(blob_object, certificate, out)?;
+            }
+            TxKind::InvalidateBlob { certificate } => {
+                let message: InvalidBlobIdMessage =
+                    ProtocolMessage::from_bytes(&certificate.serialized_message)
+                        .map_err(|e| TxError::BadCertificate(e.to_string()))?;
+                if message.epoch != self.epoch {
+                    return Err(TxError::WrongEpoch {
+                        message: message.epoch,
+                        current: self.epoch,
+                    });
+                }
+                let blob_id = message.body.blob_id;
+                if self
+                    .by_blob_id
+                    .get(&blob_id)
+                    .is_some_and(|r| r.invalid_event.is_some())
+                {
+                    return Err(TxError::BlobInvalid(blob_id));
+                }
+                certificate
+                    .verify_validity(self.committee_weights())
+                    .map_err(|e| TxError::BadCertificate(e.to_string()))?;
+                let event = out.emit(EventKind::InvalidBlobId { blob_id });
+                self.by_blob_id.entry(blob_id).or_default().invalid_event = Some(event);
+            }
+            TxKind::DeleteBlob { blob_object } => {
+                let blob = self.owned_live_blob(blob_object, &sender)?;
+                if !blob.deletable {
+                    return Err(TxError::NotDeletable(*blob_object));
+                }
+                let (blob_id, end_epoch, was_certified) = (
+                    blob.blob_id,
+                    blob.end_epoch(),
+                    blob.certified_epoch.is_some(),
+                );
+                let storage = blob.storage.clone();
+                let event = out.emit(EventKind::BlobDeleted {
+                    blob_id,
+                    object_id: *blob_object,
+                    end_epoch,
+                    was_certified,
+                });
+                self.blobs.get_mut(blob_object).expect("checked").deleted = true;
+                self.object_events.entry(*blob_object).or_default().last = event;
+                self.storage.insert(storage.id, storage);
+            }
+            TxKind::ExtendBlob {
+                blob_object,
+                new_end_epoch,
+            } => {
+                let blob = self.owned_live_blob(blob_object, &sender)?;
+                if blob.certified_epoch.is_none() {
+                    return Err(TxError::NotCertified(*blob_object));
+                }
+                if *new_end_epoch <= blob.end_epoch() {
+                    return Err(TxError::NotAnExtension {
+                        end: blob.end_epoch(),
+                        requested: *new_end_epoch,
+                    });
+                }
+                let size = blob.storage.storage_size;
+                let res = self.check_reservation(size, blob.end_epoch(), *new_end_epoch)?;
+                self.reserve(&res, size);
+                let blob = self.blobs.get_mut(blob_object).expect("checked");
+                blob.storage.end_epoch = *new_end_epoch;
+                let (blob_id, deletable) = (blob.blob_id, blob.deletable);
+                let event = out.emit(EventKind::BlobCertified {
+                    blob_id,
+                    object_id: *blob_object,
+                    end_epoch: *new_end_epoch,
+                    deletable,
+                    is_extension: true,
+                });
+                let ev = self.object_events.entry(*blob_object).or_default();
+                ev.certified = Some(event);
+                ev.last = event;
+            }
+            TxKind::EpochSyncDone { node_id, epoch } => {
+                self.sync_done(&sender, node_id, *epoch, out)?
+            }
+        }
+        self.accounts.insert(sender, expected + 1);
+        Ok(())
+    }
+
+    fn owned_live_blob(&self, id: &ObjectId, sender: &Address) -> Result<&BlobObject, TxError> {
+        let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
+        if &blob.owner != sender {
+            return Err(TxError::NotOwner(*id));
+        }
+        if blob.deleted {
+            return Err(TxError::Deleted(*id));
+        }
+        if self.epoch >= blob.end_epoch() {
+            return Err(TxError::Expired {
+                end: blob.end_epoch(),
+                epoch: self.epoch,
+            });
+        }
+        Ok(blob)
+    }
+
+    fn check_blob(
+        &self,
+        blob_id: BlobId,
+        root_hash: &[u8; 32],
+        size: u64,
+        encoding_type: floe_core::EncodingType,
+        storage_size: u64,
+    ) -> Result<(), TxError> {
+        let encoded = self
+            .encoding_config()
+            .encoded_length(size)
+            .map_err(|e| TxError::BlobTooLarge(e.to_string()))?;
+        if encoded > storage_size {
+            return Err(TxError::StorageTooSmall {
+                needed: encoded,
+                available: storage_size,
+            });
+        }
+        let derived = derive_blob_id(encoding_type, size, root_hash);
+        if derived != blob_id {
+            return Err(TxError::BlobIdMismatch {
+                claimed: blob_id,
+                derived,
+            });
+        }
+        if self
+            .by_blob_id
+            .get(&blob_id)
+            .is_some_and(|r| r.invalid_event.is_some())
+        {
+            return Err(TxError::BlobInvalid(blob_id));
+        }
+        Ok(())
+    }
+
+    /// Checks a reservation of `size` for `[start, end)`; returns the epochs to charge.
+    fn check_reservation(
+        &self,
+        size: u64,
+        start: Epoch,
+        end: Epoch,
+    ) -> Result<(Epoch, Epoch), TxError> {
+        if size == 0 {
+            return Err(TxError::ZeroSize);
+        }
+        if end <= self.epoch || end <= start {
+            return Err(TxError::EndNotInFuture {
+                end,
+                epoch: self.epoch,
+            });
+        }
+        if end - self.epoch > self.params.max_epochs_ahead {
+            return Err(TxError::TooFarAhead {
+                end,
+                max: self.epoch + self.params.max_epochs_ahead,
+            });
+        }
+        let total = self.total_capacity();
+        for e in start..end {
+            let used = self.used_capacity(e);
+            if used.saturating_add(size) > total {
+                return Err(TxError::CapacityExceeded {
+                    epoch: e,
+                    used,
+                    requested: size,
+                    total,
+                });
+            }
+        }
+        Ok((start, end))
+    }
+
+    fn reserve(&mut self, range: &(Epoch, Epoch), size: u64) {
+        for e in range.0..range.1 {
+            *self.used_capacity.entry(e).or_insert(0) += size;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn register(
+        &mut self,
+        owner: Address,
+        blob_id: BlobId,
+        size: u64,
+        encoding_type: floe_core::EncodingType,
+        deletable: bool,
+        storage: StorageResource,
+        out: &mut Effects,
+    ) {
+        let id = out.new_object_id();
+        let end_epoch = storage.end_epoch;
+        let event = out.emit(EventKind::BlobRegistered {
+            blob_id,
+            object_id: id,
+            owner,
+            size,
+            end_epoch,
+            deletable,
+        });
+        self.blobs.insert(
+            id,
+            BlobObject {
+                id,
+                owner,
+                blob_id,
+                size,
+                encoding_type,
+                registered_epoch: self.epoch,
+                certified_epoch: None,
+                storage,
+                deletable,
+                deleted: false,
+            },
+        );
+        self.object_events.insert(
+            id,
+            ObjectEvents {
+                registered: event,
+                certified: None,
+                last: event,
+            },
+        );
+        self.by_blob_id.entry(blob_id).or_default().objects.push(id);
+    }
+
+    fn certify(
+        &mut self,
+        id: &ObjectId,
+        certificate: &Certificate,
+        out: &mut Effects,
+    ) -> Result<(), TxError> {
+        let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
+        if blob.deleted {
+            return Err(TxError::Deleted(*id));
+        }
+        if self.epoch >= blob.end_epoch() {
+            return Err(TxError::Expired {
+                end: blob.end_epoch(),
+                epoch: self.epoch,
+            });
+        }
+        if blob.certified_epoch.is_some() {
+            return Err(TxError::AlreadyCertified(*id));
+        }
+        if self
+            .by_blob_id
+            .get(&blob.blob_id)
+            .is_some_and(|r| r.invalid_event.is_some())
+        {
+            return Err(TxError::BlobInvalid(blob.blob_id));
+        }
+        let message = Confirmation::from_bytes(&certificate.serialized_message)
+            .map_err(|e| TxError::BadCertificate(e.to_string()))?;
+        if message.epoch != self.epoch {
+            return Err(TxError::WrongEpoch {
+                message: message.epoch,
+                current: self.epoch,
+            });
+        }
+        let expected = if blob.deletable {
+            BlobPersistenceType::Deletable { object_id: *id }
+        } else {
+            BlobPersistenceType::Permanent
+        };
+        if message.blob_id != blob.blob_id || message.persistence != expected {
+            return Err(TxError::BadCertificate(format!(
+                "the certificate confirms {} ({:?}), but the object is {} ({:?})",
+                message.blob_id, message.persistence, blob.blob_id, expected
+            )));
+        }
+        certificate
+            .verify_quorum(self.committee_weights())
+            .map_err(|e| TxError::BadCertificate(e.to_string()))?;
+        let (blob_id, end_epoch, deletable) = (blob.blob_id, blob.end_epoch(), blob.deletable);
+        let event = out.emit(EventKind::BlobCertified {
+            blob_id,
+            object_id: *id,
+            end_epoch,
+            deletable,
+            is_extension: false,
+        });
+        self.blobs.get_mut(id).expect("checked").certified_epoch = Some(self.epoch);
+        let ev = self.object_events.entry(*id).or_default();
+        ev.certified = Some(event);
+        ev.last = event;
+        Ok(())
+    }
+
+    fn sync_done(
+        &mut self,
+        sender: &Address,
+        node_id: &NodeId,
+        epoch: Epoch,
+        out: &mut Effects,
+    ) -> Result<(), TxError> {
+        let node = self
+            .nodes
+            .get(node_id)
+            .ok_or(TxError::NoSuchObject(*node_id))?;
+        if &node.owner != sender {
+            return Err(TxError::NotOwner(*node_id));
+        }
+        if epoch != self.epoch {
+            return Err(TxError::WrongEpoch {
+                message: epoch,
+                current: self.epoch,
+            });
+        }
+        let EpochState::Syncing { reported, weight } = &self.epoch_state else {
+            return Err(TxError::NoEpochChange(self.epoch));
+        };
+        let member = self
+            .committee
+            .members
+            .iter()
+            .find(|m| &m.node_id == node_id)
+            .ok_or(TxError::NotInCommittee(*node_id))?;
+        if reported.contains(node_id) {
+            return Err(TxError::AlreadyReported(*node_id));
+        }
+        let shards = member.shards.clone();
+        let new_weight = *weight + shards.len() as u32;
+        let mut reported = reported.clone();
+        reported.push(*node_id);
+        out.emit(EventKind::ShardsReceived {
+            epoch,
+            node_id: *node_id,
+            shards,
+        });
+        if new_weight >= u32::from(self.encoding_config().quorum()) {
+            self.epoch_state = EpochState::Done;
+            out.emit(EventKind::EpochChangeDone { epoch });
+        } else {
+            self.epoch_state = EpochState::Syncing {
+                reported,
+                weight: new_weight,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Events and object IDs produced while applying one entry.
+struct Effects {
+    entry_index: u64,
+    first_event: u64,
+    epoch: Epoch,
+    objects_created: u64,
+    events: Vec<Event>,
+}
+
+impl Effects {
+    fn new(entry_index: u64, first_event: u64, epoch: Epoch) -> Self {
+        Self {
+            entry_index,
+            first_event,
+            epoch,
+            objects_created: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// A fresh object ID, derived from the entry index and a counter.
+    fn new_object_id(&mut self) -> ObjectId {
+        let id = ObjectId(blake2b256(&[
+            b"floe-object",
+            &self.entry_index.to_le_bytes(),
+            &self.objects_created.to_le_bytes(),
+        ]));
+        self.objects_created += 1;
+        id
+    }
+
+    /// Record an event; returns its index.
+    fn emit(&mut self, kind: EventKind) -> u64 {
+        let index = self.first_event + self.events.len() as u64;
+        self.events.push(Event {
+            index,
+            entry_index: self.entry_index,
+            epoch: self.epoch,
+            kind,
+        });
+        index
+    }
+}

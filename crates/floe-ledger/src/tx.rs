@@ -1,0 +1,218 @@
+//! Transactions, their Ed25519 signatures, and log entries.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
+use floe_crypto::Certificate;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Address, NodeId};
+
+/// Domain separator of transaction signatures.
+const TX_SIGNING_DOMAIN: &[u8] = b"floe-ledger-tx-v1";
+
+/// What a transaction asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TxKind {
+    /// Buy `encoded_size` bytes for `[current epoch, end_epoch)`.
+    ReserveSpace { encoded_size: u64, end_epoch: Epoch },
+    /// Register a blob into an owned, unused storage resource.
+    #[serde(rename_all = "camelCase")]
+    RegisterBlob {
+        storage: ObjectId,
+        blob_id: BlobId,
+        root_hash: [u8; 32],
+        size: u64,
+        encoding_type: EncodingType,
+        deletable: bool,
+    },
+    /// Reserve exactly the encoded size of the blob and register it, in one step.
+    #[serde(rename_all = "camelCase")]
+    ReserveAndRegister {
+        end_epoch: Epoch,
+        blob_id: BlobId,
+        root_hash: [u8; 32],
+        size: u64,
+        encoding_type: EncodingType,
+        deletable: bool,
+    },
+    /// Certify a registered blob with a quorum certificate over its confirmation.
+    #[serde(rename_all = "camelCase")]
+    CertifyBlob {
+        blob_object: ObjectId,
+        certificate: Certificate,
+    },
+    /// Mark a blob ID invalid with f+1 weight of invalid-blob attestations.
+    InvalidateBlob { certificate: Certificate },
+    /// Delete a deletable blob (owner only); its storage returns to the owner.
+    #[serde(rename_all = "camelCase")]
+    DeleteBlob { blob_object: ObjectId },
+    /// Extend a certified blob's lifetime to `new_end_epoch` (owner only).
+    #[serde(rename_all = "camelCase")]
+    ExtendBlob {
+        blob_object: ObjectId,
+        new_end_epoch: Epoch,
+    },
+    /// A committee member reports that it holds all its shards of `epoch`.
+    #[serde(rename_all = "camelCase")]
+    EpochSyncDone { node_id: NodeId, epoch: Epoch },
+}
+
+/// A transaction: who sends it, its place in the sender's sequence, and what it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// The sender's Ed25519 public key.
+    #[serde(with = "hex32")]
+    pub sender: [u8; 32],
+    /// Must equal the sender account's next sequence number (replay protection).
+    pub sequence: u64,
+    pub kind: TxKind,
+}
+
+/// A transaction with the sender's signature over `domain ‖ BCS(tx)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    #[serde(with = "hex64")]
+    pub signature: [u8; 64],
+}
+
+/// An entry of the ledger's ordered log. (Transactions dominate the log, so boxing them would
+/// only add an allocation per entry.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogEntry {
+    /// A signed transaction.
+    Tx(SignedTransaction),
+    /// The ledger's clock passed `now_ms`; epochs advance to match it.
+    Clock { now_ms: u64 },
+}
+
+impl LogEntry {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bcs::to_bytes(self).expect("log entries serialise")
+    }
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, bcs::Error> {
+        bcs::from_bytes(bytes)
+    }
+}
+
+/// An account's Ed25519 key.
+#[derive(Clone)]
+pub struct AccountKey(SigningKey);
+
+impl std::fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccountKey({})", self.address())
+    }
+}
+
+impl AccountKey {
+    /// The key derived from a 32-byte seed (callers supply randomness).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    pub fn public_key(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+    pub fn address(&self) -> Address {
+        Address::from_ed25519(&self.public_key())
+    }
+    /// Sign `kind` as this account's transaction number `sequence`.
+    pub fn sign(&self, sequence: u64, kind: TxKind) -> SignedTransaction {
+        let tx = Transaction {
+            sender: self.public_key(),
+            sequence,
+            kind,
+        };
+        let signature = self.0.sign(&signing_bytes(&tx)).to_bytes();
+        SignedTransaction { tx, signature }
+    }
+}
+
+fn signing_bytes(tx: &Transaction) -> Vec<u8> {
+    let mut bytes = TX_SIGNING_DOMAIN.to_vec();
+    bytes.extend(bcs::to_bytes(tx).expect("transactions serialise"));
+    bytes
+}
+
+impl SignedTransaction {
+    pub fn sender_address(&self) -> Address {
+        Address::from_ed25519(&self.tx.sender)
+    }
+
+    /// Checks the Ed25519 signature (strict verification: no malleable signatures).
+    pub fn verify_signature(&self) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.tx.sender) else {
+            return false;
+        };
+        let sig = Signature::from_bytes(&self.signature);
+        key.verify_strict(&signing_bytes(&self.tx), &sig).is_ok()
+    }
+
+    /// The transaction digest: Blake2b-256 of its BCS form (signature included).
+    pub fn digest(&self) -> [u8; 32] {
+        floe_core::merkle::blake2b256(&[b"floe-tx", &bcs::to_bytes(self).expect("serialises")])
+    }
+}
+
+macro_rules! hex_array {
+    ($name:ident, $n:expr) => {
+        mod $name {
+            use serde::{Deserialize, Deserializer, Serializer};
+            pub fn serialize<S: Serializer>(v: &[u8; $n], s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(v))
+                } else {
+                    serde_big_array(v, s)
+                }
+            }
+            fn serde_big_array<S: Serializer>(v: &[u8; $n], s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeTuple;
+                let mut t = s.serialize_tuple($n)?;
+                for b in v {
+                    t.serialize_element(b)?;
+                }
+                t.end()
+            }
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; $n], D::Error> {
+                if d.is_human_readable() {
+                    let s = String::deserialize(d)?;
+                    let mut out = [0u8; $n];
+                    hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+                    Ok(out)
+                } else {
+                    struct V;
+                    impl<'de> serde::de::Visitor<'de> for V {
+                        type Value = [u8; $n];
+                        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                            write!(f, "{} bytes", $n)
+                        }
+                        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                            self,
+                            mut a: A,
+                        ) -> Result<Self::Value, A::Error> {
+                            let mut out = [0u8; $n];
+                            for (i, b) in out.iter_mut().enumerate() {
+                                *b = a
+                                    .next_element()?
+                                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                            }
+                            Ok(out)
+                        }
+                    }
+                    d.deserialize_tuple($n, V)
+                }
+            }
+        }
+    };
+}
+
+hex_array!(hex32, 32);
+hex_array!(hex64, 64);

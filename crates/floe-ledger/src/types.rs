@@ -1,0 +1,206 @@
+//! Objects held by the ledger: accounts, storage nodes, committees, storage resources, blobs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
+use floe_crypto::{ProofOfPossession, ProtocolPublicKey};
+use serde::{Deserialize, Serialize};
+
+/// Default bound on how far ahead storage may be bought (as on Walrus Mainnet).
+pub const DEFAULT_MAX_EPOCHS_AHEAD: u32 = 53;
+
+/// An account: Blake2b-256(0x00 ‖ Ed25519 public key). Shown as `0x` hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Address(pub [u8; 32]);
+
+impl Address {
+    /// The address of an Ed25519 public key.
+    pub fn from_ed25519(public_key: &[u8; 32]) -> Self {
+        Address(floe_core::merkle::blake2b256(&[&[0x00], public_key]))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+
+impl FromStr for Address {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let h = s.trim().strip_prefix("0x").unwrap_or(s.trim());
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(h, &mut out)
+            .map_err(|_| format!("not an address: expected 0x and 64 hex digits, got {s:?}"))?;
+        Ok(Address(out))
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            String::deserialize(d)?
+                .parse()
+                .map_err(serde::de::Error::custom)
+        } else {
+            Ok(Address(<[u8; 32]>::deserialize(d)?))
+        }
+    }
+}
+
+/// A storage node's ID: the object ID created when it registered (or at genesis).
+pub type NodeId = ObjectId;
+
+/// Fixed system parameters, set at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemParams {
+    pub n_shards: u16,
+    /// Epoch length in milliseconds; epoch e starts at `genesis_time_ms + e · epoch_duration_ms`.
+    pub epoch_duration_ms: u64,
+    pub genesis_time_ms: u64,
+    pub max_epochs_ahead: u32,
+}
+
+/// A storage node as registered on the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageNode {
+    pub id: NodeId,
+    pub name: String,
+    /// `host:port` of its REST API.
+    pub network_address: String,
+    pub protocol_key: ProtocolPublicKey,
+    /// The account that operates it (bound by the proof of possession).
+    pub owner: Address,
+    /// Bytes of encoded data it offers to store.
+    pub capacity: u64,
+    /// Relative weight used to apportion shards.
+    pub weight: u64,
+}
+
+/// A committee member and the shards it holds in that epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitteeMember {
+    pub node_id: NodeId,
+    pub shards: Vec<u16>,
+}
+
+/// The committee of one epoch. Member order is the signer-bitmap order (ascending node ID).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Committee {
+    pub epoch: Epoch,
+    pub n_shards: u16,
+    pub members: Vec<CommitteeMember>,
+}
+
+impl Committee {
+    /// The member index holding `shard`, if any.
+    pub fn owner_of(&self, shard: u16) -> Option<usize> {
+        self.members.iter().position(|m| m.shards.contains(&shard))
+    }
+    pub fn weight_of(&self, index: usize) -> u16 {
+        self.members.get(index).map_or(0, |m| m.shards.len() as u16)
+    }
+}
+
+/// Genesis description of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisNode {
+    pub name: String,
+    pub network_address: String,
+    pub protocol_key: ProtocolPublicKey,
+    /// Proof of possession of `protocol_key` for `owner` in epoch 0.
+    pub proof_of_possession: ProofOfPossession,
+    /// The operator account's address.
+    pub owner: Address,
+    pub capacity: u64,
+    pub weight: u64,
+}
+
+/// Everything needed to start a ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisConfig {
+    /// Format version of this file (1).
+    pub version: u32,
+    pub n_shards: u16,
+    pub epoch_duration_ms: u64,
+    pub genesis_time_ms: u64,
+    #[serde(default = "default_max_epochs_ahead")]
+    pub max_epochs_ahead: u32,
+    pub nodes: Vec<GenesisNode>,
+}
+
+fn default_max_epochs_ahead() -> u32 {
+    DEFAULT_MAX_EPOCHS_AHEAD
+}
+
+/// Bought storage: `size` encoded bytes for epochs `[start_epoch, end_epoch)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageResource {
+    pub id: ObjectId,
+    pub owner: Address,
+    pub start_epoch: Epoch,
+    pub end_epoch: Epoch,
+    pub storage_size: u64,
+}
+
+/// A registered blob (one registration of a blob ID; several may exist).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobObject {
+    pub id: ObjectId,
+    pub owner: Address,
+    pub blob_id: BlobId,
+    pub size: u64,
+    pub encoding_type: EncodingType,
+    pub registered_epoch: Epoch,
+    pub certified_epoch: Option<Epoch>,
+    pub storage: StorageResource,
+    pub deletable: bool,
+    /// Set when the owner deleted it; the object is kept so its status stays explainable.
+    pub deleted: bool,
+}
+
+impl BlobObject {
+    pub fn end_epoch(&self) -> Epoch {
+        self.storage.end_epoch
+    }
+    /// Live: not deleted and not expired at `epoch` (expiry is exclusive of `end_epoch`).
+    pub fn is_live(&self, epoch: Epoch) -> bool {
+        !self.deleted && epoch < self.end_epoch()
+    }
+}
+
+/// Epoch-change progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EpochState {
+    /// The current committee has taken over; nothing in flight.
+    Done,
+    /// Waiting for nodes to report their new shards synced; `reported` lists node IDs.
+    Syncing { reported: Vec<NodeId>, weight: u32 },
+}
