@@ -4,6 +4,7 @@
 mod bench;
 mod blob_cmds;
 mod file_source;
+mod ledger_cmds;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Command {
     /// Measure encoding throughput and peak memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The ledger (control plane): create a genesis, run the server, replay a log.
+    #[command(subcommand)]
+    Ledger(ledger_cmds::LedgerCommand),
 }
 
 fn main() {
@@ -40,6 +44,7 @@ fn main() {
         Command::Encode(a) => blob_cmds::encode(a),
         Command::ConvertBlobId(a) => blob_cmds::convert(a),
         Command::Bench(b) => bench::run(b),
+        Command::Ledger(c) => ledger_cmds::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

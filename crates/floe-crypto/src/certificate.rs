@@ -157,7 +157,7 @@ impl CommitteeWeights {
 /// Serde: JSON camelCase with base64 byte fields; BCS the plain struct (two length-prefixed byte
 /// vectors, then the 96 signature bytes).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Certificate {
     /// Bit `i % 8` of byte `i / 8` is set if member `i` signed.
     #[serde(with = "crate::serde_util::base64_vec")]

@@ -12,7 +12,7 @@ const TX_SIGNING_DOMAIN: &[u8] = b"floe-ledger-tx-v1";
 
 /// What a transaction asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum TxKind {
     /// Buy `encoded_size` bytes for `[current epoch, end_epoch)`.
     ReserveSpace { encoded_size: u64, end_epoch: Epoch },
@@ -60,7 +60,7 @@ pub enum TxKind {
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Transaction {
     /// The sender's Ed25519 public key.
     #[serde(with = "hex32")]
@@ -72,7 +72,7 @@ pub struct Transaction {
 
 /// A transaction with the sender's signature over `domain ‖ BCS(tx)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignedTransaction {
     pub tx: Transaction,
     #[serde(with = "hex64")]

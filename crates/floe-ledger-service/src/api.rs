@@ -1,0 +1,426 @@
+//! HTTP/JSON routes of the ledger. Successes are `{"success":{"code","data"}}`; errors are
+//! `{"error":{"status","code","message","details":[{"@type":"ErrorInfo","reason","domain"}]}}`,
+//! the envelopes of Walrus's node API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use floe_core::{BlobId, Epoch, ObjectId};
+use floe_ledger::{
+    Address, BlobObject, BlobStatus, Committee, EpochState, Event, SignedTransaction, StorageNode,
+    StorageResource, TxError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::service::{Ledger, SubmitError};
+
+/// Error domain in error bodies.
+pub const DOMAIN: &str = "ledger.floe";
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// Largest page of events.
+pub const MAX_EVENT_PAGE: usize = 1000;
+/// Longest long-poll wait.
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+/// An API error with its HTTP status, status name and reason code.
+#[derive(Debug)]
+pub struct ApiError {
+    pub http: StatusCode,
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        http: StatusCode,
+        status: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            http,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+    fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", reason, message)
+    }
+    fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", reason, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "status": self.status,
+            "code": self.http.as_u16(),
+            "message": self.message,
+            "details": [{"@type": "ErrorInfo", "reason": self.reason, "domain": DOMAIN}],
+        }});
+        (self.http, axum::Json(body)).into_response()
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match &e {
+            SubmitError::Rejected(tx) => {
+                let (http, status) = match tx {
+                    TxError::BadSignature => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+                    TxError::NotOwner(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+                    TxError::NoSuchObject(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+                    TxError::BadSequence { .. } => (StatusCode::CONFLICT, "ABORTED"),
+                    _ => (StatusCode::BAD_REQUEST, "FAILED_PRECONDITION"),
+                };
+                ApiError::new(http, status, tx.code(), e.to_string())
+            }
+            SubmitError::Busy(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "BUSY",
+                e.to_string(),
+            ),
+            SubmitError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_EXCEEDED",
+                "TOO_LARGE",
+                e.to_string(),
+            ),
+            SubmitError::LogFailed(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "LOG_FAILED",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// `{"success":{"code":200,"data":…}}`.
+fn ok<T: Serialize>(data: T) -> Response {
+    axum::Json(json!({"success": {"code": 200, "data": data}})).into_response()
+}
+
+type Shared = State<Arc<Ledger>>;
+
+/// All routes.
+pub fn router(ledger: Arc<Ledger>) -> Router {
+    Router::new()
+        .route("/v1/transactions", post(submit))
+        .route("/v1/system", get(system))
+        .route("/v1/blobs/{blob_id}", get(blob))
+        .route("/v1/objects/{object_id}", get(object))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/events", get(events))
+        .route("/v1/entries/{index}", get(entry))
+        .route("/v1/health", get(health))
+        .route("/v1/api", get(openapi))
+        .fallback(|| async {
+            ApiError::not_found(
+                "NO_SUCH_ROUTE",
+                "no such route; see GET /v1/api for the API",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ledger)
+}
+
+/// What an accepted transaction returns.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubmitResponse {
+    entry_index: u64,
+    digest: String,
+    events: Vec<Event>,
+}
+
+async fn submit(
+    State(ledger): Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_EXCEEDED",
+                "BODY_TOO_LARGE",
+                format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            ApiError::bad_request("BAD_BODY", e.body_text())
+        }
+    })?;
+    let tx: SignedTransaction = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "MALFORMED_TRANSACTION",
+            format!("the body is not a signed transaction: {e}"),
+        )
+    })?;
+    let accepted = ledger.submit_tx(tx).await?;
+    Ok(ok(SubmitResponse {
+        entry_index: accepted.entry_index,
+        digest: hex::encode(accepted.digest),
+        events: accepted.events,
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberInfo {
+    node_id: ObjectId,
+    name: String,
+    network_address: String,
+    protocol_key: floe_crypto::ProtocolPublicKey,
+    owner: Address,
+    capacity: u64,
+    shards: Vec<u16>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitteeInfo {
+    epoch: Epoch,
+    n_shards: u16,
+    members: Vec<MemberInfo>,
+}
+
+fn committee_info(
+    c: &Committee,
+    nodes: &std::collections::BTreeMap<ObjectId, StorageNode>,
+) -> CommitteeInfo {
+    CommitteeInfo {
+        epoch: c.epoch,
+        n_shards: c.n_shards,
+        members: c
+            .members
+            .iter()
+            .map(|m| {
+                let n = &nodes[&m.node_id];
+                MemberInfo {
+                    node_id: m.node_id,
+                    name: n.name.clone(),
+                    network_address: n.network_address.clone(),
+                    protocol_key: n.protocol_key,
+                    owner: n.owner,
+                    capacity: n.capacity,
+                    shards: m.shards.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `GET /v1/system`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemInfo {
+    epoch: Epoch,
+    epoch_state: EpochState,
+    n_shards: u16,
+    epoch_duration_ms: u64,
+    genesis_time_ms: u64,
+    current_epoch_start_ms: u64,
+    next_epoch_start_ms: u64,
+    max_epochs_ahead: u32,
+    total_capacity: u64,
+    used_capacity: u64,
+    max_blob_size: u64,
+    committee: CommitteeInfo,
+    previous_committee: Option<CommitteeInfo>,
+}
+
+async fn system(State(ledger): Shared) -> Result<Response, ApiError> {
+    let info = ledger
+        .read(|s, _| SystemInfo {
+            epoch: s.epoch(),
+            epoch_state: s.epoch_state().clone(),
+            n_shards: s.params().n_shards,
+            epoch_duration_ms: s.params().epoch_duration_ms,
+            genesis_time_ms: s.params().genesis_time_ms,
+            current_epoch_start_ms: s.epoch_start_ms(s.epoch()),
+            next_epoch_start_ms: s.epoch_start_ms(s.epoch() + 1),
+            max_epochs_ahead: s.params().max_epochs_ahead,
+            total_capacity: s.total_capacity(),
+            used_capacity: s.used_capacity(s.epoch()),
+            max_blob_size: s.encoding_config().max_blob_size(),
+            committee: committee_info(s.committee(), s.nodes()),
+            previous_committee: s.previous_committee().map(|c| committee_info(c, s.nodes())),
+        })
+        .await?;
+    Ok(ok(info))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BlobStatusResponse {
+    blob_id: BlobId,
+    epoch: Epoch,
+    status: BlobStatus,
+    /// The event that made the status so (absent for `nonexistent`).
+    event: Option<Event>,
+}
+
+fn status_event(status: &BlobStatus) -> Option<u64> {
+    match status {
+        BlobStatus::Nonexistent => None,
+        BlobStatus::Registered { event, .. }
+        | BlobStatus::Certified { event, .. }
+        | BlobStatus::Invalid { event }
+        | BlobStatus::Deleted { event }
+        | BlobStatus::Expired { event, .. } => Some(*event),
+    }
+}
+
+async fn blob(State(ledger): Shared, Path(blob_id): Path<String>) -> Result<Response, ApiError> {
+    let blob_id: BlobId = blob_id.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("BAD_BLOB_ID", e.to_string())
+    })?;
+    let resp = ledger
+        .read(|s, events| {
+            let status = s.blob_status(&blob_id);
+            let event = status_event(&status).and_then(|i| events.get(i as usize).cloned());
+            BlobStatusResponse {
+                blob_id,
+                epoch: s.epoch(),
+                status,
+                event,
+            }
+        })
+        .await?;
+    Ok(ok(resp))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ObjectResponse {
+    Blob(BlobObject),
+    Storage(StorageResource),
+    Node(StorageNode),
+}
+
+async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: ObjectId = id.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("BAD_OBJECT_ID", e.to_string())
+    })?;
+    let found = ledger
+        .read(|s, _| {
+            s.blob_object(&id)
+                .cloned()
+                .map(ObjectResponse::Blob)
+                .or_else(|| {
+                    s.storage_resource(&id)
+                        .cloned()
+                        .map(ObjectResponse::Storage)
+                })
+                .or_else(|| s.nodes().get(&id).cloned().map(ObjectResponse::Node))
+        })
+        .await?;
+    found
+        .map(ok)
+        .ok_or_else(|| ApiError::not_found("OBJECT_NOT_FOUND", format!("no object {id}")))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountResponse {
+    address: Address,
+    next_sequence: u64,
+    blobs: Vec<BlobObject>,
+    storage: Vec<StorageResource>,
+}
+
+async fn account(State(ledger): Shared, Path(address): Path<String>) -> Result<Response, ApiError> {
+    let address: Address = address
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("BAD_ADDRESS", e))?;
+    let resp = ledger
+        .read(|s, _| AccountResponse {
+            address,
+            next_sequence: s.next_sequence(&address),
+            blobs: s.blobs_of(&address).cloned().collect(),
+            storage: s.storage_of(&address).cloned().collect(),
+        })
+        .await?;
+    Ok(ok(resp))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    cursor: u64,
+    limit: Option<usize>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsResponse {
+    events: Vec<Event>,
+    next_cursor: u64,
+}
+
+async fn events(
+    State(ledger): Shared,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("BAD_QUERY", e.body_text()))?;
+    let limit = q.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE);
+    let wait = Duration::from_millis(q.wait_ms.min(MAX_WAIT_MS));
+    let events = ledger.events(q.cursor, limit, wait).await;
+    let next_cursor = events.last().map_or(q.cursor, |e| e.index + 1);
+    Ok(ok(EventsResponse {
+        events,
+        next_cursor,
+    }))
+}
+
+async fn entry(State(ledger): Shared, Path(index): Path<u64>) -> Result<Response, ApiError> {
+    let digest = ledger.digest_after(index).ok_or_else(|| {
+        ApiError::not_found("ENTRY_NOT_FOUND", format!("no durable entry {index}"))
+    })?;
+    Ok(ok(json!({"index": index, "digest": hex::encode(digest)})))
+}
+
+async fn health(State(ledger): Shared) -> Result<Response, ApiError> {
+    let (applied, durable) = ledger.progress();
+    let poisoned = ledger.poisoned();
+    let (epoch, digest, state_hash, events) = ledger
+        .read(|s, ev| {
+            (
+                s.epoch(),
+                hex::encode(s.digest()),
+                hex::encode(s.state_hash()),
+                ev.len(),
+            )
+        })
+        .await?;
+    Ok(ok(json!({
+        "status": if poisoned.is_some() { "failed" } else { "ok" },
+        "epoch": epoch,
+        "entries": applied,
+        "durableEntries": durable,
+        "events": events,
+        "digest": digest,
+        "stateHash": state_hash,
+        "failure": poisoned,
+    })))
+}
+
+async fn openapi() -> Response {
+    axum::Json(crate::openapi::spec()).into_response()
+}

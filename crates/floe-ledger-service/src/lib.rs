@@ -1,0 +1,20 @@
+//! Floe's ledger as a service: [`service::Ledger`] runs the pure state machine of `floe-ledger`
+//! over the durable, group-committed log of `floe-log`; [`api`] serves it over HTTP/JSON.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod openapi;
+pub mod service;
+
+pub use service::{Accepted, Clock, Ledger, OpenError, SubmitError, SystemClock};
+
+/// Serve `ledger` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    ledger: std::sync::Arc<Ledger>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, api::router(ledger))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,326 @@
+//! The ledger service: the pure state machine, sequenced under one lock, over a durable log.
+//!
+//! Write path: lock → apply to the state (atomic; a rejection changes nothing) → enqueue the
+//! entry to the group committer (the log order is the apply order) → unlock → await durability
+//! → acknowledge. Read path: answer from the state, then wait until every entry the answer may
+//! reflect is durable, so no reader ever sees a write that a crash could undo.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
+use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
+use tokio::sync::watch;
+
+/// Most entries applied but not yet durable; beyond it submissions get "busy" (429). Kept far
+/// below the committer's own queue bound so that an applied entry can always be enqueued.
+pub const MAX_IN_FLIGHT: u64 = 4096;
+/// Largest accepted transaction, in bytes of its log entry.
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// A source of wall-clock time in milliseconds since the Unix epoch (injectable for tests).
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// Why a submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    #[error("the ledger is busy ({0} entries awaiting durability); retry shortly")]
+    Busy(u64),
+    #[error("transaction too large: {0} bytes (limit {MAX_ENTRY_BYTES})")]
+    TooLarge(usize),
+    #[error("the ledger log failed and this process must be restarted: {0}")]
+    LogFailed(String),
+}
+
+/// Errors opening the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("genesis: {0}")]
+    Genesis(#[from] floe_ledger::GenesisError),
+    #[error("log: {0}")]
+    Log(#[from] LogError),
+    #[error("log entry {index} cannot be decoded: {reason}")]
+    Corrupt { index: u64, reason: String },
+    #[error(
+        "log entry {index} no longer applies ({error}): the log does not belong to this genesis or this build"
+    )]
+    Diverged { index: u64, error: TxError },
+}
+
+/// The acknowledgement of an accepted entry.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub entry_index: u64,
+    pub events: Vec<Event>,
+    /// The running digest after this entry.
+    pub digest: [u8; 32],
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: LedgerState,
+    /// Every event, in order (index = position).
+    pub(crate) events: Vec<Event>,
+    /// For entry i: the event count after it.
+    pub(crate) events_after: Vec<u64>,
+    /// For entry i: the digest after it.
+    pub(crate) digests: Vec<[u8; 32]>,
+    /// Set when the log failed: state may hold an entry the log does not.
+    pub(crate) poisoned: Option<String>,
+}
+
+/// A running ledger.
+pub struct Ledger {
+    inner: Mutex<Inner>,
+    committer: GroupCommitter,
+    /// Number of events that are durable (their entries are in the log).
+    durable_events: watch::Sender<u64>,
+    clock: Arc<dyn Clock>,
+    genesis: GenesisConfig,
+}
+
+impl Ledger {
+    /// Open (or create) the ledger in `dir`, replaying its log onto `genesis`.
+    pub fn open(
+        dir: &Path,
+        genesis: GenesisConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, OpenError> {
+        let mut state = LedgerState::genesis(&genesis)?;
+        let (log, replay) = FileLog::open(dir, LogOptions::default())?;
+        let mut events = Vec::new();
+        let mut events_after = Vec::with_capacity(replay.len());
+        let mut digests = Vec::with_capacity(replay.len());
+        for (index, bytes) in replay.iter().enumerate() {
+            let index = index as u64;
+            let entry = LogEntry::from_bytes(bytes).map_err(|e| OpenError::Corrupt {
+                index,
+                reason: e.to_string(),
+            })?;
+            let evs = state
+                .apply(&entry)
+                .map_err(|error| OpenError::Diverged { index, error })?;
+            events.extend(evs);
+            events_after.push(events.len() as u64);
+            digests.push(state.digest());
+        }
+        tracing::info!(
+            entries = replay.len(),
+            events = events.len(),
+            epoch = state.epoch(),
+            "ledger replayed"
+        );
+        let committer = GroupCommitter::spawn(
+            Box::new(log),
+            CommitterOptions {
+                max_queued_records: 65_536,
+                max_queued_bytes: 2 * 1024 * 1024 * 1024,
+            },
+        )?;
+        let (durable_events, _) = watch::channel(events.len() as u64);
+        let ledger = Arc::new(Self {
+            inner: Mutex::new(Inner {
+                state,
+                events,
+                events_after,
+                digests,
+                poisoned: None,
+            }),
+            committer,
+            durable_events,
+            clock,
+            genesis,
+        });
+        ledger.spawn_watermark_follower();
+        Ok(ledger)
+    }
+
+    pub fn genesis(&self) -> &GenesisConfig {
+        &self.genesis
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Translate the log's durable-entry watermark into a durable-event count.
+    fn spawn_watermark_follower(self: &Arc<Self>) {
+        let mut wm = self.committer.watermark();
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let durable = *wm.borrow_and_update();
+                let Some(ledger) = weak.upgrade() else { return };
+                let events = {
+                    let inner = ledger.lock();
+                    match durable.checked_sub(1) {
+                        Some(last) => inner.events_after.get(last as usize).copied().unwrap_or(0),
+                        None => 0,
+                    }
+                };
+                ledger.durable_events.send_if_modified(|v| {
+                    let changed = *v != events;
+                    *v = events;
+                    changed
+                });
+                drop(ledger);
+                if wm.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Apply and durably log `entry`; resolves once it is durable.
+    pub async fn submit(&self, entry: LogEntry) -> Result<Accepted, SubmitError> {
+        let bytes = entry.to_bytes();
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(SubmitError::TooLarge(bytes.len()));
+        }
+        let (pending, accepted) = {
+            let mut inner = self.lock();
+            if let Some(reason) = &inner.poisoned {
+                return Err(SubmitError::LogFailed(reason.clone()));
+            }
+            let in_flight = inner.state.entry_count() - self.committer.durable_len();
+            if in_flight >= MAX_IN_FLIGHT {
+                return Err(SubmitError::Busy(in_flight));
+            }
+            let events = inner.state.apply(&entry)?;
+            let entry_index = inner.state.entry_count() - 1;
+            let pending = match self.committer.enqueue(bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The state holds an entry the log does not: stop serving writes.
+                    let reason = e.to_string();
+                    inner.poisoned = Some(reason.clone());
+                    tracing::error!(%reason, "log refused an applied entry; restart to recover from the log");
+                    return Err(SubmitError::LogFailed(reason));
+                }
+            };
+            debug_assert_eq!(pending.index(), entry_index);
+            inner.events.extend(events.iter().cloned());
+            let count = inner.events.len() as u64;
+            inner.events_after.push(count);
+            let digest = inner.state.digest();
+            inner.digests.push(digest);
+            (
+                pending,
+                Accepted {
+                    entry_index,
+                    events,
+                    digest,
+                },
+            )
+        };
+        pending.await.map_err(|e| {
+            let reason = e.to_string();
+            self.lock().poisoned = Some(reason.clone());
+            SubmitError::LogFailed(reason)
+        })?;
+        Ok(accepted)
+    }
+
+    /// Submit a signed transaction.
+    pub async fn submit_tx(&self, tx: SignedTransaction) -> Result<Accepted, SubmitError> {
+        self.submit(LogEntry::Tx(tx)).await
+    }
+
+    /// Read from the state; the answer is returned only once everything it may reflect is
+    /// durable.
+    pub async fn read<R>(
+        &self,
+        f: impl FnOnce(&LedgerState, &[Event]) -> R,
+    ) -> Result<R, SubmitError> {
+        let (answer, applied) = {
+            let inner = self.lock();
+            (f(&inner.state, &inner.events), inner.state.entry_count())
+        };
+        self.committer
+            .wait_durable(applied)
+            .await
+            .map_err(|e| SubmitError::LogFailed(e.to_string()))?;
+        Ok(answer)
+    }
+
+    /// The digest after entry `index`, if that entry is durable.
+    pub fn digest_after(&self, index: u64) -> Option<[u8; 32]> {
+        if index >= self.committer.durable_len() {
+            return None;
+        }
+        self.lock().digests.get(index as usize).copied()
+    }
+
+    /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
+    pub async fn events(&self, cursor: u64, limit: usize, wait: Duration) -> Vec<Event> {
+        let mut rx = self.durable_events.subscribe();
+        if *rx.borrow() <= cursor && !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, rx.wait_for(|&n| n > cursor)).await;
+        }
+        let durable = *rx.borrow();
+        if durable <= cursor {
+            return Vec::new();
+        }
+        let inner = self.lock();
+        let end = durable
+            .min(cursor.saturating_add(limit as u64))
+            .min(inner.events.len() as u64);
+        inner.events[cursor as usize..end as usize].to_vec()
+    }
+
+    /// Entries applied and entries durable.
+    pub fn progress(&self) -> (u64, u64) {
+        (
+            self.lock().state.entry_count(),
+            self.committer.durable_len(),
+        )
+    }
+
+    pub fn poisoned(&self) -> Option<String> {
+        self.lock().poisoned.clone()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Advance epochs as the clock passes their boundaries (one epoch per clock entry, each
+    /// change completing before the next). Runs until the ledger is dropped.
+    pub fn spawn_epoch_clock(self: &Arc<Self>, tick: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(ledger) = weak.upgrade() else { return };
+                let now = ledger.clock.now_ms();
+                let due = {
+                    let inner = ledger.lock();
+                    inner.state.epoch_at(now) > inner.state.epoch()
+                        && matches!(inner.state.epoch_state(), floe_ledger::EpochState::Done)
+                };
+                if due {
+                    match ledger.submit(LogEntry::Clock { now_ms: now }).await {
+                        Ok(a) => tracing::info!(entry = a.entry_index, "epoch advanced"),
+                        Err(e) => tracing::warn!(error = %e, "epoch advance failed"),
+                    }
+                }
+            }
+        });
+    }
+}
