@@ -20,6 +20,8 @@ use crate::file_source::{FileSource, read_with_capacity};
 pub enum BenchCommand {
     /// Full encode (all slivers + metadata) and metadata-only (`blob-id`) of a random blob.
     Encode(EncodeBench),
+    /// Register + certify throughput of a ledger server over HTTP, and event delivery latency.
+    Ledger(crate::bench_ledger::LedgerBench),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Debug)]
@@ -129,12 +131,21 @@ fn write_random(path: &Path, size: u64, seed: u64) -> Result<()> {
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Encode(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Encode(args) => args,
+        BenchCommand::Ledger(args) => return crate::bench_ledger::run(args),
+    };
     let config = EncodingConfig::from_u64(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if args.size > config.max_blob_size() {
+    // The blob's size: the given file's, or --size for a generated one.
+    let size = match &args.input {
+        Some(p) => std::fs::metadata(p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .len(),
+        None => args.size,
+    };
+    if size > config.max_blob_size() {
         bail!(
-            "--size {} exceeds the maximum blob size {} for {} shards",
-            args.size,
+            "the blob is {size} bytes, above the maximum blob size {} for {} shards",
             config.max_blob_size(),
             config.n_shards()
         );

@@ -2,6 +2,7 @@
 //! library crates.
 
 mod bench;
+mod bench_ledger;
 mod blob_cmds;
 mod file_source;
 mod ledger_cmds;

@@ -193,6 +193,13 @@ impl Ledger {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(SubmitError::TooLarge(bytes.len()));
         }
+        // Verify certificates (the expensive part) in parallel, outside the sequencing lock.
+        let check = self.lock().state.certificate_check(&entry);
+        if let Some(check) = check
+            && let Ok(Some(key)) = tokio::task::spawn_blocking(move || check.run()).await
+        {
+            self.lock().state.record_verified(key);
+        }
         let (pending, accepted) = {
             let mut inner = self.lock();
             if let Some(reason) = &inner.poisoned {

@@ -18,7 +18,7 @@ pub mod types;
 
 pub use error::TxError;
 pub use event::{Event, EventKind};
-pub use state::{GenesisError, LedgerState};
+pub use state::{CertCheck, GenesisError, LedgerState, Threshold};
 pub use status::BlobStatus;
 pub use tx::{AccountKey, LogEntry, SignedTransaction, Transaction, TxKind};
 pub use types::{

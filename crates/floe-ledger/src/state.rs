@@ -4,7 +4,8 @@
 //! rejected entry leaves the state untouched. Applying the same entries in the same order
 //! gives the same state, the same events and the same digest chain.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use floe_core::merkle::blake2b256;
 use floe_core::metadata::derive_blob_id;
@@ -58,7 +59,62 @@ pub struct LedgerState {
     pub(crate) event_count: u64,
     pub(crate) digest: [u8; 32],
     #[serde(skip)]
-    weights: Option<CommitteeWeights>,
+    weights: Option<Arc<CommitteeWeights>>,
+    /// Certificates already verified (outside the sequencing lock) for the current epoch.
+    #[serde(skip)]
+    verified: VerifiedCache,
+}
+
+/// Keys of certificates known to verify in the current epoch. Only an accelerator: a hit means
+/// exactly what running the verification would return, so `apply` stays deterministic. It is
+/// not part of the state (equal states may have different caches).
+#[derive(Clone, Debug, Default)]
+struct VerifiedCache(HashSet<[u8; 32]>);
+
+impl PartialEq for VerifiedCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for VerifiedCache {}
+
+/// Most cached verifications kept; the cache is cleared when it is full and at every epoch.
+const MAX_VERIFIED_CACHE: usize = 100_000;
+
+/// Whether a certificate needs quorum (n − f) or validity (f + 1) weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threshold {
+    Quorum,
+    Validity,
+}
+
+fn cert_key(epoch: Epoch, threshold: Threshold, certificate: &Certificate) -> [u8; 32] {
+    let t = [threshold as u8];
+    blake2b256(&[
+        b"floe-cert-check",
+        &epoch.to_le_bytes(),
+        &t,
+        &bcs::to_bytes(certificate).expect("serialises"),
+    ])
+}
+
+/// A certificate check that can run anywhere (no access to the state needed).
+pub struct CertCheck {
+    key: [u8; 32],
+    certificate: Certificate,
+    threshold: Threshold,
+    weights: Arc<CommitteeWeights>,
+}
+
+impl CertCheck {
+    /// Runs the BLS verification; returns the key to record if the certificate is valid.
+    pub fn run(&self) -> Option<[u8; 32]> {
+        let ok = match self.threshold {
+            Threshold::Quorum => self.certificate.verify_quorum(&self.weights),
+            Threshold::Validity => self.certificate.verify_validity(&self.weights),
+        };
+        ok.is_ok().then_some(self.key)
+    }
 }
 
 /// Errors in a genesis configuration.
@@ -158,6 +214,7 @@ impl LedgerState {
             event_count: 0,
             digest,
             weights: None,
+            verified: VerifiedCache::default(),
         };
         state.refresh_weights();
         Ok(state)
@@ -173,7 +230,55 @@ impl LedgerState {
                 weight: m.shards.len() as u16,
             })
             .collect();
-        self.weights = CommitteeWeights::new(members, self.params.n_shards).ok();
+        self.weights = CommitteeWeights::new(members, self.params.n_shards)
+            .ok()
+            .map(Arc::new);
+        self.verified.0.clear();
+    }
+
+    /// The certificate check `entry` will need, so a caller can run it before sequencing.
+    pub fn certificate_check(&self, entry: &LogEntry) -> Option<CertCheck> {
+        let LogEntry::Tx(tx) = entry else { return None };
+        let (certificate, threshold) = match &tx.tx.kind {
+            TxKind::CertifyBlob { certificate, .. } => (certificate, Threshold::Quorum),
+            TxKind::InvalidateBlob { certificate } => (certificate, Threshold::Validity),
+            _ => return None,
+        };
+        Some(CertCheck {
+            key: cert_key(self.epoch, threshold, certificate),
+            certificate: certificate.clone(),
+            threshold,
+            weights: Arc::clone(self.weights.as_ref()?),
+        })
+    }
+
+    /// Record a successful [`CertCheck`] (ignored if the epoch changed since: the key differs).
+    pub fn record_verified(&mut self, key: [u8; 32]) {
+        if self.verified.0.len() >= MAX_VERIFIED_CACHE {
+            self.verified.0.clear();
+        }
+        self.verified.0.insert(key);
+    }
+
+    /// Verify `certificate` for the current committee, using the cache.
+    fn check_certificate(
+        &mut self,
+        certificate: &Certificate,
+        threshold: Threshold,
+    ) -> Result<(), TxError> {
+        if self
+            .verified
+            .0
+            .remove(&cert_key(self.epoch, threshold, certificate))
+        {
+            return Ok(());
+        }
+        let weights = self.committee_weights();
+        match threshold {
+            Threshold::Quorum => certificate.verify_quorum(weights),
+            Threshold::Validity => certificate.verify_validity(weights),
+        }
+        .map_err(|e| TxError::BadCertificate(e.to_string()))
     }
 
     /// The certificate view of the current committee.
@@ -464,9 +569,7 @@ impl LedgerState {
                 {
                     return Err(TxError::BlobInvalid(blob_id));
                 }
-                certificate
-                    .verify_validity(self.committee_weights())
-                    .map_err(|e| TxError::BadCertificate(e.to_string()))?;
+                self.check_certificate(certificate, Threshold::Validity)?;
                 let event = out.emit(EventKind::InvalidBlobId { blob_id });
                 self.by_blob_id.entry(blob_id).or_default().invalid_event = Some(event);
             }
@@ -717,10 +820,8 @@ impl LedgerState {
                 message.blob_id, message.persistence, blob.blob_id, expected
             )));
         }
-        certificate
-            .verify_quorum(self.committee_weights())
-            .map_err(|e| TxError::BadCertificate(e.to_string()))?;
         let (blob_id, end_epoch, deletable) = (blob.blob_id, blob.end_epoch(), blob.deletable);
+        self.check_certificate(certificate, Threshold::Quorum)?;
         let event = out.emit(EventKind::BlobCertified {
             blob_id,
             object_id: *id,

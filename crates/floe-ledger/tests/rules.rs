@@ -612,3 +612,43 @@ fn genesis_checks_proofs_of_possession() {
     config.n_shards = 3;
     assert!(floe_ledger::LedgerState::genesis(&config).is_err());
 }
+
+#[test]
+fn pre_verified_certificates_apply_and_bad_ones_do_not_verify() {
+    let mut net = Net::new(10, 100);
+    let a = alice();
+    let (blob_id, obj) = net.register(&a, b"pre-verified", 5, true).unwrap();
+    // An under-weight certificate fails the out-of-lock check, so nothing is recorded.
+    let weak = net.certificate(blob_id, obj, true, 0, &net.signers_with_weight(60));
+    let seq = net.state.next_sequence(&a.address());
+    let entry = LogEntry::Tx(a.sign(
+        seq,
+        TxKind::CertifyBlob {
+            blob_object: obj,
+            certificate: weak,
+        },
+    ));
+    assert_eq!(net.state.certificate_check(&entry).unwrap().run(), None);
+    assert_eq!(net.apply(entry).unwrap_err().code(), "BAD_CERTIFICATE");
+    // A good one is checked outside, recorded, and applies with the same result as without.
+    let good = net.certificate(blob_id, obj, true, 0, &net.quorum_signers());
+    let entry = LogEntry::Tx(a.sign(
+        seq,
+        TxKind::CertifyBlob {
+            blob_object: obj,
+            certificate: good,
+        },
+    ));
+    let key = net
+        .state
+        .certificate_check(&entry)
+        .unwrap()
+        .run()
+        .expect("valid certificate");
+    let mut without_cache = net.state.clone();
+    net.state.record_verified(key);
+    let with = net.state.apply(&entry).unwrap();
+    let without = without_cache.apply(&entry).unwrap();
+    assert_eq!(with, without);
+    assert_eq!(net.state.digest(), without_cache.digest());
+}

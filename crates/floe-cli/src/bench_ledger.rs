@@ -1,0 +1,345 @@
+//! `floe bench ledger`: register + certify throughput of a real ledger server over HTTP, and
+//! event-stream delivery latency.
+//!
+//! The server runs in this process on a loopback socket with its log in a temp directory (so
+//! every acknowledgement includes a real fdatasync). Certificates are signed before the clock
+//! starts: signing is the storage nodes' work, not the ledger's.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use floe_core::metadata::derive_blob_id;
+use floe_core::{BlobId, EncodingConfig, EncodingType, ObjectId};
+use floe_crypto::{
+    BlobPersistenceType, Certificate, CommitteeMember, CommitteeWeights, Confirmation,
+    ProofOfPossession, ProtocolKeyPair, SignedMessage,
+};
+use floe_ledger::{AccountKey, EventKind, GenesisConfig, GenesisNode, LedgerState, TxKind};
+use floe_ledger_service::{Ledger, SystemClock};
+use rayon::prelude::*;
+use serde_json::Value;
+
+#[derive(Args)]
+pub struct LedgerBench {
+    /// Blobs to register and certify.
+    #[arg(long, default_value_t = 2000)]
+    blobs: usize,
+    /// Concurrent HTTP clients (each its own account).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Storage nodes in the committee.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
+    #[arg(long, default_value_t = 1000)]
+    n_shards: u16,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Prepared {
+    blob_id: BlobId,
+    root: [u8; 32],
+    certificate: Certificate,
+}
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+pub fn run(args: LedgerBench) -> Result<()> {
+    if args.blobs == 0 || args.clients == 0 || args.nodes == 0 {
+        bail!("--blobs, --clients and --nodes must be positive");
+    }
+    EncodingConfig::new(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keys: Vec<ProtocolKeyPair> = (0..args.nodes)
+        .map(|i| ProtocolKeyPair::from_seed(&seed("bench-bls", i as u64)))
+        .collect();
+    let ops: Vec<AccountKey> = (0..args.nodes)
+        .map(|i| AccountKey::from_seed(&seed("bench-op", i as u64)))
+        .collect();
+    let genesis = GenesisConfig {
+        version: 1,
+        n_shards: args.n_shards,
+        epoch_duration_ms: 24 * 3600 * 1000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes: keys
+            .iter()
+            .zip(&ops)
+            .enumerate()
+            .map(|(i, (k, op))| GenesisNode {
+                name: format!("bench-{i}"),
+                network_address: format!("127.0.0.1:{}", 30000 + i),
+                protocol_key: *k.public_key(),
+                proof_of_possession: ProofOfPossession::create(k, 0, &op.address().0),
+                owner: op.address(),
+                capacity: u64::MAX / (args.nodes as u64 * 2),
+                weight: 1,
+            })
+            .collect(),
+    };
+    let state = LedgerState::genesis(&genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Committee order → key, and the smallest quorum prefix.
+    let committee: Vec<(usize, u16)> = state
+        .committee()
+        .members
+        .iter()
+        .map(|m| {
+            let pk = state.nodes()[&m.node_id].protocol_key;
+            (
+                keys.iter()
+                    .position(|k| *k.public_key() == pk)
+                    .expect("member key"),
+                m.shards.len() as u16,
+            )
+        })
+        .collect();
+    let weights = CommitteeWeights::new(
+        committee
+            .iter()
+            .map(|(k, w)| CommitteeMember {
+                public_key: *keys[*k].public_key(),
+                weight: *w,
+            })
+            .collect(),
+        args.n_shards,
+    )?;
+    let quorum = state.encoding_config().quorum();
+    let mut signers = Vec::new();
+    let mut acc = 0;
+    for (i, (_, w)) in committee.iter().enumerate() {
+        if acc >= quorum {
+            break;
+        }
+        acc += w;
+        signers.push(i);
+    }
+    eprintln!(
+        "signing {} certificates ({} signers each)…",
+        args.blobs,
+        signers.len()
+    );
+    let prepared: Vec<Prepared> = (0..args.blobs)
+        .into_par_iter()
+        .map(|i| {
+            let root = seed("bench-root", i as u64);
+            let blob_id = derive_blob_id(EncodingType::RS2, 1000 + i as u64, &root);
+            let msg = Confirmation::new(0, blob_id, BlobPersistenceType::Permanent).to_message();
+            let partials: Vec<_> = signers
+                .iter()
+                .map(|&m| (m, SignedMessage::sign(&keys[committee[m].0], &msg)))
+                .collect();
+            let certificate = Certificate::aggregate(&weights, &partials).expect("valid partials");
+            Prepared {
+                blob_id,
+                root,
+                certificate,
+            }
+        })
+        .collect();
+
+    let dir = std::env::temp_dir().join(format!("floe-bench-ledger-{}", std::process::id()));
+    let _cleanup = Cleanup(dir.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(drive(args, genesis, dir, prepared))?;
+    println!("{report}");
+    Ok(())
+}
+
+struct Cleanup(std::path::PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &floe_ledger::SignedTransaction,
+) -> Result<Value> {
+    let resp = client.post(url).json(body).send().await?;
+    let status = resp.status();
+    let v: Value = resp.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {v}");
+    }
+    Ok(v)
+}
+
+async fn drive(
+    args: LedgerBench,
+    genesis: GenesisConfig,
+    dir: std::path::PathBuf,
+    prepared: Vec<Prepared>,
+) -> Result<String> {
+    let ledger = Ledger::open(&dir, genesis, Arc::new(SystemClock)).context("open ledger")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(floe_ledger_service::serve(
+        ledger.clone(),
+        listener,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let prepared = Arc::new(prepared);
+    let next = Arc::new(AtomicUsize::new(0));
+    // When each certify request was sent, to time event delivery.
+    let sent_at: Arc<Mutex<HashMap<BlobId, Instant>>> = Arc::default();
+    let event_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
+
+    // Event follower.
+    let follower = {
+        let (client, base, sent_at, lat) = (
+            client.clone(),
+            base.clone(),
+            sent_at.clone(),
+            event_latency.clone(),
+        );
+        let total = prepared.len();
+        tokio::spawn(async move {
+            let mut cursor = 0u64;
+            let mut seen = 0usize;
+            while seen < total {
+                let url = format!("{base}/v1/events?cursor={cursor}&waitMs=2000");
+                let Ok(resp) = client.get(&url).send().await else {
+                    continue;
+                };
+                let Ok(v) = resp.json::<Value>().await else {
+                    continue;
+                };
+                let data = &v["success"]["data"];
+                let now = Instant::now();
+                for e in data["events"].as_array().into_iter().flatten() {
+                    let kind: Option<EventKind> = serde_json::from_value(e["kind"].clone()).ok();
+                    if let Some(EventKind::BlobCertified { blob_id, .. }) = kind {
+                        if let Some(t) = sent_at.lock().expect("lock").get(&blob_id) {
+                            lat.lock()
+                                .expect("lock")
+                                .push(now.duration_since(*t).as_secs_f64() * 1e3);
+                        }
+                        seen += 1;
+                    }
+                }
+                cursor = data["nextCursor"].as_u64().unwrap_or(cursor);
+            }
+        })
+    };
+
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (client, base, prepared, next, sent_at) = (
+            client.clone(),
+            base.clone(),
+            prepared.clone(),
+            next.clone(),
+            sent_at.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let account = AccountKey::from_seed(&seed("bench-client", c as u64));
+            let mut seq = 0u64;
+            let mut latencies = Vec::new();
+            let url = format!("{base}/v1/transactions");
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = prepared.get(i) else { break };
+                let t0 = Instant::now();
+                let reg = account.sign(
+                    seq,
+                    TxKind::ReserveAndRegister {
+                        end_epoch: 5,
+                        blob_id: p.blob_id,
+                        root_hash: p.root,
+                        size: 1000 + i as u64,
+                        encoding_type: EncodingType::RS2,
+                        deletable: false,
+                    },
+                );
+                let v = post(&client, &url, &reg).await?;
+                seq += 1;
+                let object: ObjectId = v["success"]["data"]["events"]
+                    .as_array()
+                    .and_then(|evs| {
+                        evs.iter()
+                            .find_map(|e| e["kind"]["blobRegistered"]["objectId"].as_str())
+                    })
+                    .context("no BlobRegistered event")?
+                    .parse()?;
+                let cert = account.sign(
+                    seq,
+                    TxKind::CertifyBlob {
+                        blob_object: object,
+                        certificate: p.certificate.clone(),
+                    },
+                );
+                sent_at
+                    .lock()
+                    .expect("lock")
+                    .insert(p.blob_id, Instant::now());
+                post(&client, &url, &cert).await?;
+                seq += 1;
+                latencies.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    latencies.sort_by(f64::total_cmp);
+    let mut ev = event_latency.lock().expect("lock").clone();
+    ev.sort_by(f64::total_cmp);
+    let n = latencies.len();
+    let report = serde_json::json!({
+        "blobs": n,
+        "clients": args.clients,
+        "nodes": args.nodes,
+        "nShards": args.n_shards,
+        "seconds": elapsed,
+        "certifiedBlobsPerSecond": n as f64 / elapsed,
+        "transactionsPerSecond": 2.0 * n as f64 / elapsed,
+        "registerPlusCertifyMs": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
+        "eventDeliveryMs": {"samples": ev.len(), "p50": percentile(&ev, 0.5), "p99": percentile(&ev, 0.99)},
+    });
+    Ok(if args.json {
+        report.to_string()
+    } else {
+        format!(
+            "ledger: {n} blobs registered+certified by {} clients in {elapsed:.2} s = {:.0} certified blobs/s ({:.0} tx/s)\n\
+             register+certify latency p50 {:.1} ms, p99 {:.1} ms; BlobCertified event delivered p50 {:.1} ms, p99 {:.1} ms after the certify request ({} samples)",
+            args.clients,
+            n as f64 / elapsed,
+            2.0 * n as f64 / elapsed,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            percentile(&ev, 0.5),
+            percentile(&ev, 0.99),
+            ev.len()
+        )
+    })
+}
