@@ -12,11 +12,12 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use floe_core::{BlobId, Epoch, ObjectId};
-use floe_ledger::{
-    Address, BlobObject, BlobStatus, Committee, EpochState, Event, SignedTransaction, StorageNode,
-    StorageResource, TxError,
+use floe_core::{BlobId, ObjectId};
+use floe_ledger::api_types::{
+    AccountResponse, BlobStatusResponse, EntryDigest, EventsPage, HealthInfo, ObjectResponse,
+    SubmitResponse, SystemInfo,
 };
+use floe_ledger::{Address, BlobStatus, SignedTransaction, TxError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -138,15 +139,6 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .with_state(ledger)
 }
 
-/// What an accepted transaction returns.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SubmitResponse {
-    entry_index: u64,
-    digest: String,
-    events: Vec<Event>,
-}
-
 async fn submit(
     State(ledger): Shared,
     body: Result<Bytes, BytesRejection>,
@@ -177,100 +169,9 @@ async fn submit(
     }))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MemberInfo {
-    node_id: ObjectId,
-    name: String,
-    network_address: String,
-    protocol_key: floe_crypto::ProtocolPublicKey,
-    owner: Address,
-    capacity: u64,
-    shards: Vec<u16>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CommitteeInfo {
-    epoch: Epoch,
-    n_shards: u16,
-    members: Vec<MemberInfo>,
-}
-
-fn committee_info(
-    c: &Committee,
-    nodes: &std::collections::BTreeMap<ObjectId, StorageNode>,
-) -> CommitteeInfo {
-    CommitteeInfo {
-        epoch: c.epoch,
-        n_shards: c.n_shards,
-        members: c
-            .members
-            .iter()
-            .map(|m| {
-                let n = &nodes[&m.node_id];
-                MemberInfo {
-                    node_id: m.node_id,
-                    name: n.name.clone(),
-                    network_address: n.network_address.clone(),
-                    protocol_key: n.protocol_key,
-                    owner: n.owner,
-                    capacity: n.capacity,
-                    shards: m.shards.clone(),
-                }
-            })
-            .collect(),
-    }
-}
-
-/// `GET /v1/system`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SystemInfo {
-    epoch: Epoch,
-    epoch_state: EpochState,
-    n_shards: u16,
-    epoch_duration_ms: u64,
-    genesis_time_ms: u64,
-    current_epoch_start_ms: u64,
-    next_epoch_start_ms: u64,
-    max_epochs_ahead: u32,
-    total_capacity: u64,
-    used_capacity: u64,
-    max_blob_size: u64,
-    committee: CommitteeInfo,
-    previous_committee: Option<CommitteeInfo>,
-}
-
 async fn system(State(ledger): Shared) -> Result<Response, ApiError> {
-    let info = ledger
-        .read(|s, _| SystemInfo {
-            epoch: s.epoch(),
-            epoch_state: s.epoch_state().clone(),
-            n_shards: s.params().n_shards,
-            epoch_duration_ms: s.params().epoch_duration_ms,
-            genesis_time_ms: s.params().genesis_time_ms,
-            current_epoch_start_ms: s.epoch_start_ms(s.epoch()),
-            next_epoch_start_ms: s.epoch_start_ms(s.epoch() + 1),
-            max_epochs_ahead: s.params().max_epochs_ahead,
-            total_capacity: s.total_capacity(),
-            used_capacity: s.used_capacity(s.epoch()),
-            max_blob_size: s.encoding_config().max_blob_size(),
-            committee: committee_info(s.committee(), s.nodes()),
-            previous_committee: s.previous_committee().map(|c| committee_info(c, s.nodes())),
-        })
-        .await?;
+    let info = ledger.read(|s, _| SystemInfo::from_state(s)).await?;
     Ok(ok(info))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BlobStatusResponse {
-    blob_id: BlobId,
-    epoch: Epoch,
-    status: BlobStatus,
-    /// The event that made the status so (absent for `nonexistent`).
-    event: Option<Event>,
 }
 
 fn status_event(status: &BlobStatus) -> Option<u64> {
@@ -303,14 +204,6 @@ async fn blob(State(ledger): Shared, Path(blob_id): Path<String>) -> Result<Resp
     Ok(ok(resp))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-enum ObjectResponse {
-    Blob(BlobObject),
-    Storage(StorageResource),
-    Node(StorageNode),
-}
-
 async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: ObjectId = id.parse().map_err(|e: floe_core::IdParseError| {
         ApiError::bad_request("BAD_OBJECT_ID", e.to_string())
@@ -331,15 +224,6 @@ async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Respons
     found
         .map(ok)
         .ok_or_else(|| ApiError::not_found("OBJECT_NOT_FOUND", format!("no object {id}")))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountResponse {
-    address: Address,
-    next_sequence: u64,
-    blobs: Vec<BlobObject>,
-    storage: Vec<StorageResource>,
 }
 
 async fn account(State(ledger): Shared, Path(address): Path<String>) -> Result<Response, ApiError> {
@@ -367,13 +251,6 @@ struct EventsQuery {
     wait_ms: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventsResponse {
-    events: Vec<Event>,
-    next_cursor: u64,
-}
-
 async fn events(
     State(ledger): Shared,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -383,7 +260,7 @@ async fn events(
     let wait = Duration::from_millis(q.wait_ms.min(MAX_WAIT_MS));
     let events = ledger.events(q.cursor, limit, wait).await;
     let next_cursor = events.last().map_or(q.cursor, |e| e.index + 1);
-    Ok(ok(EventsResponse {
+    Ok(ok(EventsPage {
         events,
         next_cursor,
     }))
@@ -393,7 +270,10 @@ async fn entry(State(ledger): Shared, Path(index): Path<u64>) -> Result<Response
     let digest = ledger.digest_after(index).ok_or_else(|| {
         ApiError::not_found("ENTRY_NOT_FOUND", format!("no durable entry {index}"))
     })?;
-    Ok(ok(json!({"index": index, "digest": hex::encode(digest)})))
+    Ok(ok(EntryDigest {
+        index,
+        digest: hex::encode(digest),
+    }))
 }
 
 async fn health(State(ledger): Shared) -> Result<Response, ApiError> {
@@ -409,16 +289,16 @@ async fn health(State(ledger): Shared) -> Result<Response, ApiError> {
             )
         })
         .await?;
-    Ok(ok(json!({
-        "status": if poisoned.is_some() { "failed" } else { "ok" },
-        "epoch": epoch,
-        "entries": applied,
-        "durableEntries": durable,
-        "events": events,
-        "digest": digest,
-        "stateHash": state_hash,
-        "failure": poisoned,
-    })))
+    Ok(ok(HealthInfo {
+        status: if poisoned.is_some() { "failed" } else { "ok" }.to_string(),
+        epoch,
+        entries: applied,
+        durable_entries: durable,
+        events: events as u64,
+        digest,
+        state_hash,
+        failure: poisoned,
+    }))
 }
 
 async fn openapi() -> Response {

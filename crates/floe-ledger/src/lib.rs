@@ -8,6 +8,7 @@
 //! service live in `floe-ledger-service`.
 #![forbid(unsafe_code)]
 
+pub mod api_types;
 pub mod committee;
 pub mod error;
 pub mod event;

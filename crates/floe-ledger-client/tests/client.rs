@@ -1,0 +1,149 @@
+//! The client against a real ledger server on a loopback socket.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_core::{EncodingConfig, EncodingType, ObjectId, compute_metadata};
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::{AccountKey, BlobStatus, EventKind, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger_client::{AccountSession, LedgerClient};
+use floe_ledger_service::{Ledger, SystemClock};
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+async fn start() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = (0..4)
+        .map(|i| {
+            let k = ProtocolKeyPair::from_seed(&seed("bls", i));
+            let op = AccountKey::from_seed(&seed("op", i));
+            GenesisNode {
+                name: format!("n{i}"),
+                network_address: format!("127.0.0.1:{}", 40000 + i),
+                protocol_key: *k.public_key(),
+                proof_of_possession: ProofOfPossession::create(&k, 0, &op.address().0),
+                owner: op.address(),
+                capacity: 1 << 40,
+                weight: 1,
+            }
+        })
+        .collect();
+    let genesis = GenesisConfig {
+        version: 1,
+        n_shards: 10,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes,
+    };
+    let ledger = Ledger::open(dir.path(), genesis, Arc::new(SystemClock)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(floe_ledger_service::serve(
+        ledger,
+        listener,
+        std::future::pending(),
+    ));
+    (url, dir)
+}
+
+fn register_kind(data: &[u8]) -> (floe_core::BlobId, TxKind) {
+    let meta = compute_metadata(&EncodingConfig::new(10).unwrap(), data).unwrap();
+    let kind = TxKind::ReserveAndRegister {
+        end_epoch: 3,
+        blob_id: meta.blob_id,
+        root_hash: meta.metadata.root_hash(),
+        size: data.len() as u64,
+        encoding_type: EncodingType::RS2,
+        deletable: true,
+    };
+    (meta.blob_id, kind)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_submit_in_order_and_resynchronise() {
+    let (url, _dir) = start().await;
+    let client = LedgerClient::new(url);
+    let system = client.system().await.unwrap();
+    assert_eq!(system.n_shards, 10);
+    let covered: usize = system
+        .committee
+        .members
+        .iter()
+        .map(|m| m.shards.len())
+        .sum();
+    assert_eq!(covered, 10);
+
+    let key = AccountKey::from_seed(&seed("user", 1));
+    let a = AccountSession::new(key.clone(), client.clone());
+    let b = AccountSession::new(key, client.clone());
+    let (id1, k1) = register_kind(b"one");
+    a.submit(k1).await.unwrap();
+    // `b` has never seen the account: it learns the sequence number from the ledger.
+    let (id2, k2) = register_kind(b"two");
+    b.submit(k2).await.unwrap();
+    // `a` now holds a stale sequence number; it resynchronises once and succeeds.
+    let (_, k3) = register_kind(b"three");
+    a.submit(k3).await.unwrap();
+    let account = client.account(&a.address()).await.unwrap();
+    assert_eq!(account.next_sequence, 3);
+    assert_eq!(account.blobs.len(), 3);
+    for id in [id1, id2] {
+        let st = client.blob_status(&id).await.unwrap();
+        assert!(matches!(
+            st.status,
+            BlobStatus::Registered { end_epoch: 3, .. }
+        ));
+        assert!(matches!(
+            st.event.unwrap().kind,
+            EventKind::BlobRegistered { .. }
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_typed_and_events_long_poll() {
+    let (url, _dir) = start().await;
+    let client = LedgerClient::new(url);
+    assert!(client.object(&ObjectId([7; 32])).await.unwrap().is_none());
+    let session = AccountSession::new(AccountKey::from_seed(&seed("user", 2)), client.clone());
+    let err = session
+        .submit(TxKind::ReserveSpace {
+            encoded_size: 0,
+            end_epoch: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Some("ZERO_SIZE"), "{err}");
+    assert!(!err.is_transient());
+    // A long poll started before the write returns once it is durable.
+    let poller = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let page = client.events(0, 10, Duration::from_secs(10)).await.unwrap();
+            (page, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, kind) = register_kind(b"polled");
+    session.submit(kind).await.unwrap();
+    let (page, waited) = poller.await.unwrap();
+    assert!(waited < Duration::from_secs(5), "long poll took {waited:?}");
+    // reserveAndRegister emits exactly one event, BlobRegistered.
+    assert_eq!(page.events.len(), 1, "{:?}", page.events);
+    assert!(matches!(
+        page.events[0].kind,
+        EventKind::BlobRegistered { .. }
+    ));
+    assert_eq!(page.next_cursor, 1);
+    // An unreachable ledger is a transient error naming the URL.
+    let dead = LedgerClient::new("http://127.0.0.1:1");
+    let err = dead.health().await.unwrap_err();
+    assert!(
+        err.is_transient() && err.to_string().contains("127.0.0.1:1"),
+        "{err}"
+    );
+}

@@ -1,0 +1,228 @@
+//! The JSON shapes of the ledger's HTTP API, shared by the server and its clients.
+
+use std::collections::BTreeMap;
+
+use floe_core::{BlobId, Epoch, ObjectId};
+use floe_crypto::ProtocolPublicKey;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::state::LedgerState;
+use crate::status::BlobStatus;
+use crate::types::{
+    Address, BlobObject, Committee, EpochState, NodeId, StorageNode, StorageResource,
+};
+
+/// `{"success":{"code":200,"data":…}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub success: Success<T>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Success<T> {
+    pub code: u16,
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn ok(data: T) -> Self {
+        Self {
+            success: Success { code: 200, data },
+        }
+    }
+}
+
+/// `{"error":{"status","code","message","details":[…]}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorStatus,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorStatus {
+    pub status: String,
+    pub code: u16,
+    pub message: String,
+    #[serde(default)]
+    pub details: Vec<ErrorDetail>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "@type")]
+    pub kind: String,
+    pub reason: String,
+    pub domain: String,
+}
+
+impl ErrorBody {
+    /// The machine-readable reason (e.g. `BAD_SEQUENCE`), if present.
+    pub fn reason(&self) -> Option<&str> {
+        self.error.details.first().map(|d| d.reason.as_str())
+    }
+}
+
+/// An accepted transaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitResponse {
+    pub entry_index: u64,
+    /// Hex of the running digest after this entry.
+    pub digest: String,
+    pub events: Vec<Event>,
+}
+
+/// A committee member with its node's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberInfo {
+    pub node_id: NodeId,
+    pub name: String,
+    pub network_address: String,
+    pub protocol_key: ProtocolPublicKey,
+    pub owner: Address,
+    pub capacity: u64,
+    pub shards: Vec<u16>,
+}
+
+/// A committee, members in signer-bitmap order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitteeInfo {
+    pub epoch: Epoch,
+    pub n_shards: u16,
+    pub members: Vec<MemberInfo>,
+}
+
+impl CommitteeInfo {
+    pub fn new(c: &Committee, nodes: &BTreeMap<ObjectId, StorageNode>) -> Self {
+        Self {
+            epoch: c.epoch,
+            n_shards: c.n_shards,
+            members: c
+                .members
+                .iter()
+                .filter_map(|m| {
+                    let n = nodes.get(&m.node_id)?;
+                    Some(MemberInfo {
+                        node_id: m.node_id,
+                        name: n.name.clone(),
+                        network_address: n.network_address.clone(),
+                        protocol_key: n.protocol_key,
+                        owner: n.owner,
+                        capacity: n.capacity,
+                        shards: m.shards.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The member index holding `shard`.
+    pub fn owner_of(&self, shard: u16) -> Option<usize> {
+        self.members.iter().position(|m| m.shards.contains(&shard))
+    }
+}
+
+/// `GET /v1/system`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemInfo {
+    pub epoch: Epoch,
+    pub epoch_state: EpochState,
+    pub n_shards: u16,
+    pub epoch_duration_ms: u64,
+    pub genesis_time_ms: u64,
+    pub current_epoch_start_ms: u64,
+    pub next_epoch_start_ms: u64,
+    pub max_epochs_ahead: u32,
+    pub total_capacity: u64,
+    pub used_capacity: u64,
+    pub max_blob_size: u64,
+    pub committee: CommitteeInfo,
+    pub previous_committee: Option<CommitteeInfo>,
+}
+
+impl SystemInfo {
+    pub fn from_state(s: &LedgerState) -> Self {
+        Self {
+            epoch: s.epoch(),
+            epoch_state: s.epoch_state().clone(),
+            n_shards: s.params().n_shards,
+            epoch_duration_ms: s.params().epoch_duration_ms,
+            genesis_time_ms: s.params().genesis_time_ms,
+            current_epoch_start_ms: s.epoch_start_ms(s.epoch()),
+            next_epoch_start_ms: s.epoch_start_ms(s.epoch() + 1),
+            max_epochs_ahead: s.params().max_epochs_ahead,
+            total_capacity: s.total_capacity(),
+            used_capacity: s.used_capacity(s.epoch()),
+            max_blob_size: s.encoding_config().max_blob_size(),
+            committee: CommitteeInfo::new(s.committee(), s.nodes()),
+            previous_committee: s
+                .previous_committee()
+                .map(|c| CommitteeInfo::new(c, s.nodes())),
+        }
+    }
+}
+
+/// `GET /v1/blobs/{blob_id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobStatusResponse {
+    pub blob_id: BlobId,
+    pub epoch: Epoch,
+    pub status: BlobStatus,
+    /// The event that made the status so (absent for `nonexistent`).
+    pub event: Option<Event>,
+}
+
+/// `GET /v1/objects/{object_id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectResponse {
+    Blob(BlobObject),
+    Storage(StorageResource),
+    Node(StorageNode),
+}
+
+/// `GET /v1/accounts/{address}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountResponse {
+    pub address: Address,
+    pub next_sequence: u64,
+    pub blobs: Vec<BlobObject>,
+    pub storage: Vec<StorageResource>,
+}
+
+/// `GET /v1/events`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    pub next_cursor: u64,
+}
+
+/// `GET /v1/entries/{index}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryDigest {
+    pub index: u64,
+    pub digest: String,
+}
+
+/// `GET /v1/health`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthInfo {
+    /// `ok`, or `failed` when the log failed and the process must be restarted.
+    pub status: String,
+    pub epoch: Epoch,
+    pub entries: u64,
+    pub durable_entries: u64,
+    pub events: u64,
+    pub digest: String,
+    pub state_hash: String,
+    pub failure: Option<String>,
+}
