@@ -135,6 +135,14 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
                 "no such route; see GET /v1/api for the API",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "INVALID_ARGUMENT",
+                "METHOD_NOT_ALLOWED",
+                "this route does not take that method; see GET /v1/api",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ledger)
 }
@@ -266,7 +274,13 @@ async fn events(
     }))
 }
 
-async fn entry(State(ledger): Shared, Path(index): Path<u64>) -> Result<Response, ApiError> {
+async fn entry(State(ledger): Shared, Path(index): Path<String>) -> Result<Response, ApiError> {
+    let index: u64 = index.parse().map_err(|_| {
+        ApiError::bad_request(
+            "BAD_ENTRY_INDEX",
+            format!("{index:?} is not a log entry index"),
+        )
+    })?;
     let digest = ledger.digest_after(index).ok_or_else(|| {
         ApiError::not_found("ENTRY_NOT_FOUND", format!("no durable entry {index}"))
     })?;

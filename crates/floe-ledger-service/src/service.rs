@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
-use tokio::sync::watch;
 
 /// Most entries applied but not yet durable; beyond it submissions get "busy" (429). Kept far
 /// below the committer's own queue bound so that an applied entry can always be enqueued.
@@ -89,8 +88,6 @@ pub(crate) struct Inner {
 pub struct Ledger {
     inner: Mutex<Inner>,
     committer: GroupCommitter,
-    /// Number of events that are durable (their entries are in the log).
-    durable_events: watch::Sender<u64>,
     clock: Arc<dyn Clock>,
     genesis: GenesisConfig,
 }
@@ -133,8 +130,7 @@ impl Ledger {
                 max_queued_bytes: 2 * 1024 * 1024 * 1024,
             },
         )?;
-        let (durable_events, _) = watch::channel(events.len() as u64);
-        let ledger = Arc::new(Self {
+        Ok(Arc::new(Self {
             inner: Mutex::new(Inner {
                 state,
                 events,
@@ -143,12 +139,9 @@ impl Ledger {
                 poisoned: None,
             }),
             committer,
-            durable_events,
             clock,
             genesis,
-        });
-        ledger.spawn_watermark_follower();
-        Ok(ledger)
+        }))
     }
 
     pub fn genesis(&self) -> &GenesisConfig {
@@ -157,34 +150,6 @@ impl Ledger {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Translate the log's durable-entry watermark into a durable-event count.
-    fn spawn_watermark_follower(self: &Arc<Self>) {
-        let mut wm = self.committer.watermark();
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let durable = *wm.borrow_and_update();
-                let Some(ledger) = weak.upgrade() else { return };
-                let events = {
-                    let inner = ledger.lock();
-                    match durable.checked_sub(1) {
-                        Some(last) => inner.events_after.get(last as usize).copied().unwrap_or(0),
-                        None => 0,
-                    }
-                };
-                ledger.durable_events.send_if_modified(|v| {
-                    let changed = *v != events;
-                    *v = events;
-                    changed
-                });
-                drop(ledger);
-                if wm.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
     }
 
     /// Apply and durably log `entry`; resolves once it is durable.
@@ -200,7 +165,7 @@ impl Ledger {
         {
             self.lock().state.record_verified(key);
         }
-        let (pending, accepted) = {
+        let sequenced: Result<_, (TxError, u64)> = 'sequenced: {
             let mut inner = self.lock();
             if let Some(reason) = &inner.poisoned {
                 return Err(SubmitError::LogFailed(reason.clone()));
@@ -209,7 +174,12 @@ impl Ledger {
             if in_flight >= MAX_IN_FLIGHT {
                 return Err(SubmitError::Busy(in_flight));
             }
-            let events = inner.state.apply(&entry)?;
+            let events = match inner.state.apply(&entry) {
+                Ok(events) => events,
+                // The rejection reflects the current state (e.g. "next sequence is N"):
+                // answer only once everything it may reflect is durable (below).
+                Err(e) => break 'sequenced Err((e, inner.state.entry_count())),
+            };
             let entry_index = inner.state.entry_count() - 1;
             let pending = match self.committer.enqueue(bytes) {
                 Ok(p) => p,
@@ -227,14 +197,24 @@ impl Ledger {
             inner.events_after.push(count);
             let digest = inner.state.digest();
             inner.digests.push(digest);
-            (
+            Ok((
                 pending,
                 Accepted {
                     entry_index,
                     events,
                     digest,
                 },
-            )
+            ))
+        };
+        let (pending, accepted) = match sequenced {
+            Ok(ok) => ok,
+            Err((rejection, applied)) => {
+                self.committer
+                    .wait_durable(applied)
+                    .await
+                    .map_err(|e| SubmitError::LogFailed(e.to_string()))?;
+                return Err(rejection.into());
+            }
         };
         pending.await.map_err(|e| {
             let reason = e.to_string();
@@ -274,13 +254,34 @@ impl Ledger {
         self.lock().digests.get(index as usize).copied()
     }
 
-    /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
-    pub async fn events(&self, cursor: u64, limit: usize, wait: Duration) -> Vec<Event> {
-        let mut rx = self.durable_events.subscribe();
-        if *rx.borrow() <= cursor && !wait.is_zero() {
-            let _ = tokio::time::timeout(wait, rx.wait_for(|&n| n > cursor)).await;
+    /// Events of durable entries: the count after the last durable entry.
+    fn durable_event_count(&self, durable_entries: u64) -> u64 {
+        match durable_entries.checked_sub(1) {
+            Some(last) => self
+                .lock()
+                .events_after
+                .get(last as usize)
+                .copied()
+                .unwrap_or(0),
+            None => 0,
         }
-        let durable = *rx.borrow();
+    }
+
+    /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
+    /// An acknowledged entry's events are visible here as soon as it is acknowledged.
+    pub async fn events(&self, cursor: u64, limit: usize, wait: Duration) -> Vec<Event> {
+        let mut watermark = self.committer.watermark();
+        let deadline = tokio::time::Instant::now() + wait;
+        let durable = loop {
+            let durable = self.durable_event_count(*watermark.borrow_and_update());
+            if durable > cursor || tokio::time::Instant::now() >= deadline {
+                break durable;
+            }
+            match tokio::time::timeout_at(deadline, watermark.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break self.durable_event_count(*watermark.borrow()),
+            }
+        };
         if durable <= cursor {
             return Vec::new();
         }

@@ -106,13 +106,15 @@ impl Shared {
 /// submitted during a write+fsync into the next single write+fsync, in enqueue order.
 ///
 /// Dropping it without [`shutdown`](Self::shutdown) stops intake; records already queued are
-/// still written and acknowledged, and the log is then dropped on the worker thread.
+/// still written and acknowledged, and the drop waits for the worker thread to finish, so the
+/// log (and its file lock) is released when the drop returns.
 pub struct GroupCommitter {
     shared: Arc<Shared>,
     watermark: watch::Receiver<u64>,
     log_back: Option<oneshot::Receiver<Box<dyn DurableLog>>>,
     max_payload_len: usize,
     options: CommitterOptions,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -142,7 +144,7 @@ impl GroupCommitter {
         let (wm_tx, wm_rx) = watch::channel(len);
         let (log_tx, log_rx) = oneshot::channel();
         let worker_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("floe-log-commit".into())
             .spawn(move || run_worker(log, worker_shared, wm_tx, log_tx))
             .map_err(|e| LogError::Spawn {
@@ -154,6 +156,7 @@ impl GroupCommitter {
             log_back: Some(log_rx),
             max_payload_len,
             options,
+            worker: Some(worker),
         })
     }
 
@@ -252,6 +255,8 @@ impl GroupCommitter {
     /// then poisoned). Errors only if the worker thread died (a panic in the log).
     pub fn shutdown(mut self) -> impl Future<Output = Result<Box<dyn DurableLog>, LogError>> {
         let log_back = self.log_back.take();
+        // The log comes back through `log_back`; no need to wait for the thread here.
+        drop(self.worker.take());
         self.close();
         async move {
             match log_back {
@@ -274,6 +279,11 @@ impl GroupCommitter {
 impl Drop for GroupCommitter {
     fn drop(&mut self) {
         self.close();
+        // The worker writes what is queued, then drops (or hands back) the log; wait for it so
+        // the log's lock is free once this returns. A panicked worker has nothing to release.
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 

@@ -319,9 +319,15 @@ async fn dropping_the_committer_still_completes_queued_records() {
     let a = committer.enqueue(b"a".to_vec()).unwrap();
     wait_calls(&calls, 1).await;
     let b = committer.enqueue(b"b".to_vec()).unwrap();
+    // Dropping waits for the queue to be written (so the log's lock is free afterwards); the
+    // gated log is released from another thread while the drop waits.
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gate.send(()).unwrap();
+        gate.send(()).unwrap();
+    });
     drop(committer);
-    gate.send(()).unwrap();
-    gate.send(()).unwrap();
+    opener.join().unwrap();
     assert_eq!((a.await.unwrap(), b.await.unwrap()), (0, 1));
 }
 
