@@ -1,0 +1,47 @@
+//! Persistent state of a Floe storage node.
+//!
+//! A node keeps blob metadata, the slivers of the shards it holds, what it learned about each
+//! blob from ledger events ([`BlobInfo`]) and how far it has read the ledger (the event
+//! cursor). All of it sits behind the narrow synchronous [`NodeStore`] trait, with two
+//! implementations:
+//!
+//! * [`FjallStore`]: on disk, on the fjall LSM-tree engine, slivers in one keyspace per
+//!   (shard, axis) with key-value separation; see its docs for durability.
+//! * [`MemoryStore`]: in memory, for tests of the code above.
+//!
+//! Every stored value is versioned and every store directory carries a `store-format` record,
+//! so a newer layout is refused with [`StoreError::UnsupportedVersion`] instead of misread.
+//!
+//! # On-disk layout (format version 1)
+//!
+//! A store directory holds a text record `store-format` (`floe-node-storage` /
+//! `format-version 1`, written before anything else) and the engine directory `db/` with
+//! these keyspaces:
+//!
+//! | keyspace | key | value |
+//! |---|---|---|
+//! | `meta` | blob ID (32 raw bytes) | BCS `BlobMetadata` (an enum with `V1`) |
+//! | `blob-info` | blob ID | BCS `StoredBlobInfo::V1(BlobInfo)` |
+//! | `node-state` | `event-cursor` | BCS `StoredCursor::V1(u64)` |
+//! | `node-state` | `shard/` + shard index (u16 BE) | BCS `StoredShard::V1` (present = held) |
+//! | `shard-NNNN-primary`, `shard-NNNN-secondary` | blob ID | BCS `StoredSliver::V1(SliverData)` |
+//!
+//! Every value is BCS of an enum whose first variant is `V1`, so its first byte is the version
+//! tag. Blob IDs are raw bytes, so iteration is in blob-ID order. `NNNN` is the shard index,
+//! zero-padded to at least four digits.
+#![forbid(unsafe_code)]
+
+mod blob_info;
+mod codec;
+mod error;
+mod fjall_store;
+mod format;
+mod memory;
+mod store;
+
+pub use blob_info::{BlobInfo, ObjectInfo};
+pub use error::StoreError;
+pub use fjall_store::{Durability, FjallStore, StoreOptions};
+pub use format::STORE_FORMAT_VERSION;
+pub use memory::MemoryStore;
+pub use store::NodeStore;
