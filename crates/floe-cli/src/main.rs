@@ -6,6 +6,7 @@ mod bench_ledger;
 mod blob_cmds;
 mod file_source;
 mod ledger_cmds;
+mod node_cmds;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// The ledger (control plane): create a genesis, run the server, replay a log.
     #[command(subcommand)]
     Ledger(ledger_cmds::LedgerCommand),
+    /// A storage node: create its keys, run it.
+    #[command(subcommand)]
+    Node(node_cmds::NodeCommand),
 }
 
 fn main() {
@@ -46,6 +50,7 @@ fn main() {
         Command::ConvertBlobId(a) => blob_cmds::convert(a),
         Command::Bench(b) => bench::run(b),
         Command::Ledger(c) => ledger_cmds::run(c),
+        Command::Node(c) => node_cmds::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,108 @@
+//! `floe node keygen | run`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use floe_crypto::ProtocolKeyPair;
+use floe_ledger::AccountKey;
+
+use crate::ledger_cmds::NodeKeys;
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Create a node key file (BLS protocol key + Ed25519 operator account).
+    Keygen(KeygenArgs),
+    /// Run a storage node.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Output key file.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "node")]
+    name: String,
+    /// The node's public `host:port`.
+    #[arg(long, default_value = "127.0.0.1:9185")]
+    address: String,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The node's TOML configuration (see crates/floe-node/node.example.toml).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+fn random_seed() -> Result<[u8; 32]> {
+    let mut s = [0u8; 32];
+    let mut f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;
+    std::io::Read::read_exact(&mut f, &mut s)?;
+    Ok(s)
+}
+
+pub fn run(cmd: NodeCommand) -> Result<()> {
+    match cmd {
+        NodeCommand::Keygen(a) => {
+            if a.out.exists() {
+                anyhow::bail!(
+                    "{} exists; refusing to overwrite a key file",
+                    a.out.display()
+                );
+            }
+            let bls = ProtocolKeyPair::from_seed(&random_seed()?);
+            let account = AccountKey::from_seed(&random_seed()?);
+            let keys = NodeKeys {
+                name: a.name,
+                network_address: a.address,
+                protocol_key: bls.to_tagged_base64(),
+                account_seed: hex::encode(account.seed()),
+            };
+            std::fs::write(&a.out, serde_json::to_string_pretty(&keys)?)
+                .with_context(|| format!("cannot write {}", a.out.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "keyFile": a.out,
+                    "protocolPublicKey": bls.public_key().to_base64(),
+                    "owner": account.address().to_string(),
+                    "proofOfPossession": floe_crypto::ProofOfPossession::create(&bls, 0, &account.address().0),
+                })
+            );
+            Ok(())
+        }
+        NodeCommand::Run(a) => {
+            let config = floe_node::NodeConfig::load(&a.config)?;
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listen = config.listen_address.clone();
+                let node = floe_node::start(config).await?;
+                node.spawn_follower();
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                println!(
+                    "floe node {} listening on http://{}",
+                    node.name(),
+                    listener.local_addr()?
+                );
+                axum::serve(listener, floe_node::api::router(node))
+                    .with_graceful_shutdown(crate::ledger_cmds::shutdown_signal())
+                    .await?;
+                println!("floe node stopped");
+                Ok(())
+            })
+        }
+    }
+}

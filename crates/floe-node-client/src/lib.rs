@@ -1,0 +1,287 @@
+//! A typed client of one storage node's REST API (BCS bodies, JSON envelopes). Used by nodes
+//! (recovery, invalidity attestations) and by clients (uploads, reads, confirmations).
+//!
+//! Nothing returned here is trusted: callers verify metadata against the blob ID, slivers and
+//! symbols against the metadata, and signatures against the committee.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use floe_core::recovery::{GeneralRecoverySymbol, InconsistencyProof};
+use floe_core::{
+    BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverPairIndex,
+    SliverType,
+};
+use floe_crypto::SignedMessage;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Why a node call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeClientError {
+    #[error("cannot reach node {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("node {url} answered {status} {reason}: {message}")]
+    Api {
+        url: String,
+        status: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("unexpected answer from node {url}: {reason}")]
+    Decode { url: String, reason: String },
+}
+
+impl NodeClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            NodeClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            NodeClientError::Api { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// What a PUT did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    Created,
+    Buffered,
+    AlreadyStored,
+}
+
+/// A client of one node, `base` like `http://127.0.0.1:9185`.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl NodeClient {
+    /// Clients share one connection pool through `http`.
+    pub fn new(http: reqwest::Client, address: &str, timeout: Duration) -> Self {
+        let base = if address.starts_with("http://") || address.starts_with("https://") {
+            address.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{address}")
+        };
+        Self {
+            base,
+            http,
+            timeout,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<(u16, Vec<u8>), NodeClientError> {
+        let resp =
+            req.timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| NodeClientError::Unreachable {
+                    url: url.into(),
+                    reason: e.to_string(),
+                })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| NodeClientError::Unreachable {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
+        if (200..300).contains(&status) {
+            return Ok((status, bytes.to_vec()));
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(NodeClientError::Api {
+            url: url.into(),
+            status,
+            reason: v["error"]["details"][0]["reason"]
+                .as_str()
+                .unwrap_or("UNKNOWN")
+                .to_string(),
+            message: v["error"]["message"].as_str().map_or_else(
+                || String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+                String::from,
+            ),
+        })
+    }
+
+    fn json_data<T: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<T, NodeClientError> {
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| NodeClientError::Decode {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_value(v["success"]["data"].clone()).map_err(|e| NodeClientError::Decode {
+            url: url.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn bcs<T: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<T, NodeClientError> {
+        bcs::from_bytes(bytes).map_err(|e| NodeClientError::Decode {
+            url: url.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn stored(status: u16) -> Stored {
+        match status {
+            201 => Stored::Created,
+            202 => Stored::Buffered,
+            _ => Stored::AlreadyStored,
+        }
+    }
+
+    pub async fn get_metadata(
+        &self,
+        blob_id: &BlobId,
+    ) -> Result<BlobMetadataWithId, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/metadata", self.base);
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::bcs(&url, &b)
+    }
+
+    pub async fn put_metadata(
+        &self,
+        blob_id: &BlobId,
+        metadata: &BlobMetadata,
+    ) -> Result<Stored, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/metadata", self.base);
+        let body = bcs::to_bytes(metadata).expect("serialises");
+        let (s, _) = self.send(self.http.put(&url).body(body), &url).await?;
+        Ok(Self::stored(s))
+    }
+
+    pub async fn put_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: SliverPairIndex,
+        axis: SliverType,
+        sliver: &SliverData,
+    ) -> Result<Stored, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/slivers/{pair}/{axis}", self.base);
+        let body = bcs::to_bytes(sliver).expect("serialises");
+        let (s, _) = self.send(self.http.put(&url).body(body), &url).await?;
+        Ok(Self::stored(s))
+    }
+
+    /// Floe's batched upload: every pair this node holds, in one request.
+    pub async fn put_sliver_batch(
+        &self,
+        blob_id: &BlobId,
+        slivers: Vec<(SliverPairIndex, Sliver)>,
+    ) -> Result<u64, NodeClientError> {
+        #[derive(serde::Serialize)]
+        struct Batch {
+            version: u8,
+            slivers: Vec<(SliverPairIndex, Sliver)>,
+        }
+        let url = format!("{}/v1/blobs/{blob_id}/slivers", self.base);
+        let body = bcs::to_bytes(&Batch {
+            version: 1,
+            slivers,
+        })
+        .expect("serialises");
+        let (_, b) = self.send(self.http.put(&url).body(body), &url).await?;
+        let v: Value = Self::json_data(&url, &b)?;
+        Ok(v["stored"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn get_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: SliverPairIndex,
+        axis: SliverType,
+    ) -> Result<SliverData, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/slivers/{pair}/{axis}", self.base);
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::bcs(&url, &b)
+    }
+
+    /// The node's signed storage confirmation (permanent, or bound to a deletable object).
+    pub async fn confirmation(
+        &self,
+        blob_id: &BlobId,
+        deletable: Option<&ObjectId>,
+    ) -> Result<SignedMessage, NodeClientError> {
+        let url = match deletable {
+            Some(o) => format!(
+                "{}/v1/blobs/{blob_id}/confirmation/deletable/{o}",
+                self.base
+            ),
+            None => format!("{}/v1/blobs/{blob_id}/confirmation/permanent", self.base),
+        };
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        let v: Value = Self::json_data(&url, &b)?;
+        serde_json::from_value(v["signed"].clone()).map_err(|e| NodeClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Recovery symbols by `(row, column)` IDs.
+    pub async fn recovery_symbols(
+        &self,
+        blob_id: &BlobId,
+        ids: &[(u16, u16)],
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeClientError> {
+        let query: Vec<String> = ids.iter().map(|(r, c)| format!("id={r}-{c}")).collect();
+        let url = format!(
+            "{}/v1/blobs/{blob_id}/recoverySymbols?{}",
+            self.base,
+            query.join("&")
+        );
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::bcs(&url, &b)
+    }
+
+    /// Send an inconsistency proof; returns the node's signed invalid-blob attestation.
+    pub async fn inconsistency_proof(
+        &self,
+        blob_id: &BlobId,
+        axis: SliverType,
+        proof: &InconsistencyProof,
+    ) -> Result<SignedMessage, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/inconsistencyProof/{axis}", self.base);
+        let body = bcs::to_bytes(proof).expect("serialises");
+        let (_, b) = self.send(self.http.post(&url).body(body), &url).await?;
+        Self::json_data(&url, &b)
+    }
+
+    /// The node's view of the blob's status (JSON as served).
+    pub async fn blob_status(&self, blob_id: &BlobId) -> Result<Value, NodeClientError> {
+        let url = format!("{}/v1/blobs/{blob_id}/status", self.base);
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::json_data(&url, &b)
+    }
+
+    /// `nonexistent`, `buffered` or `stored`.
+    pub async fn sliver_status(
+        &self,
+        blob_id: &BlobId,
+        pair: SliverPairIndex,
+        axis: SliverType,
+    ) -> Result<String, NodeClientError> {
+        let url = format!(
+            "{}/v1/blobs/{blob_id}/slivers/{pair}/{axis}/status",
+            self.base
+        );
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::json_data(&url, &b)
+    }
+}

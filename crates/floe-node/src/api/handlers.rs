@@ -1,0 +1,323 @@
+//! Request handlers: parse, call the node, shape the answer.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use floe_core::{BlobId, ObjectId, SliverType};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState, bcs_body, success};
+use crate::node::StoreOutcome;
+
+fn blob_id(s: &str) -> Result<BlobId, ApiError> {
+    s.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("INVALID_BLOB_ID", e.to_string())
+    })
+}
+
+fn sliver_type(s: &str) -> Result<SliverType, ApiError> {
+    s.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("INVALID_SLIVER_TYPE", e.to_string())
+    })
+}
+
+fn pair_index(s: &str) -> Result<u16, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::bad_request(
+            "INDEX_OUT_OF_RANGE",
+            format!("{s:?} is not a sliver pair index (0..n_shards)"),
+        )
+    })
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_EXCEEDED",
+                "BODY_TOO_LARGE",
+                "request body exceeds this node's limit",
+            )
+        } else {
+            ApiError::bad_request("INVALID_BODY", e.body_text())
+        }
+    })
+}
+
+/// Run blocking work (storage, hashing, coding) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::node::NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "INTERNAL",
+                e.to_string(),
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))
+}
+
+fn outcome(what: &str, o: StoreOutcome) -> Response {
+    match o {
+        StoreOutcome::Created => {
+            success(StatusCode::CREATED, format!("{what} successfully stored"))
+        }
+        StoreOutcome::Buffered => success(
+            StatusCode::ACCEPTED,
+            format!("{what} buffered pending registration"),
+        ),
+        StoreOutcome::AlreadyStored => success(StatusCode::OK, format!("{what} already stored")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingQuery {
+    #[serde(default)]
+    pending: bool,
+}
+
+pub async fn get_metadata(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let node = s.node.clone();
+    let m = blocking(move || node.get_metadata(&id)).await?;
+    bcs_body(&m)
+}
+
+pub async fn put_metadata(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<PendingQuery>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let b = body(b)?;
+    let pending = query(q)?.pending;
+    let node = s.node.clone();
+    let o = blocking(move || node.put_metadata(&id, &b, pending)).await?;
+    Ok(outcome("metadata", o))
+}
+
+pub async fn metadata_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let node = s.node.clone();
+    let st = blocking(move || node.metadata_status(&id)).await?;
+    Ok(success(StatusCode::OK, st))
+}
+
+pub async fn put_sliver(
+    State(s): State<AppState>,
+    Path((id, pair, ty)): Path<(String, String, String)>,
+    q: Result<Query<PendingQuery>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    let b = body(b)?;
+    let pending = query(q)?.pending;
+    let node = s.node.clone();
+    let o = blocking(move || node.put_sliver(&id, pair, ty, &b, pending)).await?;
+    Ok(outcome("sliver", o))
+}
+
+pub async fn put_sliver_batch(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let b = body(b)?;
+    let node = s.node.clone();
+    let stored = blocking(move || node.put_sliver_batch(&id, &b)).await?;
+    Ok(success(StatusCode::CREATED, json!({"stored": stored})))
+}
+
+pub async fn get_sliver(
+    State(s): State<AppState>,
+    Path((id, pair, ty)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    let node = s.node.clone();
+    let sliver = blocking(move || node.get_sliver(&id, pair, ty)).await?;
+    bcs_body(&sliver)
+}
+
+pub async fn sliver_status(
+    State(s): State<AppState>,
+    Path((id, pair, ty)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    let node = s.node.clone();
+    let st = blocking(move || node.sliver_status(&id, pair, ty)).await?;
+    Ok(success(StatusCode::OK, st))
+}
+
+async fn confirm(s: AppState, id: BlobId, object: Option<ObjectId>) -> Result<Response, ApiError> {
+    let node = s.node.clone();
+    let signed = blocking(move || node.confirmation(&id, object)).await?;
+    Ok(success(StatusCode::OK, json!({"signed": signed})))
+}
+
+pub async fn confirm_permanent(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    confirm(s, id, None).await
+}
+
+pub async fn confirm_deletable(
+    State(s): State<AppState>,
+    Path((id, object)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let object: ObjectId = object.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("INVALID_OBJECT_ID", e.to_string())
+    })?;
+    confirm(s, id, Some(object)).await
+}
+
+/// `?id=r-c` (repeatable) or `?targetSliver=i&targetType=primary|secondary`.
+pub async fn recovery_symbols(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let mut ids = Vec::new();
+    let (mut target, mut target_type) = (None, None);
+    for kv in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "id" => {
+                let (r, c) = v.split_once('-').ok_or_else(|| {
+                    ApiError::bad_request(
+                        "INVALID_FILTER",
+                        format!("symbol id {v:?} is not ROW-COLUMN"),
+                    )
+                })?;
+                let parse = |x: &str| {
+                    x.parse::<u16>().map_err(|_| {
+                        ApiError::bad_request(
+                            "INVALID_FILTER",
+                            format!("symbol id {v:?} is not ROW-COLUMN"),
+                        )
+                    })
+                };
+                ids.push((parse(r)?, parse(c)?));
+            }
+            "targetSliver" => target = Some(pair_index(v)?),
+            "targetType" => target_type = Some(sliver_type(v)?),
+            "proofAxis" => {}
+            other => {
+                return Err(ApiError::bad_request(
+                    "INVALID_FILTER",
+                    format!("unknown query parameter {other:?}"),
+                ));
+            }
+        }
+    }
+    if ids.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "INVALID_FILTER",
+            "at most 1024 symbol ids per request",
+        ));
+    }
+    let permit = s
+        .node
+        .recovery_permits
+        .try_acquire()
+        .map_err(|_| ApiError::from(crate::node::NodeError::Busy))?;
+    let node = s.node.clone();
+    let symbols = match (ids.is_empty(), target, target_type) {
+        (false, None, None) => blocking(move || node.recovery_symbols_by_id(&id, &ids)).await?,
+        (true, Some(t), Some(ty)) => {
+            blocking(move || node.recovery_symbols_for_target(&id, ty, t)).await?
+        }
+        (true, None, None) => {
+            return Err(ApiError::bad_request(
+                "NO_SYMBOLS_SPECIFIED",
+                "give id=ROW-COLUMN or targetSliver and targetType",
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "INVALID_FILTER",
+                "use either id=ROW-COLUMN or targetSliver with targetType, not both",
+            ));
+        }
+    };
+    drop(permit);
+    bcs_body(&symbols)
+}
+
+pub async fn inconsistency_proof(
+    State(s): State<AppState>,
+    Path((id, ty)): Path<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (id, ty) = (blob_id(&id)?, sliver_type(&ty)?);
+    let b = body(b)?;
+    let node = s.node.clone();
+    let signed = blocking(move || node.attest_inconsistency(&id, ty, &b)).await?;
+    Ok(success(StatusCode::OK, signed))
+}
+
+pub async fn blob_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    let node = s.node.clone();
+    let st = blocking(move || node.blob_status(&id)).await?;
+    Ok(success(StatusCode::OK, st))
+}
+
+#[derive(Deserialize, Default)]
+pub struct HealthQuery {
+    #[serde(default)]
+    detailed: bool,
+}
+
+pub async fn health(
+    State(s): State<AppState>,
+    q: Result<Query<HealthQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let detailed = query(q)?.detailed;
+    Ok(success(StatusCode::OK, s.node.health(detailed, None)))
+}
+
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let text = s.metrics.render(&s.node);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,209 @@
+//! The node's REST API: Walrus's routes, BCS bodies (`application/octet-stream`) and JSON
+//! envelopes (`{"success":{"code","data"}}`, `{"error":{"status","code","message","details"}}`).
+
+mod handlers;
+mod metrics;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::node::{NodeError, StorageNode};
+
+pub use metrics::RequestMetrics;
+
+/// Error domain in error bodies.
+pub const DOMAIN: &str = "storage.floe";
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub http: StatusCode,
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        http: StatusCode,
+        status: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            http,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", reason, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "status": self.status,
+            "code": self.http.as_u16(),
+            "message": self.message,
+            "details": [{"@type": "ErrorInfo", "reason": self.reason, "domain": DOMAIN}],
+        }});
+        (self.http, axum::Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        use StatusCode as S;
+        let (http, status, reason) = match &e {
+            NodeError::NotRegistered(_) => {
+                (S::BAD_REQUEST, "FAILED_PRECONDITION", "NOT_REGISTERED")
+            }
+            NodeError::MetadataNotFound(_) => (S::NOT_FOUND, "NOT_FOUND", "METADATA_NOT_FOUND"),
+            NodeError::InvalidMetadata(_) => {
+                (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_METADATA")
+            }
+            NodeError::InvalidBlob(_) => (S::BAD_REQUEST, "FAILED_PRECONDITION", "INVALID_BLOB"),
+            NodeError::SliverNotFound => (S::NOT_FOUND, "NOT_FOUND", "SLIVER_NOT_FOUND"),
+            NodeError::ShardNotAssigned(_) => {
+                (S::BAD_REQUEST, "FAILED_PRECONDITION", "SHARD_NOT_ASSIGNED")
+            }
+            NodeError::IndexOutOfRange { .. } => {
+                (S::BAD_REQUEST, "INVALID_ARGUMENT", "INDEX_OUT_OF_RANGE")
+            }
+            NodeError::SliverIndexMismatch { .. } => {
+                (S::BAD_REQUEST, "INVALID_ARGUMENT", "SLIVER_INDEX_MISMATCH")
+            }
+            NodeError::InvalidSliver(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_SLIVER"),
+            NodeError::BadBody(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_BODY"),
+            NodeError::MissingSlivers { .. } => {
+                (S::BAD_REQUEST, "FAILED_PRECONDITION", "MISSING_SLIVERS")
+            }
+            NodeError::NotLiveDeletable(_) => {
+                (S::BAD_REQUEST, "FAILED_PRECONDITION", "NOT_REGISTERED")
+            }
+            NodeError::CacheSaturated => (
+                S::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "CACHE_SATURATED",
+            ),
+            NodeError::InvalidProof(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_PROOF"),
+            NodeError::Busy => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", "UNAVAILABLE"),
+            NodeError::BadQuery(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_FILTER"),
+            NodeError::Storage(_) | NodeError::Internal(_) => {
+                (S::INTERNAL_SERVER_ERROR, "INTERNAL", "INTERNAL")
+            }
+        };
+        if http.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError::new(http, status, reason, e.to_string())
+    }
+}
+
+/// A JSON success envelope with an explicit HTTP status.
+pub fn success<T: Serialize>(http: StatusCode, data: T) -> Response {
+    (
+        http,
+        axum::Json(json!({"success": {"code": http.as_u16(), "data": data}})),
+    )
+        .into_response()
+}
+
+/// A BCS body.
+pub fn bcs_body<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    let bytes = bcs::to_bytes(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "INTERNAL",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Arc<StorageNode>,
+    pub metrics: Arc<RequestMetrics>,
+}
+
+/// All routes.
+pub fn router(node: Arc<StorageNode>) -> Router {
+    let max_body = node.config.limits.max_body_bytes;
+    let state = AppState {
+        node,
+        metrics: Arc::new(RequestMetrics::default()),
+    };
+    Router::new()
+        .route(
+            "/v1/blobs/{blob_id}/metadata",
+            get(handlers::get_metadata).put(handlers::put_metadata),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/metadata/status",
+            get(handlers::metadata_status),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/slivers",
+            put(handlers::put_sliver_batch),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/slivers/{pair}/{sliver_type}",
+            get(handlers::get_sliver).put(handlers::put_sliver),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/slivers/{pair}/{sliver_type}/status",
+            get(handlers::sliver_status),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/confirmation/permanent",
+            get(handlers::confirm_permanent),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}",
+            get(handlers::confirm_deletable),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/recoverySymbols",
+            get(handlers::recovery_symbols),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}",
+            post(handlers::inconsistency_proof),
+        )
+        .route("/v1/blobs/{blob_id}/status", get(handlers::blob_status))
+        .route("/v1/health", get(handlers::health))
+        .route("/v1/api", get(|| async { axum::Json(openapi::spec()) }))
+        .route("/metrics", get(handlers::metrics))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "NO_SUCH_ROUTE",
+                "no such route; see GET /v1/api",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

@@ -1,0 +1,41 @@
+//! The node's OpenAPI document (served at `GET /v1/api`).
+
+use serde_json::{Value, json};
+
+fn op(summary: &str, params: &[&str], responses: Value) -> Value {
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    json!({"summary": summary, "parameters": parameters, "responses": responses})
+}
+
+pub fn spec() -> Value {
+    let bcs = |d: &str| json!({"description": d, "content": {"application/octet-stream": {}}});
+    let js = |d: &str| json!({"description": d, "content": {"application/json": {}}});
+    let err = json!({"description": "error envelope with status, code, message and details[0].reason", "content": {"application/json": {}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Floe storage node", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Walrus-compatible storage node API. Binary bodies are BCS; JSON answers use {success:{code,data}} / {error:{...}}."},
+        "paths": {
+            "/v1/blobs/{blob_id}/metadata": {
+                "get": op("Blob metadata (BCS BlobMetadataWithId)", &["blob_id"], json!({"200": bcs("metadata"), "404": err})),
+                "put": op("Store metadata (BCS BlobMetadata); ?pending=true buffers before registration", &["blob_id"], json!({"201": js("stored"), "202": js("buffered"), "200": js("already stored"), "400": err}))},
+            "/v1/blobs/{blob_id}/metadata/status": {"get": op("nonexistent | buffered | stored", &["blob_id"], json!({"200": js("status")}))},
+            "/v1/blobs/{blob_id}/slivers": {"put": op("Floe: every sliver pair this node holds in one request (BCS SliverBatch)", &["blob_id"], json!({"201": js("stored"), "400": err}))},
+            "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}": {
+                "get": op("A sliver (BCS SliverData)", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"200": bcs("sliver"), "404": err})),
+                "put": op("Store a sliver (BCS SliverData)", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"201": js("stored"), "202": js("buffered"), "200": js("already stored"), "400": err}))},
+            "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status": {"get": op("nonexistent | buffered | stored", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"200": js("status")}))},
+            "/v1/blobs/{blob_id}/confirmation/permanent": {"get": op("Signed storage confirmation (permanent)", &["blob_id"], json!({"200": js("{signed:{serializedMessage,signature}}"), "400": err}))},
+            "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}": {"get": op("Signed storage confirmation bound to a deletable object", &["blob_id", "object_id"], json!({"200": js("signed confirmation"), "400": err}))},
+            "/v1/blobs/{blob_id}/recoverySymbols": {"get": op("Recovery symbols with proofs (BCS Vec<GeneralRecoverySymbol>); ?id=R-C or ?targetSliver=&targetType=", &["blob_id"], json!({"200": bcs("symbols"), "400": err}))},
+            "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}": {"post": op("Verify an inconsistency proof (BCS) and attest the blob invalid", &["blob_id", "sliver_type"], json!({"200": js("signed InvalidBlobIdMsg"), "400": err}))},
+            "/v1/blobs/{blob_id}/status": {"get": op("The blob's status as seen by this node", &["blob_id"], json!({"200": js("BlobStatus")}))},
+            "/v1/health": {"get": op("ServiceHealthInfo (?detailed=true for per-shard state)", &[], json!({"200": js("health")}))},
+            "/metrics": {"get": op("Prometheus metrics", &[], json!({"200": {"description": "text exposition"}}))},
+            "/v1/api": {"get": op("This document", &[], json!({"200": js("OpenAPI")}))}
+        }
+    })
+}

@@ -1,0 +1,133 @@
+//! The node's configuration file (TOML) and key file.
+
+use std::path::{Path, PathBuf};
+
+use floe_crypto::ProtocolKeyPair;
+use floe_ledger::AccountKey;
+use serde::{Deserialize, Serialize};
+
+/// Errors reading configuration or keys.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid node configuration: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Keys { path: PathBuf, reason: String },
+}
+
+/// `floe node run --config FILE`. See `node.example.toml` for every field, commented.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Directory of the node's database.
+    pub storage_path: PathBuf,
+    /// The key file written by `floe node keygen` (or `floe ledger init --generate`).
+    pub keys_path: PathBuf,
+    /// Address to listen on for the REST API, e.g. `127.0.0.1:9185`.
+    pub listen_address: String,
+    /// Base URL of the ledger, e.g. `http://127.0.0.1:9100`.
+    pub ledger_url: String,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on what clients can make the node hold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes (a sliver at most; the batched route more).
+    pub max_body_bytes: usize,
+    /// Uploads buffered while their registration is not yet seen: entries and bytes.
+    pub pending_max_entries: usize,
+    pub pending_max_bytes: usize,
+    /// How long a buffered upload waits for its registration, in seconds.
+    pub pending_ttl_secs: u64,
+    /// Concurrent recovery-symbol requests served.
+    pub max_recovery_requests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024 * 1024,
+            pending_max_entries: 4096,
+            pending_max_bytes: 512 * 1024 * 1024,
+            pending_ttl_secs: 60,
+            max_recovery_requests: 64,
+        }
+    }
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        // Relative paths are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.storage_path, &mut config.keys_path] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// A node's secrets: its BLS protocol key and the Ed25519 key of its operator account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeKeysFile {
+    pub name: String,
+    pub network_address: String,
+    /// BLS protocol key, tagged base64.
+    pub protocol_key: String,
+    /// Ed25519 account seed, hex.
+    pub account_seed: String,
+}
+
+/// Loaded keys.
+pub struct NodeKeys {
+    pub name: String,
+    pub protocol: ProtocolKeyPair,
+    pub account: AccountKey,
+}
+
+impl NodeKeys {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let file: NodeKeysFile = serde_json::from_str(&text).map_err(|e| ConfigError::Keys {
+            path: path.into(),
+            reason: format!("not a node key file: {e}"),
+        })?;
+        let protocol = ProtocolKeyPair::from_tagged_base64(&file.protocol_key).map_err(|e| {
+            ConfigError::Keys {
+                path: path.into(),
+                reason: format!("bad protocol key: {e}"),
+            }
+        })?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(&file.account_seed, &mut seed).map_err(|e| ConfigError::Keys {
+            path: path.into(),
+            reason: format!("bad account seed: {e}"),
+        })?;
+        Ok(Self {
+            name: file.name,
+            protocol,
+            account: AccountKey::from_seed(&seed),
+        })
+    }
+}

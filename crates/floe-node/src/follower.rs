@@ -1,0 +1,209 @@
+//! Following the ledger: events from the persisted cursor update each blob's info; the new
+//! infos and the cursor are stored in one atomic write, then the side effects run (flush
+//! buffered uploads of newly registered blobs, delete data of invalid or fully deleted blobs,
+//! refresh the committee at epoch events).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use floe_core::BlobId;
+use floe_ledger::api_types::EventsPage;
+use floe_ledger::{Event, EventKind};
+use floe_node_storage::{BlobInfo, ObjectInfo};
+
+use crate::node::{NodeError, StorageNode};
+use crate::view::CommitteeView;
+
+/// Events fetched per page.
+const PAGE: usize = 500;
+/// Long-poll wait per request.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Fold one event into `info`.
+pub fn apply_event(info: &mut BlobInfo, event: &Event) {
+    match &event.kind {
+        EventKind::BlobRegistered {
+            object_id,
+            end_epoch,
+            deletable,
+            ..
+        } => {
+            info.objects.insert(
+                *object_id,
+                ObjectInfo {
+                    end_epoch: *end_epoch,
+                    deletable: *deletable,
+                    certified_epoch: None,
+                    deleted: false,
+                    registered_event: event.index,
+                    certified_event: None,
+                },
+            );
+        }
+        EventKind::BlobCertified {
+            object_id,
+            end_epoch,
+            ..
+        } => {
+            if let Some(o) = info.objects.get_mut(object_id) {
+                o.certified_epoch.get_or_insert(event.epoch);
+                o.end_epoch = *end_epoch;
+                o.certified_event = Some(event.index);
+            }
+        }
+        EventKind::BlobDeleted { object_id, .. } => {
+            if let Some(o) = info.objects.get_mut(object_id) {
+                o.deleted = true;
+            }
+        }
+        EventKind::InvalidBlobId { .. } => info.invalid_event = Some(event.index),
+        _ => {}
+    }
+}
+
+impl StorageNode {
+    /// Fetch and process one page of events; returns how many were processed.
+    pub async fn follow_once(self: &Arc<Self>) -> Result<usize, NodeError> {
+        let cursor = self.store.event_cursor()?;
+        let page = self
+            .ledger
+            .events(cursor, PAGE, WAIT)
+            .await
+            .map_err(|e| NodeError::Internal(format!("ledger: {e}")))?;
+        self.process_events(cursor, page).await
+    }
+
+    /// Apply a page of events fetched from `cursor`.
+    async fn process_events(
+        self: &Arc<Self>,
+        cursor: u64,
+        page: EventsPage,
+    ) -> Result<usize, NodeError> {
+        if page.events.is_empty() || self.store.event_cursor()? != cursor {
+            return Ok(0);
+        }
+        let mut infos: BTreeMap<BlobId, BlobInfo> = BTreeMap::new();
+        let mut epoch_changed = false;
+        for event in &page.events {
+            match event.kind.blob_id() {
+                Some(blob_id) => {
+                    let info = match infos.entry(blob_id) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(self.store.get_blob_info(&blob_id)?.unwrap_or_default())
+                        }
+                    };
+                    apply_event(info, event);
+                }
+                None => {
+                    epoch_changed |= matches!(
+                        event.kind,
+                        EventKind::EpochChangeStart { .. } | EventKind::EpochChangeDone { .. }
+                    )
+                }
+            }
+        }
+        let updates: Vec<(BlobId, BlobInfo)> = infos.into_iter().collect();
+        self.store.apply_events(&updates, page.next_cursor)?;
+        self.events_persisted
+            .store(page.next_cursor, Ordering::Relaxed);
+        if epoch_changed {
+            self.refresh_view().await?;
+        }
+        let epoch = self.view().epoch;
+        for (blob_id, info) in &updates {
+            if info.invalid_event.is_some() || info.can_delete_data(epoch) {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(blob_id);
+                self.store.delete_blob_data(blob_id)?;
+            } else if info.is_registered_live(epoch) {
+                self.flush_pending(blob_id)?;
+            }
+        }
+        Ok(page.events.len())
+    }
+
+    /// Move buffered uploads of a newly registered blob into the store.
+    fn flush_pending(&self, blob_id: &BlobId) -> Result<(), NodeError> {
+        let Some(buffered) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(blob_id)
+        else {
+            return Ok(());
+        };
+        if let Some(m) = &buffered.metadata
+            && !self.store.has_metadata(blob_id)?
+        {
+            self.store.put_metadata(blob_id, m)?;
+        }
+        let items: Vec<_> = buffered
+            .slivers
+            .into_iter()
+            .map(|(s, a, d)| (s, a, *blob_id, d))
+            .collect();
+        if !items.is_empty() {
+            self.store.put_slivers(&items)?;
+        }
+        Ok(())
+    }
+
+    /// Reload the committee from the ledger and create keyspaces for newly owned shards.
+    pub async fn refresh_view(&self) -> Result<(), NodeError> {
+        let system = self
+            .ledger
+            .system()
+            .await
+            .map_err(|e| NodeError::Internal(format!("ledger: {e}")))?;
+        let view =
+            CommitteeView::from_system(&system, self.public_key()).map_err(NodeError::Internal)?;
+        let existing = self.store.shards()?;
+        for &s in &view.my_shards {
+            if !existing.contains(&floe_core::ShardIndex(s)) {
+                self.store.create_shard(floe_core::ShardIndex(s))?;
+            }
+        }
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        Ok(())
+    }
+
+    /// Follow the ledger until the node is dropped, with bounded backoff on errors. The task
+    /// holds the node only while processing a page, never across a long poll, so dropping the
+    /// node (and closing its store) is not delayed by the follower.
+    pub fn spawn_follower(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let cursor = match weak.upgrade() {
+                    Some(node) => node.store.event_cursor(),
+                    None => return,
+                };
+                let result = match cursor {
+                    Ok(cursor) => match ledger.events(cursor, PAGE, WAIT).await {
+                        Ok(page) => match weak.upgrade() {
+                            Some(node) => node.process_events(cursor, page).await,
+                            None => return,
+                        },
+                        Err(e) => Err(NodeError::Internal(format!("ledger: {e}"))),
+                    },
+                    Err(e) => Err(e.into()),
+                };
+                match result {
+                    Ok(_) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "following the ledger failed; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,55 @@
+//! The Floe storage node: Walrus's REST API over a durable sliver store, following the ledger.
+//!
+//! * [`node`]: the operations (store/serve metadata and slivers, sign confirmations, serve
+//!   recovery symbols, attest inconsistency), each with a typed error;
+//! * [`follower`]: ledger events → blob info, flush of buffered uploads, data deletion;
+//! * [`api`]: the HTTP routes;
+//! * [`config`], [`view`], [`pending`], [`status`]: configuration, committee view, the bounded
+//!   pre-registration buffer, status and health shapes.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod follower;
+pub mod node;
+pub mod pending;
+pub mod status;
+pub mod view;
+
+use std::sync::Arc;
+
+pub use config::{NodeConfig, NodeKeys};
+pub use node::{NodeError, StorageNode};
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot open the node's storage: {0}")]
+    Store(#[from] floe_node_storage::StoreError),
+    #[error("cannot reach the ledger at {url}: {reason} (is `floe ledger run` up?)")]
+    Ledger { url: String, reason: String },
+    #[error("{0}")]
+    Committee(String),
+}
+
+/// Open storage, learn the committee from the ledger, and build the node.
+pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
+    let keys = NodeKeys::load(&config.keys_path)?;
+    let store = floe_node_storage::FjallStore::open(&config.storage_path, Default::default())?;
+    let ledger = floe_ledger_client::LedgerClient::new(config.ledger_url.clone());
+    let system = ledger.system().await.map_err(|e| StartError::Ledger {
+        url: config.ledger_url.clone(),
+        reason: e.to_string(),
+    })?;
+    let view = view::CommitteeView::from_system(&system, keys.protocol.public_key())
+        .map_err(StartError::Committee)?;
+    let existing = floe_node_storage::NodeStore::shards(&store)?;
+    for &s in &view.my_shards {
+        if !existing.contains(&floe_core::ShardIndex(s)) {
+            floe_node_storage::NodeStore::create_shard(&store, floe_core::ShardIndex(s))?;
+        }
+    }
+    Ok(StorageNode::new(config, keys, Arc::new(store), view))
+}

@@ -1,0 +1,574 @@
+//! The storage node's operations, independent of HTTP: every request handler is a thin wrapper
+//! over one of these, and each failure is a typed [`NodeError`].
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use floe_core::recovery::{GeneralRecoverySymbol, InconsistencyProof, SymbolSource};
+use floe_core::{
+    BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, ShardIndex, SliverData, SliverIndex,
+    SliverPairIndex, SliverType,
+};
+use floe_crypto::{
+    BlobPersistenceType, Confirmation, InvalidBlobIdBody, ProtocolMessage, SignedMessage,
+};
+use floe_ledger_client::LedgerClient;
+use floe_node_storage::{BlobInfo, NodeStore, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{NodeConfig, NodeKeys};
+use crate::pending::PendingBuffer;
+use crate::view::CommitteeView;
+
+/// Why a request failed; each maps to an HTTP status and a reason code.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(
+        "blob {0} is not registered on the ledger (register it first, or upload with ?pending=true)"
+    )]
+    NotRegistered(BlobId),
+    #[error("no metadata for blob {0} on this node (upload the metadata first)")]
+    MetadataNotFound(BlobId),
+    #[error("invalid metadata: {0}")]
+    InvalidMetadata(String),
+    #[error("blob {0} was marked invalid")]
+    InvalidBlob(BlobId),
+    #[error("sliver not found")]
+    SliverNotFound,
+    #[error("shard {0} is not assigned to this node in the current epoch")]
+    ShardNotAssigned(ShardIndex),
+    #[error("sliver pair index {index} out of range for {n} shards")]
+    IndexOutOfRange { index: u16, n: u16 },
+    #[error("the sliver's own index {index} does not belong to pair {pair} on the {axis} axis")]
+    SliverIndexMismatch {
+        index: u16,
+        pair: u16,
+        axis: SliverType,
+    },
+    #[error("invalid sliver: {0}")]
+    InvalidSliver(String),
+    #[error("malformed body: {0}")]
+    BadBody(String),
+    #[error("not all slivers of this node's shards are stored yet ({missing} missing)")]
+    MissingSlivers { missing: usize },
+    #[error("object {0} is not a live deletable registration of this blob")]
+    NotLiveDeletable(ObjectId),
+    #[error("the buffer for uploads awaiting registration is full; retry after registering")]
+    CacheSaturated,
+    #[error("invalid inconsistency proof: {0}")]
+    InvalidProof(String),
+    #[error("too many concurrent requests of this kind; retry shortly")]
+    Busy,
+    #[error("bad request: {0}")]
+    BadQuery(String),
+    #[error("storage failure: {0}")]
+    Storage(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a PUT did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Created,
+    Buffered,
+    AlreadyStored,
+}
+
+/// Whether something is stored on this node (`StoredOnNodeStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredStatus {
+    Nonexistent,
+    Buffered,
+    Stored,
+}
+
+/// The batched upload body: every sliver pair of a blob that this node holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SliverBatch {
+    /// Wire version (1).
+    pub version: u8,
+    pub slivers: Vec<(SliverPairIndex, floe_core::Sliver)>,
+}
+
+/// Counters exported as Prometheus metrics.
+#[derive(Default)]
+pub struct Counters {
+    pub slivers_stored: std::sync::atomic::AtomicU64,
+    pub sliver_bytes_stored: std::sync::atomic::AtomicU64,
+    pub slivers_served: std::sync::atomic::AtomicU64,
+    pub sliver_bytes_served: std::sync::atomic::AtomicU64,
+    pub metadata_stored: std::sync::atomic::AtomicU64,
+    pub confirmations_signed: std::sync::atomic::AtomicU64,
+    pub rejected_requests: std::sync::atomic::AtomicU64,
+}
+
+/// A running storage node.
+pub struct StorageNode {
+    pub(crate) config: NodeConfig,
+    pub(crate) keys: NodeKeys,
+    pub(crate) store: Arc<dyn NodeStore>,
+    pub(crate) ledger: LedgerClient,
+    pub(crate) view: RwLock<CommitteeView>,
+    pub(crate) pending: Mutex<PendingBuffer>,
+    pub(crate) started: Instant,
+    pub(crate) recovery_permits: tokio::sync::Semaphore,
+    pub(crate) counters: Counters,
+    /// Ledger events persisted so far (the cursor).
+    pub(crate) events_persisted: std::sync::atomic::AtomicU64,
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
+    c.fetch_add(by, std::sync::atomic::Ordering::Relaxed);
+}
+
+impl StorageNode {
+    pub fn new(
+        config: NodeConfig,
+        keys: NodeKeys,
+        store: Arc<dyn NodeStore>,
+        view: CommitteeView,
+    ) -> Arc<Self> {
+        let limits = config.limits.clone();
+        let cursor = store.event_cursor().unwrap_or(0);
+        Arc::new(Self {
+            ledger: LedgerClient::new(config.ledger_url.clone()),
+            pending: Mutex::new(PendingBuffer::new(
+                limits.pending_max_entries,
+                limits.pending_max_bytes,
+                Duration::from_secs(limits.pending_ttl_secs),
+            )),
+            recovery_permits: tokio::sync::Semaphore::new(limits.max_recovery_requests),
+            config,
+            keys,
+            store,
+            view: RwLock::new(view),
+            started: Instant::now(),
+            counters: Counters::default(),
+            events_persisted: std::sync::atomic::AtomicU64::new(cursor),
+        })
+    }
+
+    pub fn view(&self) -> CommitteeView {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn public_key(&self) -> &floe_crypto::ProtocolPublicKey {
+        self.keys.protocol.public_key()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    fn blob_info(&self, blob_id: &BlobId) -> Result<Option<BlobInfo>, NodeError> {
+        Ok(self.store.get_blob_info(blob_id)?)
+    }
+
+    /// Live registration known, not invalid.
+    fn registration(&self, blob_id: &BlobId, epoch: u32) -> Result<Option<BlobInfo>, NodeError> {
+        let info = self.blob_info(blob_id)?;
+        if let Some(i) = &info {
+            if i.invalid_event.is_some() {
+                return Err(NodeError::InvalidBlob(*blob_id));
+            }
+            if i.is_registered_live(epoch) {
+                return Ok(info);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The stored metadata, or the buffered one.
+    fn metadata_for(&self, blob_id: &BlobId) -> Result<Option<BlobMetadata>, NodeError> {
+        if let Some(m) = self.store.get_metadata(blob_id)? {
+            return Ok(Some(m));
+        }
+        Ok(self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metadata(blob_id)
+            .cloned())
+    }
+
+    pub fn put_metadata(
+        &self,
+        blob_id: &BlobId,
+        body: &[u8],
+        pending: bool,
+    ) -> Result<StoreOutcome, NodeError> {
+        let view = self.view();
+        let metadata: BlobMetadata = bcs::from_bytes(body)
+            .map_err(|e| NodeError::BadBody(format!("not BCS blob metadata: {e}")))?;
+        metadata
+            .verify(&view.config, blob_id)
+            .map_err(|e| NodeError::InvalidMetadata(e.to_string()))?;
+        let registered = self.registration(blob_id, view.epoch)?.is_some();
+        if self.store.has_metadata(blob_id)? {
+            return Ok(StoreOutcome::AlreadyStored);
+        }
+        if registered {
+            self.store.put_metadata(blob_id, &metadata)?;
+            bump(&self.counters.metadata_stored, 1);
+            return Ok(StoreOutcome::Created);
+        }
+        if !pending {
+            return Err(NodeError::NotRegistered(*blob_id));
+        }
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put_metadata(blob_id, metadata)
+            .map_err(|_| NodeError::CacheSaturated)?;
+        Ok(StoreOutcome::Buffered)
+    }
+
+    pub fn get_metadata(&self, blob_id: &BlobId) -> Result<BlobMetadataWithId, NodeError> {
+        if self
+            .blob_info(blob_id)?
+            .is_some_and(|i| i.invalid_event.is_some())
+        {
+            return Err(NodeError::InvalidBlob(*blob_id));
+        }
+        let metadata = self
+            .store
+            .get_metadata(blob_id)?
+            .ok_or(NodeError::MetadataNotFound(*blob_id))?;
+        Ok(BlobMetadataWithId {
+            blob_id: *blob_id,
+            metadata,
+        })
+    }
+
+    pub fn metadata_status(&self, blob_id: &BlobId) -> Result<StoredStatus, NodeError> {
+        if self.store.has_metadata(blob_id)? {
+            return Ok(StoredStatus::Stored);
+        }
+        let buffered = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metadata(blob_id)
+            .is_some();
+        Ok(if buffered {
+            StoredStatus::Buffered
+        } else {
+            StoredStatus::Nonexistent
+        })
+    }
+
+    /// Checks that `pair` is in range and its shard is ours; returns the shard.
+    fn my_shard_for(
+        &self,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+        pair: u16,
+    ) -> Result<ShardIndex, NodeError> {
+        if pair >= view.n() {
+            return Err(NodeError::IndexOutOfRange {
+                index: pair,
+                n: view.n(),
+            });
+        }
+        let shard = view.shard_of(blob_id, SliverPairIndex(pair));
+        if !view.owns(shard) {
+            return Err(NodeError::ShardNotAssigned(shard));
+        }
+        Ok(shard)
+    }
+
+    /// Verify and store (or buffer) one sliver.
+    fn accept_sliver(
+        &self,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+        pair: u16,
+        axis: SliverType,
+        sliver: SliverData,
+        pending: bool,
+    ) -> Result<StoreOutcome, NodeError> {
+        let shard = self.my_shard_for(view, blob_id, pair)?;
+        let expected = SliverPairIndex(pair).to_sliver_index(axis, view.n());
+        if sliver.index != expected {
+            return Err(NodeError::SliverIndexMismatch {
+                index: sliver.index.0,
+                pair,
+                axis,
+            });
+        }
+        let registered = self.registration(blob_id, view.epoch)?.is_some();
+        if !registered && !pending {
+            return Err(NodeError::NotRegistered(*blob_id));
+        }
+        if self.store.has_sliver(shard, axis, blob_id)? {
+            return Ok(StoreOutcome::AlreadyStored);
+        }
+        let metadata = self
+            .metadata_for(blob_id)?
+            .ok_or(NodeError::MetadataNotFound(*blob_id))?;
+        sliver
+            .verify(axis, &view.config, &metadata)
+            .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
+        if registered {
+            if !self.store.has_metadata(blob_id)? {
+                self.store.put_metadata(blob_id, &metadata)?;
+            }
+            let bytes = sliver.symbols.len() as u64;
+            self.store.put_sliver(shard, axis, blob_id, &sliver)?;
+            bump(&self.counters.slivers_stored, 1);
+            bump(&self.counters.sliver_bytes_stored, bytes);
+            return Ok(StoreOutcome::Created);
+        }
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put_sliver(blob_id, shard, axis, sliver)
+            .map_err(|_| NodeError::CacheSaturated)?;
+        Ok(StoreOutcome::Buffered)
+    }
+
+    pub fn put_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        axis: SliverType,
+        body: &[u8],
+        pending: bool,
+    ) -> Result<StoreOutcome, NodeError> {
+        let sliver: SliverData = bcs::from_bytes(body)
+            .map_err(|e| NodeError::BadBody(format!("not a BCS sliver: {e}")))?;
+        self.accept_sliver(&self.view(), blob_id, pair, axis, sliver, pending)
+    }
+
+    /// The batched route: every pair this node holds, in one request and one durable write.
+    pub fn put_sliver_batch(&self, blob_id: &BlobId, body: &[u8]) -> Result<usize, NodeError> {
+        let batch: SliverBatch = bcs::from_bytes(body)
+            .map_err(|e| NodeError::BadBody(format!("not a BCS sliver batch: {e}")))?;
+        if batch.version != 1 {
+            return Err(NodeError::BadBody(format!(
+                "unsupported sliver batch version {}",
+                batch.version
+            )));
+        }
+        let view = self.view();
+        if self.registration(blob_id, view.epoch)?.is_none() {
+            return Err(NodeError::NotRegistered(*blob_id));
+        }
+        let metadata = self
+            .metadata_for(blob_id)?
+            .ok_or(NodeError::MetadataNotFound(*blob_id))?;
+        if !self.store.has_metadata(blob_id)? {
+            self.store.put_metadata(blob_id, &metadata)?;
+        }
+        let mut items = Vec::with_capacity(batch.slivers.len());
+        for (pair, sliver) in batch.slivers {
+            let shard = self.my_shard_for(&view, blob_id, pair.0)?;
+            let axis = sliver.axis();
+            let data = sliver.into_data();
+            if data.index != pair.to_sliver_index(axis, view.n()) {
+                return Err(NodeError::SliverIndexMismatch {
+                    index: data.index.0,
+                    pair: pair.0,
+                    axis,
+                });
+            }
+            data.verify(axis, &view.config, &metadata)
+                .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
+            items.push((shard, axis, *blob_id, data));
+        }
+        let bytes: u64 = items.iter().map(|i| i.3.symbols.len() as u64).sum();
+        self.store.put_slivers(&items)?;
+        bump(&self.counters.slivers_stored, items.len() as u64);
+        bump(&self.counters.sliver_bytes_stored, bytes);
+        Ok(items.len())
+    }
+
+    pub fn get_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        axis: SliverType,
+    ) -> Result<SliverData, NodeError> {
+        let view = self.view();
+        let shard = self.my_shard_for(&view, blob_id, pair)?;
+        if self
+            .blob_info(blob_id)?
+            .is_some_and(|i| i.invalid_event.is_some())
+        {
+            return Err(NodeError::InvalidBlob(*blob_id));
+        }
+        let sliver = self
+            .store
+            .get_sliver(shard, axis, blob_id)?
+            .ok_or(NodeError::SliverNotFound)?;
+        bump(&self.counters.slivers_served, 1);
+        bump(
+            &self.counters.sliver_bytes_served,
+            sliver.symbols.len() as u64,
+        );
+        Ok(sliver)
+    }
+
+    pub fn sliver_status(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        axis: SliverType,
+    ) -> Result<StoredStatus, NodeError> {
+        let view = self.view();
+        let shard = self.my_shard_for(&view, blob_id, pair)?;
+        if self.store.has_sliver(shard, axis, blob_id)? {
+            return Ok(StoredStatus::Stored);
+        }
+        let buffered = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .has_sliver(blob_id, shard, axis);
+        Ok(if buffered {
+            StoredStatus::Buffered
+        } else {
+            StoredStatus::Nonexistent
+        })
+    }
+
+    /// Slivers of this node's shards still missing for `blob_id`.
+    pub fn missing_slivers(
+        &self,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+    ) -> Result<Vec<(ShardIndex, SliverType)>, NodeError> {
+        let mut missing = Vec::new();
+        for (shard, _) in view.my_pairs(blob_id) {
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                if !self.store.has_sliver(shard, axis, blob_id)? {
+                    missing.push((shard, axis));
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Sign a storage confirmation, only if both slivers of every shard this node owns are stored.
+    pub fn confirmation(
+        &self,
+        blob_id: &BlobId,
+        deletable: Option<ObjectId>,
+    ) -> Result<SignedMessage, NodeError> {
+        let view = self.view();
+        let info = self
+            .registration(blob_id, view.epoch)?
+            .ok_or(NodeError::NotRegistered(*blob_id))?;
+        let persistence = match deletable {
+            Some(object_id) => {
+                if !info.live_deletable(&object_id, view.epoch) {
+                    return Err(NodeError::NotLiveDeletable(object_id));
+                }
+                BlobPersistenceType::Deletable { object_id }
+            }
+            None => BlobPersistenceType::Permanent,
+        };
+        let missing = self.missing_slivers(&view, blob_id)?;
+        if !missing.is_empty() {
+            return Err(NodeError::MissingSlivers {
+                missing: missing.len(),
+            });
+        }
+        let message = Confirmation::new(view.epoch, *blob_id, persistence).to_message();
+        bump(&self.counters.confirmations_signed, 1);
+        Ok(SignedMessage::sign(&self.keys.protocol, &message))
+    }
+
+    /// Recovery symbols for sliver (`target_axis`, `target`) from every orthogonal sliver this
+    /// node holds, each with its Merkle proof.
+    pub fn recovery_symbols_for_target(
+        &self,
+        blob_id: &BlobId,
+        target_axis: SliverType,
+        target: u16,
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeError> {
+        let view = self.view();
+        if target >= view.n() {
+            return Err(NodeError::IndexOutOfRange {
+                index: target,
+                n: view.n(),
+            });
+        }
+        if self.registration(blob_id, view.epoch)?.is_none() && self.blob_info(blob_id)?.is_none() {
+            return Err(NodeError::NotRegistered(*blob_id));
+        }
+        let source_axis = target_axis.orthogonal();
+        let mut out = Vec::new();
+        for (shard, _) in view.my_pairs(blob_id) {
+            if let Some(sliver) = self.store.get_sliver(shard, source_axis, blob_id)? {
+                let src = SymbolSource::new(&view.config, source_axis, &sliver)
+                    .map_err(|e| NodeError::Internal(e.to_string()))?;
+                out.extend(src.symbol_for(SliverIndex(target)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Symbols by ID `(row, column)`: from secondary sliver `column` (target: primary `row`) or,
+    /// failing that, from primary sliver `row` (target: secondary `column`).
+    pub fn recovery_symbols_by_id(
+        &self,
+        blob_id: &BlobId,
+        ids: &[(u16, u16)],
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeError> {
+        let view = self.view();
+        let n = view.n();
+        let mut out = Vec::new();
+        for &(row, col) in ids {
+            if row >= n || col >= n {
+                return Err(NodeError::IndexOutOfRange {
+                    index: row.max(col),
+                    n,
+                });
+            }
+            let candidates = [
+                (SliverType::Secondary, SliverIndex(col), SliverIndex(row)),
+                (SliverType::Primary, SliverIndex(row), SliverIndex(col)),
+            ];
+            for (axis, index, target) in candidates {
+                let pair = index.to_pair_index(axis, n);
+                let shard = view.shard_of(blob_id, pair);
+                if !view.owns(shard) {
+                    continue;
+                }
+                if let Some(sliver) = self.store.get_sliver(shard, axis, blob_id)? {
+                    let src = SymbolSource::new(&view.config, axis, &sliver)
+                        .map_err(|e| NodeError::Internal(e.to_string()))?;
+                    out.extend(src.symbol_for(target));
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(NodeError::SliverNotFound);
+        }
+        Ok(out)
+    }
+
+    /// Verify an inconsistency proof and attest that the blob is invalid.
+    pub fn attest_inconsistency(
+        &self,
+        blob_id: &BlobId,
+        axis: SliverType,
+        body: &[u8],
+    ) -> Result<SignedMessage, NodeError> {
+        let view = self.view();
+        let proof: InconsistencyProof = bcs::from_bytes(body)
+            .map_err(|e| NodeError::BadBody(format!("not a BCS inconsistency proof: {e}")))?;
+        let metadata = self
+            .metadata_for(blob_id)?
+            .ok_or(NodeError::MetadataNotFound(*blob_id))?;
+        proof
+            .verify(axis, &view.config, &metadata)
+            .map_err(|e| NodeError::InvalidProof(e.to_string()))?;
+        let message = ProtocolMessage::new(view.epoch, InvalidBlobIdBody { blob_id: *blob_id });
+        Ok(SignedMessage::sign(&self.keys.protocol, &message))
+    }
+}

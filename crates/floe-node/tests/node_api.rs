@@ -1,0 +1,561 @@
+//! A real ledger and a real storage node on loopback sockets, with real on-disk storage: the
+//! upload flow, every rejection, confirmations, certification, restart, recovery symbols and
+//! inconsistency attestations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_core::recovery::{GeneralRecoverySymbol, InconsistencyProof, Recovered, recover_sliver};
+use floe_core::sliver::metadata_from_slivers;
+use floe_core::{
+    BlobId, EncodingConfig, EncodingType, Sliver, SliverData, SliverIndex, SliverPairIndex,
+    SliverType, encode,
+};
+use floe_crypto::{
+    BlobPersistenceType, Certificate, CommitteeMember, CommitteeWeights, Confirmation,
+    ProofOfPossession, ProtocolKeyPair, SignedMessage,
+};
+use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger_client::{AccountSession, LedgerClient};
+use floe_ledger_service::{Ledger, SystemClock};
+use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
+use floe_node::node::SliverBatch;
+use serde_json::Value;
+
+const N: u16 = 10;
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+struct Net {
+    ledger_url: String,
+    node_url: String,
+    key: ProtocolKeyPair,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+    node_task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_ledger(dir: &std::path::Path, key: &ProtocolKeyPair, op: &AccountKey) -> String {
+    // One node holding every shard: its confirmation alone is a quorum.
+    let genesis = GenesisConfig {
+        version: 1,
+        n_shards: N,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes: vec![GenesisNode {
+            name: "node-0".into(),
+            network_address: "127.0.0.1:0".into(),
+            protocol_key: *key.public_key(),
+            proof_of_possession: ProofOfPossession::create(key, 0, &op.address().0),
+            owner: op.address(),
+            capacity: 1 << 40,
+            weight: 1,
+        }],
+    };
+    let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(floe_ledger_service::serve(
+        ledger,
+        listener,
+        std::future::pending(),
+    ));
+    url
+}
+
+async fn start_node(
+    dir: &std::path::Path,
+    ledger_url: &str,
+    max_body: usize,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let config = NodeConfig {
+        storage_path: dir.join("node-data"),
+        keys_path: dir.join("node-keys.json"),
+        listen_address: "127.0.0.1:0".into(),
+        ledger_url: ledger_url.into(),
+        limits: Limits {
+            max_body_bytes: max_body,
+            ..Limits::default()
+        },
+    };
+    let node = floe_node::start(config).await.unwrap();
+    node.spawn_follower();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, floe_node::api::router(node))
+            .await
+            .unwrap();
+    });
+    (url, task)
+}
+
+impl Net {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ProtocolKeyPair::from_seed(&seed("node", 0));
+        let op = AccountKey::from_seed(&seed("op", 0));
+        let keys = NodeKeysFile {
+            name: "node-0".into(),
+            network_address: "127.0.0.1:0".into(),
+            protocol_key: key.to_tagged_base64(),
+            account_seed: hex::encode(op.seed()),
+        };
+        std::fs::write(
+            dir.path().join("node-keys.json"),
+            serde_json::to_string(&keys).unwrap(),
+        )
+        .unwrap();
+        let ledger_url = start_ledger(dir.path(), &key, &op).await;
+        let (node_url, node_task) = start_node(dir.path(), &ledger_url, 1 << 20).await;
+        Self {
+            ledger_url,
+            node_url,
+            key,
+            dir,
+            http: reqwest::Client::new(),
+            node_task,
+        }
+    }
+
+    async fn put(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .put(format!("{}{path}", self.node_url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.node_url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.node_url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+
+    async fn wait_status(&self, blob_id: &BlobId, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, v) = self.get_json(&format!("/v1/blobs/{blob_id}/status")).await;
+            let data = v["success"]["data"].clone();
+            if pred(&data) {
+                return data;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status never matched; last {data}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn reason(v: &Value) -> String {
+    v["error"]["details"][0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn register(
+    ledger: &LedgerClient,
+    user: &AccountSession,
+    e: &floe_core::EncodedBlob,
+    size: u64,
+    deletable: bool,
+) -> floe_core::ObjectId {
+    let r = user
+        .submit(TxKind::ReserveAndRegister {
+            end_epoch: 5,
+            blob_id: e.blob_id(),
+            root_hash: e.metadata().metadata.root_hash(),
+            size,
+            encoding_type: EncodingType::RS2,
+            deletable,
+        })
+        .await
+        .unwrap();
+    let _ = ledger;
+    r.events
+        .iter()
+        .find_map(|ev| match &ev.kind {
+            floe_ledger::EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_confirm_certify_restart_and_reject() {
+    let net = Net::new().await;
+    let ledger = LedgerClient::new(net.ledger_url.clone());
+    let user = AccountSession::new(AccountKey::from_seed(&seed("user", 0)), ledger.clone());
+    let config = EncodingConfig::new(N).unwrap();
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let e = encode(&config, &data).unwrap();
+    let id = e.blob_id();
+    let meta_bytes = bcs::to_bytes(&e.metadata().metadata).unwrap();
+
+    // Before registration: refused, or buffered with ?pending=true.
+    let (s, v) = net
+        .put(&format!("/v1/blobs/{id}/metadata"), meta_bytes.clone())
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "NOT_REGISTERED"), "{v}");
+    let (s, _) = net
+        .put(
+            &format!("/v1/blobs/{id}/metadata?pending=true"),
+            meta_bytes.clone(),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (_, v) = net
+        .get_json(&format!("/v1/blobs/{id}/metadata/status"))
+        .await;
+    assert_eq!(v["success"]["data"], "buffered");
+    // Garbage and lying metadata.
+    let (s, v) = net
+        .put(&format!("/v1/blobs/{id}/metadata"), vec![1, 2, 3])
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_BODY"));
+    let other = bcs::to_bytes(&encode(&config, b"other").unwrap().metadata().metadata).unwrap();
+    let (s, v) = net.put(&format!("/v1/blobs/{id}/metadata"), other).await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_METADATA"));
+
+    let object = register(&ledger, &user, &e, data.len() as u64, false).await;
+    net.wait_status(&id, |d| d.get("permanent").is_some()).await;
+    // The buffered metadata was flushed on registration.
+    let (_, v) = net
+        .get_json(&format!("/v1/blobs/{id}/metadata/status"))
+        .await;
+    assert_eq!(v["success"]["data"], "stored");
+    let (s, bytes) = net.get_bytes(&format!("/v1/blobs/{id}/metadata")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        bcs::from_bytes::<floe_core::BlobMetadataWithId>(&bytes).unwrap(),
+        *e.metadata()
+    );
+
+    // Confirmation is refused until every sliver is stored.
+    let (s, v) = net
+        .get_json(&format!("/v1/blobs/{id}/confirmation/permanent"))
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "MISSING_SLIVERS"), "{v}");
+
+    // Sliver rejections.
+    let pair0 = e.sliver_pair(SliverPairIndex(0));
+    let mut bad = pair0.primary.clone();
+    bad.symbols[0] ^= 1;
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/0/primary"),
+            bcs::to_bytes(&bad).unwrap(),
+        )
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_SLIVER"));
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/1/primary"),
+            bcs::to_bytes(&pair0.primary).unwrap(),
+        )
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "SLIVER_INDEX_MISMATCH"));
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/{N}/primary"),
+            bcs::to_bytes(&pair0.primary).unwrap(),
+        )
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INDEX_OUT_OF_RANGE"));
+    let (s, v) = net
+        .put(&format!("/v1/blobs/{id}/slivers/0/sideways"), vec![])
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_SLIVER_TYPE"));
+    let (s, v) = net
+        .put(&format!("/v1/blobs/{id}/slivers/0/primary"), vec![0xff; 7])
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_BODY"));
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/0/primary"),
+            vec![0; 2 << 20],
+        )
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (413, "BODY_TOO_LARGE"));
+    let unregistered = encode(&config, b"never registered").unwrap();
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{}/slivers/0/primary", unregistered.blob_id()),
+            bcs::to_bytes(&unregistered.sliver_pair(SliverPairIndex(0)).primary).unwrap(),
+        )
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "NOT_REGISTERED"));
+
+    // Pair 0 one sliver at a time; the rest through the batched route.
+    let (s, _) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/0/primary"),
+            bcs::to_bytes(&pair0.primary).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/0/primary"),
+            bcs::to_bytes(&pair0.primary).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "a repeated upload is 'already stored'");
+    let (s, _) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers/0/secondary"),
+            bcs::to_bytes(&pair0.secondary).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let batch = SliverBatch {
+        version: 1,
+        slivers: (1..N)
+            .flat_map(|k| {
+                let p = e.sliver_pair(SliverPairIndex(k));
+                [
+                    (SliverPairIndex(k), Sliver::Primary(p.primary)),
+                    (SliverPairIndex(k), Sliver::Secondary(p.secondary)),
+                ]
+            })
+            .collect(),
+    };
+    let (s, v) = net
+        .put(
+            &format!("/v1/blobs/{id}/slivers"),
+            bcs::to_bytes(&batch).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["success"]["data"]["stored"], 2 * (N as u64 - 1));
+    let (s, bytes) = net
+        .get_bytes(&format!("/v1/blobs/{id}/slivers/3/secondary"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        bcs::from_bytes::<SliverData>(&bytes).unwrap(),
+        e.sliver_pair(SliverPairIndex(3)).secondary
+    );
+
+    // Now the node confirms; the signature verifies over the exact 40-byte message.
+    let (s, v) = net
+        .get_json(&format!("/v1/blobs/{id}/confirmation/permanent"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let signed: SignedMessage =
+        serde_json::from_value(v["success"]["data"]["signed"].clone()).unwrap();
+    signed
+        .verify_confirmation(
+            net.key.public_key(),
+            0,
+            &id,
+            &BlobPersistenceType::Permanent,
+        )
+        .unwrap();
+    assert_eq!(
+        signed.serialized_message,
+        Confirmation::new(0, id, BlobPersistenceType::Permanent).to_bytes()
+    );
+
+    // Certify on the ledger; the node reports it.
+    let weights = CommitteeWeights::new(
+        vec![CommitteeMember {
+            public_key: *net.key.public_key(),
+            weight: N,
+        }],
+        N,
+    )
+    .unwrap();
+    let cert = Certificate::aggregate(&weights, &[(0, signed)]).unwrap();
+    user.submit(TxKind::CertifyBlob {
+        blob_object: object,
+        certificate: cert,
+    })
+    .await
+    .unwrap();
+    let st = net
+        .wait_status(&id, |d| d["permanent"]["is_certified"] == true)
+        .await;
+    assert_eq!(st["permanent"]["end_epoch"], 5);
+
+    // Recovery symbols for primary sliver 2, all verified against the metadata; recovering
+    // the sliver from them gives the original.
+    let (s, bytes) = net
+        .get_bytes(&format!(
+            "/v1/blobs/{id}/recoverySymbols?targetSliver=2&targetType=primary"
+        ))
+        .await;
+    assert_eq!(s, 200);
+    let symbols: Vec<GeneralRecoverySymbol> = bcs::from_bytes(&bytes).unwrap();
+    assert_eq!(symbols.len(), N as usize);
+    match recover_sliver(
+        &config,
+        &e.metadata().metadata,
+        SliverType::Primary,
+        SliverIndex(2),
+        symbols,
+    )
+    .unwrap()
+    {
+        Recovered::Sliver(s) => assert_eq!(s, e.sliver(SliverType::Primary, SliverIndex(2))),
+        Recovered::Inconsistent(_) => panic!("consistent blob"),
+    }
+    let (s, v) = net
+        .get_json(&format!("/v1/blobs/{id}/recoverySymbols"))
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "NO_SYMBOLS_SPECIFIED"));
+
+    // Health, metrics, API document.
+    let (s, v) = net.get_json("/v1/health?detailed=true").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["success"]["data"]["shardSummary"]["owned"], N);
+    let metrics = reqwest::get(format!("{}/metrics", net.node_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("floe_node_slivers_stored_total 20"),
+        "{metrics}"
+    );
+    let (s, v) = net.get_json("/v1/api").await;
+    assert_eq!((s, v["openapi"].as_str()), (200, Some("3.1.0")));
+
+    // Restart the node on the same directory: everything is still there.
+    net.node_task.abort();
+    let _ = net.node_task.await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (url, _task) = start_node(net.dir.path(), &net.ledger_url, 1 << 20).await;
+    let r = reqwest::get(format!("{url}/v1/blobs/{id}/slivers/7/primary"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got: SliverData = bcs::from_bytes(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(got, e.sliver_pair(SliverPairIndex(7)).primary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconsistency_proofs_are_attested_only_when_valid() {
+    let net = Net::new().await;
+    let ledger = LedgerClient::new(net.ledger_url.clone());
+    let user = AccountSession::new(AccountKey::from_seed(&seed("user", 1)), ledger.clone());
+    let config = EncodingConfig::new(N).unwrap();
+    let data = vec![42u8; 3000];
+    let honest = encode(&config, &data).unwrap();
+    // A malicious encoding: primary sliver 1 altered, metadata computed from what is sent.
+    let mut primary: Vec<SliverData> = (0..N)
+        .map(|i| honest.sliver(SliverType::Primary, SliverIndex(i)))
+        .collect();
+    let secondary: Vec<SliverData> = (0..N)
+        .map(|i| honest.sliver(SliverType::Secondary, SliverIndex(i)))
+        .collect();
+    primary[1].symbols[3] ^= 0x77;
+    let bad_meta = metadata_from_slivers(&config, data.len() as u64, &primary, &secondary).unwrap();
+    let id = bad_meta.blob_id;
+    user.submit(TxKind::ReserveAndRegister {
+        end_epoch: 5,
+        blob_id: id,
+        root_hash: bad_meta.metadata.root_hash(),
+        size: data.len() as u64,
+        encoding_type: EncodingType::RS2,
+        deletable: true,
+    })
+    .await
+    .unwrap();
+    net.wait_status(&id, |d| d.get("deletable").is_some()).await;
+    let (s, _) = net
+        .put(
+            &format!("/v1/blobs/{id}/metadata"),
+            bcs::to_bytes(&bad_meta.metadata).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // The column symbols of row 1, proven against the published metadata, expose the lie.
+    let symbols: Vec<GeneralRecoverySymbol> = secondary
+        .iter()
+        .map(|s| {
+            floe_core::SymbolSource::new(&config, SliverType::Secondary, s)
+                .unwrap()
+                .symbol_for(SliverIndex(1))
+                .unwrap()
+        })
+        .collect();
+    let Recovered::Inconsistent(proof) = recover_sliver(
+        &config,
+        &bad_meta.metadata,
+        SliverType::Primary,
+        SliverIndex(1),
+        symbols,
+    )
+    .unwrap() else {
+        panic!("the tampered row must be proven inconsistent")
+    };
+    let r = net
+        .http
+        .post(format!(
+            "{}/v1/blobs/{id}/inconsistencyProof/primary",
+            net.node_url
+        ))
+        .body(bcs::to_bytes(&proof).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let signed: SignedMessage = serde_json::from_value(v["success"]["data"].clone()).unwrap();
+    signed
+        .verify_invalid_blob_id(net.key.public_key(), 0, &id)
+        .unwrap();
+    // A proof claimed on the wrong axis, or truncated, is refused.
+    let r = net
+        .http
+        .post(format!(
+            "{}/v1/blobs/{id}/inconsistencyProof/secondary",
+            net.node_url
+        ))
+        .body(bcs::to_bytes(&proof).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let mut short: InconsistencyProof = proof.clone();
+    short.symbols.pop();
+    let r = net
+        .http
+        .post(format!(
+            "{}/v1/blobs/{id}/inconsistencyProof/primary",
+            net.node_url
+        ))
+        .body(bcs::to_bytes(&short).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(reason(&v), "INVALID_PROOF");
+}
