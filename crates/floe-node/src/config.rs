@@ -49,6 +49,13 @@ pub struct Limits {
     pub pending_ttl_secs: u64,
     /// Concurrent recovery-symbol requests served.
     pub max_recovery_requests: usize,
+    /// Blobs synced (recovered) at once.
+    pub max_concurrent_syncs: usize,
+    /// After a blob is certified, wait this long before recovering what is missing, so that
+    /// uploads still in flight can land (milliseconds).
+    pub sync_delay_ms: u64,
+    /// Period of the maintenance scan (sync retries and garbage collection), in seconds.
+    pub maintenance_interval_secs: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +66,9 @@ impl Default for Limits {
             pending_max_bytes: 512 * 1024 * 1024,
             pending_ttl_secs: 60,
             max_recovery_requests: 64,
+            max_concurrent_syncs: 16,
+            sync_delay_ms: 2000,
+            maintenance_interval_secs: 30,
         }
     }
 }

@@ -112,16 +112,24 @@ impl StorageNode {
         if epoch_changed {
             self.refresh_view().await?;
         }
-        let epoch = self.view().epoch;
+        let view = self.view();
+        let delay = Duration::from_millis(self.config.limits.sync_delay_ms);
         for (blob_id, info) in &updates {
-            if info.invalid_event.is_some() || info.can_delete_data(epoch) {
+            if info.invalid_event.is_some() || info.can_delete_data(view.epoch) {
                 self.pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take(blob_id);
                 self.store.delete_blob_data(blob_id)?;
-            } else if info.is_registered_live(epoch) {
+            } else if info.is_registered_live(view.epoch) {
                 self.flush_pending(blob_id)?;
+                // Certified but incomplete here: recover what is missing from the peers.
+                if info.is_certified_live(view.epoch)
+                    && (!self.store.has_metadata(blob_id)?
+                        || !self.missing_slivers(&view, blob_id)?.is_empty())
+                {
+                    self.spawn_sync(*blob_id, delay);
+                }
             }
         }
         Ok(page.events.len())

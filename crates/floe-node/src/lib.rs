@@ -14,6 +14,7 @@ pub mod follower;
 pub mod node;
 pub mod pending;
 pub mod status;
+pub mod sync;
 pub mod view;
 
 use std::sync::Arc;

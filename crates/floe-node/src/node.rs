@@ -117,6 +117,10 @@ pub struct StorageNode {
     pub(crate) counters: Counters,
     /// Ledger events persisted so far (the cursor).
     pub(crate) events_persisted: std::sync::atomic::AtomicU64,
+    /// Connection pool towards peers.
+    pub(crate) http: reqwest::Client,
+    pub(crate) sync_state: crate::sync::SyncState,
+    pub(crate) sync_permits: tokio::sync::Semaphore,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -147,6 +151,12 @@ impl StorageNode {
             started: Instant::now(),
             counters: Counters::default(),
             events_persisted: std::sync::atomic::AtomicU64::new(cursor),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .expect("a plain HTTP client builds"),
+            sync_state: crate::sync::SyncState::default(),
+            sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
         })
     }
 
