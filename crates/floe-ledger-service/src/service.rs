@@ -273,13 +273,20 @@ impl Ledger {
         let mut watermark = self.committer.watermark();
         let deadline = tokio::time::Instant::now() + wait;
         let durable = loop {
-            let durable = self.durable_event_count(*watermark.borrow_and_update());
+            // Copy the watermark out first: holding the watch's read guard while taking the
+            // state lock would deadlock against a submitter (state lock → watermark read)
+            // queued behind the commit worker's watermark write.
+            let entries = *watermark.borrow_and_update();
+            let durable = self.durable_event_count(entries);
             if durable > cursor || tokio::time::Instant::now() >= deadline {
                 break durable;
             }
             match tokio::time::timeout_at(deadline, watermark.changed()).await {
                 Ok(Ok(())) => continue,
-                _ => break self.durable_event_count(*watermark.borrow()),
+                _ => {
+                    let entries = *watermark.borrow();
+                    break self.durable_event_count(entries);
+                }
             }
         };
         if durable <= cursor {

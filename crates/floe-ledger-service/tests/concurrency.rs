@@ -1,0 +1,99 @@
+//! Regression: submitters and event long-polls running together must never deadlock (a read
+//! guard on the durable watermark once stayed alive across the state lock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_core::EncodingType;
+use floe_core::metadata::derive_blob_id;
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger_service::{Ledger, SystemClock};
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+/// Runs on its own runtime in its own thread, so that a deadlock (which blocks the runtime's
+/// threads and its timers) still fails the test instead of hanging it.
+#[test]
+fn submitters_and_event_pollers_never_deadlock() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(workload());
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("deadlock: submitters and pollers did not finish within 60 s");
+}
+
+async fn workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
+    let op = AccountKey::from_seed(&seed("op", 0));
+    let genesis = GenesisConfig {
+        version: 1,
+        n_shards: 10,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes: vec![GenesisNode {
+            name: "n".into(),
+            network_address: "127.0.0.1:1".into(),
+            protocol_key: *key.public_key(),
+            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
+            owner: op.address(),
+            capacity: 1 << 50,
+            weight: 1,
+        }],
+    };
+    let ledger = Ledger::open(dir.path(), genesis, Arc::new(SystemClock)).unwrap();
+    const SUBMITTERS: u64 = 16;
+    const PER: u64 = 60;
+    let work = async {
+        let mut tasks = Vec::new();
+        for p in 0..4 {
+            let ledger = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut cursor = 0;
+                while cursor < SUBMITTERS * PER {
+                    let page = ledger
+                        .events(cursor, 7 + p, Duration::from_millis(200))
+                        .await;
+                    cursor += page.len() as u64;
+                }
+            }));
+        }
+        for s in 0..SUBMITTERS {
+            let ledger = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                let account = AccountKey::from_seed(&seed("user", s));
+                for i in 0..PER {
+                    let root = seed("root", s * 1000 + i);
+                    let kind = TxKind::ReserveAndRegister {
+                        end_epoch: 3,
+                        blob_id: derive_blob_id(EncodingType::RS2, 10, &root),
+                        root_hash: root,
+                        size: 10,
+                        encoding_type: EncodingType::RS2,
+                        deletable: true,
+                    };
+                    ledger.submit_tx(account.sign(i, kind)).await.unwrap();
+                    // Interleave reads that take the state lock and the watermark.
+                    let _ = ledger.read(|s, _| s.entry_count()).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    work.await;
+    let (applied, durable) = ledger.progress();
+    assert_eq!((applied, durable), (SUBMITTERS * PER, SUBMITTERS * PER));
+}
