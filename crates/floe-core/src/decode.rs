@@ -92,6 +92,31 @@ fn select_verified(
     Ok((good, rejected))
 }
 
+/// The matrix shape of a blob: source rows p, columns s, n, length and symbol size.
+struct Shape {
+    p: usize,
+    s: usize,
+    n: usize,
+    len: u64,
+    sym: usize,
+}
+
+impl Shape {
+    fn of(config: &EncodingConfig, metadata: &BlobMetadataWithId) -> Result<Self, DecodeError> {
+        let sym = metadata
+            .metadata
+            .symbol_size(config)
+            .map_err(|e| DecodeError::BadMetadata(e.to_string()))?;
+        Ok(Self {
+            p: usize::from(config.n_primary_source()),
+            s: usize::from(config.n_secondary_source()),
+            n: config.n(),
+            len: metadata.metadata.unencoded_length(),
+            sym: usize::from(sym),
+        })
+    }
+}
+
 /// Decode a blob from primary slivers (at least p distinct valid ones among `slivers`).
 pub fn decode_from_primary(
     config: &EncodingConfig,
@@ -99,16 +124,7 @@ pub fn decode_from_primary(
     slivers: Vec<SliverData>,
     check: ConsistencyCheck,
 ) -> Result<Decoded, DecodeError> {
-    let p = usize::from(config.n_primary_source());
-    let s = usize::from(config.n_secondary_source());
-    let n = config.n();
-    let len = metadata.metadata.unencoded_length();
-    let sym = usize::from(
-        metadata
-            .metadata
-            .symbol_size(config)
-            .map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
-    );
+    let Shape { p, s, n, len, sym } = Shape::of(config, metadata)?;
     let (mut rows, rejected) = select_verified(config, metadata, SliverType::Primary, slivers, p)?;
     rows.sort_by_key(|r| r.index);
     let systematic = rows.iter().all(|r| r.index.as_usize() < p);
@@ -161,16 +177,7 @@ pub fn decode_from_secondary(
     slivers: Vec<SliverData>,
     check: ConsistencyCheck,
 ) -> Result<Decoded, DecodeError> {
-    let p = usize::from(config.n_primary_source());
-    let s = usize::from(config.n_secondary_source());
-    let n = config.n();
-    let len = metadata.metadata.unencoded_length();
-    let sym = usize::from(
-        metadata
-            .metadata
-            .symbol_size(config)
-            .map_err(|e| DecodeError::BadMetadata(e.to_string()))?,
-    );
+    let Shape { p, s, n, len, sym } = Shape::of(config, metadata)?;
     let (cols, rejected) = select_verified(config, metadata, SliverType::Secondary, slivers, s)?;
     let mut blob = vec![0u8; p * s * sym];
     blob.par_chunks_mut(s * sym)

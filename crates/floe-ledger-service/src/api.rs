@@ -19,7 +19,6 @@ use floe_ledger::api_types::{
 };
 use floe_ledger::{Address, BlobStatus, SignedTransaction, TxError};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::service::{Ledger, SubmitError};
 
@@ -32,48 +31,14 @@ pub const MAX_EVENT_PAGE: usize = 1000;
 /// Longest long-poll wait.
 pub const MAX_WAIT_MS: u64 = 30_000;
 
+/// The ledger's errors (domain `ledger.floe`).
+pub struct LedgerDomain;
+impl floe_http::Domain for LedgerDomain {
+    const NAME: &'static str = DOMAIN;
+}
+
 /// An API error with its HTTP status, status name and reason code.
-#[derive(Debug)]
-pub struct ApiError {
-    pub http: StatusCode,
-    pub status: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(
-        http: StatusCode,
-        status: &'static str,
-        reason: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            http,
-            status,
-            reason,
-            message: message.into(),
-        }
-    }
-    fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", reason, message)
-    }
-    fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", reason, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {
-            "status": self.status,
-            "code": self.http.as_u16(),
-            "message": self.message,
-            "details": [{"@type": "ErrorInfo", "reason": self.reason, "domain": DOMAIN}],
-        }});
-        (self.http, axum::Json(body)).into_response()
-    }
-}
+pub type ApiError = floe_http::ApiError<LedgerDomain>;
 
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
@@ -112,7 +77,7 @@ impl From<SubmitError> for ApiError {
 
 /// `{"success":{"code":200,"data":…}}`.
 fn ok<T: Serialize>(data: T) -> Response {
-    axum::Json(json!({"success": {"code": 200, "data": data}})).into_response()
+    floe_http::success(StatusCode::OK, data)
 }
 
 type Shared = State<Arc<Ledger>>;

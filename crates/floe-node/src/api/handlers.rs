@@ -34,18 +34,7 @@ fn pair_index(s: &str) -> Result<u16, ApiError> {
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "SIZE_EXCEEDED",
-                "BODY_TOO_LARGE",
-                "request body exceeds this node's limit",
-            )
-        } else {
-            ApiError::bad_request("INVALID_BODY", e.body_text())
-        }
-    })
+    b.map_err(ApiError::from_body_rejection)
 }
 
 /// Run blocking work (storage, hashing, coding) off the async workers.

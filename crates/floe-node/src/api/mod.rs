@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::node::{NodeError, StorageNode};
 
@@ -22,45 +21,14 @@ pub use metrics::RequestMetrics;
 /// Error domain in error bodies.
 pub const DOMAIN: &str = "storage.floe";
 
+/// The node's errors (domain `storage.floe`).
+pub struct NodeDomain;
+impl floe_http::Domain for NodeDomain {
+    const NAME: &'static str = DOMAIN;
+}
+
 /// An error response.
-#[derive(Debug)]
-pub struct ApiError {
-    pub http: StatusCode,
-    pub status: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(
-        http: StatusCode,
-        status: &'static str,
-        reason: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            http,
-            status,
-            reason,
-            message: message.into(),
-        }
-    }
-    pub fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", reason, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {
-            "status": self.status,
-            "code": self.http.as_u16(),
-            "message": self.message,
-            "details": [{"@type": "ErrorInfo", "reason": self.reason, "domain": DOMAIN}],
-        }});
-        (self.http, axum::Json(body)).into_response()
-    }
-}
+pub type ApiError = floe_http::ApiError<NodeDomain>;
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
@@ -111,14 +79,7 @@ impl From<NodeError> for ApiError {
     }
 }
 
-/// A JSON success envelope with an explicit HTTP status.
-pub fn success<T: Serialize>(http: StatusCode, data: T) -> Response {
-    (
-        http,
-        axum::Json(json!({"success": {"code": http.as_u16(), "data": data}})),
-    )
-        .into_response()
-}
+pub use floe_http::success;
 
 /// A BCS body.
 pub fn bcs_body<T: Serialize>(value: &T) -> Result<Response, ApiError> {
