@@ -1,0 +1,116 @@
+//! The write/read committee as a client sees it: one node client per member, shard owners,
+//! and the signing weights the certificate is checked against.
+
+use std::time::Duration;
+
+use floe_core::Epoch;
+use floe_core::{BlobId, EncodingConfig, SliverIndex, SliverType};
+use floe_crypto::{CommitteeMember, CommitteeWeights};
+use floe_ledger::api_types::{MemberInfo, SystemInfo};
+use floe_node_client::NodeClient;
+
+use crate::ClientError;
+
+/// One committee member and a client for its node.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub info: MemberInfo,
+    pub client: NodeClient,
+}
+
+impl Member {
+    pub fn weight(&self) -> u64 {
+        self.info.shards.len() as u64
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.info.name, self.info.network_address)
+    }
+}
+
+/// The committee of one epoch.
+#[derive(Clone, Debug)]
+pub struct CommitteeView {
+    pub epoch: Epoch,
+    pub config: EncodingConfig,
+    pub members: Vec<Member>,
+    pub weights: CommitteeWeights,
+    /// Member index owning each shard.
+    shard_owner: Vec<usize>,
+}
+
+impl CommitteeView {
+    pub fn from_system(
+        system: &SystemInfo,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let committee = &system.committee;
+        let config = EncodingConfig::new(committee.n_shards)
+            .map_err(|e| ClientError::Committee(e.to_string()))?;
+        let n = usize::from(committee.n_shards);
+        let mut shard_owner = vec![usize::MAX; n];
+        for (i, m) in committee.members.iter().enumerate() {
+            for &s in &m.shards {
+                let slot = shard_owner
+                    .get_mut(usize::from(s))
+                    .ok_or_else(|| ClientError::Committee(format!("shard {s} out of range")))?;
+                if *slot != usize::MAX {
+                    return Err(ClientError::Committee(format!("shard {s} has two owners")));
+                }
+                *slot = i;
+            }
+        }
+        if let Some(s) = shard_owner.iter().position(|&o| o == usize::MAX) {
+            return Err(ClientError::Committee(format!("shard {s} has no owner")));
+        }
+        let weights = CommitteeWeights::new(
+            committee
+                .members
+                .iter()
+                .map(|m| CommitteeMember {
+                    public_key: m.protocol_key,
+                    weight: m.shards.len() as u16,
+                })
+                .collect(),
+            committee.n_shards,
+        )
+        .map_err(|e| ClientError::Committee(e.to_string()))?;
+        let members = committee
+            .members
+            .iter()
+            .map(|m| Member {
+                info: m.clone(),
+                client: NodeClient::new(http.clone(), &m.network_address, timeout),
+            })
+            .collect();
+        Ok(Self {
+            epoch: committee.epoch,
+            config,
+            members,
+            weights,
+            shard_owner,
+        })
+    }
+
+    pub fn n_shards(&self) -> u16 {
+        self.config.n_shards()
+    }
+
+    /// n − f: the weight a certificate needs.
+    pub fn quorum(&self) -> u64 {
+        self.weights.quorum_threshold()
+    }
+
+    /// f + 1: enough weight that at least one honest shard is included.
+    pub fn validity(&self) -> u64 {
+        self.weights.validity_threshold()
+    }
+
+    /// The member holding the shard that stores sliver `index` of `axis` for `blob_id`.
+    pub fn holder_of(&self, blob_id: &BlobId, axis: SliverType, index: SliverIndex) -> usize {
+        let n = self.n_shards();
+        let shard = index.to_pair_index(axis, n).to_shard_index(n, blob_id);
+        self.shard_owner[shard.as_usize()]
+    }
+}

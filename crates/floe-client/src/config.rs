@@ -1,0 +1,157 @@
+//! Client settings. Every field has a default, so a config needs only the ledger's URL.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How a client reaches the network and how hard it pushes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The ledger (control plane), e.g. `http://127.0.0.1:9100`.
+    pub ledger_url: String,
+    pub communication: CommunicationConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            ledger_url: "http://127.0.0.1:9100".into(),
+            communication: CommunicationConfig::default(),
+        }
+    }
+}
+
+/// Limits on concurrency, bytes in flight, timeouts and retries. All are bounded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommunicationConfig {
+    /// Storage nodes written to at once.
+    pub max_concurrent_nodes: usize,
+    /// Sliver bytes in upload requests at once, across all nodes.
+    pub max_data_in_flight_bytes: u64,
+    /// Upper bound of one batched sliver upload request's sliver bytes.
+    pub batch_bytes: u64,
+    /// Time allowed for one request to a node.
+    pub request_timeout_ms: u64,
+    /// Time allowed to connect to a node.
+    pub connect_timeout_ms: u64,
+    /// Attempts per node request before that node counts as failed.
+    pub max_attempts: u32,
+    /// Exponential backoff between attempts: first and largest delay.
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long nodes may take to see a registration before uploads to them give up.
+    pub registration_wait_ms: u64,
+    /// After a quorum confirmed, keep uploading to the rest for
+    /// `clamp(elapsed / 2 + tail_min, tail_min, tail_max)`.
+    pub tail_min_ms: u64,
+    pub tail_max_ms: u64,
+    /// Sliver downloads at once during a read.
+    pub max_concurrent_sliver_reads: usize,
+    /// Metadata requests at once during a read.
+    pub max_concurrent_metadata_reads: usize,
+    /// Time allowed for one status request to a node.
+    pub status_timeout_ms: u64,
+}
+
+impl Default for CommunicationConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_nodes: 32,
+            max_data_in_flight_bytes: 256 << 20,
+            batch_bytes: 8 << 20,
+            request_timeout_ms: 60_000,
+            connect_timeout_ms: 5_000,
+            max_attempts: 5,
+            backoff_min_ms: 100,
+            backoff_max_ms: 5_000,
+            registration_wait_ms: 30_000,
+            tail_min_ms: 500,
+            tail_max_ms: 10_000,
+            max_concurrent_sliver_reads: 64,
+            max_concurrent_metadata_reads: 3,
+            status_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl CommunicationConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The delay before attempt `attempt` (0-based; attempt 0 has none).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        if attempt == 0 {
+            return Duration::ZERO;
+        }
+        let ms = self
+            .backoff_min_ms
+            .saturating_mul(1u64 << (attempt - 1).min(16))
+            .min(self.backoff_max_ms);
+        Duration::from_millis(ms)
+    }
+
+    /// How long to keep uploading to the remaining nodes after a quorum confirmed.
+    pub fn tail(&self, elapsed: Duration) -> Duration {
+        let ms = (elapsed.as_millis() as u64 / 2 + self.tail_min_ms)
+            .clamp(self.tail_min_ms, self.tail_max_ms.max(self.tail_min_ms));
+        Duration::from_millis(ms)
+    }
+
+    /// Check that the limits are usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent_nodes == 0
+            || self.max_concurrent_sliver_reads == 0
+            || self.max_concurrent_metadata_reads == 0
+        {
+            return Err("concurrency limits must be at least 1".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if self.batch_bytes == 0 || self.max_data_in_flight_bytes < self.batch_bytes {
+            return Err("batch_bytes must be > 0 and ≤ max_data_in_flight_bytes".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let c = CommunicationConfig::default();
+        assert_eq!(c.backoff(0), Duration::ZERO);
+        assert_eq!(c.backoff(1), Duration::from_millis(100));
+        assert_eq!(c.backoff(2), Duration::from_millis(200));
+        assert_eq!(c.backoff(40), Duration::from_millis(5_000));
+    }
+
+    #[test]
+    fn tail_is_half_the_elapsed_time_plus_a_floor_within_bounds() {
+        let c = CommunicationConfig::default();
+        assert_eq!(c.tail(Duration::ZERO), Duration::from_millis(500));
+        assert_eq!(c.tail(Duration::from_secs(2)), Duration::from_millis(1_500));
+        assert_eq!(
+            c.tail(Duration::from_secs(600)),
+            Duration::from_millis(10_000)
+        );
+    }
+
+    #[test]
+    fn a_config_with_only_the_ledger_url_parses_and_unknown_fields_are_refused() {
+        let c: ClientConfig = serde_json::from_str(r#"{"ledger_url":"http://x:1"}"#).unwrap();
+        assert_eq!(c.ledger_url, "http://x:1");
+        assert_eq!(c.communication, CommunicationConfig::default());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"ledger":"x"}"#).is_err());
+        let bad = CommunicationConfig {
+            batch_bytes: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! Floe's client library: what the `floe` CLI and the aggregator/publisher daemon are built on.
+//!
+//! * [`Client::store`] encodes a blob, registers it on the ledger, sends every storage node the
+//!   sliver pairs of its shards, collects signed confirmations until nodes holding n − f shards
+//!   answered, aggregates them into a certificate and certifies the blob: the point of
+//!   availability. A node that fails or stalls never blocks a write that a quorum can finish.
+//! * [`Client::read`] checks the blob's status on the ledger (so "does not exist", "invalid" and
+//!   "not certified" are answered distinctly), fetches metadata verified against the blob ID,
+//!   then primary slivers verified against the metadata until n − 2f are in hand, and decodes
+//!   with a consistency check. f absent or lying shards cannot make it fail or lie.
+//! * [`Client::read_range`] fetches only the slivers holding a byte range.
+//! * [`Client::verified_status`], [`Client::list_blobs`], [`Client::delete`], [`Client::extend`].
+//!
+//! Every request is bounded in time, every retry loop in attempts, and uploads in concurrency
+//! and bytes in flight ([`CommunicationConfig`]).
+#![forbid(unsafe_code)]
+
+mod committee;
+mod config;
+mod error;
+mod manage;
+mod progress;
+mod read;
+mod types;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use committee::{CommitteeView, Member};
+pub use config::{ClientConfig, CommunicationConfig};
+pub use error::{ClientError, NodeFailure};
+pub use floe_core::ConsistencyCheck;
+use floe_ledger::api_types::SystemInfo;
+use floe_ledger::{AccountKey, Address};
+use floe_ledger_client::{AccountSession, LedgerClient};
+pub use manage::{NodeAgreement, VerifiedStatus};
+pub use progress::{NoProgress, Progress};
+pub use read::ReadOptions;
+pub use types::{
+    BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation, StorageJson,
+};
+pub use write::{Lifetime, StoreOptions, StoreOutcome, StoreTimings};
+
+/// A client of one Floe network. Cheap to clone; clones share connections and the wallet.
+#[derive(Clone)]
+pub struct Client {
+    config: Arc<ClientConfig>,
+    http: reqwest::Client,
+    ledger: LedgerClient,
+    wallet: Option<Arc<AccountSession>>,
+}
+
+impl Client {
+    /// A client; `wallet` signs ledger transactions (needed to store, delete and extend).
+    pub fn new(config: ClientConfig, wallet: Option<AccountKey>) -> Result<Self, ClientError> {
+        config
+            .communication
+            .validate()
+            .map_err(ClientError::Committee)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(
+                config.communication.connect_timeout_ms,
+            ))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| ClientError::Internal(format!("HTTP client: {e}")))?;
+        let ledger = LedgerClient::new(config.ledger_url.clone());
+        let wallet = wallet.map(|k| Arc::new(AccountSession::new(k, ledger.clone())));
+        Ok(Self {
+            config: Arc::new(config),
+            http,
+            ledger,
+            wallet,
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    pub fn ledger(&self) -> &LedgerClient {
+        &self.ledger
+    }
+
+    /// The wallet's address, if a wallet is configured.
+    pub fn address(&self) -> Option<Address> {
+        self.wallet.as_ref().map(|w| w.address())
+    }
+
+    fn wallet(&self) -> Result<&Arc<AccountSession>, ClientError> {
+        self.wallet.as_ref().ok_or(ClientError::NoWallet)
+    }
+
+    /// The ledger's current system state.
+    pub async fn system(&self) -> Result<SystemInfo, ClientError> {
+        Ok(self.ledger.system().await?)
+    }
+
+    /// The current system state and its committee.
+    pub async fn committee(&self) -> Result<(SystemInfo, CommitteeView), ClientError> {
+        let system = self.system().await?;
+        let view = CommitteeView::from_system(
+            &system,
+            &self.http,
+            self.config.communication.request_timeout(),
+        )?;
+        Ok((system, view))
+    }
+}

@@ -1,0 +1,216 @@
+//! Blob status checked against the nodes, and the owner's operations: list, delete, extend.
+
+use std::time::Duration;
+
+use floe_core::Epoch;
+use floe_core::{BlobId, ObjectId};
+use floe_ledger::api_types::{BlobStatusResponse, ObjectResponse};
+use floe_ledger::{BlobObject, BlobStatus, TxKind};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use crate::{Client, ClientError};
+
+/// How much of the committee agrees with the ledger about a blob.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAgreement {
+    /// Shards whose nodes answered.
+    pub responded_shards: u64,
+    /// Shards whose nodes report the same state as the ledger.
+    pub agreeing_shards: u64,
+    pub n_shards: u64,
+    /// Whether the agreeing shards reach the validity threshold f + 1 (at least one honest
+    /// node agrees).
+    pub confirmed: bool,
+}
+
+/// A blob's status from the ledger, with the nodes' agreement.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedStatus {
+    pub blob_id: BlobId,
+    /// The ledger's current epoch.
+    pub epoch: Epoch,
+    pub status: BlobStatus,
+    pub nodes: NodeAgreement,
+}
+
+/// The coarse state a node's Walrus-style status JSON shows.
+fn node_state(v: &Value) -> &'static str {
+    if v.as_str() == Some("nonexistent") {
+        return "nonexistent";
+    }
+    if v.get("invalid").is_some() {
+        return "invalid";
+    }
+    if let Some(p) = v.get("permanent") {
+        return if p["isCertified"].as_bool() == Some(true) {
+            "certified"
+        } else {
+            "registered"
+        };
+    }
+    if let Some(d) = v.get("deletable") {
+        return if d["initialCertifiedEpoch"].is_number() {
+            "certified"
+        } else {
+            "registered"
+        };
+    }
+    "unknown"
+}
+
+fn ledger_state(s: &BlobStatus) -> &'static str {
+    match s {
+        BlobStatus::Nonexistent | BlobStatus::Deleted { .. } | BlobStatus::Expired { .. } => {
+            "nonexistent"
+        }
+        BlobStatus::Registered { .. } => "registered",
+        BlobStatus::Certified { .. } => "certified",
+        BlobStatus::Invalid { .. } => "invalid",
+    }
+}
+
+impl Client {
+    /// The ledger's status of `blob_id` and how many shards' nodes agree with it. The ledger
+    /// is authoritative; node agreement shows whether the nodes have caught up.
+    pub async fn verified_status(
+        &self,
+        blob_id: &BlobId,
+        timeout: Option<Duration>,
+    ) -> Result<VerifiedStatus, ClientError> {
+        let BlobStatusResponse { epoch, status, .. } = self.ledger.blob_status(blob_id).await?;
+        let (_, committee) = self.committee().await?;
+        let timeout = timeout.unwrap_or(Duration::from_millis(
+            self.config.communication.status_timeout_ms,
+        ));
+        let mut set = JoinSet::new();
+        for (i, m) in committee.members.iter().enumerate() {
+            let client = m.client.clone();
+            let id = *blob_id;
+            set.spawn(async move {
+                let r = tokio::time::timeout(timeout, client.blob_status(&id)).await;
+                (i, r.ok().and_then(Result::ok))
+            });
+        }
+        let want = ledger_state(&status);
+        let (mut responded, mut agreeing) = (0, 0);
+        while let Some(joined) = set.join_next().await {
+            let Ok((i, Some(v))) = joined else { continue };
+            let w = committee.members[i].weight();
+            responded += w;
+            if node_state(&v) == want {
+                agreeing += w;
+            }
+        }
+        Ok(VerifiedStatus {
+            blob_id: *blob_id,
+            epoch,
+            status,
+            nodes: NodeAgreement {
+                responded_shards: responded,
+                agreeing_shards: agreeing,
+                n_shards: u64::from(committee.n_shards()),
+                confirmed: agreeing >= committee.validity(),
+            },
+        })
+    }
+
+    /// The wallet's blob objects; expired and deleted ones only with `include_expired`.
+    pub async fn list_blobs(&self, include_expired: bool) -> Result<Vec<BlobObject>, ClientError> {
+        let address = self.wallet()?.address();
+        let epoch = self.system().await?.epoch;
+        let account = self.ledger.account(&address).await?;
+        Ok(account
+            .blobs
+            .into_iter()
+            .filter(|b| include_expired || b.is_live(epoch))
+            .collect())
+    }
+
+    /// A blob object the wallet owns.
+    pub async fn owned_blob(&self, object_id: &ObjectId) -> Result<BlobObject, ClientError> {
+        let address = self.wallet()?.address();
+        match self.ledger.object(object_id).await? {
+            Some(ObjectResponse::Blob(b)) if b.owner == address => Ok(b),
+            _ => Err(ClientError::NotOwned(object_id.to_string())),
+        }
+    }
+
+    /// The wallet's live blob objects registering `blob_id`.
+    pub async fn owned_objects_of(&self, blob_id: &BlobId) -> Result<Vec<BlobObject>, ClientError> {
+        Ok(self
+            .list_blobs(false)
+            .await?
+            .into_iter()
+            .filter(|b| b.blob_id == *blob_id)
+            .collect())
+    }
+
+    /// Delete a deletable blob object the wallet owns; its storage returns to the wallet.
+    pub async fn delete(&self, object_id: &ObjectId) -> Result<BlobObject, ClientError> {
+        let blob = self.owned_blob(object_id).await?;
+        if !blob.deletable {
+            return Err(ClientError::BadLifetime(format!(
+                "blob object {object_id} is permanent and cannot be deleted before it expires \
+                 at epoch {}",
+                blob.end_epoch()
+            )));
+        }
+        self.wallet()?
+            .submit(TxKind::DeleteBlob {
+                blob_object: *object_id,
+            })
+            .await?;
+        Ok(blob)
+    }
+
+    /// Extend a certified blob object by `epochs`; returns its new end epoch.
+    pub async fn extend(&self, object_id: &ObjectId, epochs: u32) -> Result<Epoch, ClientError> {
+        let blob = self.owned_blob(object_id).await?;
+        if epochs == 0 {
+            return Err(ClientError::BadLifetime(
+                "extend by at least 1 epoch".into(),
+            ));
+        }
+        let new_end = blob.end_epoch() + epochs;
+        self.wallet()?
+            .submit(TxKind::ExtendBlob {
+                blob_object: *object_id,
+                new_end_epoch: new_end,
+            })
+            .await?;
+        Ok(new_end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn node_status_json_maps_to_coarse_states() {
+        assert_eq!(node_state(&json!("nonexistent")), "nonexistent");
+        assert_eq!(node_state(&json!({"invalid":{"event":{}}})), "invalid");
+        assert_eq!(
+            node_state(&json!({"permanent":{"isCertified":true,"endEpoch":3}})),
+            "certified"
+        );
+        assert_eq!(
+            node_state(&json!({"permanent":{"isCertified":false,"endEpoch":3}})),
+            "registered"
+        );
+        assert_eq!(
+            node_state(&json!({"deletable":{"initialCertifiedEpoch":1}})),
+            "certified"
+        );
+        assert_eq!(
+            node_state(&json!({"deletable":{"initialCertifiedEpoch":null}})),
+            "registered"
+        );
+        assert_eq!(node_state(&json!(42)), "unknown");
+    }
+}

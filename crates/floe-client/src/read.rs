@@ -1,0 +1,285 @@
+//! The read path: status from the ledger, metadata verified against the blob ID, primary
+//! slivers verified against the metadata, decode, consistency check.
+
+use std::sync::Arc;
+
+use floe_core::{
+    BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
+    SliverIndex, SliverType, decode_from_primary,
+};
+use floe_ledger::BlobStatus;
+use rand::seq::SliceRandom;
+use tokio::task::JoinSet;
+
+use crate::committee::CommitteeView;
+use crate::{Client, ClientError, NodeFailure, Progress};
+
+/// How to read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    pub check: ConsistencyCheck,
+}
+
+impl Client {
+    /// Fail with the right error unless the ledger says `blob_id` is certified and live.
+    pub async fn ensure_certified(&self, blob_id: &BlobId) -> Result<(), ClientError> {
+        let status = self.ledger.blob_status(blob_id).await?;
+        match status.status {
+            BlobStatus::Certified { .. } => Ok(()),
+            BlobStatus::Nonexistent => Err(ClientError::BlobNotFound(*blob_id)),
+            BlobStatus::Registered { .. } => Err(ClientError::NotCertified(*blob_id)),
+            BlobStatus::Invalid { .. } => Err(ClientError::Invalid(*blob_id)),
+            BlobStatus::Deleted { .. } => Err(ClientError::Deleted(*blob_id)),
+            BlobStatus::Expired { end_epoch, .. } => Err(ClientError::Expired {
+                blob_id: *blob_id,
+                end_epoch,
+            }),
+        }
+    }
+
+    /// Read a whole certified blob.
+    pub async fn read(
+        &self,
+        blob_id: &BlobId,
+        options: ReadOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.ensure_certified(blob_id).await?;
+        let (_, committee) = self.committee().await?;
+        let metadata = self.fetch_metadata(&committee, blob_id).await?;
+        let config = committee.config;
+        let p = usize::from(config.n_primary_source());
+        let order: Vec<u16> = (0..config.n_shards()).collect();
+        let size = metadata.metadata.unencoded_length();
+        progress.phase("downloading", size);
+        let (slivers, failures) = self
+            .fetch_primary(&committee, &metadata, order, p, &progress)
+            .await;
+        if slivers.len() < p {
+            progress.finish();
+            return Err(ClientError::NotEnoughSlivers {
+                blob_id: *blob_id,
+                have: slivers.len(),
+                need: p,
+                failures,
+            });
+        }
+        progress.phase("decoding", 0);
+        let check = options.check;
+        let id = *blob_id;
+        let decoded = tokio::task::spawn_blocking(move || {
+            decode_from_primary(&config, &metadata, slivers, check)
+        })
+        .await
+        .map_err(|e| ClientError::Internal(e.to_string()))?;
+        progress.finish();
+        match decoded {
+            Ok(d) => Ok(d.blob),
+            Err(DecodeError::Inconsistent(reason)) => {
+                tracing::warn!(blob_id = %id, %reason, "inconsistent blob");
+                Err(ClientError::Inconsistent(id))
+            }
+            Err(e) => Err(ClientError::Decode(e.to_string())),
+        }
+    }
+
+    /// Read `length` bytes at `start` of a certified blob, fetching only the systematic
+    /// primary slivers (rows) that hold them; falls back to a whole read if one is missing.
+    pub async fn read_range(
+        &self,
+        blob_id: &BlobId,
+        start: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.ensure_certified(blob_id).await?;
+        let (_, committee) = self.committee().await?;
+        let metadata = self.fetch_metadata(&committee, blob_id).await?;
+        let size = metadata.metadata.unencoded_length();
+        let end = start
+            .checked_add(length)
+            .filter(|&e| e <= size && length > 0);
+        let Some(end) = end else {
+            return Err(ClientError::RangeNotSatisfiable {
+                start,
+                length,
+                size,
+            });
+        };
+        let config = committee.config;
+        let sym = metadata
+            .metadata
+            .symbol_size(&config)
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let row_bytes = config.sliver_len(SliverType::Primary, sym) as u64;
+        let (first, last) = (start / row_bytes, (end - 1) / row_bytes);
+        let rows: Vec<u16> = (first as u16..=last as u16).collect();
+        let want = rows.len();
+        let (mut slivers, _) = self
+            .fetch_primary(
+                &committee,
+                &metadata,
+                rows,
+                want,
+                &(Arc::new(crate::NoProgress) as Arc<dyn Progress>),
+            )
+            .await;
+        if slivers.len() < want {
+            tracing::info!(%blob_id, "a row of the range is unavailable; reading the whole blob");
+            let all = self
+                .read(blob_id, ReadOptions::default(), Arc::new(crate::NoProgress))
+                .await?;
+            return Ok(all[start as usize..end as usize].to_vec());
+        }
+        slivers.sort_by_key(|s| s.index);
+        let mut out = Vec::with_capacity(length as usize);
+        for s in &slivers {
+            let row_start = u64::from(s.index.0) * row_bytes;
+            let from = start.max(row_start) - row_start;
+            let to = end.min(row_start + row_bytes) - row_start;
+            out.extend_from_slice(&s.symbols[from as usize..to as usize]);
+        }
+        Ok(out)
+    }
+
+    /// Metadata from the first member (in random order, a few at once) whose answer verifies
+    /// against the blob ID.
+    pub async fn fetch_metadata(
+        &self,
+        committee: &CommitteeView,
+        blob_id: &BlobId,
+    ) -> Result<BlobMetadataWithId, ClientError> {
+        let mut order: Vec<usize> = (0..committee.members.len())
+            .filter(|&i| committee.members[i].weight() > 0)
+            .collect();
+        order.shuffle(&mut rand::rng());
+        let mut pending = order.into_iter();
+        let mut set = JoinSet::new();
+        let mut failures = Vec::new();
+        let config = committee.config;
+        let spawn = |set: &mut JoinSet<_>, i: usize| {
+            let client = committee.members[i].client.clone();
+            let id = *blob_id;
+            set.spawn(async move { (i, client.get_metadata(&id).await) });
+        };
+        for i in pending
+            .by_ref()
+            .take(self.config.communication.max_concurrent_metadata_reads)
+        {
+            spawn(&mut set, i);
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, result) = joined.map_err(|e| ClientError::Internal(e.to_string()))?;
+            let reason = match result {
+                Ok(m) if m.blob_id != *blob_id => "metadata for another blob ID".to_string(),
+                Ok(m) => match m.metadata.verify(&config, blob_id) {
+                    Ok(()) => return Ok(m),
+                    Err(e) => format!("metadata does not verify: {e}"),
+                },
+                Err(e) => e.to_string(),
+            };
+            let member = &committee.members[i];
+            failures.push(NodeFailure {
+                node: member.label(),
+                shards: member.info.shards.len(),
+                reason,
+            });
+            if let Some(next) = pending.next() {
+                spawn(&mut set, next);
+            }
+        }
+        Err(ClientError::NoMetadata {
+            blob_id: *blob_id,
+            failures,
+        })
+    }
+
+    /// Fetch and verify primary slivers, trying `order` front to back, until `need` distinct
+    /// valid ones are in hand or every candidate failed.
+    async fn fetch_primary(
+        &self,
+        committee: &CommitteeView,
+        metadata: &BlobMetadataWithId,
+        order: Vec<u16>,
+        need: usize,
+        progress: &Arc<dyn Progress>,
+    ) -> (Vec<SliverData>, Vec<NodeFailure>) {
+        let blob_id = metadata.blob_id;
+        let config = committee.config;
+        let metadata = Arc::new(metadata.clone());
+        let limit = self.config.communication.max_concurrent_sliver_reads;
+        let mut pending = order.into_iter();
+        let mut set = JoinSet::new();
+        let mut good = Vec::with_capacity(need);
+        let mut failures = Vec::new();
+        let spawn = |set: &mut JoinSet<_>, index: u16| {
+            let holder = committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
+            let client = committee.members[holder].client.clone();
+            let metadata = metadata.clone();
+            set.spawn(async move {
+                let pair = SliverIndex(index).to_pair_index(SliverType::Primary, config.n_shards());
+                let result = match client.get_sliver(&blob_id, pair, SliverType::Primary).await {
+                    Ok(s) => verify(config, metadata, index, s).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                (holder, result)
+            });
+        };
+        for i in pending.by_ref().take(need.min(limit)) {
+            spawn(&mut set, i);
+        }
+        while let Some(joined) = set.join_next().await {
+            let Ok((holder, result)) = joined else {
+                continue;
+            };
+            match result {
+                Ok(s) => {
+                    progress.advance(s.symbols.len() as u64);
+                    good.push(s);
+                    if good.len() >= need {
+                        set.abort_all();
+                        break;
+                    }
+                }
+                Err(reason) => {
+                    let member = &committee.members[holder];
+                    failures.push(NodeFailure {
+                        node: member.label(),
+                        shards: member.info.shards.len(),
+                        reason,
+                    });
+                }
+            }
+            // Keep enough requests in flight to reach `need` if they all succeed.
+            while set.len() < limit && good.len() + set.len() < need {
+                match pending.next() {
+                    Some(i) => spawn(&mut set, i),
+                    None => break,
+                }
+            }
+        }
+        (good, failures)
+    }
+}
+
+/// Verify a downloaded sliver (off the async threads): right index, right shape, right hash.
+async fn verify(
+    config: EncodingConfig,
+    metadata: Arc<BlobMetadataWithId>,
+    index: u16,
+    sliver: SliverData,
+) -> Result<SliverData, String> {
+    if sliver.index.0 != index {
+        return Err(format!(
+            "asked for primary sliver {index}, got sliver {}",
+            sliver.index.0
+        ));
+    }
+    tokio::task::spawn_blocking(move || {
+        sliver
+            .verify(SliverType::Primary, &config, &metadata.metadata)
+            .map(|()| sliver)
+            .map_err(|e| format!("sliver {index} failed verification: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}

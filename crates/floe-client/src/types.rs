@@ -1,0 +1,168 @@
+//! Results in the JSON shapes Walrus's clients and daemons use (camelCase, externally tagged),
+//! so tools written for Walrus read Floe's output unchanged.
+
+use floe_core::Epoch;
+use floe_core::{BlobId, EncodingType, ObjectId};
+use floe_ledger::BlobObject;
+use serde::{Deserialize, Serialize};
+
+/// A ledger event's identifier, in Walrus's `{txDigest, eventSeq}` shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventId {
+    pub tx_digest: String,
+    pub event_seq: String,
+}
+
+impl EventId {
+    /// The ID of the event at `index` in the ledger's event stream.
+    pub fn new(index: u64) -> Self {
+        Self {
+            tx_digest: format!("floe:{index}"),
+            event_seq: index.to_string(),
+        }
+    }
+}
+
+/// Bought storage as shown in a blob object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageJson {
+    pub id: ObjectId,
+    pub start_epoch: Epoch,
+    pub end_epoch: Epoch,
+    pub storage_size: u64,
+}
+
+/// A blob object as Walrus prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobObjectJson {
+    pub id: ObjectId,
+    pub registered_epoch: Epoch,
+    pub blob_id: BlobId,
+    pub size: u64,
+    pub encoding_type: EncodingType,
+    pub certified_epoch: Option<Epoch>,
+    pub storage: StorageJson,
+    pub deletable: bool,
+}
+
+impl From<&BlobObject> for BlobObjectJson {
+    fn from(b: &BlobObject) -> Self {
+        Self {
+            id: b.id,
+            registered_epoch: b.registered_epoch,
+            blob_id: b.blob_id,
+            size: b.size,
+            encoding_type: b.encoding_type,
+            certified_epoch: b.certified_epoch,
+            storage: StorageJson {
+                id: b.storage.id,
+                start_epoch: b.storage.start_epoch,
+                end_epoch: b.storage.end_epoch,
+                storage_size: b.storage.storage_size,
+            },
+            deletable: b.deletable,
+        }
+    }
+}
+
+/// How the write obtained its registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ResourceOperation {
+    /// Reserved fresh storage and registered the blob.
+    RegisterFromScratch {
+        encoded_length: u64,
+        epochs_ahead: u32,
+    },
+    /// Reused an uncertified registration of the same blob from an earlier attempt.
+    ReuseRegistration { encoded_length: u64 },
+}
+
+/// Why a blob counts as already certified: the certifying event, or an object the caller owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CertifiedBy {
+    Event(EventId),
+    Object(ObjectId),
+}
+
+/// The outcome of storing one blob (`BlobStoreResult`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum BlobStoreResult {
+    NewlyCreated {
+        blob_object: BlobObjectJson,
+        resource_operation: ResourceOperation,
+        /// Floe has no storage token; always 0.
+        cost: u64,
+    },
+    AlreadyCertified {
+        blob_id: BlobId,
+        #[serde(flatten)]
+        certified_by: CertifiedBy,
+        end_epoch: Epoch,
+    },
+    MarkedInvalid {
+        blob_id: BlobId,
+        event: EventId,
+    },
+    Error {
+        blob_id: Option<BlobId>,
+        failure_phase: String,
+        error_msg: String,
+    },
+}
+
+impl BlobStoreResult {
+    pub fn blob_id(&self) -> Option<BlobId> {
+        match self {
+            BlobStoreResult::NewlyCreated { blob_object, .. } => Some(blob_object.blob_id),
+            BlobStoreResult::AlreadyCertified { blob_id, .. }
+            | BlobStoreResult::MarkedInvalid { blob_id, .. } => Some(*blob_id),
+            BlobStoreResult::Error { blob_id, .. } => *blob_id,
+        }
+    }
+
+    /// The epoch until which (exclusive) the blob is available, when it is.
+    pub fn end_epoch(&self) -> Option<Epoch> {
+        match self {
+            BlobStoreResult::NewlyCreated { blob_object, .. } => {
+                Some(blob_object.storage.end_epoch)
+            }
+            BlobStoreResult::AlreadyCertified { end_epoch, .. } => Some(*end_epoch),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_results_serialise_in_walruss_shape() {
+        let r = BlobStoreResult::AlreadyCertified {
+            blob_id: BlobId([1; 32]),
+            certified_by: CertifiedBy::Event(EventId::new(7)),
+            end_epoch: 9,
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["alreadyCertified"]["event"]["txDigest"], "floe:7");
+        assert_eq!(v["alreadyCertified"]["event"]["eventSeq"], "7");
+        assert_eq!(v["alreadyCertified"]["endEpoch"], 9);
+        assert!(v["alreadyCertified"]["blobId"].is_string());
+        let back: BlobStoreResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+
+        let op = ResourceOperation::RegisterFromScratch {
+            encoded_length: 10,
+            epochs_ahead: 2,
+        };
+        let v = serde_json::to_value(&op).unwrap();
+        assert_eq!(v["registerFromScratch"]["encodedLength"], 10);
+        assert_eq!(v["registerFromScratch"]["epochsAhead"], 2);
+    }
+}

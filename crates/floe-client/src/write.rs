@@ -1,0 +1,530 @@
+//! The write path, ending at the point of availability.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_core::Epoch;
+use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, Sliver, encode};
+use floe_crypto::{BlobPersistenceType, Certificate, Confirmation, SignedMessage};
+use floe_ledger::api_types::{ObjectResponse, SystemInfo};
+use floe_ledger::{BlobObject, BlobStatus, EventKind, TxKind};
+use floe_node_client::NodeClientError;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::committee::CommitteeView;
+use crate::types::{BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation};
+use crate::{Client, ClientError, CommunicationConfig, NodeFailure, Progress};
+
+/// How long a blob is to be stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// For this many epochs from the current one (`end = current + n`).
+    Epochs(u32),
+    /// As long as the network allows (`max_epochs_ahead`).
+    Max,
+    /// Until this epoch (exclusive).
+    EndEpoch(Epoch),
+}
+
+impl Lifetime {
+    /// The end epoch this lifetime asks for, checked against the network's limits.
+    pub fn end_epoch(self, system: &SystemInfo) -> Result<Epoch, ClientError> {
+        let now = system.epoch;
+        let max = system.max_epochs_ahead;
+        let end = match self {
+            Lifetime::Epochs(0) => {
+                return Err(ClientError::BadLifetime(
+                    "a blob must be stored for at least 1 epoch".into(),
+                ));
+            }
+            Lifetime::Epochs(n) if n > max => {
+                return Err(ClientError::BadLifetime(format!(
+                    "{n} epochs is more than the network's maximum of {max}; use `--epochs max`"
+                )));
+            }
+            Lifetime::Epochs(n) => now + n,
+            Lifetime::Max => now + max,
+            Lifetime::EndEpoch(e) if e <= now => {
+                return Err(ClientError::BadLifetime(format!(
+                    "end epoch {e} is not after the current epoch {now}"
+                )));
+            }
+            Lifetime::EndEpoch(e) if e - now > max => {
+                return Err(ClientError::BadLifetime(format!(
+                    "end epoch {e} is more than {max} epochs after the current epoch {now}"
+                )));
+            }
+            Lifetime::EndEpoch(e) => e,
+        };
+        Ok(end)
+    }
+}
+
+/// What to store and how.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub lifetime: Lifetime,
+    /// Deletable blobs (the default) can be deleted by their owner before they expire.
+    pub deletable: bool,
+    /// Store even if the blob is already certified long enough.
+    pub force: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            lifetime: Lifetime::Epochs(1),
+            deletable: true,
+            force: false,
+        }
+    }
+}
+
+/// Where a store spent its time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreTimings {
+    pub encode: Duration,
+    /// Status check and registration on the ledger.
+    pub register: Duration,
+    /// Metadata and sliver uploads until a quorum confirmed, plus the tail.
+    pub upload: Duration,
+    /// Aggregation and certification on the ledger.
+    pub certify: Duration,
+}
+
+/// The result of a store, with the blob object when one was created.
+#[derive(Clone, Debug)]
+pub struct StoreOutcome {
+    pub result: BlobStoreResult,
+    pub object: Option<BlobObject>,
+    pub timings: StoreTimings,
+    /// Shard weight whose confirmations went into the certificate.
+    pub confirmed_weight: u64,
+}
+
+impl Client {
+    /// Store `data` until the lifetime in `options` ends; returns once the blob is certified.
+    pub async fn store(
+        &self,
+        data: Vec<u8>,
+        options: &StoreOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<StoreOutcome, ClientError> {
+        let wallet = self.wallet()?.clone();
+        let (system, committee) = self.committee().await?;
+        let end_epoch = options.lifetime.end_epoch(&system)?;
+        let size = data.len() as u64;
+        if size > system.max_blob_size {
+            return Err(ClientError::BlobTooLarge {
+                size,
+                max: system.max_blob_size,
+            });
+        }
+        let mut timings = StoreTimings::default();
+
+        let t = Instant::now();
+        progress.phase("encoding", size);
+        let config = committee.config;
+        let encoded = tokio::task::spawn_blocking(move || encode(&config, &data))
+            .await
+            .map_err(|e| ClientError::Internal(e.to_string()))??;
+        progress.advance(size);
+        timings.encode = t.elapsed();
+        let blob_id = encoded.blob_id();
+        let encoded_length = config
+            .encoded_length(size)
+            .map_err(|e| ClientError::Internal(e.to_string()))?;
+
+        let t = Instant::now();
+        let owner = wallet.address();
+        let account = self.ledger.account(&owner).await?;
+        let mine: Vec<&BlobObject> = account
+            .blobs
+            .iter()
+            .filter(|b| b.blob_id == blob_id && b.is_live(system.epoch))
+            .collect();
+        if !options.force {
+            let status = self.ledger.blob_status(&blob_id).await?;
+            match status.status {
+                BlobStatus::Invalid { event } => {
+                    progress.finish();
+                    return Ok(StoreOutcome {
+                        result: BlobStoreResult::MarkedInvalid {
+                            blob_id,
+                            event: EventId::new(event),
+                        },
+                        object: None,
+                        timings,
+                        confirmed_weight: 0,
+                    });
+                }
+                BlobStatus::Certified {
+                    end_epoch: e,
+                    permanent: true,
+                    event,
+                    ..
+                } if e >= end_epoch => {
+                    progress.finish();
+                    return Ok(already(
+                        blob_id,
+                        CertifiedBy::Event(EventId::new(event)),
+                        e,
+                        timings,
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(b) = mine
+                .iter()
+                .find(|b| b.certified_epoch.is_some() && b.end_epoch() >= end_epoch)
+            {
+                progress.finish();
+                return Ok(already(
+                    blob_id,
+                    CertifiedBy::Object(b.id),
+                    b.end_epoch(),
+                    timings,
+                ));
+            }
+        }
+        let reusable = mine
+            .iter()
+            .find(|b| {
+                b.certified_epoch.is_none()
+                    && b.end_epoch() >= end_epoch
+                    && b.deletable == options.deletable
+            })
+            .map(|b| b.id);
+        let (object_id, operation) = match reusable {
+            Some(id) => (id, ResourceOperation::ReuseRegistration { encoded_length }),
+            None => {
+                let r = wallet
+                    .submit(TxKind::ReserveAndRegister {
+                        end_epoch,
+                        blob_id,
+                        root_hash: encoded.metadata().metadata.root_hash(),
+                        size,
+                        encoding_type: EncodingType::RS2,
+                        deletable: options.deletable,
+                    })
+                    .await?;
+                let id = r
+                    .events
+                    .iter()
+                    .find_map(|e| match &e.kind {
+                        EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        ClientError::Internal("registration emitted no BlobRegistered".into())
+                    })?;
+                (
+                    id,
+                    ResourceOperation::RegisterFromScratch {
+                        encoded_length,
+                        epochs_ahead: end_epoch - system.epoch,
+                    },
+                )
+            }
+        };
+        timings.register = t.elapsed();
+
+        let t = Instant::now();
+        let persistence = if options.deletable {
+            BlobPersistenceType::Deletable { object_id }
+        } else {
+            BlobPersistenceType::Permanent
+        };
+        let committee = Arc::new(committee);
+        let encoded = Arc::new(encoded);
+        let (partials, weight) = distribute(
+            &self.config.communication,
+            &committee,
+            &encoded,
+            persistence,
+            &progress,
+        )
+        .await?;
+        timings.upload = t.elapsed();
+
+        let t = Instant::now();
+        progress.phase("certifying", 0);
+        let certificate = Certificate::aggregate(&committee.weights, &partials)
+            .map_err(|e| ClientError::Internal(format!("aggregating confirmations: {e}")))?;
+        submit_with_retries(&self.config.communication, || {
+            wallet.submit(TxKind::CertifyBlob {
+                blob_object: object_id,
+                certificate: certificate.clone(),
+            })
+        })
+        .await?;
+        let object = match self.ledger.object(&object_id).await? {
+            Some(ObjectResponse::Blob(b)) => b,
+            _ => {
+                return Err(ClientError::Internal(format!(
+                    "blob object {object_id} vanished after certification"
+                )));
+            }
+        };
+        timings.certify = t.elapsed();
+        progress.finish();
+        Ok(StoreOutcome {
+            result: BlobStoreResult::NewlyCreated {
+                blob_object: BlobObjectJson::from(&object),
+                resource_operation: operation,
+                cost: 0,
+            },
+            object: Some(object),
+            timings,
+            confirmed_weight: weight,
+        })
+    }
+}
+
+fn already(
+    blob_id: BlobId,
+    by: CertifiedBy,
+    end_epoch: Epoch,
+    timings: StoreTimings,
+) -> StoreOutcome {
+    StoreOutcome {
+        result: BlobStoreResult::AlreadyCertified {
+            blob_id,
+            certified_by: by,
+            end_epoch,
+        },
+        object: None,
+        timings,
+        confirmed_weight: 0,
+    }
+}
+
+/// Retry a ledger submission on transient failures, with backoff.
+async fn submit_with_retries<F, Fut, T>(
+    comm: &CommunicationConfig,
+    mut f: F,
+) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, floe_ledger_client::LedgerClientError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && attempt + 1 < comm.max_attempts => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "ledger submission failed; retrying");
+                tokio::time::sleep(comm.backoff(attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Everything an upload task needs.
+struct Upload {
+    comm: CommunicationConfig,
+    committee: Arc<CommitteeView>,
+    encoded: Arc<EncodedBlob>,
+    persistence: BlobPersistenceType,
+    in_flight: Arc<Semaphore>,
+    in_flight_kib: u64,
+    progress: Arc<dyn Progress>,
+}
+
+/// Upload to every member (bounded), until members holding n − f shards confirmed and the tail
+/// passed. Returns the verified confirmations and their weight.
+async fn distribute(
+    comm: &CommunicationConfig,
+    committee: &Arc<CommitteeView>,
+    encoded: &Arc<EncodedBlob>,
+    persistence: BlobPersistenceType,
+    progress: &Arc<dyn Progress>,
+) -> Result<(Vec<(usize, SignedMessage)>, u64), ClientError> {
+    let blob_id = encoded.blob_id();
+    let config = encoded.config();
+    let sym = encoded.symbol_size();
+    let pair_bytes = (config.sliver_len(floe_core::SliverType::Primary, sym)
+        + config.sliver_len(floe_core::SliverType::Secondary, sym)) as u64;
+    let total = pair_bytes * u64::from(config.n_shards());
+    progress.phase("uploading", total);
+    let in_flight_kib = (comm.max_data_in_flight_bytes / 1024).clamp(1, u64::from(u32::MAX >> 3));
+    let ctx = Arc::new(Upload {
+        comm: comm.clone(),
+        committee: committee.clone(),
+        encoded: encoded.clone(),
+        persistence,
+        in_flight: Arc::new(Semaphore::new(in_flight_kib as usize)),
+        in_flight_kib,
+        progress: progress.clone(),
+    });
+    let nodes = Arc::new(Semaphore::new(comm.max_concurrent_nodes));
+    let mut set = JoinSet::new();
+    for idx in 0..committee.members.len() {
+        if committee.members[idx].weight() == 0 {
+            continue;
+        }
+        let (ctx, nodes) = (ctx.clone(), nodes.clone());
+        set.spawn(async move {
+            let _permit = nodes.acquire_owned().await;
+            (idx, upload_to_member(&ctx, idx).await)
+        });
+    }
+    let start = Instant::now();
+    let quorum = committee.quorum();
+    let mut weight = 0u64;
+    let mut partials = Vec::new();
+    let mut failures = Vec::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, set.join_next()).await {
+                Ok(n) => n,
+                Err(_) => break,
+            },
+            None => set.join_next().await,
+        };
+        let Some(joined) = next else { break };
+        let (idx, result) = joined.map_err(|e| ClientError::Internal(e.to_string()))?;
+        let member = &committee.members[idx];
+        match result {
+            Ok(signed) => {
+                weight += member.weight();
+                partials.push((idx, signed));
+                if weight >= quorum && deadline.is_none() {
+                    let tail = comm.tail(start.elapsed());
+                    tracing::debug!(%blob_id, ?tail, "quorum confirmed; finishing the tail");
+                    deadline = Some(tokio::time::Instant::now() + tail);
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(%blob_id, node = %member.label(), %reason, "upload failed");
+                failures.push(NodeFailure {
+                    node: member.label(),
+                    shards: member.info.shards.len(),
+                    reason,
+                });
+            }
+        }
+    }
+    set.abort_all();
+    if weight < quorum {
+        return Err(ClientError::NotEnoughConfirmations {
+            blob_id,
+            weight,
+            needed: quorum,
+            failures,
+        });
+    }
+    Ok((partials, weight))
+}
+
+/// Is this node error worth retrying?
+fn transient(e: &NodeClientError) -> bool {
+    match e {
+        NodeClientError::Unreachable { .. } => true,
+        NodeClientError::Api { status, .. } => *status == 429 || *status >= 500,
+        NodeClientError::Decode { .. } => false,
+    }
+}
+
+/// Run `op` with bounded retries on transient errors; `NOT_REGISTERED` is retried until the
+/// registration wait is over (the node has not seen the registration event yet).
+async fn with_retries<T, F, Fut>(
+    comm: &CommunicationConfig,
+    what: &str,
+    mut op: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, NodeClientError>>,
+{
+    let registration_deadline = Instant::now() + Duration::from_millis(comm.registration_wait_ms);
+    let mut attempt = 0u32;
+    loop {
+        let e = match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if e.reason() == Some("NOT_REGISTERED") && Instant::now() < registration_deadline {
+            tokio::time::sleep(Duration::from_millis(comm.backoff_min_ms.max(20))).await;
+            continue;
+        }
+        attempt += 1;
+        if !transient(&e) || attempt >= comm.max_attempts {
+            return Err(format!("{what}: {e}"));
+        }
+        tokio::time::sleep(comm.backoff(attempt)).await;
+    }
+}
+
+/// Metadata, then this member's sliver pairs in batches, then its confirmation (verified).
+async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, String> {
+    let member = &ctx.committee.members[idx];
+    let client = &member.client;
+    let blob_id = ctx.encoded.blob_id();
+    let n = ctx.committee.n_shards();
+    let metadata = &ctx.encoded.metadata().metadata;
+    with_retries(&ctx.comm, "storing metadata", || {
+        client.put_metadata(&blob_id, metadata)
+    })
+    .await?;
+
+    let mut batch: Vec<(floe_core::SliverPairIndex, Sliver)> = Vec::new();
+    let mut batch_bytes = 0u64;
+    let mut shards = member.info.shards.iter().peekable();
+    while let Some(&shard) = shards.next() {
+        let pair = ShardIndex(shard).to_pair_index(n, &blob_id);
+        let p = ctx.encoded.sliver_pair(pair);
+        batch_bytes += (p.primary.symbols.len() + p.secondary.symbols.len()) as u64;
+        batch.push((pair, Sliver::Primary(p.primary)));
+        batch.push((pair, Sliver::Secondary(p.secondary)));
+        if batch_bytes >= ctx.comm.batch_bytes || shards.peek().is_none() {
+            let kib = (batch_bytes / 1024).clamp(1, ctx.in_flight_kib);
+            let permits = ctx
+                .in_flight
+                .acquire_many(kib as u32)
+                .await
+                .map_err(|e| e.to_string())?;
+            let slivers = std::mem::take(&mut batch);
+            with_retries(&ctx.comm, "storing slivers", || {
+                client.put_sliver_batch(&blob_id, slivers.clone())
+            })
+            .await?;
+            drop(permits);
+            ctx.progress.advance(batch_bytes);
+            batch_bytes = 0;
+        }
+    }
+
+    let object = match ctx.persistence {
+        BlobPersistenceType::Deletable { object_id } => Some(object_id),
+        BlobPersistenceType::Permanent => None,
+    };
+    let signed = with_retries(&ctx.comm, "getting the confirmation", || {
+        client.confirmation(&blob_id, object.as_ref())
+    })
+    .await?;
+    verify_confirmation(ctx, member, &signed)?;
+    Ok(signed)
+}
+
+fn verify_confirmation(
+    ctx: &Upload,
+    member: &crate::Member,
+    signed: &SignedMessage,
+) -> Result<(), String> {
+    let expected = Confirmation::new(ctx.committee.epoch, ctx.encoded.blob_id(), ctx.persistence);
+    let got = Confirmation::from_bytes(&signed.serialized_message)
+        .map_err(|e| format!("unreadable confirmation: {e}"))?;
+    if got != expected {
+        return Err(format!(
+            "confirmation for the wrong blob, epoch or persistence: {got:?}"
+        ));
+    }
+    signed
+        .verify_signature(&member.info.protocol_key)
+        .map_err(|_| "confirmation signature does not verify under the node's key".to_string())
+}

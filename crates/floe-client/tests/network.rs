@@ -1,0 +1,431 @@
+//! The client against a real local network: a ledger and seven storage nodes on loopback
+//! sockets (n = 10 shards, f = 3), each with its own fjall store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_client::{
+    BlobStoreResult, CertifiedBy, Client, ClientConfig, ClientError, Lifetime, NoProgress,
+    ReadOptions, StoreOptions,
+};
+use floe_core::{BlobId, ShardIndex, SliverData, SliverType};
+use floe_ledger::AccountKey;
+use floe_node::config::Limits;
+use floe_node_storage::NodeStore;
+use floe_testbed::{Testbed, TestbedOptions};
+use rand::{RngCore, SeedableRng};
+
+const NODES: usize = 7;
+const N: u16 = 10;
+
+fn seed() -> u64 {
+    let s = std::env::var("FLOE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
+    s
+}
+
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+async fn network(epoch_ms: u64) -> (tempfile::TempDir, Testbed, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let bed = Testbed::start(
+        dir.path(),
+        TestbedOptions {
+            nodes: NODES,
+            n_shards: N,
+            epoch_duration_ms: epoch_ms,
+            node_limits: Limits {
+                sync_delay_ms: 0,
+                maintenance_interval_secs: 1,
+                ..Limits::default()
+            },
+            ..TestbedOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    config.communication.request_timeout_ms = 5_000;
+    config.communication.max_attempts = 2;
+    let client = Client::new(config, Some(AccountKey::from_seed(&[7; 32]))).unwrap();
+    (dir, bed, client)
+}
+
+fn permanent(epochs: u32) -> StoreOptions {
+    StoreOptions {
+        lifetime: Lifetime::Epochs(epochs),
+        deletable: false,
+        force: false,
+    }
+}
+
+async fn store(client: &Client, bytes: &[u8], options: &StoreOptions) -> BlobStoreResult {
+    client
+        .store(bytes.to_vec(), options, Arc::new(NoProgress))
+        .await
+        .unwrap()
+        .result
+}
+
+async fn read(client: &Client, blob_id: &BlobId) -> Result<Vec<u8>, ClientError> {
+    client
+        .read(blob_id, ReadOptions::default(), Arc::new(NoProgress))
+        .await
+}
+
+/// Nodes (by testbed index) that together hold at most `f` shards, as many as possible.
+async fn nodes_holding_f(client: &Client, bed: &Testbed) -> Vec<usize> {
+    let (system, committee) = client.committee().await.unwrap();
+    let f = u64::from(committee.config.max_faulty());
+    let mut chosen = Vec::new();
+    let mut weight = 0;
+    let mut by_weight: Vec<usize> = (0..bed.node_count()).collect();
+    let weight_of = |i: usize| {
+        system
+            .committee
+            .members
+            .iter()
+            .find(|m| m.network_address == bed.node_address(i))
+            .unwrap()
+            .shards
+            .len() as u64
+    };
+    by_weight.sort_by_key(|&i| std::cmp::Reverse(weight_of(i)));
+    for i in by_weight {
+        if weight + weight_of(i) <= f {
+            weight += weight_of(i);
+            chosen.push(i);
+        }
+    }
+    assert_eq!(weight, f, "the committee lets exactly f shards fail");
+    chosen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_of_edge_sizes_and_reads_with_f_shards_down() {
+    let seed = seed();
+    let (_dir, mut bed, client) = network(3_600_000).await;
+    let (_, committee) = client.committee().await.unwrap();
+    // Symbol-size boundaries: a blob of k·(source symbols) bytes fills symbols exactly.
+    let source = committee.config.n_source_symbols() as usize;
+    let sizes = [
+        0,
+        1,
+        2,
+        source - 1,
+        source,
+        source + 1,
+        2 * source * 2,
+        1 << 20,
+    ];
+    let mut stored = Vec::new();
+    for (k, &len) in sizes.iter().enumerate() {
+        let bytes = data(seed + k as u64, len);
+        let r = store(&client, &bytes, &permanent(2)).await;
+        let BlobStoreResult::NewlyCreated { blob_object, .. } = &r else {
+            panic!("size {len}: expected a new blob, got {r:?}");
+        };
+        assert_eq!(blob_object.size, len as u64);
+        assert!(blob_object.certified_epoch.is_some());
+        assert_eq!(
+            read(&client, &blob_object.blob_id).await.unwrap(),
+            bytes,
+            "size {len}"
+        );
+        stored.push((blob_object.blob_id, bytes));
+    }
+    // Stop the nodes of f shards: every blob still reads back.
+    let down = nodes_holding_f(&client, &bed).await;
+    for &i in &down {
+        bed.stop_node(i).await;
+    }
+    for (id, bytes) in &stored {
+        assert_eq!(&read(&client, id).await.unwrap(), bytes);
+    }
+    // And a write still reaches its point of availability without them.
+    let bytes = data(seed ^ 0xff, 100_000);
+    let r = store(&client, &bytes, &permanent(1)).await;
+    let id = r.blob_id().unwrap();
+    assert!(matches!(r, BlobStoreResult::NewlyCreated { .. }));
+    assert_eq!(read(&client, &id).await.unwrap(), bytes);
+    // With one more shard down a write cannot certify, and says why.
+    let extra = (0..bed.node_count()).find(|i| !down.contains(i)).unwrap();
+    bed.stop_node(extra).await;
+    let err = client
+        .store(data(seed ^ 0xee, 1000), &permanent(1), Arc::new(NoProgress))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::NotEnoughConfirmations { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("needed"), "{err}");
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serving_wrong_slivers_is_detected_and_never_returned() {
+    let seed = seed();
+    let (_dir, mut bed, client) = network(3_600_000).await;
+    let bytes = data(seed, 200_000);
+    let id = store(&client, &bytes, &permanent(2))
+        .await
+        .blob_id()
+        .unwrap();
+    // Corrupt every primary sliver on the heaviest node's disk (it then lies on every read).
+    let liar = nodes_holding_f(&client, &bed).await[0];
+    bed.stop_node(liar).await;
+    {
+        let store = floe_node_storage::FjallStore::open(
+            &bed.node_dir(liar).join("data"),
+            Default::default(),
+        )
+        .unwrap();
+        let mut corrupted = 0;
+        for shard in store.shards().unwrap() {
+            let ShardIndex(_) = shard;
+            if let Some(s) = store.get_sliver(shard, SliverType::Primary, &id).unwrap() {
+                let mut symbols = s.symbols.clone();
+                symbols[0] ^= 0x5a;
+                let bad = SliverData::new(SliverType::Primary, s.index, s.symbol_size, symbols);
+                store
+                    .put_sliver(shard, SliverType::Primary, &id, &bad)
+                    .unwrap();
+                corrupted += 1;
+            }
+        }
+        assert!(corrupted > 0);
+        store.persist().unwrap();
+    }
+    bed.start_node(liar).await.unwrap();
+    // Reads still succeed, with the right bytes, as long as the liar is the only fault…
+    for _ in 0..3 {
+        assert_eq!(read(&client, &id).await.unwrap(), bytes);
+    }
+    // …and with f shards faulty in total (the liar plus stopped nodes), too.
+    let others: Vec<usize> = nodes_holding_f(&client, &bed)
+        .await
+        .into_iter()
+        .filter(|&i| i != liar)
+        .collect();
+    let (system, _) = client.committee().await.unwrap();
+    let weight = |i: usize| {
+        system
+            .committee
+            .members
+            .iter()
+            .find(|m| m.network_address == bed.node_address(i))
+            .unwrap()
+            .shards
+            .len()
+    };
+    let mut faulty = weight(liar);
+    let mut stop = Vec::new();
+    for i in others {
+        if faulty + weight(i) <= 3 {
+            faulty += weight(i);
+            stop.push(i);
+        }
+    }
+    for i in stop {
+        bed.stop_node(i).await;
+    }
+    assert_eq!(read(&client, &id).await.unwrap(), bytes);
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_are_distinct_and_lifecycle_operations_work() {
+    let seed = seed();
+    let (_dir, bed, client) = network(3_600_000).await;
+    // Does not exist.
+    let missing = BlobId([9; 32]);
+    assert!(matches!(
+        read(&client, &missing).await,
+        Err(ClientError::BlobNotFound(_))
+    ));
+    // Registered but never uploaded: not certified.
+    let bytes = data(seed, 5000);
+    let (system, committee) = client.committee().await.unwrap();
+    let encoded = floe_core::encode(&committee.config, &bytes).unwrap();
+    let ledger = floe_ledger_client::AccountSession::new(
+        AccountKey::from_seed(&[8; 32]),
+        client.ledger().clone(),
+    );
+    ledger
+        .submit(floe_ledger::TxKind::ReserveAndRegister {
+            end_epoch: system.epoch + 2,
+            blob_id: encoded.blob_id(),
+            root_hash: encoded.metadata().metadata.root_hash(),
+            size: bytes.len() as u64,
+            encoding_type: floe_core::EncodingType::RS2,
+            deletable: true,
+        })
+        .await
+        .unwrap();
+    let err = read(&client, &encoded.blob_id()).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotCertified(_)), "{err}");
+
+    // Permanent store, then the already-certified path (no new registration).
+    let r = store(&client, &bytes, &permanent(2)).await;
+    let id = r.blob_id().unwrap();
+    assert_eq!(id, encoded.blob_id());
+    let again = store(&client, &bytes, &permanent(1)).await;
+    assert!(
+        matches!(
+            again,
+            BlobStoreResult::AlreadyCertified {
+                certified_by: CertifiedBy::Event(_),
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    // Asking for a longer lifetime than certified stores again.
+    let longer = store(&client, &bytes, &permanent(4)).await;
+    assert!(matches!(longer, BlobStoreResult::NewlyCreated { .. }));
+    // `force` stores even when certified.
+    let forced = StoreOptions {
+        force: true,
+        ..permanent(1)
+    };
+    assert!(matches!(
+        store(&client, &bytes, &forced).await,
+        BlobStoreResult::NewlyCreated { .. }
+    ));
+
+    // Status agrees across the nodes.
+    let status = client.verified_status(&id, None).await.unwrap();
+    assert!(matches!(
+        status.status,
+        floe_ledger::BlobStatus::Certified { .. }
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = client.verified_status(&id, None).await.unwrap();
+        if s.nodes.agreeing_shards == u64::from(N) {
+            assert!(s.nodes.confirmed);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A deletable blob: store, list, extend, delete, then reads say deleted.
+    let other = data(seed + 1, 3000);
+    let r = store(
+        &client,
+        &other,
+        &StoreOptions {
+            lifetime: Lifetime::Epochs(1),
+            deletable: true,
+            force: false,
+        },
+    )
+    .await;
+    let BlobStoreResult::NewlyCreated { blob_object, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(blob_object.deletable);
+    let listed = client.list_blobs(false).await.unwrap();
+    assert!(listed.iter().any(|b| b.id == blob_object.id));
+    let end = client.extend(&blob_object.id, 2).await.unwrap();
+    assert_eq!(end, blob_object.storage.end_epoch + 2);
+    // Storing it again as deletable finds the owned certified object.
+    let again = store(
+        &client,
+        &other,
+        &StoreOptions {
+            lifetime: Lifetime::Epochs(1),
+            deletable: true,
+            force: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        again,
+        BlobStoreResult::AlreadyCertified {
+            blob_id: blob_object.blob_id,
+            certified_by: CertifiedBy::Object(blob_object.id),
+            end_epoch: end,
+        }
+    );
+    assert_eq!(read(&client, &blob_object.blob_id).await.unwrap(), other);
+    client.delete(&blob_object.id).await.unwrap();
+    let err = read(&client, &blob_object.blob_id).await.unwrap_err();
+    assert!(matches!(err, ClientError::Deleted(_)), "{err}");
+    // Permanent blobs cannot be deleted.
+    let perm = client.owned_objects_of(&id).await.unwrap();
+    assert!(client.delete(&perm[0].id).await.is_err());
+
+    // Lifetimes outside the network's limits are refused before anything is written.
+    let err = client
+        .store(
+            bytes.clone(),
+            &StoreOptions {
+                lifetime: Lifetime::Epochs(1000),
+                ..permanent(1)
+            },
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::BadLifetime(_)), "{err}");
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_ranges_read_only_what_is_asked_and_bad_ranges_are_refused() {
+    let seed = seed();
+    let (_dir, bed, client) = network(3_600_000).await;
+    let bytes = data(seed, 300_001);
+    let id = store(&client, &bytes, &permanent(1))
+        .await
+        .blob_id()
+        .unwrap();
+    for (start, len) in [(0u64, 1u64), (0, 300_001), (12_345, 100_000), (300_000, 1)] {
+        let got = client.read_range(&id, start, len).await.unwrap();
+        assert_eq!(got, &bytes[start as usize..(start + len) as usize]);
+    }
+    for (start, len) in [(300_001u64, 1u64), (0, 0), (10, 300_000)] {
+        let err = client.read_range(&id, start, len).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::RangeNotSatisfiable { .. }),
+            "{err}"
+        );
+    }
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_blobs_read_as_expired() {
+    let seed = seed();
+    let (_dir, bed, client) = network(2_000).await;
+    let bytes = data(seed, 10_000);
+    let id = store(&client, &bytes, &permanent(1))
+        .await
+        .blob_id()
+        .unwrap();
+    assert_eq!(read(&client, &id).await.unwrap(), bytes);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match read(&client, &id).await {
+            Err(ClientError::Expired { .. }) => break,
+            Ok(b) => assert_eq!(b, bytes),
+            Err(e) => panic!("unexpected error before expiry: {e}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bed.shutdown().await;
+}

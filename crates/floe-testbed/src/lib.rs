@@ -1,0 +1,422 @@
+//! A whole Floe network on one machine.
+//!
+//! [`Testbed::start`] creates (or, when the directory already holds one, resumes) a network:
+//! deterministic keys from a seed, a genesis, the ledger and N storage nodes, each serving on its
+//! own loopback port with its own data directory. Nodes can be stopped, wiped and restarted to
+//! exercise failures. Every node also gets a `node.toml`, so the same network can be run as
+//! separate `floe ledger run` / `floe node run` processes.
+//!
+//! Layout of the directory:
+//! ```text
+//! testbed.json        this network's parameters and addresses (format version 1)
+//! genesis.json        the ledger's genesis
+//! ledger/             the ledger's log
+//! node-<i>/keys.json  node i's keys; node-<i>/node.toml its config; node-<i>/data/ its store
+//! ```
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::{AccountKey, GenesisConfig, GenesisNode};
+use floe_ledger_service::{Clock, Ledger, SystemClock};
+use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The format version of `testbed.json`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a testbed could not start or act.
+#[derive(Debug, thiserror::Error)]
+pub enum TestbedError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}: {source} (is another testbed running?)")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a usable testbed file: {reason}")]
+    BadState { path: PathBuf, reason: String },
+    #[error("the ledger failed to open: {0}")]
+    Ledger(String),
+    #[error("node {index} failed to start: {reason}")]
+    Node { index: usize, reason: String },
+    #[error("invalid testbed options: {0}")]
+    Options(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TestbedError + '_ {
+    move |source| TestbedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Options for a new testbed (ignored, except `node_limits`, when resuming one).
+#[derive(Clone, Debug)]
+pub struct TestbedOptions {
+    pub nodes: usize,
+    pub n_shards: u16,
+    pub epoch_duration_ms: u64,
+    pub max_epochs_ahead: u32,
+    /// Ledger on `base_port`, node i on `base_port + 1 + i`; `None` picks free ports.
+    pub base_port: Option<u16>,
+    /// Keys derive from it; printed so failures can be reproduced.
+    pub seed: u64,
+    pub node_limits: Limits,
+}
+
+impl Default for TestbedOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 10,
+            n_shards: 1000,
+            epoch_duration_ms: 3_600_000,
+            max_epochs_ahead: 53,
+            base_port: None,
+            seed: 0,
+            node_limits: Limits::default(),
+        }
+    }
+}
+
+/// What `testbed.json` records.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestbedState {
+    pub version: u32,
+    pub seed: u64,
+    pub n_shards: u16,
+    pub epoch_duration_ms: u64,
+    pub ledger_address: String,
+    pub node_addresses: Vec<String>,
+}
+
+fn seed32(tag: &str, seed: u64, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &seed.to_le_bytes(), &i.to_le_bytes()])
+}
+
+/// The BLS key of node `i` of a testbed created with `seed`.
+pub fn node_protocol_key(seed: u64, i: usize) -> ProtocolKeyPair {
+    ProtocolKeyPair::from_seed(&seed32("floe-testbed-bls", seed, i as u64))
+}
+
+/// The operator account of node `i` of a testbed created with `seed`.
+pub fn node_account(seed: u64, i: usize) -> AccountKey {
+    AccountKey::from_seed(&seed32("floe-testbed-operator", seed, i as u64))
+}
+
+struct RunningNode {
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// A running network.
+pub struct Testbed {
+    dir: PathBuf,
+    state: TestbedState,
+    limits: Limits,
+    ledger_shutdown: Option<oneshot::Sender<()>>,
+    ledger_task: Option<JoinHandle<()>>,
+    nodes: Vec<Option<RunningNode>>,
+}
+
+async fn bind(address: &str) -> Result<TcpListener, TestbedError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| TestbedError::Bind {
+            address: address.to_string(),
+            source,
+        })
+}
+
+impl Testbed {
+    /// Start the network in `dir`: create it if `dir` holds no testbed, resume it otherwise.
+    pub async fn start(dir: &Path, options: TestbedOptions) -> Result<Self, TestbedError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let state_path = dir.join("testbed.json");
+        let (state, mut listeners, ledger_listener) = if state_path.exists() {
+            let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+            let state: TestbedState =
+                serde_json::from_str(&text).map_err(|e| TestbedError::BadState {
+                    path: state_path.clone(),
+                    reason: e.to_string(),
+                })?;
+            if state.version != FORMAT_VERSION {
+                return Err(TestbedError::BadState {
+                    path: state_path,
+                    reason: format!("format version {} is not supported", state.version),
+                });
+            }
+            let ledger = bind(&state.ledger_address).await?;
+            let mut nodes = Vec::new();
+            for a in &state.node_addresses {
+                nodes.push(Some(bind(a).await?));
+            }
+            (state, nodes, ledger)
+        } else {
+            Self::create(dir, &options).await?
+        };
+        let genesis_path = dir.join("genesis.json");
+        let genesis: GenesisConfig = serde_json::from_str(
+            &std::fs::read_to_string(&genesis_path).map_err(io(&genesis_path))?,
+        )
+        .map_err(|e| TestbedError::BadState {
+            path: genesis_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock))
+            .map_err(|e| TestbedError::Ledger(e.to_string()))?;
+        ledger.spawn_epoch_clock(Duration::from_millis(100));
+        let (tx, rx) = oneshot::channel::<()>();
+        let ledger_task = tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = floe_ledger_service::serve(ledger, ledger_listener, stop).await {
+                tracing::error!(error = %e, "testbed ledger server failed");
+            }
+        });
+        let n = state.node_addresses.len();
+        let mut bed = Self {
+            dir: dir.to_path_buf(),
+            state,
+            limits: options.node_limits,
+            ledger_shutdown: Some(tx),
+            ledger_task: Some(ledger_task),
+            nodes: (0..n).map(|_| None).collect(),
+        };
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            let listener = listener.take().expect("one listener per node");
+            bed.serve_node(i, listener).await?;
+        }
+        Ok(bed)
+    }
+
+    /// Write keys, configs, genesis and `testbed.json`; return the bound listeners.
+    async fn create(
+        dir: &Path,
+        o: &TestbedOptions,
+    ) -> Result<(TestbedState, Vec<Option<TcpListener>>, TcpListener), TestbedError> {
+        if o.nodes == 0 || usize::from(o.n_shards) < o.nodes {
+            return Err(TestbedError::Options(format!(
+                "need at least 1 node and at least as many shards as nodes (got {} nodes, {} shards)",
+                o.nodes, o.n_shards
+            )));
+        }
+        floe_core::EncodingConfig::new(o.n_shards)
+            .map_err(|e| TestbedError::Options(e.to_string()))?;
+        let address = |k: u16| match o.base_port {
+            Some(p) => format!("127.0.0.1:{}", p + k),
+            None => "127.0.0.1:0".to_string(),
+        };
+        let ledger = bind(&address(0)).await?;
+        let ledger_address = ledger.local_addr().map_err(io(dir))?.to_string();
+        let mut listeners = Vec::new();
+        let mut addresses = Vec::new();
+        for i in 0..o.nodes {
+            let l = bind(&address(1 + i as u16)).await?;
+            addresses.push(l.local_addr().map_err(io(dir))?.to_string());
+            listeners.push(Some(l));
+        }
+        let mut nodes = Vec::new();
+        for (i, address) in addresses.iter().enumerate() {
+            let key = node_protocol_key(o.seed, i);
+            let account = node_account(o.seed, i);
+            let node_dir = dir.join(format!("node-{i}"));
+            std::fs::create_dir_all(&node_dir).map_err(io(&node_dir))?;
+            let keys = NodeKeysFile {
+                name: format!("node-{i}"),
+                network_address: address.clone(),
+                protocol_key: key.to_tagged_base64(),
+                account_seed: hex::encode(account.seed()),
+            };
+            write(
+                &node_dir.join("keys.json"),
+                &serde_json::to_string_pretty(&keys).expect("serialises"),
+            )?;
+            let config = NodeConfig {
+                storage_path: "data".into(),
+                keys_path: "keys.json".into(),
+                listen_address: address.clone(),
+                ledger_url: format!("http://{ledger_address}"),
+                limits: o.node_limits.clone(),
+            };
+            write(
+                &node_dir.join("node.toml"),
+                &toml::to_string(&config).map_err(|e| TestbedError::Options(e.to_string()))?,
+            )?;
+            nodes.push(GenesisNode {
+                name: format!("node-{i}"),
+                network_address: address.clone(),
+                protocol_key: *key.public_key(),
+                proof_of_possession: ProofOfPossession::create(&key, 0, &account.address().0),
+                owner: account.address(),
+                capacity: 1 << 40,
+                weight: 1,
+            });
+        }
+        let genesis = GenesisConfig {
+            version: 1,
+            n_shards: o.n_shards,
+            epoch_duration_ms: o.epoch_duration_ms,
+            genesis_time_ms: SystemClock.now_ms(),
+            max_epochs_ahead: o.max_epochs_ahead,
+            nodes,
+        };
+        write(
+            &dir.join("genesis.json"),
+            &serde_json::to_string_pretty(&genesis).expect("serialises"),
+        )?;
+        let state = TestbedState {
+            version: FORMAT_VERSION,
+            seed: o.seed,
+            n_shards: o.n_shards,
+            epoch_duration_ms: o.epoch_duration_ms,
+            ledger_address,
+            node_addresses: addresses,
+        };
+        // Written last: its presence means the directory holds a complete testbed.
+        write(
+            &dir.join("testbed.json"),
+            &serde_json::to_string_pretty(&state).expect("serialises"),
+        )?;
+        Ok((state, listeners, ledger))
+    }
+
+    async fn serve_node(&mut self, i: usize, listener: TcpListener) -> Result<(), TestbedError> {
+        let node_dir = self.node_dir(i);
+        let config = NodeConfig {
+            storage_path: node_dir.join("data"),
+            keys_path: node_dir.join("keys.json"),
+            listen_address: self.state.node_addresses[i].clone(),
+            ledger_url: self.ledger_url(),
+            limits: self.limits.clone(),
+        };
+        let interval = Duration::from_secs(config.limits.maintenance_interval_secs.max(1));
+        let node = floe_node::start(config)
+            .await
+            .map_err(|e| TestbedError::Node {
+                index: i,
+                reason: e.to_string(),
+            })?;
+        node.spawn_follower();
+        node.spawn_maintenance(interval);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, floe_node::api::router(node))
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(node = i, error = %e, "testbed node server failed");
+            }
+        });
+        self.nodes[i] = Some(RunningNode { shutdown: tx, task });
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn state(&self) -> &TestbedState {
+        &self.state
+    }
+
+    pub fn ledger_url(&self) -> String {
+        format!("http://{}", self.state.ledger_address)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.state.node_addresses.len()
+    }
+
+    /// Node `i`'s address (`host:port`), as in the genesis.
+    pub fn node_address(&self, i: usize) -> &str {
+        &self.state.node_addresses[i]
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node-{i}"))
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].is_some()
+    }
+
+    /// Stop node `i`: stop accepting, finish in-flight requests, close its store.
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            let _ = n.shutdown.send(());
+            let mut task = n.task;
+            if tokio::time::timeout(Duration::from_secs(10), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+            // The node's background tasks hold it weakly; give them a moment to notice.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Start node `i` again on its address (no-op if it runs).
+    pub async fn start_node(&mut self, i: usize) -> Result<(), TestbedError> {
+        if self.nodes[i].is_some() {
+            return Ok(());
+        }
+        // The port and the store may still be closing after a stop: retry briefly.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let attempt = match bind(&self.state.node_addresses[i]).await {
+                Ok(listener) => self.serve_node(i, listener).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Stop node `i` and delete its stored data (keys and config stay).
+    pub async fn wipe_node(&mut self, i: usize) -> Result<(), TestbedError> {
+        self.stop_node(i).await;
+        let data = self.node_dir(i).join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(io(&data))?;
+        }
+        Ok(())
+    }
+
+    /// Stop every node, then the ledger.
+    pub async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i).await;
+        }
+        if let Some(tx) = self.ledger_shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.ledger_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), TestbedError> {
+    std::fs::write(path, text).map_err(io(path))
+}
