@@ -5,12 +5,13 @@
 //! symbols against the metadata, and signatures against the committee.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use floe_core::recovery::{GeneralRecoverySymbol, InconsistencyProof};
+use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof};
 use floe_core::{
-    BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverPairIndex,
-    SliverType,
+    BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverIndex,
+    SliverPairIndex, SliverType,
 };
 use floe_crypto::SignedMessage;
 use serde::de::DeserializeOwned;
@@ -234,15 +235,80 @@ impl NodeClient {
         })
     }
 
-    /// Recovery symbols by `(row, column)` IDs.
+    /// Recovery symbols by `(row, column)` IDs. A node holding both slivers of a symbol serves
+    /// it from its secondary sliver; see [`Self::recovery_symbols_proven_on`].
     pub async fn recovery_symbols(
         &self,
         blob_id: &BlobId,
         ids: &[(u16, u16)],
     ) -> Result<Vec<GeneralRecoverySymbol>, NodeClientError> {
-        let query: Vec<String> = ids.iter().map(|(r, c)| format!("id={r}-{c}")).collect();
+        self.symbols_by_id(blob_id, ids, None).await
+    }
+
+    /// Recovery symbols by `(row, column)` IDs, each taken from a sliver of `proof_axis` (and
+    /// proven against that sliver's hash): `Secondary` for symbols that rebuild primary
+    /// slivers, `Primary` for symbols that rebuild secondary slivers.
+    pub async fn recovery_symbols_proven_on(
+        &self,
+        blob_id: &BlobId,
+        ids: &[(u16, u16)],
+        proof_axis: SliverType,
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeClientError> {
+        self.symbols_by_id(blob_id, ids, Some(proof_axis)).await
+    }
+
+    async fn symbols_by_id(
+        &self,
+        blob_id: &BlobId,
+        ids: &[(u16, u16)],
+        proof_axis: Option<SliverType>,
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeClientError> {
+        let mut query: Vec<String> = ids.iter().map(|(r, c)| format!("id={r}-{c}")).collect();
+        if let Some(axis) = proof_axis {
+            query.push(format!("proofAxis={axis}"));
+        }
         let url = format!(
             "{}/v1/blobs/{blob_id}/recoverySymbols?{}",
+            self.base,
+            query.join("&")
+        );
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::bcs(&url, &b)
+    }
+
+    /// Every recovery symbol the node can serve for sliver `target` of `target_type`, from
+    /// the orthogonal slivers it stores.
+    pub async fn recovery_symbols_for_target(
+        &self,
+        blob_id: &BlobId,
+        target_type: SliverType,
+        target: SliverIndex,
+    ) -> Result<Vec<GeneralRecoverySymbol>, NodeClientError> {
+        let url = format!(
+            "{}/v1/blobs/{blob_id}/recoverySymbols?targetSliver={target}&targetType={target_type}",
+            self.base
+        );
+        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        Self::bcs(&url, &b)
+    }
+
+    /// Decoding symbols (no proofs) for target slivers `targets` of axis `target_type`: per
+    /// target, the symbols the node can supply from the orthogonal slivers it stores. Nothing
+    /// here is proven: check what is rebuilt from them against the metadata. The node accepts
+    /// at most 100 targets per request.
+    pub async fn decoding_symbols(
+        &self,
+        blob_id: &BlobId,
+        target_type: SliverType,
+        targets: &[SliverIndex],
+    ) -> Result<BTreeMap<SliverIndex, Vec<EitherDecodingSymbol>>, NodeClientError> {
+        let mut query: Vec<String> = targets
+            .iter()
+            .map(|t| format!("targetSlivers={t}"))
+            .collect();
+        query.push(format!("targetType={target_type}"));
+        let url = format!(
+            "{}/v1/blobs/{blob_id}/decodingSymbols?{}",
             self.base,
             query.join("&")
         );

@@ -141,3 +141,23 @@ impl NodeKeys {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_documents_every_limit() {
+        let config: NodeConfig = toml::from_str(include_str!("../node.example.toml")).unwrap();
+        let defaults = toml::to_string(&Limits::default()).unwrap();
+        let example = toml::to_string(&config.limits).unwrap();
+        assert_eq!(example, defaults, "the example's limits are the defaults");
+        for line in defaults.lines() {
+            let key = line.split('=').next().unwrap().trim();
+            assert!(
+                include_str!("../node.example.toml").contains(&format!("\n{key} = ")),
+                "node.example.toml does not document {key}"
+            );
+        }
+    }
+}

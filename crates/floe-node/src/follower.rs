@@ -81,6 +81,10 @@ impl StorageNode {
         cursor: u64,
         page: EventsPage,
     ) -> Result<usize, NodeError> {
+        if self.view_stale.load(Ordering::Acquire) {
+            self.refresh_view().await?;
+            self.view_stale.store(false, Ordering::Release);
+        }
         if page.events.is_empty() || self.store.event_cursor()? != cursor {
             return Ok(0);
         }
@@ -109,30 +113,63 @@ impl StorageNode {
         self.store.apply_events(&updates, page.next_cursor)?;
         self.events_persisted
             .store(page.next_cursor, Ordering::Relaxed);
+        // The events are persisted: from here on, a failure must not skip the side effects of
+        // the rest of the page, which would never be replayed.
         if epoch_changed {
-            self.refresh_view().await?;
+            self.view_stale.store(true, Ordering::Release);
+            match self.refresh_view().await {
+                Ok(()) => self.view_stale.store(false, Ordering::Release),
+                Err(e) => tracing::warn!(error = %e, "reloading the committee failed; retrying"),
+            }
         }
         let view = self.view();
         let delay = Duration::from_millis(self.config.limits.sync_delay_ms);
         for (blob_id, info) in &updates {
-            if info.invalid_event.is_some() || info.can_delete_data(view.epoch) {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take(blob_id);
-                self.store.delete_blob_data(blob_id)?;
-            } else if info.is_registered_live(view.epoch) {
-                self.flush_pending(blob_id)?;
-                // Certified but incomplete here: recover what is missing from the peers.
-                if info.is_certified_live(view.epoch)
-                    && (!self.store.has_metadata(blob_id)?
-                        || !self.missing_slivers(&view, blob_id)?.is_empty())
-                {
-                    self.spawn_sync(*blob_id, delay);
+            if let Err(e) = self.after_update(&view, blob_id, info, delay) {
+                tracing::warn!(%blob_id, error = %e, "acting on a ledger event failed");
+            }
+        }
+        if epoch_changed {
+            // Registrations expire at epoch boundaries: collect their data now rather than at
+            // the next periodic scan (and start syncs for shards gained).
+            let node = Arc::clone(self);
+            match tokio::task::spawn_blocking(move || node.maintenance_pass()).await {
+                Ok(Ok((synced, collected))) => {
+                    tracing::info!(synced, collected, "maintenance at the epoch change")
                 }
+                Ok(Err(e)) => tracing::warn!(error = %e, "maintenance at the epoch change failed"),
+                Err(e) => tracing::warn!(error = %e, "maintenance task panicked"),
             }
         }
         Ok(page.events.len())
+    }
+
+    /// The side effects of a blob's new info: delete the data of a dead blob; flush buffered
+    /// uploads of a registered one; start the sync of a certified one that is incomplete here.
+    fn after_update(
+        self: &Arc<Self>,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+        info: &BlobInfo,
+        delay: Duration,
+    ) -> Result<(), NodeError> {
+        if info.can_delete_data(view.epoch) {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(blob_id);
+            self.store.delete_blob_data(blob_id)?;
+        } else if info.is_registered_live(view.epoch) {
+            self.flush_pending(blob_id)?;
+            // Certified but incomplete here: recover what is missing from the peers.
+            if info.is_certified_live(view.epoch)
+                && (!self.store.has_metadata(blob_id)?
+                    || !self.missing_slivers(view, blob_id)?.is_empty())
+            {
+                self.spawn_sync(*blob_id, delay);
+            }
+        }
+        Ok(())
     }
 
     /// Move buffered uploads of a newly registered blob into the store.

@@ -1,10 +1,13 @@
 //! The storage node's operations, independent of HTTP: every request handler is a thin wrapper
 //! over one of these, and each failure is a typed [`NodeError`].
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use floe_core::recovery::{GeneralRecoverySymbol, InconsistencyProof, SymbolSource};
+use floe_core::recovery::{
+    DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, SymbolSource,
+};
 use floe_core::{
     BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, ShardIndex, SliverData, SliverIndex,
     SliverPairIndex, SliverType,
@@ -61,6 +64,10 @@ pub enum NodeError {
     Busy,
     #[error("bad request: {0}")]
     BadQuery(String),
+    #[error("no target slivers given (use targetSlivers=INDEX, repeatable, and targetType)")]
+    NoTargetSlivers,
+    #[error("{got} target slivers requested; at most {max} per request")]
+    TooManyTargets { got: usize, max: usize },
     #[error("storage failure: {0}")]
     Storage(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -92,6 +99,12 @@ pub struct SliverBatch {
     pub slivers: Vec<(SliverPairIndex, floe_core::Sliver)>,
 }
 
+/// Most target slivers one decoding-symbols request may name.
+pub const MAX_DECODING_TARGETS: usize = 100;
+
+/// Decoding symbols (no proofs) per target sliver index, as served by `decodingSymbols`.
+pub type DecodingSymbols = BTreeMap<SliverIndex, Vec<EitherDecodingSymbol>>;
+
 /// Counters exported as Prometheus metrics.
 #[derive(Default)]
 pub struct Counters {
@@ -121,6 +134,9 @@ pub struct StorageNode {
     pub(crate) http: reqwest::Client,
     pub(crate) sync_state: crate::sync::SyncState,
     pub(crate) sync_permits: tokio::sync::Semaphore,
+    /// An epoch event was processed but reloading the committee failed: retry before the
+    /// next page (the event itself will not be seen again).
+    pub(crate) view_stale: std::sync::atomic::AtomicBool,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -157,6 +173,7 @@ impl StorageNode {
                 .expect("a plain HTTP client builds"),
             sync_state: crate::sync::SyncState::default(),
             sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
+            view_stale: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -506,9 +523,7 @@ impl StorageNode {
                 n: view.n(),
             });
         }
-        if self.registration(blob_id, view.epoch)?.is_none() && self.blob_info(blob_id)?.is_none() {
-            return Err(NodeError::NotRegistered(*blob_id));
-        }
+        self.check_symbols_servable(blob_id, view.epoch)?;
         let source_axis = target_axis.orthogonal();
         let mut out = Vec::new();
         for (shard, _) in view.my_pairs(blob_id) {
@@ -521,15 +536,97 @@ impl StorageNode {
         Ok(out)
     }
 
+    /// Symbols are served for blobs the ledger told us about; never for invalid ones.
+    fn check_symbols_servable(&self, blob_id: &BlobId, epoch: u32) -> Result<(), NodeError> {
+        if self.registration(blob_id, epoch)?.is_none() && self.blob_info(blob_id)?.is_none() {
+            return Err(NodeError::NotRegistered(*blob_id));
+        }
+        Ok(())
+    }
+
+    /// Decoding symbols (without proofs) for each target sliver of `target_axis`: from every
+    /// orthogonal sliver this node stores, the symbol at the target's index. These are the
+    /// symbols [`Self::recovery_symbols_for_target`] serves, minus the Merkle proofs; the
+    /// caller checks what it rebuilds against the metadata.
+    pub fn decoding_symbols(
+        &self,
+        blob_id: &BlobId,
+        target_axis: SliverType,
+        targets: &[u16],
+    ) -> Result<DecodingSymbols, NodeError> {
+        if targets.is_empty() {
+            return Err(NodeError::NoTargetSlivers);
+        }
+        if targets.len() > MAX_DECODING_TARGETS {
+            return Err(NodeError::TooManyTargets {
+                got: targets.len(),
+                max: MAX_DECODING_TARGETS,
+            });
+        }
+        let view = self.view();
+        let n = view.n();
+        if let Some(&bad) = targets.iter().find(|&&t| t >= n) {
+            return Err(NodeError::IndexOutOfRange { index: bad, n });
+        }
+        self.check_symbols_servable(blob_id, view.epoch)?;
+        let mut out: DecodingSymbols = targets
+            .iter()
+            .map(|&t| (SliverIndex(t), Vec::new()))
+            .collect();
+        let highest = usize::from(*targets.iter().max().expect("not empty"));
+        let source_axis = target_axis.orthogonal();
+        for (shard, _) in view.my_pairs(blob_id) {
+            let Some(sliver) = self.store.get_sliver(shard, source_axis, blob_id)? else {
+                continue;
+            };
+            let sym = usize::from(sliver.symbol_size);
+            if sym == 0 || sliver.symbols.len() % sym != 0 {
+                return Err(NodeError::Internal(format!(
+                    "stored {source_axis} sliver {} of {blob_id} is malformed",
+                    sliver.index
+                )));
+            }
+            // A sliver's own symbols are the first positions of its expansion: expand only if
+            // a target lies beyond them.
+            let expanded;
+            let symbols = if highest < sliver.symbols.len() / sym {
+                &sliver.symbols
+            } else {
+                expanded = floe_core::sliver::expand(
+                    &view.config,
+                    source_axis,
+                    sliver.symbol_size,
+                    &sliver.symbols,
+                )
+                .map_err(|e| NodeError::Internal(e.to_string()))?;
+                &expanded
+            };
+            for (target, list) in out.iter_mut() {
+                let symbol = DecodingSymbol {
+                    index: sliver.index.0,
+                    data: symbols[target.as_usize() * sym..][..sym].to_vec(),
+                };
+                list.push(match target_axis {
+                    SliverType::Primary => EitherDecodingSymbol::Primary(symbol),
+                    SliverType::Secondary => EitherDecodingSymbol::Secondary(symbol),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Symbols by ID `(row, column)`: from secondary sliver `column` (target: primary `row`) or,
-    /// failing that, from primary sliver `row` (target: secondary `column`).
+    /// failing that, from primary sliver `row` (target: secondary `column`). `proof_axis`, if
+    /// given, allows only slivers of that axis as the source (the tree the proof is against).
     pub fn recovery_symbols_by_id(
         &self,
         blob_id: &BlobId,
         ids: &[(u16, u16)],
+        proof_axis: Option<SliverType>,
     ) -> Result<Vec<GeneralRecoverySymbol>, NodeError> {
         let view = self.view();
         let n = view.n();
+        self.check_symbols_servable(blob_id, view.epoch)?;
         let mut out = Vec::new();
         for &(row, col) in ids {
             if row >= n || col >= n {
@@ -543,6 +640,9 @@ impl StorageNode {
                 (SliverType::Primary, SliverIndex(row), SliverIndex(col)),
             ];
             for (axis, index, target) in candidates {
+                if proof_axis.is_some_and(|p| p != axis) {
+                    continue;
+                }
                 let pair = index.to_pair_index(axis, n);
                 let shard = view.shard_of(blob_id, pair);
                 if !view.owns(shard) {

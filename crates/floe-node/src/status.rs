@@ -32,9 +32,11 @@ pub struct DeletableCounts {
     pub count_deletable_certified: u32,
 }
 
-/// The node's view of a blob's status.
+/// The node's view of a blob's status, in Walrus's JSON: variants and their fields are
+/// camelCase (`{"permanent":{"endEpoch":…,"isCertified":…,"deletableCounts":{…}}}`), while the
+/// deletable counts keep their snake_case names.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BlobStatus {
     Nonexistent,
     Invalid {
@@ -216,5 +218,72 @@ impl StorageNode {
             }),
             event_lag: ledger_events.map(|total| total.saturating_sub(persisted)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_core::ObjectId;
+    use floe_node_storage::ObjectInfo;
+    use serde_json::json;
+
+    fn object(deletable: bool, certified: bool) -> ObjectInfo {
+        ObjectInfo {
+            end_epoch: 9,
+            deletable,
+            certified_epoch: certified.then_some(1),
+            deleted: false,
+            registered_event: 3,
+            certified_event: certified.then_some(4),
+        }
+    }
+
+    #[test]
+    fn status_json_has_walrus_field_names() {
+        let mut info = BlobInfo::default();
+        info.objects.insert(ObjectId([1; 32]), object(false, true));
+        info.objects.insert(ObjectId([2; 32]), object(true, false));
+        let v = serde_json::to_value(blob_status(Some(&info), 2)).unwrap();
+        assert_eq!(
+            v,
+            json!({"permanent": {
+                "endEpoch": 9,
+                "isCertified": true,
+                "statusEvent": {"txDigest": "floe:4", "eventSeq": "4"},
+                "deletableCounts": {"count_deletable_total": 1, "count_deletable_certified": 0},
+                "initialCertifiedEpoch": 1
+            }})
+        );
+        info.objects.remove(&ObjectId([1; 32]));
+        let v = serde_json::to_value(blob_status(Some(&info), 2)).unwrap();
+        assert_eq!(
+            v,
+            json!({"deletable": {
+                "initialCertifiedEpoch": null,
+                "deletableCounts": {"count_deletable_total": 1, "count_deletable_certified": 0}
+            }})
+        );
+        info.invalid_event = Some(7);
+        let v = serde_json::to_value(blob_status(Some(&info), 2)).unwrap();
+        assert_eq!(
+            v,
+            json!({"invalid": {"event": {"txDigest": "floe:7", "eventSeq": "7"}}})
+        );
+        // An invalid blob stays invalid past its end epoch; an expired or unknown one is
+        // nonexistent.
+        assert_eq!(
+            serde_json::to_value(blob_status(Some(&info), 9)).unwrap(),
+            json!({"invalid": {"event": {"txDigest": "floe:7", "eventSeq": "7"}}})
+        );
+        info.invalid_event = None;
+        assert_eq!(
+            serde_json::to_value(blob_status(Some(&info), 9)).unwrap(),
+            json!("nonexistent")
+        );
+        assert_eq!(
+            serde_json::to_value(blob_status(None, 0)).unwrap(),
+            json!("nonexistent")
+        );
     }
 }

@@ -34,6 +34,9 @@ pub enum SyncOutcome {
     Complete { recovered: usize },
     /// The blob was proven inconsistent; the invalidation was submitted.
     Invalidated,
+    /// The blob stopped needing data here (deleted, expired or invalidated) before the sync
+    /// finished.
+    Cancelled,
 }
 
 /// Sync bookkeeping shared by the node.
@@ -127,7 +130,7 @@ impl StorageNode {
         // Our own slivers first: no network needed.
         if let Some(me) = view.my_index
             && let Some(ids) = by_member.remove(&me)
-            && let Ok(local) = self.recovery_symbols_by_id(blob_id, &ids)
+            && let Ok(local) = self.recovery_symbols_by_id(blob_id, &ids, Some(source_axis))
         {
             accept(local, &mut symbols);
         }
@@ -140,7 +143,10 @@ impl StorageNode {
             let Some(ids) = by_member.get(&member) else {
                 continue;
             };
-            match peer.recovery_symbols(blob_id, ids).await {
+            match peer
+                .recovery_symbols_proven_on(blob_id, ids, source_axis)
+                .await
+            {
                 Ok(batch) => {
                     let before = symbols.len();
                     accept(batch, &mut symbols);
@@ -162,17 +168,30 @@ impl StorageNode {
         Ok(symbols)
     }
 
+    /// Whether `blob_id` still needs its data here: certified, live and valid. A sync stops as
+    /// soon as this turns false (the blob was deleted, expired or invalidated meanwhile), so
+    /// that it never writes data the follower has just deleted.
+    fn still_wanted(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
+        let epoch = self.view().epoch;
+        Ok(self
+            .store
+            .get_blob_info(blob_id)?
+            .is_some_and(|i| i.is_certified_live(epoch)))
+    }
+
     /// One sync attempt of `blob_id`.
     pub async fn sync_blob(self: &Arc<Self>, blob_id: BlobId) -> Result<SyncOutcome, NodeError> {
         let view = self.view();
-        let info = self.store.get_blob_info(&blob_id)?.unwrap_or_default();
-        if !info.is_certified_live(view.epoch) {
-            return Ok(SyncOutcome::Complete { recovered: 0 });
+        if !self.still_wanted(&blob_id)? {
+            return Ok(SyncOutcome::Cancelled);
         }
         let metadata = match self.store.get_metadata(&blob_id)? {
             Some(m) => m,
             None => {
                 let m = self.fetch_metadata(&view, &blob_id).await?;
+                if !self.still_wanted(&blob_id)? {
+                    return Ok(SyncOutcome::Cancelled);
+                }
                 self.store.put_metadata(&blob_id, &m)?;
                 m
             }
@@ -197,6 +216,9 @@ impl StorageNode {
             .map_err(|e| NodeError::Internal(e.to_string()))?;
             match outcome {
                 Recovered::Sliver(sliver) => {
+                    if !self.still_wanted(&blob_id)? {
+                        return Ok(SyncOutcome::Cancelled);
+                    }
                     self.store.put_sliver(shard, axis, &blob_id, &sliver)?;
                     recovered += 1;
                 }
@@ -324,6 +346,17 @@ impl StorageNode {
     /// blobs that are expired, deleted or invalid. Returns (syncs started, blobs collected).
     pub fn maintenance_pass(self: &Arc<Self>) -> Result<(usize, usize), NodeError> {
         let view = self.view();
+        let dropped = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expire(std::time::Instant::now());
+        if dropped > 0 {
+            tracing::info!(
+                blobs = dropped,
+                "dropped buffered uploads whose registration never came"
+            );
+        }
         let (mut synced, mut collected) = (0, 0);
         let mut after: Option<BlobId> = None;
         loop {

@@ -399,9 +399,9 @@ async fn upload_confirm_certify_restart_and_reject() {
     .await
     .unwrap();
     let st = net
-        .wait_status(&id, |d| d["permanent"]["is_certified"] == true)
+        .wait_status(&id, |d| d["permanent"]["isCertified"] == true)
         .await;
-    assert_eq!(st["permanent"]["end_epoch"], 5);
+    assert_eq!(st["permanent"]["endEpoch"], 5);
 
     // Recovery symbols for primary sliver 2, all verified against the metadata; recovering
     // the sliver from them gives the original.

@@ -192,7 +192,7 @@ pub async fn recovery_symbols(
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
     let mut ids = Vec::new();
-    let (mut target, mut target_type) = (None, None);
+    let (mut target, mut target_type, mut proof_axis) = (None, None, None);
     for kv in q
         .as_deref()
         .unwrap_or("")
@@ -220,7 +220,7 @@ pub async fn recovery_symbols(
             }
             "targetSliver" => target = Some(pair_index(v)?),
             "targetType" => target_type = Some(sliver_type(v)?),
-            "proofAxis" => {}
+            "proofAxis" => proof_axis = Some(sliver_type(v)?),
             other => {
                 return Err(ApiError::bad_request(
                     "INVALID_FILTER",
@@ -242,8 +242,17 @@ pub async fn recovery_symbols(
         .map_err(|_| ApiError::from(crate::node::NodeError::Busy))?;
     let node = s.node.clone();
     let symbols = match (ids.is_empty(), target, target_type) {
-        (false, None, None) => blocking(move || node.recovery_symbols_by_id(&id, &ids)).await?,
+        (false, None, None) => {
+            blocking(move || node.recovery_symbols_by_id(&id, &ids, proof_axis)).await?
+        }
         (true, Some(t), Some(ty)) => {
+            // The proof is always against the orthogonal (source) sliver.
+            if proof_axis.is_some_and(|p| p != ty.orthogonal()) {
+                return Err(ApiError::bad_request(
+                    "INVALID_FILTER",
+                    format!("symbols for a {ty} target are proven on the other axis"),
+                ));
+            }
             blocking(move || node.recovery_symbols_for_target(&id, ty, t)).await?
         }
         (true, None, None) => {
@@ -259,6 +268,70 @@ pub async fn recovery_symbols(
             ));
         }
     };
+    drop(permit);
+    bcs_body(&symbols)
+}
+
+/// `?targetSlivers=i` (repeatable) `&targetType=primary|secondary`.
+pub async fn decoding_symbols(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    use crate::node::{MAX_DECODING_TARGETS, NodeError};
+    let id = blob_id(&id)?;
+    let mut targets = Vec::new();
+    let mut target_type = None;
+    for kv in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "targetSlivers" => {
+                // Bound the work before parsing further.
+                if targets.len() == MAX_DECODING_TARGETS {
+                    let got = q.as_deref().unwrap_or("").matches("targetSlivers=").count();
+                    return Err(NodeError::TooManyTargets {
+                        got,
+                        max: MAX_DECODING_TARGETS,
+                    }
+                    .into());
+                }
+                targets.push(v.parse::<u16>().map_err(|_| {
+                    ApiError::bad_request(
+                        "INVALID_FILTER",
+                        format!("{v:?} is not a sliver index (0..n_shards)"),
+                    )
+                })?);
+            }
+            "targetType" => target_type = Some(sliver_type(v)?),
+            other => {
+                return Err(ApiError::bad_request(
+                    "INVALID_FILTER",
+                    format!("unknown query parameter {other:?}"),
+                ));
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(NodeError::NoTargetSlivers.into());
+    }
+    let Some(axis) = target_type else {
+        return Err(ApiError::bad_request(
+            "INVALID_FILTER",
+            "targetType=primary|secondary is required",
+        ));
+    };
+    let permit = s
+        .node
+        .recovery_permits
+        .try_acquire()
+        .map_err(|_| ApiError::from(NodeError::Busy))?;
+    let node = s.node.clone();
+    let symbols = blocking(move || node.decoding_symbols(&id, axis, &targets)).await?;
     drop(permit);
     bcs_body(&symbols)
 }

@@ -68,6 +68,16 @@ impl From<NodeError> for ApiError {
             NodeError::InvalidProof(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_PROOF"),
             NodeError::Busy => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", "UNAVAILABLE"),
             NodeError::BadQuery(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_FILTER"),
+            NodeError::NoTargetSlivers => (
+                S::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "NO_TARGET_SLIVERS_SPECIFIED",
+            ),
+            NodeError::TooManyTargets { .. } => (
+                S::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "TOO_MANY_TARGET_SLIVERS",
+            ),
             NodeError::Storage(_) | NodeError::Internal(_) => {
                 (S::INTERNAL_SERVER_ERROR, "INTERNAL", "INTERNAL")
             }
@@ -144,6 +154,10 @@ pub fn router(node: Arc<StorageNode>) -> Router {
         .route(
             "/v1/blobs/{blob_id}/recoverySymbols",
             get(handlers::recovery_symbols),
+        )
+        .route(
+            "/v1/blobs/{blob_id}/decodingSymbols",
+            get(handlers::decoding_symbols),
         )
         .route(
             "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}",

@@ -14,6 +14,21 @@ pub fn spec() -> Value {
     let bcs = |d: &str| json!({"description": d, "content": {"application/octet-stream": {}}});
     let js = |d: &str| json!({"description": d, "content": {"application/json": {}}});
     let err = json!({"description": "error envelope with status, code, message and details[0].reason", "content": {"application/json": {}}});
+    let decoding_symbols = json!({
+        "summary": "Decoding symbols without proofs, per target sliver (BCS BTreeMap<u16 SliverIndex, Vec<EitherDecodingSymbol>>): for each target, the symbol at its index of every orthogonal sliver this node stores. Verify what you rebuild against the metadata.",
+        "parameters": [
+            {"name": "blob_id", "in": "path", "required": true, "schema": {"type": "string"}},
+            {"name": "targetSlivers", "in": "query", "required": true, "description": "target sliver index on the target axis; repeatable, at most 100",
+                "schema": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535}, "maxItems": 100},
+                "style": "form", "explode": true},
+            {"name": "targetType", "in": "query", "required": true, "schema": {"type": "string", "enum": ["primary", "secondary"]}}
+        ],
+        "responses": {
+            "200": bcs("symbols per target sliver"),
+            "400": {"description": "NO_TARGET_SLIVERS_SPECIFIED, TOO_MANY_TARGET_SLIVERS, INDEX_OUT_OF_RANGE, INVALID_FILTER, NOT_REGISTERED or INVALID_BLOB", "content": {"application/json": {}}},
+            "503": {"description": "UNAVAILABLE: too many concurrent symbol requests", "content": {"application/json": {}}}
+        }
+    });
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Floe storage node", "version": env!("CARGO_PKG_VERSION"),
@@ -30,7 +45,8 @@ pub fn spec() -> Value {
             "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status": {"get": op("nonexistent | buffered | stored", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"200": js("status")}))},
             "/v1/blobs/{blob_id}/confirmation/permanent": {"get": op("Signed storage confirmation (permanent)", &["blob_id"], json!({"200": js("{signed:{serializedMessage,signature}}"), "400": err}))},
             "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}": {"get": op("Signed storage confirmation bound to a deletable object", &["blob_id", "object_id"], json!({"200": js("signed confirmation"), "400": err}))},
-            "/v1/blobs/{blob_id}/recoverySymbols": {"get": op("Recovery symbols with proofs (BCS Vec<GeneralRecoverySymbol>); ?id=R-C or ?targetSliver=&targetType=", &["blob_id"], json!({"200": bcs("symbols"), "400": err}))},
+            "/v1/blobs/{blob_id}/recoverySymbols": {"get": op("Recovery symbols with proofs (BCS Vec<GeneralRecoverySymbol>); ?id=R-C (repeatable; optional proofAxis=primary|secondary picks the source sliver's axis) or ?targetSliver=&targetType=", &["blob_id"], json!({"200": bcs("symbols"), "400": err}))},
+            "/v1/blobs/{blob_id}/decodingSymbols": {"get": decoding_symbols},
             "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}": {"post": op("Verify an inconsistency proof (BCS) and attest the blob invalid", &["blob_id", "sliver_type"], json!({"200": js("signed InvalidBlobIdMsg"), "400": err}))},
             "/v1/blobs/{blob_id}/status": {"get": op("The blob's status as seen by this node", &["blob_id"], json!({"200": js("BlobStatus")}))},
             "/v1/health": {"get": op("ServiceHealthInfo (?detailed=true for per-shard state)", &[], json!({"200": js("health")}))},

@@ -6,13 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_core::{EncodedBlob, EncodingConfig, EncodingType, ShardIndex, Sliver, encode};
+use floe_core::{
+    BlobId, BlobMetadataWithId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex,
+    Sliver, SliverPair, encode,
+};
 use floe_crypto::{
     Certificate, CommitteeMember, CommitteeWeights, ProofOfPossession, ProtocolKeyPair,
+    SignedMessage,
 };
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
-use floe_ledger_client::{AccountSession, LedgerClient};
+use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
 use floe_ledger_service::{Ledger, SystemClock};
 use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
 use floe_node_client::NodeClient;
@@ -30,12 +34,24 @@ pub struct Cluster {
     pub ledger: LedgerClient,
     pub system: SystemInfo,
     pub http: reqwest::Client,
+    /// Limits of the nodes started from now on (tests may change them before starting nodes).
+    pub limits: Limits,
 }
 
 impl Cluster {
     /// Keys, genesis and a running ledger for `nodes` nodes; returns the bound (not yet
     /// served) public listener of each node.
     pub async fn prepare(nodes: usize, n_shards: u16) -> (Self, Vec<tokio::net::TcpListener>) {
+        Self::prepare_with_epochs(nodes, n_shards, 3_600_000).await
+    }
+
+    /// As [`Self::prepare`], with epochs of `epoch_duration_ms`; the ledger advances them on
+    /// its wall clock.
+    pub async fn prepare_with_epochs(
+        nodes: usize,
+        n_shards: u16,
+        epoch_duration_ms: u64,
+    ) -> (Self, Vec<tokio::net::TcpListener>) {
         let root = tempfile::tempdir().unwrap();
         let keys: Vec<ProtocolKeyPair> = (0..nodes)
             .map(|i| ProtocolKeyPair::from_seed(&seed("bls", i as u64)))
@@ -63,7 +79,7 @@ impl Cluster {
         let genesis = GenesisConfig {
             version: 1,
             n_shards,
-            epoch_duration_ms: 3_600_000,
+            epoch_duration_ms,
             genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
             max_epochs_ahead: 53,
             nodes: (0..nodes)
@@ -84,6 +100,7 @@ impl Cluster {
         };
         let ledger =
             Ledger::open(&root.path().join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
+        ledger.spawn_epoch_clock(Duration::from_millis(50));
         let ll = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ledger_url = format!("http://{}", ll.local_addr().unwrap());
         tokio::spawn(floe_ledger_service::serve(
@@ -101,6 +118,10 @@ impl Cluster {
             ledger: client,
             system,
             http: reqwest::Client::new(),
+            limits: Limits {
+                sync_delay_ms: 0,
+                ..Limits::default()
+            },
         };
         (cluster, listeners)
     }
@@ -134,13 +155,12 @@ impl Cluster {
             keys_path: self.node_dir(i).join("keys.json"),
             listen_address: listener.local_addr().unwrap().to_string(),
             ledger_url: self.ledger_url.clone(),
-            limits: Limits {
-                sync_delay_ms: 0,
-                ..Limits::default()
-            },
+            limits: self.limits.clone(),
         };
+        let every = Duration::from_secs(self.limits.maintenance_interval_secs.max(1));
         let node = floe_node::start(config).await.unwrap();
         node.spawn_follower();
+        node.spawn_maintenance(every);
         tokio::spawn(async move {
             axum::serve(listener, floe_node::api::router(node))
                 .await
@@ -172,68 +192,32 @@ impl Cluster {
         )
     }
 
-    /// Store `data` as a client does: register, upload every member its pairs (batched),
-    /// collect confirmations, aggregate, certify.
-    pub async fn store_and_certify(&self, data: &[u8]) -> EncodedBlob {
-        let n = self.n_shards;
-        let e = encode(&EncodingConfig::new(n).unwrap(), data).unwrap();
-        let blob_id = e.blob_id();
-        let user =
-            AccountSession::new(AccountKey::from_seed(&seed("user", 0)), self.ledger.clone());
-        let reg = user
-            .submit(TxKind::ReserveAndRegister {
-                end_epoch: 5,
-                blob_id,
-                root_hash: e.metadata().metadata.root_hash(),
-                size: data.len() as u64,
-                encoding_type: EncodingType::RS2,
-                deletable: false,
-            })
-            .await
-            .unwrap();
-        let object = reg
-            .events
-            .iter()
-            .find_map(|ev| match &ev.kind {
-                floe_ledger::EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
-                _ => None,
-            })
-            .unwrap();
-        let mut partials = Vec::new();
-        for (idx, member) in self.system.committee.members.iter().enumerate() {
-            let client = NodeClient::new(
-                self.http.clone(),
-                &member.network_address,
-                Duration::from_secs(10),
-            );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while client
-                .put_metadata(&blob_id, &e.metadata().metadata)
-                .await
-                .is_err()
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "member {idx} never saw the registration"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let slivers: Vec<_> = member
-                .shards
-                .iter()
-                .flat_map(|&s| {
-                    let pair = ShardIndex(s).to_pair_index(n, &blob_id);
-                    let p = e.sliver_pair(pair);
-                    [
-                        (pair, Sliver::Primary(p.primary)),
-                        (pair, Sliver::Secondary(p.secondary)),
-                    ]
-                })
-                .collect();
-            client.put_sliver_batch(&blob_id, slivers).await.unwrap();
-            partials.push((idx, client.confirmation(&blob_id, None).await.unwrap()));
-        }
-        let weights = CommitteeWeights::new(
+    /// The client of committee member `member`.
+    pub fn member_client(&self, member: usize) -> NodeClient {
+        NodeClient::new(
+            self.http.clone(),
+            &self.system.committee.members[member].network_address,
+            Duration::from_secs(10),
+        )
+    }
+
+    /// The node index (as in [`Self::addresses`]) of committee member `member`.
+    pub fn node_of_member(&self, member: usize) -> usize {
+        let address = &self.system.committee.members[member].network_address;
+        self.addresses.iter().position(|a| a == address).unwrap()
+    }
+
+    /// The committee member owning `shard`.
+    pub fn owner_of(&self, shard: ShardIndex) -> usize {
+        self.system.committee.owner_of(shard.0).unwrap()
+    }
+
+    pub fn user(&self, k: u64) -> AccountSession {
+        AccountSession::new(AccountKey::from_seed(&seed("user", k)), self.ledger.clone())
+    }
+
+    pub fn weights(&self) -> CommitteeWeights {
+        CommitteeWeights::new(
             self.system
                 .committee
                 .members
@@ -243,16 +227,144 @@ impl Cluster {
                     weight: m.shards.len() as u16,
                 })
                 .collect(),
-            n,
+            self.n_shards,
         )
-        .unwrap();
-        let certificate = Certificate::aggregate(&weights, &partials).unwrap();
+        .unwrap()
+    }
+
+    /// Register `metadata`'s blob; returns its ledger object.
+    pub async fn register(
+        &self,
+        user: &AccountSession,
+        metadata: &BlobMetadataWithId,
+        end_epoch: u32,
+        deletable: bool,
+    ) -> Result<ObjectId, LedgerClientError> {
+        let reg = user
+            .submit(TxKind::ReserveAndRegister {
+                end_epoch,
+                blob_id: metadata.blob_id,
+                root_hash: metadata.metadata.root_hash(),
+                size: metadata.metadata.unencoded_length(),
+                encoding_type: EncodingType::RS2,
+                deletable,
+            })
+            .await?;
+        Ok(reg
+            .events
+            .iter()
+            .find_map(|ev| match &ev.kind {
+                floe_ledger::EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
+                _ => None,
+            })
+            .unwrap())
+    }
+
+    /// Upload to committee member `member` the metadata (once it has seen the registration)
+    /// and, batched, every pair it holds; `pairs[k]` is pair k.
+    pub async fn upload_to_member(
+        &self,
+        member: usize,
+        metadata: &BlobMetadataWithId,
+        pairs: &[SliverPair],
+    ) -> Result<(), String> {
+        let blob_id = metadata.blob_id;
+        let client = self.member_client(member);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = client.put_metadata(&blob_id, &metadata.metadata).await {
+            if Instant::now() >= deadline {
+                return Err(format!("member {member} never accepted the metadata: {e}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let slivers: Vec<_> = self.system.committee.members[member]
+            .shards
+            .iter()
+            .flat_map(|&s| {
+                let pair = ShardIndex(s).to_pair_index(self.n_shards, &blob_id);
+                let p = pairs[usize::from(pair.0)].clone();
+                [
+                    (pair, Sliver::Primary(p.primary)),
+                    (pair, Sliver::Secondary(p.secondary)),
+                ]
+            })
+            .collect();
+        client
+            .put_sliver_batch(&blob_id, slivers)
+            .await
+            .map_err(|e| format!("member {member}: {e}"))?;
+        Ok(())
+    }
+
+    /// Upload to every member except `skip`, collect their confirmations and certify.
+    pub async fn upload_and_certify(
+        &self,
+        user: &AccountSession,
+        object: ObjectId,
+        metadata: &BlobMetadataWithId,
+        pairs: &[SliverPair],
+        deletable: bool,
+        skip: &[usize],
+    ) -> Result<(), String> {
+        let blob_id = metadata.blob_id;
+        let mut partials: Vec<(usize, SignedMessage)> = Vec::new();
+        for member in 0..self.system.committee.members.len() {
+            if skip.contains(&member) {
+                continue;
+            }
+            self.upload_to_member(member, metadata, pairs).await?;
+            let object = deletable.then_some(&object);
+            let signed = self
+                .member_client(member)
+                .confirmation(&blob_id, object)
+                .await
+                .map_err(|e| format!("member {member}: {e}"))?;
+            partials.push((member, signed));
+        }
+        let certificate = Certificate::aggregate(&self.weights(), &partials).unwrap();
         user.submit(TxKind::CertifyBlob {
             blob_object: object,
             certificate,
         })
         .await
-        .unwrap();
+        .map_err(|e| format!("certification: {e}"))?;
+        Ok(())
+    }
+
+    /// Store `data` as a client does: register, upload every member its pairs (batched),
+    /// collect confirmations, aggregate, certify.
+    pub async fn store_and_certify(&self, data: &[u8]) -> EncodedBlob {
+        let e = encode(&EncodingConfig::new(self.n_shards).unwrap(), data).unwrap();
+        let user = self.user(0);
+        let object = self.register(&user, e.metadata(), 5, false).await.unwrap();
+        self.upload_and_certify(&user, object, e.metadata(), &e.sliver_pairs(), false, &[])
+            .await
+            .unwrap();
         e
+    }
+
+    /// Poll node `i`'s `/status` of `blob_id` until `pred` holds; panics after `timeout`.
+    pub async fn wait_node_status(
+        &self,
+        i: usize,
+        blob_id: &BlobId,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let client = self.client(i);
+        loop {
+            let status = client.blob_status(blob_id).await;
+            if let Ok(v) = &status
+                && pred(v)
+            {
+                return v.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i}: the status of {blob_id} never matched; last {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -1,0 +1,446 @@
+//! Crash test of real `floe node run` processes: a `floe ledger run` and four nodes laid out by
+//! `floe ledger init --generate`. A blob is uploaded and certified through HTTP; then one node
+//! receives a stream of sliver uploads and is SIGKILLed while they are in flight. Restarted on
+//! the same config, it must serve every sliver it acknowledged, byte for byte.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use floe_core::{
+    BlobId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex, SliverData,
+    SliverPairIndex, SliverType, encode,
+};
+use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights};
+use floe_ledger::api_types::SystemInfo;
+use floe_ledger::{AccountKey, EventKind, TxKind};
+use floe_ledger_client::{AccountSession, LedgerClient};
+use floe_node_client::NodeClient;
+
+const NODES: usize = 4;
+const N_SHARDS: u16 = 10;
+/// Blobs streamed to the victim around the kill.
+const STREAMED_BLOBS: u64 = 8;
+/// Sliver PUTs in flight at once towards the victim.
+const IN_FLIGHT: usize = 4;
+
+fn floe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_floe"))
+}
+
+fn checked(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn seed(run: u64, tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[
+        b"floe-node-process-test",
+        &run.to_le_bytes(),
+        tag.as_bytes(),
+        &i.to_le_bytes(),
+    ])
+}
+
+/// One sliver upload: blob, pair, axis, sliver.
+type Upload = (BlobId, SliverPairIndex, SliverType, SliverData);
+
+/// `count` consecutive free loopback ports (probed, then released).
+fn free_ports(count: u16) -> u16 {
+    for _ in 0..50 {
+        let base = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > u16::MAX - count {
+            continue;
+        }
+        let held: Vec<_> = (0..count)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(count) {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports");
+}
+
+/// A child process, SIGKILLed and reaped when dropped so that a failing test leaves nothing
+/// behind.
+struct Proc {
+    child: Option<Child>,
+    name: String,
+    stderr_path: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, name: &str, logs: &Path) -> Proc {
+        let n = std::fs::read_dir(logs).map(|d| d.count()).unwrap_or(0);
+        let stderr_path = logs.join(format!("{name}-{n}.err"));
+        let child = cmd
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(File::create(logs.join(format!("{name}-{n}.out"))).unwrap())
+            .stderr(File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        Proc {
+            child: Some(child),
+            name: name.into(),
+            stderr_path,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Wait until `GET {url}` succeeds; panics if the process exits or 30 s pass.
+    async fn wait_healthy(&mut self, http: &reqwest::Client, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{} exited with {status}:\n{}", self.name, self.stderr());
+            }
+            if let Ok(r) = http.get(url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer {url} within 30 s:\n{}",
+                self.name,
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// SIGKILL and reap.
+    fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_node(dir: &Path, i: usize) -> Proc {
+    let mut cmd = floe();
+    cmd.args(["node", "run", "--config"])
+        .arg(dir.join(format!("node-{i}.toml")));
+    Proc::spawn(cmd, &format!("node-{i}"), &dir.join("logs"))
+}
+
+async fn register(user: &AccountSession, e: &EncodedBlob) -> ObjectId {
+    let reg = user
+        .submit(TxKind::ReserveAndRegister {
+            end_epoch: 10,
+            blob_id: e.blob_id(),
+            root_hash: e.metadata().metadata.root_hash(),
+            size: e.metadata().metadata.unencoded_length(),
+            encoding_type: EncodingType::RS2,
+            deletable: false,
+        })
+        .await
+        .unwrap();
+    reg.events
+        .iter()
+        .find_map(|ev| match &ev.kind {
+            EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// PUT the metadata, retrying until the node has seen the registration.
+async fn put_metadata(client: &NodeClient, e: &EncodedBlob) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(err) = client
+        .put_metadata(&e.blob_id(), &e.metadata().metadata)
+        .await
+    {
+        assert!(Instant::now() < deadline, "metadata never accepted: {err}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The (pair, axis, sliver) a member holds of `e`.
+fn member_slivers(
+    system: &SystemInfo,
+    member: usize,
+    e: &EncodedBlob,
+) -> Vec<(SliverPairIndex, SliverType, SliverData)> {
+    system.committee.members[member]
+        .shards
+        .iter()
+        .flat_map(|&s| {
+            let pair = ShardIndex(s).to_pair_index(N_SHARDS, &e.blob_id());
+            let p = e.sliver_pair(pair);
+            [
+                (pair, SliverType::Primary, p.primary),
+                (pair, SliverType::Secondary, p.secondary),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_serves_every_sliver_it_acknowledged() {
+    let started = Instant::now();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("run seed {run}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let base = free_ports(NODES as u16 + 1);
+    let ledger_port = base + NODES as u16;
+    checked(
+        floe()
+            .args(["ledger", "init", "--generate", &NODES.to_string()])
+            .arg("--keys-dir")
+            .arg(dir.join("keys"))
+            .args(["--base-port", &base.to_string()])
+            .args(["--n-shards", &N_SHARDS.to_string()])
+            .arg("--out")
+            .arg(dir.join("genesis.json"))
+            .output()
+            .unwrap(),
+        "floe ledger init",
+    );
+    let ledger_url = format!("http://127.0.0.1:{ledger_port}");
+    for i in 0..NODES {
+        // Recovery from peers stays out of the way (no periodic scan, long sync delay): what
+        // the restarted node serves must come from its own disk.
+        std::fs::write(
+            dir.join(format!("node-{i}.toml")),
+            format!(
+                "storage_path = \"node-{i}-data\"\nkeys_path = \"keys/node-{i}.json\"\n\
+                 listen_address = \"127.0.0.1:{}\"\nledger_url = \"{ledger_url}\"\n\n\
+                 [limits]\nsync_delay_ms = 600000\nmaintenance_interval_secs = 3600\n",
+                base + i as u16
+            ),
+        )
+        .unwrap();
+    }
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut ledger_cmd = floe();
+    ledger_cmd
+        .args(["ledger", "run", "--genesis"])
+        .arg(dir.join("genesis.json"))
+        .arg("--data-dir")
+        .arg(dir.join("ledger-data"))
+        .args(["--listen", &format!("127.0.0.1:{ledger_port}")]);
+    let mut ledger_proc = Proc::spawn(ledger_cmd, "ledger", &dir.join("logs"));
+    ledger_proc
+        .wait_healthy(&http, &format!("{ledger_url}/v1/health"))
+        .await;
+    let mut nodes: Vec<Option<Proc>> = Vec::new();
+    for i in 0..NODES {
+        nodes.push(Some(start_node(dir, i)));
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let url = format!("http://127.0.0.1:{}/v1/health", base + i as u16);
+        node.as_mut().unwrap().wait_healthy(&http, &url).await;
+    }
+    println!("ledger and {NODES} nodes up after {:?}", started.elapsed());
+
+    let ledger = LedgerClient::new(ledger_url.clone());
+    let system = ledger.system().await.unwrap();
+    let config = EncodingConfig::new(N_SHARDS).unwrap();
+    let clients: Vec<NodeClient> = system
+        .committee
+        .members
+        .iter()
+        .map(|m| NodeClient::new(http.clone(), &m.network_address, Duration::from_secs(10)))
+        .collect();
+    let user = AccountSession::new(AccountKey::from_seed(&seed(run, "user", 0)), ledger.clone());
+
+    // A blob stored on every node and certified through HTTP.
+    let data: Vec<u8> = (0..60_000u64)
+        .map(|i| seed(run, "certified", i / 32)[(i % 32) as usize])
+        .collect();
+    let certified = encode(&config, &data).unwrap();
+    let object = register(&user, &certified).await;
+    let mut partials = Vec::new();
+    for (member, client) in clients.iter().enumerate() {
+        put_metadata(client, &certified).await;
+        for (pair, axis, sliver) in member_slivers(&system, member, &certified) {
+            client
+                .put_sliver(&certified.blob_id(), pair, axis, &sliver)
+                .await
+                .unwrap();
+        }
+        partials.push((
+            member,
+            client
+                .confirmation(&certified.blob_id(), None)
+                .await
+                .unwrap(),
+        ));
+    }
+    let weights = CommitteeWeights::new(
+        system
+            .committee
+            .members
+            .iter()
+            .map(|m| CommitteeMember {
+                public_key: m.protocol_key,
+                weight: m.shards.len() as u16,
+            })
+            .collect(),
+        N_SHARDS,
+    )
+    .unwrap();
+    user.submit(TxKind::CertifyBlob {
+        blob_object: object,
+        certificate: Certificate::aggregate(&weights, &partials).unwrap(),
+    })
+    .await
+    .unwrap();
+    println!(
+        "blob {} certified after {:?}",
+        certified.blob_id(),
+        started.elapsed()
+    );
+
+    // The victim: the member with the most shards.
+    let victim = (0..NODES)
+        .max_by_key(|&m| system.committee.members[m].shards.len())
+        .unwrap();
+    let victim_node: usize = system.committee.members[victim]
+        .network_address
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .map(|port| usize::from(port - base))
+        .unwrap();
+    let vclient = clients[victim].clone();
+
+    // Stream uploads of more (registered) blobs to the victim, several PUTs in flight.
+    let mut streamed = Vec::new();
+    for b in 0..STREAMED_BLOBS {
+        let data: Vec<u8> = (0..20_000u64)
+            .map(|i| seed(run, "streamed", (b << 32) | (i / 32))[(i % 32) as usize])
+            .collect();
+        let e = encode(&config, &data).unwrap();
+        register(&user, &e).await;
+        put_metadata(&vclient, &e).await;
+        streamed.push(e);
+    }
+    let work: Vec<Upload> = streamed
+        .iter()
+        .flat_map(|e| {
+            member_slivers(&system, victim, e)
+                .into_iter()
+                .map(|(p, a, s)| (e.blob_id(), p, a, s))
+        })
+        .collect();
+    let total = work.len();
+    let queue = Arc::new(Mutex::new(work));
+    let acked: Arc<Mutex<Vec<Upload>>> = Arc::default();
+    let mut uploaders = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        let (queue, acked, client) = (queue.clone(), acked.clone(), vclient.clone());
+        uploaders.push(tokio::spawn(async move {
+            loop {
+                let Some((id, pair, axis, sliver)) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                match client.put_sliver(&id, pair, axis, &sliver).await {
+                    Ok(_) => acked.lock().unwrap().push((id, pair, axis, sliver)),
+                    // The node is gone: stop.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    // Kill once about half the stream is acknowledged, with uploads still in flight.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.lock().unwrap().len() < total / 2 {
+        assert!(Instant::now() < deadline, "uploads to the victim stalled");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    nodes[victim_node].take().unwrap().kill();
+    for u in uploaders {
+        u.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    println!(
+        "node {victim_node} killed after {} of {total} streamed sliver uploads were acknowledged",
+        acked.len()
+    );
+    assert!(acked.len() >= total / 2);
+
+    // Restart on the same config: every acknowledged sliver is served, byte for byte.
+    let mut restarted = start_node(dir, victim_node);
+    restarted
+        .wait_healthy(
+            &http,
+            &format!("http://127.0.0.1:{}/v1/health", base + victim_node as u16),
+        )
+        .await;
+    for (id, pair, axis, sliver) in &acked {
+        let got = vclient
+            .get_sliver(id, *pair, *axis)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("acknowledged {axis} sliver of pair {pair} of {id} lost: {e}")
+            });
+        assert_eq!(&got, sliver, "{axis} sliver of pair {pair} of {id} changed");
+    }
+    for e in &streamed {
+        assert_eq!(
+            vclient.get_metadata(&e.blob_id()).await.unwrap(),
+            *e.metadata()
+        );
+    }
+    for (pair, axis, sliver) in member_slivers(&system, victim, &certified) {
+        let got = vclient
+            .get_sliver(&certified.blob_id(), pair, axis)
+            .await
+            .unwrap();
+        assert_eq!(got, sliver, "certified blob, {axis} sliver of pair {pair}");
+    }
+    // It still knows the blob is certified (its event cursor survived) and confirms it.
+    let status = vclient.blob_status(&certified.blob_id()).await.unwrap();
+    assert_eq!(status["permanent"]["isCertified"], true, "{status}");
+    vclient
+        .confirmation(&certified.blob_id(), None)
+        .await
+        .unwrap()
+        .verify_confirmation(
+            &system.committee.members[victim].protocol_key,
+            0,
+            &certified.blob_id(),
+            &floe_crypto::BlobPersistenceType::Permanent,
+        )
+        .unwrap();
+    restarted.kill();
+    drop(nodes);
+    drop(ledger_proc);
+    println!("test took {:?}", started.elapsed());
+}
