@@ -22,6 +22,10 @@ pub enum BenchCommand {
     Encode(EncodeBench),
     /// Register + certify throughput of a ledger server over HTTP, and event delivery latency.
     Ledger(crate::bench_ledger::LedgerBench),
+    /// Sliver PUT throughput, GET latency and recovery traffic of a local ledger + nodes.
+    Node(crate::bench_node::NodeBench),
+    /// Store/read throughput and small-store latency of the client against a local network.
+    Client(crate::bench_client::ClientBench),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Debug)]
@@ -134,6 +138,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     let args = match cmd {
         BenchCommand::Encode(args) => args,
         BenchCommand::Ledger(args) => return crate::bench_ledger::run(args),
+        BenchCommand::Node(args) => return crate::bench_node::run(args),
+        BenchCommand::Client(args) => return crate::bench_client::run(args),
     };
     let config = EncodingConfig::from_u64(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The blob's size: the given file's, or --size for a generated one.

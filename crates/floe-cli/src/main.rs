@@ -2,11 +2,17 @@
 //! library crates.
 
 mod bench;
+mod bench_client;
 mod bench_ledger;
+mod bench_node;
 mod blob_cmds;
+mod cli_config;
+mod client_cmds;
 mod file_source;
 mod ledger_cmds;
 mod node_cmds;
+mod output;
+mod testbed_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,6 +30,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Store files: encode, register, upload to the storage nodes, certify.
+    #[command(visible_alias = "write")]
+    Store(client_cmds::StoreArgs),
+    /// Read a blob and write it to standard output or --out FILE.
+    Read(client_cmds::ReadArgs),
+    /// A blob's status on the ledger, and how many nodes agree.
+    BlobStatus(client_cmds::StatusArgs),
+    /// The network: epoch, shards, committee, limits, your wallet.
+    Info(client_cmds::InfoArgs),
+    /// The blobs your wallet owns.
+    ListBlobs(client_cmds::ListArgs),
+    /// Delete deletable blobs you own.
+    Delete(client_cmds::DeleteArgs),
+    /// Extend the lifetime of a blob you own.
+    Extend(client_cmds::ExtendArgs),
+    /// The health of every storage node of the committee.
+    Health(client_cmds::HealthArgs),
+    /// Start (or resume) a local network: a ledger and storage nodes, with a client config.
+    Testbed(testbed_cmd::TestbedArgs),
     /// Compute the blob ID of a file exactly as `walrus blob-id` does, without storing anything.
     BlobId(blob_cmds::BlobIdArgs),
     /// Encode a file into its metadata and every sliver, one file per sliver, for inspection or
@@ -45,6 +70,15 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
+        Command::Store(a) => client_cmds::store(a),
+        Command::Read(a) => client_cmds::read(a),
+        Command::BlobStatus(a) => client_cmds::blob_status(a),
+        Command::Info(a) => client_cmds::info(a),
+        Command::ListBlobs(a) => client_cmds::list_blobs(a),
+        Command::Delete(a) => client_cmds::delete(a),
+        Command::Extend(a) => client_cmds::extend(a),
+        Command::Health(a) => client_cmds::health(a),
+        Command::Testbed(a) => testbed_cmd::run(a),
         Command::BlobId(a) => blob_cmds::blob_id(a),
         Command::Encode(a) => blob_cmds::encode(a),
         Command::ConvertBlobId(a) => blob_cmds::convert(a),

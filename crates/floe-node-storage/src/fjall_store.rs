@@ -260,6 +260,36 @@ impl NodeStore for FjallStore {
         Ok(())
     }
 
+    fn create_shards(&self, new: &[ShardIndex]) -> Result<(), StoreError> {
+        let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
+        let mut opened = Vec::new();
+        let mut batch = self.db.batch();
+        for &shard in new {
+            if shards.contains_key(&shard) || opened.iter().any(|(s, _)| *s == shard) {
+                continue;
+            }
+            let spaces = Self::open_shard(&self.db, shard)?;
+            for keyspace in [&spaces.primary, &spaces.secondary] {
+                if !keyspace.is_empty()? {
+                    keyspace.clear()?;
+                }
+            }
+            batch.insert(
+                &self.node_state,
+                codec::shard_record_key(shard),
+                codec::encode_shard_record()?,
+            );
+            opened.push((shard, spaces));
+        }
+        if opened.is_empty() {
+            return Ok(());
+        }
+        // One durable write records every new shard.
+        self.commit(batch)?;
+        shards.extend(opened);
+        Ok(())
+    }
+
     fn shards(&self) -> Result<Vec<ShardIndex>, StoreError> {
         Ok(self.shards_read().keys().copied().collect())
     }

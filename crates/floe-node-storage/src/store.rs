@@ -30,6 +30,11 @@ pub trait NodeStore: Send + Sync + 'static {
     /// moved whole.
     fn create_shard(&self, shard: ShardIndex) -> Result<(), StoreError>;
 
+    /// [`Self::create_shard`] for several shards; stores may commit them in one write.
+    fn create_shards(&self, shards: &[ShardIndex]) -> Result<(), StoreError> {
+        shards.iter().try_for_each(|&s| self.create_shard(s))
+    }
+
     /// The shards held, in ascending order.
     fn shards(&self) -> Result<Vec<ShardIndex>, StoreError>;
 

@@ -46,11 +46,11 @@ pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     })?;
     let view = view::CommitteeView::from_system(&system, keys.protocol.public_key())
         .map_err(StartError::Committee)?;
-    let existing = floe_node_storage::NodeStore::shards(&store)?;
-    for &s in &view.my_shards {
-        if !existing.contains(&floe_core::ShardIndex(s)) {
-            floe_node_storage::NodeStore::create_shard(&store, floe_core::ShardIndex(s))?;
-        }
-    }
+    let mine: Vec<_> = view
+        .my_shards
+        .iter()
+        .map(|&s| floe_core::ShardIndex(s))
+        .collect();
+    floe_node_storage::NodeStore::create_shards(&store, &mine)?;
     Ok(StorageNode::new(config, keys, Arc::new(store), view))
 }

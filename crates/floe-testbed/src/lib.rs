@@ -195,9 +195,27 @@ impl Testbed {
             ledger_task: Some(ledger_task),
             nodes: (0..n).map(|_| None).collect(),
         };
+        // Nodes open their stores (creating shard keyspaces, a synced write each) in parallel.
+        let mut set = tokio::task::JoinSet::new();
         for (i, listener) in listeners.iter_mut().enumerate() {
             let listener = listener.take().expect("one listener per node");
-            bed.serve_node(i, listener).await?;
+            let config = bed.node_config(i);
+            set.spawn(async move { (i, launch(i, config, listener).await) });
+        }
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            let (i, result) = joined.map_err(|e| TestbedError::Node {
+                index: usize::MAX,
+                reason: e.to_string(),
+            })?;
+            match result {
+                Ok(node) => bed.nodes[i] = Some(node),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(e) = first_error {
+            bed.shutdown().await;
+            return Err(e);
         }
         Ok(bed)
     }
@@ -293,37 +311,20 @@ impl Testbed {
         Ok((state, listeners, ledger))
     }
 
-    async fn serve_node(&mut self, i: usize, listener: TcpListener) -> Result<(), TestbedError> {
+    fn node_config(&self, i: usize) -> NodeConfig {
         let node_dir = self.node_dir(i);
-        let config = NodeConfig {
+        NodeConfig {
             storage_path: node_dir.join("data"),
             keys_path: node_dir.join("keys.json"),
             listen_address: self.state.node_addresses[i].clone(),
             ledger_url: self.ledger_url(),
             limits: self.limits.clone(),
-        };
-        let interval = Duration::from_secs(config.limits.maintenance_interval_secs.max(1));
-        let node = floe_node::start(config)
-            .await
-            .map_err(|e| TestbedError::Node {
-                index: i,
-                reason: e.to_string(),
-            })?;
-        node.spawn_follower();
-        node.spawn_maintenance(interval);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let stop = async move {
-                let _ = rx.await;
-            };
-            if let Err(e) = axum::serve(listener, floe_node::api::router(node))
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(node = i, error = %e, "testbed node server failed");
-            }
-        });
-        self.nodes[i] = Some(RunningNode { shutdown: tx, task });
+        }
+    }
+
+    async fn serve_node(&mut self, i: usize, listener: TcpListener) -> Result<(), TestbedError> {
+        let node = launch(i, self.node_config(i), listener).await?;
+        self.nodes[i] = Some(node);
         Ok(())
     }
 
@@ -415,6 +416,36 @@ impl Testbed {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
+}
+
+/// Open node `i`'s store, start its follower and maintenance, and serve it on `listener`.
+async fn launch(
+    i: usize,
+    config: NodeConfig,
+    listener: TcpListener,
+) -> Result<RunningNode, TestbedError> {
+    let interval = Duration::from_secs(config.limits.maintenance_interval_secs.max(1));
+    let node = floe_node::start(config)
+        .await
+        .map_err(|e| TestbedError::Node {
+            index: i,
+            reason: e.to_string(),
+        })?;
+    node.spawn_follower();
+    node.spawn_maintenance(interval);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, floe_node::api::router(node))
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(node = i, error = %e, "testbed node server failed");
+        }
+    });
+    Ok(RunningNode { shutdown: tx, task })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TestbedError> {

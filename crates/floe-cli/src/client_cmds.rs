@@ -1,0 +1,633 @@
+//! The user's commands: store, read, blob-status, info, list-blobs, delete, extend, health.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use floe_client::{BlobStoreResult, Client, ConsistencyCheck, Lifetime, ReadOptions, StoreOptions};
+use floe_core::{BlobId, ObjectId};
+use floe_ledger::BlobStatus;
+use serde_json::json;
+
+use crate::cli_config::{self, CommonArgs};
+use crate::output::{self, Bar};
+
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// The files to store.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Store for this many epochs from now, or `max`.
+    #[arg(long, conflicts_with = "end_epoch")]
+    pub epochs: Option<String>,
+    /// Store until this epoch (exclusive).
+    #[arg(long)]
+    pub end_epoch: Option<u32>,
+    /// Make the blob permanent: it cannot be deleted before it expires.
+    #[arg(long)]
+    pub permanent: bool,
+    /// Make the blob deletable (the default; kept for compatibility).
+    #[arg(long, conflicts_with = "permanent")]
+    pub deletable: bool,
+    /// Store even if the blob is already certified for long enough.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReadArgs {
+    /// The blob ID (base64url, hex or decimal).
+    pub blob_id: String,
+    /// Write the blob to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Re-encode the whole blob and compare blob IDs.
+    #[arg(long, conflicts_with = "skip_consistency_check")]
+    pub strict_consistency_check: bool,
+    /// Check only each sliver, not the decoded blob.
+    #[arg(long)]
+    pub skip_consistency_check: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The blob ID.
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    pub blob_id: Option<String>,
+    /// Compute the blob ID of this file and report its status.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Time allowed for each node's answer.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// Also list the committee's members and their shards.
+    #[arg(long)]
+    pub committee: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Include expired and deleted blobs.
+    #[arg(long)]
+    pub include_expired: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct DeleteArgs {
+    /// Delete your deletable objects of these blob IDs.
+    #[arg(long, num_args = 1.., required_unless_present = "object_ids")]
+    pub blob_ids: Vec<String>,
+    /// Delete these blob objects.
+    #[arg(long, num_args = 1..)]
+    pub object_ids: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ExtendArgs {
+    /// The blob object to extend.
+    #[arg(long)]
+    pub blob_obj_id: String,
+    /// Epochs to add to its lifetime.
+    #[arg(long)]
+    pub epochs_extended: u32,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct HealthArgs {
+    /// Show the nodes' per-shard detail.
+    #[arg(long)]
+    pub detail: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A client with the configured wallet (created on first use when `wallet`).
+fn client(common: &CommonArgs, wallet: bool) -> Result<Client> {
+    let loaded = cli_config::load(common)?;
+    let key = if wallet {
+        Some(cli_config::load_or_create_wallet(
+            &loaded.wallet_path,
+            common.json,
+        )?)
+    } else if loaded.wallet_path.exists() {
+        Some(cli_config::load_or_create_wallet(
+            &loaded.wallet_path,
+            true,
+        )?)
+    } else {
+        None
+    };
+    Ok(Client::new(loaded.client, key)?)
+}
+
+fn parse_blob_id(s: &str) -> Result<BlobId> {
+    s.parse().map_err(|e| {
+        anyhow::anyhow!("{e} (a blob ID is 43 base64url characters, as `floe blob-id` prints)")
+    })
+}
+
+fn parse_object_id(s: &str) -> Result<ObjectId> {
+    s.parse()
+        .map_err(|e| anyhow::anyhow!("{e:?}: an object ID is 0x followed by 64 hex digits"))
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub fn store(a: StoreArgs) -> Result<()> {
+    let lifetime = match (&a.epochs, a.end_epoch) {
+        (Some(e), _) if e == "max" => Lifetime::Max,
+        (Some(e), _) => {
+            Lifetime::Epochs(e.parse().with_context(|| {
+                format!("--epochs takes a number of epochs or `max`, not `{e}`")
+            })?)
+        }
+        (None, Some(e)) => Lifetime::EndEpoch(e),
+        (None, None) => bail!(
+            "say how long to store: --epochs N (epochs from now), --epochs max, or --end-epoch E"
+        ),
+    };
+    let options = StoreOptions {
+        lifetime,
+        deletable: !a.permanent,
+        force: a.force,
+    };
+    let client = client(&a.common, true)?;
+    runtime()?.block_on(async move {
+        let system = client.system().await?;
+        let mut results = Vec::new();
+        let mut failed = 0;
+        for path in &a.files {
+            let data =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let size = data.len() as u64;
+            let label = path.display().to_string();
+            let progress = Bar::reporter(!a.common.json, &label);
+            let result = match client.store(data, &options, progress).await {
+                Ok(outcome) => {
+                    if !a.common.json {
+                        print_store(&system, &label, size, &outcome);
+                    }
+                    outcome.result
+                }
+                Err(e) => {
+                    failed += 1;
+                    if !a.common.json {
+                        eprintln!("error: storing {label} failed: {e}");
+                    }
+                    BlobStoreResult::Error {
+                        blob_id: None,
+                        failure_phase: "store".into(),
+                        error_msg: e.to_string(),
+                    }
+                }
+            };
+            results.push(json!({"path": path, "blobStoreResult": result}));
+        }
+        if a.common.json {
+            print_json(&results)?;
+        }
+        if failed > 0 {
+            bail!("{failed} of {} files could not be stored", a.files.len());
+        }
+        Ok(())
+    })
+}
+
+fn print_store(
+    system: &floe_ledger::api_types::SystemInfo,
+    label: &str,
+    size: u64,
+    outcome: &floe_client::StoreOutcome,
+) {
+    match &outcome.result {
+        BlobStoreResult::NewlyCreated {
+            blob_object,
+            resource_operation,
+            ..
+        } => {
+            let kind = if blob_object.deletable {
+                "deletable"
+            } else {
+                "permanent"
+            };
+            println!(
+                "Stored {label} ({}) as a new {kind} blob.",
+                output::size(size)
+            );
+            println!("  Blob ID:      {}", blob_object.blob_id);
+            println!("  Object ID:    {}", blob_object.id);
+            let how = match resource_operation {
+                floe_client::ResourceOperation::RegisterFromScratch { .. } => "new registration",
+                floe_client::ResourceOperation::ReuseRegistration { .. } => {
+                    "reused your earlier registration"
+                }
+            };
+            println!(
+                "  Encoded size: {} ({how})",
+                output::size(blob_object.storage.storage_size)
+            );
+            if let Some(e) = blob_object.certified_epoch {
+                println!("  Certified in: {}", output::epoch_with_date(system, e));
+            }
+            println!(
+                "  Available until {} (exclusive)",
+                output::epoch_with_date(system, blob_object.storage.end_epoch)
+            );
+        }
+        BlobStoreResult::AlreadyCertified {
+            blob_id, end_epoch, ..
+        } => {
+            println!("{label} is already certified; nothing was uploaded.");
+            println!("  Blob ID: {blob_id}");
+            println!(
+                "  Available until {} (exclusive). Use --force to store it anyway.",
+                output::epoch_with_date(system, *end_epoch)
+            );
+        }
+        BlobStoreResult::MarkedInvalid { blob_id, .. } => {
+            println!("{label}: blob {blob_id} was marked invalid by the network; not stored.");
+        }
+        BlobStoreResult::Error { error_msg, .. } => println!("{label}: {error_msg}"),
+    }
+}
+
+pub fn read(a: ReadArgs) -> Result<()> {
+    let blob_id = parse_blob_id(&a.blob_id)?;
+    let check = if a.strict_consistency_check {
+        ConsistencyCheck::Strict
+    } else if a.skip_consistency_check {
+        ConsistencyCheck::Skip
+    } else {
+        ConsistencyCheck::Default
+    };
+    let client = client(&a.common, false)?;
+    let progress = Bar::reporter(!a.common.json, &a.blob_id);
+    let blob = runtime()?
+        .block_on(client.read(&blob_id, ReadOptions { check }, progress))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match (&a.out, a.common.json) {
+        (Some(out), json) => {
+            std::fs::write(out, &blob)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            if json {
+                print_json(&json!({"blobId": blob_id, "out": out, "size": blob.len()}))?;
+            } else {
+                eprintln!(
+                    "Read blob {blob_id} ({}) into {}",
+                    output::size(blob.len() as u64),
+                    out.display()
+                );
+            }
+        }
+        (None, true) => print_json(&json!({
+            "blobId": blob_id,
+            "blob": base64::engine::general_purpose::STANDARD.encode(&blob),
+        }))?,
+        (None, false) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&blob)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+pub fn blob_status(a: StatusArgs) -> Result<()> {
+    let client = client(&a.common, false)?;
+    runtime()?.block_on(async move {
+        let blob_id = match (&a.blob_id, &a.file) {
+            (Some(id), _) => parse_blob_id(id)?,
+            (None, Some(file)) => {
+                let (_, committee) = client.committee().await?;
+                let data = std::fs::read(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                floe_core::compute_metadata(&committee.config, &data)?.blob_id
+            }
+            (None, None) => bail!("give --blob-id ID or --file FILE"),
+        };
+        let status = client.verified_status(&blob_id, Some(a.timeout)).await?;
+        if a.common.json {
+            return print_json(&status);
+        }
+        let system = client.system().await?;
+        let line = match &status.status {
+            BlobStatus::Nonexistent => "does not exist (never registered)".to_string(),
+            BlobStatus::Registered { end_epoch, .. } => format!(
+                "is registered but NOT certified: it is not available yet (registration ends at {})",
+                output::epoch_with_date(&system, *end_epoch)
+            ),
+            BlobStatus::Certified {
+                end_epoch,
+                initial_certified_epoch,
+                permanent,
+                ..
+            } => format!(
+                "is certified and available until {} (exclusive); certified in epoch {}; {}",
+                output::epoch_with_date(&system, *end_epoch),
+                initial_certified_epoch,
+                if *permanent {
+                    "at least one registration is permanent"
+                } else {
+                    "all registrations are deletable"
+                }
+            ),
+            BlobStatus::Invalid { .. } => {
+                "was proven inconsistently encoded and is INVALID: it has no data".into()
+            }
+            BlobStatus::Deleted { .. } => "was deleted by its owners: its data is gone".into(),
+            BlobStatus::Expired { end_epoch, .. } => format!(
+                "EXPIRED at the start of {}: its data is gone",
+                output::epoch_with_date(&system, *end_epoch)
+            ),
+        };
+        println!("Blob {blob_id} {line}.");
+        println!(
+            "Nodes: {} of {} shards answered, {} agree with the ledger{}.",
+            status.nodes.responded_shards,
+            status.nodes.n_shards,
+            status.nodes.agreeing_shards,
+            if status.nodes.confirmed {
+                ""
+            } else {
+                " (fewer than f+1: the nodes may still be catching up)"
+            }
+        );
+        Ok(())
+    })
+}
+
+pub fn info(a: InfoArgs) -> Result<()> {
+    let loaded = cli_config::load(&a.common)?;
+    let client = client(&a.common, false)?;
+    runtime()?.block_on(async move {
+        let system = client.system().await?;
+        if a.common.json {
+            let mut v = serde_json::to_value(&system)?;
+            v["walletAddress"] = json!(client.address().map(|a| a.to_string()));
+            v["daemonUrl"] = json!(loaded.daemon_url);
+            if !a.committee {
+                v["committee"]["members"] = json!(system.committee.members.len());
+            }
+            return print_json(&v);
+        }
+        let config = floe_core::EncodingConfig::new(system.n_shards)?;
+        println!("Floe network at {}", client.config().ledger_url);
+        println!(
+            "  Epoch:           {} (started {}; next starts {}; epochs last {})",
+            system.epoch,
+            output::epoch_start(&system, system.epoch),
+            output::epoch_start(&system, system.epoch + 1),
+            output::duration(system.epoch_duration_ms)
+        );
+        println!(
+            "  Shards:          {} (tolerates {} faulty; certificates need {})",
+            system.n_shards,
+            config.max_faulty(),
+            config.quorum()
+        );
+        println!("  Storage nodes:   {}", system.committee.members.len());
+        println!(
+            "  Capacity:        {} used of {}",
+            output::size(system.used_capacity),
+            output::size(system.total_capacity)
+        );
+        println!("  Max blob size:   {}", output::size(system.max_blob_size));
+        println!(
+            "  Max lifetime:    {} epochs ahead",
+            system.max_epochs_ahead
+        );
+        println!(
+            "  Encoded size of a 1 MiB blob: {}",
+            output::size(config.encoded_length(1 << 20)?)
+        );
+        match client.address() {
+            Some(a) => println!("  Wallet:          {a} ({})", loaded.wallet_path.display()),
+            None => println!(
+                "  Wallet:          none yet (created at {} on first store)",
+                loaded.wallet_path.display()
+            ),
+        }
+        if let Some(d) = &loaded.daemon_url {
+            println!("  Daemon:          {d}");
+        }
+        if let Some(p) = &loaded.path {
+            println!("  Config:          {}", p.display());
+        }
+        if a.committee {
+            println!("Committee of epoch {}:", system.committee.epoch);
+            for m in &system.committee.members {
+                println!(
+                    "  {:<12} {:<22} {:>5} shards  {}",
+                    m.name,
+                    m.network_address,
+                    m.shards.len(),
+                    m.node_id
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn list_blobs(a: ListArgs) -> Result<()> {
+    let client = client(&a.common, true)?;
+    runtime()?.block_on(async move {
+        let system = client.system().await?;
+        let blobs = client.list_blobs(a.include_expired).await?;
+        if a.common.json {
+            let v: Vec<_> = blobs
+                .iter()
+                .map(|b| {
+                    let mut v = serde_json::to_value(floe_client::BlobObjectJson::from(b))
+                        .expect("serialises");
+                    v["deleted"] = json!(b.deleted);
+                    v["expired"] = json!(b.end_epoch() <= system.epoch);
+                    v
+                })
+                .collect();
+            return print_json(&v);
+        }
+        if blobs.is_empty() {
+            println!("No blobs. Store one with `floe store FILE --epochs 1`.");
+            return Ok(());
+        }
+        println!(
+            "{:<44} {:>10} {:<10} {:<9} {:<30} OBJECT ID",
+            "BLOB ID", "SIZE", "STATE", "KIND", "EXPIRES"
+        );
+        for b in &blobs {
+            let state = if b.deleted {
+                "deleted"
+            } else if b.end_epoch() <= system.epoch {
+                "expired"
+            } else if b.certified_epoch.is_some() {
+                "certified"
+            } else {
+                "registered"
+            };
+            println!(
+                "{:<44} {:>10} {:<10} {:<9} {:<30} {}",
+                b.blob_id.to_string(),
+                output::size(b.size),
+                state,
+                if b.deletable {
+                    "deletable"
+                } else {
+                    "permanent"
+                },
+                output::epoch_with_date(&system, b.end_epoch()),
+                b.id
+            );
+        }
+        Ok(())
+    })
+}
+
+pub fn delete(a: DeleteArgs) -> Result<()> {
+    let client = client(&a.common, true)?;
+    runtime()?.block_on(async move {
+        let mut objects = Vec::new();
+        for o in &a.object_ids {
+            objects.push(parse_object_id(o)?);
+        }
+        for b in &a.blob_ids {
+            let id = parse_blob_id(b)?;
+            let owned = client.owned_objects_of(&id).await?;
+            let deletable: Vec<_> = owned.iter().filter(|o| o.deletable).collect();
+            if deletable.is_empty() {
+                bail!(
+                    "you own no deletable blob object of {id}{}",
+                    if owned.is_empty() {
+                        ""
+                    } else {
+                        " (only permanent ones, which expire but cannot be deleted)"
+                    }
+                );
+            }
+            objects.extend(deletable.iter().map(|o| o.id));
+        }
+        let mut deleted = Vec::new();
+        for o in &objects {
+            let blob = client.delete(o).await?;
+            if !a.common.json {
+                println!("Deleted object {o} of blob {}.", blob.blob_id);
+            }
+            deleted.push(json!({"objectId": o, "blobId": blob.blob_id}));
+        }
+        if a.common.json {
+            print_json(&json!({ "deleted": deleted }))?;
+        }
+        Ok(())
+    })
+}
+
+pub fn extend(a: ExtendArgs) -> Result<()> {
+    let client = client(&a.common, true)?;
+    let object = parse_object_id(&a.blob_obj_id)?;
+    runtime()?.block_on(async move {
+        let end = client.extend(&object, a.epochs_extended).await?;
+        if a.common.json {
+            return print_json(&json!({"objectId": object, "endEpoch": end}));
+        }
+        let system = client.system().await?;
+        println!(
+            "Extended {object}: available until {} (exclusive).",
+            output::epoch_with_date(&system, end)
+        );
+        Ok(())
+    })
+}
+
+pub fn health(a: HealthArgs) -> Result<()> {
+    let client = client(&a.common, false)?;
+    runtime()?.block_on(async move {
+        let (system, committee) = client.committee().await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let mut rows = Vec::new();
+        for m in &committee.members {
+            let url = format!(
+                "http://{}/v1/health{}",
+                m.info.network_address,
+                if a.detail { "?detailed=true" } else { "" }
+            );
+            let v: serde_json::Value = match http.get(&url).send().await {
+                Ok(r) => r
+                    .json()
+                    .await
+                    .unwrap_or_else(|e| json!({"error": e.to_string()})),
+                Err(e) => json!({"error": format!("unreachable: {e}")}),
+            };
+            rows.push((m, v));
+        }
+        if a.common.json {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(m, v)| json!({"name": m.info.name, "address": m.info.network_address,
+                    "shards": m.info.shards.len(), "health": v.get("success").map(|s| &s["data"]).unwrap_or(v)}))
+                .collect();
+            return print_json(&v);
+        }
+        println!("Epoch {} committee: {} nodes", system.epoch, rows.len());
+        let mut down = 0;
+        for (m, v) in &rows {
+            let data = v.get("success").map(|s| &s["data"]);
+            match data {
+                Some(d) => println!(
+                    "  {:<12} {:<22} {:>5} shards  {:<10} epoch {}  event lag {}",
+                    m.info.name,
+                    m.info.network_address,
+                    m.info.shards.len(),
+                    d["nodeStatus"].as_str().unwrap_or("?"),
+                    d["epoch"],
+                    d["eventLag"].as_u64().map_or("?".to_string(), |l| l.to_string())
+                ),
+                None => {
+                    down += 1;
+                    println!(
+                        "  {:<12} {:<22} {:>5} shards  DOWN: {}",
+                        m.info.name,
+                        m.info.network_address,
+                        m.info.shards.len(),
+                        v["error"].as_str().unwrap_or("unexpected answer")
+                    )
+                }
+            }
+        }
+        if down > 0 {
+            println!("{down} node(s) unreachable; reads and writes survive up to f faulty shards.");
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,213 @@
+//! The user's path through real processes: `floe testbed` as a child process, then `floe store`,
+//! `read`, `blob-status`, `list-blobs`, `extend`, `delete`, `info` and `health` against it, and a
+//! Ctrl-C followed by a resume that still serves the stored blob.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn floe(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
+    c.current_dir(dir)
+        .env_remove("FLOE_CONFIG")
+        .env("HOME", dir);
+    c
+}
+
+/// `floe testbed` in `dir`, killed when dropped.
+struct Bed(Child);
+
+impl Bed {
+    fn start(dir: &Path) -> Self {
+        let mut child = floe(dir)
+            .args([
+                "testbed",
+                "--base-port",
+                "0",
+                "--nodes",
+                "4",
+                "--n-shards",
+                "10",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the testbed printed `ready` within 60 s");
+            if line == "ready" {
+                break;
+            }
+        }
+        Self(child)
+    }
+
+    /// Ctrl-C, and the process must exit cleanly.
+    fn interrupt(mut self) {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                assert!(status.success(), "testbed exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "testbed did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = floe(dir).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let (ok, out, err) = run(dir, args);
+    assert!(ok, "floe {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("floe {args:?}: {e}: {out}"))
+}
+
+#[test]
+fn store_read_status_manage_and_resume_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Before any network exists, commands say what to do.
+    let (ok, _, err) = run(d, &["read", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
+    assert!(!ok);
+    assert!(err.contains("floe testbed"), "{err}");
+
+    let bed = Bed::start(d);
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+    std::fs::write(d.join("a.bin"), &payload).unwrap();
+    std::fs::write(d.join("empty.bin"), b"").unwrap();
+
+    // Without a lifetime, store explains the choices.
+    let (ok, _, err) = run(d, &["store", "a.bin"]);
+    assert!(!ok && err.contains("--epochs"), "{err}");
+
+    let stored = json(
+        d,
+        &["store", "a.bin", "empty.bin", "--epochs", "2", "--json"],
+    );
+    assert!(
+        d.join("floe-testbed/wallet.json").exists(),
+        "wallet created"
+    );
+    let created = &stored[0]["blobStoreResult"]["newlyCreated"]["blobObject"];
+    let blob_id = created["blobId"].as_str().unwrap().to_string();
+    let object_id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["size"], 100_000);
+    assert_eq!(created["deletable"], true);
+    assert!(created["certifiedEpoch"].is_number());
+    assert_eq!(
+        stored[1]["blobStoreResult"]["newlyCreated"]["blobObject"]["size"],
+        0
+    );
+    // The ID matches the offline computation.
+    let offline = json(d, &["blob-id", "a.bin", "--n-shards", "10", "--json"]);
+    assert_eq!(offline["blobId"], blob_id.as_str());
+
+    // Read to stdout (raw bytes) and to a file.
+    let out = floe(d).args(["read", &blob_id]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, payload);
+    let (ok, _, err) = run(d, &["read", &blob_id, "--out", "copy.bin"]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(d.join("copy.bin")).unwrap(), payload);
+
+    // Storing again is a no-op that says so.
+    let again = json(d, &["store", "a.bin", "--epochs", "1", "--json"]);
+    assert!(
+        again[0]["blobStoreResult"]["alreadyCertified"].is_object(),
+        "{again}"
+    );
+
+    let status = json(d, &["blob-status", "--blob-id", &blob_id, "--json"]);
+    assert_eq!(status["status"]["status"], "certified", "{status}");
+    assert_eq!(status["nodes"]["confirmed"], true, "{status}");
+    let (ok, text, _) = run(d, &["blob-status", "--file", "a.bin"]);
+    assert!(
+        ok && text.contains("certified and available until epoch 2"),
+        "{text}"
+    );
+
+    let listed = json(d, &["list-blobs", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == object_id.as_str())
+    );
+    let extended = json(
+        d,
+        &[
+            "extend",
+            "--blob-obj-id",
+            &object_id,
+            "--epochs-extended",
+            "3",
+            "--json",
+        ],
+    );
+    assert_eq!(extended["endEpoch"], 5);
+
+    let info = json(d, &["info", "--json"]);
+    assert_eq!(info["nShards"], 10);
+    let health = json(d, &["health", "--json"]);
+    assert_eq!(health.as_array().unwrap().len(), 4);
+    assert!(health[0]["health"]["nodeStatus"].is_string(), "{health}");
+
+    // Ctrl-C, resume: the blob is still there.
+    bed.interrupt();
+    let bed = Bed::start(d);
+    let out = floe(d).args(["read", &blob_id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, payload);
+
+    // Delete, then reads say it is gone.
+    let deleted = json(d, &["delete", "--blob-ids", &blob_id, "--json"]);
+    assert_eq!(deleted["deleted"][0]["objectId"], object_id.as_str());
+    let (ok, _, err) = run(d, &["read", &blob_id]);
+    assert!(!ok && err.contains("deleted"), "{err}");
+    // A malformed ID is explained.
+    let (ok, _, err) = run(d, &["read", "not-a-blob-id"]);
+    assert!(!ok && err.contains("43 base64url"), "{err}");
+    bed.interrupt();
+}
