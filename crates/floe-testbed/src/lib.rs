@@ -220,6 +220,25 @@ impl Testbed {
         Ok(bed)
     }
 
+    /// Create a testbed's files in `dir` (keys, node configs, genesis, `testbed.json`) without
+    /// starting anything, so that its ledger and nodes can run as separate processes
+    /// (`floe ledger run --genesis DIR/genesis.json --data-dir DIR/ledger --listen ADDR`,
+    /// `floe node run --config DIR/node-<i>/node.toml`). Ports picked here are released again.
+    /// Returns the existing state if `dir` already holds a testbed.
+    pub async fn init(dir: &Path, options: &TestbedOptions) -> Result<TestbedState, TestbedError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let state_path = dir.join("testbed.json");
+        if state_path.exists() {
+            let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+            return serde_json::from_str(&text).map_err(|e| TestbedError::BadState {
+                path: state_path,
+                reason: e.to_string(),
+            });
+        }
+        let (state, _, _) = Self::create(dir, options).await?;
+        Ok(state)
+    }
+
     /// Write keys, configs, genesis and `testbed.json`; return the bound listeners.
     async fn create(
         dir: &Path,
