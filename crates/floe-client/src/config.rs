@@ -53,6 +53,9 @@ pub struct CommunicationConfig {
     pub max_concurrent_metadata_reads: usize,
     /// Time allowed for one status request to a node.
     pub status_timeout_ms: u64,
+    /// During a read, when no request has answered for this long, ask one more node (so a
+    /// node that hangs costs this delay, not a request timeout).
+    pub hedge_after_ms: u64,
 }
 
 impl Default for CommunicationConfig {
@@ -72,6 +75,7 @@ impl Default for CommunicationConfig {
             max_concurrent_sliver_reads: 64,
             max_concurrent_metadata_reads: 3,
             status_timeout_ms: 2_000,
+            hedge_after_ms: 1_000,
         }
     }
 }
@@ -107,6 +111,9 @@ impl CommunicationConfig {
             || self.max_concurrent_metadata_reads == 0
         {
             return Err("concurrency limits must be at least 1".into());
+        }
+        if self.hedge_after_ms == 0 {
+            return Err("hedge_after_ms must be at least 1".into());
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());

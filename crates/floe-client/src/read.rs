@@ -167,7 +167,18 @@ impl Client {
         {
             spawn(&mut set, i);
         }
-        while let Some(joined) = set.join_next().await {
+        let hedge = std::time::Duration::from_millis(self.config.communication.hedge_after_ms);
+        loop {
+            let joined = match tokio::time::timeout(hedge, set.join_next()).await {
+                Ok(Some(j)) => j,
+                Ok(None) => break,
+                Err(_) => {
+                    if let Some(next) = pending.next() {
+                        spawn(&mut set, next);
+                    }
+                    continue;
+                }
+            };
             let (i, result) = joined.map_err(|e| ClientError::Internal(e.to_string()))?;
             let reason = match result {
                 Ok(m) if m.blob_id != *blob_id => "metadata for another blob ID".to_string(),
@@ -227,7 +238,20 @@ impl Client {
         for i in pending.by_ref().take(need.min(limit)) {
             spawn(&mut set, i);
         }
-        while let Some(joined) = set.join_next().await {
+        let hedge = std::time::Duration::from_millis(self.config.communication.hedge_after_ms);
+        loop {
+            // A holder that hangs must not hold the read up: after `hedge` without an answer,
+            // ask for one more sliver from the remaining candidates.
+            let joined = match tokio::time::timeout(hedge, set.join_next()).await {
+                Ok(Some(j)) => j,
+                Ok(None) => break,
+                Err(_) => {
+                    if let Some(i) = pending.next() {
+                        spawn(&mut set, i);
+                    }
+                    continue;
+                }
+            };
             let Ok((holder, result)) = joined else {
                 continue;
             };

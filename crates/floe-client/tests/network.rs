@@ -34,12 +34,16 @@ fn data(seed: u64, len: usize) -> Vec<u8> {
 }
 
 async fn network(epoch_ms: u64) -> (tempfile::TempDir, Testbed, Client) {
+    network_with(epoch_ms, N).await
+}
+
+async fn network_with(epoch_ms: u64, n_shards: u16) -> (tempfile::TempDir, Testbed, Client) {
     let dir = tempfile::tempdir().unwrap();
     let bed = Testbed::start(
         dir.path(),
         TestbedOptions {
             nodes: NODES,
-            n_shards: N,
+            n_shards,
             epoch_duration_ms: epoch_ms,
             node_limits: Limits {
                 sync_delay_ms: 0,
@@ -427,5 +431,73 @@ async fn expired_blobs_read_as_expired() {
         assert!(tokio::time::Instant::now() < deadline, "never expired");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
+    let seed = seed();
+    let (_dir, mut bed, _) = network(3_600_000).await;
+    // A client that would wait a whole minute for an answer.
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    config.communication.request_timeout_ms = 60_000;
+    let client = Client::new(config, Some(AccountKey::from_seed(&[5; 32]))).unwrap();
+    let before = data(seed, 150_000);
+    let id_before = store(&client, &before, &permanent(1))
+        .await
+        .blob_id()
+        .unwrap();
+    // Replace the heaviest node by a socket that accepts connections and never answers.
+    let hung = nodes_holding_f(&client, &bed).await[0];
+    bed.stop_node(hung).await;
+    let listener = tokio::net::TcpListener::bind(bed.node_address(hung))
+        .await
+        .unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            conns.push(c);
+        }
+    });
+    let t = std::time::Instant::now();
+    let bytes = data(seed + 1, 150_000);
+    let outcome = client
+        .store(bytes.clone(), &permanent(1), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let store_time = t.elapsed();
+    assert!(
+        store_time < Duration::from_secs(20),
+        "the write waited for the hung node: {store_time:?}"
+    );
+    assert!(outcome.confirmed_weight < u64::from(N));
+    let id = outcome.result.blob_id().unwrap();
+    for (id, want) in [(id, &bytes), (id_before, &before)] {
+        let t = std::time::Instant::now();
+        assert_eq!(&read(&client, &id).await.unwrap(), want);
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the read waited for the hung node: {:?}",
+            t.elapsed()
+        );
+    }
+    held.abort();
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mib_blob_round_trips() {
+    let seed = seed();
+    // At n = 10 the largest blob is 1.8 MB (65535-byte symbols); n = 100 allows 149 MB.
+    let (_dir, bed, client) = network_with(3_600_000, 100).await;
+    let bytes = data(seed, 50 << 20);
+    let id = store(&client, &bytes, &permanent(1))
+        .await
+        .blob_id()
+        .unwrap();
+    assert!(read(&client, &id).await.unwrap() == bytes);
     bed.shutdown().await;
 }
