@@ -88,6 +88,7 @@ pub fn run(args: ClientBench) -> Result<()> {
             };
             let (mut total, mut encode, mut rest, mut reads) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut register, mut upload, mut certify) = (Vec::new(), Vec::new(), Vec::new());
             for k in 0..repeat {
                 let data: Vec<u8> = (0..size)
                     .map(|i| (i as u8) ^ (k as u8).wrapping_mul(31) ^ ((i >> 9) as u8))
@@ -98,6 +99,9 @@ pub fn run(args: ClientBench) -> Result<()> {
                     .await?;
                 total.push(t.elapsed());
                 encode.push(outcome.timings.encode);
+                register.push(outcome.timings.register);
+                upload.push(outcome.timings.upload);
+                certify.push(outcome.timings.certify);
                 rest.push(t.elapsed().saturating_sub(outcome.timings.encode));
                 let id = outcome.result.blob_id().context("stored blob has an ID")?;
                 let t = Instant::now();
@@ -109,7 +113,15 @@ pub fn run(args: ClientBench) -> Result<()> {
                     bail!("read back different bytes for a {size}-byte blob");
                 }
             }
-            for v in [&mut total, &mut encode, &mut rest, &mut reads] {
+            for v in [
+                &mut total,
+                &mut encode,
+                &mut rest,
+                &mut reads,
+                &mut register,
+                &mut upload,
+                &mut certify,
+            ] {
                 v.sort();
             }
             let mib = size as f64 / (1024.0 * 1024.0);
@@ -122,6 +134,9 @@ pub fn run(args: ClientBench) -> Result<()> {
                 "store_p99_ms": ms(pct(&total, 0.99)),
                 "encode_p50_ms": ms(pct(&encode, 0.5)),
                 "rest_p50_ms": ms(pct(&rest, 0.5)),
+                "register_p50_ms": ms(pct(&register, 0.5)),
+                "upload_p50_ms": ms(pct(&upload, 0.5)),
+                "certify_p50_ms": ms(pct(&certify, 0.5)),
                 "store_mib_s": mib / store_p50.as_secs_f64(),
                 "read_p50_ms": ms(read_p50),
                 "read_mib_s": mib / read_p50.as_secs_f64(),
@@ -154,6 +169,15 @@ pub fn run(args: ClientBench) -> Result<()> {
         println!(
             "rest = registration + distribution + confirmations + certification (target ≤ 100 ms for 1 KiB)"
         );
+        for r in &rows {
+            println!(
+                "{:>10}: rest p50 split: register {:.1} ms, upload until quorum + tail {:.1} ms, certify {:.1} ms",
+                crate::output::size(r["size"].as_u64().unwrap_or(0)),
+                r["register_p50_ms"].as_f64().unwrap_or(0.0),
+                r["upload_p50_ms"].as_f64().unwrap_or(0.0),
+                r["certify_p50_ms"].as_f64().unwrap_or(0.0),
+            );
+        }
         Ok(())
     })
 }

@@ -8,6 +8,7 @@ mod bench_node;
 mod blob_cmds;
 mod cli_config;
 mod client_cmds;
+mod daemon_cmd;
 mod file_source;
 mod ledger_cmds;
 mod node_cmds;
@@ -47,6 +48,12 @@ enum Command {
     Extend(client_cmds::ExtendArgs),
     /// The health of every storage node of the committee.
     Health(client_cmds::HealthArgs),
+    /// Serve Walrus's aggregator and publisher HTTP API (reads and writes).
+    Daemon(daemon_cmd::DaemonArgs),
+    /// Serve the aggregator HTTP API (reads only).
+    Aggregator(daemon_cmd::DaemonArgs),
+    /// Serve the publisher HTTP API (writes only).
+    Publisher(daemon_cmd::DaemonArgs),
     /// Start (or resume) a local network: a ledger and storage nodes, with a client config.
     Testbed(testbed_cmd::TestbedArgs),
     /// Compute the blob ID of a file exactly as `walrus blob-id` does, without storing anything.
@@ -79,6 +86,9 @@ fn main() {
         Command::Extend(a) => client_cmds::extend(a),
         Command::Health(a) => client_cmds::health(a),
         Command::Testbed(a) => testbed_cmd::run(a),
+        Command::Daemon(a) => daemon_cmd::run(a, None),
+        Command::Aggregator(a) => daemon_cmd::run(a, Some(floe_daemon::Mode::Aggregator)),
+        Command::Publisher(a) => daemon_cmd::run(a, Some(floe_daemon::Mode::Publisher)),
         Command::BlobId(a) => blob_cmds::blob_id(a),
         Command::Encode(a) => blob_cmds::encode(a),
         Command::ConvertBlobId(a) => blob_cmds::convert(a),

@@ -28,6 +28,13 @@ pub struct TestbedArgs {
     /// Seed of the nodes' keys (new networks only).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the daemon (aggregator + publisher) listens; default 127.0.0.1:31415, or a free
+    /// port with `--base-port 0`.
+    #[arg(long)]
+    pub daemon_address: Option<std::net::SocketAddr>,
+    /// Do not start a daemon.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 pub fn run(a: TestbedArgs) -> Result<()> {
@@ -53,17 +60,64 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         let bed = Testbed::start(&a.data_dir, options)
             .await
             .with_context(|| format!("cannot start the testbed in {}", a.data_dir.display()))?;
+        // The daemon, with its own wallet (so it never races the user's sequence numbers).
+        let (daemon, daemon_url) = if a.no_daemon {
+            (None, None)
+        } else {
+            let address = a.daemon_address.unwrap_or_else(|| {
+                if a.base_port == 0 {
+                    ([127, 0, 0, 1], 0).into()
+                } else {
+                    ([127, 0, 0, 1], 31415).into()
+                }
+            });
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for the daemon (use --daemon-address or --no-daemon)"))?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let wallet = crate::cli_config::load_or_create_wallet(
+                &bed.dir().join("daemon-wallet.json"),
+                true,
+            )?;
+            let client = floe_client::Client::new(
+                floe_client::ClientConfig {
+                    ledger_url: bed.ledger_url(),
+                    ..Default::default()
+                },
+                Some(wallet),
+            )?;
+            let options = floe_daemon::DaemonOptions {
+                bind_address: listener.local_addr()?,
+                enable_delete: true,
+                ..Default::default()
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.await;
+                };
+                if let Err(e) = floe_daemon::serve_on(listener, client, options, stop).await {
+                    eprintln!("error: the testbed daemon failed: {e}");
+                }
+            });
+            (Some((tx, task)), Some(url))
+        };
         let config_path = bed.dir().join("floe.yaml");
-        if !config_path.exists() {
-            let config = ConfigFile {
+        let config = match crate::cli_config::read_config_file(&config_path) {
+            Ok(mut c) if config_path.exists() => {
+                c.ledger_url = bed.ledger_url();
+                c.daemon_url = daemon_url.clone();
+                c
+            }
+            _ => ConfigFile {
                 ledger_url: bed.ledger_url(),
                 wallet: "wallet.json".into(),
-                daemon_url: None,
+                daemon_url: daemon_url.clone(),
                 communication: Default::default(),
-            };
-            std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)
-                .with_context(|| format!("cannot write {}", config_path.display()))?;
-        }
+            },
+        };
+        std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
         let state = bed.state();
         println!(
             "Floe testbed {}: {} storage nodes, {} shards, epochs of {}.",
@@ -78,6 +132,9 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             bed.node_address(0),
             bed.node_address(bed.node_count() - 1)
         );
+        if let Some(url) = &daemon_url {
+            println!("  daemon   {url}   (aggregator + publisher)");
+        }
         println!("  data     {}", bed.dir().display());
         println!("  config   {}", config_path.display());
         println!();
@@ -88,10 +145,18 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         println!("  floe store FILE --epochs 2");
         println!("  floe read BLOB_ID --out FILE");
         println!("  floe blob-status --blob-id BLOB_ID");
+        if let Some(url) = &daemon_url {
+            println!("  curl -X PUT --data-binary @FILE '{url}/v1/blobs?epochs=2'");
+            println!("  curl {url}/v1/blobs/BLOB_ID");
+        }
         println!("Press Ctrl-C to stop; run `floe testbed` again to resume this network.");
         println!("ready");
         crate::ledger_cmds::shutdown_signal().await;
         println!("stopping…");
+        if let Some((tx, task)) = daemon {
+            let _ = tx.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
         bed.shutdown().await;
         println!("stopped");
         Ok(())

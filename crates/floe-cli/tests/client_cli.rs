@@ -186,6 +186,42 @@ fn store_read_status_manage_and_resume_through_the_cli() {
 
     let info = json(d, &["info", "--json"]);
     assert_eq!(info["nShards"], 10);
+    // The testbed's daemon serves the same network over Walrus's HTTP API.
+    let daemon = info["daemonUrl"]
+        .as_str()
+        .expect("the testbed runs a daemon")
+        .to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let (got, put) = rt.block_on(async {
+        let got = http
+            .get(format!("{daemon}/v1/blobs/{blob_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        let got = got.bytes().await.unwrap().to_vec();
+        let put: Value = http
+            .put(format!("{daemon}/v1/blobs?epochs=1"))
+            .body(b"stored over HTTP".to_vec())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (got, put)
+    });
+    assert_eq!(got, payload);
+    let http_id = put["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{put}"))
+        .to_string();
+    let out = floe(d).args(["read", &http_id]).output().unwrap();
+    assert_eq!(out.stdout, b"stored over HTTP");
     let health = json(d, &["health", "--json"]);
     assert_eq!(health.as_array().unwrap().len(), 4);
     assert!(health[0]["health"]["nodeStatus"].is_string(), "{health}");

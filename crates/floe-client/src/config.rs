@@ -43,6 +43,8 @@ pub struct CommunicationConfig {
     pub backoff_max_ms: u64,
     /// How long nodes may take to see a registration before uploads to them give up.
     pub registration_wait_ms: u64,
+    /// How often to retry a node that has not seen the registration yet.
+    pub registration_poll_ms: u64,
     /// After a quorum confirmed, keep uploading to the rest for
     /// `clamp(elapsed / 2 + tail_min, tail_min, tail_max)`.
     pub tail_min_ms: u64,
@@ -70,6 +72,7 @@ impl Default for CommunicationConfig {
             backoff_min_ms: 100,
             backoff_max_ms: 5_000,
             registration_wait_ms: 30_000,
+            registration_poll_ms: 10,
             tail_min_ms: 500,
             tail_max_ms: 10_000,
             max_concurrent_sliver_reads: 64,

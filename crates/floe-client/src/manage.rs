@@ -5,7 +5,7 @@ use std::time::Duration;
 use floe_core::Epoch;
 use floe_core::{BlobId, ObjectId};
 use floe_ledger::api_types::{BlobStatusResponse, ObjectResponse};
-use floe_ledger::{BlobObject, BlobStatus, TxKind};
+use floe_ledger::{Address, BlobObject, BlobStatus, TxKind};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -183,6 +183,26 @@ impl Client {
             })
             .await?;
         Ok(new_end)
+    }
+
+    /// Give a blob object the wallet owns to `recipient` (not once deleted). The object keeps
+    /// its ID, lifetime and certification; the recipient may then delete or extend it, and it
+    /// appears in the recipient's account, no longer in the wallet's. Returns the object as it
+    /// was before the transfer.
+    pub async fn transfer_blob(
+        &self,
+        object_id: &ObjectId,
+        recipient: Address,
+    ) -> Result<BlobObject, ClientError> {
+        // The ledger refuses a deleted object (`DELETED`) with a precise message.
+        let blob = self.owned_blob(object_id).await?;
+        self.wallet()?
+            .submit(TxKind::TransferBlob {
+                blob_object: *object_id,
+                recipient,
+            })
+            .await?;
+        Ok(blob)
     }
 }
 

@@ -449,7 +449,7 @@ where
             Err(e) => e,
         };
         if e.reason() == Some("NOT_REGISTERED") && Instant::now() < registration_deadline {
-            tokio::time::sleep(Duration::from_millis(comm.backoff_min_ms.max(20))).await;
+            tokio::time::sleep(Duration::from_millis(comm.registration_poll_ms.max(1))).await;
             continue;
         }
         attempt += 1;

@@ -66,6 +66,14 @@ pub enum EventKind {
     },
     #[serde(rename_all = "camelCase")]
     EpochChangeDone { epoch: Epoch },
+    /// A blob object changed owner (appended last: variant indices are part of the digest).
+    #[serde(rename_all = "camelCase")]
+    BlobTransferred {
+        blob_id: BlobId,
+        object_id: ObjectId,
+        from: Address,
+        to: Address,
+    },
 }
 
 impl EventKind {
@@ -75,6 +83,7 @@ impl EventKind {
             EventKind::BlobRegistered { blob_id, .. }
             | EventKind::BlobCertified { blob_id, .. }
             | EventKind::BlobDeleted { blob_id, .. }
+            | EventKind::BlobTransferred { blob_id, .. }
             | EventKind::InvalidBlobId { blob_id } => Some(*blob_id),
             _ => None,
         }

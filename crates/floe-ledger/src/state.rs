@@ -8,13 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use floe_core::merkle::blake2b256;
-use floe_core::metadata::derive_blob_id;
 use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId};
-use floe_crypto::{
-    BlobPersistenceType, Certificate, CommitteeWeights, Confirmation, InvalidBlobIdMessage,
-    ProtocolMessage,
-};
+use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
+
+mod blob_rules;
 
 use crate::committee::{genesis_committee, transition};
 use crate::error::TxError;
@@ -551,137 +549,21 @@ impl LedgerState {
             } => {
                 self.certify(blob_object, certificate, out)?;
             }
-            TxKind::InvalidateBlob { certificate } => {
-                let message: InvalidBlobIdMessage =
-                    ProtocolMessage::from_bytes(&certificate.serialized_message)
-                        .map_err(|e| TxError::BadCertificate(e.to_string()))?;
-                if message.epoch != self.epoch {
-                    return Err(TxError::WrongEpoch {
-                        message: message.epoch,
-                        current: self.epoch,
-                    });
-                }
-                let blob_id = message.body.blob_id;
-                if self
-                    .by_blob_id
-                    .get(&blob_id)
-                    .is_some_and(|r| r.invalid_event.is_some())
-                {
-                    return Err(TxError::BlobInvalid(blob_id));
-                }
-                self.check_certificate(certificate, Threshold::Validity)?;
-                let event = out.emit(EventKind::InvalidBlobId { blob_id });
-                self.by_blob_id.entry(blob_id).or_default().invalid_event = Some(event);
-            }
-            TxKind::DeleteBlob { blob_object } => {
-                let blob = self.owned_live_blob(blob_object, &sender)?;
-                if !blob.deletable {
-                    return Err(TxError::NotDeletable(*blob_object));
-                }
-                let (blob_id, end_epoch, was_certified) = (
-                    blob.blob_id,
-                    blob.end_epoch(),
-                    blob.certified_epoch.is_some(),
-                );
-                let storage = blob.storage.clone();
-                let event = out.emit(EventKind::BlobDeleted {
-                    blob_id,
-                    object_id: *blob_object,
-                    end_epoch,
-                    was_certified,
-                });
-                self.blobs.get_mut(blob_object).expect("checked").deleted = true;
-                self.object_events.entry(*blob_object).or_default().last = event;
-                self.storage.insert(storage.id, storage);
-            }
+            TxKind::InvalidateBlob { certificate } => self.invalidate(certificate, out)?,
+            TxKind::DeleteBlob { blob_object } => self.delete_blob(&sender, blob_object, out)?,
             TxKind::ExtendBlob {
                 blob_object,
                 new_end_epoch,
-            } => {
-                let blob = self.owned_live_blob(blob_object, &sender)?;
-                if blob.certified_epoch.is_none() {
-                    return Err(TxError::NotCertified(*blob_object));
-                }
-                if *new_end_epoch <= blob.end_epoch() {
-                    return Err(TxError::NotAnExtension {
-                        end: blob.end_epoch(),
-                        requested: *new_end_epoch,
-                    });
-                }
-                let size = blob.storage.storage_size;
-                let res = self.check_reservation(size, blob.end_epoch(), *new_end_epoch)?;
-                self.reserve(&res, size);
-                let blob = self.blobs.get_mut(blob_object).expect("checked");
-                blob.storage.end_epoch = *new_end_epoch;
-                let (blob_id, deletable) = (blob.blob_id, blob.deletable);
-                let event = out.emit(EventKind::BlobCertified {
-                    blob_id,
-                    object_id: *blob_object,
-                    end_epoch: *new_end_epoch,
-                    deletable,
-                    is_extension: true,
-                });
-                let ev = self.object_events.entry(*blob_object).or_default();
-                ev.certified = Some(event);
-                ev.last = event;
-            }
+            } => self.extend_blob(&sender, blob_object, *new_end_epoch, out)?,
+            TxKind::TransferBlob {
+                blob_object,
+                recipient,
+            } => self.transfer_blob(&sender, blob_object, *recipient, out)?,
             TxKind::EpochSyncDone { node_id, epoch } => {
                 self.sync_done(&sender, node_id, *epoch, out)?
             }
         }
         self.accounts.insert(sender, expected + 1);
-        Ok(())
-    }
-
-    fn owned_live_blob(&self, id: &ObjectId, sender: &Address) -> Result<&BlobObject, TxError> {
-        let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
-        if &blob.owner != sender {
-            return Err(TxError::NotOwner(*id));
-        }
-        if blob.deleted {
-            return Err(TxError::Deleted(*id));
-        }
-        if self.epoch >= blob.end_epoch() {
-            return Err(TxError::Expired {
-                end: blob.end_epoch(),
-                epoch: self.epoch,
-            });
-        }
-        Ok(blob)
-    }
-
-    fn check_blob(
-        &self,
-        blob_id: BlobId,
-        root_hash: &[u8; 32],
-        size: u64,
-        encoding_type: floe_core::EncodingType,
-        storage_size: u64,
-    ) -> Result<(), TxError> {
-        let encoded = self
-            .encoding_config()
-            .encoded_length(size)
-            .map_err(|e| TxError::BlobTooLarge(e.to_string()))?;
-        if encoded > storage_size {
-            return Err(TxError::StorageTooSmall {
-                needed: encoded,
-                available: storage_size,
-            });
-        }
-        let derived = derive_blob_id(encoding_type, size, root_hash);
-        if derived != blob_id {
-            return Err(TxError::BlobIdMismatch {
-                claimed: blob_id,
-                derived,
-            });
-        }
-        if self
-            .by_blob_id
-            .get(&blob_id)
-            .is_some_and(|r| r.invalid_event.is_some())
-        {
-            return Err(TxError::BlobInvalid(blob_id));
-        }
         Ok(())
     }
 
@@ -726,114 +608,6 @@ impl LedgerState {
         for e in range.0..range.1 {
             *self.used_capacity.entry(e).or_insert(0) += size;
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn register(
-        &mut self,
-        owner: Address,
-        blob_id: BlobId,
-        size: u64,
-        encoding_type: floe_core::EncodingType,
-        deletable: bool,
-        storage: StorageResource,
-        out: &mut Effects,
-    ) {
-        let id = out.new_object_id();
-        let end_epoch = storage.end_epoch;
-        let event = out.emit(EventKind::BlobRegistered {
-            blob_id,
-            object_id: id,
-            owner,
-            size,
-            end_epoch,
-            deletable,
-        });
-        self.blobs.insert(
-            id,
-            BlobObject {
-                id,
-                owner,
-                blob_id,
-                size,
-                encoding_type,
-                registered_epoch: self.epoch,
-                certified_epoch: None,
-                storage,
-                deletable,
-                deleted: false,
-            },
-        );
-        self.object_events.insert(
-            id,
-            ObjectEvents {
-                registered: event,
-                certified: None,
-                last: event,
-            },
-        );
-        self.by_blob_id.entry(blob_id).or_default().objects.push(id);
-    }
-
-    fn certify(
-        &mut self,
-        id: &ObjectId,
-        certificate: &Certificate,
-        out: &mut Effects,
-    ) -> Result<(), TxError> {
-        let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
-        if blob.deleted {
-            return Err(TxError::Deleted(*id));
-        }
-        if self.epoch >= blob.end_epoch() {
-            return Err(TxError::Expired {
-                end: blob.end_epoch(),
-                epoch: self.epoch,
-            });
-        }
-        if blob.certified_epoch.is_some() {
-            return Err(TxError::AlreadyCertified(*id));
-        }
-        if self
-            .by_blob_id
-            .get(&blob.blob_id)
-            .is_some_and(|r| r.invalid_event.is_some())
-        {
-            return Err(TxError::BlobInvalid(blob.blob_id));
-        }
-        let message = Confirmation::from_bytes(&certificate.serialized_message)
-            .map_err(|e| TxError::BadCertificate(e.to_string()))?;
-        if message.epoch != self.epoch {
-            return Err(TxError::WrongEpoch {
-                message: message.epoch,
-                current: self.epoch,
-            });
-        }
-        let expected = if blob.deletable {
-            BlobPersistenceType::Deletable { object_id: *id }
-        } else {
-            BlobPersistenceType::Permanent
-        };
-        if message.blob_id != blob.blob_id || message.persistence != expected {
-            return Err(TxError::BadCertificate(format!(
-                "the certificate confirms {} ({:?}), but the object is {} ({:?})",
-                message.blob_id, message.persistence, blob.blob_id, expected
-            )));
-        }
-        let (blob_id, end_epoch, deletable) = (blob.blob_id, blob.end_epoch(), blob.deletable);
-        self.check_certificate(certificate, Threshold::Quorum)?;
-        let event = out.emit(EventKind::BlobCertified {
-            blob_id,
-            object_id: *id,
-            end_epoch,
-            deletable,
-            is_extension: false,
-        });
-        self.blobs.get_mut(id).expect("checked").certified_epoch = Some(self.epoch);
-        let ev = self.object_events.entry(*id).or_default();
-        ev.certified = Some(event);
-        ev.last = event;
-        Ok(())
     }
 
     fn sync_done(

@@ -56,6 +56,13 @@ pub enum TxKind {
     /// A committee member reports that it holds all its shards of `epoch`.
     #[serde(rename_all = "camelCase")]
     EpochSyncDone { node_id: NodeId, epoch: Epoch },
+    /// Give a blob object to another account (owner only; not once deleted). Appended last:
+    /// variant indices are part of the log's BCS encoding.
+    #[serde(rename_all = "camelCase")]
+    TransferBlob {
+        blob_object: ObjectId,
+        recipient: Address,
+    },
 }
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.

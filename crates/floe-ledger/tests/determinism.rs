@@ -19,7 +19,7 @@ fn random_workload(net: &mut Net, rng: &mut ChaCha8Rng, steps: usize) -> usize {
     for step in 0..steps {
         let who = &accounts[rng.random_range(0..accounts.len())];
         let epoch = net.state.epoch();
-        let ok = match rng.random_range(0..9) {
+        let ok = match rng.random_range(0..10) {
             0 | 1 => {
                 let data: Vec<u8> = (0..rng.random_range(0..300))
                     .map(|_| rng.random())
@@ -85,6 +85,29 @@ fn random_workload(net: &mut Net, rng: &mut ChaCha8Rng, steps: usize) -> usize {
                     },
                 )
                 .is_ok(),
+            8 if !blobs.is_empty() => {
+                let k = rng.random_range(0..blobs.len());
+                let (_, obj, owner) = blobs[k].clone();
+                let to = accounts[rng.random_range(0..accounts.len())].clone();
+                let actor = if rng.random_bool(0.8) {
+                    owner
+                } else {
+                    who.clone()
+                };
+                let ok = net
+                    .submit(
+                        &actor,
+                        TxKind::TransferBlob {
+                            blob_object: obj,
+                            recipient: to.address(),
+                        },
+                    )
+                    .is_ok();
+                if ok {
+                    blobs[k].2 = to;
+                }
+                ok
+            }
             _ => {
                 // Garbage: a transaction with a wrong sequence number.
                 let tx = who.sign(

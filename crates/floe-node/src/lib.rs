@@ -38,7 +38,6 @@ pub enum StartError {
 /// Open storage, learn the committee from the ledger, and build the node.
 pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     let keys = NodeKeys::load(&config.keys_path)?;
-    let store = floe_node_storage::FjallStore::open(&config.storage_path, Default::default())?;
     let ledger = floe_ledger_client::LedgerClient::new(config.ledger_url.clone());
     let system = ledger.system().await.map_err(|e| StartError::Ledger {
         url: config.ledger_url.clone(),
@@ -51,6 +50,15 @@ pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
         .iter()
         .map(|&s| floe_core::ShardIndex(s))
         .collect();
-    floe_node_storage::NodeStore::create_shards(&store, &mine)?;
+    // Opening the store and creating shard keyspaces is synchronous disk work (fsyncs): keep
+    // it off the async workers, which may be serving other things (a ledger, other nodes).
+    let path = config.storage_path.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        let store = floe_node_storage::FjallStore::open(&path, Default::default())?;
+        floe_node_storage::NodeStore::create_shards(&store, &mine)?;
+        Ok::<_, floe_node_storage::StoreError>(store)
+    })
+    .await
+    .map_err(|e| StartError::Committee(format!("store task failed: {e}")))??;
     Ok(StorageNode::new(config, keys, Arc::new(store), view))
 }

@@ -1,0 +1,692 @@
+//! The daemon over real HTTP against a local network: a ledger and seven storage nodes on
+//! loopback sockets (n = 10 shards, f = 3).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use floe_client::{Client, ClientConfig};
+use floe_daemon::auth::{Claims, mint};
+use floe_daemon::{DaemonOptions, JwtAlgorithm, Mode};
+use floe_ledger::AccountKey;
+use floe_node::config::Limits;
+use floe_testbed::{Testbed, TestbedOptions};
+use rand::{RngCore, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn seed() -> u64 {
+    let s = std::env::var("FLOE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
+    s
+}
+
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+async fn network() -> (tempfile::TempDir, Testbed, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let bed = Testbed::start(
+        dir.path(),
+        TestbedOptions {
+            nodes: 7,
+            n_shards: 10,
+            epoch_duration_ms: 3_600_000,
+            node_limits: Limits {
+                sync_delay_ms: 0,
+                maintenance_interval_secs: 1,
+                ..Limits::default()
+            },
+            ..TestbedOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    config.communication.request_timeout_ms = 5_000;
+    config.communication.max_attempts = 2;
+    config.communication.tail_min_ms = 100;
+    config.communication.tail_max_ms = 1_000;
+    let client = Client::new(config, Some(AccountKey::from_seed(&[7; 32]))).unwrap();
+    (dir, bed, client)
+}
+
+/// A daemon on a free port: its base URL, the trigger of its graceful shutdown, its task.
+struct Daemon {
+    url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), floe_daemon::DaemonError>>,
+}
+
+impl Daemon {
+    async fn start(client: &Client, options: DaemonOptions) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(floe_daemon::serve_on(
+            listener,
+            client.clone(),
+            options,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self { url, stop, task }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn reason(v: &Value) -> &str {
+    v["error"]["details"][0]["reason"].as_str().unwrap_or("")
+}
+
+async fn error_of(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "errors are never cached"
+    );
+    (status, r.json().await.unwrap())
+}
+
+async fn put(http: &reqwest::Client, url: String, body: Vec<u8>) -> (StatusCode, Value) {
+    let r = http.put(url).body(body).send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
+    let seed = seed();
+    let (_dir, bed, client) = network().await;
+    let http = reqwest::Client::new();
+    let daemon = Daemon::start(
+        &client,
+        DaemonOptions {
+            max_body_size: 2048,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+
+    let r = http.get(daemon.at("/status")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "OK");
+    let api: Value = http
+        .get(daemon.at("/v1/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(api["paths"]["/v1/blobs"]["put"].is_object());
+
+    // Never stored: 404 BLOB_NOT_FOUND, not cacheable.
+    let missing = floe_core::BlobId([9; 32]);
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/{missing}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::NOT_FOUND, "BLOB_NOT_FOUND")
+    );
+
+    // Round trips of 0, 1 and 1 MiB bytes.
+    let mut stored = Vec::new();
+    for (k, len) in [0usize, 1, 1 << 20].into_iter().enumerate() {
+        let bytes = data(seed + k as u64, len);
+        let (status, result) = put(&http, daemon.at("/v1/blobs?epochs=2"), bytes.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{result}");
+        let object = &result["newlyCreated"]["blobObject"];
+        assert_eq!(object["size"], len as u64, "{result}");
+        assert_eq!(object["deletable"], true);
+        assert!(object["certifiedEpoch"].is_number());
+        assert!(result["newlyCreated"]["resourceOperation"]["registerFromScratch"].is_object());
+        let blob_id = object["blobId"].as_str().unwrap().to_string();
+        let r = http
+            .get(daemon.at(&format!("/v1/blobs/{blob_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers().clone();
+        assert_eq!(h["etag"], format!("\"{blob_id}\""));
+        assert_eq!(
+            h["cache-control"],
+            "public, max-age=86400, stale-while-revalidate=3600"
+        );
+        assert_eq!(h["accept-ranges"], "bytes");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["content-type"], "application/octet-stream");
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            bytes.as_slice(),
+            "size {len}"
+        );
+        stored.push((blob_id, object["id"].as_str().unwrap().to_string(), bytes));
+    }
+    let (big_id, big_object, big) = stored[2].clone();
+    let size = big.len();
+
+    // The same bytes again: already certified, through the publisher's own object.
+    let (status, again) = put(&http, daemon.at("/v1/blobs"), stored[1].2.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        again["alreadyCertified"]["blobId"],
+        stored[1].0.as_str(),
+        "{again}"
+    );
+    assert_eq!(again["alreadyCertified"]["object"], stored[1].1.as_str());
+
+    // The content type mirrors a concrete Accept.
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/{}", stored[1].0)))
+        .header("accept", "image/png")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+
+    // Ranges: closed, suffix and open ones get 206 with the right bytes and Content-Range.
+    let blob_url = daemon.at(&format!("/v1/blobs/{big_id}"));
+    for (header, start, end) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=-10", size - 10, size - 1),
+        (&*format!("bytes={}-", size - 6), size - 6, size - 1),
+        ("bytes=1000-99999999", 1000, size - 1),
+    ] {
+        let r = http
+            .get(&blob_url)
+            .header("range", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{header}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes {start}-{end}/{size}"),
+            "{header}"
+        );
+        assert_eq!(r.headers()["etag"], format!("\"{big_id}\""));
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            &big[start..=end],
+            "{header}"
+        );
+    }
+    // Past the end: 416 naming the size; several ranges: ignored (the whole blob).
+    let r = http
+        .get(&blob_url)
+        .header("range", "bytes=2000000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-range"], format!("bytes */{size}"));
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::RANGE_NOT_SATISFIABLE, "INVALID_BYTE_RANGE")
+    );
+    let r = http
+        .get(&blob_url)
+        .header("range", "bytes=0-1,5-6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().len(), size);
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/{}", stored[0].0)))
+        .header("range", "bytes=0-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.headers()["content-range"], "bytes */0");
+
+    // The byte-range route.
+    let r = http
+        .get(daemon.at(&format!(
+            "/v1/blobs/{big_id}/byte-range?start=5000&length=70000"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &big[5000..75000]);
+    for (query, want) in [
+        ("start=5&length=0", StatusCode::BAD_REQUEST),
+        ("start=5", StatusCode::BAD_REQUEST),
+        ("start=1048570&length=7", StatusCode::RANGE_NOT_SATISFIABLE),
+    ] {
+        let r = http
+            .get(daemon.at(&format!("/v1/blobs/{big_id}/byte-range?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{query}");
+    }
+
+    // By object ID; consistency flags; bad IDs.
+    let r = http
+        .get(daemon.at(&format!(
+            "/v1/blobs/by-object-id/{big_object}?strict_consistency_check=true"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], format!("\"{big_id}\""));
+    assert_eq!(r.bytes().await.unwrap().as_ref(), big.as_slice());
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/by-object-id/0x{}", "00".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for path in [
+        format!("/v1/blobs/{big_id}?strict_consistency_check=true&skip_consistency_check=true"),
+        "/v1/blobs/not-a-blob-id".to_string(),
+        "/v1/blobs/by-object-id/0x12".to_string(),
+    ] {
+        let r = http.get(daemon.at(&path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+    }
+
+    // A body over the limit: 413 saying the limit, before anything is stored.
+    let (status, body) = put(&http, daemon.at("/v1/blobs"), vec![1; 2048 * 1024 + 1]).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2048 KiB"),
+        "{body}"
+    );
+
+    // CORS preflight.
+    let r = http
+        .request(reqwest::Method::OPTIONS, daemon.at("/v1/blobs"))
+        .header("origin", "https://example.com")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["access-control-max-age"], "86400");
+    assert!(r.headers().contains_key("access-control-allow-methods"));
+
+    // An aggregator with a size limit: whole reads above it get 403, small ranges pass; it
+    // stores nothing.
+    let aggregator = Daemon::start(
+        &client,
+        DaemonOptions {
+            mode: Mode::Aggregator,
+            max_blob_size: Some(1000),
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let r = http
+        .get(aggregator.at(&format!("/v1/blobs/{big_id}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::FORBIDDEN, "BLOB_TOO_LARGE")
+    );
+    let r = http
+        .get(aggregator.at(&format!("/v1/blobs/{big_id}")))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &big[..100]);
+    let (status, _) = put(&http, aggregator.at("/v1/blobs"), vec![1]).await;
+    assert!(status.is_client_error(), "{status}");
+    aggregator.shutdown().await;
+
+    // Metrics count requests by route and status, and time stores and reads.
+    let text = http
+        .get(daemon.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |prefix: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"floe_daemon_requests_total{method="PUT",route="/v1/blobs",status="200"}"#),
+        4
+    );
+    assert_eq!(
+        value(r#"floe_daemon_requests_total{method="PUT",route="/v1/blobs",status="413"}"#),
+        1
+    );
+    assert!(
+        value(
+            r#"floe_daemon_requests_total{method="GET",route="/v1/blobs/{blob_id}",status="206"}"#
+        ) >= 4
+    );
+    assert_eq!(
+        value(r#"floe_daemon_store_duration_seconds_count{outcome="newly_created"}"#),
+        3
+    );
+    assert!(value(r#"floe_daemon_read_duration_seconds_count{kind="full",outcome="ok"}"#) >= 3);
+    assert!(value("floe_daemon_served_bytes_total") >= big.len() as u64);
+
+    daemon.shutdown().await;
+    bed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_sends_objects_authenticates_and_reports_missing_confirmations() {
+    let seed = seed();
+    let (_dir, mut bed, client) = network().await;
+    let http = reqwest::Client::new();
+    let daemon = Daemon::start(
+        &client,
+        DaemonOptions {
+            enable_delete: true,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+
+    // Delete by blob ID, then reads say it was deleted.
+    let (_, r) = put(&http, daemon.at("/v1/blobs"), data(seed, 3000)).await;
+    let object = &r["newlyCreated"]["blobObject"];
+    let blob_id = object["blobId"].as_str().unwrap().to_string();
+    let object_id = object["id"].as_str().unwrap().to_string();
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/{blob_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deleted: Value = r.json().await.unwrap();
+    assert_eq!(
+        deleted["deletedObjects"][0],
+        object_id.as_str(),
+        "{deleted}"
+    );
+    assert_eq!(deleted["blobStatus"]["status"], "deleted", "{deleted}");
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/{blob_id}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::NOT_FOUND, "BLOB_NOT_FOUND")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{body}"
+    );
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/by-object-id/{object_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/{blob_id}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::NOT_FOUND, "NOT_OWNED")
+    );
+
+    // Permanent blobs are not deleted; deletion by object ID.
+    let (_, r) = put(
+        &http,
+        daemon.at("/v1/blobs?permanent=true"),
+        data(seed + 1, 100),
+    )
+    .await;
+    assert_eq!(r["newlyCreated"]["blobObject"]["deletable"], false, "{r}");
+    let permanent_id = r["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/{permanent_id}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::CONFLICT, "NOT_DELETABLE")
+    );
+    let (_, r) = put(&http, daemon.at("/v1/blobs"), data(seed + 2, 100)).await;
+    let object_id = r["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/by-object-id/{object_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/by-object-id/{object_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // send_object_to: the recipient owns the new object; the publisher no longer does.
+    let recipient = AccountKey::from_seed(&[42; 32]).address();
+    let (status, r) = put(
+        &http,
+        daemon.at(&format!("/v1/blobs?send_object_to={recipient}")),
+        data(seed + 3, 5000),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let sent = r["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let account = client.ledger().account(&recipient).await.unwrap();
+    assert!(
+        account.blobs.iter().any(|b| b.id.to_string() == sent),
+        "{account:?}"
+    );
+    let sent_blob = r["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/{sent_blob}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        data(seed + 3, 5000).as_slice()
+    );
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/{sent_blob}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (status, _) = put(&http, daemon.at("/v1/blobs?send_object_to=0x12"), vec![1]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Load shedding: with one store running and no waiting room, a second concurrent store is
+    // refused at once with 429 (a store takes at least the 100 ms upload tail).
+    let narrow = Daemon::start(
+        &client,
+        DaemonOptions {
+            mode: Mode::Publisher,
+            publisher_max_concurrent_requests: 1,
+            publisher_max_buffer_size: 0,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let (a, b) = tokio::join!(
+        put(&http, narrow.at("/v1/blobs"), data(seed + 7, 50_000)),
+        put(&http, narrow.at("/v1/blobs"), data(seed + 8, 50_000)),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS],
+        "{a:?} {b:?}"
+    );
+    narrow.shutdown().await;
+
+    // A publisher requiring tokens.
+    let secret = "test-secret";
+    let authed = Daemon::start(
+        &client,
+        DaemonOptions {
+            mode: Mode::Publisher,
+            jwt_decode_secret: Some(secret.into()),
+            jwt_verify_upload: true,
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let token = |claims: Claims| mint(JwtAlgorithm::Hs256, secret.as_bytes(), &claims);
+    let put_with = |auth: Option<String>, body: Vec<u8>| {
+        let mut req = http.put(authed.at("/v1/blobs")).body(body);
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let r = put_with(None, data(seed + 4, 200)).await.unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let valid = Claims {
+        exp: now() + 600,
+        jti: Some("token-1".into()),
+        max_size: Some(1000),
+        ..Claims::default()
+    };
+    let r = put_with(Some(token(valid.clone())), data(seed + 4, 200))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The same token ID again: replayed.
+    let r = put_with(Some(token(valid.clone())), data(seed + 4, 200))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let expired = Claims {
+        exp: now() - 10,
+        ..Claims::default()
+    };
+    let r = put_with(Some(token(expired)), data(seed + 4, 200))
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+    let too_big = Claims {
+        jti: Some("token-2".into()),
+        ..valid.clone()
+    };
+    let r = put_with(Some(token(too_big)), data(seed + 5, 2000))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let forged = mint(JwtAlgorithm::Hs256, b"another secret", &valid);
+    let r = put_with(Some(forged), data(seed + 4, 200)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    authed.shutdown().await;
+
+    // With too few nodes up, a store cannot certify: 504 naming the node errors.
+    for i in 0..bed.node_count() {
+        bed.stop_node(i).await;
+    }
+    let (status, body) = put(&http, daemon.at("/v1/blobs"), data(seed + 6, 1000)).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::GATEWAY_TIMEOUT, "INSUFFICIENT_CONFIRMATIONS"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("node-"),
+        "{body}"
+    );
+
+    daemon.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(20), bed.shutdown())
+        .await
+        .unwrap();
+}
