@@ -811,7 +811,8 @@ mod tests {
         let r = measure(&args).unwrap();
         let rec = &r["recovery"];
         assert!(rec["recoveredPairs"].as_u64().unwrap() > 0);
-        assert!(rec["symbolsRequested"].as_u64().unwrap() > 0);
+        assert!(rec["symbolRequests"].as_u64().unwrap() > 0);
+        assert!(rec["downloadedSymbolBodyBytes"].as_u64().unwrap() > 0);
         assert!(rec["downloadedBytes"].as_u64().unwrap() > 0);
         assert_eq!(rec["requestsToRecoveringNode"], 0);
         let all_slivers = r["sliverPairBytes"].as_u64().unwrap() * 10;

@@ -416,6 +416,24 @@ pub fn info(a: InfoArgs) -> Result<()> {
             config.quorum()
         );
         println!("  Storage nodes:   {}", system.committee.members.len());
+        match &system.epoch_state {
+            floe_ledger::EpochState::Done => println!("  Epoch change:    none in progress"),
+            floe_ledger::EpochState::Syncing { reported, weight } => println!(
+                "  Epoch change:    to epoch {} in progress: {} nodes reported, {weight} of {} shards needed",
+                system.epoch,
+                reported.len(),
+                config.quorum()
+            ),
+        }
+        println!("  Shards per node (this epoch / next):");
+        for m in &system.committee.members {
+            let next = system
+                .next_committee
+                .as_ref()
+                .and_then(|c| c.members.iter().find(|n| n.node_id == m.node_id))
+                .map_or(0, |n| n.shards.len());
+            println!("    {:<12} {:>5} / {next}", m.name, m.shards.len());
+        }
         println!(
             "  Capacity:        {} used of {}",
             output::size(system.used_capacity),

@@ -7,7 +7,7 @@ use floe_core::{
     BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
     SliverIndex, SliverType, decode_from_primary,
 };
-use floe_ledger::BlobStatus;
+use floe_ledger::{BlobStatus, EpochState};
 use rand::seq::SliceRandom;
 use tokio::task::JoinSet;
 
@@ -23,9 +23,36 @@ pub struct ReadOptions {
 impl Client {
     /// Fail with the right error unless the ledger says `blob_id` is certified and live.
     pub async fn ensure_certified(&self, blob_id: &BlobId) -> Result<(), ClientError> {
+        self.certified_epoch(blob_id).await.map(|_| ())
+    }
+
+    /// The committee to read `blob_id` from: while an epoch change is in progress, a blob
+    /// certified before it is read from the previous committee (which certified it and still
+    /// holds every shard, read-only); otherwise the current one.
+    pub async fn read_committee(&self, blob_id: &BlobId) -> Result<CommitteeView, ClientError> {
+        let certified = self.certified_epoch(blob_id).await?;
+        let mut system = self.system().await?;
+        if matches!(system.epoch_state, EpochState::Syncing { .. })
+            && certified < system.epoch
+            && let Some(previous) = system.previous_committee.take()
+        {
+            system.committee = previous;
+        }
+        CommitteeView::from_system(
+            &system,
+            &self.http,
+            self.config.communication.request_timeout(),
+        )
+    }
+
+    /// The epoch `blob_id` was first certified in, or the error saying why it is not readable.
+    async fn certified_epoch(&self, blob_id: &BlobId) -> Result<floe_core::Epoch, ClientError> {
         let status = self.ledger.blob_status(blob_id).await?;
         match status.status {
-            BlobStatus::Certified { .. } => Ok(()),
+            BlobStatus::Certified {
+                initial_certified_epoch,
+                ..
+            } => Ok(initial_certified_epoch),
             BlobStatus::Nonexistent => Err(ClientError::BlobNotFound(*blob_id)),
             BlobStatus::Registered { .. } => Err(ClientError::NotCertified(*blob_id)),
             BlobStatus::Invalid { .. } => Err(ClientError::Invalid(*blob_id)),
@@ -44,8 +71,7 @@ impl Client {
         options: ReadOptions,
         progress: Arc<dyn Progress>,
     ) -> Result<Vec<u8>, ClientError> {
-        self.ensure_certified(blob_id).await?;
-        let (_, committee) = self.committee().await?;
+        let committee = self.read_committee(blob_id).await?;
         let metadata = self.fetch_metadata(&committee, blob_id).await?;
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
@@ -91,8 +117,7 @@ impl Client {
         start: u64,
         length: u64,
     ) -> Result<Vec<u8>, ClientError> {
-        self.ensure_certified(blob_id).await?;
-        let (_, committee) = self.committee().await?;
+        let committee = self.read_committee(blob_id).await?;
         let metadata = self.fetch_metadata(&committee, blob_id).await?;
         let size = metadata.metadata.unencoded_length();
         let end = start

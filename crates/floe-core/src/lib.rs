@@ -30,7 +30,7 @@ pub use ids::{
 pub use metadata::{BlobMetadata, BlobMetadataWithId, MetadataError, SliverPairMetadata};
 pub use recovery::{
     DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, Recovered,
-    RecoveryError, RecoverySymbol, SymbolSource, recover_sliver,
+    RecoveryError, RecoverySymbol, SymbolSource, decode_sliver_from_symbols, recover_sliver,
 };
 pub use rs::RsError;
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};

@@ -103,6 +103,10 @@ pub enum RecoveryError {
         "the symbols decode to a sliver that matches the metadata: the blob is not proven inconsistent"
     )]
     NotInconsistent,
+    #[error(
+        "the decoding symbols rebuild a {axis} sliver {target} that does not match the metadata"
+    )]
+    DecodedSliverMismatch { axis: SliverType, target: u16 },
     #[error("metadata is unusable: {0}")]
     BadMetadata(String),
     #[error(transparent)]
@@ -257,6 +261,66 @@ fn decode_target(
     Ok(out)
 }
 
+/// Rebuild sliver (`axis`, `target`) from decoding symbols, which carry no proofs, and return
+/// it only if it matches its hash in the metadata: that hash authenticates the result, so the
+/// symbols need no proofs of their own.
+///
+/// Symbols of the wrong size, at out-of-range positions or at positions already seen are
+/// skipped; the first `n_symbols_for_recovery(axis)` usable ones are decoded (pass the most
+/// trusted first). [`RecoveryError::DecodedSliverMismatch`] means that a symbol was wrong or
+/// that the blob is inconsistent; the two cannot be told apart without proofs, so the caller
+/// falls back to [`recover_sliver`] with proven recovery symbols.
+pub fn decode_sliver_from_symbols<'a>(
+    config: &EncodingConfig,
+    metadata: &BlobMetadata,
+    axis: SliverType,
+    target: SliverIndex,
+    symbols: impl IntoIterator<Item = &'a DecodingSymbol>,
+) -> Result<SliverData, RecoveryError> {
+    if target.0 >= config.n_shards() {
+        return Err(RecoveryError::IndexOutOfRange(target.0));
+    }
+    let need = usize::from(config.n_symbols_for_recovery(axis));
+    let sym_size = metadata
+        .symbol_size(config)
+        .map_err(|e| RecoveryError::BadMetadata(e.to_string()))?;
+    let sym = usize::from(sym_size);
+    let mut seen = vec![false; config.n()];
+    let mut used: Vec<&DecodingSymbol> = Vec::with_capacity(need);
+    for s in symbols {
+        if used.len() == need {
+            break;
+        }
+        let idx = usize::from(s.index);
+        if s.data.len() != sym || idx >= seen.len() || seen[idx] {
+            continue;
+        }
+        seen[idx] = true;
+        used.push(s);
+    }
+    if used.len() < need {
+        return Err(RecoveryError::NotEnoughSymbols {
+            axis,
+            target: target.0,
+            have: used.len(),
+            need,
+        });
+    }
+    let sliver = SliverData {
+        symbols: decode_target(config, axis, sym, &used)?,
+        symbol_size: sym_size,
+        index: target,
+    };
+    match sliver.verify(axis, config, metadata) {
+        Ok(()) => Ok(sliver),
+        Err(SliverError::HashMismatch { .. }) => Err(RecoveryError::DecodedSliverMismatch {
+            axis,
+            target: target.0,
+        }),
+        Err(e) => Err(RecoveryError::BadMetadata(e.to_string())),
+    }
+}
+
 /// Recover sliver (`axis`, `target`) from recovery symbols. Invalid symbols, symbols for another
 /// target and duplicates are skipped. With enough valid symbols, returns either the verified
 /// sliver or, if the blob is inconsistent, a proof of it.
@@ -369,5 +433,124 @@ impl InconsistencyProof {
             return Err(RecoveryError::NotInconsistent);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{EncodedBlob, encode};
+
+    const N: u16 = 10;
+
+    fn setup() -> (EncodingConfig, EncodedBlob) {
+        let config = EncodingConfig::new(N).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let e = encode(&config, &data).unwrap();
+        (config, e)
+    }
+
+    /// Every decoding symbol of target (`axis`, `target`): position i from orthogonal sliver i.
+    fn symbols_for(
+        config: &EncodingConfig,
+        e: &EncodedBlob,
+        axis: SliverType,
+        target: u16,
+    ) -> Vec<DecodingSymbol> {
+        (0..N)
+            .map(|i| {
+                let source = e.sliver(axis.orthogonal(), SliverIndex(i));
+                let src = SymbolSource::new(config, axis.orthogonal(), &source).unwrap();
+                let s = src.symbol_for(SliverIndex(target)).unwrap();
+                s.symbol.symbol().clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_every_sliver_from_any_positions() {
+        let (config, e) = setup();
+        let meta = &e.metadata().metadata;
+        for axis in [SliverType::Primary, SliverType::Secondary] {
+            let need = usize::from(config.n_symbols_for_recovery(axis));
+            for target in 0..N {
+                let all = symbols_for(&config, &e, axis, target);
+                // From the last positions (repair symbols included) and from the first.
+                for subset in [&all[all.len() - need..], &all[..need]] {
+                    let got = decode_sliver_from_symbols(
+                        &config,
+                        meta,
+                        axis,
+                        SliverIndex(target),
+                        subset,
+                    )
+                    .unwrap();
+                    assert_eq!(got, e.sliver(axis, SliverIndex(target)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_symbol_is_caught_by_the_metadata() {
+        let (config, e) = setup();
+        let meta = &e.metadata().metadata;
+        let axis = SliverType::Secondary;
+        let need = usize::from(config.n_symbols_for_recovery(axis));
+        let mut all = symbols_for(&config, &e, axis, 3);
+        all[1].data[0] ^= 1;
+        let err = decode_sliver_from_symbols(&config, meta, axis, SliverIndex(3), &all[..need])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RecoveryError::DecodedSliverMismatch { axis, target: 3 }
+        );
+        // A wrong symbol beyond the first `need` usable ones is never used.
+        let mut all = symbols_for(&config, &e, axis, 3);
+        all[need].data[0] ^= 1;
+        assert!(decode_sliver_from_symbols(&config, meta, axis, SliverIndex(3), &all).is_ok());
+    }
+
+    #[test]
+    fn skips_bad_sizes_duplicates_and_out_of_range_positions() {
+        let (config, e) = setup();
+        let meta = &e.metadata().metadata;
+        let axis = SliverType::Primary;
+        let need = usize::from(config.n_symbols_for_recovery(axis));
+        let all = symbols_for(&config, &e, axis, 7);
+        let mut offered = vec![
+            DecodingSymbol {
+                index: all[0].index,
+                data: vec![0; all[0].data.len() + 2],
+            },
+            DecodingSymbol {
+                index: N,
+                data: all[0].data.clone(),
+            },
+        ];
+        offered.extend(all[..need - 1].iter().cloned());
+        // A duplicate position with different bytes: the first one seen wins.
+        offered.push(DecodingSymbol {
+            index: all[0].index,
+            data: vec![0xff; all[0].data.len()],
+        });
+        let short = decode_sliver_from_symbols(&config, meta, axis, SliverIndex(7), &offered);
+        assert_eq!(
+            short,
+            Err(RecoveryError::NotEnoughSymbols {
+                axis,
+                target: 7,
+                have: need - 1,
+                need
+            })
+        );
+        offered.push(all[need - 1].clone());
+        let got =
+            decode_sliver_from_symbols(&config, meta, axis, SliverIndex(7), &offered).unwrap();
+        assert_eq!(got, e.sliver(axis, SliverIndex(7)));
+        assert_eq!(
+            decode_sliver_from_symbols(&config, meta, axis, SliverIndex(N), &offered),
+            Err(RecoveryError::IndexOutOfRange(N))
+        );
     }
 }

@@ -142,6 +142,10 @@ pub struct SystemInfo {
     pub max_blob_size: u64,
     pub committee: CommitteeInfo,
     pub previous_committee: Option<CommitteeInfo>,
+    /// The committee the next epoch change would install with the nodes registered now
+    /// (fixed at the boundary; `null` from servers that do not compute it).
+    #[serde(default)]
+    pub next_committee: Option<CommitteeInfo>,
 }
 
 impl SystemInfo {
@@ -162,6 +166,7 @@ impl SystemInfo {
             previous_committee: s
                 .previous_committee()
                 .map(|c| CommitteeInfo::new(c, s.nodes())),
+            next_committee: Some(CommitteeInfo::new(&s.next_committee(), s.nodes())),
         }
     }
 }

@@ -73,6 +73,12 @@ pub enum TxError {
     NotInCommittee(NodeId),
     #[error("node {0} already reported its shards")]
     AlreadyReported(NodeId),
+    #[error("invalid node registration: {0}")]
+    BadNode(String),
+    #[error("node {0} is deregistered")]
+    NodeDeregistered(NodeId),
+    #[error("the last node with positive weight cannot leave")]
+    LastNode,
 }
 
 impl TxError {
@@ -105,6 +111,9 @@ impl TxError {
             TxError::NoEpochChange(_) => "NO_EPOCH_CHANGE",
             TxError::NotInCommittee(_) => "NOT_IN_COMMITTEE",
             TxError::AlreadyReported(_) => "ALREADY_REPORTED",
+            TxError::BadNode(_) => "BAD_NODE",
+            TxError::NodeDeregistered(_) => "NODE_DEREGISTERED",
+            TxError::LastNode => "LAST_NODE",
         }
     }
 }

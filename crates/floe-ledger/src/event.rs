@@ -74,6 +74,16 @@ pub enum EventKind {
         from: Address,
         to: Address,
     },
+    /// A storage node registered; it is a candidate for the next committee.
+    #[serde(rename_all = "camelCase")]
+    NodeRegistered {
+        node_id: NodeId,
+        owner: Address,
+        weight: u64,
+    },
+    /// A node's weight changed (0: deregistered); effective at the next epoch change.
+    #[serde(rename_all = "camelCase")]
+    NodeWeightChanged { node_id: NodeId, weight: u64 },
 }
 
 impl EventKind {

@@ -13,8 +13,9 @@ use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
 
 mod blob_rules;
+mod node_rules;
 
-use crate::committee::{genesis_committee, transition};
+use crate::committee::genesis_committee;
 use crate::error::TxError;
 use crate::event::{Event, EventKind};
 use crate::tx::{LogEntry, SignedTransaction, TxKind};
@@ -404,8 +405,7 @@ impl LedgerState {
         }
         // One epoch per clock entry: each change must complete before the next starts.
         let next = self.epoch + 1;
-        let weights: Vec<(NodeId, u64)> = self.nodes.values().map(|n| (n.id, n.weight)).collect();
-        let new_committee = transition(&self.committee, next, &weights);
+        let new_committee = self.next_committee();
         let moved = new_committee.members.iter().any(|m| {
             self.committee
                 .members
@@ -561,6 +561,34 @@ impl LedgerState {
             } => self.transfer_blob(&sender, blob_object, *recipient, out)?,
             TxKind::EpochSyncDone { node_id, epoch } => {
                 self.sync_done(&sender, node_id, *epoch, out)?
+            }
+            TxKind::RegisterNode {
+                name,
+                network_address,
+                protocol_key,
+                proof_of_possession,
+                capacity,
+                weight,
+            } => self.register_node(
+                sender,
+                node_rules::NodeRegistration {
+                    name,
+                    network_address,
+                    protocol_key,
+                    proof_of_possession,
+                    capacity: *capacity,
+                    weight: *weight,
+                },
+                out,
+            )?,
+            TxKind::DeregisterNode { node_id } => self.set_node_weight(&sender, node_id, 0, out)?,
+            TxKind::SetNodeWeight { node_id, weight } => {
+                if *weight == 0 {
+                    return Err(TxError::BadNode(
+                        "weight must be positive (use deregisterNode to leave)".into(),
+                    ));
+                }
+                self.set_node_weight(&sender, node_id, *weight, out)?
             }
         }
         self.accounts.insert(sender, expected + 1);

@@ -2,7 +2,7 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
-use floe_crypto::Certificate;
+use floe_crypto::{Certificate, ProofOfPossession, ProtocolPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Address, NodeId};
@@ -63,6 +63,25 @@ pub enum TxKind {
         blob_object: ObjectId,
         recipient: Address,
     },
+    /// Register a storage node operated by the sender. The proof of possession binds the
+    /// protocol key to the sender's address in the current epoch. It joins the committee at the
+    /// next epoch change (appended: variant indices are part of the log's encoding).
+    #[serde(rename_all = "camelCase")]
+    RegisterNode {
+        name: String,
+        network_address: String,
+        protocol_key: ProtocolPublicKey,
+        proof_of_possession: ProofOfPossession,
+        capacity: u64,
+        weight: u64,
+    },
+    /// The node's owner withdraws it: its weight becomes 0 and it leaves the committee at the
+    /// next epoch change.
+    #[serde(rename_all = "camelCase")]
+    DeregisterNode { node_id: NodeId },
+    /// The node's owner sets its weight (positive), effective at the next epoch change.
+    #[serde(rename_all = "camelCase")]
+    SetNodeWeight { node_id: NodeId, weight: u64 },
 }
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.

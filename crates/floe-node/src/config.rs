@@ -51,6 +51,11 @@ pub struct Limits {
     pub max_recovery_requests: usize,
     /// Blobs synced (recovered) at once.
     pub max_concurrent_syncs: usize,
+    /// Recover missing slivers from decoding symbols without proofs first, checking each
+    /// rebuilt sliver against the metadata, and use recovery symbols with Merkle proofs only
+    /// for what that cannot settle. Off: proven recovery symbols only, several times the bytes
+    /// at large n.
+    pub sync_decoding_symbols: bool,
     /// After a blob is certified, wait this long before recovering what is missing, so that
     /// uploads still in flight can land (milliseconds).
     pub sync_delay_ms: u64,
@@ -67,6 +72,7 @@ impl Default for Limits {
             pending_ttl_secs: 60,
             max_recovery_requests: 64,
             max_concurrent_syncs: 16,
+            sync_decoding_symbols: true,
             sync_delay_ms: 2000,
             maintenance_interval_secs: 30,
         }

@@ -84,6 +84,7 @@ impl StorageNode {
         if self.view_stale.load(Ordering::Acquire) {
             self.refresh_view().await?;
             self.view_stale.store(false, Ordering::Release);
+            self.on_committee_change();
         }
         if page.events.is_empty() || self.store.event_cursor()? != cursor {
             return Ok(0);
@@ -118,7 +119,10 @@ impl StorageNode {
         if epoch_changed {
             self.view_stale.store(true, Ordering::Release);
             match self.refresh_view().await {
-                Ok(()) => self.view_stale.store(false, Ordering::Release),
+                Ok(()) => {
+                    self.view_stale.store(false, Ordering::Release);
+                    self.on_committee_change();
+                }
                 Err(e) => tracing::warn!(error = %e, "reloading the committee failed; retrying"),
             }
         }
@@ -221,6 +225,8 @@ impl StorageNode {
     /// holds the node only while processing a page, never across a long poll, so dropping the
     /// node (and closing its store) is not delayed by the follower.
     pub fn spawn_follower(self: &Arc<Self>) {
+        // A restarted node may be in the middle of an epoch change.
+        self.on_committee_change();
         let weak = Arc::downgrade(self);
         let ledger = self.ledger.clone();
         tokio::spawn(async move {

@@ -3,6 +3,8 @@
 //! * [`node`]: the operations (store/serve metadata and slivers, sign confirmations, serve
 //!   recovery symbols, attest inconsistency), each with a typed error;
 //! * [`follower`]: ledger events → blob info, flush of buffered uploads, data deletion;
+//! * [`epoch`], [`shard_sync`]: the node's part in epoch changes (read-only lost shards,
+//!   migration of gained shards from their previous owner, fallback recovery, sync report);
 //! * [`api`]: the HTTP routes;
 //! * [`config`], [`view`], [`pending`], [`status`]: configuration, committee view, the bounded
 //!   pre-registration buffer, status and health shapes.
@@ -10,9 +12,11 @@
 
 pub mod api;
 pub mod config;
+pub mod epoch;
 pub mod follower;
 pub mod node;
 pub mod pending;
+pub mod shard_sync;
 pub mod status;
 pub mod sync;
 pub mod view;

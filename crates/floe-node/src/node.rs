@@ -1,7 +1,8 @@
 //! The storage node's operations, independent of HTTP: every request handler is a thin wrapper
 //! over one of these, and each failure is a typed [`NodeError`].
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,8 @@ pub struct StorageNode {
     /// An epoch event was processed but reloading the committee failed: retry before the
     /// next page (the event itself will not be seen again).
     pub(crate) view_stale: std::sync::atomic::AtomicBool,
+    /// Epoch-change bookkeeping (migration of gained shards).
+    pub(crate) epoch_sync: crate::epoch::EpochSyncState,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -174,6 +177,7 @@ impl StorageNode {
             sync_state: crate::sync::SyncState::default(),
             sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
             view_stale: std::sync::atomic::AtomicBool::new(false),
+            epoch_sync: Default::default(),
         })
     }
 
@@ -419,7 +423,8 @@ impl StorageNode {
         axis: SliverType,
     ) -> Result<SliverData, NodeError> {
         let view = self.view();
-        let shard = self.my_shard_for(&view, blob_id, pair)?;
+        // Shards lost in an epoch change in progress are still served (read-only).
+        let shard = self.served_shard_for(&view, blob_id, pair)?;
         if self
             .blob_info(blob_id)?
             .is_some_and(|i| i.invalid_event.is_some())
@@ -618,6 +623,9 @@ impl StorageNode {
     /// Symbols by ID `(row, column)`: from secondary sliver `column` (target: primary `row`) or,
     /// failing that, from primary sliver `row` (target: secondary `column`). `proof_axis`, if
     /// given, allows only slivers of that axis as the source (the tree the proof is against).
+    ///
+    /// Each source sliver is read, expanded and hashed at most once per request, however many
+    /// IDs it serves.
     pub fn recovery_symbols_by_id(
         &self,
         blob_id: &BlobId,
@@ -627,14 +635,16 @@ impl StorageNode {
         let view = self.view();
         let n = view.n();
         self.check_symbols_servable(blob_id, view.epoch)?;
+        if let Some(&(row, col)) = ids.iter().find(|&&(r, c)| r >= n || c >= n) {
+            return Err(NodeError::IndexOutOfRange {
+                index: row.max(col),
+                n,
+            });
+        }
+        // Source slivers of this request, looked up once each: `None` if not held here.
+        let mut sources: HashMap<(SliverType, SliverIndex), Option<SymbolSource>> = HashMap::new();
         let mut out = Vec::new();
         for &(row, col) in ids {
-            if row >= n || col >= n {
-                return Err(NodeError::IndexOutOfRange {
-                    index: row.max(col),
-                    n,
-                });
-            }
             let candidates = [
                 (SliverType::Secondary, SliverIndex(col), SliverIndex(row)),
                 (SliverType::Primary, SliverIndex(row), SliverIndex(col)),
@@ -643,14 +653,11 @@ impl StorageNode {
                 if proof_axis.is_some_and(|p| p != axis) {
                     continue;
                 }
-                let pair = index.to_pair_index(axis, n);
-                let shard = view.shard_of(blob_id, pair);
-                if !view.owns(shard) {
-                    continue;
-                }
-                if let Some(sliver) = self.store.get_sliver(shard, axis, blob_id)? {
-                    let src = SymbolSource::new(&view.config, axis, &sliver)
-                        .map_err(|e| NodeError::Internal(e.to_string()))?;
+                let source = match sources.entry((axis, index)) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(self.symbol_source(&view, blob_id, axis, index)?),
+                };
+                if let Some(src) = source {
                     out.extend(src.symbol_for(target));
                     break;
                 }
@@ -660,6 +667,27 @@ impl StorageNode {
             return Err(NodeError::SliverNotFound);
         }
         Ok(out)
+    }
+
+    /// The expanded and hashed sliver (`axis`, `index`) of `blob_id`, if one of our shards
+    /// holds it.
+    fn symbol_source(
+        &self,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+        axis: SliverType,
+        index: SliverIndex,
+    ) -> Result<Option<SymbolSource>, NodeError> {
+        let shard = view.shard_of(blob_id, index.to_pair_index(axis, view.n()));
+        if !view.owns(shard) {
+            return Ok(None);
+        }
+        let Some(sliver) = self.store.get_sliver(shard, axis, blob_id)? else {
+            return Ok(None);
+        };
+        SymbolSource::new(&view.config, axis, &sliver)
+            .map(Some)
+            .map_err(|e| NodeError::Internal(e.to_string()))
     }
 
     /// Verify an inconsistency proof and attest that the blob is invalid.

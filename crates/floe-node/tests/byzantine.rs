@@ -1,6 +1,8 @@
 //! Recovery with a lying peer: seven real nodes (n = 10, f = 3); one node's address is fronted
-//! by a proxy that corrupts every recovery symbol it forwards. A wiped node must still recover
-//! exactly its slivers, skipping the bad symbols.
+//! by a proxy that corrupts every recovery symbol (with proof), every decoding symbol (without
+//! proof), or both, that it forwards. A wiped node must still recover exactly its slivers: bad
+//! proven symbols are skipped one by one; a sliver rebuilt from bad decoding symbols fails its
+//! check against the metadata and is settled with proven symbols instead.
 
 mod common;
 
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use common::Cluster;
 use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol};
 use floe_core::{ShardIndex, SliverType};
+use floe_node::node::DecodingSymbols;
 
 const N: u16 = 10;
 const NODES: usize = 7;
@@ -22,10 +25,26 @@ const NODES: usize = 7;
 struct Proxy {
     upstream: String,
     http: reqwest::Client,
-    corrupted: Arc<AtomicU64>,
+    lies: Lies,
+    /// Recovery symbols and decoding symbols corrupted so far.
+    corrupted: Arc<[AtomicU64; 2]>,
 }
 
-/// Forward everything to the real node; flip a byte in every recovery symbol on the way back.
+/// What the lying proxy corrupts.
+#[derive(Clone, Copy, Debug)]
+struct Lies {
+    recovery_symbols: bool,
+    decoding_symbols: bool,
+}
+
+fn flip(s: &mut EitherDecodingSymbol) {
+    match s {
+        EitherDecodingSymbol::Primary(d) | EitherDecodingSymbol::Secondary(d) => d.data[0] ^= 0xa5,
+    }
+}
+
+/// Forward everything to the real node; flip a byte in every symbol it lies about on the way
+/// back.
 async fn proxy(State(p): State<Proxy>, req: Request) -> Response {
     let path = req
         .uri()
@@ -48,19 +67,27 @@ async fn proxy(State(p): State<Proxy>, req: Request) -> Response {
     let status = resp.status();
     let ct = resp.headers().get("content-type").cloned();
     let mut bytes: Bytes = resp.bytes().await.unwrap_or_default();
-    if path.contains("/recoverySymbols")
+    if p.lies.recovery_symbols
+        && path.contains("/recoverySymbols")
         && status.is_success()
         && let Ok(mut symbols) = bcs::from_bytes::<Vec<GeneralRecoverySymbol>>(&bytes)
     {
         for s in &mut symbols {
-            match &mut s.symbol {
-                EitherDecodingSymbol::Primary(d) | EitherDecodingSymbol::Secondary(d) => {
-                    d.data[0] ^= 0xa5
-                }
-            }
-            p.corrupted.fetch_add(1, Ordering::Relaxed);
+            flip(&mut s.symbol);
+            p.corrupted[0].fetch_add(1, Ordering::Relaxed);
         }
         bytes = bcs::to_bytes(&symbols).unwrap().into();
+    }
+    if p.lies.decoding_symbols
+        && path.contains("/decodingSymbols")
+        && status.is_success()
+        && let Ok(mut map) = bcs::from_bytes::<DecodingSymbols>(&bytes)
+    {
+        for s in map.values_mut().flatten() {
+            flip(s);
+            p.corrupted[1].fetch_add(1, Ordering::Relaxed);
+        }
+        bytes = bcs::to_bytes(&map).unwrap().into();
     }
     let mut r = (status, bytes).into_response();
     if let Some(ct) = ct {
@@ -71,7 +98,55 @@ async fn proxy(State(p): State<Proxy>, req: Request) -> Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_skips_a_peer_that_serves_corrupted_symbols() {
-    let (cluster, listeners) = Cluster::prepare(NODES, N).await;
+    // Proven recovery symbols only, as if decoding symbols were switched off.
+    let [recovery, _] = recover_despite(
+        Lies {
+            recovery_symbols: true,
+            decoding_symbols: false,
+        },
+        false,
+    )
+    .await;
+    println!("corrupted recovery symbols served by the liar: {recovery}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_survives_a_peer_that_corrupts_decoding_symbols() {
+    let [_, decoding] = recover_despite(
+        Lies {
+            recovery_symbols: false,
+            decoding_symbols: true,
+        },
+        true,
+    )
+    .await;
+    // The victim's primary sliver needs symbols from every other shard but one, so the liar
+    // was asked at least once.
+    assert!(decoding > 0, "the lying peer was never asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_survives_a_peer_that_corrupts_every_symbol() {
+    let [_, decoding] = recover_despite(
+        Lies {
+            recovery_symbols: true,
+            decoding_symbols: true,
+        },
+        true,
+    )
+    .await;
+    assert!(decoding > 0, "the lying peer was never asked");
+}
+
+/// Store a blob, wipe the victim, and check that it recovers exactly its slivers while one
+/// peer lies as `lies` says. Returns the symbols corrupted: [recovery, decoding].
+async fn recover_despite(lies: Lies, decoding_symbols: bool) -> [u64; 2] {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("floe_node=info")
+        .with_test_writer()
+        .try_init();
+    let (mut cluster, listeners) = Cluster::prepare(NODES, N).await;
+    cluster.limits.sync_decoding_symbols = decoding_symbols;
     // The liar holds 2 shards, the victim 1: together 3 = f, so recovery must still succeed.
     let liar = (0..NODES)
         .find(|&i| cluster.shards_of(i).len() == 2)
@@ -79,7 +154,7 @@ async fn recovery_skips_a_peer_that_serves_corrupted_symbols() {
     let victim = (0..NODES)
         .find(|&i| cluster.shards_of(i).len() == 1)
         .unwrap();
-    let corrupted = Arc::new(AtomicU64::new(0));
+    let corrupted: Arc<[AtomicU64; 2]> = Arc::default();
     let mut tasks = Vec::new();
     for (i, public) in listeners.into_iter().enumerate() {
         if i == liar {
@@ -89,6 +164,7 @@ async fn recovery_skips_a_peer_that_serves_corrupted_symbols() {
             let state = Proxy {
                 upstream,
                 http: reqwest::Client::new(),
+                lies,
                 corrupted: corrupted.clone(),
             };
             let app = axum::Router::new().fallback(proxy).with_state(state);
@@ -143,8 +219,10 @@ async fn recovery_skips_a_peer_that_serves_corrupted_symbols() {
             .unwrap(),
         expected.secondary
     );
+    let counts = [0, 1].map(|i| corrupted[i].load(Ordering::Relaxed));
     println!(
-        "recovered despite a lying peer; corrupted symbols served by it: {}",
-        corrupted.load(Ordering::Relaxed)
+        "recovered despite a lying peer ({lies:?}); corrupted symbols served by it: {} recovery, {} decoding",
+        counts[0], counts[1]
     );
+    counts
 }

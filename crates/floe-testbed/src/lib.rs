@@ -15,6 +15,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod membership;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +120,7 @@ pub fn node_account(seed: u64, i: usize) -> AccountKey {
 struct RunningNode {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    node: Arc<floe_node::StorageNode>,
 }
 
 /// A running network.
@@ -452,6 +455,7 @@ async fn launch(
         })?;
     node.spawn_follower();
     node.spawn_maintenance(interval);
+    let handle = Arc::clone(&node);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -464,7 +468,11 @@ async fn launch(
             tracing::error!(node = i, error = %e, "testbed node server failed");
         }
     });
-    Ok(RunningNode { shutdown: tx, task })
+    Ok(RunningNode {
+        shutdown: tx,
+        task,
+        node: handle,
+    })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TestbedError> {

@@ -17,8 +17,9 @@ pub const REQUESTS: usize = 0;
 pub const REQUEST_BYTES: usize = 1;
 pub const RESPONSE_HEADER_BYTES: usize = 2;
 pub const RESPONSE_BODY_BYTES: usize = 3;
+/// Requests for decoding symbols or recovery symbols.
 pub const SYMBOL_REQUESTS: usize = 4;
-/// Recovery-symbol IDs asked for (`id=` parameters).
+/// Proven recovery-symbol IDs asked for (`id=` parameters; 0 when no fallback was needed).
 pub const SYMBOL_IDS: usize = 5;
 pub const SYMBOL_BODY_BYTES: usize = 6;
 
@@ -73,9 +74,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let status_line = 15 + status.canonical_reason().map_or(0, str::len) as u64;
     t[RESPONSE_HEADER_BYTES].fetch_add(status_line + header_bytes(&headers), Relaxed);
     t[RESPONSE_BODY_BYTES].fetch_add(bytes.len() as u64, Relaxed);
-    if path.contains("/recoverySymbols") {
+    // Recovery traffic: proof-less decoding symbols (the usual path) and proven recovery
+    // symbols (the fallback when a rebuilt sliver does not verify).
+    let decoding = path.contains("/decodingSymbols");
+    if decoding || path.contains("/recoverySymbols") {
         t[SYMBOL_REQUESTS].fetch_add(1, Relaxed);
-        t[SYMBOL_IDS].fetch_add(path.matches("id=").count() as u64, Relaxed);
+        if !decoding {
+            t[SYMBOL_IDS].fetch_add(path.matches("id=").count() as u64, Relaxed);
+        }
         t[SYMBOL_BODY_BYTES].fetch_add(bytes.len() as u64, Relaxed);
     }
     let mut r = (status, bytes).into_response();

@@ -3,6 +3,7 @@
 
 mod handlers;
 mod metrics;
+mod migrate;
 mod openapi;
 
 use std::sync::Arc;
@@ -164,6 +165,10 @@ pub fn router(node: Arc<StorageNode>) -> Router {
             post(handlers::inconsistency_proof),
         )
         .route("/v1/blobs/{blob_id}/status", get(handlers::blob_status))
+        .route(
+            crate::shard_sync::SYNC_SHARD_PATH,
+            post(migrate::sync_shard),
+        )
         .route("/v1/health", get(handlers::health))
         .route("/v1/api", get(|| async { axum::Json(openapi::spec()) }))
         .route("/metrics", get(handlers::metrics))

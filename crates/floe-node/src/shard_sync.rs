@@ -1,0 +1,299 @@
+//! Shard migration: a node that gains a shard in an epoch change pulls the shard's slivers from
+//! the previous owner in batches over `POST /v1/migrate/sync_shard`.
+//!
+//! The request is a [`SignedMessage`] (JSON) over a `SyncShardRequest` (intent 3) for the
+//! current epoch, signed with the requester's protocol key. The serving node accepts it only if
+//! the signature verifies under the key of the shard's owner in the ledger's current
+//! committee, and only for a shard it still holds (owned or read-only). The answer is BCS: up to
+//! `sliverCount` slivers in blob-ID order from `startingBlobId` (inclusive). The requester
+//! verifies every sliver against the blob's metadata (itself verified against the blob ID)
+//! before storing it, so a lying previous owner is detected and abandoned; batches resume from
+//! the last blob ID stored.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
+use floe_crypto::{
+    ProtocolMessage, SignedMessage, SyncShardRequest, SyncShardRequestV1, VerificationError,
+};
+use floe_ledger::api_types::MemberInfo;
+use floe_node_client::NodeClient;
+use floe_node_storage::StoreError;
+use serde::{Deserialize, Serialize};
+
+use crate::node::StorageNode;
+use crate::view::CommitteeView;
+
+/// The route.
+pub const SYNC_SHARD_PATH: &str = "/v1/migrate/sync_shard";
+/// Most slivers served per request.
+pub const MAX_SLIVERS_PER_BATCH: u64 = 256;
+/// Sliver bytes per response beyond which the batch is cut short.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Slivers asked for per request by the requester.
+const REQUEST_BATCH: u64 = 128;
+/// Per-request timeout of a batch.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One batch of a shard's slivers (BCS).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncShardResponse {
+    /// Wire version (1).
+    pub version: u8,
+    pub slivers: Vec<(BlobId, SliverData)>,
+    /// True when no slivers follow the last one returned.
+    pub done: bool,
+}
+
+/// Why a shard sync request or a migration step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardSyncError {
+    #[error("malformed sync request: {0}")]
+    BadRequest(String),
+    #[error("the request is for epoch {theirs}, this node is in epoch {mine}")]
+    WrongEpoch { mine: u32, theirs: u32 },
+    #[error("the requester is not the owner of shard {0} in the current committee")]
+    NotAuthorized(u16),
+    #[error("shard {0} is not held by this node")]
+    NotHeld(u16),
+    #[error("storage failure: {0}")]
+    Storage(#[from] StoreError),
+    #[error("peer {peer} failed: {reason}")]
+    PeerUnavailable { peer: String, reason: String },
+    #[error("peer {peer} served bad data: {reason}")]
+    PeerLied { peer: String, reason: String },
+}
+
+/// The blob ID right after `id` in byte order, or `None` after the last one.
+fn successor(id: &BlobId) -> Option<BlobId> {
+    let mut bytes = id.0;
+    for b in bytes.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(BlobId(bytes));
+        }
+    }
+    None
+}
+
+impl StorageNode {
+    /// Serve one batch of a shard to its new owner (the handler of [`SYNC_SHARD_PATH`]).
+    pub fn serve_sync_shard(
+        &self,
+        request: &SignedMessage,
+    ) -> Result<SyncShardResponse, ShardSyncError> {
+        let view = self.view();
+        let unverified =
+            ProtocolMessage::<SyncShardRequest>::from_bytes(&request.serialized_message)
+                .map_err(|e| ShardSyncError::BadRequest(e.to_string()))?;
+        let SyncShardRequest::V1(body) = unverified.body;
+        if unverified.epoch != view.epoch || body.epoch != view.epoch {
+            return Err(ShardSyncError::WrongEpoch {
+                mine: view.epoch,
+                theirs: unverified.epoch,
+            });
+        }
+        let shard = body.shard_index;
+        if shard.0 >= view.n() {
+            return Err(ShardSyncError::BadRequest(format!(
+                "shard {shard} out of range"
+            )));
+        }
+        let owner = view
+            .committee
+            .owner_of(shard.0)
+            .map(|i| view.committee.members[i].protocol_key)
+            .ok_or(ShardSyncError::NotAuthorized(shard.0))?;
+        request
+            .verify_sync_shard_request(&owner, view.epoch)
+            .map_err(|e| match e {
+                VerificationError::InvalidSignature => ShardSyncError::NotAuthorized(shard.0),
+                other => ShardSyncError::BadRequest(other.to_string()),
+            })?;
+        if !view.serves(shard) {
+            return Err(ShardSyncError::NotHeld(shard.0));
+        }
+        let limit = body.sliver_count.clamp(1, MAX_SLIVERS_PER_BATCH) as usize;
+        let ids =
+            self.store
+                .sliver_ids(shard, body.sliver_type, Some(&body.starting_blob_id), limit)?;
+        let mut done = ids.len() < limit;
+        let mut slivers = Vec::with_capacity(ids.len());
+        let mut bytes = 0;
+        for blob_id in ids {
+            if bytes >= MAX_BATCH_BYTES {
+                done = false;
+                break;
+            }
+            let invalid = self
+                .store
+                .get_blob_info(&blob_id)?
+                .is_some_and(|i| i.invalid_event.is_some());
+            if invalid {
+                continue;
+            }
+            if let Some(s) = self.store.get_sliver(shard, body.sliver_type, &blob_id)? {
+                bytes += s.symbols.len();
+                slivers.push((blob_id, s));
+            }
+        }
+        self.counters
+            .slivers_served
+            .fetch_add(slivers.len() as u64, Ordering::Relaxed);
+        self.counters
+            .sliver_bytes_served
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok(SyncShardResponse {
+            version: 1,
+            slivers,
+            done,
+        })
+    }
+
+    /// Pull `axis` slivers of `shard` from `peer`, from `*cursor` on; the cursor advances past
+    /// every stored batch, so a failed pull resumes where it stopped. Returns (slivers, bytes).
+    pub(crate) async fn pull_shard(
+        self: &Arc<Self>,
+        view: &CommitteeView,
+        peer: &MemberInfo,
+        shard: ShardIndex,
+        axis: SliverType,
+        cursor: &mut Option<BlobId>,
+    ) -> Result<(u64, u64), ShardSyncError> {
+        let client = NodeClient::new(self.http.clone(), &peer.network_address, BATCH_TIMEOUT);
+        let url = format!(
+            "{}{SYNC_SHARD_PATH}",
+            client.base_url().trim_end_matches('/')
+        );
+        let unavailable = |reason: String| ShardSyncError::PeerUnavailable {
+            peer: peer.name.clone(),
+            reason,
+        };
+        let lied = |reason: String| ShardSyncError::PeerLied {
+            peer: peer.name.clone(),
+            reason,
+        };
+        let (mut count, mut total) = (0u64, 0u64);
+        loop {
+            let Some(start) = *cursor else {
+                return Ok((count, total));
+            };
+            let message = ProtocolMessage::new(
+                view.epoch,
+                SyncShardRequest::V1(SyncShardRequestV1 {
+                    shard_index: shard,
+                    sliver_type: axis,
+                    starting_blob_id: start,
+                    sliver_count: REQUEST_BATCH,
+                    epoch: view.epoch,
+                }),
+            );
+            let signed = SignedMessage::sign(&self.keys.protocol, &message);
+            let resp = self
+                .http
+                .post(&url)
+                .timeout(BATCH_TIMEOUT)
+                .json(&signed)
+                .send()
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+            if !resp.status().is_success() {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                return Err(unavailable(format!("{status}: {text}")));
+            }
+            let body = resp.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+            let batch: SyncShardResponse =
+                bcs::from_bytes(&body).map_err(|e| lied(format!("not a BCS batch: {e}")))?;
+            let mut items = Vec::with_capacity(batch.slivers.len());
+            let mut last = None;
+            for (blob_id, sliver) in batch.slivers {
+                if blob_id < start || last.is_some_and(|l| blob_id <= l) {
+                    return Err(lied("slivers out of order".into()));
+                }
+                last = Some(blob_id);
+                let wanted = self
+                    .store
+                    .get_blob_info(&blob_id)?
+                    .is_some_and(|i| !i.can_delete_data(view.epoch));
+                if !wanted {
+                    continue;
+                }
+                let metadata = self.metadata_via(view, &client, &blob_id).await?;
+                let expected = shard
+                    .to_pair_index(view.n(), &blob_id)
+                    .to_sliver_index(axis, view.n());
+                if sliver.index != expected {
+                    return Err(lied(format!("sliver index {} for {blob_id}", sliver.index)));
+                }
+                sliver
+                    .verify(axis, &view.config, &metadata)
+                    .map_err(|e| lied(format!("sliver of {blob_id}: {e}")))?;
+                total += sliver.symbols.len() as u64;
+                items.push((shard, axis, blob_id, sliver));
+            }
+            count += items.len() as u64;
+            if !items.is_empty() {
+                let store = Arc::clone(&self.store);
+                tokio::task::spawn_blocking(move || store.put_slivers(&items))
+                    .await
+                    .map_err(|e| unavailable(format!("store task: {e}")))??;
+            }
+            *cursor = match (batch.done, last) {
+                (true, _) => None,
+                (false, Some(l)) => successor(&l),
+                (false, None) => return Err(lied("an empty batch that is not the last".into())),
+            };
+        }
+    }
+
+    /// The blob's metadata: stored, or fetched from `peer` and checked against the blob ID.
+    async fn metadata_via(
+        &self,
+        view: &CommitteeView,
+        peer: &NodeClient,
+        blob_id: &BlobId,
+    ) -> Result<BlobMetadata, ShardSyncError> {
+        if let Some(m) = self.store.get_metadata(blob_id)? {
+            return Ok(m);
+        }
+        let m = peer
+            .get_metadata(blob_id)
+            .await
+            .map_err(|e| ShardSyncError::PeerUnavailable {
+                peer: peer.base_url().to_string(),
+                reason: format!("metadata of {blob_id}: {e}"),
+            })?;
+        if m.blob_id != *blob_id || m.verify(&view.config).is_err() {
+            return Err(ShardSyncError::PeerLied {
+                peer: peer.base_url().to_string(),
+                reason: format!("metadata does not match {blob_id}"),
+            });
+        }
+        self.store.put_metadata(blob_id, &m.metadata)?;
+        Ok(m.metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_orders_after() {
+        let a = BlobId([0; 32]);
+        let b = successor(&a).unwrap();
+        assert!(b > a);
+        let mut x = [0u8; 32];
+        x[31] = 0xff;
+        x[30] = 3;
+        let s = successor(&BlobId(x)).unwrap();
+        assert_eq!(s.0[30], 4);
+        assert_eq!(s.0[31], 0);
+        assert!(successor(&BlobId([0xff; 32])).is_none());
+    }
+}
