@@ -11,6 +11,7 @@ mod client_cmds;
 mod daemon_cmd;
 mod file_source;
 mod ledger_cmds;
+mod load_cmd;
 mod node_cmds;
 mod output;
 mod testbed_cmd;
@@ -69,6 +70,8 @@ enum Command {
     /// The ledger (control plane): create a genesis, run the server, replay a log.
     #[command(subcommand)]
     Ledger(ledger_cmds::LedgerCommand),
+    /// A bounded store/read load with a journal, or --verify of journals (for chaos tests).
+    Load(load_cmd::LoadArgs),
     /// A storage node: create its keys, run it.
     #[command(subcommand)]
     Node(node_cmds::NodeCommand),
@@ -95,6 +98,7 @@ fn main() {
         Command::Bench(b) => bench::run(b),
         Command::Ledger(c) => ledger_cmds::run(c),
         Command::Node(c) => node_cmds::run(c),
+        Command::Load(a) => load_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
