@@ -18,6 +18,7 @@
 mod committee;
 mod config;
 mod error;
+mod health;
 mod manage;
 mod progress;
 mod read;
@@ -49,6 +50,8 @@ pub struct Client {
     http: reqwest::Client,
     ledger: LedgerClient,
     wallet: Option<Arc<AccountSession>>,
+    /// Nodes that failed recently, asked last (shared by clones).
+    health: Arc<health::NodeHealth>,
 }
 
 impl Client {
@@ -72,6 +75,7 @@ impl Client {
             http,
             ledger,
             wallet,
+            health: Arc::default(),
         })
     }
 

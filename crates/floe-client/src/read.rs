@@ -1,7 +1,9 @@
 //! The read path: status from the ledger, metadata verified against the blob ID, primary
 //! slivers verified against the metadata, decode, consistency check.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use floe_core::{
     BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
@@ -177,6 +179,12 @@ impl Client {
             .filter(|&i| committee.members[i].weight() > 0)
             .collect();
         order.shuffle(&mut rand::rng());
+        // Nodes that failed recently go last.
+        let now = Instant::now();
+        order.sort_by_key(|&i| {
+            self.health
+                .is_suspect(&committee.members[i].info.network_address, now)
+        });
         let mut pending = order.into_iter();
         let mut set = JoinSet::new();
         let mut failures = Vec::new();
@@ -229,8 +237,14 @@ impl Client {
         })
     }
 
-    /// Fetch and verify primary slivers, trying `order` front to back, until `need` distinct
-    /// valid ones are in hand or every candidate failed.
+    /// Fetch and verify primary slivers, trying `order` front to back (slivers held by suspect
+    /// nodes last), until `need` distinct valid ones are in hand or every candidate failed.
+    ///
+    /// At most `max_concurrent_sliver_reads` requests count as active. A request unanswered
+    /// after the hedge delay stops counting (it may still complete and be used): a replacement
+    /// goes to another candidate and its node becomes suspect for this read and, through
+    /// [`NodeHealth`](crate::health::NodeHealth), for the client's next reads. So a node that
+    /// vanished costs one hedge delay, not a request timeout, and only once.
     async fn fetch_primary(
         &self,
         committee: &CommitteeView,
@@ -243,45 +257,90 @@ impl Client {
         let config = committee.config;
         let metadata = Arc::new(metadata.clone());
         let limit = self.config.communication.max_concurrent_sliver_reads;
-        let mut pending = order.into_iter();
+        let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
+        let holder =
+            |index: u16| committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
+        let address = |member: usize| committee.members[member].info.network_address.as_str();
+        let mut suspects: HashSet<usize> = (0..committee.members.len())
+            .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
+            .collect();
+        let mut pending: VecDeque<u16> = order.into();
         let mut set = JoinSet::new();
+        // In flight: task → (started, holder, hedged).
+        let mut in_flight: HashMap<tokio::task::Id, (Instant, usize, bool)> = HashMap::new();
         let mut good = Vec::with_capacity(need);
         let mut failures = Vec::new();
-        let spawn = |set: &mut JoinSet<_>, index: u16| {
-            let holder = committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
-            let client = committee.members[holder].client.clone();
+        let mut spawn_next = |set: &mut JoinSet<_>,
+                              in_flight: &mut HashMap<_, _>,
+                              suspects: &HashSet<usize>| {
+            // The first candidate whose holder is not suspect, else the first one.
+            let pos = pending
+                .iter()
+                .position(|&i| !suspects.contains(&holder(i)))
+                .unwrap_or(0);
+            let Some(index) = pending.remove(pos) else {
+                return false;
+            };
+            let member = holder(index);
+            let client = committee.members[member].client.clone();
             let metadata = metadata.clone();
-            set.spawn(async move {
+            let task = set.spawn(async move {
                 let pair = SliverIndex(index).to_pair_index(SliverType::Primary, config.n_shards());
-                let result = match client.get_sliver(&blob_id, pair, SliverType::Primary).await {
+                match client.get_sliver(&blob_id, pair, SliverType::Primary).await {
                     Ok(s) => verify(config, metadata, index, s).await,
                     Err(e) => Err(e.to_string()),
-                };
-                (holder, result)
+                }
             });
+            in_flight.insert(task.id(), (Instant::now(), member, false));
+            true
         };
-        for i in pending.by_ref().take(need.min(limit)) {
-            spawn(&mut set, i);
-        }
-        let hedge = std::time::Duration::from_millis(self.config.communication.hedge_after_ms);
+        let active = |in_flight: &HashMap<_, (Instant, usize, bool)>| {
+            in_flight.values().filter(|f| !f.2).count()
+        };
         loop {
-            // A holder that hangs must not hold the read up: after `hedge` without an answer,
-            // ask for one more sliver from the remaining candidates.
-            let joined = match tokio::time::timeout(hedge, set.join_next()).await {
+            while active(&in_flight) < limit
+                && good.len() + active(&in_flight) < need
+                && spawn_next(&mut set, &mut in_flight, &suspects)
+            {}
+            if in_flight.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            let wait = in_flight
+                .values()
+                .filter(|f| !f.2)
+                .map(|f| (f.0 + hedge).saturating_duration_since(now))
+                .min()
+                .unwrap_or(hedge);
+            let joined = match tokio::time::timeout(wait, set.join_next_with_id()).await {
                 Ok(Some(j)) => j,
                 Ok(None) => break,
                 Err(_) => {
-                    if let Some(i) = pending.next() {
-                        spawn(&mut set, i);
+                    // Requests past the hedge delay stop counting; their nodes are suspect.
+                    let now = Instant::now();
+                    for f in in_flight.values_mut() {
+                        if !f.2 && now.duration_since(f.0) >= hedge {
+                            f.2 = true;
+                            suspects.insert(f.1);
+                            self.health.suspect(address(f.1), now);
+                        }
                     }
                     continue;
                 }
             };
-            let Ok((holder, result)) = joined else {
+            let (id, result) = match joined {
+                Ok((id, result)) => (id, result),
+                Err(e) => {
+                    in_flight.remove(&e.id());
+                    continue;
+                }
+            };
+            let Some((_, member, _)) = in_flight.remove(&id) else {
                 continue;
             };
             match result {
                 Ok(s) => {
+                    self.health.clear(address(member));
                     progress.advance(s.symbols.len() as u64);
                     good.push(s);
                     if good.len() >= need {
@@ -290,19 +349,14 @@ impl Client {
                     }
                 }
                 Err(reason) => {
-                    let member = &committee.members[holder];
+                    suspects.insert(member);
+                    self.health.suspect(address(member), Instant::now());
+                    let m = &committee.members[member];
                     failures.push(NodeFailure {
-                        node: member.label(),
-                        shards: member.info.shards.len(),
+                        node: m.label(),
+                        shards: m.info.shards.len(),
                         reason,
                     });
-                }
-            }
-            // Keep enough requests in flight to reach `need` if they all succeed.
-            while set.len() < limit && good.len() + set.len() < need {
-                match pending.next() {
-                    Some(i) => spawn(&mut set, i),
-                    None => break,
                 }
             }
         }

@@ -456,12 +456,17 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
     let listener = tokio::net::TcpListener::bind(bed.node_address(hung))
         .await
         .unwrap();
-    let held = tokio::spawn(async move {
-        let mut conns = Vec::new();
-        while let Ok((c, _)) = listener.accept().await {
-            conns.push(c);
-        }
-    });
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let held = {
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                conns.push(c);
+            }
+        })
+    };
     let t = std::time::Instant::now();
     let bytes = data(seed + 1, 150_000);
     let outcome = client
@@ -484,6 +489,18 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
             t.elapsed()
         );
     }
+    // The client remembers the node that hung: further reads do not ask it (the others hold
+    // more than enough slivers), so they open no connection to it.
+    let asked = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked > 0, "the hung node was never asked");
+    for (id, want) in [(id, &bytes), (id_before, &before)] {
+        assert_eq!(&read(&client, &id).await.unwrap(), want);
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        asked,
+        "reads kept asking a node that hung"
+    );
     held.abort();
     bed.shutdown().await;
 }
