@@ -315,8 +315,9 @@ impl Ledger {
         self.clock.now_ms()
     }
 
-    /// Advance epochs as the clock passes their boundaries (one epoch per clock entry, each
-    /// change completing before the next). Runs until the ledger is dropped.
+    /// Drive the epoch state machine by the clock: fix the next committee half an epoch in,
+    /// start the next epoch at its boundary (one step per clock entry, each change completing
+    /// before the next starts). Runs until the ledger is dropped.
     pub fn spawn_epoch_clock(self: &Arc<Self>, tick: Duration) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -324,15 +325,11 @@ impl Ledger {
                 tokio::time::sleep(tick).await;
                 let Some(ledger) = weak.upgrade() else { return };
                 let now = ledger.clock.now_ms();
-                let due = {
-                    let inner = ledger.lock();
-                    inner.state.epoch_at(now) > inner.state.epoch()
-                        && matches!(inner.state.epoch_state(), floe_ledger::EpochState::Done)
-                };
+                let due = ledger.lock().state.clock_due(now);
                 if due {
                     match ledger.submit(LogEntry::Clock { now_ms: now }).await {
-                        Ok(a) => tracing::info!(entry = a.entry_index, "epoch advanced"),
-                        Err(e) => tracing::warn!(error = %e, "epoch advance failed"),
+                        Ok(a) => tracing::info!(entry = a.entry_index, "epoch clock advanced"),
+                        Err(e) => tracing::warn!(error = %e, "epoch clock entry failed"),
                     }
                 }
             }

@@ -1067,6 +1067,7 @@ async fn epoch_clock_advances_epochs_by_itself() {
     let mut cursor = 0u64;
     let mut started = Vec::new();
     let mut done = Vec::new();
+    let mut selected = Vec::new();
     while done.len() < 2 && start.elapsed() < Duration::from_secs(5) {
         let page = server
             .get_ok(&format!("/v1/events?cursor={cursor}&waitMs=500"))
@@ -1075,6 +1076,7 @@ async fn epoch_clock_advances_epochs_by_itself() {
             match event_kind(e) {
                 ("epochChangeStart", b) => started.push(b["epoch"].as_u64().unwrap()),
                 ("epochChangeDone", b) => done.push(b["epoch"].as_u64().unwrap()),
+                ("epochParametersSelected", b) => selected.push(b["nextEpoch"].as_u64().unwrap()),
                 (other, _) => panic!("unexpected event {other}: {e}"),
             }
         }
@@ -1092,6 +1094,8 @@ async fn epoch_clock_advances_epochs_by_itself() {
     );
     assert_eq!(started[..2], [1, 2]);
     assert_eq!(done[..2], [1, 2]);
+    // Each next committee was fixed (half an epoch in) before its epoch started.
+    assert_eq!(selected[..2], [1, 2]);
 
     let system = server.get_ok("/v1/system").await;
     let epoch = system["epoch"].as_u64().unwrap();

@@ -84,6 +84,10 @@ pub enum EventKind {
     /// A node's weight changed (0: deregistered); effective at the next epoch change.
     #[serde(rename_all = "camelCase")]
     NodeWeightChanged { node_id: NodeId, weight: u64 },
+    /// The committee of `next_epoch` and its shard assignment are fixed (Walrus's
+    /// `voting_end`); it takes over at the start of `next_epoch`.
+    #[serde(rename_all = "camelCase")]
+    EpochParametersSelected { next_epoch: Epoch },
 }
 
 impl EventKind {

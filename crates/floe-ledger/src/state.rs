@@ -47,6 +47,9 @@ pub struct LedgerState {
     pub(crate) epoch_state: EpochState,
     pub(crate) committee: Committee,
     pub(crate) previous_committee: Option<Committee>,
+    /// The next epoch's committee, once fixed (see [`EpochState::NextParamsSelected`]).
+    #[serde(default)]
+    pub(crate) selected_committee: Option<Committee>,
     pub(crate) nodes: BTreeMap<NodeId, StorageNode>,
     pub(crate) accounts: BTreeMap<Address, u64>,
     pub(crate) storage: BTreeMap<ObjectId, StorageResource>,
@@ -202,6 +205,7 @@ impl LedgerState {
             epoch_state: EpochState::Done,
             committee,
             previous_committee: None,
+            selected_committee: None,
             nodes,
             accounts: BTreeMap::new(),
             storage: BTreeMap::new(),
@@ -299,6 +303,10 @@ impl LedgerState {
     pub fn committee(&self) -> &Committee {
         &self.committee
     }
+    /// The next committee, if already fixed for this epoch.
+    pub fn selected_committee(&self) -> Option<&Committee> {
+        self.selected_committee.as_ref()
+    }
     pub fn previous_committee(&self) -> Option<&Committee> {
         self.previous_committee.as_ref()
     }
@@ -392,20 +400,68 @@ impl LedgerState {
         Ok(events)
     }
 
+    /// When the next committee of `epoch` is fixed: half an epoch after it starts.
+    pub fn selection_time_ms(&self, epoch: Epoch) -> u64 {
+        self.epoch_start_ms(epoch)
+            .saturating_add(self.params.epoch_duration_ms / 2)
+    }
+
+    /// Whether a clock entry at `now_ms` would change anything: fix the next committee, or
+    /// start the next epoch.
+    pub fn clock_due(&self, now_ms: u64) -> bool {
+        match self.epoch_state {
+            EpochState::Syncing { .. } => false,
+            EpochState::NextParamsSelected => self.epoch_at(now_ms) > self.epoch,
+            EpochState::Done => now_ms >= self.selection_time_ms(self.epoch),
+        }
+    }
+
+    /// Fix the next committee (once per epoch, never during a change).
+    fn select_next_committee(&mut self, out: &mut Effects) {
+        debug_assert!(matches!(self.epoch_state, EpochState::Done));
+        self.selected_committee = Some(self.next_committee());
+        self.epoch_state = EpochState::NextParamsSelected;
+        out.emit(EventKind::EpochParametersSelected {
+            next_epoch: self.epoch + 1,
+        });
+    }
+
+    /// Clock entries drive the epoch state machine: `Done` → (half an epoch in)
+    /// `NextParamsSelected` → (the boundary) `Syncing` → (a quorum of shards reported) `Done`.
+    /// One step per entry, except that a boundary reached before the committee was fixed fixes
+    /// it and starts the change in the same entry.
     fn apply_clock(&mut self, now_ms: u64, out: &mut Effects) -> Result<(), TxError> {
         let target = self.epoch_at(now_ms);
-        if target <= self.epoch {
-            return Err(TxError::StaleClock {
-                epoch: self.epoch,
-                target,
-            });
-        }
         if matches!(self.epoch_state, EpochState::Syncing { .. }) {
+            if target <= self.epoch {
+                return Err(TxError::StaleClock {
+                    epoch: self.epoch,
+                    target,
+                });
+            }
             return Err(TxError::EpochChangeInProgress(self.epoch));
+        }
+        let selecting = matches!(self.epoch_state, EpochState::Done)
+            && now_ms >= self.selection_time_ms(self.epoch);
+        if target <= self.epoch {
+            if !selecting {
+                return Err(TxError::StaleClock {
+                    epoch: self.epoch,
+                    target,
+                });
+            }
+            self.select_next_committee(out);
+            return Ok(());
+        }
+        if matches!(self.epoch_state, EpochState::Done) {
+            self.select_next_committee(out);
         }
         // One epoch per clock entry: each change must complete before the next starts.
         let next = self.epoch + 1;
-        let new_committee = self.next_committee();
+        let new_committee = self
+            .selected_committee
+            .take()
+            .expect("selected above or earlier");
         let moved = new_committee.members.iter().any(|m| {
             self.committee
                 .members

@@ -203,4 +203,15 @@ pub enum EpochState {
     Done,
     /// Waiting for nodes to report their new shards synced; `reported` lists node IDs.
     Syncing { reported: Vec<NodeId>, weight: u32 },
+    /// The next committee and its shard assignment are fixed (half an epoch after the epoch
+    /// started, or as soon as the change into it completed if that was later); membership
+    /// changes from now on take effect one epoch later. Nothing in flight.
+    NextParamsSelected,
+}
+
+impl EpochState {
+    /// Whether an epoch change is in progress (nodes are still syncing their new shards).
+    pub fn is_syncing(&self) -> bool {
+        matches!(self, EpochState::Syncing { .. })
+    }
 }

@@ -235,11 +235,14 @@ fn joins_leaves_and_weights_move_few_shards_and_finish_at_quorum() {
             now_ms: net.state.epoch_start_ms(next),
         })
         .unwrap();
-    assert!(matches!(
-        ev[0].kind,
-        EventKind::EpochChangeStart { epoch: 1 }
-    ));
-    assert_eq!(ev.len(), 1);
+    // The committee was not fixed half-way (no clock entry then): the boundary fixes it.
+    assert_eq!(
+        ev.iter().map(|e| &e.kind).collect::<Vec<_>>(),
+        [
+            &EventKind::EpochParametersSelected { next_epoch: 1 },
+            &EventKind::EpochChangeStart { epoch: 1 }
+        ]
+    );
     assert_eq!(net.state.committee().members, preview.members);
     assert_eq!(net.state.previous_committee(), Some(&old));
     let new = net.state.committee().clone();
@@ -346,4 +349,96 @@ fn node_transactions_replay_deterministically() {
     }
     assert_eq!(replay.digest(), a.state.digest());
     assert_eq!(replay.committee().members.len(), 4);
+}
+
+#[test]
+fn the_next_committee_is_fixed_half_an_epoch_in() {
+    let mut net = Net::new(4, 100);
+    let owners = owners(&net);
+    let half = net.state.selection_time_ms(0);
+    assert_eq!(
+        half - net.state.epoch_start_ms(0),
+        net.state.params().epoch_duration_ms / 2
+    );
+    // Before the middle of the epoch a clock entry changes nothing.
+    let err = net.apply(LogEntry::Clock { now_ms: half - 1 }).unwrap_err();
+    assert!(matches!(err, TxError::StaleClock { .. }), "{err:?}");
+    assert!(!net.state.clock_due(half - 1));
+    assert!(net.state.clock_due(half));
+    // A node registered before the middle is in the committee fixed there.
+    let early_op = AccountKey::from_seed(&seed("early-op", 0));
+    let early_key = ProtocolKeyPair::from_seed(&seed("early-bls", 0));
+    let early = registered_id(
+        &net.submit(&early_op, registration(&early_key, &early_op, 0, "early"))
+            .unwrap(),
+    );
+    let events = net.apply(LogEntry::Clock { now_ms: half }).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::EpochParametersSelected { next_epoch: 1 })
+    );
+    assert_eq!(net.state.epoch_state(), &EpochState::NextParamsSelected);
+    let fixed = net.state.selected_committee().cloned().expect("fixed");
+    assert!(fixed.members.iter().any(|m| m.node_id == early));
+    // Selecting twice is refused.
+    assert!(net.apply(LogEntry::Clock { now_ms: half + 1 }).is_err());
+    // A node registered after the middle does not change the fixed committee...
+    let late_op = AccountKey::from_seed(&seed("late-op", 0));
+    let late_key = ProtocolKeyPair::from_seed(&seed("late-bls", 0));
+    let late = registered_id(
+        &net.submit(&late_op, registration(&late_key, &late_op, 0, "late"))
+            .unwrap(),
+    );
+    assert_eq!(net.state.next_committee(), fixed);
+    let mut all = owners.clone();
+    all.push((early, early_op));
+    all.push((late, late_op));
+    change_epoch(&mut net, &all);
+    assert_eq!(net.state.epoch(), 1);
+    assert_eq!(net.state.committee().members, fixed.members);
+    assert!(
+        net.state
+            .committee()
+            .members
+            .iter()
+            .all(|m| m.node_id != late)
+    );
+    assert_eq!(net.state.epoch_state(), &EpochState::Done);
+    assert!(net.state.selected_committee().is_none());
+    // ...it joins one epoch later. Here the boundary comes without a selection entry first: the
+    // boundary entry fixes the committee and starts the change at once.
+    let events = change_epoch(&mut net, &all);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::EpochParametersSelected { next_epoch: 2 })
+    );
+    assert!(
+        net.state
+            .committee()
+            .members
+            .iter()
+            .any(|m| m.node_id == late && !m.shards.is_empty())
+    );
+}
+
+#[test]
+fn no_selection_while_a_change_is_in_progress() {
+    let mut net = Net::new(4, 100);
+    let op = AccountKey::from_seed(&seed("joiner", 0));
+    let key = ProtocolKeyPair::from_seed(&seed("joiner-bls", 0));
+    net.submit(&op, registration(&key, &op, 0, "joiner"))
+        .unwrap();
+    net.apply(LogEntry::Clock {
+        now_ms: net.state.epoch_start_ms(1),
+    })
+    .unwrap();
+    assert!(net.state.epoch_state().is_syncing());
+    // Half-way through epoch 1 the change into it is still running: nothing is fixed.
+    let half = net.state.selection_time_ms(1);
+    assert!(!net.state.clock_due(half));
+    let err = net.apply(LogEntry::Clock { now_ms: half }).unwrap_err();
+    assert!(matches!(err, TxError::StaleClock { .. }), "{err:?}");
+    assert!(net.state.selected_committee().is_none());
 }

@@ -561,10 +561,16 @@ fn signatures_and_sequence_numbers_are_enforced() {
 fn epochs_follow_the_clock() {
     let mut net = Net::new(4, 10);
     let start = net.state.epoch_start_ms(1);
-    let err = net
-        .apply(LogEntry::Clock { now_ms: start - 1 })
-        .unwrap_err();
+    let half = net.state.selection_time_ms(0);
+    let err = net.apply(LogEntry::Clock { now_ms: half - 1 }).unwrap_err();
     assert!(matches!(err, TxError::StaleClock { .. }));
+    // Half an epoch in, the next committee is fixed; the epoch does not move yet.
+    let events = net.apply(LogEntry::Clock { now_ms: start - 1 }).unwrap();
+    assert_eq!(
+        events[0].kind,
+        EventKind::EpochParametersSelected { next_epoch: 1 }
+    );
+    assert_eq!(net.state.epoch(), 0);
     let events = net
         .apply(LogEntry::Clock {
             now_ms: start + 5000,

@@ -39,7 +39,7 @@ impl CommitteeView {
             .unwrap_or_default();
         let reported = match &system.epoch_state {
             EpochState::Syncing { reported, .. } => Some(reported.clone()),
-            EpochState::Done => None,
+            EpochState::Done | EpochState::NextParamsSelected => None,
         };
         let previous = system.previous_committee.clone();
         let read_only = previous

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use floe_client::{Client, ClientConfig, Lifetime, NoProgress, ReadOptions, StoreOptions};
 use floe_core::{BlobId, Epoch};
-use floe_ledger::{AccountKey, EpochState};
+use floe_ledger::AccountKey;
 use floe_ledger_client::LedgerClient;
 use floe_node::node::StoredStatus;
 use floe_testbed::{Testbed, TestbedOptions};
@@ -34,7 +34,7 @@ async fn wait_change_done(ledger: &LedgerClient, epoch: Epoch) -> Epoch {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = ledger.system().await.unwrap();
-        if s.epoch > epoch && s.epoch_state == EpochState::Done {
+        if s.epoch > epoch && !s.epoch_state.is_syncing() {
             return s.epoch;
         }
         assert!(
@@ -53,6 +53,21 @@ async fn wait_change_start(ledger: &LedgerClient, epoch: Epoch) -> Instant {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Shards per testbed node index in the current committee.
+async fn shard_counts(bed: &Testbed, ledger: &LedgerClient) -> BTreeMap<usize, usize> {
+    let system = ledger.system().await.unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..bed.node_count() {
+        let Some(id) = bed.node_id(i).await.unwrap() else {
+            continue;
+        };
+        if let Some(m) = system.committee.members.iter().find(|m| m.node_id == id) {
+            out.insert(i, m.shards.len());
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,9 +197,10 @@ async fn committees_change_without_losing_a_blob() {
         "add 1",
     ];
     for (step, what) in steps.iter().enumerate() {
-        let epoch = wait_change_done(&ledger, 0)
+        let mut epoch = wait_change_done(&ledger, 0)
             .await
             .max(ledger.system().await.unwrap().epoch);
+        let before = shard_counts(&bed, &ledger).await;
         match step {
             0 => {
                 for _ in 0..3 {
@@ -210,10 +226,36 @@ async fn committees_change_without_losing_a_blob() {
                 bed.add_node(2).await.unwrap();
             }
         }
-        let start = wait_change_start(&ledger, epoch).await;
-        let done = wait_change_done(&ledger, epoch).await;
-        let took = start.elapsed();
-        println!("change {} ({what}): epoch {done}, {took:?}", step + 1);
+        // The next committee is fixed half an epoch in: a change made after that takes effect
+        // one epoch later. Follow changes until the committee shows this one.
+        let mut changes = 0;
+        let took = loop {
+            let start = wait_change_start(&ledger, epoch).await;
+            epoch = wait_change_done(&ledger, epoch).await;
+            let took = start.elapsed();
+            let now = shard_counts(&bed, &ledger).await;
+            let shards = |c: &BTreeMap<usize, usize>, i: usize| c.get(&i).copied().unwrap_or(0);
+            let applied = match step {
+                0 => (7..10).all(|i| shards(&now, i) > 0),
+                1 => (0..3).all(|i| shards(&now, i) == 0),
+                2 => shards(&now, 3) > shards(&before, 3) && shards(&now, 7) > shards(&before, 7),
+                3 => shards(&now, 3) < shards(&before, 3) && shards(&now, 8) > shards(&before, 8),
+                _ => shards(&now, 10) > 0,
+            };
+            changes += 1;
+            if applied {
+                break took;
+            }
+            assert!(
+                changes < 3,
+                "step {what}: the committee never changed: {now:?}"
+            );
+        };
+        println!(
+            "change {} ({what}): epoch {epoch}, {took:?}; shards per node {:?}",
+            step + 1,
+            shard_counts(&bed, &ledger).await
+        );
         timings.push(took);
         if step == 1 {
             // The leavers may stop once the change is done.
@@ -242,6 +284,10 @@ async fn committees_change_without_losing_a_blob() {
             Ok(g) if g == *bytes => checked += 1,
             Ok(_) => {
                 wrong.fetch_add(1, Ordering::Relaxed);
+            }
+            // Epochs are short: the blob may have expired since `epoch` was read.
+            Err(floe_client::ClientError::Expired { end_epoch, .. }) if end_epoch == *end => {
+                expired += 1;
             }
             Err(e) => {
                 tracing::error!(blob = %id, error = %e, "final read failed");

@@ -30,8 +30,12 @@ pub(crate) struct NodeRegistration<'a> {
 }
 
 impl LedgerState {
-    /// The committee the next epoch change would install, given the nodes registered now.
+    /// The committee the next epoch change installs: the one fixed for it if it is fixed
+    /// already, else the one the nodes registered now would get.
     pub fn next_committee(&self) -> Committee {
+        if let Some(c) = &self.selected_committee {
+            return c.clone();
+        }
         let weights: Vec<(NodeId, u64)> = self
             .nodes
             .values()

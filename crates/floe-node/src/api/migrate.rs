@@ -42,16 +42,30 @@ pub async fn sync_shard(
             "not a JSON signed message: {e}"
         )))
     })?;
-    let node = state.node.clone();
-    let response = tokio::task::spawn_blocking(move || node.serve_sync_shard(&request))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "INTERNAL",
-                e.to_string(),
-            )
-        })??;
+    let request = std::sync::Arc::new(request);
+    let serve = || {
+        let (node, request) = (state.node.clone(), request.clone());
+        async move {
+            tokio::task::spawn_blocking(move || node.serve_sync_shard(&request))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL",
+                        "INTERNAL",
+                        e.to_string(),
+                    )
+                })
+        }
+    };
+    let response = match serve().await? {
+        // The requester saw the epoch change before this node's follower did: catch up with
+        // the ledger once and serve, instead of sending it to the slower recovery path.
+        Err(ShardSyncError::WrongEpoch { mine, theirs }) if theirs > mine => {
+            state.node.refresh_view().await?;
+            serve().await??
+        }
+        other => other?,
+    };
     bcs_body(&response)
 }

@@ -83,7 +83,10 @@ impl From<NodeError> for ApiError {
                 (S::INTERNAL_SERVER_ERROR, "INTERNAL", "INTERNAL")
             }
         };
-        if http.is_server_error() {
+        if http == S::SERVICE_UNAVAILABLE {
+            // Load shedding: the caller retries; not worth an operator's attention.
+            tracing::debug!(error = %e, "request refused");
+        } else if http.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }
         ApiError::new(http, status, reason, e.to_string())
