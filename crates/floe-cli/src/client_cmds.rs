@@ -398,6 +398,22 @@ pub fn info(a: InfoArgs) -> Result<()> {
             if !a.committee {
                 v["committee"]["members"] = json!(system.committee.members.len());
             }
+            v["nextCommitteeFixed"] = json!(crate::node_membership::next_committee_fixed(
+                &system.epoch_state
+            ));
+            v["nodes"] = json!(
+                node_rows(&system)
+                    .iter()
+                    .map(|r| json!({
+                        "nodeId": r.node_id,
+                        "name": r.name,
+                        "networkAddress": r.network_address,
+                        "shards": r.shards,
+                        "nextShards": r.next_shards,
+                        "change": r.change(),
+                    }))
+                    .collect::<Vec<_>>()
+            );
             return print_json(&v);
         }
         let config = floe_core::EncodingConfig::new(system.n_shards)?;
@@ -424,15 +440,37 @@ pub fn info(a: InfoArgs) -> Result<()> {
                 reported.len(),
                 config.quorum()
             ),
+            // `NextParamsSelected`: nothing in flight, and the next committee is fixed.
+            _ => println!("  Epoch change:    none in progress"),
         }
-        println!("  Shards per node (this epoch / next):");
-        for m in &system.committee.members {
-            let next = system
-                .next_committee
-                .as_ref()
-                .and_then(|c| c.members.iter().find(|n| n.node_id == m.node_id))
-                .map_or(0, |n| n.shards.len());
-            println!("    {:<12} {:>5} / {next}", m.name, m.shards.len());
+        let next_fixed = crate::node_membership::next_committee_fixed(&system.epoch_state);
+        println!(
+            "  Next committee:  {}",
+            if next_fixed {
+                format!(
+                    "fixed; membership changes made now take effect in epoch {}",
+                    system.epoch + 2
+                )
+            } else {
+                format!(
+                    "not fixed yet; membership changes made now take effect in epoch {}",
+                    system.epoch + 1
+                )
+            }
+        );
+        println!(
+            "  Shards per node (epoch {} / epoch {}):",
+            system.epoch,
+            system.epoch + 1
+        );
+        for r in node_rows(&system) {
+            println!(
+                "    {:<16} {:>5} / {:<5} {}",
+                r.name,
+                r.shards,
+                r.next_shards.map_or("?".to_string(), |k| k.to_string()),
+                r.change().unwrap_or("")
+            );
         }
         println!(
             "  Capacity:        {} used of {}",
@@ -475,6 +513,63 @@ pub fn info(a: InfoArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A node of the current or the next committee, with its shards in both.
+struct NodeRow {
+    node_id: floe_ledger::NodeId,
+    name: String,
+    network_address: String,
+    shards: usize,
+    /// `None` when the ledger does not show the next committee.
+    next_shards: Option<usize>,
+}
+
+impl NodeRow {
+    fn change(&self) -> Option<&'static str> {
+        match (self.shards, self.next_shards) {
+            (0, Some(k)) if k > 0 => Some("joining"),
+            (k, Some(0)) if k > 0 => Some("leaving"),
+            _ => None,
+        }
+    }
+}
+
+/// The union of the current and the next committee, current members first.
+fn node_rows(system: &floe_ledger::api_types::SystemInfo) -> Vec<NodeRow> {
+    let next = system.next_committee.as_ref();
+    let next_shards = |id: &floe_ledger::NodeId| {
+        next.map(|c| {
+            c.members
+                .iter()
+                .find(|m| &m.node_id == id)
+                .map_or(0, |m| m.shards.len())
+        })
+    };
+    let mut rows: Vec<NodeRow> = system
+        .committee
+        .members
+        .iter()
+        .map(|m| NodeRow {
+            node_id: m.node_id,
+            name: m.name.clone(),
+            network_address: m.network_address.clone(),
+            shards: m.shards.len(),
+            next_shards: next_shards(&m.node_id),
+        })
+        .collect();
+    for m in next.iter().flat_map(|c| c.members.iter()) {
+        if !rows.iter().any(|r| r.node_id == m.node_id) {
+            rows.push(NodeRow {
+                node_id: m.node_id,
+                name: m.name.clone(),
+                network_address: m.network_address.clone(),
+                shards: 0,
+                next_shards: Some(m.shards.len()),
+            });
+        }
+    }
+    rows
 }
 
 pub fn list_blobs(a: ListArgs) -> Result<()> {

@@ -13,8 +13,11 @@ mod file_source;
 mod ledger_cmds;
 mod load_cmd;
 mod node_cmds;
+mod node_membership;
 mod output;
 mod testbed_cmd;
+mod testbed_control;
+mod testbed_remote;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -72,7 +75,7 @@ enum Command {
     Ledger(ledger_cmds::LedgerCommand),
     /// A bounded store/read load with a journal, or --verify of journals (for chaos tests).
     Load(load_cmd::LoadArgs),
-    /// A storage node: create its keys, run it.
+    /// A storage node: create its keys, run it, register it, deregister it, set its weight.
     #[command(subcommand)]
     Node(node_cmds::NodeCommand),
 }

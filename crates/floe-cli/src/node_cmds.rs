@@ -1,4 +1,5 @@
-//! `floe node keygen | run`.
+//! `floe node keygen | run | register | deregister | set-weight` (membership in
+//! `node_membership`).
 
 use std::path::PathBuf;
 
@@ -15,6 +16,12 @@ pub enum NodeCommand {
     Keygen(KeygenArgs),
     /// Run a storage node.
     Run(RunArgs),
+    /// Register the node of a key file on the ledger; it joins the committee at an epoch change.
+    Register(crate::node_membership::RegisterArgs),
+    /// Deregister the node: it leaves the committee at an epoch change.
+    Deregister(crate::node_membership::DeregisterArgs),
+    /// Change the node's weight (its share of the shards), effective at an epoch change.
+    SetWeight(crate::node_membership::SetWeightArgs),
 }
 
 #[derive(Args)]
@@ -45,6 +52,9 @@ fn random_seed() -> Result<[u8; 32]> {
 
 pub fn run(cmd: NodeCommand) -> Result<()> {
     match cmd {
+        NodeCommand::Register(a) => crate::node_membership::register(a),
+        NodeCommand::Deregister(a) => crate::node_membership::deregister(a),
+        NodeCommand::SetWeight(a) => crate::node_membership::set_weight(a),
         NodeCommand::Keygen(a) => {
             if a.out.exists() {
                 anyhow::bail!(

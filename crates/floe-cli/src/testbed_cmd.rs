@@ -1,6 +1,9 @@
-//! `floe testbed`: a whole network on this machine, started (or resumed) by one command.
+//! `floe testbed`: a whole network on this machine, started (or resumed) by one command. While
+//! it runs, `floe testbed add-node | remove-node | set-weight | nodes` change its membership
+//! from other terminals (`testbed_remote`, through the control API in `testbed_control`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -9,7 +12,11 @@ use floe_testbed::{Testbed, TestbedOptions};
 use crate::cli_config::ConfigFile;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct TestbedArgs {
+    /// Without a verb: start (or resume) the testbed and run it until Ctrl-C.
+    #[command(subcommand)]
+    pub verb: Option<crate::testbed_remote::TestbedVerb>,
     /// Where the network keeps its keys, logs and data; running again resumes it.
     #[arg(long, default_value = "floe-testbed")]
     pub data_dir: PathBuf,
@@ -38,6 +45,9 @@ pub struct TestbedArgs {
 }
 
 pub fn run(a: TestbedArgs) -> Result<()> {
+    if let Some(verb) = a.verb {
+        return crate::testbed_remote::run(verb);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -122,7 +132,7 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         println!(
             "Floe testbed {}: {} storage nodes, {} shards, epochs of {}.",
             if resuming { "resumed" } else { "started" },
-            bed.node_count(),
+            bed.node_count() - state.removed.len(),
             state.n_shards,
             crate::output::duration(state.epoch_duration_ms)
         );
@@ -149,15 +159,35 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             println!("  curl -X PUT --data-binary @FILE '{url}/v1/blobs?epochs=2'");
             println!("  curl {url}/v1/blobs/BLOB_ID");
         }
+        let data_flag = if a.data_dir == Path::new("floe-testbed") {
+            String::new()
+        } else {
+            format!(" --data-dir {}", a.data_dir.display())
+        };
+        println!("  floe testbed nodes{data_flag}");
+        println!("  floe testbed add-node{data_flag}   (also remove-node I, set-weight I W)");
+        let dir = bed.dir().to_path_buf();
+        let bed = Arc::new(tokio::sync::Mutex::new(Some(bed)));
+        let control = crate::testbed_control::serve(Arc::clone(&bed), &dir).await?;
+        println!(
+            "Membership control API: {} (token in {}).",
+            control.url,
+            crate::testbed_control::control_path(&dir).display()
+        );
         println!("Press Ctrl-C to stop; run `floe testbed` again to resume this network.");
         println!("ready");
         crate::ledger_cmds::shutdown_signal().await;
         println!("stopping…");
+        control.stop().await;
         if let Some((tx, task)) = daemon {
             let _ = tx.send(());
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
         }
-        bed.shutdown().await;
+        // Waits for a membership change in flight; removal watchers see `None` and end.
+        let bed = bed.lock().await.take();
+        if let Some(bed) = bed {
+            bed.shutdown().await;
+        }
         println!("stopped");
         Ok(())
     })

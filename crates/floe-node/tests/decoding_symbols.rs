@@ -213,5 +213,9 @@ async fn decoding_symbols_are_the_blobs_symbols_without_proofs() {
         doc["paths"]["/v1/blobs/{blob_id}/decodingSymbols"]["get"].is_object(),
         "{doc}"
     );
+    assert!(
+        doc["paths"]["/v1/migrate/sync_shard"]["post"].is_object(),
+        "{doc}"
+    );
     drop(tasks);
 }

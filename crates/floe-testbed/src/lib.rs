@@ -8,7 +8,7 @@
 //!
 //! Layout of the directory:
 //! ```text
-//! testbed.json        this network's parameters and addresses (format version 1)
+//! testbed.json        this network's parameters, addresses and removed nodes (format version 1)
 //! genesis.json        the ledger's genesis
 //! ledger/             the ledger's log
 //! node-<i>/keys.json  node i's keys; node-<i>/node.toml its config; node-<i>/data/ its store
@@ -101,6 +101,9 @@ pub struct TestbedState {
     pub epoch_duration_ms: u64,
     pub ledger_address: String,
     pub node_addresses: Vec<String>,
+    /// Nodes removed from the network (deregistered): not started again on resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<usize>,
 }
 
 fn seed32(tag: &str, seed: u64, i: u64) -> [u8; 32] {
@@ -162,8 +165,12 @@ impl Testbed {
             }
             let ledger = bind(&state.ledger_address).await?;
             let mut nodes = Vec::new();
-            for a in &state.node_addresses {
-                nodes.push(Some(bind(a).await?));
+            for (i, a) in state.node_addresses.iter().enumerate() {
+                if state.removed.contains(&i) {
+                    nodes.push(None);
+                } else {
+                    nodes.push(Some(bind(a).await?));
+                }
             }
             (state, nodes, ledger)
         } else {
@@ -201,7 +208,10 @@ impl Testbed {
         // Nodes open their stores (creating shard keyspaces, a synced write each) in parallel.
         let mut set = tokio::task::JoinSet::new();
         for (i, listener) in listeners.iter_mut().enumerate() {
-            let listener = listener.take().expect("one listener per node");
+            // Removed nodes have no listener: they stay stopped.
+            let Some(listener) = listener.take() else {
+                continue;
+            };
             let config = bed.node_config(i);
             set.spawn(async move { (i, launch(i, config, listener).await) });
         }
@@ -324,6 +334,7 @@ impl Testbed {
             epoch_duration_ms: o.epoch_duration_ms,
             ledger_address,
             node_addresses: addresses,
+            removed: Vec::new(),
         };
         // Written last: its presence means the directory holds a complete testbed.
         write(
@@ -377,6 +388,11 @@ impl Testbed {
 
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i].is_some()
+    }
+
+    /// Whether node `i` was removed ([`Testbed::remove_node`]); it is not started on resume.
+    pub fn is_removed(&self, i: usize) -> bool {
+        self.state.removed.contains(&i)
     }
 
     /// Stop node `i`: stop accepting, finish in-flight requests, close its store.

@@ -110,10 +110,19 @@ impl Testbed {
 
     /// Deregister node `i` (its operator signs): it leaves the committee at the next epoch
     /// change. The node keeps running (it serves its old shards until the change is done);
-    /// stop it afterwards with [`Testbed::stop_node`].
+    /// stop it afterwards with [`Testbed::stop_node`]. It is recorded as removed in
+    /// `testbed.json`, so a resumed testbed does not start it again.
     pub async fn remove_node(&mut self, i: usize) -> Result<(), TestbedError> {
         self.submit_for(i, |node_id| TxKind::DeregisterNode { node_id })
-            .await
+            .await?;
+        if !self.state.removed.contains(&i) {
+            self.state.removed.push(i);
+            write(
+                &self.dir.join("testbed.json"),
+                &serde_json::to_string_pretty(&self.state).expect("serialises"),
+            )?;
+        }
+        Ok(())
     }
 
     /// Set node `i`'s weight, effective at the next epoch change.

@@ -49,6 +49,15 @@ pub fn spec() -> Value {
             "/v1/blobs/{blob_id}/decodingSymbols": {"get": decoding_symbols},
             "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}": {"post": op("Verify an inconsistency proof (BCS) and attest the blob invalid", &["blob_id", "sliver_type"], json!({"200": js("signed InvalidBlobIdMsg"), "400": err}))},
             "/v1/blobs/{blob_id}/status": {"get": op("The blob's status as seen by this node", &["blob_id"], json!({"200": js("BlobStatus")}))},
+            "/v1/migrate/sync_shard": {"post": {
+                "summary": "Floe: a batch of a shard's slivers for its new owner during an epoch change. The body is a JSON SignedMessage over a SyncShardRequest (intent 3, BCS: shard index u16, sliver type u8 (primary 0, secondary 1), starting blob ID, sliver count u64, epoch u32) for the current epoch, signed with the protocol key of the shard's owner in the ledger's current committee. The answer is BCS SyncShardResponse {version: 1, slivers: Vec<(BlobId, SliverData)> in blob-ID order from startingBlobId inclusive, at most 256 and 16 MiB, done: bool}.",
+                "requestBody": {"required": true, "content": {"application/json": {}}},
+                "responses": {
+                    "200": bcs("SyncShardResponse"),
+                    "400": {"description": "INVALID_BODY, or WRONG_EPOCH when the request is for another epoch than this node's", "content": {"application/json": {}}},
+                    "403": {"description": "NOT_SHARD_OWNER: the signature is not by the shard's owner in the current committee", "content": {"application/json": {}}},
+                    "404": {"description": "SHARD_NOT_HELD: this node neither owns the shard nor keeps it read-only", "content": {"application/json": {}}}
+                }}},
             "/v1/health": {"get": op("ServiceHealthInfo (?detailed=true for per-shard state)", &[], json!({"200": js("health")}))},
             "/metrics": {"get": op("Prometheus metrics", &[], json!({"200": {"description": "text exposition"}}))},
             "/v1/api": {"get": op("This document", &[], json!({"200": js("OpenAPI")}))}

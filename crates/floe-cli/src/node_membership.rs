@@ -1,0 +1,611 @@
+//! `floe node register | deregister | set-weight`: a node's operator changes its membership on
+//! the ledger. Also the helpers `floe testbed`'s control API shares: where a protocol key sits
+//! in the committees, and when a membership change takes effect.
+//!
+//! Changes take effect at an epoch change. The ledger fixes the next committee half-way through
+//! an epoch, so a change made later waits one epoch more: we never promise "next epoch" but
+//! read the ledger after submitting and say which epoch it is.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair, ProtocolPublicKey};
+use floe_ledger::api_types::{CommitteeInfo, MemberInfo, ObjectResponse, SystemInfo};
+use floe_ledger::{AccountKey, Address, EpochState, EventKind, NodeId, StorageNode, TxKind};
+use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
+use floe_node::config::NodeKeysFile;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::cli_config::{self, CommonArgs};
+
+/// Where the node's keys are and which ledger to talk to.
+#[derive(Args)]
+pub struct OperatorArgs {
+    /// The node's key file (written by `floe node keygen --out FILE`).
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// The ledger, e.g. `http://127.0.0.1:9100`. Default: the `ledger_url` of the client config.
+    #[arg(long)]
+    pub ledger_url: Option<String>,
+    /// The client config file (YAML) to take the ledger from. Default: as for `floe info`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub op: OperatorArgs,
+    /// Encoded bytes the node offers to store, e.g. `1TiB`, `500GiB`.
+    #[arg(long, default_value = "1TiB", value_parser = parse_capacity)]
+    pub capacity: u64,
+    /// Relative weight: the committee's shards are apportioned by weight.
+    #[arg(long, default_value_t = 1)]
+    pub weight: u64,
+}
+
+#[derive(Args)]
+pub struct DeregisterArgs {
+    #[command(flatten)]
+    pub op: OperatorArgs,
+}
+
+#[derive(Args)]
+pub struct SetWeightArgs {
+    #[command(flatten)]
+    pub op: OperatorArgs,
+    /// The new weight (at least 1; to leave, use `floe node deregister`).
+    #[arg(long)]
+    pub weight: u64,
+}
+
+/// `1TiB`, `500GiB`, `1000000`: the sizes `floe bench` takes, plus TiB.
+fn parse_capacity(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    for (suffix, mult) in [
+        ("tib", 1u64 << 40),
+        ("tb", 1_000_000_000_000),
+        ("t", 1 << 40),
+    ] {
+        if let Some(num) = lower.strip_suffix(suffix)
+            && !num.is_empty()
+            && num.bytes().all(|b| b.is_ascii_digit())
+        {
+            return num
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(mult))
+                .ok_or_else(|| format!("size {t:?} overflows"));
+        }
+    }
+    crate::bench::parse_size(t).map_err(|e| e.replace("GiB, KB", "GiB, TiB, KB"))
+}
+
+/// When a membership change submitted just now takes effect.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Effect {
+    /// The ledger's epoch when the change was read back.
+    pub epoch: u32,
+    /// The first epoch whose committee reflects the change.
+    pub effective_epoch: u32,
+    /// When that epoch starts by the ledger's schedule (ms since the Unix epoch).
+    pub effective_at_ms: u64,
+    /// Whether the ledger had fixed the next committee when the change was read back.
+    pub next_committee_fixed: bool,
+}
+
+impl Effect {
+    /// From the ledger's state read after the change. `reflected`: whether the next committee
+    /// shows the change (`None` when that cannot be seen from the committee, e.g. a weight
+    /// change: then it does unless the next committee is fixed).
+    pub fn after(system: &SystemInfo, reflected: Option<bool>) -> Self {
+        let fixed = next_committee_fixed(&system.epoch_state);
+        let reflected = match (reflected, &system.next_committee) {
+            (Some(r), Some(_)) => r,
+            _ => !fixed,
+        };
+        let effective_epoch = system.epoch + if reflected { 1 } else { 2 };
+        let effective_at_ms = system.current_epoch_start_ms
+            + u64::from(effective_epoch - system.epoch) * system.epoch_duration_ms;
+        Self {
+            epoch: system.epoch,
+            effective_epoch,
+            effective_at_ms,
+            next_committee_fixed: fixed,
+        }
+    }
+
+    /// `at the start of epoch 6 (in 40s)`; when it waits an extra epoch, also which committee
+    /// is already fixed.
+    pub fn when(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let eta = match self.effective_at_ms.checked_sub(now) {
+            Some(ms) if ms >= 1000 => {
+                format!(
+                    "in {}",
+                    humantime::format_duration(Duration::from_secs(ms / 1000))
+                )
+            }
+            _ => "due now".to_string(),
+        };
+        if self.effective_epoch > self.epoch + 1 {
+            format!(
+                "at the start of epoch {} ({eta}; the committee of epoch {} is already fixed)",
+                self.effective_epoch,
+                self.epoch + 1
+            )
+        } else {
+            format!("at the start of epoch {} ({eta})", self.effective_epoch)
+        }
+    }
+}
+
+/// Whether the ledger has fixed the next committee, so that membership changes made now take
+/// effect one epoch later.
+pub fn next_committee_fixed(state: &EpochState) -> bool {
+    // `Done` and `Syncing` leave the next committee open; `NextParamsSelected` fixes it.
+    !matches!(state, EpochState::Done | EpochState::Syncing { .. })
+}
+
+/// The member of `c` with this protocol key.
+pub fn member<'a>(c: &'a CommitteeInfo, key: &ProtocolPublicKey) -> Option<&'a MemberInfo> {
+    c.members.iter().find(|m| &m.protocol_key == key)
+}
+
+/// The node ID of this protocol key, if it is in the current, next or previous committee.
+pub fn node_id_in_committees(system: &SystemInfo, key: &ProtocolPublicKey) -> Option<NodeId> {
+    [
+        Some(&system.committee),
+        system.next_committee.as_ref(),
+        system.previous_committee.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|c| member(c, key))
+    .map(|m| m.node_id)
+}
+
+/// A node key file, loaded.
+struct OperatorKeys {
+    path: PathBuf,
+    file: NodeKeysFile,
+    protocol: ProtocolKeyPair,
+    account: AccountKey,
+}
+
+fn load_keys(path: &Path) -> Result<OperatorKeys> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the key file {} (create one with `floe node keygen --out FILE`)",
+            path.display()
+        )
+    })?;
+    let file: NodeKeysFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a node key file", path.display()))?;
+    let protocol = ProtocolKeyPair::from_tagged_base64(&file.protocol_key)
+        .map_err(|e| anyhow!("{}: bad protocol key: {e}", path.display()))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(file.account_seed.trim(), &mut seed)
+        .map_err(|e| anyhow!("{}: bad account seed: {e}", path.display()))?;
+    Ok(OperatorKeys {
+        path: path.to_path_buf(),
+        file,
+        protocol,
+        account: AccountKey::from_seed(&seed),
+    })
+}
+
+fn ledger_url(op: &OperatorArgs) -> Result<String> {
+    if let Some(url) = &op.ledger_url {
+        return Ok(url.clone());
+    }
+    let loaded = cli_config::load(&CommonArgs {
+        config: op.config.clone(),
+        ..CommonArgs::default()
+    })?;
+    Ok(loaded.client.ledger_url)
+}
+
+/// A ledger refusal or failure, worded for the operator.
+fn refused(url: &str, what: &str, e: LedgerClientError) -> anyhow::Error {
+    match &e {
+        LedgerClientError::Api {
+            reason, message, ..
+        } => anyhow!("the ledger at {url} refused the {what}: {message} ({reason})"),
+        LedgerClientError::Unreachable { .. } => anyhow!(
+            "{e}; the {what} may or may not have been recorded: run the command again (it checks)"
+        ),
+        LedgerClientError::Decode { .. } => anyhow!("{e}"),
+    }
+}
+
+/// The node registered with this protocol key, if any (deregistered ones too, with weight 0).
+/// Committee members are found directly; other nodes among the owner's registrations.
+async fn find_registered(
+    ledger: &LedgerClient,
+    system: &SystemInfo,
+    key: &ProtocolPublicKey,
+    owner: &Address,
+) -> Result<Option<StorageNode>> {
+    let node = |id: NodeId| async move {
+        match ledger.object(&id).await? {
+            Some(ObjectResponse::Node(n)) if &n.protocol_key == key => Ok(Some(n)),
+            _ => Ok::<_, LedgerClientError>(None),
+        }
+    };
+    if let Some(id) = node_id_in_committees(system, key)
+        && let Some(n) = node(id).await?
+    {
+        return Ok(Some(n));
+    }
+    // Only an account that sent a transaction can have registered a node.
+    if ledger.account(owner).await?.next_sequence == 0 {
+        return Ok(None);
+    }
+    let mut cursor = 0;
+    // Only registrations by this owner: a key's proof of possession binds it to its owner.
+    loop {
+        let page = ledger.events(cursor, 1000, Duration::ZERO).await?;
+        if page.events.is_empty() {
+            return Ok(None);
+        }
+        for e in &page.events {
+            if let EventKind::NodeRegistered {
+                node_id, owner: o, ..
+            } = &e.kind
+                && o == owner
+                && let Some(n) = node(*node_id).await?
+            {
+                return Ok(Some(n));
+            }
+        }
+        cursor = page.next_cursor;
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The keys, the ledger, its state, and the node registered with the keys (if any).
+struct Operator {
+    keys: OperatorKeys,
+    url: String,
+    ledger: LedgerClient,
+    system: SystemInfo,
+    registered: Option<StorageNode>,
+}
+
+async fn context(op: &OperatorArgs) -> Result<Operator> {
+    let keys = load_keys(&op.keys)?;
+    let url = ledger_url(op)?;
+    let ledger = LedgerClient::new(url.clone());
+    let system = ledger.system().await?;
+    let registered = find_registered(
+        &ledger,
+        &system,
+        keys.protocol.public_key(),
+        &keys.account.address(),
+    )
+    .await?;
+    Ok(Operator {
+        keys,
+        url,
+        ledger,
+        system,
+        registered,
+    })
+}
+
+impl Operator {
+    /// The registered, not deregistered node, or an error saying what to do.
+    fn active_node(&self) -> Result<&StorageNode> {
+        match &self.registered {
+            None => bail!(
+                "the key in {} is not registered on the ledger at {}; run `floe node register` first",
+                self.keys.path.display(),
+                self.url
+            ),
+            Some(n) if n.weight == 0 => bail!(
+                "node {} ({}) is deregistered on the ledger at {}; a protocol key registers once: \
+                 create new keys with `floe node keygen` to join again",
+                n.name,
+                n.id,
+                self.url
+            ),
+            Some(n) => Ok(n),
+        }
+    }
+
+    fn key(&self) -> &ProtocolPublicKey {
+        self.keys.protocol.public_key()
+    }
+
+    async fn submit(
+        &self,
+        what: &str,
+        kind: TxKind,
+    ) -> Result<floe_ledger::api_types::SubmitResponse> {
+        AccountSession::new(self.keys.account.clone(), self.ledger.clone())
+            .submit(kind)
+            .await
+            .map_err(|e| refused(&self.url, what, e))
+    }
+
+    /// The next committee's shards of this node after the change (`None`: not shown).
+    fn next_shards(&self, system: &SystemInfo) -> Option<usize> {
+        let next = system.next_committee.as_ref()?;
+        Some(member(next, self.key()).map_or(0, |m| m.shards.len()))
+    }
+}
+
+pub fn register(a: RegisterArgs) -> Result<()> {
+    if a.weight == 0 {
+        bail!("--weight must be at least 1");
+    }
+    runtime()?.block_on(async move {
+        let mut cx = context(&a.op).await?;
+        if let Some(n) = &cx.registered {
+            if n.weight == 0 {
+                bail!(
+                    "this key was registered as node {} ({}) and has been deregistered; a protocol \
+                     key registers once: create new keys with `floe node keygen`",
+                    n.name,
+                    n.id
+                );
+            }
+            bail!(
+                "this key is already registered on the ledger at {} as node {} ({}, weight {}); \
+                 change its weight with `floe node set-weight` or leave with `floe node deregister`",
+                cx.url,
+                n.name,
+                n.id,
+                n.weight
+            );
+        }
+        let owner = cx.keys.account.address();
+        // The proof of possession names the current epoch: if the epoch moves between reading
+        // it and the ledger applying the registration, sign again for the new epoch.
+        let mut attempts = 0;
+        let response = loop {
+            let tx = TxKind::RegisterNode {
+                name: cx.keys.file.name.clone(),
+                network_address: cx.keys.file.network_address.clone(),
+                protocol_key: *cx.key(),
+                proof_of_possession: ProofOfPossession::create(
+                    &cx.keys.protocol,
+                    cx.system.epoch,
+                    &owner.0,
+                ),
+                capacity: a.capacity,
+                weight: a.weight,
+            };
+            let result = AccountSession::new(cx.keys.account.clone(), cx.ledger.clone())
+                .submit(tx)
+                .await;
+            match result {
+                Ok(r) => break r,
+                Err(e) if e.reason() == Some("BAD_NODE") && attempts < 3 => {
+                    let fresh = cx.ledger.system().await?;
+                    if fresh.epoch == cx.system.epoch {
+                        return Err(refused(&cx.url, "registration", e));
+                    }
+                    cx.system = fresh;
+                    attempts += 1;
+                }
+                Err(e) => return Err(refused(&cx.url, "registration", e)),
+            }
+        };
+        let node_id = response.events.iter().find_map(|e| match &e.kind {
+            EventKind::NodeRegistered { node_id, .. } => Some(*node_id),
+            _ => None,
+        });
+        let after = cx.ledger.system().await?;
+        let next_shards = cx.next_shards(&after);
+        let effect = Effect::after(&after, next_shards.map(|k| k > 0));
+        if a.op.json {
+            let mut v = json!({
+                "action": "register",
+                "nodeId": node_id,
+                "name": cx.keys.file.name,
+                "networkAddress": cx.keys.file.network_address,
+                "owner": owner.to_string(),
+                "capacity": a.capacity,
+                "weight": a.weight,
+                "nextShards": next_shards,
+                "ledgerUrl": cx.url,
+            });
+            merge(&mut v, &effect);
+            return print(&v);
+        }
+        println!(
+            "Registered {} ({}) on the ledger at {}: node ID {}, weight {}, capacity {}.",
+            cx.keys.file.name,
+            cx.keys.file.network_address,
+            cx.url,
+            node_id.map_or("?".into(), |id| id.to_string()),
+            a.weight,
+            crate::output::size(a.capacity)
+        );
+        println!("It joins the committee {}.", effect.when());
+        println!(
+            "Keep the node running (`floe node run --config NODE.toml`): it fetches its shards then."
+        );
+        Ok(())
+    })
+}
+
+pub fn deregister(a: DeregisterArgs) -> Result<()> {
+    runtime()?.block_on(async move {
+        let cx = context(&a.op).await?;
+        let node = cx.active_node()?.clone();
+        cx.submit(
+            "deregistration",
+            TxKind::DeregisterNode { node_id: node.id },
+        )
+        .await?;
+        let after = cx.ledger.system().await?;
+        let in_committee = member(&after.committee, cx.key()).is_some();
+        let next_shards = cx.next_shards(&after);
+        let effect = Effect::after(&after, next_shards.map(|k| k == 0));
+        if a.op.json {
+            let mut v = json!({
+                "action": "deregister",
+                "nodeId": node.id,
+                "name": node.name,
+                "inCommittee": in_committee,
+                "nextShards": next_shards,
+                "ledgerUrl": cx.url,
+            });
+            merge(&mut v, &effect);
+            return print(&v);
+        }
+        println!(
+            "Deregistered node {} ({}) on the ledger at {}.",
+            node.name, node.id, cx.url
+        );
+        if !in_committee && next_shards == Some(0) {
+            println!("It holds no shards and will not join the committee.");
+        } else {
+            println!("It leaves the committee {}.", effect.when());
+            println!(
+                "Keep it running until that epoch change completes (see `floe info`): the new \
+                 owners fetch its shards from it."
+            );
+        }
+        Ok(())
+    })
+}
+
+pub fn set_weight(a: SetWeightArgs) -> Result<()> {
+    if a.weight == 0 {
+        bail!("a weight of 0 would remove the node: use `floe node deregister`");
+    }
+    runtime()?.block_on(async move {
+        let cx = context(&a.op).await?;
+        let node = cx.active_node()?.clone();
+        cx.submit(
+            "weight change",
+            TxKind::SetNodeWeight {
+                node_id: node.id,
+                weight: a.weight,
+            },
+        )
+        .await?;
+        let after = cx.ledger.system().await?;
+        let next_shards = cx.next_shards(&after);
+        let effect = Effect::after(&after, None);
+        if a.op.json {
+            let mut v = json!({
+                "action": "setWeight",
+                "nodeId": node.id,
+                "name": node.name,
+                "previousWeight": node.weight,
+                "weight": a.weight,
+                "nextShards": next_shards,
+                "ledgerUrl": cx.url,
+            });
+            merge(&mut v, &effect);
+            return print(&v);
+        }
+        println!(
+            "Set the weight of node {} ({}) from {} to {} on the ledger at {}.",
+            node.name, node.id, node.weight, a.weight, cx.url
+        );
+        println!("The new weight applies {}.", effect.when());
+        Ok(())
+    })
+}
+
+/// Add the effect's fields to the JSON object `v`.
+pub fn merge(v: &mut serde_json::Value, effect: &Effect) {
+    if let (Some(o), Ok(serde_json::Value::Object(e))) =
+        (v.as_object_mut(), serde_json::to_value(effect))
+    {
+        o.extend(e);
+    }
+}
+
+fn print(v: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn system(epoch_state: EpochState, next: bool) -> SystemInfo {
+        let committee = CommitteeInfo {
+            epoch: 5,
+            n_shards: 10,
+            members: Vec::new(),
+        };
+        SystemInfo {
+            epoch: 5,
+            epoch_state,
+            n_shards: 10,
+            epoch_duration_ms: 60_000,
+            genesis_time_ms: 0,
+            current_epoch_start_ms: 300_000,
+            next_epoch_start_ms: 360_000,
+            max_epochs_ahead: 53,
+            total_capacity: 1,
+            used_capacity: 0,
+            max_blob_size: 1,
+            committee: committee.clone(),
+            previous_committee: None,
+            next_committee: next.then_some(committee),
+        }
+    }
+
+    #[test]
+    fn a_change_the_next_committee_shows_takes_effect_next_epoch() {
+        let e = Effect::after(&system(EpochState::Done, true), Some(true));
+        assert_eq!((e.effective_epoch, e.effective_at_ms), (6, 360_000));
+        assert!(!e.next_committee_fixed);
+        assert!(
+            e.when().starts_with("at the start of epoch 6 ("),
+            "{}",
+            e.when()
+        );
+        let e = Effect::after(&system(EpochState::Done, true), Some(false));
+        assert_eq!((e.effective_epoch, e.effective_at_ms), (7, 420_000));
+        assert!(
+            e.when()
+                .contains("the committee of epoch 6 is already fixed")
+        );
+        // Without a next committee to look at, the epoch state decides.
+        let e = Effect::after(&system(EpochState::Done, false), Some(false));
+        assert_eq!(e.effective_epoch, 6);
+        let syncing = EpochState::Syncing {
+            reported: Vec::new(),
+            weight: 0,
+        };
+        assert_eq!(
+            Effect::after(&system(syncing, true), None).effective_epoch,
+            6
+        );
+    }
+
+    #[test]
+    fn capacities_take_tebibytes() {
+        assert_eq!(parse_capacity("1TiB"), Ok(1 << 40));
+        assert_eq!(parse_capacity("2t"), Ok(2 << 40));
+        assert_eq!(parse_capacity("500GiB"), Ok(500 << 30));
+        assert!(parse_capacity("1XiB").unwrap_err().contains("TiB"));
+    }
+}

@@ -1,0 +1,370 @@
+//! Membership changes through real processes: `floe testbed` as a child process, changed from
+//! outside with `floe testbed add-node | set-weight | remove-node | nodes` and watched with
+//! `floe info`; a resume that does not restart the removed node; and the operator's path,
+//! `floe node keygen | register | set-weight | deregister`, against the testbed's ledger.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn floe(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
+    c.current_dir(dir)
+        .env_remove("FLOE_CONFIG")
+        .env("HOME", dir);
+    c
+}
+
+/// `floe testbed` on `data_dir`, killed when dropped.
+struct Bed(Child);
+
+impl Bed {
+    fn start(dir: &Path, data_dir: &Path) -> Self {
+        let mut child = floe(dir)
+            .args(["testbed", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--nodes",
+                "4",
+                "--n-shards",
+                "40",
+                "--epoch-duration",
+                "4s",
+                "--base-port",
+                "0",
+                "--no-daemon",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                println!("testbed> {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the testbed printed `ready` within 60 s");
+            if line == "ready" {
+                break;
+            }
+        }
+        Self(child)
+    }
+
+    /// Ctrl-C, and the process must exit cleanly.
+    fn interrupt(mut self) {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                assert!(status.success(), "testbed exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "testbed did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = floe(dir).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let (ok, out, err) = run(dir, args);
+    assert!(ok, "floe {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("floe {args:?}: {e}: {out}"))
+}
+
+/// Poll `f` every 300 ms until it returns `Some`, for at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            println!("{what}: after {:.1} s", start.elapsed().as_secs_f64());
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A raw HTTP/1.1 request; the status code.
+fn http_status(url: &str, method: &str, path: &str, auth: Option<&str>) -> u16 {
+    let host = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let auth = auth.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+struct Net {
+    dir: PathBuf,
+    data: String,
+    config: String,
+}
+
+impl Net {
+    fn info(&self) -> Value {
+        json(&self.dir, &["info", "--json", "--config", &self.config])
+    }
+
+    fn nodes(&self) -> Vec<Value> {
+        json(
+            &self.dir,
+            &["testbed", "nodes", "--data-dir", &self.data, "--json"],
+        )
+        .as_array()
+        .unwrap()
+        .clone()
+    }
+
+    fn testbed(&self, verb: &[&str]) -> Value {
+        let mut args = vec!["testbed"];
+        args.extend_from_slice(verb);
+        args.extend_from_slice(&["--data-dir", &self.data, "--json"]);
+        json(&self.dir, &args)
+    }
+}
+
+/// `info`'s row of node `name`, if it is in the current or next committee.
+fn row<'a>(info: &'a Value, name: &str) -> Option<&'a Value> {
+    info["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+}
+
+/// No epoch change in progress: `epochState` is a unit variant (`done`, …), not `syncing`.
+fn settled(info: &Value) -> bool {
+    info["epochState"].is_string()
+}
+
+#[test]
+fn nodes_join_leave_and_reweight_a_running_testbed() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("bed");
+    println!("testbed directory: {} (key seed 0)", data.display());
+    let net = Net {
+        dir: d.to_path_buf(),
+        data: data.display().to_string(),
+        config: data.join("floe.yaml").display().to_string(),
+    };
+
+    // Without a running testbed the verbs say so.
+    let (ok, _, err) = run(d, &["testbed", "nodes", "--data-dir", &net.data]);
+    assert!(!ok);
+    assert!(
+        err.contains("no testbed is running in") && err.contains("floe testbed"),
+        "{err}"
+    );
+
+    let bed = Bed::start(d, &data);
+    let control: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("control.json")).unwrap()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("control.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "control.json is private");
+    }
+    let url = control["url"].as_str().unwrap();
+    let token = control["token"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(http_status(url, "GET", "/v1/nodes", None), 401);
+    assert_eq!(http_status(url, "GET", "/v1/nodes", Some("wrong")), 401);
+    assert_eq!(http_status(url, "GET", "/v1/nodes", Some(token)), 200);
+    assert_eq!(http_status(url, "DELETE", "/v1/nodes/9", Some(token)), 404);
+
+    let nodes = net.nodes();
+    assert_eq!(nodes.len(), 4);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["running"] == true && n["shards"] == 10)
+    );
+
+    // A fifth node joins.
+    let added = net.testbed(&["add-node"]);
+    assert_eq!(added["index"], 4, "{added}");
+    let epoch = added["epoch"].as_u64().unwrap();
+    let effective = added["effectiveEpoch"].as_u64().unwrap();
+    assert!(effective == epoch + 1 || effective == epoch + 2, "{added}");
+    let joined = wait_for(
+        "node-4 holds shards and no change is in progress",
+        Duration::from_secs(60),
+        || {
+            let info = net.info();
+            let shards = row(&info, "node-4")?["shards"].as_u64()?;
+            (shards > 0 && settled(&info)).then_some(info)
+        },
+    );
+    assert!(joined["epoch"].as_u64().unwrap() >= effective);
+    let (ok, human, err) = run(d, &["info", "--config", &net.config]);
+    assert!(ok, "{err}");
+    assert!(
+        human.contains("Shards per node") && human.contains("node-4"),
+        "{human}"
+    );
+
+    // Node 1 weighs three times as much; node 0 leaves.
+    let next_before = net.nodes()[1]["nextShards"].as_u64().unwrap();
+    let reweighted = net.testbed(&["set-weight", "1", "3"]);
+    assert_eq!(reweighted["weight"], 3, "{reweighted}");
+    let removed = net.testbed(&["remove-node", "0"]);
+    assert_eq!(removed["index"], 0, "{removed}");
+    let (ok, _, err) = run(d, &["testbed", "remove-node", "0", "--data-dir", &net.data]);
+    assert!(!ok && err.contains("node 0 was removed"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &["testbed", "set-weight", "2", "0", "--data-dir", &net.data],
+    );
+    assert!(!ok && err.contains("at least 1"), "{err}");
+    wait_for(
+        "node 1's share of the next committee grows",
+        Duration::from_secs(30),
+        || (net.nodes()[1]["nextShards"].as_u64()? > next_before).then_some(()),
+    );
+    let address0 = net.nodes()[0]["address"].as_str().unwrap().to_string();
+    wait_for(
+        "node 0 holds no shards and is stopped",
+        Duration::from_secs(60),
+        || {
+            let info = net.info();
+            let n0 = &net.nodes()[0];
+            let gone = row(&info, "node-0").is_none_or(|r| r["shards"] == 0);
+            (gone && n0["running"] == false && n0["removed"] == true).then_some(())
+        },
+    );
+    assert!(
+        std::net::TcpStream::connect(&address0).is_err(),
+        "node 0 no longer serves on {address0}"
+    );
+    let info = net.info();
+    let total: u64 = info["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["shards"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 40);
+
+    // The operator's path against the same ledger: a node of its own keys.
+    let ledger_url = std::fs::read_to_string(&net.config)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("ledger_url: ").map(str::to_string))
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys = d.join("operator-keys.json").display().to_string();
+    let address = format!("127.0.0.1:{port}");
+    println!("operator keys: {keys}, node address {address}, ledger {ledger_url}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "node",
+            "keygen",
+            "--out",
+            &keys,
+            "--name",
+            "operator-node",
+            "--address",
+            &address,
+        ],
+    );
+    assert!(ok, "{err}");
+    let op = |verb: &[&str], keys: &str| {
+        let mut args = vec!["node"];
+        args.extend_from_slice(verb);
+        args.extend_from_slice(&["--keys", keys, "--ledger-url", &ledger_url]);
+        run(d, &args)
+    };
+    let (ok, _, err) = op(&["deregister"], &keys);
+    assert!(
+        !ok && err.contains("not registered") && err.contains("floe node register"),
+        "{err}"
+    );
+    let (ok, out, err) = op(&["register", "--json"], &keys);
+    assert!(ok, "{err}");
+    let registered: Value = serde_json::from_str(&out).unwrap();
+    assert!(registered["nodeId"].is_string(), "{registered}");
+    let e = registered["epoch"].as_u64().unwrap();
+    let eff = registered["effectiveEpoch"].as_u64().unwrap();
+    assert!(eff == e + 1 || eff == e + 2, "{registered}");
+    let (ok, _, err) = op(&["register"], &keys);
+    assert!(
+        !ok && err.contains("already registered") && err.contains("floe node set-weight"),
+        "{err}"
+    );
+    let (ok, out, err) = op(&["set-weight", "--weight", "2"], &keys);
+    assert!(ok && out.contains("from 1 to 2"), "{out}{err}");
+    let (ok, out, err) = op(&["deregister"], &keys);
+    assert!(ok && out.contains("Deregistered"), "{out}{err}");
+    let (ok, _, err) = op(&["set-weight", "--weight", "2"], &keys);
+    assert!(!ok && err.contains("deregistered"), "{err}");
+    let (ok, _, err) = op(&["register"], &keys);
+    assert!(!ok && err.contains("floe node keygen"), "{err}");
+
+    // Stopped and resumed, the testbed does not start the removed node again.
+    bed.interrupt();
+    assert!(!data.join("control.json").exists(), "control.json removed");
+    let bed = Bed::start(d, &data);
+    let nodes = net.nodes();
+    assert_eq!(nodes.len(), 5);
+    assert_eq!(nodes[0]["running"], false);
+    assert_eq!(nodes[0]["removed"], true);
+    assert!(nodes[1..].iter().all(|n| n["running"] == true));
+    drop(bed);
+    println!(
+        "membership test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
