@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::file_source::{FileSource, read_with_capacity};
 
+use crate::bench_epoch;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Full encode (all slivers + metadata) and metadata-only (`blob-id`) of a random blob.
@@ -26,6 +28,8 @@ pub enum BenchCommand {
     Node(crate::bench_node::NodeBench),
     /// Store/read throughput and small-store latency of the client against a local network.
     Client(crate::bench_client::ClientBench),
+    /// Shard migration throughput and epoch-change duration as a function of the data stored.
+    Epoch(bench_epoch::EpochBench),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Debug)]
@@ -140,6 +144,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Ledger(args) => return crate::bench_ledger::run(args),
         BenchCommand::Node(args) => return crate::bench_node::run(args),
         BenchCommand::Client(args) => return crate::bench_client::run(args),
+        BenchCommand::Epoch(args) => return bench_epoch::run(args),
     };
     let config = EncodingConfig::from_u64(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The blob's size: the given file's, or --size for a generated one.

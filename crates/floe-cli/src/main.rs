@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_client;
+mod bench_epoch;
 mod bench_ledger;
 mod bench_node;
 mod blob_cmds;
