@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob_info::BlobInfo;
 use crate::error::StoreError;
+use crate::store::MigrationCursor;
 
 /// Keyspace holding blob metadata.
 pub(crate) const META: &str = "meta";
@@ -45,6 +46,21 @@ pub(crate) fn parse_shard_keyspace(name: &str) -> Option<(ShardIndex, SliverType
 
 /// Prefix of the shard records in [`NODE_STATE`]: `shard/` then the shard index (u16 BE).
 pub(crate) const SHARD_RECORD_PREFIX: &[u8] = b"shard/";
+
+/// Prefix of the shard-migration cursors in [`NODE_STATE`].
+pub(crate) const MIGRATION_PREFIX: &[u8] = b"migration/";
+
+/// Key of the migration cursor of (`shard`, `axis`): `migration/`, the shard index (u16 BE),
+/// then the axis (0 primary, 1 secondary).
+pub(crate) fn migration_key(shard: ShardIndex, axis: SliverType) -> Vec<u8> {
+    let mut key = MIGRATION_PREFIX.to_vec();
+    key.extend_from_slice(&shard.get().to_be_bytes());
+    key.push(match axis {
+        SliverType::Primary => 0,
+        SliverType::Secondary => 1,
+    });
+    key
+}
 
 /// Key of the record saying that `shard` is held.
 pub(crate) fn shard_record_key(shard: ShardIndex) -> Vec<u8> {
@@ -97,6 +113,11 @@ enum StoredBlobInfo {
 #[derive(Serialize, Deserialize)]
 enum StoredCursor {
     V1(u64),
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredMigration {
+    V1 { epoch: u32, next: Option<BlobId> },
 }
 
 /// A shard record. V1 carries nothing: its presence means the shard is held.
@@ -232,6 +253,31 @@ pub(crate) fn encode_cursor(cursor: u64) -> Result<Vec<u8>, StoreError> {
 pub(crate) fn decode_cursor(bytes: &[u8]) -> Result<u64, StoreError> {
     match from_bcs(|| "event cursor".to_string(), bytes)? {
         StoredCursor::V1(c) => Ok(c),
+    }
+}
+
+/// Encodes a shard-migration cursor.
+pub(crate) fn encode_migration(cursor: &MigrationCursor) -> Result<Vec<u8>, StoreError> {
+    to_bcs(
+        "migration cursor",
+        &StoredMigration::V1 {
+            epoch: cursor.epoch,
+            next: cursor.next,
+        },
+    )
+}
+
+/// Decodes a shard-migration cursor.
+pub(crate) fn decode_migration(
+    shard: ShardIndex,
+    axis: SliverType,
+    bytes: &[u8],
+) -> Result<MigrationCursor, StoreError> {
+    match from_bcs(
+        || format!("migration cursor of shard {shard} {axis:?}"),
+        bytes,
+    )? {
+        StoredMigration::V1 { epoch, next } => Ok(MigrationCursor { epoch, next }),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::blob_info::BlobInfo;
 use crate::codec::{self, BLOB_INFO, CURSOR_KEY, META, NODE_STATE};
 use crate::error::StoreError;
 use crate::format;
-use crate::store::NodeStore;
+use crate::store::{MigrationCursor, NodeStore};
 
 /// When a write is durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -299,6 +299,9 @@ impl NodeStore for FjallStore {
         if let Some(spaces) = shards.remove(&shard) {
             let mut batch = self.db.batch();
             batch.remove(&self.node_state, codec::shard_record_key(shard));
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                batch.remove(&self.node_state, codec::migration_key(shard, axis));
+            }
             if let Err(e) = self.commit(batch) {
                 shards.insert(shard, spaces);
                 return Err(e);
@@ -408,6 +411,32 @@ impl NodeStore for FjallStore {
             );
         }
         batch.insert(&self.node_state, CURSOR_KEY, codec::encode_cursor(cursor)?);
+        self.commit(batch)
+    }
+
+    fn migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+    ) -> Result<Option<MigrationCursor>, StoreError> {
+        self.node_state
+            .get(codec::migration_key(shard, axis))?
+            .map(|v| codec::decode_migration(shard, axis, &v))
+            .transpose()
+    }
+
+    fn set_migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+        cursor: &MigrationCursor,
+    ) -> Result<(), StoreError> {
+        let mut batch = self.db.batch();
+        batch.insert(
+            &self.node_state,
+            codec::migration_key(shard, axis),
+            codec::encode_migration(cursor)?,
+        );
         self.commit(batch)
     }
 

@@ -24,6 +24,7 @@
 //! | `blob-info` | blob ID | BCS `StoredBlobInfo::V1(BlobInfo)` |
 //! | `node-state` | `event-cursor` | BCS `StoredCursor::V1(u64)` |
 //! | `node-state` | `shard/` + shard index (u16 BE) | BCS `StoredShard::V1` (present = held) |
+//! | `node-state` | `migration/` + shard index (u16 BE) + axis (0 primary, 1 secondary) | BCS `StoredMigration::V1 { epoch: u32, next: Option<BlobId> }` |
 //! | `shard-NNNN-primary`, `shard-NNNN-secondary` | blob ID | BCS `StoredSliver::V1(SliverData)` |
 //!
 //! Every value is BCS of an enum whose first variant is `V1`, so its first byte is the version
@@ -44,4 +45,4 @@ pub use error::StoreError;
 pub use fjall_store::{Durability, FjallStore, StoreOptions};
 pub use format::STORE_FORMAT_VERSION;
 pub use memory::MemoryStore;
-pub use store::NodeStore;
+pub use store::{MigrationCursor, NodeStore};

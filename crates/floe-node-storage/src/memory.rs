@@ -11,7 +11,7 @@ use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
 
 use crate::blob_info::BlobInfo;
 use crate::error::StoreError;
-use crate::store::NodeStore;
+use crate::store::{MigrationCursor, NodeStore};
 
 type Slivers = BTreeMap<BlobId, SliverData>;
 
@@ -22,6 +22,7 @@ struct State {
     shards: BTreeMap<ShardIndex, (Slivers, Slivers)>,
     blob_info: BTreeMap<BlobId, BlobInfo>,
     cursor: u64,
+    migration: BTreeMap<(ShardIndex, SliverType), MigrationCursor>,
 }
 
 impl State {
@@ -99,7 +100,12 @@ impl NodeStore for MemoryStore {
     }
 
     fn drop_shard(&self, shard: ShardIndex) -> Result<(), StoreError> {
-        self.state().shards.remove(&shard);
+        let mut state = self.state();
+        if state.shards.remove(&shard).is_some() {
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                state.migration.remove(&(shard, axis));
+            }
+        }
         Ok(())
     }
 
@@ -178,6 +184,24 @@ impl NodeStore for MemoryStore {
 
     fn event_cursor(&self) -> Result<u64, StoreError> {
         Ok(self.state().cursor)
+    }
+
+    fn migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+    ) -> Result<Option<MigrationCursor>, StoreError> {
+        Ok(self.state().migration.get(&(shard, axis)).copied())
+    }
+
+    fn set_migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+        cursor: &MigrationCursor,
+    ) -> Result<(), StoreError> {
+        self.state().migration.insert((shard, axis), *cursor);
+        Ok(())
     }
 
     fn blob_infos(

@@ -5,6 +5,15 @@ use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
 use crate::blob_info::BlobInfo;
 use crate::error::StoreError;
 
+/// How far a node got pulling one (shard, axis) from the shard's previous owner in the epoch
+/// change into `epoch`: the next blob ID to ask for, or `None` once the previous owner said
+/// nothing follows. A cursor of another epoch is stale (a new change starts over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrationCursor {
+    pub epoch: u32,
+    pub next: Option<BlobId>,
+}
+
 /// The persistent state of a storage node, behind a narrow synchronous interface.
 ///
 /// Implementations are thread-safe; every method is one short blocking operation (callers on
@@ -107,6 +116,23 @@ pub trait NodeStore: Send + Sync + 'static {
         from: Option<&BlobId>,
         limit: usize,
     ) -> Result<Vec<BlobId>, StoreError>;
+
+    /// Where the migration of (`shard`, `axis`) into this node stopped, if one was recorded.
+    fn migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+    ) -> Result<Option<MigrationCursor>, StoreError>;
+
+    /// Records how far the migration of (`shard`, `axis`) got. Written after the slivers it
+    /// covers are stored, so a crash in between only repeats a batch. [`Self::drop_shard`]
+    /// removes the shard's cursors.
+    fn set_migration_cursor(
+        &self,
+        shard: ShardIndex,
+        axis: SliverType,
+        cursor: &MigrationCursor,
+    ) -> Result<(), StoreError>;
 
     /// Makes everything written so far durable (fsync), whatever the durability setting.
     fn persist(&self) -> Result<(), StoreError>;

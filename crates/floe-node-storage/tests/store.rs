@@ -150,6 +150,32 @@ fn events_and_cursor_persist_together() {
 }
 
 #[test]
+fn migration_cursors_persist_until_the_shard_is_dropped() {
+    use floe_core::SliverType::Primary;
+    use floe_node_storage::MigrationCursor;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b) = (ShardIndex(1), ShardIndex(2));
+    store.create_shards(&[a, b]).unwrap();
+    let cursor = MigrationCursor {
+        epoch: 3,
+        next: Some(blob(9)),
+    };
+    store.set_migration_cursor(a, Primary, &cursor).unwrap();
+    store.set_migration_cursor(b, Primary, &cursor).unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), Some(cursor));
+    store.drop_shard(b).unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), Some(cursor));
+    assert_eq!(store.migration_cursor(b, Primary).unwrap(), None);
+    // The cursor records are not shard records: only the created shards are held.
+    assert_eq!(store.shards().unwrap(), vec![a]);
+}
+
+#[test]
 fn corrupt_and_future_values_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

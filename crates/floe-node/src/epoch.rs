@@ -14,6 +14,7 @@
 //! Read-only shards are emptied when the next epoch starts: the quorum may end the change before
 //! every new owner has pulled its shards, and the stragglers keep pulling after it.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,10 @@ pub struct EpochSyncState {
     pub blobs_recovered: AtomicU64,
     /// The last finished migration: (epoch, milliseconds until `EpochSyncDone` was accepted).
     pub last: Mutex<Option<(Epoch, u64)>>,
+    /// Shards gained in the change into the epoch given whose pull from the previous owner
+    /// has neither finished nor failed. Background blob syncs leave their slivers to shard
+    /// sync instead of rebuilding them from n peers at the same time.
+    awaiting: Mutex<(Epoch, HashSet<u16>)>,
 }
 
 /// Figures of the node's migrations so far.
@@ -77,6 +82,29 @@ impl StorageNode {
             return Err(NodeError::ShardNotAssigned(shard));
         }
         Ok(shard)
+    }
+
+    /// Shards of `epoch` still awaiting their pull from the previous owner.
+    pub(crate) fn awaiting_shard_sync(&self, epoch: Epoch) -> HashSet<u16> {
+        let awaiting = self
+            .epoch_sync
+            .awaiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if awaiting.0 == epoch {
+            awaiting.1.clone()
+        } else {
+            HashSet::new()
+        }
+    }
+
+    fn settle_shard(&self, shard: u16) {
+        self.epoch_sync
+            .awaiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .remove(&shard);
     }
 
     pub fn migration_stats(&self) -> MigrationStats {
@@ -113,6 +141,14 @@ impl StorageNode {
         {
             return;
         }
+        *self
+            .epoch_sync
+            .awaiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (
+            view.epoch,
+            gained_shards(&view).into_iter().map(|(s, _)| s).collect(),
+        );
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let started = Instant::now();
@@ -181,12 +217,22 @@ impl StorageNode {
     ) -> Result<bool, NodeError> {
         for (shard, peer) in gained_shards(view) {
             if bad_peers.contains(&peer.name) {
+                self.settle_shard(shard);
                 continue;
             }
             for axis in [SliverType::Primary, SliverType::Secondary] {
-                let cursor = cursors
-                    .entry((shard, axis))
-                    .or_insert(Some(BlobId([0; 32])));
+                // Resume where an earlier run of this change stopped (the node may have been
+                // restarted); a cursor of another epoch is stale.
+                let cursor = match cursors.entry((shard, axis)) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        let stored = self
+                            .store
+                            .migration_cursor(ShardIndex(shard), axis)?
+                            .filter(|c| c.epoch == view.epoch);
+                        e.insert(stored.map_or(Some(BlobId([0; 32])), |c| c.next))
+                    }
+                };
                 if cursor.is_none() {
                     continue;
                 }
@@ -214,6 +260,8 @@ impl StorageNode {
                     }
                 }
             }
+            // Pulled whole, or its previous owner was given up on: recovery may take over.
+            self.settle_shard(shard);
         }
         self.recover_missing(view).await
     }

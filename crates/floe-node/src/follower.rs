@@ -166,10 +166,7 @@ impl StorageNode {
         } else if info.is_registered_live(view.epoch) {
             self.flush_pending(blob_id)?;
             // Certified but incomplete here: recover what is missing from the peers.
-            if info.is_certified_live(view.epoch)
-                && (!self.store.has_metadata(blob_id)?
-                    || !self.missing_slivers(view, blob_id)?.is_empty())
-            {
+            if info.is_certified_live(view.epoch) && self.needs_sync(view, blob_id)? {
                 self.spawn_sync(*blob_id, delay);
             }
         }

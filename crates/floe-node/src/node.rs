@@ -483,6 +483,24 @@ impl StorageNode {
         Ok(missing)
     }
 
+    /// Whether a background sync of `blob_id` has work: slivers missing here other than those
+    /// of shards still awaiting their pull from the previous owner (shard sync brings them and
+    /// the metadata), or only the metadata.
+    pub(crate) fn needs_sync(
+        &self,
+        view: &CommitteeView,
+        blob_id: &BlobId,
+    ) -> Result<bool, NodeError> {
+        let missing = self.missing_slivers(view, blob_id)?;
+        if missing.is_empty() {
+            return Ok(!self.store.has_metadata(blob_id)?);
+        }
+        let awaiting = self.awaiting_shard_sync(view.epoch);
+        Ok(missing
+            .iter()
+            .any(|(shard, _)| !awaiting.contains(&shard.0)))
+    }
+
     /// Sign a storage confirmation, only if both slivers of every shard this node owns are stored.
     pub fn confirmation(
         &self,

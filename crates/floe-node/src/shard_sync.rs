@@ -20,7 +20,7 @@ use floe_crypto::{
 };
 use floe_ledger::api_types::MemberInfo;
 use floe_node_client::NodeClient;
-use floe_node_storage::StoreError;
+use floe_node_storage::{MigrationCursor, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::node::StorageNode;
@@ -155,7 +155,8 @@ impl StorageNode {
     }
 
     /// Pull `axis` slivers of `shard` from `peer`, from `*cursor` on; the cursor advances past
-    /// every stored batch, so a failed pull resumes where it stopped. Returns (slivers, bytes).
+    /// every stored batch and is persisted with it, so a failed pull, or a restarted node,
+    /// resumes where it stopped. Returns (slivers, bytes).
     pub(crate) async fn pull_shard(
         self: &Arc<Self>,
         view: &CommitteeView,
@@ -237,17 +238,27 @@ impl StorageNode {
                 items.push((shard, axis, blob_id, sliver));
             }
             count += items.len() as u64;
-            if !items.is_empty() {
-                let store = Arc::clone(&self.store);
-                tokio::task::spawn_blocking(move || store.put_slivers(&items))
-                    .await
-                    .map_err(|e| unavailable(format!("store task: {e}")))??;
-            }
-            *cursor = match (batch.done, last) {
+            let next = match (batch.done, last) {
                 (true, _) => None,
                 (false, Some(l)) => successor(&l),
                 (false, None) => return Err(lied("an empty batch that is not the last".into())),
             };
+            // The slivers first, then the cursor past them: a crash in between repeats the
+            // batch, never skips it.
+            let store = Arc::clone(&self.store);
+            let record = MigrationCursor {
+                epoch: view.epoch,
+                next,
+            };
+            tokio::task::spawn_blocking(move || {
+                if !items.is_empty() {
+                    store.put_slivers(&items)?;
+                }
+                store.set_migration_cursor(shard, axis, &record)
+            })
+            .await
+            .map_err(|e| unavailable(format!("store task: {e}")))??;
+            *cursor = next;
         }
     }
 

@@ -343,4 +343,31 @@ pub fn conformance(fresh: &mut dyn FnMut() -> Box<dyn NodeStore>) {
     check_delete_blob_data(&*fresh());
     check_iteration(&*fresh());
     check_events(&*fresh());
+    check_migration_cursors(&*fresh());
+}
+
+/// Migration cursors are per (shard, axis), replaced on write, and dropped with the shard.
+pub fn check_migration_cursors(store: &dyn NodeStore) {
+    use floe_core::SliverType::{Primary, Secondary};
+    use floe_node_storage::MigrationCursor;
+    let (a, b) = (ShardIndex(3), ShardIndex(4));
+    store.create_shards(&[a, b]).unwrap();
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), None);
+    let mid = MigrationCursor {
+        epoch: 7,
+        next: Some(blob(5)),
+    };
+    let done = MigrationCursor {
+        epoch: 7,
+        next: None,
+    };
+    store.set_migration_cursor(a, Primary, &mid).unwrap();
+    store.set_migration_cursor(b, Secondary, &mid).unwrap();
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), Some(mid));
+    assert_eq!(store.migration_cursor(a, Secondary).unwrap(), None);
+    store.set_migration_cursor(a, Primary, &done).unwrap();
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), Some(done));
+    store.drop_shard(a).unwrap();
+    assert_eq!(store.migration_cursor(a, Primary).unwrap(), None);
+    assert_eq!(store.migration_cursor(b, Secondary).unwrap(), Some(mid));
 }

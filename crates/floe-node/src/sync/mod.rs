@@ -121,7 +121,10 @@ impl StorageNode {
                 m
             }
         };
-        let missing = self.missing_slivers(&view, &blob_id)?;
+        // Slivers of shards still being pulled from their previous owner are left to shard sync.
+        let awaiting = self.awaiting_shard_sync(view.epoch);
+        let mut missing = self.missing_slivers(&view, &blob_id)?;
+        missing.retain(|(shard, _)| !awaiting.contains(&shard.0));
         let n = view.n();
         let optimistic = self.config.limits.sync_decoding_symbols;
         let mut recovery = Recovery::new(
@@ -225,10 +228,7 @@ impl StorageNode {
                         self.store.delete_blob_data(blob_id)?;
                         collected += 1;
                     }
-                } else if info.is_certified_live(view.epoch)
-                    && (!self.store.has_metadata(blob_id)?
-                        || !self.missing_slivers(&view, blob_id)?.is_empty())
-                {
+                } else if info.is_certified_live(view.epoch) && self.needs_sync(&view, blob_id)? {
                     self.spawn_sync(*blob_id, Duration::ZERO);
                     synced += 1;
                 }
