@@ -15,8 +15,12 @@ use floe_ledger::{AccountKey, Address, SignedTransaction, TxKind};
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
-/// Time allowed for a request, beyond any long-poll wait it asks for.
+/// Time allowed for a request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for a long poll beyond the wait it asks for. Short, so that a poll whose
+/// connection died silently (a partition, a peer that vanished) is replaced within seconds of
+/// the network healing: the server answers by the end of the wait, with a page of small events.
+pub const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
 /// Time allowed to connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -189,7 +193,7 @@ impl LedgerClient {
             "/v1/events?cursor={cursor}&limit={limit}&waitMs={}",
             wait.as_millis()
         );
-        self.get(&path, REQUEST_TIMEOUT + wait).await
+        self.get(&path, wait + LONG_POLL_MARGIN).await
     }
 
     pub async fn health(&self) -> Result<HealthInfo, LedgerClientError> {

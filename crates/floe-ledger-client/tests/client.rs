@@ -147,3 +147,34 @@ async fn errors_are_typed_and_events_long_poll() {
         "{err}"
     );
 }
+
+/// A long poll whose server went silent (the connection is up, nothing comes back, as when a
+/// partition drops the packets) gives up soon after the wait it asked for, instead of holding
+/// the follower for the full request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_long_poll_gives_up_after_its_wait_and_a_short_margin() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    // Accept and hold connections without ever answering.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = LedgerClient::new(format!("http://{address}"));
+    let wait = Duration::from_millis(500);
+    let t = Instant::now();
+    let result = client.events(0, 10, wait).await;
+    let took = t.elapsed();
+    assert!(result.is_err(), "a silent server cannot produce a page");
+    assert!(
+        took >= wait + floe_ledger_client::LONG_POLL_MARGIN,
+        "gave up before the wait and margin: {took:?}"
+    );
+    assert!(
+        took < wait + floe_ledger_client::LONG_POLL_MARGIN + Duration::from_secs(5),
+        "held for {took:?}"
+    );
+    holder.abort();
+}

@@ -57,6 +57,12 @@ pub enum Stored {
 }
 
 /// A client of one node, `base` like `http://127.0.0.1:9185`.
+/// Upper bound on the time a small request may take. A connection that died silently (a
+/// partition, a frozen peer) then costs seconds, not the full timeout meant for large transfers.
+pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The slowest upload rate assumed when bounding an upload's time (bytes per second).
+pub const MIN_UPLOAD_RATE: u64 = 1 << 20;
+
 #[derive(Clone, Debug)]
 pub struct NodeClient {
     base: String,
@@ -83,19 +89,41 @@ impl NodeClient {
         &self.base
     }
 
+    /// Time allowed for a request whose bodies are small (metadata, confirmations, statuses):
+    /// the client's timeout, at most [`SMALL_REQUEST_TIMEOUT`].
+    fn small(&self) -> Duration {
+        self.timeout.min(SMALL_REQUEST_TIMEOUT)
+    }
+
+    /// Time allowed for an upload of `bytes`: [`SMALL_REQUEST_TIMEOUT`] plus the time at
+    /// [`MIN_UPLOAD_RATE`], at most the client's timeout.
+    fn upload(&self, bytes: usize) -> Duration {
+        let transfer = Duration::from_secs_f64(bytes as f64 / MIN_UPLOAD_RATE as f64);
+        self.timeout.min(SMALL_REQUEST_TIMEOUT + transfer)
+    }
+
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
         url: &str,
     ) -> Result<(u16, Vec<u8>), NodeClientError> {
-        let resp =
-            req.timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| NodeClientError::Unreachable {
-                    url: url.into(),
-                    reason: e.to_string(),
-                })?;
+        self.send_within(req, url, self.timeout).await
+    }
+
+    async fn send_within(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), NodeClientError> {
+        let resp = req
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| NodeClientError::Unreachable {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
         let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
@@ -153,7 +181,9 @@ impl NodeClient {
         blob_id: &BlobId,
     ) -> Result<BlobMetadataWithId, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/metadata", self.base);
-        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        let (_, b) = self
+            .send_within(self.http.get(&url), &url, self.small())
+            .await?;
         Self::bcs(&url, &b)
     }
 
@@ -164,7 +194,10 @@ impl NodeClient {
     ) -> Result<Stored, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/metadata", self.base);
         let body = bcs::to_bytes(metadata).expect("serialises");
-        let (s, _) = self.send(self.http.put(&url).body(body), &url).await?;
+        let timeout = self.upload(body.len());
+        let (s, _) = self
+            .send_within(self.http.put(&url).body(body), &url, timeout)
+            .await?;
         Ok(Self::stored(s))
     }
 
@@ -177,7 +210,10 @@ impl NodeClient {
     ) -> Result<Stored, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/slivers/{pair}/{axis}", self.base);
         let body = bcs::to_bytes(sliver).expect("serialises");
-        let (s, _) = self.send(self.http.put(&url).body(body), &url).await?;
+        let timeout = self.upload(body.len());
+        let (s, _) = self
+            .send_within(self.http.put(&url).body(body), &url, timeout)
+            .await?;
         Ok(Self::stored(s))
     }
 
@@ -198,7 +234,10 @@ impl NodeClient {
             slivers,
         })
         .expect("serialises");
-        let (_, b) = self.send(self.http.put(&url).body(body), &url).await?;
+        let timeout = self.upload(body.len());
+        let (_, b) = self
+            .send_within(self.http.put(&url).body(body), &url, timeout)
+            .await?;
         let v: Value = Self::json_data(&url, &b)?;
         Ok(v["stored"].as_u64().unwrap_or(0))
     }
@@ -227,7 +266,9 @@ impl NodeClient {
             ),
             None => format!("{}/v1/blobs/{blob_id}/confirmation/permanent", self.base),
         };
-        let (_, b) = self.send(self.http.get(&url), &url).await?;
+        let (_, b) = self
+            .send_within(self.http.get(&url), &url, self.small())
+            .await?;
         let v: Value = Self::json_data(&url, &b)?;
         serde_json::from_value(v["signed"].clone()).map_err(|e| NodeClientError::Decode {
             url,
