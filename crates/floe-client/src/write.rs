@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
+use crate::health::NodeHealth;
 use crate::types::{BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation};
 use crate::{Client, ClientError, CommunicationConfig, NodeFailure, Progress};
 
@@ -244,6 +245,7 @@ impl Client {
             &encoded,
             persistence,
             &progress,
+            &self.health,
         )
         .await?;
         timings.upload = t.elapsed();
@@ -335,13 +337,16 @@ struct Upload {
 }
 
 /// Upload to every member (bounded), until members holding n − f shards confirmed and the tail
-/// passed. Returns the verified confirmations and their weight.
+/// passed. Returns the verified confirmations and their weight. Members that failed, or had
+/// not confirmed by the end, are remembered in `health` as suspect: the reads that follow ask
+/// them last.
 async fn distribute(
     comm: &CommunicationConfig,
     committee: &Arc<CommitteeView>,
     encoded: &Arc<EncodedBlob>,
     persistence: BlobPersistenceType,
     progress: &Arc<dyn Progress>,
+    health: &NodeHealth,
 ) -> Result<(Vec<(usize, SignedMessage)>, u64), ClientError> {
     let blob_id = encoded.blob_id();
     let config = encoded.config();
@@ -378,6 +383,7 @@ async fn distribute(
     let mut partials = Vec::new();
     let mut failures = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut answered = vec![false; committee.members.len()];
     loop {
         let next = match deadline {
             Some(d) => match tokio::time::timeout_at(d, set.join_next()).await {
@@ -389,8 +395,10 @@ async fn distribute(
         let Some(joined) = next else { break };
         let (idx, result) = joined.map_err(|e| ClientError::Internal(e.to_string()))?;
         let member = &committee.members[idx];
+        answered[idx] = true;
         match result {
             Ok(signed) => {
+                health.clear(&member.info.network_address);
                 weight += member.weight();
                 partials.push((idx, signed));
                 if weight >= quorum && deadline.is_none() {
@@ -400,6 +408,7 @@ async fn distribute(
                 }
             }
             Err(reason) => {
+                health.suspect(&member.info.network_address, Instant::now());
                 tracing::warn!(%blob_id, node = %member.label(), %reason, "upload failed");
                 failures.push(NodeFailure {
                     node: member.label(),
@@ -410,6 +419,15 @@ async fn distribute(
         }
     }
     set.abort_all();
+    let now = Instant::now();
+    for (member, _) in committee
+        .members
+        .iter()
+        .zip(&answered)
+        .filter(|(m, answered)| !**answered && m.weight() > 0)
+    {
+        health.suspect(&member.info.network_address, now);
+    }
     if weight < quorum {
         return Err(ClientError::NotEnoughConfirmations {
             blob_id,
