@@ -194,10 +194,8 @@ async fn a_restarted_node_resumes_its_shard_migration_from_the_stored_cursor() {
         stats.slivers_migrated, expected,
         "the pull must resume at the stored cursors and skip the finished axis"
     );
-    assert!(
-        stats.blobs_recovered >= 1,
-        "the slivers before the cursors can only come from recovery"
-    );
+    // The slivers the cursors skipped came by recovery (the migration's fallback or the
+    // background sync, whichever ran first); the wait above checked that none is missing.
 
     // The cursors the pull left behind say every axis is finished.
     bed.stop_node(new).await;
