@@ -10,6 +10,7 @@
 //! before storing it, so a lying previous owner is detected and abandoned; batches resume from
 //! the last blob ID stored.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use floe_ledger::api_types::MemberInfo;
 use floe_node_client::NodeClient;
 use floe_node_storage::{MigrationCursor, StoreError};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
 use crate::node::StorageNode;
 use crate::view::CommitteeView;
@@ -34,6 +36,8 @@ pub const MAX_SLIVERS_PER_BATCH: u64 = 256;
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Slivers asked for per request by the requester.
 const REQUEST_BATCH: u64 = 128;
+/// Metadata requests to the previous owner at once, for the blobs of a batch not known here.
+const METADATA_FETCHES: usize = 16;
 /// Per-request timeout of a batch.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -210,21 +214,27 @@ impl StorageNode {
             let body = resp.bytes().await.map_err(|e| unavailable(e.to_string()))?;
             let batch: SyncShardResponse =
                 bcs::from_bytes(&body).map_err(|e| lied(format!("not a BCS batch: {e}")))?;
-            let mut items = Vec::with_capacity(batch.slivers.len());
             let mut last = None;
+            let mut wanted = Vec::with_capacity(batch.slivers.len());
             for (blob_id, sliver) in batch.slivers {
                 if blob_id < start || last.is_some_and(|l| blob_id <= l) {
                     return Err(lied("slivers out of order".into()));
                 }
                 last = Some(blob_id);
-                let wanted = self
+                if self
                     .store
                     .get_blob_info(&blob_id)?
-                    .is_some_and(|i| !i.can_delete_data(view.epoch));
-                if !wanted {
-                    continue;
+                    .is_some_and(|i| !i.can_delete_data(view.epoch))
+                {
+                    wanted.push((blob_id, sliver));
                 }
-                let metadata = self.metadata_via(view, &client, &blob_id).await?;
+            }
+            let mut metadata = self.batch_metadata(view, &client, &wanted).await?;
+            let mut items = Vec::with_capacity(wanted.len());
+            for (blob_id, sliver) in wanted {
+                let metadata = metadata
+                    .remove(&blob_id)
+                    .ok_or_else(|| unavailable(format!("no metadata for {blob_id}")))?;
                 let expected = shard
                     .to_pair_index(view.n(), &blob_id)
                     .to_sliver_index(axis, view.n());
@@ -262,31 +272,68 @@ impl StorageNode {
         }
     }
 
-    /// The blob's metadata: stored, or fetched from `peer` and checked against the blob ID.
-    async fn metadata_via(
+    /// The metadata of a batch's blobs: stored, or fetched from `peer` (up to
+    /// [`METADATA_FETCHES`] at once), checked against the blob ID and stored.
+    async fn batch_metadata(
         &self,
         view: &CommitteeView,
         peer: &NodeClient,
-        blob_id: &BlobId,
-    ) -> Result<BlobMetadata, ShardSyncError> {
-        if let Some(m) = self.store.get_metadata(blob_id)? {
-            return Ok(m);
+        slivers: &[(BlobId, SliverData)],
+    ) -> Result<HashMap<BlobId, BlobMetadata>, ShardSyncError> {
+        let mut out = HashMap::with_capacity(slivers.len());
+        let mut absent = Vec::new();
+        for (blob_id, _) in slivers {
+            match self.store.get_metadata(blob_id)? {
+                Some(m) => {
+                    out.insert(*blob_id, m);
+                }
+                None => absent.push(*blob_id),
+            }
         }
-        let m = peer
-            .get_metadata(blob_id)
-            .await
-            .map_err(|e| ShardSyncError::PeerUnavailable {
+        let mut absent = absent.into_iter();
+        let mut set = JoinSet::new();
+        let mut fetched = Vec::new();
+        loop {
+            while set.len() < METADATA_FETCHES {
+                let Some(blob_id) = absent.next() else { break };
+                let peer = peer.clone();
+                set.spawn(async move { (blob_id, peer.get_metadata(&blob_id).await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (blob_id, result) = joined.map_err(|e| ShardSyncError::PeerUnavailable {
+                peer: peer.base_url().to_string(),
+                reason: format!("metadata task: {e}"),
+            })?;
+            let m = result.map_err(|e| ShardSyncError::PeerUnavailable {
                 peer: peer.base_url().to_string(),
                 reason: format!("metadata of {blob_id}: {e}"),
             })?;
-        if m.blob_id != *blob_id || m.verify(&view.config).is_err() {
-            return Err(ShardSyncError::PeerLied {
-                peer: peer.base_url().to_string(),
-                reason: format!("metadata does not match {blob_id}"),
-            });
+            if m.blob_id != blob_id || m.verify(&view.config).is_err() {
+                return Err(ShardSyncError::PeerLied {
+                    peer: peer.base_url().to_string(),
+                    reason: format!("metadata does not match {blob_id}"),
+                });
+            }
+            fetched.push((blob_id, m.metadata));
         }
-        self.store.put_metadata(blob_id, &m.metadata)?;
-        Ok(m.metadata)
+        if !fetched.is_empty() {
+            let store = Arc::clone(&self.store);
+            let fetched = tokio::task::spawn_blocking(move || {
+                for (blob_id, m) in &fetched {
+                    store.put_metadata(blob_id, m)?;
+                }
+                Ok::<_, StoreError>(fetched)
+            })
+            .await
+            .map_err(|e| ShardSyncError::PeerUnavailable {
+                peer: peer.base_url().to_string(),
+                reason: format!("store task: {e}"),
+            })??;
+            out.extend(fetched);
+        }
+        Ok(out)
     }
 }
 
