@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use floe_crypto::{ProofOfPossession, ProtocolKeyPair, ProtocolPublicKey};
-use floe_ledger::api_types::{CommitteeInfo, MemberInfo, ObjectResponse, SystemInfo};
+use floe_ledger::api_types::{CommitteeInfo, MemberInfo, SystemInfo};
 use floe_ledger::{AccountKey, Address, EpochState, EventKind, NodeId, StorageNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
 use floe_node::config::NodeKeysFile;
@@ -229,48 +229,16 @@ fn refused(url: &str, what: &str, e: LedgerClientError) -> anyhow::Error {
     }
 }
 
-/// The node registered with this protocol key, if any (deregistered ones too, with weight 0).
-/// Committee members are found directly; other nodes among the owner's registrations.
+/// The node registered with this protocol key by `owner`, if any (deregistered ones too, with
+/// weight 0). Only the owner's registrations count: a key's proof of possession binds it to its
+/// owner, and the ledger lists every account's nodes.
 async fn find_registered(
     ledger: &LedgerClient,
-    system: &SystemInfo,
     key: &ProtocolPublicKey,
     owner: &Address,
 ) -> Result<Option<StorageNode>> {
-    let node = |id: NodeId| async move {
-        match ledger.object(&id).await? {
-            Some(ObjectResponse::Node(n)) if &n.protocol_key == key => Ok(Some(n)),
-            _ => Ok::<_, LedgerClientError>(None),
-        }
-    };
-    if let Some(id) = node_id_in_committees(system, key)
-        && let Some(n) = node(id).await?
-    {
-        return Ok(Some(n));
-    }
-    // Only an account that sent a transaction can have registered a node.
-    if ledger.account(owner).await?.next_sequence == 0 {
-        return Ok(None);
-    }
-    let mut cursor = 0;
-    // Only registrations by this owner: a key's proof of possession binds it to its owner.
-    loop {
-        let page = ledger.events(cursor, 1000, Duration::ZERO).await?;
-        if page.events.is_empty() {
-            return Ok(None);
-        }
-        for e in &page.events {
-            if let EventKind::NodeRegistered {
-                node_id, owner: o, ..
-            } = &e.kind
-                && o == owner
-                && let Some(n) = node(*node_id).await?
-            {
-                return Ok(Some(n));
-            }
-        }
-        cursor = page.next_cursor;
-    }
+    let account = ledger.account(owner).await?;
+    Ok(account.nodes.into_iter().find(|n| &n.protocol_key == key))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -294,13 +262,8 @@ async fn context(op: &OperatorArgs) -> Result<Operator> {
     let url = ledger_url(op)?;
     let ledger = LedgerClient::new(url.clone());
     let system = ledger.system().await?;
-    let registered = find_registered(
-        &ledger,
-        &system,
-        keys.protocol.public_key(),
-        &keys.account.address(),
-    )
-    .await?;
+    let registered =
+        find_registered(&ledger, keys.protocol.public_key(), &keys.account.address()).await?;
     Ok(Operator {
         keys,
         url,

@@ -209,6 +209,7 @@ async fn account(State(ledger): Shared, Path(address): Path<String>) -> Result<R
             next_sequence: s.next_sequence(&address),
             blobs: s.blobs_of(&address).cloned().collect(),
             storage: s.storage_of(&address).cloned().collect(),
+            nodes: s.nodes_of(&address).cloned().collect(),
         })
         .await?;
     Ok(ok(resp))

@@ -50,7 +50,7 @@ pub fn spec() -> Value {
             "/v1/objects/{object_id}": {"get": {"summary": "A blob object, storage resource or storage node",
                 "parameters": [path_param("object_id", "0x-prefixed hex object ID")],
                 "responses": {"200": ok("the object", any.clone()), "400": err("bad object ID"), "404": err("no such object")}}},
-            "/v1/accounts/{address}": {"get": {"summary": "An account's next sequence number, blobs and unused storage",
+            "/v1/accounts/{address}": {"get": {"summary": "An account's next sequence number, blobs, unused storage and the storage nodes it operates",
                 "parameters": [path_param("address", "0x-prefixed hex address")],
                 "responses": {"200": ok("the account", any.clone()), "400": err("bad address")}}},
             "/v1/events": {"get": {"summary": "Durable events from a cursor (long-poll with waitMs)",

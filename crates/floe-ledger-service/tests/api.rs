@@ -557,6 +557,15 @@ async fn every_route_answers_with_the_success_envelope() {
         .await;
     assert_eq!(acct["nextSequence"], 0);
     assert_eq!(acct["blobs"], json!([]));
+    assert_eq!(acct["nodes"], json!([]));
+    // An operator's account lists the node it runs, so tools need not scan events to find it.
+    let operator = AccountKey::from_seed(&seed("operator", 1));
+    let acct = server
+        .get_ok(&format!("/v1/accounts/{}", operator.address()))
+        .await;
+    assert_eq!(acct["nodes"].as_array().unwrap().len(), 1, "{acct}");
+    assert_eq!(acct["nodes"][0]["name"], "node-1");
+    assert_eq!(acct["nodes"][0]["owner"], operator.address().to_string());
 
     // GET /v1/entries/{i}: the digests the submissions returned.
     for (i, digest) in [(0, &register_digest), (1, &certify_digest)] {

@@ -199,6 +199,10 @@ pub struct AccountResponse {
     pub next_sequence: u64,
     pub blobs: Vec<BlobObject>,
     pub storage: Vec<StorageResource>,
+    /// Storage nodes this account operates, deregistered ones included (weight 0). Absent from
+    /// ledgers older than this field, hence the default.
+    #[serde(default)]
+    pub nodes: Vec<StorageNode>,
 }
 
 /// `GET /v1/events`.

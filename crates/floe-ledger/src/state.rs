@@ -337,6 +337,10 @@ impl LedgerState {
     pub fn storage_of(&self, owner: &Address) -> impl Iterator<Item = &StorageResource> {
         self.storage.values().filter(move |s| &s.owner == owner)
     }
+    /// Storage nodes operated by `owner`, deregistered ones included.
+    pub fn nodes_of(&self, owner: &Address) -> impl Iterator<Item = &StorageNode> {
+        self.nodes.values().filter(move |n| &n.owner == owner)
+    }
     /// Entries applied so far (the index the next entry gets).
     pub fn entry_count(&self) -> u64 {
         self.entry_count
