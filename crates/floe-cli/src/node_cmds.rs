@@ -12,7 +12,9 @@ use crate::ledger_cmds::NodeKeys;
 
 #[derive(Subcommand)]
 pub enum NodeCommand {
-    /// Create a node key file (BLS protocol key + Ed25519 operator account).
+    /// Create a node key file (BLS protocol key + Ed25519 operator account). Prints the public
+    /// key, the owner and a proof of possession for epoch 0, for a genesis `--committee` file;
+    /// `floe node register` signs a fresh proof for the ledger's current epoch itself.
     Keygen(KeygenArgs),
     /// Run a storage node.
     Run(RunArgs),
@@ -78,6 +80,7 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
                     "keyFile": a.out,
                     "protocolPublicKey": bls.public_key().to_base64(),
                     "owner": account.address().to_string(),
+                    // For a genesis committee file: epoch 0. Registration re-signs.
                     "proofOfPossession": floe_crypto::ProofOfPossession::create(&bls, 0, &account.address().0),
                 })
             );
