@@ -22,6 +22,7 @@ use floe_crypto::{
 use floe_ledger::api_types::MemberInfo;
 use floe_node_client::NodeClient;
 use floe_node_storage::{MigrationCursor, StoreError};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -230,7 +231,7 @@ impl StorageNode {
                 }
             }
             let mut metadata = self.batch_metadata(view, &client, &wanted).await?;
-            let mut items = Vec::with_capacity(wanted.len());
+            let mut checks = Vec::with_capacity(wanted.len());
             for (blob_id, sliver) in wanted {
                 let metadata = metadata
                     .remove(&blob_id)
@@ -241,9 +242,27 @@ impl StorageNode {
                 if sliver.index != expected {
                     return Err(lied(format!("sliver index {} for {blob_id}", sliver.index)));
                 }
-                sliver
-                    .verify(axis, &view.config, &metadata)
-                    .map_err(|e| lied(format!("sliver of {blob_id}: {e}")))?;
+                checks.push((blob_id, sliver, metadata));
+            }
+            // Verifying expands every sliver to n symbols and hashes them: CPU work, done off the
+            // async workers and spread over the cores.
+            let config = view.config;
+            let verified = tokio::task::spawn_blocking(move || {
+                checks
+                    .into_par_iter()
+                    .map(|(blob_id, sliver, metadata)| {
+                        sliver
+                            .verify(axis, &config, &metadata)
+                            .map(|()| (blob_id, sliver))
+                            .map_err(|e| format!("sliver of {blob_id}: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .await
+            .map_err(|e| unavailable(format!("verification task: {e}")))?
+            .map_err(lied)?;
+            let mut items = Vec::with_capacity(verified.len());
+            for (blob_id, sliver) in verified {
                 total += sliver.symbols.len() as u64;
                 items.push((shard, axis, blob_id, sliver));
             }
