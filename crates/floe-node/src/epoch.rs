@@ -27,7 +27,6 @@ use floe_ledger_client::AccountSession;
 
 use crate::node::{NodeError, StorageNode};
 use crate::shard_sync::ShardSyncError;
-use crate::sync::SyncOutcome;
 use crate::view::CommitteeView;
 
 /// Pause between rounds of a migration that has not finished.
@@ -40,9 +39,12 @@ const RECOVERY_ATTEMPTS: u32 = 3;
 pub struct EpochSyncState {
     /// Epochs whose migration task was started.
     started: Mutex<HashSet<Epoch>>,
-    /// Slivers and bytes received by shard sync, and blobs rebuilt by the fallback.
+    /// Slivers and bytes received by shard sync.
     pub slivers_migrated: AtomicU64,
     pub bytes_migrated: AtomicU64,
+    /// Blob syncs that rebuilt at least one sliver by RedStuff recovery: the fallback of a
+    /// migration or a background sync (at an epoch change the two race for the shards of a
+    /// previous owner that is down, so a blob may count twice).
     pub blobs_recovered: AtomicU64,
     /// The last finished migration: (epoch, milliseconds until `EpochSyncDone` was accepted).
     pub last: Mutex<Option<(Epoch, u64)>>,
@@ -287,13 +289,6 @@ impl StorageNode {
                 let mut done = false;
                 for _ in 0..RECOVERY_ATTEMPTS {
                     match self.sync_blob(blob_id).await {
-                        Ok(SyncOutcome::Complete { .. }) => {
-                            self.epoch_sync
-                                .blobs_recovered
-                                .fetch_add(1, Ordering::Relaxed);
-                            done = true;
-                            break;
-                        }
                         Ok(_) => {
                             done = true;
                             break;

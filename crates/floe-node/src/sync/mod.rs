@@ -157,6 +157,11 @@ impl StorageNode {
                 }
             }
         }
+        if recovered > 0 {
+            self.epoch_sync
+                .blobs_recovered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(SyncOutcome::Complete { recovered })
     }
 
