@@ -36,6 +36,9 @@ use floe_testbed::{Testbed, TestbedOptions, node_protocol_key};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+mod report;
+use report::{opt_ms, print_table};
+
 const MIB: f64 = (1u64 << 20) as f64;
 const GIB: f64 = (1u64 << 30) as f64;
 /// Ledger (and node statistics) polling period.
@@ -69,6 +72,11 @@ pub struct EpochBench {
     /// Seed of the network's keys and of the data (default: from the clock; printed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Stop genesis node 0 just before the new node registers and keep it down: the shards it
+    /// would hand over are rebuilt by RedStuff recovery, blob by blob, instead of pulled (the
+    /// fallback path when a previous owner is down).
+    #[arg(long)]
+    owner_down: bool,
     /// Print a JSON array of one object per size.
     #[arg(long)]
     json: bool,
@@ -78,6 +86,8 @@ pub struct EpochBench {
 #[derive(Serialize, Debug, Clone)]
 struct Row {
     stored_bytes: u64,
+    /// Genesis node 0 was down throughout the change (`--owner-down`).
+    owner_down: bool,
     blobs: usize,
     /// Sliver data of all shards (metadata not included).
     encoded_bytes: u64,
@@ -159,23 +169,6 @@ fn owners(committee: &CommitteeInfo) -> BTreeMap<u16, floe_ledger::NodeId> {
         .collect()
 }
 
-/// Least-squares line y = a + b·x; `None` with fewer than two distinct x.
-fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = points.len() as f64;
-    if points.len() < 2 {
-        return None;
-    }
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx <= f64::EPSILON {
-        return None;
-    }
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let b = sxy / sxx;
-    Some((my - b * mx, b))
-}
-
 /// `len` seeded pseudo-random bytes (xorshift64*), different for every `index`.
 fn blob_data(seed: u64, index: u64, len: u64) -> Vec<u8> {
     let mut x =
@@ -235,6 +228,11 @@ pub fn run(args: EpochBench) -> Result<()> {
             crate::output::size(args.blob_size),
             args.concurrency,
         );
+        if args.owner_down {
+            println!(
+                "node 0 is stopped before the new node registers: its shards reach the new node by recovery"
+            );
+        }
     }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -359,6 +357,9 @@ async fn measure(
         }
     }
 
+    if args.owner_down {
+        bed.stop_node(0).await;
+    }
     let before = totals(bed);
     let base_epoch = ledger.system().await?.epoch;
     let added_at = Instant::now();
@@ -494,6 +495,7 @@ async fn measure(
     let mib_per = |d: f64| (d > 0.0).then(|| bytes_migrated as f64 / MIB / d);
     Ok(Row {
         stored_bytes: size,
+        owner_down: args.owner_down,
         blobs: blobs.len(),
         encoded_bytes: per_shard * u64::from(config.n_shards()),
         n_shards: config.n_shards(),
@@ -630,116 +632,6 @@ fn totals(bed: &Testbed) -> (u64, u64, u64) {
         })
 }
 
-fn opt_ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.0}ms"))
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "{:>10} {:>10} {:>6} {:>7} {:>9} {:>10} {:>10} {:>10} {:>8} {:>7} {:>9}",
-        "stored",
-        "encoded",
-        "blobs",
-        "moved",
-        "change",
-        "full sync",
-        "node sync",
-        "migrated",
-        "MiB/s",
-        "/ideal",
-        "recovered"
-    );
-    for r in rows {
-        println!(
-            "{:>10} {:>10} {:>6} {:>3}/{:<3} {:>9} {:>10} {:>10} {:>10} {:>8} {:>6.3}x {:>9}",
-            crate::output::size(r.stored_bytes),
-            crate::output::size(r.encoded_bytes),
-            r.blobs,
-            r.shards_moved,
-            r.n_shards,
-            opt_ms(r.change_ms),
-            opt_ms(r.full_sync_ms),
-            opt_ms(r.new_node_sync_ms.map(|v| v as f64)),
-            crate::output::size(r.bytes_migrated),
-            r.migration_mib_s.map_or("-".into(), |v| format!("{v:.1}")),
-            r.migrated_to_ideal,
-            r.blobs_recovered,
-        );
-    }
-    println!(
-        "change = EpochChangeStart → quorum reported (EpochChangeDone); full sync = → every member that gained shards done; \
-         node sync = the new node's own timing; MiB/s = migrated / full sync; /ideal = migrated / moved shards' share of the sliver data"
-    );
-    for r in rows {
-        let mut notes = Vec::new();
-        if r.settle_seconds.is_none() {
-            notes.push("nodes still missed slivers before the change".to_string());
-        }
-        if r.new_node_missing_slivers > 0 {
-            notes.push(format!(
-                "the new node still missed {} slivers at the end",
-                r.new_node_missing_slivers
-            ));
-        }
-        if r.slivers_migrated != r.slivers_expected {
-            notes.push(format!(
-                "{} slivers migrated, {} expected",
-                r.slivers_migrated, r.slivers_expected
-            ));
-        }
-        let recovery: u64 = r
-            .requests_during_change
-            .iter()
-            .filter(|(route, _)| route.ends_with("Symbols"))
-            .map(|(_, n)| n)
-            .sum();
-        if recovery > 0 {
-            notes.push(format!(
-                "{recovery} recovery-symbol requests served during the migration \
-                 (blob recovery racing shard sync; not counted as migrated)"
-            ));
-        }
-        if !notes.is_empty() {
-            println!(
-                "{:>10}: {}",
-                crate::output::size(r.stored_bytes),
-                notes.join("; ")
-            );
-        }
-    }
-    for (name, pick) in [
-        ("change", (|r: &Row| r.change_ms) as fn(&Row) -> Option<f64>),
-        ("full sync", |r: &Row| r.full_sync_ms),
-    ] {
-        let points: Vec<(f64, f64)> = rows
-            .iter()
-            .filter_map(|r| pick(r).map(|v| (r.stored_bytes as f64 / GIB, v)))
-            .collect();
-        let mut line = format!("{name}:");
-        let per_gib: Vec<String> = points
-            .iter()
-            .map(|(gib, v)| format!("{:.0}", v / gib))
-            .collect();
-        line += &format!(" {} ms per GiB stored", per_gib.join(" / "));
-        if let Some((a, b)) = linear_fit(&points) {
-            line += &format!("; fit {a:.0} ms + {b:.0} ms/GiB");
-        }
-        if let (Some(lo), Some(hi)) = (
-            points.iter().min_by(|x, y| x.0.total_cmp(&y.0)),
-            points.iter().max_by(|x, y| x.0.total_cmp(&y.0)),
-        ) && hi.0 > lo.0
-            && lo.1 >= 1.0
-        {
-            line += &format!(
-                "; largest vs smallest: x{:.1} data, x{:.2} duration",
-                hi.0 / lo.0,
-                hi.1 / lo.1
-            );
-        }
-        println!("{line}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -768,14 +660,6 @@ mod tests {
         let after: BTreeMap<u16, u8> = [(0, 1), (1, 3), (2, 2), (3, 3)].into();
         assert_eq!(moved_shards(&before, &after), 2);
         assert_eq!(moved_shards(&before, &before), 0);
-    }
-
-    #[test]
-    fn fit_recovers_a_line() {
-        let (a, b) = linear_fit(&[(1.0, 12.0), (2.0, 14.0), (4.0, 18.0)]).unwrap();
-        assert!((a - 10.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9);
-        assert!(linear_fit(&[(1.0, 1.0)]).is_none());
-        assert!(linear_fit(&[(1.0, 1.0), (1.0, 2.0)]).is_none());
     }
 
     #[test]
