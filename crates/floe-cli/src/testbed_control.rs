@@ -110,6 +110,16 @@ pub async fn serve(bed: SharedTestbed, dir: &Path) -> Result<Control> {
         seed,
         ledger: LedgerClient::new(ledger_url),
     };
+    let leaving = {
+        let guard = ctl.bed.lock().await;
+        guard.as_ref().map(|b| b.leaving()).unwrap_or_default()
+    };
+    for i in leaving {
+        println!(
+            "node {i} was leaving when the testbed stopped: it serves its shards until they have moved"
+        );
+        tokio::spawn(stop_when_gone(ctl.clone(), i));
+    }
     let router = axum::Router::new()
         .route("/v1/nodes", get(list).post(add))
         .route("/v1/nodes/{i}", delete(remove))

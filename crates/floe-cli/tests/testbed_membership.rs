@@ -1,6 +1,7 @@
 //! Membership changes through real processes: `floe testbed` as a child process, changed from
 //! outside with `floe testbed add-node | set-weight | remove-node | nodes` and watched with
-//! `floe info`; a resume that does not restart the removed node; and the operator's path,
+//! `floe info`; a resume that does not restart a removed node but does restart one that was
+//! still leaving; and the operator's path,
 //! `floe node keygen | register | set-weight | deregister`, against the testbed's ledger.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -362,6 +363,40 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     assert_eq!(nodes[0]["running"], false);
     assert_eq!(nodes[0]["removed"], true);
     assert!(nodes[1..].iter().all(|n| n["running"] == true));
+
+    // A node removed just before the testbed stops is still handing its shards over: the
+    // resumed testbed starts it again, and stops it once they have moved.
+    let held = row(&net.info(), "node-2").unwrap()["shards"]
+        .as_u64()
+        .unwrap();
+    assert!(held > 0, "node 2 holds shards before its removal");
+    let removed = net.testbed(&["remove-node", "2"]);
+    assert_eq!(removed["index"], 2, "{removed}");
+    bed.interrupt();
+    let bed = Bed::start(d, &data);
+    let n2 = net.nodes()[2].clone();
+    assert!(
+        n2["running"] == true && n2["removed"] == true,
+        "the leaving node runs after the resume: {n2}"
+    );
+    wait_for(
+        "node 2 holds no shards and is stopped",
+        Duration::from_secs(60),
+        || {
+            let info = net.info();
+            let n2 = &net.nodes()[2];
+            let gone = row(&info, "node-2").is_none_or(|r| r["shards"] == 0);
+            (gone && n2["running"] == false && settled(&info)).then_some(())
+        },
+    );
+    let info = net.info();
+    let total: u64 = info["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["shards"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 40);
     drop(bed);
     println!(
         "membership test took {:.1} s",

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode};
 use floe_ledger_service::{Clock, Ledger, SystemClock};
 use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
@@ -101,7 +102,8 @@ pub struct TestbedState {
     pub epoch_duration_ms: u64,
     pub ledger_address: String,
     pub node_addresses: Vec<String>,
-    /// Nodes removed from the network (deregistered): not started again on resume.
+    /// Nodes removed from the network (deregistered): on resume, started again only while they
+    /// are still in a committee (handing their shards over).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<usize>,
 }
@@ -186,6 +188,28 @@ impl Testbed {
         })?;
         let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock))
             .map_err(|e| TestbedError::Ledger(e.to_string()))?;
+        // A removed node still in a committee was stopped with the testbed while leaving: start
+        // it again, so that its shards are pulled from it rather than rebuilt by recovery.
+        if !state.removed.is_empty() {
+            let system = ledger
+                .read(|s, _| SystemInfo::from_state(s))
+                .await
+                .map_err(|e| TestbedError::Ledger(e.to_string()))?;
+            for &i in &state.removed {
+                let key = *node_protocol_key(state.seed, i).public_key();
+                let member = [
+                    Some(&system.committee),
+                    system.next_committee.as_ref(),
+                    system.previous_committee.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|c| c.members.iter().any(|m| m.protocol_key == key));
+                if member && listeners[i].is_none() {
+                    listeners[i] = Some(bind(&state.node_addresses[i]).await?);
+                }
+            }
+        }
         ledger.spawn_epoch_clock(Duration::from_millis(100));
         let (tx, rx) = oneshot::channel::<()>();
         let ledger_task = tokio::spawn(async move {
@@ -390,9 +414,18 @@ impl Testbed {
         self.nodes[i].is_some()
     }
 
-    /// Whether node `i` was removed ([`Testbed::remove_node`]); it is not started on resume.
+    /// Whether node `i` was removed ([`Testbed::remove_node`]); on resume it is started only
+    /// while it is still in a committee.
     pub fn is_removed(&self, i: usize) -> bool {
         self.state.removed.contains(&i)
+    }
+
+    /// Removed nodes that run: deregistered, still handing their shards over. The caller stops
+    /// each once it is in no committee (see [`Testbed::stop_node`]).
+    pub fn leaving(&self) -> Vec<usize> {
+        (0..self.node_count())
+            .filter(|&i| self.is_removed(i) && self.is_running(i))
+            .collect()
     }
 
     /// Stop node `i`: stop accepting, finish in-flight requests, close its store.

@@ -111,7 +111,7 @@ impl Testbed {
     /// Deregister node `i` (its operator signs): it leaves the committee at the next epoch
     /// change. The node keeps running (it serves its old shards until the change is done);
     /// stop it afterwards with [`Testbed::stop_node`]. It is recorded as removed in
-    /// `testbed.json`, so a resumed testbed does not start it again.
+    /// `testbed.json`, so a resumed testbed starts it again only while it is in a committee.
     pub async fn remove_node(&mut self, i: usize) -> Result<(), TestbedError> {
         self.submit_for(i, |node_id| TxKind::DeregisterNode { node_id })
             .await?;
