@@ -187,7 +187,8 @@ async fn drive(
     dir: std::path::PathBuf,
     prepared: Vec<Prepared>,
 ) -> Result<String> {
-    let ledger = Ledger::open(&dir, genesis, Arc::new(SystemClock)).context("open ledger")?;
+    let ledger =
+        Ledger::open(&dir, genesis.clone(), Arc::new(SystemClock)).context("open ledger")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -311,6 +312,29 @@ async fn drive(
     let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
     let _ = stop_tx.send(());
     let _ = server.await;
+    let entries = ledger.read(|s, _| s.entry_count()).await?;
+    drop(ledger);
+    // A restart: the ledger replays its whole log.
+    let (replay_ms, replayed) = {
+        let t = Instant::now();
+        let mut attempt = 0;
+        let reopened = loop {
+            match Ledger::open(&dir, genesis.clone(), Arc::new(SystemClock)) {
+                Ok(l) => break l,
+                // The log's lock is released once the committer thread has exited.
+                Err(_) if attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e).context("reopen ledger"),
+            }
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        (ms, reopened.read(|s, _| s.entry_count()).await?)
+    };
+    if replayed != entries {
+        bail!("the reopened ledger replayed {replayed} entries, not {entries}");
+    }
     latencies.sort_by(f64::total_cmp);
     let mut ev = event_latency.lock().expect("lock").clone();
     ev.sort_by(f64::total_cmp);
@@ -325,13 +349,15 @@ async fn drive(
         "transactionsPerSecond": 2.0 * n as f64 / elapsed,
         "registerPlusCertifyMs": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
         "eventDeliveryMs": {"samples": ev.len(), "p50": percentile(&ev, 0.5), "p99": percentile(&ev, 0.99)},
+        "restart": {"entries": entries, "replayMs": replay_ms},
     });
     Ok(if args.json {
         report.to_string()
     } else {
         format!(
             "ledger: {n} blobs registered+certified by {} clients in {elapsed:.2} s = {:.0} certified blobs/s ({:.0} tx/s)\n\
-             register+certify latency p50 {:.1} ms, p99 {:.1} ms; BlobCertified event delivered p50 {:.1} ms, p99 {:.1} ms after the certify request ({} samples)",
+             register+certify latency p50 {:.1} ms, p99 {:.1} ms; BlobCertified event delivered p50 {:.1} ms, p99 {:.1} ms after the certify request ({} samples)\n\
+             restart: {entries} log entries replayed in {replay_ms:.0} ms ({:.0} entries/s)",
             args.clients,
             n as f64 / elapsed,
             2.0 * n as f64 / elapsed,
@@ -339,7 +365,8 @@ async fn drive(
             percentile(&latencies, 0.99),
             percentile(&ev, 0.5),
             percentile(&ev, 0.99),
-            ev.len()
+            ev.len(),
+            entries as f64 / (replay_ms / 1e3).max(1e-9),
         )
     })
 }
