@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 mod blob_rules;
 mod node_rules;
+mod preverify;
 
 use crate::committee::genesis_committee;
 use crate::error::TxError;
