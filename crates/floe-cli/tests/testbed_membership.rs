@@ -181,6 +181,16 @@ fn settled(info: &Value) -> bool {
     info["epochState"].is_string()
 }
 
+/// Shards held by the nodes `floe info` lists.
+fn total_shards(info: &Value) -> u64 {
+    info["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["shards"].as_u64().unwrap())
+        .sum()
+}
+
 #[test]
 fn nodes_join_leave_and_reweight_a_running_testbed() {
     let started = Instant::now();
@@ -285,14 +295,7 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         std::net::TcpStream::connect(&address0).is_err(),
         "node 0 no longer serves on {address0}"
     );
-    let info = net.info();
-    let total: u64 = info["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["shards"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 40);
+    assert_eq!(total_shards(&net.info()), 40);
 
     // The operator's path against the same ledger: a node of its own keys.
     let ledger_url = std::fs::read_to_string(&net.config)
@@ -389,14 +392,7 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
             (gone && n2["running"] == false && settled(&info)).then_some(())
         },
     );
-    let info = net.info();
-    let total: u64 = info["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["shards"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 40);
+    assert_eq!(total_shards(&net.info()), 40);
     drop(bed);
     println!(
         "membership test took {:.1} s",
