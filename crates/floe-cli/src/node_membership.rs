@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use floe_crypto::{ProofOfPossession, ProtocolKeyPair, ProtocolPublicKey};
 use floe_ledger::api_types::{CommitteeInfo, MemberInfo, SystemInfo};
-use floe_ledger::{AccountKey, Address, EpochState, EventKind, NodeId, StorageNode, TxKind};
+use floe_ledger::{AccountKey, Address, EpochState, EventKind, StorageNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
 use floe_node::config::NodeKeysFile;
 use serde::{Deserialize, Serialize};
@@ -160,19 +160,6 @@ pub fn next_committee_fixed(state: &EpochState) -> bool {
 /// The member of `c` with this protocol key.
 pub fn member<'a>(c: &'a CommitteeInfo, key: &ProtocolPublicKey) -> Option<&'a MemberInfo> {
     c.members.iter().find(|m| &m.protocol_key == key)
-}
-
-/// The node ID of this protocol key, if it is in the current, next or previous committee.
-pub fn node_id_in_committees(system: &SystemInfo, key: &ProtocolPublicKey) -> Option<NodeId> {
-    [
-        Some(&system.committee),
-        system.next_committee.as_ref(),
-        system.previous_committee.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(|c| member(c, key))
-    .map(|m| m.node_id)
 }
 
 /// A node key file, loaded.

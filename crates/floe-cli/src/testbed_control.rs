@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::node_membership::{Effect, member, merge, node_id_in_committees};
+use crate::node_membership::{Effect, member, merge};
 
 /// The running testbed, shared by the foreground task and the control API. `None` once the
 /// testbed is shutting down.
@@ -331,7 +331,7 @@ async fn list(State(ctl): State<Ctl>) -> ApiResult {
     let mut out = Vec::new();
     for (i, address, running, removed) in nodes {
         let key = ctl.key(i);
-        let node_id = node_id_in_committees(&system, &key);
+        let node_id = system.node_in_committees(&key);
         let weight = match node_id {
             Some(id) => match ctl.ledger.object(&id).await.map_err(ledger_unavailable)? {
                 Some(ObjectResponse::Node(n)) => Some(n.weight),
@@ -373,7 +373,7 @@ async fn add(State(ctl): State<Ctl>, body: Bytes) -> ApiResult {
     let mut v = json!({
         "index": i,
         "address": address,
-        "nodeId": node_id_in_committees(&system, &key),
+        "nodeId": system.node_in_committees(&key),
         "weight": w,
     });
     merge(&mut v, &Effect::after(&system, in_next));
@@ -397,7 +397,7 @@ async fn remove(State(ctl): State<Ctl>, UrlPath(i): UrlPath<String>) -> ApiResul
         .map(|c| member(c, &key).is_none());
     let mut v = json!({
         "index": i,
-        "nodeId": node_id_in_committees(&system, &key),
+        "nodeId": system.node_in_committees(&key),
         "inCommittee": member(&system.committee, &key).is_some(),
         "nextShards": system
             .next_committee
@@ -421,7 +421,7 @@ async fn set_weight(State(ctl): State<Ctl>, UrlPath(i): UrlPath<String>, body: B
     let key = ctl.key(i);
     let mut v = json!({
         "index": i,
-        "nodeId": node_id_in_committees(&system, &key),
+        "nodeId": system.node_in_committees(&key),
         "weight": w,
         "nextShards": system
             .next_committee
@@ -440,7 +440,7 @@ async fn stop_when_gone(ctl: Ctl, i: usize) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let gone = match ctl.ledger.system().await {
-            Ok(s) => node_id_in_committees(&s, &key).is_none() && !s.epoch_state.is_syncing(),
+            Ok(s) => s.node_in_committees(&key).is_none() && !s.epoch_state.is_syncing(),
             Err(_) => false,
         };
         let mut guard = ctl.bed.lock().await;

@@ -169,6 +169,20 @@ impl SystemInfo {
             next_committee: Some(CommitteeInfo::new(&s.next_committee(), s.nodes())),
         }
     }
+
+    /// The node ID of the member with this protocol key in the current, next or previous
+    /// committee: a node that holds shards, will, or may still be handing them over.
+    pub fn node_in_committees(&self, key: &ProtocolPublicKey) -> Option<NodeId> {
+        [
+            Some(&self.committee),
+            self.next_committee.as_ref(),
+            self.previous_committee.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.members.iter().find(|m| &m.protocol_key == key))
+        .map(|m| m.node_id)
+    }
 }
 
 /// `GET /v1/blobs/{blob_id}`.

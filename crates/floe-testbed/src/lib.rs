@@ -196,16 +196,8 @@ impl Testbed {
                 .await
                 .map_err(|e| TestbedError::Ledger(e.to_string()))?;
             for &i in &state.removed {
-                let key = *node_protocol_key(state.seed, i).public_key();
-                let member = [
-                    Some(&system.committee),
-                    system.next_committee.as_ref(),
-                    system.previous_committee.as_ref(),
-                ]
-                .into_iter()
-                .flatten()
-                .any(|c| c.members.iter().any(|m| m.protocol_key == key));
-                if member && listeners[i].is_none() {
+                let key = node_protocol_key(state.seed, i);
+                if system.node_in_committees(key.public_key()).is_some() && listeners[i].is_none() {
                     listeners[i] = Some(bind(&state.node_addresses[i]).await?);
                 }
             }
