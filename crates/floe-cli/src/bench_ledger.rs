@@ -19,7 +19,8 @@ use floe_crypto::{
     ProofOfPossession, ProtocolKeyPair, SignedMessage,
 };
 use floe_ledger::{AccountKey, EventKind, GenesisConfig, GenesisNode, LedgerState, TxKind};
-use floe_ledger_service::{Ledger, SystemClock};
+use floe_ledger_service::{Ledger, OpenError, SystemClock};
+use floe_log::LogError;
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -321,8 +322,9 @@ async fn drive(
         let reopened = loop {
             match Ledger::open(&dir, genesis.clone(), Arc::new(SystemClock)) {
                 Ok(l) => break l,
-                // The log's lock is released once the committer thread has exited.
-                Err(_) if attempt < 50 => {
+                // The log's lock is released once the last handle (a connection task of the
+                // stopped server may still hold one) and the committer thread are gone.
+                Err(OpenError::Log(LogError::Locked { .. })) if attempt < 50 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }

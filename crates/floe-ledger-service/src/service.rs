@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
+
 /// Log entries parsed and pre-verified together on replay.
 const REPLAY_WINDOW: usize = 1024;
 /// Most entries applied but not yet durable; beyond it submissions get "busy" (429). Kept far
