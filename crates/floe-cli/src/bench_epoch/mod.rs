@@ -28,8 +28,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use floe_client::{Client, ClientConfig, Lifetime, NoProgress, StoreOptions};
 use floe_core::{BlobId, EncodingConfig, Epoch};
-use floe_ledger::api_types::{CommitteeInfo, SystemInfo};
-use floe_ledger::{AccountKey, EpochState};
+use floe_ledger::AccountKey;
+use floe_ledger::api_types::CommitteeInfo;
 use floe_ledger_client::LedgerClient;
 use floe_node::config::Limits;
 use floe_testbed::{Testbed, TestbedOptions, node_protocol_key};
@@ -194,16 +194,18 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn syncing(s: &SystemInfo) -> bool {
-    matches!(s.epoch_state, EpochState::Syncing { .. })
-}
-
 pub fn run(args: EpochBench) -> Result<()> {
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         bail!("--sizes must list sizes above zero");
     }
     if args.nodes == 0 || args.concurrency == 0 || args.blob_size == 0 {
         bail!("--nodes, --concurrency and --blob-size must be above zero");
+    }
+    if args.owner_down && args.nodes < 4 {
+        bail!(
+            "--owner-down needs --nodes 4 or more: node 0 must hold at most f shards for the \
+             others to rebuild its slivers"
+        );
     }
     let config = EncodingConfig::new(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.blob_size > config.max_blob_size() {
@@ -346,7 +348,7 @@ async fn measure(
         if Instant::now() > align_deadline {
             break;
         }
-        if syncing(&s) || now > target {
+        if s.epoch_state.is_syncing() || now > target {
             // Too late in this epoch (or a change in progress): try the next one.
             let wait = s.next_epoch_start_ms.saturating_sub(now).clamp(20, 500);
             tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -429,7 +431,7 @@ async fn measure(
     let requests_before = requests_by_route(bed, &http).await;
 
     // Poll the ledger for the end of the change and the nodes for the end of their migration.
-    let mut change = (!syncing(&system)).then_some(Duration::ZERO);
+    let mut change = (!system.epoch_state.is_syncing()).then_some(Duration::ZERO);
     let mut full_sync = None;
     let deadline = start + CHANGE_LIMIT;
     loop {
@@ -449,7 +451,10 @@ async fn measure(
         }
         let sent = start.elapsed();
         let s = ledger.system().await.ok();
-        if change.is_none() && s.as_ref().is_some_and(|s| !syncing(s) || s.epoch > epoch) {
+        if change.is_none()
+            && s.as_ref()
+                .is_some_and(|s| !s.epoch_state.is_syncing() || s.epoch > epoch)
+        {
             change = Some(sent);
         }
         if change.is_some() && full_sync.is_some() {
