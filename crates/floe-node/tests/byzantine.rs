@@ -11,24 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use common::Cluster;
+use common::{Cluster, Rewrite};
 use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol};
 use floe_core::{ShardIndex, SliverType};
 use floe_node::node::DecodingSymbols;
 
 const N: u16 = 10;
 const NODES: usize = 7;
-
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    http: reqwest::Client,
-    lies: Lies,
-    /// Recovery symbols and decoding symbols corrupted so far.
-    corrupted: Arc<[AtomicU64; 2]>,
-}
 
 /// What the lying proxy corrupts.
 #[derive(Clone, Copy, Debug)]
@@ -43,57 +32,32 @@ fn flip(s: &mut EitherDecodingSymbol) {
     }
 }
 
-/// Forward everything to the real node; flip a byte in every symbol it lies about on the way
-/// back.
-async fn proxy(State(p): State<Proxy>, req: Request) -> Response {
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|x| x.to_string())
-        .unwrap_or_default();
-    let method = req.method().clone();
-    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
-        .await
-        .unwrap_or_default();
-    let upstream = p
-        .http
-        .request(method, format!("{}{path}", p.upstream))
-        .body(body)
-        .send()
-        .await;
-    let Ok(resp) = upstream else {
-        return (axum::http::StatusCode::BAD_GATEWAY, "upstream down").into_response();
-    };
-    let status = resp.status();
-    let ct = resp.headers().get("content-type").cloned();
-    let mut bytes: Bytes = resp.bytes().await.unwrap_or_default();
-    if p.lies.recovery_symbols
-        && path.contains("/recoverySymbols")
-        && status.is_success()
-        && let Ok(mut symbols) = bcs::from_bytes::<Vec<GeneralRecoverySymbol>>(&bytes)
-    {
-        for s in &mut symbols {
-            flip(&mut s.symbol);
-            p.corrupted[0].fetch_add(1, Ordering::Relaxed);
+/// A rewrite that flips a byte in every symbol `lies` names, counting them in `corrupted`:
+/// [recovery, decoding].
+fn corrupt_symbols(lies: Lies, corrupted: Arc<[AtomicU64; 2]>) -> Rewrite {
+    Arc::new(move |path: &str, mut bytes: Bytes| {
+        if lies.recovery_symbols
+            && path.contains("/recoverySymbols")
+            && let Ok(mut symbols) = bcs::from_bytes::<Vec<GeneralRecoverySymbol>>(&bytes)
+        {
+            for s in &mut symbols {
+                flip(&mut s.symbol);
+                corrupted[0].fetch_add(1, Ordering::Relaxed);
+            }
+            bytes = bcs::to_bytes(&symbols).unwrap().into();
         }
-        bytes = bcs::to_bytes(&symbols).unwrap().into();
-    }
-    if p.lies.decoding_symbols
-        && path.contains("/decodingSymbols")
-        && status.is_success()
-        && let Ok(mut map) = bcs::from_bytes::<DecodingSymbols>(&bytes)
-    {
-        for s in map.values_mut().flatten() {
-            flip(s);
-            p.corrupted[1].fetch_add(1, Ordering::Relaxed);
+        if lies.decoding_symbols
+            && path.contains("/decodingSymbols")
+            && let Ok(mut map) = bcs::from_bytes::<DecodingSymbols>(&bytes)
+        {
+            for s in map.values_mut().flatten() {
+                flip(s);
+                corrupted[1].fetch_add(1, Ordering::Relaxed);
+            }
+            bytes = bcs::to_bytes(&map).unwrap().into();
         }
-        bytes = bcs::to_bytes(&map).unwrap().into();
-    }
-    let mut r = (status, bytes).into_response();
-    if let Some(ct) = ct {
-        r.headers_mut().insert("content-type", ct);
-    }
-    r
+        bytes
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,17 +122,8 @@ async fn recover_despite(lies: Lies, decoding_symbols: bool) -> [u64; 2] {
     let mut tasks = Vec::new();
     for (i, public) in listeners.into_iter().enumerate() {
         if i == liar {
-            let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let upstream = format!("http://{}", inner.local_addr().unwrap());
-            tasks.push(Some(cluster.start_node(i, inner).await));
-            let state = Proxy {
-                upstream,
-                http: reqwest::Client::new(),
-                lies,
-                corrupted: corrupted.clone(),
-            };
-            let app = axum::Router::new().fallback(proxy).with_state(state);
-            tokio::spawn(async move { axum::serve(public, app).await.unwrap() });
+            let rewrite = corrupt_symbols(lies, corrupted.clone());
+            tasks.push(Some(cluster.start_lying_node(i, public, rewrite).await));
         } else {
             tasks.push(Some(cluster.start_node(i, public).await));
         }

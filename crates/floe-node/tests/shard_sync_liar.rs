@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use common::{Cluster, seed};
+use common::{Cluster, Rewrite, seed};
 use floe_core::{BlobId, EncodedBlob, ShardIndex, SliverType};
 use floe_ledger::{AccountKey, TxKind};
 use floe_ledger_client::AccountSession;
@@ -24,54 +22,24 @@ const N: u16 = 10;
 const NODES: usize = 5;
 const EPOCH_MS: u64 = 4_000;
 
-#[derive(Clone)]
-struct Liar {
-    upstream: String,
-    http: reqwest::Client,
-    /// Slivers corrupted so far.
-    corrupted: Arc<AtomicU64>,
-}
-
-/// Forward everything to the real node; corrupt every sliver of a shard-sync batch.
-async fn lie(State(p): State<Liar>, req: Request) -> Response {
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|x| x.to_string())
-        .unwrap_or_default();
-    let method = req.method().clone();
-    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
-        .await
-        .unwrap_or_default();
-    let Ok(resp) = p
-        .http
-        .request(method, format!("{}{path}", p.upstream))
-        .body(body)
-        .send()
-        .await
-    else {
-        return (axum::http::StatusCode::BAD_GATEWAY, "upstream down").into_response();
-    };
-    let status = resp.status();
-    let ct = resp.headers().get("content-type").cloned();
-    let mut bytes: Bytes = resp.bytes().await.unwrap_or_default();
-    if path.starts_with(SYNC_SHARD_PATH)
-        && status.is_success()
-        && let Ok(mut batch) = bcs::from_bytes::<SyncShardResponse>(&bytes)
-    {
+/// A rewrite that flips a byte in every sliver of a shard-sync batch, counting them.
+fn corrupt_slivers(corrupted: Arc<AtomicU64>) -> Rewrite {
+    Arc::new(move |path: &str, bytes: Bytes| {
+        let Some(mut batch) = path
+            .starts_with(SYNC_SHARD_PATH)
+            .then(|| bcs::from_bytes::<SyncShardResponse>(&bytes).ok())
+            .flatten()
+        else {
+            return bytes;
+        };
         for (_, sliver) in &mut batch.slivers {
             if let Some(b) = sliver.symbols.first_mut() {
                 *b ^= 0xa5;
-                p.corrupted.fetch_add(1, Ordering::Relaxed);
+                corrupted.fetch_add(1, Ordering::Relaxed);
             }
         }
-        bytes = bcs::to_bytes(&batch).unwrap().into();
-    }
-    let mut r = (status, bytes).into_response();
-    if let Some(ct) = ct {
-        r.headers_mut().insert("content-type", ct);
-    }
-    r
+        bcs::to_bytes(&batch).unwrap().into()
+    })
 }
 
 /// Whether the new owner of `shard` (in `system`'s committee) holds both slivers of every blob,
@@ -120,16 +88,8 @@ async fn new_owners_recover_the_shards_of_a_previous_owner_that_lies() {
     let mut _tasks = Vec::new();
     for (i, public) in listeners.into_iter().enumerate() {
         if i == 0 {
-            let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let upstream = format!("http://{}", inner.local_addr().unwrap());
-            _tasks.push(cluster.start_node(i, inner).await);
-            let state = Liar {
-                upstream,
-                http: reqwest::Client::new(),
-                corrupted: corrupted.clone(),
-            };
-            let app = axum::Router::new().fallback(lie).with_state(state);
-            tokio::spawn(async move { axum::serve(public, app).await.unwrap() });
+            let rewrite = corrupt_slivers(corrupted.clone());
+            _tasks.push(cluster.start_lying_node(i, public, rewrite).await);
         } else {
             _tasks.push(cluster.start_node(i, public).await);
         }

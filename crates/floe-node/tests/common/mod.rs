@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use floe_core::{
     BlobId, BlobMetadataWithId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex,
     Sliver, SliverPair, encode,
@@ -182,6 +185,28 @@ impl Cluster {
             .await
             .unwrap();
         self.start_node(i, l).await
+    }
+
+    /// Start node `i` on a private port and serve `public` (its address in the ledger) as a
+    /// proxy to it that passes every successful answer's body through `rewrite`: a node that
+    /// lies about what it stores.
+    pub async fn start_lying_node(
+        &self,
+        i: usize,
+        public: tokio::net::TcpListener,
+        rewrite: Rewrite,
+    ) -> tokio::task::JoinHandle<()> {
+        let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = format!("http://{}", inner.local_addr().unwrap());
+        let task = self.start_node(i, inner).await;
+        let state = LyingProxy {
+            upstream,
+            http: reqwest::Client::new(),
+            rewrite,
+        };
+        let app = axum::Router::new().fallback(lying_proxy).with_state(state);
+        tokio::spawn(async move { axum::serve(public, app).await.unwrap() });
+        task
     }
 
     pub fn client(&self, i: usize) -> NodeClient {
@@ -367,4 +392,47 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Rewrites the body of a successful answer on its way back: (path and query, body) → body.
+pub type Rewrite = Arc<dyn Fn(&str, Bytes) -> Bytes + Send + Sync>;
+
+#[derive(Clone)]
+struct LyingProxy {
+    upstream: String,
+    http: reqwest::Client,
+    rewrite: Rewrite,
+}
+
+/// Forward a request to the real node; rewrite the body of its answer if it succeeded.
+async fn lying_proxy(State(p): State<LyingProxy>, req: Request) -> Response {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|x| x.to_string())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .unwrap_or_default();
+    let upstream = p
+        .http
+        .request(method, format!("{}{path}", p.upstream))
+        .body(body)
+        .send()
+        .await;
+    let Ok(resp) = upstream else {
+        return (axum::http::StatusCode::BAD_GATEWAY, "upstream down").into_response();
+    };
+    let status = resp.status();
+    let ct = resp.headers().get("content-type").cloned();
+    let mut bytes: Bytes = resp.bytes().await.unwrap_or_default();
+    if status.is_success() {
+        bytes = (p.rewrite)(&path, bytes);
+    }
+    let mut r = (status, bytes).into_response();
+    if let Some(ct) = ct {
+        r.headers_mut().insert("content-type", ct);
+    }
+    r
 }
