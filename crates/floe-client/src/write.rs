@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_core::Epoch;
-use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, Sliver, encode};
+use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, SliverType, encode};
 use floe_crypto::{BlobPersistenceType, Certificate, Confirmation, SignedMessage};
 use floe_ledger::api_types::{ObjectResponse, SystemInfo};
 use floe_ledger::{BlobObject, BlobStatus, EventKind, TxKind};
-use floe_node_client::NodeClientError;
+use floe_node_client::{NodeClientError, SliverBatchBody};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -490,31 +490,42 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
     })
     .await?;
 
-    let mut batch: Vec<(floe_core::SliverPairIndex, Sliver)> = Vec::new();
-    let mut batch_bytes = 0u64;
-    let mut shards = member.info.shards.iter().peekable();
-    while let Some(&shard) = shards.next() {
-        let pair = ShardIndex(shard).to_pair_index(n, &blob_id);
-        let p = ctx.encoded.sliver_pair(pair);
-        batch_bytes += (p.primary.symbols.len() + p.secondary.symbols.len()) as u64;
-        batch.push((pair, Sliver::Primary(p.primary)));
-        batch.push((pair, Sliver::Secondary(p.secondary)));
-        if batch_bytes >= ctx.comm.batch_bytes || shards.peek().is_none() {
-            let kib = (batch_bytes / 1024).clamp(1, ctx.in_flight_kib);
-            let permits = ctx
-                .in_flight
-                .acquire_many(kib as u32)
-                .await
-                .map_err(|e| e.to_string())?;
-            let slivers = std::mem::take(&mut batch);
-            with_retries(&ctx.comm, "storing slivers", || {
-                client.put_sliver_batch(&blob_id, slivers.clone())
-            })
-            .await?;
-            drop(permits);
-            ctx.progress.advance(batch_bytes);
-            batch_bytes = 0;
+    // Each batch is written once, straight from the encoded blob, and shared by its retries.
+    let n_pairs = member.info.shards.len();
+    let config = ctx.encoded.config();
+    let sym = ctx.encoded.symbol_size();
+    let pair_bytes = (config.sliver_len(SliverType::Primary, sym)
+        + config.sliver_len(SliverType::Secondary, sym)) as u64;
+    let per_batch = (ctx.comm.batch_bytes / pair_bytes.max(1)).max(1) as usize;
+    for shards in member.info.shards.chunks(per_batch.min(n_pairs.max(1))) {
+        let batch_bytes = pair_bytes * shards.len() as u64;
+        let kib = (batch_bytes / 1024).clamp(1, ctx.in_flight_kib);
+        let permits = ctx
+            .in_flight
+            .acquire_many(kib as u32)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut body = SliverBatchBody::with_capacity(2 * shards.len(), batch_bytes as usize);
+        for &shard in shards {
+            let pair = ShardIndex(shard).to_pair_index(n, &blob_id);
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                let index = pair.to_sliver_index(axis, n);
+                body.push(
+                    pair,
+                    axis,
+                    index,
+                    sym,
+                    ctx.encoded.sliver_bytes(axis, index),
+                );
+            }
         }
+        let body = bytes::Bytes::from(body.finish());
+        with_retries(&ctx.comm, "storing slivers", || {
+            client.put_sliver_batch_body(&blob_id, body.clone())
+        })
+        .await?;
+        drop(permits);
+        ctx.progress.advance(batch_bytes);
     }
 
     let object = match ctx.persistence {

@@ -25,6 +25,7 @@ use crate::sliver::{SliverData, SliverError, expand, expanded_root};
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct DecodingSymbol {
     pub index: u16,
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 

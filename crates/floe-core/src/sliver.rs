@@ -14,6 +14,8 @@ use crate::rs::{RsError, with_worker};
 /// `index` (u16 LE: the sliver's index on its own axis). The axis is carried by [`Sliver`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SliverData {
+    /// Serialised as one byte string (the same BCS bytes as a `Vec<u8>`, copied in bulk).
+    #[serde(with = "serde_bytes")]
     pub symbols: Vec<u8>,
     pub symbol_size: u16,
     pub index: SliverIndex,

@@ -288,6 +288,16 @@ async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Res
             return Err(e.into());
         }
     };
+    let t = outcome.timings;
+    tracing::info!(
+        size,
+        total_ms = started.elapsed().as_millis() as u64,
+        encode_ms = t.encode.as_millis() as u64,
+        register_ms = t.register.as_millis() as u64,
+        upload_ms = t.upload.as_millis() as u64,
+        certify_ms = t.certify.as_millis() as u64,
+        "store finished"
+    );
     let label = match &outcome.result {
         BlobStoreResult::NewlyCreated { blob_object, .. } => {
             if let Some(to) = recipient {

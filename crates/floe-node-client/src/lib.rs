@@ -56,6 +56,86 @@ pub enum Stored {
     AlreadyStored,
 }
 
+/// The body of the batched upload `PUT /v1/blobs/{id}/slivers`, written straight from borrowed
+/// sliver bytes: the BCS encoding of `SliverBatch { version: 1, slivers: Vec<(SliverPairIndex,
+/// Sliver)> }` (wire version 1), without building the slivers first. Each sliver's bytes are
+/// copied once, into the body.
+pub struct SliverBatchBody {
+    out: Vec<u8>,
+    /// The count written in the header, and the slivers pushed so far.
+    declared: usize,
+    count: usize,
+}
+
+/// The sliver batch's wire version.
+pub const SLIVER_BATCH_VERSION: u8 = 1;
+
+fn push_uleb128(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+impl SliverBatchBody {
+    /// A body for `slivers` slivers holding `bytes` symbol bytes in all (a different number
+    /// of slivers still gives a correct body, at the cost of one more copy).
+    pub fn with_capacity(slivers: usize, bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes + slivers * 16 + 16);
+        out.push(SLIVER_BATCH_VERSION);
+        push_uleb128(&mut out, slivers);
+        Self {
+            out,
+            declared: slivers,
+            count: 0,
+        }
+    }
+
+    /// Appends sliver `index` of `axis` (pair `pair`) with its symbols.
+    pub fn push(
+        &mut self,
+        pair: SliverPairIndex,
+        axis: SliverType,
+        index: SliverIndex,
+        symbol_size: u16,
+        symbols: &[u8],
+    ) {
+        let out = &mut self.out;
+        out.extend_from_slice(&pair.0.to_le_bytes());
+        out.push(match axis {
+            SliverType::Primary => 0,
+            SliverType::Secondary => 1,
+        });
+        push_uleb128(out, symbols.len());
+        out.extend_from_slice(symbols);
+        out.extend_from_slice(&symbol_size.to_le_bytes());
+        out.extend_from_slice(&index.0.to_le_bytes());
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished body: version, sliver count, the slivers.
+    pub fn finish(self) -> Vec<u8> {
+        if self.count == self.declared {
+            return self.out;
+        }
+        let mut header = vec![SLIVER_BATCH_VERSION];
+        push_uleb128(&mut header, self.declared);
+        let mut out = vec![SLIVER_BATCH_VERSION];
+        push_uleb128(&mut out, self.count);
+        out.extend_from_slice(&self.out[header.len()..]);
+        out
+    }
+}
+
 /// A client of one node, `base` like `http://127.0.0.1:9185`.
 /// Upper bound on the time a small request may take. A connection that died silently (a
 /// partition, a frozen peer) then costs seconds, not the full timeout meant for large transfers.
@@ -223,17 +303,26 @@ impl NodeClient {
         blob_id: &BlobId,
         slivers: Vec<(SliverPairIndex, Sliver)>,
     ) -> Result<u64, NodeClientError> {
-        #[derive(serde::Serialize)]
-        struct Batch {
-            version: u8,
-            slivers: Vec<(SliverPairIndex, Sliver)>,
+        let mut body = SliverBatchBody::with_capacity(
+            slivers.len(),
+            slivers.iter().map(|(_, s)| s.data().symbols.len()).sum(),
+        );
+        for (pair, sliver) in &slivers {
+            let d = sliver.data();
+            body.push(*pair, sliver.axis(), d.index, d.symbol_size, &d.symbols);
         }
+        self.put_sliver_batch_body(blob_id, body.finish().into())
+            .await
+    }
+
+    /// The batched upload with a body built by [`SliverBatchBody`]; `body` is shared, not
+    /// copied, when the caller retries.
+    pub async fn put_sliver_batch_body(
+        &self,
+        blob_id: &BlobId,
+        body: bytes::Bytes,
+    ) -> Result<u64, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/slivers", self.base);
-        let body = bcs::to_bytes(&Batch {
-            version: 1,
-            slivers,
-        })
-        .expect("serialises");
         let timeout = self.upload(body.len());
         let (_, b) = self
             .send_within(self.http.put(&url).body(body), &url, timeout)
@@ -390,5 +479,62 @@ impl NodeClient {
         );
         let (_, b) = self.send(self.http.get(&url), &url).await?;
         Self::json_data(&url, &b)
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Batch {
+        version: u8,
+        slivers: Vec<(SliverPairIndex, Sliver)>,
+    }
+
+    fn slivers(k: usize, len: usize) -> Vec<(SliverPairIndex, Sliver)> {
+        (0..k)
+            .map(|i| {
+                let data = SliverData {
+                    symbols: (0..len + i).map(|b| (b * 7 + i) as u8).collect(),
+                    symbol_size: 3,
+                    index: SliverIndex(i as u16 * 300),
+                };
+                let s = if i % 2 == 0 {
+                    Sliver::Primary(data)
+                } else {
+                    Sliver::Secondary(data)
+                };
+                (SliverPairIndex(i as u16 * 2 + 1), s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_body_is_the_bcs_of_the_batch() {
+        // Lengths on both sides of the one- and two-byte ULEB128 boundaries, counts too.
+        for (k, len) in [
+            (0usize, 0usize),
+            (1, 0),
+            (3, 127),
+            (2, 128),
+            (130, 5),
+            (4, 20_000),
+        ] {
+            for declared in [k, k + 1, k.saturating_sub(1)] {
+                let slivers = slivers(k, len);
+                let mut body = SliverBatchBody::with_capacity(declared, 0);
+                for (pair, s) in &slivers {
+                    let d = s.data();
+                    body.push(*pair, s.axis(), d.index, d.symbol_size, &d.symbols);
+                }
+                let expected = bcs::to_bytes(&Batch {
+                    version: 1,
+                    slivers,
+                })
+                .unwrap();
+                assert_eq!(body.finish(), expected, "{k} slivers of {len}+ bytes");
+            }
+        }
     }
 }

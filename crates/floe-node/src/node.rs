@@ -405,10 +405,14 @@ impl StorageNode {
                     axis,
                 });
             }
-            data.verify(axis, &view.config, &metadata)
-                .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
             items.push((shard, axis, *blob_id, data));
         }
+        // Verification (expansion and hashing) is the costly part: all cores take part.
+        use rayon::prelude::*;
+        items
+            .par_iter()
+            .try_for_each(|(_, axis, _, data)| data.verify(*axis, &view.config, &metadata))
+            .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
         let bytes: u64 = items.iter().map(|i| i.3.symbols.len() as u64).sum();
         self.store.put_slivers(&items)?;
         bump(&self.counters.slivers_stored, items.len() as u64);
