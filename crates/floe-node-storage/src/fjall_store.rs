@@ -4,10 +4,10 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use fjall::{
-    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions,
+    AbstractTree, CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions,
     OwnedWriteBatch, PersistMode,
 };
 use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
@@ -36,6 +36,11 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Engine block and blob cache in bytes. Default: 64 MiB.
     pub cache_size: u64,
+    /// Bytes the write buffers (memtables) of all keyspaces may hold together before the
+    /// largest are flushed to disk. Default: 32 MiB. fjall bounds only each keyspace's
+    /// memtable (64 MiB) and the journal (512 MiB), so a node with 200 shard keyspaces would
+    /// otherwise keep up to the journal's size of recent slivers in memory.
+    pub memtable_budget: u64,
 }
 
 impl Default for StoreOptions {
@@ -43,9 +48,15 @@ impl Default for StoreOptions {
         Self {
             durability: Durability::Sync,
             cache_size: 64 * 1024 * 1024,
+            memtable_budget: 32 * 1024 * 1024,
         }
     }
 }
+
+/// The smallest memtable budget accepted (smaller values are raised to it).
+pub const MIN_MEMTABLE_BUDGET: u64 = 1024 * 1024;
+/// Journals kept on disk before the keyspaces holding the oldest are flushed (fjall's minimum).
+const MAX_JOURNALING_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The two keyspaces of one shard.
 #[derive(Clone)]
@@ -101,6 +112,9 @@ pub struct FjallStore {
     /// Held for reading by every sliver write, so a shard is not dropped under a writer.
     shards: RwLock<BTreeMap<ShardIndex, ShardSpaces>>,
     persist_mode: PersistMode,
+    memtable_budget: u64,
+    /// Held by the one writer that flushes memtables over the budget; others go on.
+    flushing: Mutex<()>,
 }
 
 impl std::fmt::Debug for FjallStore {
@@ -132,6 +146,7 @@ impl FjallStore {
             .cache_size(options.cache_size)
             // Journal entries are mostly slivers, as incompressible as above.
             .journal_compression(CompressionType::None)
+            .max_journaling_size(MAX_JOURNALING_BYTES)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => StoreError::Locked { dir: dir.into() },
@@ -152,7 +167,46 @@ impl FjallStore {
                 Durability::Sync => PersistMode::SyncAll,
                 Durability::Buffered => PersistMode::Buffer,
             },
+            memtable_budget: options.memtable_budget.max(MIN_MEMTABLE_BUDGET),
+            flushing: Mutex::new(()),
         })
+    }
+
+    /// Bytes held in write buffers (active and sealed memtables not yet flushed).
+    pub fn write_buffer_bytes(&self) -> u64 {
+        self.db.write_buffer_size()
+    }
+
+    /// Keeps the write buffers within the budget: once they hold more, the largest active
+    /// memtables are sealed and handed to fjall's flush workers until those left hold at most
+    /// a quarter of the budget. Flushing the largest first writes few, large files.
+    fn enforce_memtable_budget(&self) -> Result<(), StoreError> {
+        if self.db.write_buffer_size() <= self.memtable_budget {
+            return Ok(());
+        }
+        let Ok(_guard) = self.flushing.try_lock() else {
+            return Ok(());
+        };
+        let mut spaces: Vec<(u64, Keyspace)> = {
+            let shards = self.shards_read();
+            shards
+                .values()
+                .flat_map(|s| [&s.primary, &s.secondary])
+                .chain([&self.meta, &self.blob_info, &self.node_state])
+                .map(|k| (k.tree.active_memtable().size(), k.clone()))
+                .filter(|(size, _)| *size > 0)
+                .collect()
+        };
+        spaces.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut active: u64 = spaces.iter().map(|(size, _)| size).sum();
+        for (size, keyspace) in spaces {
+            if active <= self.memtable_budget / 4 {
+                break;
+            }
+            keyspace.rotate_memtable()?;
+            active -= size;
+        }
+        Ok(())
     }
 
     /// The store directory.
@@ -224,7 +278,8 @@ impl NodeStore for FjallStore {
             codec::blob_key(blob_id),
             codec::encode_metadata(metadata)?,
         );
-        self.commit(batch)
+        self.commit(batch)?;
+        self.enforce_memtable_budget()
     }
 
     fn get_metadata(&self, blob_id: &BlobId) -> Result<Option<BlobMetadata>, StoreError> {
@@ -329,7 +384,9 @@ impl NodeStore for FjallStore {
             .get(axis);
         let mut batch = self.db.batch();
         batch.insert(keyspace, codec::blob_key(blob_id), value);
-        self.commit(batch)
+        self.commit(batch)?;
+        drop(shards);
+        self.enforce_memtable_budget()
     }
 
     fn put_slivers(
@@ -354,7 +411,9 @@ impl NodeStore for FjallStore {
                 );
             }
         }
-        self.commit(batch)
+        self.commit(batch)?;
+        drop(shards);
+        self.enforce_memtable_budget()
     }
 
     fn get_sliver(

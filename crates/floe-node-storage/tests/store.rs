@@ -388,3 +388,64 @@ fn duplicate_keys_in_one_batch_last_wins() {
         Some(sliver(3, 20))
     );
 }
+
+/// Writes 48 MiB of slivers over 100 shard keyspaces and returns the write-buffer bytes left
+/// once the engine's flushes settle.
+fn write_buffers_after_bulk_writes(budget: u64) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        durability: Durability::Buffered,
+        memtable_budget: budget,
+        ..StoreOptions::default()
+    };
+    let store = FjallStore::open(dir.path(), options).unwrap();
+    let shards: Vec<ShardIndex> = (0..50).map(ShardIndex).collect();
+    store.create_shards(&shards).unwrap();
+    let symbols = vec![7u8; 160 * 1024];
+    for blob in 0..150u32 {
+        let id = floe_core::BlobId([blob as u8; 32]);
+        let items: Vec<_> = shards
+            .iter()
+            .take(2)
+            .flat_map(|&s| {
+                let s = ShardIndex((s.0 + blob as u16 * 2) % 50);
+                [
+                    floe_core::SliverType::Primary,
+                    floe_core::SliverType::Secondary,
+                ]
+                .map(|axis| {
+                    let data = floe_core::SliverData {
+                        symbols: symbols.clone(),
+                        symbol_size: 2,
+                        index: floe_core::SliverIndex(s.0),
+                    };
+                    (s, axis, id, data)
+                })
+            })
+            .collect();
+        store.put_slivers(&items).unwrap();
+    }
+    // Sealed memtables count until fjall's workers have flushed them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.write_buffer_bytes() > budget && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    store.write_buffer_bytes()
+}
+
+#[test]
+fn write_buffers_stay_within_the_memtable_budget() {
+    let budget = 4 * 1024 * 1024;
+    let held = write_buffers_after_bulk_writes(budget);
+    assert!(
+        held <= budget,
+        "{held} bytes held in memtables, budget {budget}"
+    );
+    // Without the budget, the engine keeps every byte written in its memtables: the bound
+    // above is the store's doing.
+    let unbounded = write_buffers_after_bulk_writes(u64::MAX);
+    assert!(
+        unbounded > 40 * 1024 * 1024,
+        "{unbounded} bytes held without a budget"
+    );
+}

@@ -61,6 +61,11 @@ pub struct Limits {
     pub sync_delay_ms: u64,
     /// Period of the maintenance scan (sync retries and garbage collection), in seconds.
     pub maintenance_interval_secs: u64,
+    /// The storage engine's block and blob cache, in bytes.
+    pub store_cache_bytes: u64,
+    /// Bytes of recent writes the storage engine may hold in memory (all memtables together)
+    /// before it flushes the largest to disk.
+    pub store_write_buffer_bytes: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +80,8 @@ impl Default for Limits {
             sync_decoding_symbols: true,
             sync_delay_ms: 2000,
             maintenance_interval_secs: 30,
+            store_cache_bytes: 64 * 1024 * 1024,
+            store_write_buffer_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -57,8 +57,13 @@ pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     // Opening the store and creating shard keyspaces is synchronous disk work (fsyncs): keep
     // it off the async workers, which may be serving other things (a ledger, other nodes).
     let path = config.storage_path.clone();
+    let options = floe_node_storage::StoreOptions {
+        cache_size: config.limits.store_cache_bytes,
+        memtable_budget: config.limits.store_write_buffer_bytes,
+        ..Default::default()
+    };
     let store = tokio::task::spawn_blocking(move || {
-        let store = floe_node_storage::FjallStore::open(&path, Default::default())?;
+        let store = floe_node_storage::FjallStore::open(&path, options)?;
         floe_node_storage::NodeStore::create_shards(&store, &mine)?;
         Ok::<_, floe_node_storage::StoreError>(store)
     })
