@@ -82,6 +82,9 @@ enum Command {
 }
 
 fn main() {
+    // Servers and clients here hold one socket per node connection: take every file
+    // descriptor the hard limit allows (soft limits are often 1024).
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Store(a) => client_cmds::store(a),

@@ -42,6 +42,33 @@ pub struct TestbedArgs {
     /// Do not start a daemon.
     #[arg(long)]
     pub no_daemon: bool,
+    #[command(flatten)]
+    pub daemon_limits: DaemonLimits,
+}
+
+/// The testbed daemon's limits, with the daemon's own flag names.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Daemon limits")]
+pub struct DaemonLimits {
+    /// Largest `PUT /v1/blobs` body, in KiB (a stand-alone `floe daemon` defaults to 10240,
+    /// as Walrus's does; the testbed accepts any blob the network takes).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_size: u64,
+    /// Largest blob (or byte range) the aggregator returns, in bytes.
+    #[arg(long)]
+    pub max_blob_size: Option<u64>,
+    /// Stores running at once.
+    #[arg(long, default_value_t = 8)]
+    pub publisher_max_concurrent_requests: usize,
+    /// Stores waiting for a slot; beyond it, 429.
+    #[arg(long, default_value_t = 8)]
+    pub publisher_max_buffer_size: usize,
+    /// Reads running at once.
+    #[arg(long, default_value_t = 256)]
+    pub aggregator_max_concurrent_requests: usize,
+    /// Reads waiting for a slot; beyond it, 429.
+    #[arg(long, default_value_t = 2048)]
+    pub aggregator_max_buffer_size: usize,
 }
 
 pub fn run(a: TestbedArgs) -> Result<()> {
@@ -96,9 +123,16 @@ pub fn run(a: TestbedArgs) -> Result<()> {
                 },
                 Some(wallet),
             )?;
+            let limits = &a.daemon_limits;
             let options = floe_daemon::DaemonOptions {
                 bind_address: listener.local_addr()?,
                 enable_delete: true,
+                max_body_size: limits.max_body_size,
+                max_blob_size: limits.max_blob_size,
+                publisher_max_concurrent_requests: limits.publisher_max_concurrent_requests,
+                publisher_max_buffer_size: limits.publisher_max_buffer_size,
+                aggregator_max_concurrent_requests: limits.aggregator_max_concurrent_requests,
+                aggregator_max_buffer_size: limits.aggregator_max_buffer_size,
                 ..Default::default()
             };
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -58,6 +58,15 @@ pub struct CommunicationConfig {
     /// During a read, when no request has answered for this long, ask one more node (so a
     /// node that hangs costs this delay, not a request timeout).
     pub hedge_after_ms: u64,
+    /// A node whose request has gone unanswered this long gets a liveness probe (its health
+    /// route). A node that does not answer the probe within `probe_timeout_ms` is *silent*:
+    /// writes and reads stop counting on it, so an operation that cannot succeed without it
+    /// fails at once with "not enough shards" instead of waiting for timeouts.
+    pub silent_after_ms: u64,
+    pub probe_timeout_ms: u64,
+    /// Requests to storage nodes in flight at once across the whole client (all reads and
+    /// writes); more wait their turn. Bounds sockets and file descriptors under many readers.
+    pub max_concurrent_node_requests: usize,
 }
 
 impl Default for CommunicationConfig {
@@ -79,6 +88,9 @@ impl Default for CommunicationConfig {
             max_concurrent_metadata_reads: 3,
             status_timeout_ms: 2_000,
             hedge_after_ms: 1_000,
+            silent_after_ms: 1_500,
+            probe_timeout_ms: 1_500,
+            max_concurrent_node_requests: 256,
         }
     }
 }
@@ -112,6 +124,7 @@ impl CommunicationConfig {
         if self.max_concurrent_nodes == 0
             || self.max_concurrent_sliver_reads == 0
             || self.max_concurrent_metadata_reads == 0
+            || self.max_concurrent_node_requests == 0
         {
             return Err("concurrency limits must be at least 1".into());
         }

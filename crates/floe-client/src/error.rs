@@ -17,13 +17,28 @@ impl std::fmt::Display for NodeFailure {
     }
 }
 
+/// One line per node (however many of its requests failed), at most 10 nodes.
 fn list(failures: &[NodeFailure]) -> String {
     if failures.is_empty() {
         return "no node reported an error".into();
     }
-    let mut s: Vec<String> = failures.iter().take(5).map(|f| f.to_string()).collect();
-    if failures.len() > 5 {
-        s.push(format!("and {} more", failures.len() - 5));
+    let mut nodes: Vec<(&NodeFailure, usize)> = Vec::new();
+    for f in failures {
+        match nodes.iter_mut().find(|(g, _)| g.node == f.node) {
+            Some((_, count)) => *count += 1,
+            None => nodes.push((f, 1)),
+        }
+    }
+    let mut s: Vec<String> = nodes
+        .iter()
+        .take(10)
+        .map(|(f, count)| match count {
+            1 => f.to_string(),
+            n => format!("{f} (and {} more failed requests)", n - 1),
+        })
+        .collect();
+    if nodes.len() > 10 {
+        s.push(format!("and {} more nodes", nodes.len() - 10));
     }
     s.join("; ")
 }

@@ -12,23 +12,35 @@ pub const SUSPECT_FOR: Duration = Duration::from_secs(30);
 /// Nodes remembered at most (a committee has at most one node per shard).
 const MAX_ENTRIES: usize = 4096;
 
-/// Suspect nodes by network address, each until a deadline.
+/// Suspect nodes by network address, each until a deadline; `true` for nodes found silent (no
+/// answer to a liveness probe either), whom writes do not wait for once a quorum confirmed.
 #[derive(Debug, Default)]
 pub struct NodeHealth {
-    suspects: Mutex<HashMap<String, Instant>>,
+    suspects: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
 impl NodeHealth {
     /// Mark `address` suspect until `now + SUSPECT_FOR`.
     pub fn suspect(&self, address: &str, now: Instant) {
+        self.mark(address, now, false);
+    }
+
+    /// Mark `address` silent (and suspect) until `now + SUSPECT_FOR`.
+    pub fn silent(&self, address: &str, now: Instant) {
+        self.mark(address, now, true);
+    }
+
+    fn mark(&self, address: &str, now: Instant, silent: bool) {
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES && !map.contains_key(address) {
-            map.retain(|_, until| *until > now);
+            map.retain(|_, (until, _)| *until > now);
             if map.len() >= MAX_ENTRIES {
                 return;
             }
         }
-        map.insert(address.to_string(), now + SUSPECT_FOR);
+        let entry = map.entry(address.to_string()).or_insert((now, false));
+        entry.0 = now + SUSPECT_FOR;
+        entry.1 |= silent;
     }
 
     /// `address` answered well: it is no longer suspect.
@@ -40,10 +52,19 @@ impl NodeHealth {
     }
 
     pub fn is_suspect(&self, address: &str, now: Instant) -> bool {
-        self.lock().get(address).is_some_and(|until| *until > now)
+        self.lock()
+            .get(address)
+            .is_some_and(|(until, _)| *until > now)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+    /// Whether `address` was found silent and has not answered well since.
+    pub fn is_silent(&self, address: &str, now: Instant) -> bool {
+        self.lock()
+            .get(address)
+            .is_some_and(|(until, silent)| *silent && *until > now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, bool)>> {
         self.suspects.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -63,6 +84,15 @@ mod tests {
         h.suspect("a:1", t0);
         h.clear("a:1");
         assert!(!h.is_suspect("a:1", t0));
+        // Silence is suspicion that writes need not wait for; a good answer clears both.
+        assert!(!h.is_silent("b:1", t0));
+        h.suspect("b:1", t0);
+        assert!(!h.is_silent("b:1", t0));
+        h.silent("b:1", t0);
+        assert!(h.is_silent("b:1", t0) && h.is_suspect("b:1", t0));
+        assert!(!h.is_silent("b:1", t0 + SUSPECT_FOR + Duration::from_millis(1)));
+        h.clear("b:1");
+        assert!(!h.is_silent("b:1", t0));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod committee;
 mod config;
 mod error;
 mod health;
+mod liveness;
 mod manage;
 mod progress;
 mod read;
@@ -52,6 +53,8 @@ pub struct Client {
     wallet: Option<Arc<AccountSession>>,
     /// Nodes that failed recently, asked last (shared by clones).
     health: Arc<health::NodeHealth>,
+    /// Node requests in flight, client-wide (`max_concurrent_node_requests`; shared by clones).
+    node_requests: Arc<tokio::sync::Semaphore>,
 }
 
 impl Client {
@@ -66,9 +69,13 @@ impl Client {
                 config.communication.connect_timeout_ms,
             ))
             .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Internal(format!("HTTP client: {e}")))?;
         let ledger = LedgerClient::new(config.ledger_url.clone());
+        let node_requests = Arc::new(tokio::sync::Semaphore::new(
+            config.communication.max_concurrent_node_requests,
+        ));
         let wallet = wallet.map(|k| Arc::new(AccountSession::new(k, ledger.clone())));
         Ok(Self {
             config: Arc::new(config),
@@ -76,6 +83,7 @@ impl Client {
             ledger,
             wallet,
             health: Arc::default(),
+            node_requests,
         })
     }
 

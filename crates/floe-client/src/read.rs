@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
+use crate::liveness::{Liveness, TICK};
 use crate::{Client, ClientError, NodeFailure, Progress};
 
 /// How to read.
@@ -80,6 +81,13 @@ impl Client {
         let order: Vec<u16> = (0..config.n_shards()).collect();
         let size = metadata.metadata.unencoded_length();
         progress.phase("downloading", size);
+        if let Some(blob) = self
+            .read_data_rows(&committee, &metadata, options, &progress)
+            .await
+        {
+            progress.finish();
+            return Ok(blob);
+        }
         let (slivers, failures) = self
             .fetch_primary(&committee, &metadata, order, p, &progress)
             .await;
@@ -108,6 +116,58 @@ impl Client {
                 Err(ClientError::Inconsistent(id))
             }
             Err(e) => Err(ClientError::Decode(e.to_string())),
+        }
+    }
+
+    /// A blob smaller than its matrix, read from the few systematic rows holding its bytes
+    /// (one sliver for a small blob, instead of p). `None` when it is not smaller, a row could
+    /// not be had, or the padding does not check out: the caller then reads the ordinary way.
+    async fn read_data_rows(
+        &self,
+        committee: &CommitteeView,
+        metadata: &BlobMetadataWithId,
+        options: ReadOptions,
+        progress: &Arc<dyn Progress>,
+    ) -> Option<Vec<u8>> {
+        let config = committee.config;
+        let k = floe_core::data_rows(&config, metadata).ok()?;
+        if k * 2 > usize::from(config.n_primary_source()) {
+            return None;
+        }
+        let rows: Vec<u16> = (0..k as u16).collect();
+        // Only worth it while every row's holder answers promptly: a suspect holder, or no
+        // answer within the hedge delay, and the ordinary read (any p rows) goes ahead.
+        let blob_id = metadata.blob_id;
+        let now = Instant::now();
+        if rows.iter().any(|&r| {
+            let m = committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(r));
+            self.health
+                .is_suspect(&committee.members[m].info.network_address, now)
+        }) {
+            return None;
+        }
+        let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
+        let (slivers, _) = tokio::time::timeout(
+            hedge,
+            self.fetch_primary(committee, metadata, rows, k, progress),
+        )
+        .await
+        .ok()?;
+        if slivers.len() < k {
+            return None;
+        }
+        let metadata = metadata.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            floe_core::decode_from_data_rows(&config, &metadata, slivers, options.check)
+        })
+        .await
+        .ok()?;
+        match decoded {
+            Ok(d) => Some(d.blob),
+            Err(e) => {
+                tracing::info!(error = %e, "reading the data rows alone failed; reading the whole matrix");
+                None
+            }
         }
     }
 
@@ -264,15 +324,18 @@ impl Client {
         let mut suspects: HashSet<usize> = (0..committee.members.len())
             .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
             .collect();
+        let mut liveness = Liveness::new(&self.config.communication);
         let mut pending: VecDeque<u16> = order.into();
         let mut set = JoinSet::new();
-        // In flight: task → (started, holder, hedged).
-        let mut in_flight: HashMap<tokio::task::Id, (Instant, usize, bool)> = HashMap::new();
+        // In flight: task → (started, holder, hedged, index).
+        let mut in_flight: HashMap<tokio::task::Id, (Instant, usize, bool, u16)> = HashMap::new();
         let mut good = Vec::with_capacity(need);
         let mut failures = Vec::new();
-        let mut spawn_next = |set: &mut JoinSet<_>,
-                              in_flight: &mut HashMap<_, _>,
-                              suspects: &HashSet<usize>| {
+        let spawn_next = |set: &mut JoinSet<_>,
+                          in_flight: &mut HashMap<_, _>,
+                          pending: &mut VecDeque<u16>,
+                          suspects: &HashSet<usize>,
+                          permit: tokio::sync::OwnedSemaphorePermit| {
             // The first candidate whose holder is not suspect, else the first one.
             let pos = pending
                 .iter()
@@ -286,36 +349,75 @@ impl Client {
             let metadata = metadata.clone();
             let task = set.spawn(async move {
                 let pair = SliverIndex(index).to_pair_index(SliverType::Primary, config.n_shards());
-                match client.get_sliver(&blob_id, pair, SliverType::Primary).await {
+                let answer = client.get_sliver(&blob_id, pair, SliverType::Primary).await;
+                drop(permit);
+                match answer {
                     Ok(s) => verify(config, metadata, index, s).await,
                     Err(e) => Err(e.to_string()),
                 }
             });
-            in_flight.insert(task.id(), (Instant::now(), member, false));
+            in_flight.insert(task.id(), (Instant::now(), member, false, index));
             true
         };
-        let active = |in_flight: &HashMap<_, (Instant, usize, bool)>| {
+        let active = |in_flight: &HashMap<_, (Instant, usize, bool, u16)>| {
             in_flight.values().filter(|f| !f.2).count()
         };
         loop {
+            // Requests beyond the client-wide cap wait for a permit, but only while this read
+            // has nothing in flight: otherwise it goes on collecting answers meanwhile.
             while active(&in_flight) < limit
                 && good.len() + active(&in_flight) < need
-                && spawn_next(&mut set, &mut in_flight, &suspects)
-            {}
-            if in_flight.is_empty() {
+                && !pending.is_empty()
+            {
+                let permit = match self.node_requests.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) if !in_flight.is_empty() => break,
+                    Err(_) => match self.node_requests.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                if !spawn_next(&mut set, &mut in_flight, &mut pending, &suspects, permit) {
+                    break;
+                }
+            }
+            if in_flight.is_empty() && pending.is_empty() {
+                break;
+            }
+            // Slivers still obtainable: those in hand, plus candidates whose holder is not silent.
+            let obtainable = pending
+                .iter()
+                .copied()
+                .chain(in_flight.values().map(|f| f.3))
+                .filter(|&i| !liveness.is_silent(holder(i)))
+                .count();
+            if good.len() + obtainable < need {
+                tracing::warn!(%blob_id, have = good.len(), obtainable, need, "too many nodes are silent");
+                set.abort_all();
                 break;
             }
             let now = Instant::now();
+            liveness.probe_stalled(committee, in_flight.values().map(|f| (f.1, f.0)), now);
             let wait = in_flight
                 .values()
                 .filter(|f| !f.2)
                 .map(|f| (f.0 + hedge).saturating_duration_since(now))
                 .min()
-                .unwrap_or(hedge);
-            let joined = match tokio::time::timeout(wait, set.join_next_with_id()).await {
-                Ok(Some(j)) => j,
-                Ok(None) => break,
-                Err(_) => {
+                .unwrap_or(hedge)
+                .min(TICK);
+            let joined = tokio::select! {
+                j = set.join_next_with_id() => match j {
+                    Some(j) => j,
+                    None => continue,
+                },
+                verdict = liveness.next(), if liveness.probing() => {
+                    if liveness.record(verdict, Instant::now()) {
+                        suspects.insert(verdict.0);
+                        self.health.silent(address(verdict.0), Instant::now());
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep(wait) => {
                     // Requests past the hedge delay stop counting; their nodes are suspect.
                     let now = Instant::now();
                     for f in in_flight.values_mut() {
@@ -335,7 +437,7 @@ impl Client {
                     continue;
                 }
             };
-            let Some((_, member, _)) = in_flight.remove(&id) else {
+            let Some((_, member, _, _)) = in_flight.remove(&id) else {
                 continue;
             };
             match result {
@@ -360,6 +462,7 @@ impl Client {
                 }
             }
         }
+        failures.extend(liveness.failures(committee));
         (good, failures)
     }
 }

@@ -1,6 +1,7 @@
 //! The write path, ending at the point of availability.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use floe_core::Epoch;
@@ -14,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
 use crate::health::NodeHealth;
+use crate::liveness::{Liveness, TICK};
 use crate::types::{BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation};
 use crate::{Client, ClientError, CommunicationConfig, NodeFailure, Progress};
 
@@ -334,12 +336,32 @@ struct Upload {
     in_flight: Arc<Semaphore>,
     in_flight_kib: u64,
     progress: Arc<dyn Progress>,
+    /// Per member: when its current request started, in ms after `base` plus one (0: none).
+    activity: Vec<AtomicU64>,
+    base: Instant,
+}
+
+impl Upload {
+    /// Member `idx` starts a request now.
+    fn active(&self, idx: usize) {
+        let ms = self.base.elapsed().as_millis() as u64 + 1;
+        self.activity[idx].store(ms, Ordering::Relaxed);
+    }
+
+    /// Since when member `idx` has been waiting for its current request, if it has one.
+    fn waiting_since(&self, idx: usize) -> Option<Instant> {
+        match self.activity[idx].load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.base + Duration::from_millis(ms - 1)),
+        }
+    }
 }
 
 /// Upload to every member (bounded), until members holding n − f shards confirmed and the tail
-/// passed. Returns the verified confirmations and their weight. Members that failed, or had
-/// not confirmed by the end, are remembered in `health` as suspect: the reads that follow ask
-/// them last.
+/// passed, or until the members not failed nor silent (see [`Liveness`]) can no longer make up
+/// n − f. Returns the verified confirmations and their weight. Members that failed, or had not
+/// confirmed by the end, are remembered in `health` as suspect: the operations that follow do
+/// not wait for them after a quorum, and reads ask them last.
 async fn distribute(
     comm: &CommunicationConfig,
     committee: &Arc<CommitteeView>,
@@ -351,11 +373,12 @@ async fn distribute(
     let blob_id = encoded.blob_id();
     let config = encoded.config();
     let sym = encoded.symbol_size();
-    let pair_bytes = (config.sliver_len(floe_core::SliverType::Primary, sym)
-        + config.sliver_len(floe_core::SliverType::Secondary, sym)) as u64;
+    let pair_bytes = (config.sliver_len(SliverType::Primary, sym)
+        + config.sliver_len(SliverType::Secondary, sym)) as u64;
     let total = pair_bytes * u64::from(config.n_shards());
     progress.phase("uploading", total);
     let in_flight_kib = (comm.max_data_in_flight_bytes / 1024).clamp(1, u64::from(u32::MAX >> 3));
+    let members = committee.members.len();
     let ctx = Arc::new(Upload {
         comm: comm.clone(),
         committee: committee.clone(),
@@ -364,35 +387,85 @@ async fn distribute(
         in_flight: Arc::new(Semaphore::new(in_flight_kib as usize)),
         in_flight_kib,
         progress: progress.clone(),
+        activity: (0..members).map(|_| AtomicU64::new(0)).collect(),
+        base: Instant::now(),
     });
     let nodes = Arc::new(Semaphore::new(comm.max_concurrent_nodes));
     let mut set = JoinSet::new();
-    for idx in 0..committee.members.len() {
+    for idx in 0..members {
         if committee.members[idx].weight() == 0 {
             continue;
         }
         let (ctx, nodes) = (ctx.clone(), nodes.clone());
         set.spawn(async move {
             let _permit = nodes.acquire_owned().await;
+            ctx.active(idx);
             (idx, upload_to_member(&ctx, idx).await)
         });
     }
     let start = Instant::now();
     let quorum = committee.quorum();
+    let silent_at_start: Vec<bool> = committee
+        .members
+        .iter()
+        .map(|m| health.is_silent(&m.info.network_address, start))
+        .collect();
+    let mut liveness = Liveness::new(comm);
     let mut weight = 0u64;
     let mut partials = Vec::new();
     let mut failures = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
-    let mut answered = vec![false; committee.members.len()];
+    let mut answered = vec![false; members];
+    let open = |answered: &[bool], i: usize| !answered[i] && committee.members[i].weight() > 0;
     loop {
-        let next = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, set.join_next()).await {
-                Ok(n) => n,
-                Err(_) => break,
+        let waiting: Vec<usize> = (0..members)
+            .filter(|&i| open(&answered, i) && !liveness.is_silent(i))
+            .collect();
+        // Weight that may still confirm: once short of a quorum, nothing more can help.
+        let possible: u64 = weight
+            + waiting
+                .iter()
+                .map(|&i| committee.members[i].weight())
+                .sum::<u64>();
+        if possible < quorum {
+            tracing::warn!(%blob_id, weight, possible, quorum, "too many nodes failed or are silent");
+            break;
+        }
+        // After a quorum, stop waiting once only nodes found silent before are left.
+        if deadline.is_some() && waiting.iter().all(|&i| silent_at_start[i]) {
+            break;
+        }
+        let now = Instant::now();
+        liveness.probe_stalled(
+            committee,
+            waiting
+                .iter()
+                .filter_map(|&i| ctx.waiting_since(i).map(|t| (i, t))),
+            now,
+        );
+        let sleep_until = deadline
+            .map(|d| d.min(tokio::time::Instant::now() + TICK))
+            .unwrap_or_else(|| tokio::time::Instant::now() + TICK);
+        let joined = tokio::select! {
+            j = set.join_next() => match j {
+                Some(j) => j,
+                None => break,
             },
-            None => set.join_next().await,
+            verdict = liveness.next(), if liveness.probing() => {
+                if liveness.record(verdict, Instant::now()) {
+                    let member = &committee.members[verdict.0];
+                    health.silent(&member.info.network_address, Instant::now());
+                    tracing::warn!(%blob_id, node = %member.label(), "node is silent");
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(sleep_until) => {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    break;
+                }
+                continue;
+            }
         };
-        let Some(joined) = next else { break };
         let (idx, result) = joined.map_err(|e| ClientError::Internal(e.to_string()))?;
         let member = &committee.members[idx];
         answered[idx] = true;
@@ -429,6 +502,7 @@ async fn distribute(
         health.suspect(&member.info.network_address, now);
     }
     if weight < quorum {
+        failures.extend(liveness.failures(committee));
         return Err(ClientError::NotEnoughConfirmations {
             blob_id,
             weight,
@@ -520,6 +594,7 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
             }
         }
         let body = bytes::Bytes::from(body.finish());
+        ctx.active(idx);
         with_retries(&ctx.comm, "storing slivers", || {
             client.put_sliver_batch_body(&blob_id, body.clone())
         })
@@ -532,6 +607,7 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
         BlobPersistenceType::Deletable { object_id } => Some(object_id),
         BlobPersistenceType::Permanent => None,
     };
+    ctx.active(idx);
     let signed = with_retries(&ctx.comm, "getting the confirmation", || {
         client.confirmation(&blob_id, object.as_ref())
     })

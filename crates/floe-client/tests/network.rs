@@ -505,6 +505,77 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
     bed.shutdown().await;
 }
 
+/// Replace node `i` by a socket that accepts connections and never answers (a frozen
+/// process looks like this: the kernel still completes the handshakes).
+async fn freeze(bed: &mut Testbed, i: usize) -> tokio::task::JoinHandle<()> {
+    bed.stop_node(i).await;
+    let listener = tokio::net::TcpListener::bind(bed.node_address(i))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            conns.push(c);
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_more_than_f_shards_silent_a_write_fails_at_once_naming_them() {
+    let seed = seed();
+    let (_dir, mut bed, _) = network(3_600_000).await;
+    // A client that would retry each node request for minutes before giving up.
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    config.communication.request_timeout_ms = 60_000;
+    config.communication.max_attempts = 5;
+    let client = Client::new(config, Some(AccountKey::from_seed(&[6; 32]))).unwrap();
+    let stored = data(seed, 20_000);
+    let id = store(&client, &stored, &permanent(2))
+        .await
+        .blob_id()
+        .unwrap();
+    // Nodes holding f shards, and one more: more than f shards silent.
+    let mut frozen = nodes_holding_f(&client, &bed).await;
+    let extra = (0..bed.node_count()).find(|i| !frozen.contains(i)).unwrap();
+    frozen.push(extra);
+    let mut held = Vec::new();
+    for &i in &frozen {
+        held.push(freeze(&mut bed, i).await);
+    }
+    let t = std::time::Instant::now();
+    let err = client
+        .store(data(seed + 1, 20_000), &permanent(1), Arc::new(NoProgress))
+        .await
+        .unwrap_err();
+    let took = t.elapsed();
+    println!("the write failed after {took:?}: {err}");
+    let ClientError::NotEnoughConfirmations { failures, .. } = &err else {
+        panic!("expected not enough confirmations, got {err}");
+    };
+    for &i in &frozen {
+        let address = bed.node_address(i);
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.node.contains(address) && f.reason.starts_with("silent")),
+            "node {address} is not named silent: {err}"
+        );
+    }
+    // One line per node, whatever the requests: the message stays short.
+    assert!(err.to_string().matches("silent").count() <= frozen.len());
+    // Far from the minutes that timeouts and retries would take.
+    assert!(took < Duration::from_secs(30), "the write took {took:?}");
+    // Reads need only n − 2f shards: the blob stored before is still read, byte for byte.
+    assert_eq!(read(&client, &id).await.unwrap(), stored);
+    for h in held {
+        h.abort();
+    }
+    bed.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_50_mib_blob_round_trips() {
     let seed = seed();

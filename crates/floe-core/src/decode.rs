@@ -117,6 +117,69 @@ impl Shape {
     }
 }
 
+/// How many leading systematic primary slivers (rows) hold the blob's bytes; the rows after
+/// them, up to p, are all padding. Fewer than p only for blobs smaller than the matrix.
+pub fn data_rows(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+) -> Result<usize, DecodeError> {
+    let Shape { p, s, len, sym, .. } = Shape::of(config, metadata)?;
+    let row = (s * sym) as u64;
+    Ok((len.div_ceil(row.max(1)) as usize).min(p))
+}
+
+/// Decode a blob from its leading systematic rows alone: primary slivers 0..k, where k is
+/// [`data_rows`]. The other source rows are padding, hence zero in a correctly encoded blob;
+/// the consistency check confirms it (`Default`: every padding row's hash in the metadata is
+/// the hash of a zero row; `Strict`: the re-encoded blob ID). A blob whose padding is not zero
+/// fails with [`DecodeError::Inconsistent`], and the caller reads it the ordinary way.
+pub fn decode_from_data_rows(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    rows: Vec<SliverData>,
+    check: ConsistencyCheck,
+) -> Result<Decoded, DecodeError> {
+    let Shape { p, s, n, len, sym } = Shape::of(config, metadata)?;
+    let k = data_rows(config, metadata)?;
+    let (rows, rejected) = select_verified(config, metadata, SliverType::Primary, rows, k)?;
+    if let Some(r) = rows.iter().find(|r| r.index.as_usize() >= k) {
+        return Err(DecodeError::BadMetadata(format!(
+            "row {} is not one of the {k} data rows",
+            r.index
+        )));
+    }
+    let mut blob = vec![0u8; p * s * sym];
+    for r in &rows {
+        blob[r.index.as_usize() * s * sym..][..s * sym].copy_from_slice(&r.symbols);
+    }
+    if check == ConsistencyCheck::Default && k < p {
+        // Every padding row expands to zeros: one root serves them all.
+        let zero = expanded_root(
+            config,
+            SliverType::Primary,
+            sym as u16,
+            &blob[(p - 1) * s * sym..],
+        )?;
+        for r in k..p {
+            let pair = SliverIndex(r as u16).to_pair_index(SliverType::Primary, n as u16);
+            let expected = metadata
+                .metadata
+                .sliver_hash(pair, SliverType::Primary)
+                .ok_or_else(|| DecodeError::BadMetadata("fewer hashes than shards".into()))?;
+            if expected.bytes() != &zero {
+                return Err(DecodeError::Inconsistent(format!(
+                    "padding row {r} is not zero"
+                )));
+            }
+        }
+    }
+    check_consistency(config, metadata, &blob, sym, check, |axis, _| {
+        axis == SliverType::Primary
+    })?;
+    blob.truncate(len as usize);
+    Ok(Decoded { blob, rejected })
+}
+
 /// Decode a blob from primary slivers (at least p distinct valid ones among `slivers`).
 pub fn decode_from_primary(
     config: &EncodingConfig,

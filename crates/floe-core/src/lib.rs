@@ -20,7 +20,8 @@ pub mod sliver;
 
 pub use config::{ConfigError, EncodingConfig};
 pub use decode::{
-    ConsistencyCheck, DecodeError, Decoded, decode_from_primary, decode_from_secondary,
+    ConsistencyCheck, DecodeError, Decoded, data_rows, decode_from_data_rows, decode_from_primary,
+    decode_from_secondary,
 };
 pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
 pub use ids::{

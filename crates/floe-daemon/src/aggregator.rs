@@ -13,7 +13,6 @@
 //! to whole reads only. `--max-blob-size` bounds the bytes one answer carries: the whole blob,
 //! or the range.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
@@ -24,7 +23,7 @@ use axum::http::header::{
     HeaderValue, RANGE,
 };
 use axum::response::{IntoResponse, Response};
-use floe_client::{ClientError, NoProgress, ReadOptions};
+use floe_client::{ClientError, ReadOptions};
 use floe_core::{BlobId, ConsistencyCheck, ObjectId};
 use floe_ledger::BlobStatus;
 use floe_ledger::api_types::ObjectResponse;
@@ -146,7 +145,11 @@ pub async fn get_byte_range(
         ));
     }
     check_max_size(&s, q.length)?;
-    let _slot = s.reads.enter().await.ok_or_else(|| Failure::busy("read"))?;
+    let _slot = s
+        .reads
+        .enter_within(crate::limit::QUEUE_WAIT)
+        .await
+        .map_err(|why| Failure::refused("read", why))?;
     let started = Instant::now();
     let result = s.client.read_range(&blob_id, q.start, q.length).await;
     record(&s, "range", &result, started);
@@ -214,7 +217,11 @@ async fn serve_blob(
     options: ReadOptions,
     headers: &HeaderMap,
 ) -> Result<Response, Failure> {
-    let _slot = s.reads.enter().await.ok_or_else(|| Failure::busy("read"))?;
+    let _slot = s
+        .reads
+        .enter_within(crate::limit::QUEUE_WAIT)
+        .await
+        .map_err(|why| Failure::refused("read", why))?;
     let range = headers
         .get(RANGE)
         .and_then(|v| v.to_str().ok())
@@ -248,14 +255,19 @@ async fn serve_blob(
             if let Some(size) = size {
                 check_max_size(s, size)?;
             }
-            let result = s.client.read(&blob_id, options, Arc::new(NoProgress)).await;
-            record(s, "full", &result, started);
+            let result = s.reads_in_flight.read(&s.client, blob_id, options).await;
+            let (outcome, bytes) = match &result {
+                Ok(b) => ("ok", b.len() as u64),
+                Err(_) => ("error", 0),
+            };
+            s.metrics.read("full", outcome, bytes, started.elapsed());
+            let bytes = result.map_err(|e| Failure::from(e.as_ref()))?;
             Ok(blob_response(
                 StatusCode::OK,
                 &blob_id,
                 headers,
                 None,
-                result?,
+                bytes,
             ))
         }
     }
@@ -281,8 +293,9 @@ fn blob_response(
     blob_id: &BlobId,
     request: &HeaderMap,
     range: Option<String>,
-    bytes: Vec<u8>,
+    bytes: impl Into<bytes::Bytes>,
 ) -> Response {
+    let bytes: bytes::Bytes = bytes.into();
     let mut response = (status, bytes).into_response();
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, content_type(request));

@@ -81,6 +81,22 @@ impl Failure {
         )
     }
 
+    /// 429 when the waiting room is full, 503 when a slot did not come free in time.
+    pub fn refused(what: &str, why: crate::limit::Refused) -> Self {
+        match why {
+            crate::limit::Refused::Full => Self::busy(what),
+            crate::limit::Refused::Waited(wait) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "OVERLOADED",
+                format!(
+                    "no {what} slot came free within {} s; the daemon is overloaded, retry later",
+                    wait.as_secs()
+                ),
+            ),
+        }
+    }
+
     /// 416 for a range outside a blob of `size` bytes.
     pub fn unsatisfiable(message: impl Into<String>, size: u64) -> Self {
         Self {
@@ -132,12 +148,18 @@ impl IntoResponse for Failure {
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
+        Failure::from(&e)
+    }
+}
+
+impl From<&ClientError> for Failure {
+    fn from(e: &ClientError) -> Self {
         use StatusCode as S;
         let message = e.to_string();
         if let ClientError::RangeNotSatisfiable { size, .. } = e {
-            return Failure::unsatisfiable(message, size);
+            return Failure::unsatisfiable(message, *size);
         }
-        let (http, status, reason) = match &e {
+        let (http, status, reason) = match e {
             ClientError::BlobNotFound(_)
             | ClientError::Deleted(_)
             | ClientError::Expired { .. } => (S::NOT_FOUND, "NOT_FOUND", "BLOB_NOT_FOUND"),

@@ -23,6 +23,7 @@
 
 mod aggregator;
 pub mod auth;
+mod coalesce;
 pub mod error;
 mod limit;
 mod metrics;
@@ -81,6 +82,7 @@ pub struct Shared {
     pub(crate) reads: Limiter,
     pub(crate) writes: Limiter,
     pub(crate) auth: Option<JwtAuth>,
+    pub(crate) reads_in_flight: coalesce::Coalescer,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -93,6 +95,7 @@ fn build(client: Client, options: DaemonOptions) -> Result<AppState, DaemonError
     let auth = JwtAuth::from_options(&options).map_err(DaemonError::Options)?;
     Ok(Arc::new(Shared {
         client,
+        reads_in_flight: coalesce::Coalescer::default(),
         reads: Limiter::new(
             options.aggregator_max_concurrent_requests,
             options.aggregator_max_buffer_size,

@@ -2,6 +2,7 @@
 //! for a slot, and the rest are refused at once (429) instead of queueing without bound.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -14,6 +15,18 @@ pub struct Limiter {
     admit: Arc<Semaphore>,
     /// Permits for running requests.
     run: Arc<Semaphore>,
+}
+
+/// The longest a read waits for a slot before it is answered 503.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a request got no slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The waiting room is full.
+    Full,
+    /// No slot came free within this time.
+    Waited(Duration),
 }
 
 /// A running request's place; dropping it frees the place.
@@ -36,9 +49,23 @@ impl Limiter {
 
     /// A slot, after waiting for one if all are taken; `None` when the waiting room is full.
     pub async fn enter(&self) -> Option<Slot> {
-        let admitted = self.admit.clone().try_acquire_owned().ok()?;
-        let running = self.run.clone().acquire_owned().await.ok()?;
-        Some(Slot {
+        self.enter_within(Duration::MAX).await.ok()
+    }
+
+    /// A slot, after waiting at most `wait` for one; refused at once when the waiting room is
+    /// full, and after `wait` when no slot came free.
+    pub async fn enter_within(&self, wait: Duration) -> Result<Slot, Refused> {
+        let admitted = self
+            .admit
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Full)?;
+        let running = match tokio::time::timeout(wait, self.run.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(Refused::Full),
+            Err(_) => return Err(Refused::Waited(wait)),
+        };
+        Ok(Slot {
             _admitted: admitted,
             _running: running,
         })
@@ -58,7 +85,6 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn requests_beyond_the_running_and_waiting_bounds_are_refused() {
@@ -79,5 +105,20 @@ mod tests {
         let strict = Limiter::new(1, 0);
         let _held = strict.enter().await.unwrap();
         assert!(strict.enter().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_a_slot_at_most_its_bound() {
+        let limiter = Limiter::new(1, 4);
+        let _held = limiter.enter().await.unwrap();
+        let started = std::time::Instant::now();
+        let wait = Duration::from_millis(100);
+        assert_eq!(
+            limiter.enter_within(wait).await.err(),
+            Some(Refused::Waited(wait))
+        );
+        assert!(started.elapsed() >= wait);
+        // The refused request left the waiting room.
+        assert_eq!(limiter.waiting(), 0);
     }
 }

@@ -88,8 +88,10 @@ pub struct DaemonOptions {
     /// Reads running at once.
     #[arg(long, default_value_t = 256)]
     pub aggregator_max_concurrent_requests: usize,
-    /// Reads waiting for a slot; beyond it, requests get 429.
-    #[arg(long, default_value_t = 320)]
+    /// Reads waiting for a slot (at most 10 s, then 503); beyond it, requests get 429.
+    /// (Walrus's default is 320; a waiting read costs only its connection here, and identical
+    /// reads share one.)
+    #[arg(long, default_value_t = 2048)]
     pub aggregator_max_buffer_size: usize,
     /// Require `Authorization: Bearer <JWT>` on writes, signed with this HMAC secret (a `0x`
     /// prefix means hex; otherwise the UTF-8 bytes are the key).
@@ -123,7 +125,7 @@ impl Default for DaemonOptions {
             publisher_max_concurrent_requests: 8,
             publisher_max_buffer_size: 8,
             aggregator_max_concurrent_requests: 256,
-            aggregator_max_buffer_size: 320,
+            aggregator_max_buffer_size: 2048,
             jwt_decode_secret: None,
             jwt_algorithm: JwtAlgorithm::Hs256,
             jwt_expiring_sec: 0,

@@ -690,3 +690,66 @@ async fn deletes_sends_objects_authenticates_and_reports_missing_confirmations()
         .await
         .unwrap();
 }
+
+/// Slivers the testbed's nodes have served so far, from their Prometheus metrics.
+async fn slivers_served(http: &reqwest::Client, bed: &Testbed) -> u64 {
+    let mut total = 0;
+    for i in 0..bed.node_count() {
+        let text = http
+            .get(format!("http://{}/metrics", bed.node_address(i)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("floe_node_slivers_served_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("the node reports slivers served");
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_of_one_blob_share_one_read() {
+    let seed = seed();
+    let (_dir, bed, client) = network().await;
+    let http = reqwest::Client::new();
+    let daemon = Daemon::start(&client, DaemonOptions::default()).await;
+    // The largest blob at n = 10, so that a read lasts while the others arrive.
+    let blob = data(seed, 1_800_000);
+    let (status, body) = put(&http, daemon.at("/v1/blobs?epochs=1"), blob.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = slivers_served(&http, &bed).await;
+    const READERS: u64 = 100;
+    let reads: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (http, url) = (http.clone(), daemon.at(&format!("/v1/blobs/{id}")));
+            tokio::spawn(async move {
+                let r = http.get(url).send().await.unwrap();
+                (r.status(), r.bytes().await.unwrap())
+            })
+        })
+        .collect();
+    for r in reads {
+        let (status, bytes) = r.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes == blob, "a reader got other bytes");
+    }
+    // One read needs p = 4 primary slivers at n = 10: reads of their own would have cost the
+    // nodes at least 4 per request.
+    let served = slivers_served(&http, &bed).await - before;
+    println!("{READERS} concurrent reads cost the nodes {served} slivers");
+    assert!(
+        served < READERS * 4 / 2,
+        "{served} slivers served for {READERS} reads of one blob: they were not shared"
+    );
+    daemon.shutdown().await;
+    bed.shutdown().await;
+}

@@ -331,6 +331,16 @@ impl NodeClient {
         Ok(v["stored"].as_u64().unwrap_or(0))
     }
 
+    /// Whether the node answers its health route within `timeout` (any HTTP answer counts:
+    /// the process is alive and serving).
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let url = format!("{}/v1/health", self.base);
+        matches!(
+            tokio::time::timeout(timeout, self.http.get(&url).timeout(timeout).send()).await,
+            Ok(Ok(_))
+        )
+    }
+
     pub async fn get_sliver(
         &self,
         blob_id: &BlobId,

@@ -197,7 +197,7 @@ impl FjallStore {
                 .filter(|(size, _)| *size > 0)
                 .collect()
         };
-        spaces.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        spaces.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
         let mut active: u64 = spaces.iter().map(|(size, _)| size).sum();
         for (size, keyspace) in spaces {
             if active <= self.memtable_budget / 4 {
