@@ -327,6 +327,20 @@ where
     }
 }
 
+/// One sliver of an encoded blob, as the owner of a zero-copy [`bytes::Bytes`]: upload bodies
+/// point into the encoded blob instead of copying it.
+struct SliverView {
+    blob: Arc<EncodedBlob>,
+    axis: SliverType,
+    index: floe_core::SliverIndex,
+}
+
+impl AsRef<[u8]> for SliverView {
+    fn as_ref(&self) -> &[u8] {
+        self.blob.sliver_bytes(self.axis, self.index)
+    }
+}
+
 /// Everything an upload task needs.
 struct Upload {
     comm: CommunicationConfig,
@@ -579,24 +593,23 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
             .acquire_many(kib as u32)
             .await
             .map_err(|e| e.to_string())?;
-        let mut body = SliverBatchBody::with_capacity(2 * shards.len(), batch_bytes as usize);
+        let mut body = SliverBatchBody::new();
         for &shard in shards {
             let pair = ShardIndex(shard).to_pair_index(n, &blob_id);
             for axis in [SliverType::Primary, SliverType::Secondary] {
                 let index = pair.to_sliver_index(axis, n);
-                body.push(
-                    pair,
+                let view = SliverView {
+                    blob: ctx.encoded.clone(),
                     axis,
                     index,
-                    sym,
-                    ctx.encoded.sliver_bytes(axis, index),
-                );
+                };
+                body.push(pair, axis, index, sym, bytes::Bytes::from_owner(view));
             }
         }
-        let body = bytes::Bytes::from(body.finish());
+        let body = body.finish();
         ctx.active(idx);
         with_retries(&ctx.comm, "storing slivers", || {
-            client.put_sliver_batch_body(&blob_id, body.clone())
+            client.put_sliver_batch_body(&blob_id, &body)
         })
         .await?;
         drop(permits);

@@ -56,14 +56,15 @@ pub enum Stored {
     AlreadyStored,
 }
 
-/// The body of the batched upload `PUT /v1/blobs/{id}/slivers`, written straight from borrowed
-/// sliver bytes: the BCS encoding of `SliverBatch { version: 1, slivers: Vec<(SliverPairIndex,
-/// Sliver)> }` (wire version 1), without building the slivers first. Each sliver's bytes are
-/// copied once, into the body.
+/// The body of the batched upload `PUT /v1/blobs/{id}/slivers`: the BCS encoding of
+/// `SliverBatch { version: 1, slivers: Vec<(SliverPairIndex, Sliver)> }` (wire version 1), as
+/// a list of chunks in which each sliver's symbols are the caller's [`Bytes`], never copied
+/// (a view into the encoded blob, say). Cloning the body clones handles, so retries are free.
+#[derive(Clone, Debug, Default)]
 pub struct SliverBatchBody {
-    out: Vec<u8>,
-    /// The count written in the header, and the slivers pushed so far.
-    declared: usize,
+    chunks: Vec<bytes::Bytes>,
+    /// Bytes of the sliver entries (the header is added by [`Self::finish`]).
+    len: usize,
     count: usize,
 }
 
@@ -79,17 +80,8 @@ fn push_uleb128(out: &mut Vec<u8>, mut v: usize) {
 }
 
 impl SliverBatchBody {
-    /// A body for `slivers` slivers holding `bytes` symbol bytes in all (a different number
-    /// of slivers still gives a correct body, at the cost of one more copy).
-    pub fn with_capacity(slivers: usize, bytes: usize) -> Self {
-        let mut out = Vec::with_capacity(bytes + slivers * 16 + 16);
-        out.push(SLIVER_BATCH_VERSION);
-        push_uleb128(&mut out, slivers);
-        Self {
-            out,
-            declared: slivers,
-            count: 0,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Appends sliver `index` of `axis` (pair `pair`) with its symbols.
@@ -99,18 +91,22 @@ impl SliverBatchBody {
         axis: SliverType,
         index: SliverIndex,
         symbol_size: u16,
-        symbols: &[u8],
+        symbols: bytes::Bytes,
     ) {
-        let out = &mut self.out;
-        out.extend_from_slice(&pair.0.to_le_bytes());
-        out.push(match axis {
+        let mut head = Vec::with_capacity(8);
+        head.extend_from_slice(&pair.0.to_le_bytes());
+        head.push(match axis {
             SliverType::Primary => 0,
             SliverType::Secondary => 1,
         });
-        push_uleb128(out, symbols.len());
-        out.extend_from_slice(symbols);
-        out.extend_from_slice(&symbol_size.to_le_bytes());
-        out.extend_from_slice(&index.0.to_le_bytes());
+        push_uleb128(&mut head, symbols.len());
+        let mut tail = Vec::with_capacity(4);
+        tail.extend_from_slice(&symbol_size.to_le_bytes());
+        tail.extend_from_slice(&index.0.to_le_bytes());
+        self.len += head.len() + symbols.len() + tail.len();
+        self.chunks.push(head.into());
+        self.chunks.push(symbols);
+        self.chunks.push(tail.into());
         self.count += 1;
     }
 
@@ -123,16 +119,50 @@ impl SliverBatchBody {
     }
 
     /// The finished body: version, sliver count, the slivers.
-    pub fn finish(self) -> Vec<u8> {
-        if self.count == self.declared {
-            return self.out;
-        }
+    pub fn finish(mut self) -> FinishedBatch {
         let mut header = vec![SLIVER_BATCH_VERSION];
-        push_uleb128(&mut header, self.declared);
-        let mut out = vec![SLIVER_BATCH_VERSION];
-        push_uleb128(&mut out, self.count);
-        out.extend_from_slice(&self.out[header.len()..]);
+        push_uleb128(&mut header, self.count);
+        self.len += header.len();
+        self.chunks.insert(0, header.into());
+        FinishedBatch {
+            chunks: self.chunks.into(),
+            len: self.len,
+        }
+    }
+}
+
+/// A finished batch body: shared chunks and their total length.
+#[derive(Clone, Debug)]
+pub struct FinishedBatch {
+    chunks: std::sync::Arc<[bytes::Bytes]>,
+    len: usize,
+}
+
+impl FinishedBatch {
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The body as one buffer (a copy).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for c in self.chunks.iter() {
+            out.extend_from_slice(c);
+        }
         out
+    }
+
+    fn body(&self) -> reqwest::Body {
+        let chunks = self.chunks.clone();
+        let stream = futures_util::stream::iter(
+            (0..chunks.len()).map(move |i| Ok::<_, std::io::Error>(chunks[i].clone())),
+        );
+        reqwest::Body::wrap_stream(stream)
     }
 }
 
@@ -303,30 +333,29 @@ impl NodeClient {
         blob_id: &BlobId,
         slivers: Vec<(SliverPairIndex, Sliver)>,
     ) -> Result<u64, NodeClientError> {
-        let mut body = SliverBatchBody::with_capacity(
-            slivers.len(),
-            slivers.iter().map(|(_, s)| s.data().symbols.len()).sum(),
-        );
-        for (pair, sliver) in &slivers {
-            let d = sliver.data();
-            body.push(*pair, sliver.axis(), d.index, d.symbol_size, &d.symbols);
+        let mut body = SliverBatchBody::new();
+        for (pair, sliver) in slivers {
+            let axis = sliver.axis();
+            let d = sliver.into_data();
+            body.push(pair, axis, d.index, d.symbol_size, d.symbols.into());
         }
-        self.put_sliver_batch_body(blob_id, body.finish().into())
-            .await
+        self.put_sliver_batch_body(blob_id, &body.finish()).await
     }
 
-    /// The batched upload with a body built by [`SliverBatchBody`]; `body` is shared, not
-    /// copied, when the caller retries.
+    /// The batched upload with a body built by [`SliverBatchBody`], streamed from its chunks.
     pub async fn put_sliver_batch_body(
         &self,
         blob_id: &BlobId,
-        body: bytes::Bytes,
+        body: &FinishedBatch,
     ) -> Result<u64, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/slivers", self.base);
         let timeout = self.upload(body.len());
-        let (_, b) = self
-            .send_within(self.http.put(&url).body(body), &url, timeout)
-            .await?;
+        let request = self
+            .http
+            .put(&url)
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(body.body());
+        let (_, b) = self.send_within(request, &url, timeout).await?;
         let v: Value = Self::json_data(&url, &b)?;
         Ok(v["stored"].as_u64().unwrap_or(0))
     }
@@ -531,20 +560,26 @@ mod batch_tests {
             (130, 5),
             (4, 20_000),
         ] {
-            for declared in [k, k + 1, k.saturating_sub(1)] {
-                let slivers = slivers(k, len);
-                let mut body = SliverBatchBody::with_capacity(declared, 0);
-                for (pair, s) in &slivers {
-                    let d = s.data();
-                    body.push(*pair, s.axis(), d.index, d.symbol_size, &d.symbols);
-                }
-                let expected = bcs::to_bytes(&Batch {
-                    version: 1,
-                    slivers,
-                })
-                .unwrap();
-                assert_eq!(body.finish(), expected, "{k} slivers of {len}+ bytes");
+            let slivers = slivers(k, len);
+            let mut body = SliverBatchBody::new();
+            for (pair, s) in &slivers {
+                let d = s.data();
+                body.push(
+                    *pair,
+                    s.axis(),
+                    d.index,
+                    d.symbol_size,
+                    d.symbols.clone().into(),
+                );
             }
+            let expected = bcs::to_bytes(&Batch {
+                version: 1,
+                slivers,
+            })
+            .unwrap();
+            let body = body.finish();
+            assert_eq!(body.len(), expected.len());
+            assert_eq!(body.to_vec(), expected, "{k} slivers of {len}+ bytes");
         }
     }
 }
