@@ -110,12 +110,9 @@ impl SliverBatchBody {
         self.count += 1;
     }
 
-    pub fn len(&self) -> usize {
+    /// Slivers pushed so far.
+    pub fn slivers(&self) -> usize {
         self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
     }
 
     /// The finished body: version, sliver count, the slivers.
