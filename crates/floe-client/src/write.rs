@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use floe_core::Epoch;
-use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, SliverType, encode};
+use floe_core::encode::encode_buffer;
+use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, SliverType};
 use floe_crypto::{BlobPersistenceType, Certificate, Confirmation, SignedMessage};
 use floe_ledger::api_types::{ObjectResponse, SystemInfo};
 use floe_ledger::{BlobObject, BlobStatus, EventKind, TxKind};
@@ -129,7 +130,8 @@ impl Client {
         let t = Instant::now();
         progress.phase("encoding", size);
         let config = committee.config;
-        let encoded = tokio::task::spawn_blocking(move || encode(&config, &data))
+        // The blob's buffer becomes the primary slivers: no second copy of the blob.
+        let encoded = tokio::task::spawn_blocking(move || encode_buffer(&config, data, size))
             .await
             .map_err(|e| ClientError::Internal(e.to_string()))??;
         progress.advance(size);
