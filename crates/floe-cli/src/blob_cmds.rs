@@ -9,7 +9,7 @@ use floe_core::encode::{compute_metadata_from_source, encode_buffer};
 use floe_core::{BlobId, EncodingConfig, SliverPairIndex, SliverType};
 use serde::Serialize;
 
-use crate::file_source::{FileSource, read_with_capacity};
+use floe_bench::file_source::{FileSource, read_with_capacity};
 
 /// The shard count of Walrus Mainnet and Testnet, and Floe's default.
 pub const DEFAULT_N_SHARDS: u64 = 1000;
@@ -123,7 +123,7 @@ pub fn sliver_file_name(pair: u16, axis: SliverType) -> String {
 
 pub fn encode(args: EncodeArgs) -> Result<()> {
     let config = config_for(args.n_shards)?;
-    let len = FileSource::open(&args.file)?.len_checked()?;
+    let len = floe_core::BlobSource::len(&FileSource::open(&args.file)?);
     check_size(&config, &args.file, len)?;
     let sym = config.symbol_size(len)?;
     let capacity = config.n() * config.primary_sliver_len(sym);
@@ -181,10 +181,4 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
     let id = BlobId::from_decimal(args.decimal.trim())?;
     println!("{id}");
     Ok(())
-}
-
-impl FileSource {
-    fn len_checked(&self) -> Result<u64> {
-        Ok(floe_core::BlobSource::len(self))
-    }
 }

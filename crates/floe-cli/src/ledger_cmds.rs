@@ -10,7 +10,7 @@ use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry}
 use floe_ledger_service::{Ledger, SystemClock};
 use serde::{Deserialize, Serialize};
 
-use crate::bench::parse_size;
+use floe_bench::units::parse_size;
 
 #[derive(Subcommand)]
 pub enum LedgerCommand {

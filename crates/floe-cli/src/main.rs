@@ -1,16 +1,10 @@
 //! `floe`: the command-line entry point. Argument parsing and output only; the work is in the
 //! library crates.
 
-mod bench;
-mod bench_client;
-mod bench_epoch;
-mod bench_ledger;
-mod bench_node;
 mod blob_cmds;
 mod cli_config;
 mod client_cmds;
 mod daemon_cmd;
-mod file_source;
 mod ledger_cmds;
 mod load_cmd;
 mod node_cmds;
@@ -68,14 +62,14 @@ enum Command {
     Encode(blob_cmds::EncodeArgs),
     /// Convert a blob ID given as a decimal u256 (the ledger's little-endian form) to its text form.
     ConvertBlobId(blob_cmds::ConvertArgs),
-    /// Measure encoding throughput and peak memory.
+    /// Benchmarks: encoding, the ledger, storage nodes, the client, epoch changes.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(floe_bench::BenchCommand),
     /// The ledger (control plane): create a genesis, run the server, replay a log.
     #[command(subcommand)]
     Ledger(ledger_cmds::LedgerCommand),
     /// A bounded store/read load with a journal, or --verify of journals (for chaos tests).
-    Load(load_cmd::LoadArgs),
+    Load(load_cmd::LoadCmd),
     /// A storage node: create its keys, run it, register it, deregister it, set its weight.
     #[command(subcommand)]
     Node(node_cmds::NodeCommand),
@@ -102,7 +96,7 @@ fn main() {
         Command::BlobId(a) => blob_cmds::blob_id(a),
         Command::Encode(a) => blob_cmds::encode(a),
         Command::ConvertBlobId(a) => blob_cmds::convert(a),
-        Command::Bench(b) => bench::run(b),
+        Command::Bench(b) => floe_bench::run(b),
         Command::Ledger(c) => ledger_cmds::run(c),
         Command::Node(c) => node_cmds::run(c),
         Command::Load(a) => load_cmd::run(a),

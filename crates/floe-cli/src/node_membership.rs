@@ -85,7 +85,7 @@ fn parse_capacity(s: &str) -> Result<u64, String> {
                 .ok_or_else(|| format!("size {t:?} overflows"));
         }
     }
-    crate::bench::parse_size(t).map_err(|e| e.replace("GiB, KB", "GiB, TiB, KB"))
+    floe_bench::units::parse_size(t).map_err(|e| e.replace("GiB, KB", "GiB, TiB, KB"))
 }
 
 /// When a membership change submitted just now takes effect.

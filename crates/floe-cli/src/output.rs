@@ -5,20 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use floe_ledger::api_types::SystemInfo;
 
-/// `1.5 MiB`, `532 B`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.2} {}", UNITS[unit])
-}
+/// `1.5 MiB`, `532 B` (shared with the benchmarks, which own it).
+pub use floe_bench::units::format_size as size;
 
 /// When `epoch` starts, by the ledger's schedule, as an RFC 3339 UTC time.
 pub fn epoch_start(system: &SystemInfo, epoch: u32) -> String {
@@ -87,18 +75,5 @@ impl floe_client::Progress for Bar {
     }
     fn finish(&self) {
         self.bar.finish_and_clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_human_readable() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1536), "1.50 KiB");
-        assert_eq!(size(64 << 20), "64.00 MiB");
     }
 }

@@ -53,10 +53,10 @@ const CHANGE_LIMIT: Duration = Duration::from_secs(180);
 #[derive(Args)]
 pub struct EpochBench {
     /// Total data stored before the change, one fresh network per size (e.g. 8MiB,32MiB,128MiB).
-    #[arg(long, value_delimiter = ',', default_value = "8MiB,32MiB,128MiB", value_parser = crate::bench::parse_size)]
+    #[arg(long, value_delimiter = ',', default_value = "8MiB,32MiB,128MiB", value_parser = crate::units::parse_size)]
     sizes: Vec<u64>,
     /// Size of each stored blob (the last one of a size may be smaller).
-    #[arg(long, default_value = "1MiB", value_parser = crate::bench::parse_size)]
+    #[arg(long, default_value = "1MiB", value_parser = crate::units::parse_size)]
     blob_size: u64,
     /// Storage nodes at genesis (weight 1 each); one more joins with weight 1.
     #[arg(long, default_value_t = 5)]
@@ -227,7 +227,7 @@ pub fn run(args: EpochBench) -> Result<()> {
             args.nodes,
             args.n_shards,
             humantime::format_duration(args.epoch_duration),
-            crate::output::size(args.blob_size),
+            crate::units::format_size(args.blob_size),
             args.concurrency,
         );
         if args.owner_down {
@@ -272,7 +272,7 @@ async fn run_size(
     size: u64,
     seed: u64,
 ) -> Result<Row> {
-    let label = crate::output::size(size);
+    let label = crate::units::format_size(size);
     let mut bed = Testbed::start(
         dir,
         TestbedOptions {

@@ -20,7 +20,7 @@ pub struct ClientBench {
     #[arg(long, default_value_t = 1000)]
     n_shards: u16,
     /// Blob sizes to measure (e.g. 1KiB,1MiB,64MiB).
-    #[arg(long, value_delimiter = ',', default_value = "1KiB,1MiB,64MiB", value_parser = crate::bench::parse_size)]
+    #[arg(long, value_delimiter = ',', default_value = "1KiB,1MiB,64MiB", value_parser = crate::units::parse_size)]
     sizes: Vec<u64>,
     /// Stores (and reads) per size; the largest sizes use fewer (at least 2).
     #[arg(long, default_value_t = 10)]
@@ -155,7 +155,7 @@ pub fn run(args: ClientBench) -> Result<()> {
         for r in &rows {
             println!(
                 "{:>10} {:>5} {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>10.2} {:>9.1}ms {:>10.2}",
-                crate::output::size(r["size"].as_u64().unwrap_or(0)),
+                crate::units::format_size(r["size"].as_u64().unwrap_or(0)),
                 r["runs"],
                 r["store_p50_ms"].as_f64().unwrap_or(0.0),
                 r["encode_p50_ms"].as_f64().unwrap_or(0.0),
@@ -172,7 +172,7 @@ pub fn run(args: ClientBench) -> Result<()> {
         for r in &rows {
             println!(
                 "{:>10}: rest p50 split: register {:.1} ms, upload until quorum + tail {:.1} ms, certify {:.1} ms",
-                crate::output::size(r["size"].as_u64().unwrap_or(0)),
+                crate::units::format_size(r["size"].as_u64().unwrap_or(0)),
                 r["register_p50_ms"].as_f64().unwrap_or(0.0),
                 r["upload_p50_ms"].as_f64().unwrap_or(0.0),
                 r["certify_p50_ms"].as_f64().unwrap_or(0.0),

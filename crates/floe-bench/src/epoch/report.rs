@@ -41,15 +41,15 @@ pub(super) fn print_table(rows: &[Row]) {
     for r in rows {
         println!(
             "{:>10} {:>10} {:>6} {:>3}/{:<3} {:>9} {:>10} {:>10} {:>10} {:>8} {:>6.3}x {:>9}",
-            crate::output::size(r.stored_bytes),
-            crate::output::size(r.encoded_bytes),
+            crate::units::format_size(r.stored_bytes),
+            crate::units::format_size(r.encoded_bytes),
             r.blobs,
             r.shards_moved,
             r.n_shards,
             opt_ms(r.change_ms),
             opt_ms(r.full_sync_ms),
             opt_ms(r.new_node_sync_ms.map(|v| v as f64)),
-            crate::output::size(r.bytes_migrated),
+            crate::units::format_size(r.bytes_migrated),
             r.migration_mib_s.map_or("-".into(), |v| format!("{v:.1}")),
             r.migrated_to_ideal,
             r.blobs_recovered,
@@ -96,7 +96,7 @@ pub(super) fn print_table(rows: &[Row]) {
         if !notes.is_empty() {
             println!(
                 "{:>10}: {}",
-                crate::output::size(r.stored_bytes),
+                crate::units::format_size(r.stored_bytes),
                 notes.join("; ")
             );
         }

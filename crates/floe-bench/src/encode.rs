@@ -9,28 +9,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use floe_core::EncodingConfig;
 use floe_core::encode::{compute_metadata_from_source, encode_buffer};
 use serde::{Deserialize, Serialize};
 
 use crate::file_source::{FileSource, read_with_capacity};
-
-use crate::bench_epoch;
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Full encode (all slivers + metadata) and metadata-only (`blob-id`) of a random blob.
-    Encode(EncodeBench),
-    /// Register + certify throughput of a ledger server over HTTP, and event delivery latency.
-    Ledger(crate::bench_ledger::LedgerBench),
-    /// Sliver PUT throughput, GET latency and recovery traffic of a local ledger + nodes.
-    Node(crate::bench_node::NodeBench),
-    /// Store/read throughput and small-store latency of the client against a local network.
-    Client(crate::bench_client::ClientBench),
-    /// Shard migration throughput and epoch-change duration as a function of the data stored.
-    Epoch(bench_epoch::EpochBench),
-}
+use crate::units::parse_size;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Debug)]
 #[serde(rename_all = "kebab-case")]
@@ -79,33 +64,6 @@ struct Measurement {
     blob_id: String,
 }
 
-/// Parse `64MiB`, `1GiB`, `500KB`, `1000` (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: u64 = num
-        .parse()
-        .map_err(|_| format!("bad size {s:?}: expected e.g. 64MiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" | "k" => 1 << 10,
-        "mib" | "m" => 1 << 20,
-        "gib" | "g" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?}: use B, KiB, MiB, GiB, KB, MB or GB"
-            ));
-        }
-    };
-    value
-        .checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} overflows"))
-}
-
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -138,14 +96,7 @@ fn write_random(path: &Path, size: u64, seed: u64) -> Result<()> {
     Ok(())
 }
 
-pub fn run(cmd: BenchCommand) -> Result<()> {
-    let args = match cmd {
-        BenchCommand::Encode(args) => args,
-        BenchCommand::Ledger(args) => return crate::bench_ledger::run(args),
-        BenchCommand::Node(args) => return crate::bench_node::run(args),
-        BenchCommand::Client(args) => return crate::bench_client::run(args),
-        BenchCommand::Epoch(args) => return bench_epoch::run(args),
-    };
+pub fn run(args: EncodeBench) -> Result<()> {
     let config = EncodingConfig::from_u64(args.n_shards).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The blob's size: the given file's, or --size for a generated one.
     let size = match &args.input {
@@ -287,19 +238,5 @@ fn print_table(results: &[Measurement]) {
     }
     if let Some(m) = results.first() {
         println!("blob id: {}", m.blob_id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert_eq!(parse_size("2KB"), Ok(2000));
-        assert!(parse_size("1XB").is_err());
-        assert!(parse_size("MiB").is_err());
     }
 }
