@@ -2,11 +2,12 @@
 //!
 //! `floe bench <name>` parses into [`BenchCommand`] and runs with [`run`]; `floe load` parses
 //! into [`load::LoadArgs`] and runs with [`load::run`]. Each benchmark builds its own network
-//! (in this process), measures, prints a table
+//! (in this process, or as separate `floe` processes for [`e2e`]), measures, prints a table
 //! or JSON, and tears the network down again. The `run` functions are the command edge and
 //! return `anyhow` errors; helpers other crates use ([`file_source`], [`units`]) have typed ones.
 
 pub mod client;
+pub mod e2e;
 pub mod encode;
 pub mod epoch;
 pub mod file_source;
@@ -30,6 +31,10 @@ pub enum BenchCommand {
     Client(client::ClientBench),
     /// Shard migration throughput and epoch-change duration as a function of the data stored.
     Epoch(epoch::EpochBench),
+    /// The data plane through the daemon's HTTP API, on a network of separate `floe` processes:
+    /// PUT/GET latency and throughput, CPU and memory per process, concurrent readers, and
+    /// silent (SIGSTOPped) nodes.
+    E2e(e2e::E2eBench),
 }
 
 /// Run one benchmark.
@@ -40,5 +45,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Node(args) => node::run(args),
         BenchCommand::Client(args) => client::run(args),
         BenchCommand::Epoch(args) => epoch::run(args),
+        BenchCommand::E2e(args) => e2e::run(args),
     }
 }

@@ -62,7 +62,8 @@ enum Command {
     Encode(blob_cmds::EncodeArgs),
     /// Convert a blob ID given as a decimal u256 (the ledger's little-endian form) to its text form.
     ConvertBlobId(blob_cmds::ConvertArgs),
-    /// Benchmarks: encoding, the ledger, storage nodes, the client, epoch changes.
+    /// Benchmarks: encoding, the ledger, storage nodes, the client, epoch changes, and the whole
+    /// network of processes through the daemon (e2e).
     #[command(subcommand)]
     Bench(floe_bench::BenchCommand),
     /// The ledger (control plane): create a genesis, run the server, replay a log.

@@ -1,0 +1,436 @@
+//! The network of `floe e2e`: one `floe ledger run`, N `floe node run` and one `floe daemon`,
+//! each a child process of this one, laid out by `Testbed::init` in one directory (each
+//! process's output in `logs/<name>.log`).
+//!
+//! [`Cluster`] is the guard: dropping it SIGKILLs and reaps every child, stopped ones included,
+//! so an error or a panic leaves nothing running. On Linux each child also gets
+//! `PR_SET_PDEATHSIG = SIGKILL`, so they die with this process even when it is killed itself.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use floe_ledger::api_types::SystemInfo;
+use floe_testbed::{Testbed, TestbedOptions, TestbedState};
+
+use super::E2eError;
+use super::report::DaemonCommunication;
+
+/// How long a process may take to answer its health route after it was started or continued.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// Timeout of one health request.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the network is made of.
+pub struct Layout {
+    pub binary: PathBuf,
+    pub dir: PathBuf,
+    pub nodes: usize,
+    pub n_shards: u16,
+    pub seed: u64,
+    /// The daemon's `--max-body-size`, in KiB.
+    pub max_body_kib: u64,
+    /// Changes to the daemon's client settings (none: the defaults).
+    pub daemon_communication: Option<DaemonCommunication>,
+}
+
+/// One child process.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn pid(&self) -> i32 {
+        // Linux pids fit in an i32 (pid_max ≤ 2^22).
+        self.child.id() as i32
+    }
+
+    /// The last lines of its log, for error messages.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// CPU time and memory of one process, from `/proc`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcStats {
+    /// User + system time, in seconds.
+    pub cpu_seconds: f64,
+    /// `VmHWM`: the peak resident set.
+    pub peak_rss_bytes: u64,
+    /// `VmRSS`: the resident set now.
+    pub rss_bytes: u64,
+}
+
+/// The running network; every child is killed when it is dropped.
+pub struct Cluster {
+    pub state: TestbedState,
+    /// Shards of node i in the genesis committee (the committee does not change here).
+    weights: Vec<u64>,
+    pub daemon_url: String,
+    http: reqwest::Client,
+    ledger: Option<Proc>,
+    nodes: Vec<Proc>,
+    daemon: Option<Proc>,
+    logs: PathBuf,
+}
+
+impl Cluster {
+    /// Lay the network out in `layout.dir` and start it; returns once every process answers.
+    pub async fn start(layout: &Layout) -> Result<Cluster, E2eError> {
+        let state = Testbed::init(
+            &layout.dir,
+            &TestbedOptions {
+                nodes: layout.nodes,
+                n_shards: layout.n_shards,
+                seed: layout.seed,
+                ..TestbedOptions::default()
+            },
+        )
+        .await?;
+        let logs = layout.dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(io(&logs))?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(HEALTH_TIMEOUT)
+            .build()
+            .map_err(|e| E2eError::Http(e.to_string()))?;
+        // The guard exists before the first child does.
+        let mut cluster = Cluster {
+            weights: Vec::new(),
+            daemon_url: String::new(),
+            http,
+            ledger: None,
+            nodes: Vec::new(),
+            daemon: None,
+            logs,
+            state,
+        };
+        let ledger_url = format!("http://{}", cluster.state.ledger_address);
+        let mut ledger = Command::new(&layout.binary);
+        ledger
+            .args(["ledger", "run", "--genesis"])
+            .arg(layout.dir.join("genesis.json"))
+            .arg("--data-dir")
+            .arg(layout.dir.join("ledger"))
+            .args(["--listen", &cluster.state.ledger_address]);
+        cluster.ledger = Some(cluster.spawn(ledger, "ledger", &layout.binary)?);
+        cluster
+            .wait_ready(Role::Ledger, &format!("{ledger_url}/v1/health"))
+            .await?;
+        let system = floe_ledger_client::LedgerClient::new(ledger_url.clone())
+            .system()
+            .await
+            .map_err(|e| E2eError::Ledger(e.to_string()))?;
+        cluster.weights = weights(&system, &cluster.state.node_addresses);
+        for i in 0..layout.nodes {
+            let mut node = Command::new(&layout.binary);
+            node.args(["node", "run", "--config"])
+                .arg(layout.dir.join(format!("node-{i}")).join("node.toml"));
+            let proc = cluster.spawn(node, &format!("node-{i}"), &layout.binary)?;
+            cluster.nodes.push(proc);
+        }
+        for i in 0..layout.nodes {
+            cluster.wait_node(i).await?;
+        }
+        // The daemon: its own config and wallet (created on first use), a free loopback port.
+        let port = free_port().map_err(io(&layout.dir))?;
+        let address = format!("127.0.0.1:{port}");
+        let config = layout.dir.join("floe.yaml");
+        let mut yaml = format!("ledger_url: {ledger_url}\nwallet: daemon-wallet.json\n");
+        if let Some(c) = layout.daemon_communication {
+            yaml.push_str(&format!(
+                "communication:\n  request_timeout_ms: {}\n  max_attempts: {}\n",
+                c.request_timeout_ms, c.max_attempts
+            ));
+        }
+        std::fs::write(&config, yaml).map_err(io(&config))?;
+        let mut daemon = Command::new(&layout.binary);
+        daemon
+            .arg("daemon")
+            .arg("--config")
+            .arg(&config)
+            .args(["--bind-address", &address])
+            .args(["--max-body-size", &layout.max_body_kib.to_string()]);
+        cluster.daemon = Some(cluster.spawn(daemon, "daemon", &layout.binary)?);
+        cluster.daemon_url = format!("http://{address}");
+        let status = format!("{}/status", cluster.daemon_url);
+        cluster.wait_ready(Role::Daemon, &status).await?;
+        Ok(cluster)
+    }
+
+    fn spawn(&self, mut cmd: Command, name: &str, binary: &Path) -> Result<Proc, E2eError> {
+        let log = self.logs.join(format!("{name}.log"));
+        let out = File::create(&log).map_err(io(&log))?;
+        let err = out.try_clone().map_err(io(&log))?;
+        // Plain text logs (they go to files); everything else is inherited, RUST_LOG included.
+        cmd.env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|source| E2eError::Spawn {
+            name: name.to_string(),
+            binary: binary.to_path_buf(),
+            source,
+        })?;
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            log,
+        })
+    }
+
+    fn proc_mut(&mut self, role: Role) -> &mut Proc {
+        match role {
+            Role::Ledger => self.ledger.as_mut().expect("the ledger runs"),
+            Role::Node(i) => &mut self.nodes[i],
+            Role::Daemon => self.daemon.as_mut().expect("the daemon runs"),
+        }
+    }
+
+    /// Wait until `GET url` succeeds; fails if the process exits or [`READY_LIMIT`] passes.
+    async fn wait_ready(&mut self, role: Role, url: &str) -> Result<(), E2eError> {
+        let deadline = Instant::now() + READY_LIMIT;
+        let http = self.http.clone();
+        loop {
+            let proc = self.proc_mut(role);
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                return Err(E2eError::Exited {
+                    name: proc.name.clone(),
+                    status: status.to_string(),
+                    log: proc.log_tail(),
+                });
+            }
+            if let Ok(r) = http.get(url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let proc = self.proc_mut(role);
+                return Err(E2eError::NotReady {
+                    name: proc.name.clone(),
+                    url: url.to_string(),
+                    secs: READY_LIMIT.as_secs(),
+                    log: proc.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait until node `i` answers its health route.
+    pub async fn wait_node(&mut self, i: usize) -> Result<(), E2eError> {
+        let url = format!("http://{}/v1/health", self.state.node_addresses[i]);
+        self.wait_ready(Role::Node(i), &url).await
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Shards node `i` holds.
+    pub fn weight(&self, i: usize) -> u64 {
+        self.weights[i]
+    }
+
+    /// SIGSTOP node `i`: its sockets stay open, it just stops answering.
+    pub fn pause_node(&self, i: usize) -> Result<(), E2eError> {
+        signal(&self.nodes[i], libc::SIGSTOP, "SIGSTOP")
+    }
+
+    /// SIGCONT node `i`.
+    pub fn resume_node(&self, i: usize) -> Result<(), E2eError> {
+        signal(&self.nodes[i], libc::SIGCONT, "SIGCONT")
+    }
+
+    /// Every process, as (name, stats); a process whose `/proc` entry cannot be read is left out.
+    pub fn stats(&self) -> Vec<(String, ProcStats)> {
+        self.ledger
+            .iter()
+            .chain(&self.nodes)
+            .chain(self.daemon.iter())
+            .filter_map(|p| Some((p.name.clone(), proc_stats(p.child.id())?)))
+            .collect()
+    }
+
+    /// CPU seconds of the ledger, of each node and of the daemon (0 where unreadable).
+    pub fn cpu(&self) -> CpuSample {
+        let cpu = |p: &Proc| proc_stats(p.child.id()).map_or(0.0, |s| s.cpu_seconds);
+        CpuSample {
+            ledger: self.ledger.as_ref().map_or(0.0, cpu),
+            nodes: self.nodes.iter().map(cpu).collect(),
+            daemon: self.daemon.as_ref().map_or(0.0, cpu),
+        }
+    }
+
+    /// Stop everything now: SIGCONT (for paused nodes), then SIGKILL, and reap.
+    pub fn shutdown(mut self) {
+        self.kill_all();
+    }
+
+    fn kill_all(&mut self) {
+        let procs = self
+            .daemon
+            .take()
+            .into_iter()
+            .chain(self.nodes.drain(..))
+            .chain(self.ledger.take());
+        for mut p in procs {
+            let _ = signal(&p, libc::SIGCONT, "SIGCONT");
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// CPU seconds per process at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct CpuSample {
+    pub ledger: f64,
+    pub nodes: Vec<f64>,
+    pub daemon: f64,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Ledger,
+    Node(usize),
+    Daemon,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> E2eError + '_ {
+    move |source| E2eError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A loopback port free right now (the listener is closed again before the daemon binds it).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Shards per node address, in the order of `addresses`.
+fn weights(system: &SystemInfo, addresses: &[String]) -> Vec<u64> {
+    addresses
+        .iter()
+        .map(|a| {
+            system
+                .committee
+                .members
+                .iter()
+                .find(|m| &m.network_address == a)
+                .map_or(0, |m| m.shards.len() as u64)
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only makes one
+    // async-signal-safe system call (prctl). The death signal fires when the thread that
+    // spawned the child exits; every child is spawned from the thread that runs the
+    // benchmark's `block_on`, which outlives them all.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
+fn signal(p: &Proc, sig: libc::c_int, name: &'static str) -> Result<(), E2eError> {
+    // SAFETY: kill(2) with the pid of our own, not yet reaped child: the pid cannot have been
+    // reused by another process.
+    let rc = unsafe { libc::kill(p.pid(), sig) };
+    if rc != 0 {
+        return Err(E2eError::Signal {
+            signal: name,
+            name: p.name.clone(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Clock ticks per second, the unit of `utime` / `stime` in `/proc/<pid>/stat`.
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// CPU time and memory of process `pid`, or `None` if `/proc` cannot tell.
+pub fn proc_stats(pid: u32) -> Option<ProcStats> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ticks = cpu_ticks(&stat)?;
+    Some(ProcStats {
+        cpu_seconds: ticks as f64 / clock_ticks(),
+        peak_rss_bytes: status_kib(&status, "VmHWM")? * 1024,
+        rss_bytes: status_kib(&status, "VmRSS")? * 1024,
+    })
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2)
+/// may contain spaces and parentheses, so fields are counted after its last `)`.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (the state).
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A `Key:   123 kB` line of `/proc/<pid>/status`, in KiB.
+pub fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_fields_are_parsed() {
+        let stat = "4242 (floe (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 \
+                    123 456 789";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert_eq!(cpu_ticks("garbage"), None);
+        let status = "Name:\tfloe\nVmPeak:\t  999 kB\nVmHWM:\t   2048 kB\nVmRSS:\t   1024 kB\n";
+        assert_eq!(status_kib(status, "VmHWM"), Some(2048));
+        assert_eq!(status_kib(status, "VmRSS"), Some(1024));
+        assert_eq!(status_kib(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn this_process_has_stats() {
+        let s = proc_stats(std::process::id()).expect("/proc/self is readable");
+        assert!(s.peak_rss_bytes >= s.rss_bytes && s.rss_bytes > 0, "{s:?}");
+    }
+}

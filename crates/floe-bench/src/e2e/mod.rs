@@ -1,0 +1,628 @@
+//! `floe bench e2e`: the data plane as a new user meets it. A network of separate processes
+//! started from the `floe` binary (one `floe ledger run`, N `floe node run`, one
+//! `floe daemon`, on loopback ports, laid out by `Testbed::init`), driven only through the
+//! daemon's HTTP API.
+//!
+//! In order:
+//! 1. **Sizes.** For each size, `runs` PUTs of fresh seeded random data, each followed by a GET
+//!    whose bytes must equal what was PUT: p50 / p99 latency and MiB/s (size / p50). For the
+//!    largest size, the CPU time of every process from just before each PUT until 1 s after
+//!    its answer (so the work it leaves behind counts), averaged per PUT.
+//! 2. **Readers.** `--readers` GETs of one stored 1 MiB blob at once, then `--small-readers`
+//!    GETs of as many distinct 1 KiB blobs at once (stored beforehand, 8 PUTs at a time):
+//!    successes, failures by HTTP status, latency, wall time.
+//! 3. **Silent nodes** (unless `--no-faults`): see [`faults`].
+//! 4. Peak (`VmHWM`) and current (`VmRSS`) memory of every process.
+//!
+//! Every HTTP request of the benchmark is bounded by `--timeout`, every wait by a deadline; the
+//! processes are killed at the end, on errors and on panics ([`cluster::Cluster`] is a guard).
+
+mod cluster;
+mod faults;
+mod http;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use floe_core::EncodingConfig;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::units::parse_size;
+use cluster::{Cluster, CpuSample, Layout};
+use faults::{Baseline, Stored};
+use http::Daemon;
+pub use report::Report;
+use report::{CpuRow, DaemonCommunication, ProcRow, SizeRow, ms, percentile};
+
+/// Size of the blob the readers and the silent-node scenarios use.
+const MIB_BLOB: usize = 1 << 20;
+/// Size of each small reader's blob.
+const SMALL_BLOB: usize = 1 << 10;
+/// PUTs at once while the small readers' blobs are stored.
+const SMALL_STORE_CONCURRENCY: usize = 8;
+/// Sizes from here on get fewer runs by default.
+const LARGE: u64 = 32 << 20;
+/// After each PUT of the largest size, CPU keeps being counted this long.
+const CPU_SETTLE: Duration = Duration::from_secs(1);
+/// With `--quick`, the daemon gives up on a silent node sooner than by default (5 attempts of
+/// at least 10 s each), so that the > f scenario answers within seconds.
+const QUICK_DAEMON: DaemonCommunication = DaemonCommunication {
+    request_timeout_ms: 5_000,
+    max_attempts: 2,
+};
+
+#[derive(Args, Clone, Debug)]
+pub struct E2eBench {
+    /// Storage node processes [default: 10; 4 with --quick].
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Shards [default: 1000; 40 with --quick].
+    #[arg(long)]
+    n_shards: Option<u16>,
+    /// Blob sizes to PUT and GET [default: 1KiB,1MiB,64MiB; 1KiB,1MiB with --quick].
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    sizes: Option<Vec<u64>>,
+    /// PUT + GET runs per size [default: 5, and 3 for sizes of 32 MiB and more].
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Concurrent GETs of one stored 1 MiB blob (0: skip) [default: 200; 50 with --quick].
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Concurrent GETs of distinct 1 KiB blobs stored beforehand (0: skip) [default: 1000; 100
+    /// with --quick].
+    #[arg(long)]
+    small_readers: Option<usize>,
+    /// Skip the silent-node scenarios (nodes paused with SIGSTOP).
+    #[arg(long)]
+    no_faults: bool,
+    /// Time allowed for every HTTP request of the benchmark; in the silent-node scenarios, for a
+    /// definite answer.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Seed of the blob contents and of the network's keys [default: random, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The floe binary to run the processes from [default: this one].
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Lay the network out here (absent or empty) and keep it, with every process's log in
+    /// logs/ [default: a temporary directory, removed at the end unless the run fails].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Small figures for CI (4 nodes, 40 shards, sizes 1KiB,1MiB, 50 readers, 100 small
+    /// readers, faults included; the daemon gives up on a silent node after 2 attempts of 5 s);
+    /// explicit flags still win.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Why the benchmark stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum E2eError {
+    #[error("invalid options: {0}")]
+    Options(String),
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lay out the network")]
+    Testbed(#[from] floe_testbed::TestbedError),
+    #[error("cannot start {name} from {}", binary.display())]
+    Spawn {
+        name: String,
+        binary: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{name} exited ({status}) before it answered; the end of its log:\n{log}")]
+    Exited {
+        name: String,
+        status: String,
+        log: String,
+    },
+    #[error("{name} did not answer {url} within {secs} s; the end of its log:\n{log}")]
+    NotReady {
+        name: String,
+        url: String,
+        secs: u64,
+        log: String,
+    },
+    #[error("cannot send {signal} to {name}")]
+    Signal {
+        signal: &'static str,
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("the ledger's system info: {0}")]
+    Ledger(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("{what} failed: {detail}")]
+    Request { what: String, detail: String },
+    #[error("GET {blob_id} returned {got} bytes that differ from the {want} bytes PUT")]
+    Mismatch {
+        blob_id: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("a benchmark task failed: {0}")]
+    Task(String),
+}
+
+/// The options with every default resolved.
+#[derive(Clone, Debug)]
+struct Plan {
+    nodes: usize,
+    n_shards: u16,
+    sizes: Vec<u64>,
+    repeat: Option<usize>,
+    readers: usize,
+    small_readers: usize,
+    faults: bool,
+    timeout: Duration,
+    seed: u64,
+    binary: PathBuf,
+    quick: bool,
+    json: bool,
+}
+
+impl Plan {
+    fn new(a: &E2eBench) -> Result<Plan, E2eError> {
+        let q = a.quick;
+        let plan = Plan {
+            nodes: a.nodes.unwrap_or(if q { 4 } else { 10 }),
+            n_shards: a.n_shards.unwrap_or(if q { 40 } else { 1000 }),
+            sizes: a.sizes.clone().unwrap_or_else(|| {
+                if q {
+                    vec![1 << 10, 1 << 20]
+                } else {
+                    vec![1 << 10, 1 << 20, 64 << 20]
+                }
+            }),
+            repeat: a.repeat,
+            readers: a.readers.unwrap_or(if q { 50 } else { 200 }),
+            small_readers: a.small_readers.unwrap_or(if q { 100 } else { 1000 }),
+            faults: !a.no_faults,
+            timeout: a.timeout,
+            seed: a.seed.unwrap_or_else(rand::random),
+            binary: match &a.binary {
+                Some(b) => b.clone(),
+                None => std::env::current_exe().map_err(|e| {
+                    E2eError::Options(format!("cannot find this binary ({e}); pass --binary"))
+                })?,
+            },
+            quick: q,
+            json: a.json,
+        };
+        let config =
+            EncodingConfig::new(plan.n_shards).map_err(|e| E2eError::Options(e.to_string()))?;
+        if plan.nodes == 0 || usize::from(plan.n_shards) < plan.nodes {
+            return Err(E2eError::Options(format!(
+                "need at least 1 node and at least as many shards as nodes (got {} and {})",
+                plan.nodes, plan.n_shards
+            )));
+        }
+        if plan.sizes.is_empty() || plan.sizes.contains(&0) || plan.repeat == Some(0) {
+            return Err(E2eError::Options(
+                "--sizes and --repeat must be positive".into(),
+            ));
+        }
+        if let Some(&big) = plan.sizes.iter().find(|&&s| s > config.max_blob_size()) {
+            return Err(E2eError::Options(format!(
+                "{big} bytes is above the maximum blob size {} for {} shards",
+                config.max_blob_size(),
+                plan.n_shards
+            )));
+        }
+        if plan.timeout.is_zero() {
+            return Err(E2eError::Options("--timeout must be positive".into()));
+        }
+        Ok(plan)
+    }
+
+    fn runs(&self, size: u64) -> usize {
+        self.repeat.unwrap_or(if size >= LARGE { 3 } else { 5 })
+    }
+
+    fn largest(&self) -> u64 {
+        self.sizes.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The daemon's `--max-body-size` (KiB): the largest body sent, and at least the default.
+    fn max_body_kib(&self) -> u64 {
+        let largest = self.largest().max(MIB_BLOB as u64);
+        largest.div_ceil(1024).max(10 * 1024)
+    }
+
+    fn f(&self) -> u16 {
+        EncodingConfig::new(self.n_shards).map_or(0, |c| c.max_faulty())
+    }
+}
+
+/// The directory the network lives in: given (kept) or temporary (removed unless the run fails).
+enum Workspace {
+    Given(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl Workspace {
+    fn new(dir: Option<&PathBuf>) -> anyhow::Result<Workspace> {
+        match dir {
+            Some(d) => {
+                let empty = match std::fs::read_dir(d) {
+                    Ok(mut entries) => entries.next().is_none(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", d.display()));
+                    }
+                };
+                anyhow::ensure!(empty, "--dir {} must be absent or empty", d.display());
+                Ok(Workspace::Given(d.clone()))
+            }
+            None => Ok(Workspace::Temp(
+                tempfile::Builder::new()
+                    .prefix("floe-bench-e2e-")
+                    .tempdir()
+                    .context("cannot create a temporary directory")?,
+            )),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            Workspace::Given(p) => p.clone(),
+            Workspace::Temp(t) => t.path().to_path_buf(),
+        }
+    }
+
+    /// Keep a temporary directory (after a failure, for its logs); returns where it is.
+    fn keep(self) -> PathBuf {
+        match self {
+            Workspace::Given(p) => p,
+            Workspace::Temp(t) => t.keep(),
+        }
+    }
+}
+
+pub fn run(args: E2eBench) -> anyhow::Result<()> {
+    let plan = Plan::new(&args)?;
+    let workspace = Workspace::new(args.dir.as_ref())?;
+    eprintln!(
+        "floe bench e2e: seed {} (rerun with --seed {}), network in {}",
+        plan.seed,
+        plan.seed,
+        workspace.path().display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // The children are spawned from the future `block_on` runs on this thread (see
+    // `cluster::die_with_parent`).
+    let result = rt.block_on(measure(&plan, &workspace.path()));
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let kept = workspace.keep();
+            return Err(anyhow::Error::new(e).context(format!(
+                "floe bench e2e failed (seed {}); the network's files and logs are in {}",
+                plan.seed,
+                kept.display()
+            )));
+        }
+    };
+    if plan.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report::print_table(&report);
+    }
+    Ok(())
+}
+
+fn progress(plan: &Plan, msg: &str) {
+    if !plan.json {
+        eprintln!("  {msg}");
+    }
+}
+
+async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError> {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    let mut random = |len: usize| {
+        let mut v = vec![0u8; len];
+        rng.fill_bytes(&mut v);
+        v
+    };
+    let layout = Layout {
+        binary: plan.binary.clone(),
+        dir: dir.to_path_buf(),
+        nodes: plan.nodes,
+        n_shards: plan.n_shards,
+        seed: plan.seed,
+        max_body_kib: plan.max_body_kib(),
+        daemon_communication: plan.quick.then_some(QUICK_DAEMON),
+    };
+    let mut cluster = Cluster::start(&layout).await?;
+    let setup_ms = ms(started.elapsed());
+    progress(plan, &format!("network up in {:.1} s", setup_ms / 1000.0));
+    let daemon = Daemon::new(&cluster.daemon_url, plan.timeout)?;
+
+    // 1. Sizes, with the CPU of the largest size's PUTs.
+    let largest = plan.largest();
+    let mut sizes = Vec::new();
+    let mut cpu: Option<(usize, CpuSample)> = None;
+    for &size in &plan.sizes {
+        let runs = plan.runs(size);
+        let measure_cpu = size == largest && cpu.is_none();
+        let mut total = CpuSample::default();
+        let (mut puts, mut gets) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let data = random(size as usize);
+            let before = cluster.cpu();
+            let (took, id) = daemon.put(&data).await?;
+            if measure_cpu {
+                tokio::time::sleep(CPU_SETTLE).await;
+                total = add(&total, &delta(&before, &cluster.cpu()));
+            }
+            puts.push(ms(took));
+            gets.push(ms(daemon.get(&id, &data).await?));
+        }
+        if measure_cpu {
+            cpu = Some((runs, total));
+        }
+        sizes.push(size_row(size, puts, gets));
+        progress(plan, &format!("{} done", crate::units::format_size(size)));
+    }
+    let baseline = sizes
+        .iter()
+        .find(|s| s.size == MIB_BLOB as u64)
+        .map(|s| Baseline {
+            put_ms: s.put_p50_ms,
+            get_ms: s.get_p50_ms,
+        });
+
+    // 2. Readers: one 1 MiB blob (also read in the silent-node scenarios), then small blobs.
+    let reference = random(MIB_BLOB);
+    let (_, reference_id) = daemon.put(&reference).await?;
+    let reference = Arc::new(vec![reference]);
+    let readers = if plan.readers > 0 {
+        let row = daemon
+            .readers(vec![reference_id; plan.readers], reference.clone(), false)
+            .await?;
+        progress(plan, &format!("{} readers done", plan.readers));
+        Some(row)
+    } else {
+        None
+    };
+    let small_readers = if plan.small_readers > 0 {
+        let blobs: Arc<Vec<Vec<u8>>> = Arc::new(
+            (0..plan.small_readers)
+                .map(|_| random(SMALL_BLOB))
+                .collect(),
+        );
+        let (ids, stored_in) = daemon
+            .put_many(blobs.clone(), SMALL_STORE_CONCURRENCY)
+            .await?;
+        let mut row = daemon.readers(ids, blobs, true).await?;
+        row.store_ms = Some(ms(stored_in));
+        progress(plan, &format!("{} small readers done", plan.small_readers));
+        Some(row)
+    } else {
+        None
+    };
+
+    // 3. Silent nodes.
+    let (mut silent_f, mut silent_more) = (None, None);
+    if plan.faults {
+        let weights: Vec<u64> = (0..cluster.node_count())
+            .map(|i| cluster.weight(i))
+            .collect();
+        let f = u64::from(plan.f());
+        let read = Stored {
+            id: reference_id,
+            data: &reference[0],
+        };
+        let few = faults::at_most_f(&weights, f);
+        if !few.is_empty() {
+            let row = faults::silent(
+                &mut cluster,
+                &daemon,
+                &few,
+                &read,
+                random(MIB_BLOB),
+                false,
+                baseline,
+            )
+            .await?;
+            progress(plan, "≤ f silent done");
+            silent_f = Some(row);
+        }
+        let many = faults::more_than_f(&weights, f);
+        let row = faults::silent(
+            &mut cluster,
+            &daemon,
+            &many,
+            &read,
+            random(MIB_BLOB),
+            true,
+            baseline,
+        )
+        .await?;
+        progress(plan, "> f silent done");
+        silent_more = Some(row);
+    }
+
+    // 4. Every process at the end.
+    let processes = cluster
+        .stats()
+        .into_iter()
+        .map(|(name, s)| ProcRow {
+            name,
+            cpu_s: s.cpu_seconds,
+            peak_rss_bytes: s.peak_rss_bytes,
+            rss_bytes: s.rss_bytes,
+        })
+        .collect();
+    cluster.shutdown();
+    Ok(Report {
+        seed: plan.seed,
+        quick: plan.quick,
+        binary: plan.binary.display().to_string(),
+        dir: dir.display().to_string(),
+        nodes: plan.nodes,
+        n_shards: plan.n_shards,
+        f: plan.f(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        max_body_size_kib: plan.max_body_kib(),
+        timeout_s: plan.timeout.as_secs_f64(),
+        daemon_communication: plan.quick.then_some(QUICK_DAEMON),
+        setup_ms,
+        sizes,
+        cpu: cpu.map(|(puts, total)| cpu_row(largest, puts, &total)),
+        readers,
+        small_readers,
+        silent_f,
+        silent_more,
+        processes,
+        total_ms: ms(started.elapsed()),
+    })
+}
+
+fn size_row(size: u64, mut puts: Vec<f64>, mut gets: Vec<f64>) -> SizeRow {
+    puts.sort_by(f64::total_cmp);
+    gets.sort_by(f64::total_cmp);
+    let p = |v: &[f64], q| percentile(v, q).unwrap_or(0.0);
+    let mib_s = |ms: f64| size as f64 / (1u64 << 20) as f64 / (ms / 1000.0).max(1e-9);
+    SizeRow {
+        size,
+        runs: puts.len(),
+        put_p50_ms: p(&puts, 0.5),
+        put_p99_ms: p(&puts, 0.99),
+        put_mib_s: mib_s(p(&puts, 0.5)),
+        get_p50_ms: p(&gets, 0.5),
+        get_p99_ms: p(&gets, 0.99),
+        get_mib_s: mib_s(p(&gets, 0.5)),
+        gets_matched: gets.len(),
+    }
+}
+
+fn delta(before: &CpuSample, after: &CpuSample) -> CpuSample {
+    CpuSample {
+        ledger: after.ledger - before.ledger,
+        nodes: after
+            .nodes
+            .iter()
+            .zip(&before.nodes)
+            .map(|(a, b)| a - b)
+            .collect(),
+        daemon: after.daemon - before.daemon,
+    }
+}
+
+fn add(a: &CpuSample, b: &CpuSample) -> CpuSample {
+    let n = a.nodes.len().max(b.nodes.len());
+    let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
+    CpuSample {
+        ledger: a.ledger + b.ledger,
+        nodes: (0..n).map(|i| at(&a.nodes, i) + at(&b.nodes, i)).collect(),
+        daemon: a.daemon + b.daemon,
+    }
+}
+
+fn cpu_row(size: u64, puts: usize, total: &CpuSample) -> CpuRow {
+    let per = |v: f64| v / puts.max(1) as f64;
+    CpuRow {
+        size,
+        puts,
+        ledger_s: per(total.ledger),
+        nodes_sum_s: per(total.nodes.iter().sum()),
+        nodes_max_s: per(total.nodes.iter().copied().fold(0.0, f64::max)),
+        daemon_s: per(total.daemon),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: E2eBench,
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        let mut argv = vec!["e2e", "--binary", "/bin/true", "--seed", "1"];
+        argv.extend_from_slice(args);
+        Plan::new(&Cli::parse_from(argv).bench).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_quick() {
+        let p = plan(&[]);
+        assert_eq!(
+            (p.nodes, p.n_shards, p.readers, p.small_readers),
+            (10, 1000, 200, 1000)
+        );
+        assert_eq!(p.sizes, vec![1 << 10, 1 << 20, 64 << 20]);
+        assert_eq!((p.runs(1 << 10), p.runs(64 << 20)), (5, 3));
+        assert_eq!(p.f(), 333);
+        assert_eq!(p.max_body_kib(), 64 * 1024);
+        let q = plan(&["--quick"]);
+        assert_eq!(
+            (q.nodes, q.n_shards, q.readers, q.small_readers),
+            (4, 40, 50, 100)
+        );
+        assert_eq!(q.sizes, vec![1 << 10, 1 << 20]);
+        assert_eq!(q.max_body_kib(), 10 * 1024);
+        assert!(q.faults);
+        let q = plan(&["--quick", "--nodes", "7", "--repeat", "2", "--no-faults"]);
+        assert_eq!((q.nodes, q.runs(64 << 20), q.faults), (7, 2, false));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let bad = |args: &[&str]| {
+            let mut argv = vec!["e2e", "--binary", "/bin/true"];
+            argv.extend_from_slice(args);
+            Plan::new(&Cli::parse_from(argv).bench).is_err()
+        };
+        assert!(bad(&["--nodes", "0"]));
+        assert!(bad(&["--nodes", "20", "--n-shards", "10"]));
+        assert!(bad(&["--sizes", "0"]));
+        assert!(bad(&["--repeat", "0"]));
+        assert!(bad(&["--n-shards", "4", "--nodes", "4", "--sizes", "1GiB"]));
+    }
+
+    #[test]
+    fn cpu_is_averaged_per_put() {
+        let total = CpuSample {
+            ledger: 0.2,
+            nodes: vec![1.0, 3.0],
+            daemon: 4.0,
+        };
+        let row = cpu_row(64 << 20, 2, &total);
+        assert_eq!(
+            (row.ledger_s, row.nodes_sum_s, row.nodes_max_s, row.daemon_s),
+            (0.1, 2.0, 1.5, 2.0)
+        );
+        let d = delta(
+            &CpuSample {
+                ledger: 1.0,
+                nodes: vec![1.0],
+                daemon: 1.0,
+            },
+            &total,
+        );
+        assert_eq!(d.nodes, vec![0.0]);
+    }
+}

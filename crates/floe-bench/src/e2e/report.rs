@@ -1,0 +1,313 @@
+//! What `floe bench e2e` reports: one typed struct (`--json`) and its table.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::units::format_size;
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub quick: bool,
+    pub binary: String,
+    /// Where the network was laid out (removed at the end unless `--dir` was given).
+    pub dir: String,
+    pub nodes: usize,
+    pub n_shards: u16,
+    /// f = ⌊(n − 1)/3⌋ shards.
+    pub f: u16,
+    pub cores: usize,
+    /// The daemon's `--max-body-size`, in KiB.
+    pub max_body_size_kib: u64,
+    /// The bench client's timeout of every HTTP request, in seconds.
+    pub timeout_s: f64,
+    /// What the daemon's client config changes from the defaults (`--quick` only).
+    pub daemon_communication: Option<DaemonCommunication>,
+    /// Until the ledger, every node and the daemon answered.
+    pub setup_ms: f64,
+    pub sizes: Vec<SizeRow>,
+    /// CPU per PUT of the largest size.
+    pub cpu: Option<CpuRow>,
+    /// Concurrent GETs of one 1 MiB blob.
+    pub readers: Option<ReadersRow>,
+    /// Concurrent GETs of distinct 1 KiB blobs.
+    pub small_readers: Option<ReadersRow>,
+    /// Nodes holding at most f shards paused (`None` with `--no-faults`).
+    pub silent_f: Option<SilentRow>,
+    /// Nodes holding more than f shards paused (`None` with `--no-faults`).
+    pub silent_more: Option<SilentRow>,
+    /// Every process at the end.
+    pub processes: Vec<ProcRow>,
+    pub total_ms: f64,
+}
+
+/// Settings of the daemon's client (`communication:` in its floe.yaml) other than the defaults.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DaemonCommunication {
+    /// Time allowed for one request to a node.
+    pub request_timeout_ms: u64,
+    /// Attempts per node request.
+    pub max_attempts: u32,
+}
+
+/// PUT and GET of one size.
+#[derive(Debug, Serialize)]
+pub struct SizeRow {
+    pub size: u64,
+    pub runs: usize,
+    pub put_p50_ms: f64,
+    pub put_p99_ms: f64,
+    /// size / p50 latency.
+    pub put_mib_s: f64,
+    pub get_p50_ms: f64,
+    pub get_p99_ms: f64,
+    pub get_mib_s: f64,
+    /// GETs whose bytes equal what was PUT (a mismatch stops the benchmark instead).
+    pub gets_matched: usize,
+}
+
+/// CPU seconds per PUT of `size`, averaged over `puts` PUTs, by process group.
+#[derive(Debug, Serialize)]
+pub struct CpuRow {
+    pub size: u64,
+    pub puts: usize,
+    pub ledger_s: f64,
+    pub nodes_sum_s: f64,
+    pub nodes_max_s: f64,
+    pub daemon_s: f64,
+}
+
+/// Many GETs at once.
+#[derive(Debug, Serialize)]
+pub struct ReadersRow {
+    pub requests: usize,
+    pub distinct_blobs: usize,
+    pub blob_size: u64,
+    pub ok: usize,
+    /// Failed requests by HTTP status, `timeout` or `transport`.
+    pub failures: BTreeMap<String, u64>,
+    pub first_failure: Option<String>,
+    /// Latencies of the successful requests.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// From the first request sent to the last answer.
+    pub wall_ms: f64,
+    /// Small readers: the time to store the blobs beforehand (8 PUTs at a time).
+    pub store_ms: Option<f64>,
+}
+
+/// A PUT or GET that may fail.
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    pub ok: bool,
+    /// An HTTP answer came (success or error status), not a timeout or a broken connection.
+    pub definite: bool,
+    pub status: Option<u16>,
+    pub ms: f64,
+    /// The first 200 characters of the error body (or the transport error).
+    pub error: Option<String>,
+}
+
+/// Some nodes paused with SIGSTOP while a 1 MiB blob is PUT and an earlier one is read.
+#[derive(Debug, Serialize)]
+pub struct SilentRow {
+    /// Node indices paused.
+    pub paused: Vec<usize>,
+    /// Shards they hold.
+    pub paused_shards: u64,
+    pub get: Attempt,
+    pub put: Attempt,
+    /// Against the p50 of 1 MiB without faults (`None` if 1 MiB is not among the sizes).
+    pub get_ratio: Option<f64>,
+    pub put_ratio: Option<f64>,
+    /// Until every paused node answered again after SIGCONT.
+    pub resume_ms: f64,
+}
+
+/// One process at the end of the run.
+#[derive(Debug, Serialize)]
+pub struct ProcRow {
+    pub name: String,
+    /// CPU over the whole run.
+    pub cpu_s: f64,
+    /// `VmHWM`.
+    pub peak_rss_bytes: u64,
+    /// `VmRSS` at the end.
+    pub rss_bytes: u64,
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentile of sorted values (`None` if there are none).
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB
+}
+
+pub fn print_table(r: &Report) {
+    println!(
+        "floe bench e2e: ledger + {} node processes (n = {} shards, f = {}) + daemon, {} cores, seed {}",
+        r.nodes, r.n_shards, r.f, r.cores, r.seed
+    );
+    println!(
+        "network up in {:.1} s; daemon --max-body-size {} KiB; client timeout {:.0} s; layout in {}\n",
+        r.setup_ms / 1000.0,
+        r.max_body_size_kib,
+        r.timeout_s,
+        r.dir
+    );
+    if let Some(c) = &r.daemon_communication {
+        println!(
+            "daemon client: node requests time out after {} ms, {} attempts (--quick; defaults \
+             otherwise)\n",
+            c.request_timeout_ms, c.max_attempts
+        );
+    }
+    println!(
+        "{:>10} {:>5} {:>11} {:>11} {:>10} {:>11} {:>11} {:>10} {:>8}",
+        "size",
+        "runs",
+        "PUT p50 ms",
+        "PUT p99 ms",
+        "PUT MiB/s",
+        "GET p50 ms",
+        "GET p99 ms",
+        "GET MiB/s",
+        "matched"
+    );
+    for s in &r.sizes {
+        println!(
+            "{:>10} {:>5} {:>11.1} {:>11.1} {:>10.2} {:>11.1} {:>11.1} {:>10.2} {:>8}",
+            format_size(s.size),
+            s.runs,
+            s.put_p50_ms,
+            s.put_p99_ms,
+            s.put_mib_s,
+            s.get_p50_ms,
+            s.get_p99_ms,
+            s.get_mib_s,
+            format!("{}/{}", s.gets_matched, s.runs),
+        );
+    }
+    if let Some(c) = &r.cpu {
+        println!(
+            "\nCPU per PUT of {} (mean of {}, until 1 s after the answer): ledger {:.2} s, \
+             nodes {:.2} s summed (max {:.2} s), daemon {:.2} s",
+            format_size(c.size),
+            c.puts,
+            c.ledger_s,
+            c.nodes_sum_s,
+            c.nodes_max_s,
+            c.daemon_s
+        );
+    }
+    println!();
+    for (label, row) in [
+        ("readers (one blob)", &r.readers),
+        ("small readers", &r.small_readers),
+    ] {
+        let Some(x) = row else { continue };
+        let failures: Vec<String> = x.failures.iter().map(|(k, v)| format!("{v}×{k}")).collect();
+        println!(
+            "{label}: {} concurrent GETs of {} {} blob(s) of {}: {} ok{}; p50 {} ms, p99 {} ms, \
+             max {} ms; wall {:.0} ms{}",
+            x.requests,
+            x.distinct_blobs,
+            if x.distinct_blobs == 1 {
+                "stored"
+            } else {
+                "distinct"
+            },
+            format_size(x.blob_size),
+            x.ok,
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!(", failed {}", failures.join(", "))
+            },
+            opt(x.p50_ms),
+            opt(x.p99_ms),
+            opt(x.max_ms),
+            x.wall_ms,
+            x.store_ms.map_or(String::new(), |s| format!(
+                " (stored in {:.1} s)",
+                s / 1000.0
+            )),
+        );
+        if let Some(e) = &x.first_failure {
+            println!("  first failure: {e}");
+        }
+    }
+    for (label, row) in [
+        ("nodes with ≤ f shards paused", &r.silent_f),
+        ("nodes with > f shards paused", &r.silent_more),
+    ] {
+        let Some(x) = row else { continue };
+        println!(
+            "\n{label}: nodes {:?} ({} shards, f = {}); resumed and answering in {:.0} ms",
+            x.paused, x.paused_shards, r.f, x.resume_ms
+        );
+        for (op, a, ratio) in [("GET", &x.get, x.get_ratio), ("PUT", &x.put, x.put_ratio)] {
+            let outcome = match (a.ok, a.status, &a.error) {
+                (true, _, _) => "ok".to_string(),
+                (false, Some(code), e) => format!("HTTP {code}: {}", e.as_deref().unwrap_or("")),
+                (false, None, e) => format!("no answer: {}", e.as_deref().unwrap_or("")),
+            };
+            println!(
+                "  {op} 1 MiB: {:.0} ms{} -> {outcome}",
+                a.ms,
+                ratio.map_or(String::new(), |q| format!(" ({q:.1}× normal)")),
+            );
+        }
+    }
+    println!(
+        "\n{:<10} {:>8} {:>14} {:>13}",
+        "process", "CPU s", "peak RSS MiB", "RSS end MiB"
+    );
+    for p in &r.processes {
+        println!(
+            "{:<10} {:>8.2} {:>14.1} {:>13.1}",
+            p.name,
+            p.cpu_s,
+            mib(p.peak_rss_bytes),
+            mib(p.rss_bytes)
+        );
+    }
+    println!("\ntotal {:.1} s", r.total_ms / 1000.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(percentile(&v, 0.5), Some(3.0));
+        assert_eq!(percentile(&v, 0.99), Some(5.0));
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&hundred, 0.99), Some(99.0));
+        assert_eq!(percentile(&hundred, 0.5), Some(50.0));
+    }
+}
