@@ -1,0 +1,64 @@
+//! `floe bench e2e --quick --json` end to end: a ledger, four nodes and a daemon as separate
+//! `floe` processes, driven over HTTP. Checks what must hold whatever the machine's speed
+//! (every GET matched, every reader served, the silent-node scenarios behave as the fault
+//! model says), never timings: those belong to the benchmark's figures.
+
+use std::process::Command;
+
+#[test]
+fn bench_e2e_quick_runs_a_network_of_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .args(["bench", "e2e", "--quick", "--json", "--dir"])
+        .arg(dir.path().join("net"))
+        .output()
+        .expect("floe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "floe bench e2e failed:\n{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stderr}"));
+    let context = format!("{r:#}\n{stderr}");
+
+    assert_eq!(r["nodes"], 4, "{context}");
+    assert_eq!(r["n_shards"], 40, "{context}");
+    let sizes = r["sizes"].as_array().expect("sizes");
+    assert_eq!(sizes.len(), 2, "{context}");
+    for s in sizes {
+        assert_eq!(s["gets_matched"], s["runs"], "{context}");
+        assert!(s["put_mib_s"].as_f64().unwrap() > 0.0, "{context}");
+    }
+    for key in ["readers", "small_readers"] {
+        let x = &r[key];
+        assert_eq!(x["ok"], x["requests"], "{key}: {context}");
+    }
+    assert_eq!(r["small_readers"]["distinct_blobs"], 100, "{context}");
+    // ≤ f shards silent: reads and writes still succeed.
+    let few = &r["silent_f"];
+    assert_eq!(few["paused"].as_array().unwrap().len(), 1, "{context}");
+    assert_eq!(few["get"]["ok"], true, "{context}");
+    assert_eq!(few["put"]["ok"], true, "{context}");
+    // > f shards silent: a definite answer; no certificate without n − f shards.
+    let many = &r["silent_more"];
+    assert_eq!(many["paused"].as_array().unwrap().len(), 2, "{context}");
+    assert_eq!(many["get"]["definite"], true, "{context}");
+    assert_eq!(many["put"]["definite"], true, "{context}");
+    assert_eq!(many["put"]["ok"], false, "{context}");
+    // Six processes with their memory, all stopped at the end.
+    let procs = r["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 6, "{context}");
+    assert!(
+        procs
+            .iter()
+            .all(|p| p["peak_rss_bytes"].as_u64().unwrap() > 0),
+        "{context}"
+    );
+    // --dir is kept, with every process's log.
+    let logs = dir.path().join("net/logs");
+    for name in ["ledger", "node-0", "node-3", "daemon"] {
+        assert!(
+            logs.join(format!("{name}.log")).is_file(),
+            "{name}.log in {}",
+            logs.display()
+        );
+    }
+}
