@@ -15,7 +15,6 @@ use floe_ledger::api_types::SystemInfo;
 use floe_testbed::{Testbed, TestbedOptions, TestbedState};
 
 use super::E2eError;
-use super::report::DaemonCommunication;
 
 /// How long a process may take to answer its health route after it was started or continued.
 const READY_LIMIT: Duration = Duration::from_secs(60);
@@ -31,8 +30,6 @@ pub struct Layout {
     pub seed: u64,
     /// The daemon's `--max-body-size`, in KiB.
     pub max_body_kib: u64,
-    /// Changes to the daemon's client settings (none: the defaults).
-    pub daemon_communication: Option<DaemonCommunication>,
 }
 
 /// One child process.
@@ -142,13 +139,8 @@ impl Cluster {
         let port = free_port().map_err(io(&layout.dir))?;
         let address = format!("127.0.0.1:{port}");
         let config = layout.dir.join("floe.yaml");
-        let mut yaml = format!("ledger_url: {ledger_url}\nwallet: daemon-wallet.json\n");
-        if let Some(c) = layout.daemon_communication {
-            yaml.push_str(&format!(
-                "communication:\n  request_timeout_ms: {}\n  max_attempts: {}\n",
-                c.request_timeout_ms, c.max_attempts
-            ));
-        }
+        // The client settings are the defaults, as for a new user.
+        let yaml = format!("ledger_url: {ledger_url}\nwallet: daemon-wallet.json\n");
         std::fs::write(&config, yaml).map_err(io(&config))?;
         let mut daemon = Command::new(&layout.binary);
         daemon

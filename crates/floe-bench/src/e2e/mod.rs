@@ -37,7 +37,7 @@ use cluster::{Cluster, CpuSample, Layout};
 use faults::{Baseline, Stored};
 use http::Daemon;
 pub use report::Report;
-use report::{CpuRow, DaemonCommunication, ProcRow, SizeRow, ms, percentile};
+use report::{CpuRow, ProcRow, SizeRow, ms, percentile};
 
 /// Size of the blob the readers and the silent-node scenarios use.
 const MIB_BLOB: usize = 1 << 20;
@@ -49,12 +49,6 @@ const SMALL_STORE_CONCURRENCY: usize = 8;
 const LARGE: u64 = 32 << 20;
 /// After each PUT of the largest size, CPU keeps being counted this long.
 const CPU_SETTLE: Duration = Duration::from_secs(1);
-/// With `--quick`, the daemon gives up on a silent node sooner than by default (5 attempts of
-/// at least 10 s each), so that the > f scenario answers within seconds.
-const QUICK_DAEMON: DaemonCommunication = DaemonCommunication {
-    request_timeout_ms: 5_000,
-    max_attempts: 2,
-};
 
 #[derive(Args, Clone, Debug)]
 pub struct E2eBench {
@@ -95,8 +89,7 @@ pub struct E2eBench {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Small figures for CI (4 nodes, 40 shards, sizes 1KiB,1MiB, 50 readers, 100 small
-    /// readers, faults included; the daemon gives up on a silent node after 2 attempts of 5 s);
-    /// explicit flags still win.
+    /// readers, faults included); explicit flags still win.
     #[arg(long)]
     quick: bool,
     /// Print the report as one JSON object.
@@ -348,7 +341,6 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         n_shards: plan.n_shards,
         seed: plan.seed,
         max_body_kib: plan.max_body_kib(),
-        daemon_communication: plan.quick.then_some(QUICK_DAEMON),
     };
     let mut cluster = Cluster::start(&layout).await?;
     let setup_ms = ms(started.elapsed());
@@ -483,7 +475,6 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         max_body_size_kib: plan.max_body_kib(),
         timeout_s: plan.timeout.as_secs_f64(),
-        daemon_communication: plan.quick.then_some(QUICK_DAEMON),
         setup_ms,
         sizes,
         cpu: cpu.map(|(puts, total)| cpu_row(largest, puts, &total)),

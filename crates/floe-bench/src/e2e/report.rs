@@ -26,8 +26,6 @@ pub struct Report {
     pub max_body_size_kib: u64,
     /// The bench client's timeout of every HTTP request, in seconds.
     pub timeout_s: f64,
-    /// What the daemon's client config changes from the defaults (`--quick` only).
-    pub daemon_communication: Option<DaemonCommunication>,
     /// Until the ledger, every node and the daemon answered.
     pub setup_ms: f64,
     pub sizes: Vec<SizeRow>,
@@ -44,15 +42,6 @@ pub struct Report {
     /// Every process at the end.
     pub processes: Vec<ProcRow>,
     pub total_ms: f64,
-}
-
-/// Settings of the daemon's client (`communication:` in its floe.yaml) other than the defaults.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct DaemonCommunication {
-    /// Time allowed for one request to a node.
-    pub request_timeout_ms: u64,
-    /// Attempts per node request.
-    pub max_attempts: u32,
 }
 
 /// PUT and GET of one size.
@@ -175,13 +164,6 @@ pub fn print_table(r: &Report) {
         r.timeout_s,
         r.dir
     );
-    if let Some(c) = &r.daemon_communication {
-        println!(
-            "daemon client: node requests time out after {} ms, {} attempts (--quick; defaults \
-             otherwise)\n",
-            c.request_timeout_ms, c.max_attempts
-        );
-    }
     println!(
         "{:>10} {:>5} {:>11} {:>11} {:>10} {:>11} {:>11} {:>10} {:>8}",
         "size",
