@@ -12,13 +12,15 @@
 //!    GETs of as many distinct 1 KiB blobs at once (stored beforehand, 8 PUTs at a time):
 //!    successes, failures by HTTP status, latency, wall time.
 //! 3. **Silent nodes** (unless `--no-faults`): see [`faults`].
-//! 4. Peak (`VmHWM`) and current (`VmRSS`) memory of every process.
+//! 4. **Fill** (`--fill`): memory against data stored, see [`fill`].
+//! 5. Peak (`VmHWM`) and current (`VmRSS`) memory of every process.
 //!
 //! Every HTTP request of the benchmark is bounded by `--timeout`, every wait by a deadline; the
 //! processes are killed at the end, on errors and on panics ([`cluster::Cluster`] is a guard).
 
 mod cluster;
 mod faults;
+mod fill;
 mod http;
 mod report;
 
@@ -92,6 +94,14 @@ pub struct E2eBench {
     /// readers, faults included); explicit flags still win.
     #[arg(long)]
     quick: bool,
+    /// Then store this much more (e.g. 2GiB), one blob of `--fill-blob` at a time, sampling
+    /// every node's RSS after each PUT: memory against data stored [default: none; 192MiB with
+    /// --quick].
+    #[arg(long, value_parser = parse_size)]
+    fill: Option<u64>,
+    /// Blob size of the fill [default: 64MiB; 8MiB with --quick].
+    #[arg(long, value_parser = parse_size)]
+    fill_blob: Option<u64>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -165,6 +175,9 @@ struct Plan {
     binary: PathBuf,
     quick: bool,
     json: bool,
+    /// Bytes to fill and the blob size of the fill.
+    fill: u64,
+    fill_blob: u64,
 }
 
 impl Plan {
@@ -194,6 +207,8 @@ impl Plan {
             },
             quick: q,
             json: a.json,
+            fill: a.fill.unwrap_or(if q { 192 << 20 } else { 0 }),
+            fill_blob: a.fill_blob.unwrap_or(if q { 8 << 20 } else { 64 << 20 }),
         };
         let config =
             EncodingConfig::new(plan.n_shards).map_err(|e| E2eError::Options(e.to_string()))?;
@@ -215,6 +230,12 @@ impl Plan {
                 plan.n_shards
             )));
         }
+        if plan.fill > 0 && (plan.fill_blob == 0 || plan.fill_blob > config.max_blob_size()) {
+            return Err(E2eError::Options(format!(
+                "--fill-blob must be positive and at most the maximum blob size {}",
+                config.max_blob_size()
+            )));
+        }
         if plan.timeout.is_zero() {
             return Err(E2eError::Options("--timeout must be positive".into()));
         }
@@ -231,7 +252,8 @@ impl Plan {
 
     /// The daemon's `--max-body-size` (KiB): the largest body sent, and at least the default.
     fn max_body_kib(&self) -> u64 {
-        let largest = self.largest().max(MIB_BLOB as u64);
+        let fill = if self.fill > 0 { self.fill_blob } else { 0 };
+        let largest = self.largest().max(MIB_BLOB as u64).max(fill);
         largest.div_ceil(1024).max(10 * 1024)
     }
 
@@ -452,7 +474,24 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         silent_more = Some(row);
     }
 
-    // 4. Every process at the end.
+    // 4. Memory against data stored.
+    let fill = if plan.fill > 0 {
+        Some(
+            fill::fill(
+                &cluster,
+                &daemon,
+                plan.fill,
+                plan.fill_blob,
+                &mut random,
+                |m| progress(plan, m),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+
+    // 5. Every process at the end.
     let processes = cluster
         .stats()
         .into_iter()
@@ -482,6 +521,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         small_readers,
         silent_f,
         silent_more,
+        fill,
         processes,
         total_ms: ms(started.elapsed()),
     })
@@ -575,6 +615,7 @@ mod tests {
         );
         assert_eq!(q.sizes, vec![1 << 10, 1 << 20]);
         assert_eq!(q.max_body_kib(), 10 * 1024);
+        assert_eq!((q.fill, q.fill_blob, p.fill), (192 << 20, 8 << 20, 0));
         assert!(q.faults);
         let q = plan(&["--quick", "--nodes", "7", "--repeat", "2", "--no-faults"]);
         assert_eq!((q.nodes, q.runs(64 << 20), q.faults), (7, 2, false));

@@ -39,6 +39,8 @@ pub struct Report {
     pub silent_f: Option<SilentRow>,
     /// Nodes holding more than f shards paused (`None` with `--no-faults`).
     pub silent_more: Option<SilentRow>,
+    /// Node memory against data stored (`--fill`).
+    pub fill: Option<super::fill::FillRow>,
     /// Every process at the end.
     pub processes: Vec<ProcRow>,
     pub total_ms: f64,
@@ -260,6 +262,33 @@ pub fn print_table(r: &Report) {
                 ratio.map_or(String::new(), |q| format!(" ({q:.1}× normal)")),
             );
         }
+    }
+    if let Some(f) = &r.fill {
+        println!(
+            "\nfill: {} stored in blobs of {}; node RSS MiB after each tenth:",
+            format_size(f.stored_bytes),
+            format_size(f.blob_bytes)
+        );
+        let step = f.samples.len().div_ceil(10).max(1);
+        for s in f.samples.iter().skip(step - 1).step_by(step) {
+            let nodes: Vec<String> = s
+                .node_rss_bytes
+                .iter()
+                .map(|b| format!("{:.0}", mib(*b)))
+                .collect();
+            println!(
+                "  {:>10}  nodes [{}]  daemon {:.0}",
+                format_size(s.stored_bytes),
+                nodes.join(" "),
+                mib(s.daemon_rss_bytes)
+            );
+        }
+        println!(
+            "  largest node RSS {:.0} MiB; growth over the last {}: {:+.1} MiB",
+            mib(f.node_rss_max_bytes),
+            format_size(f.stored_second_half_bytes),
+            f.node_rss_growth_second_half_bytes as f64 / MIB
+        );
     }
     println!(
         "\n{:<10} {:>8} {:>14} {:>13}",

@@ -1,0 +1,157 @@
+//! Memory against data stored (`--fill`): PUT `fill` bytes in blobs of `fill_blob` bytes and
+//! sample every node's resident set after each PUT. A node whose memory is bounded by its
+//! configuration levels off; one that keeps what it stores in memory grows in step with it.
+//! The figure to read is the growth over the second half of the data: the first half warms
+//! caches and write buffers up to their bounds.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::E2eError;
+use super::cluster::Cluster;
+use super::http::Daemon;
+use super::report::ms;
+
+/// One sample, after a PUT.
+#[derive(Clone, Debug, Serialize)]
+pub struct FillSample {
+    /// Bytes stored by the fill so far (unencoded).
+    pub stored_bytes: u64,
+    /// `VmRSS` of each node, in node order.
+    pub node_rss_bytes: Vec<u64>,
+    pub daemon_rss_bytes: u64,
+    pub elapsed_ms: f64,
+}
+
+/// The fill's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct FillRow {
+    pub stored_bytes: u64,
+    pub blob_bytes: u64,
+    pub samples: Vec<FillSample>,
+    /// Largest node RSS seen.
+    pub node_rss_max_bytes: u64,
+    /// The largest growth of one node's RSS from the sample at half the data to the last one
+    /// (negative when it shrank).
+    pub node_rss_growth_second_half_bytes: i64,
+    /// Bytes stored over that second half.
+    pub stored_second_half_bytes: u64,
+}
+
+/// RSS of each node and of the daemon, by process name (`node-<i>`, `daemon`).
+fn rss(cluster: &Cluster) -> (Vec<u64>, u64) {
+    let mut nodes = Vec::new();
+    let mut daemon = 0;
+    for (name, s) in cluster.stats() {
+        if name.starts_with("node") {
+            nodes.push(s.rss_bytes);
+        } else if name == "daemon" {
+            daemon = s.rss_bytes;
+        }
+    }
+    (nodes, daemon)
+}
+
+/// Store `total` bytes in blobs of `blob` bytes, one PUT at a time, sampling RSS after each.
+pub async fn fill(
+    cluster: &Cluster,
+    daemon: &Daemon,
+    total: u64,
+    blob: u64,
+    mut random: impl FnMut(usize) -> Vec<u8>,
+    progress: impl Fn(&str),
+) -> Result<FillRow, E2eError> {
+    let started = Instant::now();
+    let blobs = total.div_ceil(blob.max(1)).max(1);
+    let mut samples = Vec::with_capacity(blobs as usize);
+    let mut stored = 0u64;
+    let mut last_report = Instant::now();
+    for i in 0..blobs {
+        let data = random(blob as usize);
+        daemon.put(&data).await?;
+        stored += blob;
+        let (node_rss_bytes, daemon_rss_bytes) = rss(cluster);
+        samples.push(FillSample {
+            stored_bytes: stored,
+            node_rss_bytes,
+            daemon_rss_bytes,
+            elapsed_ms: ms(started.elapsed()),
+        });
+        if last_report.elapsed() >= Duration::from_secs(10) || i + 1 == blobs {
+            let max = samples
+                .last()
+                .map_or(0, |s| s.node_rss_bytes.iter().copied().max().unwrap_or(0));
+            progress(&format!(
+                "fill: {} of {} stored, largest node RSS {} MiB",
+                crate::units::format_size(stored),
+                crate::units::format_size(blobs * blob),
+                max >> 20
+            ));
+            last_report = Instant::now();
+        }
+    }
+    Ok(summarise(samples, blob))
+}
+
+fn summarise(samples: Vec<FillSample>, blob: u64) -> FillRow {
+    let last = samples.last();
+    let mid = samples.get(samples.len().saturating_sub(1) / 2);
+    let growth = match (mid, last) {
+        (Some(m), Some(l)) => m
+            .node_rss_bytes
+            .iter()
+            .zip(&l.node_rss_bytes)
+            .map(|(a, b)| *b as i64 - *a as i64)
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    };
+    FillRow {
+        stored_bytes: last.map_or(0, |l| l.stored_bytes),
+        blob_bytes: blob,
+        node_rss_max_bytes: samples
+            .iter()
+            .flat_map(|s| s.node_rss_bytes.iter().copied())
+            .max()
+            .unwrap_or(0),
+        node_rss_growth_second_half_bytes: growth,
+        stored_second_half_bytes: match (mid, last) {
+            (Some(m), Some(l)) => l.stored_bytes - m.stored_bytes,
+            _ => 0,
+        },
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(stored: u64, nodes: &[u64]) -> FillSample {
+        FillSample {
+            stored_bytes: stored,
+            node_rss_bytes: nodes.to_vec(),
+            daemon_rss_bytes: 0,
+            elapsed_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn growth_is_measured_from_the_middle_sample() {
+        let row = summarise(
+            vec![
+                sample(1, &[10, 20]),
+                sample(2, &[50, 25]),
+                sample(3, &[55, 90]),
+                sample(4, &[52, 95]),
+            ],
+            1,
+        );
+        // Middle = second sample; node 1 grew 25 → 95.
+        assert_eq!(row.node_rss_growth_second_half_bytes, 70);
+        assert_eq!(row.stored_second_half_bytes, 2);
+        assert_eq!(row.node_rss_max_bytes, 95);
+        assert_eq!(summarise(vec![], 1).node_rss_growth_second_half_bytes, 0);
+    }
+}
