@@ -45,14 +45,17 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
     assert_eq!(many["put"]["ok"], false, "{context}");
     // Node memory levels off as data is stored: over the second half of the fill each node
     // stored about as many sliver bytes as the blobs' size (n = 40, 4 nodes), and its RSS grew
-    // by much less. A node keeping recent writes in memory grows in step with them.
+    // by much less. A node keeping recent writes in memory grows in step with them (slope
+    // about 1.1 here); a bounded one levels off (0.0-0.2 measured, from flush timing).
     let fill = &r["fill"];
-    let second_half = fill["stored_second_half_bytes"].as_u64().unwrap();
-    let growth = fill["node_rss_growth_second_half_bytes"].as_i64().unwrap();
-    assert!(second_half >= 64 << 20, "{context}");
     assert!(
-        growth < (second_half / 3) as i64,
-        "a node's RSS grew {growth} bytes while {second_half} more bytes were stored: {context}"
+        fill["stored_second_half_bytes"].as_u64().unwrap() >= 128 << 20,
+        "{context}"
+    );
+    let slope = fill["node_rss_slope_second_half"].as_f64().unwrap();
+    assert!(
+        slope < 0.5,
+        "node RSS grew {slope:.2} bytes per byte stored over the second half: {context}"
     );
     // Six processes with their memory, all stopped at the end.
     let procs = r["processes"].as_array().unwrap();

@@ -1,8 +1,9 @@
 //! Memory against data stored (`--fill`): PUT `fill` bytes in blobs of `fill_blob` bytes and
 //! sample every node's resident set after each PUT. A node whose memory is bounded by its
 //! configuration levels off; one that keeps what it stores in memory grows in step with it.
-//! The figure to read is the growth over the second half of the data: the first half warms
-//! caches and write buffers up to their bounds.
+//! The figure to read is the slope over the second half of the data (RSS bytes per byte
+//! stored, least squares, the steepest node): the first half warms caches and write buffers up
+//! to their bounds, and a single pair of samples is at the mercy of when flushes happen.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,10 @@ pub struct FillRow {
     pub node_rss_growth_second_half_bytes: i64,
     /// Bytes stored over that second half.
     pub stored_second_half_bytes: u64,
+    /// Over the second half, the steepest node's RSS growth per byte stored (least squares).
+    /// About 1 when a node keeps what it stores in memory (n ≫ nodes spreads ~4.5× the blob's
+    /// bytes over the nodes); near 0 when its memory is bounded.
+    pub node_rss_slope_second_half: f64,
 }
 
 /// RSS of each node and of the daemon, by process name (`node-<i>`, `daemon`).
@@ -107,7 +112,18 @@ fn summarise(samples: Vec<FillSample>, blob: u64) -> FillRow {
             .unwrap_or(0),
         _ => 0,
     };
+    let half = &samples[samples.len().saturating_sub(1) / 2..];
+    let nodes = half.first().map_or(0, |s| s.node_rss_bytes.len());
+    let slope =
+        (0..nodes)
+            .map(|i| {
+                slope(half.iter().filter_map(|s| {
+                    Some((s.stored_bytes as f64, *s.node_rss_bytes.get(i)? as f64))
+                }))
+            })
+            .fold(0.0, f64::max);
     FillRow {
+        node_rss_slope_second_half: slope,
         stored_bytes: last.map_or(0, |l| l.stored_bytes),
         blob_bytes: blob,
         node_rss_max_bytes: samples
@@ -122,6 +138,21 @@ fn summarise(samples: Vec<FillSample>, blob: u64) -> FillRow {
         },
         samples,
     }
+}
+
+/// The least-squares slope of `points` (0 for fewer than two distinct x).
+fn slope(points: impl Iterator<Item = (f64, f64)> + Clone) -> f64 {
+    let n = points.clone().count() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = points
+        .clone()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxy, sxx) = points.fold((0.0, 0.0), |(a, b), (x, y)| {
+        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
+    });
+    if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
 #[cfg(test)]
@@ -152,6 +183,14 @@ mod tests {
         assert_eq!(row.node_rss_growth_second_half_bytes, 70);
         assert_eq!(row.stored_second_half_bytes, 2);
         assert_eq!(row.node_rss_max_bytes, 95);
+        // Second half (samples 2..4): node 0 is flat-ish, node 1 climbs 70 per 2 stored.
+        assert!(
+            (row.node_rss_slope_second_half - 35.0).abs() < 1e-9,
+            "{}",
+            row.node_rss_slope_second_half
+        );
+        assert_eq!(slope([(1.0, 5.0)].into_iter()), 0.0);
+        assert!((slope([(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)].into_iter()) - 2.0).abs() < 1e-12);
         assert_eq!(summarise(vec![], 1).node_rss_growth_second_half_bytes, 0);
     }
 }

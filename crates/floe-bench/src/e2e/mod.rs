@@ -95,7 +95,7 @@ pub struct E2eBench {
     #[arg(long)]
     quick: bool,
     /// Then store this much more (e.g. 2GiB), one blob of `--fill-blob` at a time, sampling
-    /// every node's RSS after each PUT: memory against data stored [default: none; 192MiB with
+    /// every node's RSS after each PUT: memory against data stored [default: none; 384MiB with
     /// --quick].
     #[arg(long, value_parser = parse_size)]
     fill: Option<u64>,
@@ -207,7 +207,7 @@ impl Plan {
             },
             quick: q,
             json: a.json,
-            fill: a.fill.unwrap_or(if q { 192 << 20 } else { 0 }),
+            fill: a.fill.unwrap_or(if q { 384 << 20 } else { 0 }),
             fill_blob: a.fill_blob.unwrap_or(if q { 8 << 20 } else { 64 << 20 }),
         };
         let config =
@@ -615,7 +615,7 @@ mod tests {
         );
         assert_eq!(q.sizes, vec![1 << 10, 1 << 20]);
         assert_eq!(q.max_body_kib(), 10 * 1024);
-        assert_eq!((q.fill, q.fill_blob, p.fill), (192 << 20, 8 << 20, 0));
+        assert_eq!((q.fill, q.fill_blob, p.fill), (384 << 20, 8 << 20, 0));
         assert!(q.faults);
         let q = plan(&["--quick", "--nodes", "7", "--repeat", "2", "--no-faults"]);
         assert_eq!((q.nodes, q.runs(64 << 20), q.faults), (7, 2, false));

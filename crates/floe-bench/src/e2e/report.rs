@@ -284,10 +284,11 @@ pub fn print_table(r: &Report) {
             );
         }
         println!(
-            "  largest node RSS {:.0} MiB; growth over the last {}: {:+.1} MiB",
+            "  largest node RSS {:.0} MiB; over the last {}: {:+.1} MiB, {:.3} bytes of RSS per byte stored (steepest node)",
             mib(f.node_rss_max_bytes),
             format_size(f.stored_second_half_bytes),
-            f.node_rss_growth_second_half_bytes as f64 / MIB
+            f.node_rss_growth_second_half_bytes as f64 / MIB,
+            f.node_rss_slope_second_half
         );
     }
     println!(
