@@ -333,7 +333,8 @@ fn phase_columns(
         }
     }
     drop(outs);
-    let row_roots = with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, &mut w.scratch));
+    let row_roots =
+        with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, &[], &mut w.scratch));
     Ok((0..g.n)
         .map(|k| SliverPairMetadata {
             primary_hash: Node::Digest(row_roots[k]),
@@ -398,7 +399,7 @@ fn code_block(
         let all = (0..p)
             .map(column_symbol)
             .chain(column_repair.chunks_exact(sym));
-        leaf_hashes(all, sym, &mut leaves[ci * n..][..n], &mut w.scratch);
+        leaf_hashes(all, sym, None, &mut leaves[ci * n..][..n], &mut w.scratch);
         if let Some(locked) = repair_rows.filter(|_| c < s) {
             let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
             if staged.is_empty() {
@@ -419,10 +420,17 @@ fn code_block(
             }
         }
     }
-    let column_roots = roots_of_many(&leaves, n, None, &mut w.scratch);
+    let column_roots = roots_of_many(&leaves, n, None, &[], &mut w.scratch);
     // Row r's run of this block's leaves is leaves[ci * n + r] for ci in 0..width.
     let pad = (n > COLUMN_BLOCK).then(|| tree_height(COLUMN_BLOCK));
-    let row_subtrees = roots_of_many_by(n, width, pad, |r, ci| &leaves[ci * n + r], &mut w.scratch);
+    let row_subtrees = roots_of_many_by(
+        n,
+        width,
+        pad,
+        &[],
+        |r, ci| &leaves[ci * n + r],
+        &mut w.scratch,
+    );
     Ok(BlockOut {
         column_roots,
         row_subtrees,

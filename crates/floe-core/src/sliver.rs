@@ -203,9 +203,9 @@ pub fn expanded_root(
             })?;
         let mut leaves = vec![[0u8; 32]; n];
         let all = symbols.chunks_exact(sym).chain(repair.chunks_exact(sym));
-        leaf_hashes(all, sym, &mut leaves, &mut w.scratch);
+        leaf_hashes(all, sym, None, &mut leaves, &mut w.scratch);
         w.buf = repair;
-        Ok(root_from_leaf_hashes(&leaves, &mut w.scratch))
+        Ok(root_from_leaf_hashes(&leaves, &[], &mut w.scratch))
     })
 }
 
