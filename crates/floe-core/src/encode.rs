@@ -32,7 +32,7 @@ use crate::merkle::{
     Digest, Node, ZeroTrees, leaf_hashes, roots_of_many, roots_of_many_by, tree_height,
 };
 use crate::metadata::{BlobMetadataWithId, SliverPairMetadata};
-use crate::rs::{RsError, with_worker};
+use crate::rs::{RsError, lines_per_shard, with_worker};
 use crate::sliver::{SliverData, SliverPair};
 
 /// Columns per block in phase 2 (a power of two: blocks are aligned subtrees of the row trees).
@@ -260,33 +260,44 @@ pub fn compute_metadata_from_source(
 }
 
 /// Phase 1: secondary-encode the p source rows; write repair symbol j of row r into column
-/// `s + j` (a secondary sliver of p symbols) at position r.
+/// `s + j` (a secondary sliver of p symbols) at position r. Rows are coded in groups of
+/// [`lines_per_shard`] (one coder call for a group of short-symbol rows); all-zero rows (the
+/// padding of a small blob) are not coded at all: the code is linear, their repair is zero.
 fn phase_rows(g: &Geometry, rows: &Rows<'_>, sec_repair: &mut [u8]) -> Result<(), EncodeError> {
     let g = *g;
     let f = g.n - g.s;
-    for start in (0..g.p).step_by(ROW_BATCH) {
-        let end = (start + ROW_BATCH).min(g.p);
+    let row_len = g.s * g.sym;
+    let per = lines_per_shard(g.sym);
+    let batch = ROW_BATCH * per;
+    for start in (0..g.p).step_by(batch) {
+        let end = (start + batch).min(g.p);
+        // repairs[i]: the f repair symbols of each row of group i, row after row.
         let repairs: Vec<Vec<u8>> = (start..end)
             .into_par_iter()
-            .map(|r| {
+            .step_by(per)
+            .map(|r0| {
                 with_worker(|w| {
-                    let row: &[u8] = match rows {
-                        Rows::Memory(m) => &m[r * g.s * g.sym..][..g.s * g.sym],
+                    let r1 = (r0 + per).min(end);
+                    let group: &[u8] = match rows {
+                        Rows::Memory(m) => &m[r0 * row_len..r1 * row_len],
                         Rows::Source(src) => {
-                            w.buf.resize(g.s * g.sym, 0);
-                            read_padded(*src, (r * g.s * g.sym) as u64, &mut w.buf)?;
+                            w.buf.resize((r1 - r0) * row_len, 0);
+                            read_padded(*src, (r0 * row_len) as u64, &mut w.buf)?;
                             &w.buf
                         }
                     };
-                    if is_zero(row) {
-                        // The code is linear: an all-zero row has all-zero repair symbols.
-                        return Ok(vec![0u8; f * g.sym]);
-                    }
-                    let mut out = Vec::with_capacity(f * g.sym);
-                    w.coder
-                        .encode(g.s, g.n, g.sym, row.chunks_exact(g.sym), |_, s| {
-                            out.extend_from_slice(s)
-                        })?;
+                    let coded: Vec<usize> = (0..r1 - r0)
+                        .filter(|&i| !is_zero(&group[i * row_len..][..row_len]))
+                        .collect();
+                    let mut out = vec![0u8; (r1 - r0) * f * g.sym];
+                    w.coder.encode_lines(
+                        g.s,
+                        g.n,
+                        g.sym,
+                        coded.len(),
+                        |l, i| &group[coded[l] * row_len + i * g.sym..][..g.sym],
+                        |l, j, d| out[(coded[l] * f + j) * g.sym..][..g.sym].copy_from_slice(d),
+                    )?;
                     Ok(out)
                 })
             })
@@ -295,7 +306,8 @@ fn phase_rows(g: &Geometry, rows: &Rows<'_>, sec_repair: &mut [u8]) -> Result<()
             .par_chunks_mut(g.p * g.sym)
             .enumerate()
             .for_each(|(j, col)| {
-                for (i, rep) in repairs.iter().enumerate() {
+                let rows = repairs.iter().flat_map(|rep| rep.chunks_exact(f * g.sym));
+                for (i, rep) in rows.enumerate() {
                     col[(start + i) * g.sym..][..g.sym].copy_from_slice(&rep[j * g.sym..][..g.sym]);
                 }
             });
@@ -414,55 +426,71 @@ fn code_block(
         }
         _ => false,
     };
-    let mut column_repair = Vec::with_capacity((n - p) * sym);
+    // Repair symbols of a group of up to `per` columns coded together, column after column.
+    let per = lines_per_shard(sym);
+    let mut group_repair = Vec::new();
+    let mut coded = Vec::with_capacity(per);
     // Repair symbols of up to WRITE_CHUNK source columns, row-major, waiting to be written.
     let mut staged = Vec::new();
     let mut staged_from = c0;
     // leaves[c * n + r]
     let mut leaves = vec![[0u8; 32]; width * n];
-    for (ci, c) in (c0..c1).enumerate() {
-        column_repair.clear();
-        let gathered_buf = &w.buf2;
-        let column_symbol = |r: usize| -> &[u8] {
-            if c >= s {
-                &sec_repair[((c - s) * p + r) * sym..][..sym]
-            } else if gathered {
-                &gathered_buf[(r * src_width + ci) * sym..][..sym]
-            } else {
-                &sec_source[(c * p + r) * sym..][..sym]
-            }
-        };
-        if (0..p).all(|r| is_zero(column_symbol(r))) {
-            // An all-zero column (padding) expands to zeros: no need to code it.
-            column_repair.resize((n - p) * sym, 0);
+    let gathered_buf = &w.buf2;
+    let column_symbol = |c: usize, r: usize| -> &[u8] {
+        if c >= s {
+            &sec_repair[((c - s) * p + r) * sym..][..sym]
+        } else if gathered {
+            &gathered_buf[(r * src_width + c - c0) * sym..][..sym]
         } else {
-            w.coder
-                .encode(p, n, sym, (0..p).map(column_symbol), |_, d| {
-                    column_repair.extend_from_slice(d)
-                })?;
+            &sec_source[(c * p + r) * sym..][..sym]
         }
-        let all = (0..p)
-            .map(column_symbol)
-            .chain(column_repair.chunks_exact(sym));
-        let out = &mut leaves[ci * n..][..n];
-        leaf_hashes(all, sym, Some(zeros), out, &mut w.scratch);
-        if let Some(locked) = repair_rows.filter(|_| c < s) {
-            let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
-            if staged.is_empty() {
-                staged.resize((n - p) * chunk_width * sym, 0);
-            }
-            let col_in_chunk = c - staged_from;
-            for (i, d) in column_repair.chunks_exact(sym).enumerate() {
-                staged[(i * chunk_width + col_in_chunk) * sym..][..sym].copy_from_slice(d);
-            }
-            if col_in_chunk + 1 == chunk_width {
-                for (i, row) in locked.iter().enumerate() {
-                    let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
-                    row[staged_from * sym..][..chunk_width * sym]
-                        .copy_from_slice(&staged[i * chunk_width * sym..][..chunk_width * sym]);
+    };
+    let repair_len = (n - p) * sym;
+    for g0 in (c0..c1).step_by(per) {
+        let g1 = (g0 + per).min(c1);
+        // All-zero columns (padding) expand to zeros: they are not coded.
+        coded.clear();
+        coded.extend((g0..g1).filter(|&c| !(0..p).all(|r| is_zero(column_symbol(c, r)))));
+        group_repair.resize((g1 - g0) * repair_len, 0);
+        for c in (g0..g1).filter(|c| !coded.contains(c)) {
+            group_repair[(c - g0) * repair_len..][..repair_len].fill(0);
+        }
+        w.coder.encode_lines(
+            p,
+            n,
+            sym,
+            coded.len(),
+            |l, r| column_symbol(coded[l], r),
+            |l, i, d| {
+                group_repair[((coded[l] - g0) * (n - p) + i) * sym..][..sym].copy_from_slice(d)
+            },
+        )?;
+        for c in g0..g1 {
+            let ci = c - c0;
+            let column_repair = &group_repair[(c - g0) * repair_len..][..repair_len];
+            let all = (0..p)
+                .map(|r| column_symbol(c, r))
+                .chain(column_repair.chunks_exact(sym));
+            let out = &mut leaves[ci * n..][..n];
+            leaf_hashes(all, sym, Some(zeros), out, &mut w.scratch);
+            if let Some(locked) = repair_rows.filter(|_| c < s) {
+                let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
+                if staged.is_empty() {
+                    staged.resize((n - p) * chunk_width * sym, 0);
                 }
-                staged.clear();
-                staged_from = c + 1;
+                let col_in_chunk = c - staged_from;
+                for (i, d) in column_repair.chunks_exact(sym).enumerate() {
+                    staged[(i * chunk_width + col_in_chunk) * sym..][..sym].copy_from_slice(d);
+                }
+                if col_in_chunk + 1 == chunk_width {
+                    for (i, row) in locked.iter().enumerate() {
+                        let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
+                        row[staged_from * sym..][..chunk_width * sym]
+                            .copy_from_slice(&staged[i * chunk_width * sym..][..chunk_width * sym]);
+                    }
+                    staged.clear();
+                    staged_from = c + 1;
+                }
             }
         }
     }
