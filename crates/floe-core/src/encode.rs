@@ -20,16 +20,16 @@
 //! (metadata only), plus a few MiB per thread.
 //!
 //! Small blobs: most of the matrix is then zero (padding rows and columns, and their expansions,
-//! which are zero too: the code is linear). All-zero lines are not coded, zero symbols are not
-//! hashed and all-zero subtrees of the row and column trees come from a table of their roots
-//! ([`ZeroTrees`]), an exact memo that gives the same hashes as hashing them.
+//! which are zero too: the code is linear). All-zero lines are not coded, and hashes known in
+//! advance are copied, not computed ([`HashMemo`]: all-zero subtrees of the row and column
+//! trees, and for 2-byte symbols every leaf). The memo is exact: same hashes as hashing.
 
 use rayon::prelude::*;
 
 use crate::config::{ConfigError, EncodingConfig};
 use crate::ids::{BlobId, SliverIndex, SliverPairIndex, SliverType};
 use crate::merkle::{
-    Digest, Node, ZeroTrees, leaf_hashes, roots_of_many, roots_of_many_by, tree_height,
+    Digest, HashMemo, Node, leaf_hashes, roots_of_many, roots_of_many_by, tree_height,
 };
 use crate::metadata::{BlobMetadataWithId, SliverPairMetadata};
 use crate::rs::{RsError, lines_per_shard, with_worker};
@@ -340,7 +340,7 @@ fn phase_columns(
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
     let n_blocks = g.n.div_ceil(COLUMN_BLOCK);
-    let zeros = ZeroTrees::for_leaves(g.sym, g.n);
+    let memo = HashMemo::for_leaves(g.sym, g.n);
     let locked: Option<Vec<std::sync::Mutex<&mut [u8]>>> = repair_rows.map(|rr| {
         rr.chunks_exact_mut(g.s * g.sym)
             .map(std::sync::Mutex::new)
@@ -355,7 +355,7 @@ fn phase_columns(
                     sec_source,
                     sec_repair,
                 };
-                code_block(&g, b, &sources, &zeros, locked.as_deref(), w)
+                code_block(&g, b, &sources, &memo, locked.as_deref(), w)
             })
         })
         .collect::<Result<_, EncodeError>>()?;
@@ -371,9 +371,9 @@ fn phase_columns(
     drop(outs);
     // The subtree roots are nodes of height log2(COLUMN_BLOCK) (n > COLUMN_BLOCK) or whole
     // roots (n_blocks = 1, nothing to fold).
-    let memo = zeros.from_height(tree_height(COLUMN_BLOCK));
+    let zeros = memo.zero_roots(tree_height(COLUMN_BLOCK));
     let row_roots =
-        with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, memo, &mut w.scratch));
+        with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, zeros, &mut w.scratch));
     Ok((0..g.n)
         .map(|k| SliverPairMetadata {
             primary_hash: Node::Digest(row_roots[k]),
@@ -395,7 +395,7 @@ fn code_block(
     g: &Geometry,
     b: usize,
     sources: &BlockSources<'_>,
-    zeros: &ZeroTrees,
+    memo: &HashMemo,
     repair_rows: Option<&RepairRows<'_>>,
     w: &mut crate::rs::Worker,
 ) -> Result<BlockOut, EncodeError> {
@@ -472,7 +472,7 @@ fn code_block(
                 .map(|r| column_symbol(c, r))
                 .chain(column_repair.chunks_exact(sym));
             let out = &mut leaves[ci * n..][..n];
-            leaf_hashes(all, sym, Some(zeros), out, &mut w.scratch);
+            leaf_hashes(all, sym, Some(memo), out, &mut w.scratch);
             if let Some(locked) = repair_rows.filter(|_| c < s) {
                 let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
                 if staged.is_empty() {
@@ -494,12 +494,12 @@ fn code_block(
             }
         }
     }
-    let memo = zeros.from_height(0);
-    let column_roots = roots_of_many(&leaves, n, None, memo, &mut w.scratch);
+    let zeros = memo.zero_roots(0);
+    let column_roots = roots_of_many(&leaves, n, None, zeros, &mut w.scratch);
     // Row r's run of this block's leaves is leaves[ci * n + r] for ci in 0..width.
     let pad = (n > COLUMN_BLOCK).then(|| tree_height(COLUMN_BLOCK));
     let leaf = |r: usize, ci: usize| &leaves[ci * n + r];
-    let row_subtrees = roots_of_many_by(n, width, pad, memo, leaf, &mut w.scratch);
+    let row_subtrees = roots_of_many_by(n, width, pad, zeros, leaf, &mut w.scratch);
     Ok(BlockOut {
         column_roots,
         row_subtrees,

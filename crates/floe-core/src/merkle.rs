@@ -11,8 +11,8 @@ use blake2b_simd::Params;
 use blake2b_simd::many::{HashManyJob, hash_many};
 use serde::{Deserialize, Serialize};
 
-mod zeros;
-pub use zeros::ZeroTrees;
+mod memo;
+pub use memo::HashMemo;
 
 /// A 32-byte Blake2b-256 digest.
 pub type Digest = [u8; 32];
@@ -99,8 +99,8 @@ impl Batch {
         self.targets.push(target);
     }
 
-    /// Stage the parent of (`left`, `right`) for slot `target` of `out`, unless the memo
-    /// `zeros` (see [`zeros::memo_parent`]) knows it: then it is written to `out` at once.
+    /// Stage the parent of (`left`, `right`) for slot `target` of `out`, unless the zero
+    /// roots `zeros` (see [`memo::known_parent`]) give it: then it is written to `out` at once.
     #[inline]
     fn push_parent(
         &mut self,
@@ -110,7 +110,7 @@ impl Batch {
         zeros: &[Digest],
         out: &mut [Digest],
     ) {
-        if let Some(known) = zeros::memo_parent(zeros, left, right) {
+        if let Some(known) = memo::known_parent(zeros, left, right) {
             out[target] = *known;
             return;
         }
@@ -163,17 +163,18 @@ fn hash_records(staging: &[u8], record_len: usize, out: &mut [Digest]) {
 }
 
 /// Leaf hashes of the symbols yielded by `symbols` (all of length `symbol_len`), into `out`.
-/// With `zeros` (for `symbol_len`), zero symbols take Z_0 from the table instead of a hash.
+/// With `memo` (for `symbol_len`), the leaves it knows (zero symbols; every 2-byte symbol) are
+/// copied from it instead of hashed.
 /// Panics if the iterator does not yield exactly `out.len()` symbols of `symbol_len` bytes.
 pub fn leaf_hashes<'a>(
     symbols: impl Iterator<Item = &'a [u8]>,
     symbol_len: usize,
-    zeros: Option<&ZeroTrees>,
+    memo: Option<&HashMemo>,
     out: &mut [Digest],
     scratch: &mut Scratch,
 ) {
-    if let Some(z) = zeros {
-        assert_eq!(z.symbol_len(), symbol_len, "zero table of another length");
+    if let Some(m) = memo {
+        assert_eq!(m.symbol_len(), symbol_len, "memo for another symbol length");
     }
     let record = symbol_len + 1;
     let batch = &mut scratch.batch;
@@ -182,9 +183,9 @@ pub fn leaf_hashes<'a>(
     for (i, sym) in symbols.enumerate() {
         assert_eq!(sym.len(), symbol_len, "equal-length symbols");
         assert!(i < out.len(), "one output per symbol");
-        match zeros {
-            Some(z) if zeros::is_zero(sym) => out[i] = *z.leaf(),
-            _ => batch.push_leaf(i, sym),
+        match memo.and_then(|m| m.known_leaf(sym)) {
+            Some(known) => out[i] = *known,
+            None => batch.push_leaf(i, sym),
         }
         count = i + 1;
     }
@@ -193,7 +194,7 @@ pub fn leaf_hashes<'a>(
 }
 
 /// Hash one level of a tree into its parent level (padding an odd level with `Empty`), with the
-/// zero memo `zeros` (entry 0 at this level's height; may be empty).
+/// zero roots `zeros` (entry 0 at this level's height; may be empty).
 fn hash_level(nodes: &[Digest], zeros: &[Digest], parent: &mut Vec<Digest>, batch: &mut Batch) {
     let count = nodes.len().div_ceil(2);
     parent.clear();
@@ -205,8 +206,9 @@ fn hash_level(nodes: &[Digest], zeros: &[Digest], parent: &mut Vec<Digest>, batc
     batch.finish(65, parent);
 }
 
-/// The root over already-hashed leaves. `zeros` is the zero memo from the leaves' height up
-/// (e.g. [`ZeroTrees::from_height`]`(0)`, or `&[]` for none); it never changes the result.
+/// The root over already-hashed leaves. `zeros` are the zero-subtree roots from the leaves'
+/// height up (e.g. [`HashMemo::zero_roots`]`(0)`, or `&[]` for none); they never change the
+/// result, they only spare hashes.
 pub fn root_from_leaf_hashes(leaves: &[Digest], zeros: &[Digest], scratch: &mut Scratch) -> Digest {
     match leaves.len() {
         0 => return EMPTY_NODE,
@@ -221,15 +223,15 @@ pub fn root_from_leaf_hashes(leaves: &[Digest], zeros: &[Digest], scratch: &mut 
     hash_level(leaves, zeros, level_a, batch);
     let mut height = 1;
     while level_a.len() > 1 {
-        hash_level(level_a, memo_at(zeros, height), level_b, batch);
+        hash_level(level_a, zeros_at(zeros, height), level_b, batch);
         std::mem::swap(level_a, level_b);
         height += 1;
     }
     level_a[0]
 }
 
-/// The memo for children `level` levels above the base of `zeros`.
-fn memo_at(zeros: &[Digest], level: usize) -> &[Digest] {
+/// The zero roots for children `level` levels above the base of `zeros`.
+fn zeros_at(zeros: &[Digest], level: usize) -> &[Digest] {
     zeros.get(level..).unwrap_or(&[])
 }
 
@@ -262,7 +264,7 @@ pub fn padded_subtree_root(leaves: &[Digest], height: u32, scratch: &mut Scratch
 /// Roots of many trees of `per_tree` leaves each, stored back to back in `leaves`, hashed level
 /// by level across all trees at once (so every `hash_many` call has plenty of lanes to fill).
 /// With `pad_height = Some(h)`, every tree is padded with `Empty` siblings up to height `h`.
-/// `zeros` is the zero memo from the leaves' height up (`&[]` for none).
+/// `zeros` are the zero-subtree roots from the leaves' height up (`&[]` for none).
 pub fn roots_of_many(
     leaves: &[Digest],
     per_tree: usize,
@@ -306,7 +308,7 @@ pub fn roots_of_many_by<'a>(
     let mut count = per_tree;
     for level in 0..height as usize {
         let parents = count.div_ceil(2);
-        let memo = memo_at(zeros, level);
+        let level_zeros = zeros_at(zeros, level);
         level_b.clear();
         level_b.resize(trees * parents, [0; 32]);
         batch.start(trees * parents, 65);
@@ -316,11 +318,11 @@ pub fn roots_of_many_by<'a>(
                 let right = 2 * j + 1 < count;
                 if level == 0 {
                     let r = right.then(|| leaf(t, 2 * j + 1));
-                    batch.push_parent(target, leaf(t, 2 * j), r, memo, level_b);
+                    batch.push_parent(target, leaf(t, 2 * j), r, level_zeros, level_b);
                 } else {
                     let base = t * count;
                     let r = right.then(|| &level_a[base + 2 * j + 1]);
-                    batch.push_parent(target, &level_a[base + 2 * j], r, memo, level_b);
+                    batch.push_parent(target, &level_a[base + 2 * j], r, level_zeros, level_b);
                 }
             }
         }

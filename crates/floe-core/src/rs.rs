@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
-use crate::merkle::{Scratch, ZeroTrees};
+use crate::merkle::{HashMemo, Scratch};
 
 /// Errors from the Reed–Solomon layer (never expected for valid parameters).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,21 +32,21 @@ pub(crate) struct Worker {
     pub(crate) scratch: Scratch,
     pub(crate) buf: Vec<u8>,
     pub(crate) buf2: Vec<u8>,
-    /// The last zero-subtree table used on this thread (see [`zeros_for`]).
-    pub(crate) zeros: Option<ZeroTrees>,
+    /// The last hash memo used on this thread (see [`memo_for`]).
+    pub(crate) memo: Option<HashMemo>,
 }
 
-/// The zero-subtree table in `slot` for `symbol_len`, tall enough for `n_leaves` leaves,
-/// rebuilt (a few hashes) only when the symbol length or height changes.
-pub(crate) fn zeros_for(
-    slot: &mut Option<ZeroTrees>,
+/// The hash memo in `slot` for `symbol_len`, tall enough for `n_leaves` leaves, rebuilt (a
+/// few hashes) only when the symbol length or height changes.
+pub(crate) fn memo_for(
+    slot: &mut Option<HashMemo>,
     symbol_len: usize,
     n_leaves: usize,
-) -> &ZeroTrees {
+) -> &HashMemo {
     let height = crate::merkle::tree_height(n_leaves);
     match slot {
         Some(z) if z.symbol_len() == symbol_len && z.max_height() >= height => {}
-        _ => *slot = Some(ZeroTrees::new(symbol_len, height)),
+        _ => *slot = Some(HashMemo::new(symbol_len, height)),
     }
     slot.as_ref().expect("just filled")
 }

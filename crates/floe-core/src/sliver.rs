@@ -6,7 +6,7 @@ use crate::config::EncodingConfig;
 use crate::ids::{SliverIndex, SliverPairIndex, SliverType};
 use crate::merkle::{Digest, MerkleTree, leaf_hashes, root_from_leaf_hashes};
 use crate::metadata::BlobMetadata;
-use crate::rs::{RsError, with_worker, zeros_for};
+use crate::rs::{RsError, memo_for, with_worker};
 
 /// The symbols of one sliver.
 ///
@@ -189,8 +189,9 @@ pub fn expand(
 ///
 /// Small blobs make many slivers all zero, and the rest long runs of zero symbols. An all-zero
 /// sliver of the right length expands to zeros (the code is linear), so its root is the
-/// all-zero tree's, with no coding and one hash per level; elsewhere zero symbols and all-zero
-/// subtrees come from the zero table (see [`crate::merkle::ZeroTrees`]). Same root either way.
+/// all-zero tree's, with no coding and one hash per level; elsewhere zero symbols, all-zero
+/// subtrees and 2-byte symbols' leaves come from the memo (see [`crate::merkle::HashMemo`]).
+/// Same root either way.
 pub fn expanded_root(
     config: &EncodingConfig,
     axis: SliverType,
@@ -200,9 +201,9 @@ pub fn expanded_root(
     let (k, n) = expansion_code(config, axis);
     let sym = usize::from(symbol_size);
     with_worker(|w| {
-        let zeros = zeros_for(&mut w.zeros, sym, n);
+        let memo = memo_for(&mut w.memo, sym, n);
         if sym > 0 && symbols.len() == k * sym && symbols.iter().all(|&b| b == 0) {
-            return Ok(zeros.root(n));
+            return Ok(memo.zero_root(n));
         }
         let mut repair = std::mem::take(&mut w.buf);
         repair.clear();
@@ -212,11 +213,11 @@ pub fn expanded_root(
             })?;
         let mut leaves = vec![[0u8; 32]; n];
         let all = symbols.chunks_exact(sym).chain(repair.chunks_exact(sym));
-        leaf_hashes(all, sym, Some(zeros), &mut leaves, &mut w.scratch);
+        leaf_hashes(all, sym, Some(memo), &mut leaves, &mut w.scratch);
         w.buf = repair;
         Ok(root_from_leaf_hashes(
             &leaves,
-            zeros.from_height(0),
+            memo.zero_roots(0),
             &mut w.scratch,
         ))
     })
