@@ -5,7 +5,9 @@
 //! hash; the root of no leaves is 32 zero bytes.
 //!
 //! Hashing dominates encoding, so the batch functions hash many equal-length inputs at once with
-//! `blake2b_simd::many` (4 lanes on AVX2) through reusable [`Scratch`] buffers.
+//! `blake2b_simd::many` (4 lanes on AVX2) through reusable [`Scratch`] buffers. They can also
+//! take hashes known in advance ([`HashMemo`]: all-zero subtrees, 2-byte leaves), which they
+//! copy instead of computing; that never changes a result.
 
 use blake2b_simd::Params;
 use blake2b_simd::many::{HashManyJob, hash_many};
