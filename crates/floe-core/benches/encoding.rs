@@ -1,10 +1,11 @@
 //! Encoding throughput at Mainnet's shard count (n = 1000): the full encoder (every sliver pair
 //! plus metadata) and the metadata-only path behind `floe blob-id`, for small, medium and large
-//! blobs.
+//! blobs; and what a storage node pays to verify the slivers of a small blob.
 //!
 //! Run with `cargo bench -p floe-core`; one group or size with e.g.
 //! `cargo bench -p floe-core -- 'encode/1MiB'`. Samples are few and flat so that the 16 MiB
-//! cases stay within seconds on a two-core machine.
+//! cases stay within seconds on a two-core machine. The 64 MiB encode (large blobs must not
+//! get slower) runs only with `FLOE_BENCH_LARGE=1`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -13,12 +14,17 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
-use floe_core::{EncodingConfig, compute_metadata, encode};
+use floe_core::{EncodingConfig, SliverIndex, SliverType, compute_metadata, encode};
 
 const N_SHARDS: u16 = 1000;
 
 /// Blob sizes benchmarked, with their labels.
-const SIZES: [(&str, usize); 3] = [("1KiB", 1 << 10), ("1MiB", 1 << 20), ("16MiB", 16 << 20)];
+const SIZES: [(&str, usize); 4] = [
+    ("1KiB", 1 << 10),
+    ("64KiB", 64 << 10),
+    ("1MiB", 1 << 20),
+    ("16MiB", 16 << 20),
+];
 
 /// Deterministic pseudo-random bytes (xorshift64*), so every run encodes the same blob.
 fn blob(size: usize) -> Vec<u8> {
@@ -70,5 +76,57 @@ fn bench_compute_metadata(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_encode, bench_compute_metadata);
+/// Verifying every sliver of one axis of a 1 KiB blob, one after the other on one thread (as a
+/// node checks one upload): the time per sliver is the reported time divided by n.
+fn bench_verify(c: &mut Criterion) {
+    let config = EncodingConfig::new(N_SHARDS).expect("1000 shards is a valid configuration");
+    let encoded = encode(&config, &blob(1 << 10)).expect("blob fits n = 1000");
+    let metadata = &encoded.metadata().metadata;
+    let mut group = c.benchmark_group("verify_all_slivers");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(u64::from(N_SHARDS)));
+    for (label, axis) in [
+        ("primary/1KiB", SliverType::Primary),
+        ("secondary/1KiB", SliverType::Secondary),
+    ] {
+        let slivers: Vec<_> = (0..N_SHARDS)
+            .map(|i| encoded.sliver(axis, SliverIndex(i)))
+            .collect();
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                for sliver in &slivers {
+                    sliver
+                        .verify(axis, &config, black_box(metadata))
+                        .expect("an honest sliver verifies");
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The 64 MiB encode, only with `FLOE_BENCH_LARGE=1` (about a second per iteration).
+fn bench_encode_large(c: &mut Criterion) {
+    if std::env::var_os("FLOE_BENCH_LARGE").is_none() {
+        return;
+    }
+    let config = EncodingConfig::new(N_SHARDS).expect("1000 shards is a valid configuration");
+    let mut group = c.benchmark_group("encode");
+    configure(&mut group);
+    let size = 64 << 20;
+    let data = blob(size);
+    group.throughput(Throughput::Bytes(size as u64));
+    group.bench_with_input(BenchmarkId::from_parameter("64MiB"), &data, |b, data| {
+        b.iter(|| encode(&config, black_box(data)).expect("blob fits n = 1000"));
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_encode,
+    bench_compute_metadata,
+    bench_verify,
+    bench_encode_large
+);
 criterion_main!(benches);

@@ -5,11 +5,16 @@
 //! hash; the root of no leaves is 32 zero bytes.
 //!
 //! Hashing dominates encoding, so the batch functions hash many equal-length inputs at once with
-//! `blake2b_simd::many` (4 lanes on AVX2) through reusable [`Scratch`] buffers.
+//! `blake2b_simd::many` (4 lanes on AVX2) through reusable [`Scratch`] buffers. They can also
+//! take hashes known in advance ([`HashMemo`]: all-zero subtrees, 2-byte leaves), which they
+//! copy instead of computing; that never changes a result.
 
 use blake2b_simd::Params;
 use blake2b_simd::many::{HashManyJob, hash_many};
 use serde::{Deserialize, Serialize};
+
+mod memo;
+pub use memo::HashMemo;
 
 /// A 32-byte Blake2b-256 digest.
 pub type Digest = [u8; 32];
@@ -69,89 +74,174 @@ impl From<Digest> for Node {
 /// Reusable buffers for batched hashing (one per thread).
 #[derive(Default)]
 pub struct Scratch {
-    staging: Vec<u8>,
+    batch: Batch,
     level_a: Vec<Digest>,
     level_b: Vec<Digest>,
 }
+
+/// Records staged for one `hash_many` pass, each with the output slot its digest goes to.
+#[derive(Default)]
+struct Batch {
+    staging: Vec<u8>,
+    targets: Vec<usize>,
+    hashed: Vec<Digest>,
+}
+
+impl Batch {
+    fn start(&mut self, records: usize, record_len: usize) {
+        self.staging.clear();
+        self.staging.reserve(records * record_len);
+        self.targets.clear();
+        self.targets.reserve(records);
+    }
+
+    fn push_leaf(&mut self, target: usize, symbol: &[u8]) {
+        self.staging.push(LEAF_PREFIX);
+        self.staging.extend_from_slice(symbol);
+        self.targets.push(target);
+    }
+
+    /// Stage the parent of (`left`, `right`) for slot `target` of `out`, unless the zero
+    /// roots `zeros` (see [`memo::known_parent`]) give it: then it is written to `out` at once.
+    #[inline]
+    fn push_parent(
+        &mut self,
+        target: usize,
+        left: &Digest,
+        right: Option<&Digest>,
+        zeros: &[Digest],
+        out: &mut [Digest],
+    ) {
+        if let Some(known) = memo::known_parent(zeros, left, right) {
+            out[target] = *known;
+            return;
+        }
+        self.staging.push(INNER_PREFIX);
+        self.staging.extend_from_slice(left);
+        self.staging.extend_from_slice(right.unwrap_or(&EMPTY_NODE));
+        self.targets.push(target);
+    }
+
+    /// Hash the staged records (each `record_len` bytes) into their slots of `out`. Targets are
+    /// increasing, so when every slot was staged the digests go straight into `out`.
+    fn finish(&mut self, record_len: usize, out: &mut [Digest]) {
+        if self.targets.len() == out.len() {
+            hash_records(&self.staging, record_len, out);
+            return;
+        }
+        self.hashed.clear();
+        self.hashed.resize(self.targets.len(), [0; 32]);
+        hash_records(&self.staging, record_len, &mut self.hashed);
+        for (&t, d) in self.targets.iter().zip(&self.hashed) {
+            out[t] = *d;
+        }
+    }
+}
+
+/// Records hashed per `hash_many` call: enough to fill the SIMD lanes many times over, few
+/// enough that the jobs stay in L1.
+const HASH_CHUNK: usize = 64;
 
 /// Hash equal-length records laid out back to back in `staging` (each `record_len` bytes).
 fn hash_records(staging: &[u8], record_len: usize, out: &mut [Digest]) {
     debug_assert_eq!(staging.len(), record_len * out.len());
     let params = params();
-    let mut jobs: Vec<HashManyJob<'_>> = staging
-        .chunks_exact(record_len)
-        .map(|rec| HashManyJob::new(&params, rec))
-        .collect();
-    hash_many(jobs.iter_mut());
-    for (o, job) in out.iter_mut().zip(&jobs) {
-        o.copy_from_slice(job.to_hash().as_bytes());
+    let mut jobs: Vec<HashManyJob<'_>> = Vec::with_capacity(HASH_CHUNK.min(out.len()));
+    for (records, outs) in staging
+        .chunks(HASH_CHUNK * record_len)
+        .zip(out.chunks_mut(HASH_CHUNK))
+    {
+        jobs.clear();
+        jobs.extend(
+            records
+                .chunks_exact(record_len)
+                .map(|rec| HashManyJob::new(&params, rec)),
+        );
+        hash_many(jobs.iter_mut());
+        for (o, job) in outs.iter_mut().zip(&jobs) {
+            o.copy_from_slice(job.to_hash().as_bytes());
+        }
     }
 }
 
 /// Leaf hashes of the symbols yielded by `symbols` (all of length `symbol_len`), into `out`.
+/// With `memo` (for `symbol_len`), the leaves it knows (zero symbols; every 2-byte symbol) are
+/// copied from it instead of hashed.
 /// Panics if the iterator does not yield exactly `out.len()` symbols of `symbol_len` bytes.
 pub fn leaf_hashes<'a>(
     symbols: impl Iterator<Item = &'a [u8]>,
     symbol_len: usize,
+    memo: Option<&HashMemo>,
     out: &mut [Digest],
     scratch: &mut Scratch,
 ) {
-    let record = symbol_len + 1;
-    scratch.staging.clear();
-    scratch.staging.reserve(out.len() * record);
-    for sym in symbols {
-        assert_eq!(sym.len(), symbol_len, "equal-length symbols");
-        scratch.staging.push(LEAF_PREFIX);
-        scratch.staging.extend_from_slice(sym);
+    if let Some(m) = memo {
+        assert_eq!(m.symbol_len(), symbol_len, "memo for another symbol length");
     }
-    assert_eq!(
-        scratch.staging.len(),
-        out.len() * record,
-        "one output per symbol"
-    );
-    hash_records(&scratch.staging, record, out);
+    let record = symbol_len + 1;
+    let batch = &mut scratch.batch;
+    batch.start(out.len(), record);
+    let mut count = 0;
+    for (i, sym) in symbols.enumerate() {
+        assert_eq!(sym.len(), symbol_len, "equal-length symbols");
+        assert!(i < out.len(), "one output per symbol");
+        match memo.and_then(|m| m.known_leaf(sym)) {
+            Some(known) => out[i] = *known,
+            None => batch.push_leaf(i, sym),
+        }
+        count = i + 1;
+    }
+    assert_eq!(count, out.len(), "one output per symbol");
+    batch.finish(record, out);
 }
 
-/// Hash one level of a tree into its parent level (padding an odd level with `Empty`).
-fn hash_level(nodes: &[Digest], parent: &mut Vec<Digest>, staging: &mut Vec<u8>) {
+/// Hash one level of a tree into its parent level (padding an odd level with `Empty`), with the
+/// zero roots `zeros` (entry 0 at this level's height; may be empty).
+fn hash_level(nodes: &[Digest], zeros: &[Digest], parent: &mut Vec<Digest>, batch: &mut Batch) {
     let count = nodes.len().div_ceil(2);
-    staging.clear();
-    staging.reserve(count * 65);
-    for pair in nodes.chunks(2) {
-        staging.push(INNER_PREFIX);
-        staging.extend_from_slice(&pair[0]);
-        staging.extend_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
-    }
     parent.clear();
     parent.resize(count, [0; 32]);
-    hash_records(staging, 65, parent);
+    batch.start(count, 65);
+    for (j, pair) in nodes.chunks(2).enumerate() {
+        batch.push_parent(j, &pair[0], pair.get(1), zeros, parent);
+    }
+    batch.finish(65, parent);
 }
 
-/// The root over already-hashed leaves.
-pub fn root_from_leaf_hashes(leaves: &[Digest], scratch: &mut Scratch) -> Digest {
+/// The root over already-hashed leaves. `zeros` are the zero-subtree roots from the leaves'
+/// height up (e.g. [`HashMemo::zero_roots`]`(0)`, or `&[]` for none); they never change the
+/// result, they only spare hashes.
+pub fn root_from_leaf_hashes(leaves: &[Digest], zeros: &[Digest], scratch: &mut Scratch) -> Digest {
     match leaves.len() {
         0 => return EMPTY_NODE,
         1 => return leaves[0],
         _ => {}
     }
     let Scratch {
-        staging,
+        batch,
         level_a,
         level_b,
     } = scratch;
-    hash_level(leaves, level_a, staging);
+    hash_level(leaves, zeros, level_a, batch);
+    let mut height = 1;
     while level_a.len() > 1 {
-        hash_level(level_a, level_b, staging);
+        hash_level(level_a, zeros_at(zeros, height), level_b, batch);
         std::mem::swap(level_a, level_b);
+        height += 1;
     }
     level_a[0]
+}
+
+/// The zero roots for children `level` levels above the base of `zeros`.
+fn zeros_at(zeros: &[Digest], level: usize) -> &[Digest] {
+    zeros.get(level..).unwrap_or(&[])
 }
 
 /// Fold the roots of consecutive aligned subtrees (all of height `height`, the last one possibly
 /// padded up to that height) into the root of the whole tree.
 /// Subtree roots combine exactly like leaf hashes do from their level upwards.
 pub fn root_from_subtree_roots(subtrees: &[Digest], scratch: &mut Scratch) -> Digest {
-    root_from_leaf_hashes(subtrees, scratch)
+    root_from_leaf_hashes(subtrees, &[], scratch)
 }
 
 /// The node at height `height` covering `leaves` (an aligned run at the end of a larger tree):
@@ -159,14 +249,14 @@ pub fn root_from_subtree_roots(subtrees: &[Digest], scratch: &mut Scratch) -> Di
 pub fn padded_subtree_root(leaves: &[Digest], height: u32, scratch: &mut Scratch) -> Digest {
     assert!(!leaves.is_empty() && leaves.len() <= 1 << height);
     let Scratch {
-        staging,
+        batch,
         level_a,
         level_b,
     } = scratch;
     level_a.clear();
     level_a.extend_from_slice(leaves);
     for _ in 0..height {
-        hash_level(level_a, level_b, staging);
+        hash_level(level_a, &[], level_b, batch);
         std::mem::swap(level_a, level_b);
     }
     debug_assert_eq!(level_a.len(), 1);
@@ -176,10 +266,12 @@ pub fn padded_subtree_root(leaves: &[Digest], height: u32, scratch: &mut Scratch
 /// Roots of many trees of `per_tree` leaves each, stored back to back in `leaves`, hashed level
 /// by level across all trees at once (so every `hash_many` call has plenty of lanes to fill).
 /// With `pad_height = Some(h)`, every tree is padded with `Empty` siblings up to height `h`.
+/// `zeros` are the zero-subtree roots from the leaves' height up (`&[]` for none).
 pub fn roots_of_many(
     leaves: &[Digest],
     per_tree: usize,
     pad_height: Option<u32>,
+    zeros: &[Digest],
     scratch: &mut Scratch,
 ) -> Vec<Digest> {
     assert!(per_tree > 0 && leaves.len().is_multiple_of(per_tree));
@@ -188,6 +280,7 @@ pub fn roots_of_many(
         trees,
         per_tree,
         pad_height,
+        zeros,
         |t, i| &leaves[t * per_tree + i],
         scratch,
     )
@@ -199,6 +292,7 @@ pub fn roots_of_many_by<'a>(
     trees: usize,
     per_tree: usize,
     pad_height: Option<u32>,
+    zeros: &[Digest],
     leaf: impl Fn(usize, usize) -> &'a Digest,
     scratch: &mut Scratch,
 ) -> Vec<Digest> {
@@ -209,37 +303,32 @@ pub fn roots_of_many_by<'a>(
         return (0..trees).map(|t| *leaf(t, 0)).collect();
     }
     let Scratch {
-        staging,
+        batch,
         level_a,
         level_b,
     } = scratch;
     let mut count = per_tree;
-    for level in 0..height {
+    for level in 0..height as usize {
         let parents = count.div_ceil(2);
-        staging.clear();
-        staging.reserve(trees * parents * 65);
-        for t in 0..trees {
-            for j in 0..parents {
-                let (l, r) = if level == 0 {
-                    (
-                        leaf(t, 2 * j),
-                        (2 * j + 1 < count).then(|| leaf(t, 2 * j + 1)),
-                    )
-                } else {
-                    let base = t * count;
-                    (
-                        &level_a[base + 2 * j],
-                        level_a.get(base + 2 * j + 1).filter(|_| 2 * j + 1 < count),
-                    )
-                };
-                staging.push(INNER_PREFIX);
-                staging.extend_from_slice(l);
-                staging.extend_from_slice(r.unwrap_or(&EMPTY_NODE));
-            }
-        }
+        let level_zeros = zeros_at(zeros, level);
         level_b.clear();
         level_b.resize(trees * parents, [0; 32]);
-        hash_records(staging, 65, level_b);
+        batch.start(trees * parents, 65);
+        for t in 0..trees {
+            for j in 0..parents {
+                let target = t * parents + j;
+                let right = 2 * j + 1 < count;
+                if level == 0 {
+                    let r = right.then(|| leaf(t, 2 * j + 1));
+                    batch.push_parent(target, leaf(t, 2 * j), r, level_zeros, level_b);
+                } else {
+                    let base = t * count;
+                    let r = right.then(|| &level_a[base + 2 * j + 1]);
+                    batch.push_parent(target, &level_a[base + 2 * j], r, level_zeros, level_b);
+                }
+            }
+        }
+        batch.finish(65, level_b);
         std::mem::swap(level_a, level_b);
         count = parents;
     }
@@ -262,8 +351,9 @@ impl MerkleTree {
             let mut parent = Vec::new();
             hash_level(
                 levels.last().expect("non-empty"),
+                &[],
                 &mut parent,
-                &mut scratch.staging,
+                &mut scratch.batch,
             );
             levels.push(parent);
         }
@@ -278,6 +368,7 @@ impl MerkleTree {
         leaf_hashes(
             data.chunks_exact(symbol_len),
             symbol_len,
+            None,
             &mut leaves,
             &mut scratch,
         );
@@ -384,14 +475,18 @@ mod tests {
     #[test]
     fn small_roots() {
         let mut s = Scratch::default();
-        assert_eq!(root_from_leaf_hashes(&[], &mut s), EMPTY_NODE);
+        assert_eq!(root_from_leaf_hashes(&[], &[], &mut s), EMPTY_NODE);
         let one = leaf_hash(b"x");
-        assert_eq!(root_from_leaf_hashes(&[one], &mut s), one);
+        assert_eq!(root_from_leaf_hashes(&[one], &[], &mut s), one);
         // The single-leaf root is H(0x00 ‖ data).
         assert_eq!(one, blake2b256(&[&[0], b"x"]));
         for n in 2..70 {
             let l = leaves(n);
-            assert_eq!(root_from_leaf_hashes(&l, &mut s), naive_root(&l), "n = {n}");
+            assert_eq!(
+                root_from_leaf_hashes(&l, &[], &mut s),
+                naive_root(&l),
+                "n = {n}"
+            );
             assert_eq!(
                 MerkleTree::from_leaf_hashes(l.clone()).root(),
                 naive_root(&l)
@@ -409,7 +504,7 @@ mod tests {
                 .chunks(block)
                 .map(|c| {
                     if c.len() == block {
-                        root_from_leaf_hashes(c, &mut Scratch::default())
+                        root_from_leaf_hashes(c, &[], &mut Scratch::default())
                     } else {
                         padded_subtree_root(c, height, &mut Scratch::default())
                     }
@@ -451,13 +546,13 @@ mod tests {
         let mut s = Scratch::default();
         for per in [1usize, 2, 5, 32, 33, 1000] {
             let l = leaves(per * 3);
-            let roots = roots_of_many(&l, per, None, &mut s);
+            let roots = roots_of_many(&l, per, None, &[], &mut s);
             for (t, chunk) in l.chunks(per).enumerate() {
                 assert_eq!(roots[t], naive_root(chunk), "per = {per}");
             }
         }
         let l = leaves(3 * 5);
-        let padded = roots_of_many(&l, 5, Some(6), &mut s);
+        let padded = roots_of_many(&l, 5, Some(6), &[], &mut s);
         assert_eq!(padded[1], padded_subtree_root(&l[5..10], 6, &mut s));
     }
 

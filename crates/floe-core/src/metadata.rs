@@ -95,8 +95,14 @@ impl BlobMetadata {
             .collect();
         let mut scratch = Scratch::default();
         let mut hashed = vec![[0u8; 32]; leaves.len()];
-        leaf_hashes(leaves.iter().map(|l| &l[..]), 64, &mut hashed, &mut scratch);
-        root_from_leaf_hashes(&hashed, &mut scratch)
+        leaf_hashes(
+            leaves.iter().map(|l| &l[..]),
+            64,
+            None,
+            &mut hashed,
+            &mut scratch,
+        );
+        root_from_leaf_hashes(&hashed, &[], &mut scratch)
     }
 
     /// The blob ID these hashes commit to.

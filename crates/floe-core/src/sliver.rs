@@ -6,7 +6,7 @@ use crate::config::EncodingConfig;
 use crate::ids::{SliverIndex, SliverPairIndex, SliverType};
 use crate::merkle::{Digest, MerkleTree, leaf_hashes, root_from_leaf_hashes};
 use crate::metadata::BlobMetadata;
-use crate::rs::{RsError, with_worker};
+use crate::rs::{RsError, memo_for, with_worker};
 
 /// The symbols of one sliver.
 ///
@@ -186,6 +186,12 @@ pub fn expand(
 }
 
 /// The Merkle root over a sliver's n-symbol expansion: the hash the metadata holds for it.
+///
+/// Small blobs make many slivers all zero, and the rest long runs of zero symbols. An all-zero
+/// sliver of the right length expands to zeros (the code is linear), so its root is the
+/// all-zero tree's, with no coding and one hash per level; elsewhere zero symbols, all-zero
+/// subtrees and 2-byte symbols' leaves come from the memo (see [`crate::merkle::HashMemo`]).
+/// Same root either way.
 pub fn expanded_root(
     config: &EncodingConfig,
     axis: SliverType,
@@ -195,6 +201,10 @@ pub fn expanded_root(
     let (k, n) = expansion_code(config, axis);
     let sym = usize::from(symbol_size);
     with_worker(|w| {
+        let memo = memo_for(&mut w.memo, sym, n);
+        if sym > 0 && symbols.len() == k * sym && symbols.iter().all(|&b| b == 0) {
+            return Ok(memo.zero_root(n));
+        }
         let mut repair = std::mem::take(&mut w.buf);
         repair.clear();
         w.coder
@@ -203,9 +213,13 @@ pub fn expanded_root(
             })?;
         let mut leaves = vec![[0u8; 32]; n];
         let all = symbols.chunks_exact(sym).chain(repair.chunks_exact(sym));
-        leaf_hashes(all, sym, &mut leaves, &mut w.scratch);
+        leaf_hashes(all, sym, Some(memo), &mut leaves, &mut w.scratch);
         w.buf = repair;
-        Ok(root_from_leaf_hashes(&leaves, &mut w.scratch))
+        Ok(root_from_leaf_hashes(
+            &leaves,
+            memo.zero_roots(0),
+            &mut w.scratch,
+        ))
     })
 }
 
@@ -257,4 +271,79 @@ pub fn metadata_from_slivers(
         unencoded_length,
         hashes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::encode;
+
+    /// The plain root: the whole expansion, every leaf hashed, no shortcut.
+    fn plain_root(config: &EncodingConfig, axis: SliverType, sliver: &SliverData) -> Digest {
+        let expanded = expand(config, axis, sliver.symbol_size, &sliver.symbols).unwrap();
+        MerkleTree::from_symbols(&expanded, usize::from(sliver.symbol_size)).root()
+    }
+
+    /// Small blobs make slivers that are all zero or hold long zero runs: every sliver's root
+    /// matches the plain computation and the metadata, and every sliver verifies.
+    #[test]
+    fn small_blob_slivers_match_plain_roots() {
+        for (n, len) in [
+            (4u16, 0usize),
+            (4, 5),
+            (7, 100),
+            (10, 1),
+            (10, 40),
+            (100, 1024),
+            (1000, 1024),
+        ] {
+            let config = EncodingConfig::new(n).unwrap();
+            let mut blob: Vec<u8> = (0..len).map(|i| (i * 131 + 3) as u8).collect();
+            blob[len / 2..len * 3 / 4].fill(0);
+            let encoded = encode(&config, &blob).unwrap();
+            let metadata = &encoded.metadata().metadata;
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                for i in 0..n {
+                    let sliver = encoded.sliver(axis, SliverIndex(i));
+                    let root =
+                        expanded_root(&config, axis, sliver.symbol_size, &sliver.symbols).unwrap();
+                    let what = format!("n={n} len={len} {axis} {i}");
+                    assert_eq!(root, plain_root(&config, axis, &sliver), "{what}");
+                    sliver.verify(axis, &config, metadata).expect(&what);
+                }
+            }
+        }
+    }
+
+    /// The all-zero shortcut does not let a zero sliver pass for a non-zero one, nor the
+    /// reverse.
+    #[test]
+    fn zero_and_non_zero_slivers_are_not_confused() {
+        let config = EncodingConfig::new(10).unwrap();
+        let encoded = encode(&config, &[9u8; 10]).unwrap();
+        let metadata = &encoded.metadata().metadata;
+        // Primary sliver 0 holds the blob; primary sliver 1 is all zero.
+        let data = encoded.sliver(SliverType::Primary, SliverIndex(0));
+        let zero = encoded.sliver(SliverType::Primary, SliverIndex(1));
+        assert!(zero.symbols.iter().all(|&b| b == 0));
+        let swapped = [
+            SliverData {
+                index: SliverIndex(1),
+                ..data
+            },
+            SliverData {
+                index: SliverIndex(0),
+                ..zero
+            },
+        ];
+        for sliver in swapped {
+            assert_eq!(
+                sliver.verify(SliverType::Primary, &config, metadata),
+                Err(SliverError::HashMismatch {
+                    axis: SliverType::Primary,
+                    index: sliver.index.0
+                })
+            );
+        }
+    }
 }
