@@ -75,6 +75,7 @@ impl HashMemo {
     /// The leaf hash of `symbol` (of this memo's length), if known without hashing.
     #[inline]
     pub fn known_leaf(&self, symbol: &[u8]) -> Option<&Digest> {
+        debug_assert_eq!(symbol.len(), self.symbol_len, "symbol of another length");
         match self.two_byte_leaves {
             Some(table) => Some(&table[usize::from(u16::from_le_bytes([symbol[0], symbol[1]]))]),
             None => is_zero(symbol).then(|| &self.zero_roots[0]),
