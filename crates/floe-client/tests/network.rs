@@ -452,21 +452,7 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
         .unwrap();
     // Replace the heaviest node by a socket that accepts connections and never answers.
     let hung = nodes_holding_f(&client, &bed).await[0];
-    bed.stop_node(hung).await;
-    let listener = tokio::net::TcpListener::bind(bed.node_address(hung))
-        .await
-        .unwrap();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let held = {
-        let accepted = accepted.clone();
-        tokio::spawn(async move {
-            let mut conns = Vec::new();
-            while let Ok((c, _)) = listener.accept().await {
-                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                conns.push(c);
-            }
-        })
-    };
+    let (held, accepted) = freeze(&mut bed, hung).await;
     let t = std::time::Instant::now();
     let bytes = data(seed + 1, 150_000);
     let outcome = client
@@ -506,18 +492,29 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
 }
 
 /// Replace node `i` by a socket that accepts connections and never answers (a frozen
-/// process looks like this: the kernel still completes the handshakes).
-async fn freeze(bed: &mut Testbed, i: usize) -> tokio::task::JoinHandle<()> {
+/// process looks like this: the kernel still completes the handshakes). Returns the task
+/// holding the connections and how many it accepted.
+async fn freeze(
+    bed: &mut Testbed,
+    i: usize,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     bed.stop_node(i).await;
     let listener = tokio::net::TcpListener::bind(bed.node_address(i))
         .await
         .unwrap();
-    tokio::spawn(async move {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    let held = tokio::spawn(async move {
         let mut conns = Vec::new();
         while let Ok((c, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             conns.push(c);
         }
-    })
+    });
+    (held, accepted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,7 +540,7 @@ async fn with_more_than_f_shards_silent_a_write_fails_at_once_naming_them() {
     frozen.push(extra);
     let mut held = Vec::new();
     for &i in &frozen {
-        held.push(freeze(&mut bed, i).await);
+        held.push(freeze(&mut bed, i).await.0);
     }
     let t = std::time::Instant::now();
     let err = client
