@@ -329,6 +329,13 @@ where
     }
 }
 
+/// Bytes of one sliver pair (primary and secondary) of `encoded`.
+fn pair_bytes(encoded: &EncodedBlob) -> u64 {
+    let (config, sym) = (encoded.config(), encoded.symbol_size());
+    (config.sliver_len(SliverType::Primary, sym) + config.sliver_len(SliverType::Secondary, sym))
+        as u64
+}
+
 /// One sliver of an encoded blob, as the owner of a zero-copy [`bytes::Bytes`]: upload bodies
 /// point into the encoded blob instead of copying it.
 struct SliverView {
@@ -387,11 +394,7 @@ async fn distribute(
     health: &NodeHealth,
 ) -> Result<(Vec<(usize, SignedMessage)>, u64), ClientError> {
     let blob_id = encoded.blob_id();
-    let config = encoded.config();
-    let sym = encoded.symbol_size();
-    let pair_bytes = (config.sliver_len(SliverType::Primary, sym)
-        + config.sliver_len(SliverType::Secondary, sym)) as u64;
-    let total = pair_bytes * u64::from(config.n_shards());
+    let total = pair_bytes(encoded) * u64::from(encoded.config().n_shards());
     progress.phase("uploading", total);
     let in_flight_kib = (comm.max_data_in_flight_bytes / 1024).clamp(1, u64::from(u32::MAX >> 3));
     let members = committee.members.len();
@@ -582,10 +585,8 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
 
     // Each batch is written once, straight from the encoded blob, and shared by its retries.
     let n_pairs = member.info.shards.len();
-    let config = ctx.encoded.config();
     let sym = ctx.encoded.symbol_size();
-    let pair_bytes = (config.sliver_len(SliverType::Primary, sym)
-        + config.sliver_len(SliverType::Secondary, sym)) as u64;
+    let pair_bytes = pair_bytes(&ctx.encoded);
     let per_batch = (ctx.comm.batch_bytes / pair_bytes.max(1)).max(1) as usize;
     for shards in member.info.shards.chunks(per_batch.min(n_pairs.max(1))) {
         let batch_bytes = pair_bytes * shards.len() as u64;

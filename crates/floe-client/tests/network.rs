@@ -87,6 +87,18 @@ async fn read(client: &Client, blob_id: &BlobId) -> Result<Vec<u8>, ClientError>
         .await
 }
 
+/// A client with the default patience (a minute per node request, 5 attempts), unlike the
+/// quick-to-give-up one of [`network`]; its wallet derives from `wallet`.
+fn patient_client(bed: &Testbed, wallet: u8) -> Client {
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    config.communication.request_timeout_ms = 60_000;
+    config.communication.max_attempts = 5;
+    Client::new(config, Some(AccountKey::from_seed(&[wallet; 32]))).unwrap()
+}
+
 /// Nodes (by testbed index) that together hold at most `f` shards, as many as possible.
 async fn nodes_holding_f(client: &Client, bed: &Testbed) -> Vec<usize> {
     let (system, committee) = client.committee().await.unwrap();
@@ -439,12 +451,7 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
     let seed = seed();
     let (_dir, mut bed, _) = network(3_600_000).await;
     // A client that would wait a whole minute for an answer.
-    let mut config = ClientConfig {
-        ledger_url: bed.ledger_url(),
-        ..ClientConfig::default()
-    };
-    config.communication.request_timeout_ms = 60_000;
-    let client = Client::new(config, Some(AccountKey::from_seed(&[5; 32]))).unwrap();
+    let client = patient_client(&bed, 5);
     let before = data(seed, 150_000);
     let id_before = store(&client, &before, &permanent(1))
         .await
@@ -522,13 +529,7 @@ async fn with_more_than_f_shards_silent_a_write_fails_at_once_naming_them() {
     let seed = seed();
     let (_dir, mut bed, _) = network(3_600_000).await;
     // A client that would retry each node request for minutes before giving up.
-    let mut config = ClientConfig {
-        ledger_url: bed.ledger_url(),
-        ..ClientConfig::default()
-    };
-    config.communication.request_timeout_ms = 60_000;
-    config.communication.max_attempts = 5;
-    let client = Client::new(config, Some(AccountKey::from_seed(&[6; 32]))).unwrap();
+    let client = patient_client(&bed, 6);
     let stored = data(seed, 20_000);
     let id = store(&client, &stored, &permanent(2))
         .await

@@ -391,14 +391,7 @@ async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
     aggregator.shutdown().await;
 
     // Metrics count requests by route and status, and time stores and reads.
-    let text = http
-        .get(daemon.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&http, daemon.at("/metrics")).await;
     let value = |prefix: &str| -> u64 {
         text.lines()
             .find(|l| l.starts_with(prefix))
@@ -691,18 +684,16 @@ async fn deletes_sends_objects_authenticates_and_reports_missing_confirmations()
         .unwrap();
 }
 
+/// The body of `GET url` as text (a Prometheus page).
+async fn text_of(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Slivers the testbed's nodes have served so far, from their Prometheus metrics.
 async fn slivers_served(http: &reqwest::Client, bed: &Testbed) -> u64 {
     let mut total = 0;
     for i in 0..bed.node_count() {
-        let text = http
-            .get(format!("http://{}/metrics", bed.node_address(i)))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = text_of(http, format!("http://{}/metrics", bed.node_address(i))).await;
         total += text
             .lines()
             .find_map(|l| l.strip_prefix("floe_node_slivers_served_total "))

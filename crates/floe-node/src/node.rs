@@ -18,6 +18,7 @@ use floe_crypto::{
 };
 use floe_ledger_client::LedgerClient;
 use floe_node_storage::{BlobInfo, NodeStore, StoreError};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NodeConfig, NodeKeys};
@@ -408,7 +409,6 @@ impl StorageNode {
             items.push((shard, axis, *blob_id, data));
         }
         // Verification (expansion and hashing) is the costly part: all cores take part.
-        use rayon::prelude::*;
         items
             .par_iter()
             .try_for_each(|(_, axis, _, data)| data.verify(*axis, &view.config, &metadata))
