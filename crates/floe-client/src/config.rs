@@ -46,7 +46,8 @@ pub struct CommunicationConfig {
     /// How often to retry a node that has not seen the registration yet.
     pub registration_poll_ms: u64,
     /// After a quorum confirmed, keep uploading to the rest for
-    /// `clamp(elapsed / 2 + tail_min, tail_min, tail_max)`.
+    /// `clamp(elapsed / 2 + tail_min, tail_min, tail_max)`, but not for nodes that fail a
+    /// health probe sent then (see [`CommunicationConfig::tail_probe`]).
     pub tail_min_ms: u64,
     pub tail_max_ms: u64,
     /// Sliver downloads at once during a read.
@@ -58,6 +59,9 @@ pub struct CommunicationConfig {
     /// During a read, when no request has answered for this long, ask one more node (so a
     /// node that hangs costs this delay, not a request timeout).
     pub hedge_after_ms: u64,
+    /// Once a read has answers in hand, a request is hedged sooner: after three times the
+    /// 90th percentile of the answers' latencies, but never sooner than this.
+    pub hedge_min_ms: u64,
     /// A node whose request has gone unanswered this long gets a liveness probe (its health
     /// route). A node that does not answer the probe within `probe_timeout_ms` is *silent*:
     /// writes and reads stop counting on it, so an operation that cannot succeed without it
@@ -88,6 +92,7 @@ impl Default for CommunicationConfig {
             max_concurrent_metadata_reads: 3,
             status_timeout_ms: 2_000,
             hedge_after_ms: 1_000,
+            hedge_min_ms: 50,
             silent_after_ms: 1_500,
             probe_timeout_ms: 1_500,
             max_concurrent_node_requests: 256,
@@ -112,6 +117,17 @@ impl CommunicationConfig {
         Duration::from_millis(ms)
     }
 
+    /// After a quorum confirmed, the nodes still uploading get a health probe bounded by this
+    /// (a quarter of the time the quorum took, within `hedge_min_ms` and `probe_timeout_ms`):
+    /// the tail does not wait for a node that does not answer it.
+    pub fn tail_probe(&self, elapsed: Duration) -> Duration {
+        let ms = (elapsed.as_millis() as u64 / 4).clamp(
+            self.hedge_min_ms,
+            self.probe_timeout_ms.max(self.hedge_min_ms),
+        );
+        Duration::from_millis(ms)
+    }
+
     /// How long to keep uploading to the remaining nodes after a quorum confirmed.
     pub fn tail(&self, elapsed: Duration) -> Duration {
         let ms = (elapsed.as_millis() as u64 / 2 + self.tail_min_ms)
@@ -128,8 +144,8 @@ impl CommunicationConfig {
         {
             return Err("concurrency limits must be at least 1".into());
         }
-        if self.hedge_after_ms == 0 {
-            return Err("hedge_after_ms must be at least 1".into());
+        if self.hedge_after_ms == 0 || self.hedge_min_ms == 0 {
+            return Err("hedge_after_ms and hedge_min_ms must be at least 1".into());
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
@@ -162,6 +178,20 @@ mod tests {
         assert_eq!(
             c.tail(Duration::from_secs(600)),
             Duration::from_millis(10_000)
+        );
+    }
+
+    #[test]
+    fn the_tail_probe_is_a_quarter_of_the_quorum_time_within_bounds() {
+        let c = CommunicationConfig::default();
+        assert_eq!(c.tail_probe(Duration::ZERO), Duration::from_millis(50));
+        assert_eq!(
+            c.tail_probe(Duration::from_secs(1)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            c.tail_probe(Duration::from_secs(60)),
+            Duration::from_millis(1_500)
         );
     }
 

@@ -87,6 +87,12 @@ impl Client {
         })
     }
 
+    /// Whether this client found the node at `address` silent (no answer to a request, nor to
+    /// a health probe) in the last 30 s and has not heard from it since.
+    pub fn node_is_silent(&self, address: &str) -> bool {
+        self.health.is_silent(address, std::time::Instant::now())
+    }
+
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }

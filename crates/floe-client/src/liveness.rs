@@ -7,6 +7,12 @@
 //! that cannot reach its quorum without the silent nodes fails at once, naming them, instead
 //! of waiting out request timeouts and retries. A node that answers the probe is only slow and
 //! is probed again after another `silent_after_ms`.
+//!
+//! Two shortcuts keep a node that froze from slowing the first operation that meets it:
+//! once a write has its quorum, the nodes it still waits for are probed at once with a short
+//! bound (`tail_probe`), and the tail does not wait for those that do not answer; and a read
+//! hedges a request after a few times the latency its other requests showed ([`Latencies`]),
+//! not after the fixed `hedge_after_ms`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -74,6 +80,23 @@ impl Liveness {
         }
     }
 
+    /// Probe each of `members` now, bounded by `timeout`, unless already silent or being probed.
+    pub(crate) fn probe_now(
+        &mut self,
+        committee: &CommitteeView,
+        members: impl IntoIterator<Item = usize>,
+        timeout: Duration,
+    ) {
+        for member in members {
+            if self.silent.contains(&member) || !self.probing.insert(member) {
+                continue;
+            }
+            let client = committee.members[member].client.clone();
+            self.probes
+                .spawn(async move { (member, client.probe(timeout).await) });
+        }
+    }
+
     /// Whether probes are in flight.
     pub(crate) fn probing(&self) -> bool {
         !self.probes.is_empty()
@@ -122,5 +145,68 @@ impl Liveness {
                 }
             })
             .collect()
+    }
+}
+
+/// Latencies of the answers one read has had, for its hedge delay.
+#[derive(Debug, Default)]
+pub(crate) struct Latencies {
+    /// Sorted, at most one per request of the read (so at most a few thousand).
+    sorted: Vec<Duration>,
+}
+
+/// Answers needed before the hedge delay follows them.
+const MIN_SAMPLES: usize = 8;
+
+impl Latencies {
+    pub(crate) fn add(&mut self, latency: Duration) {
+        let at = self.sorted.partition_point(|l| *l <= latency);
+        self.sorted.insert(at, latency);
+    }
+
+    /// How long a request may go unanswered before it is hedged: `max` until a few answers
+    /// arrived, then three times their 90th percentile, within `[min, max]`.
+    pub(crate) fn hedge(&self, min: Duration, max: Duration) -> Duration {
+        if self.sorted.len() < MIN_SAMPLES {
+            return max;
+        }
+        let p90 = self.sorted[(self.sorted.len() * 9 / 10).min(self.sorted.len() - 1)];
+        (p90 * 3).clamp(min, max.max(min))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_hedge_waits_for_samples_then_follows_the_slow_answers_within_bounds() {
+        let mut l = Latencies::default();
+        let (min, max) = (50 * MS, 1000 * MS);
+        for _ in 0..MIN_SAMPLES - 1 {
+            l.add(10 * MS);
+        }
+        assert_eq!(l.hedge(min, max), max, "too few answers: the fixed delay");
+        l.add(10 * MS);
+        assert_eq!(
+            l.hedge(min, max),
+            min,
+            "fast answers: never below the floor"
+        );
+        for i in 0..20 {
+            l.add((40 + i) * MS);
+        }
+        // 28 answers: the 90th percentile is the 26th smallest, 57 ms.
+        assert_eq!(l.hedge(min, max), 171 * MS);
+        for i in 0..5 {
+            l.add((900 + i) * MS);
+        }
+        assert_eq!(
+            l.hedge(min, max),
+            max,
+            "slow answers: never above the fixed delay"
+        );
     }
 }

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
-use crate::liveness::{Liveness, TICK};
+use crate::liveness::{Latencies, Liveness, TICK};
 use crate::{Client, ClientError, NodeFailure, Progress};
 
 /// How to read.
@@ -23,7 +23,31 @@ pub struct ReadOptions {
     pub check: ConsistencyCheck,
 }
 
+/// How long a sliver fetch waits on a request before asking elsewhere.
+#[derive(Clone, Copy, Debug)]
+struct Patience {
+    /// The hedge delay until answers show what to expect.
+    first_hedge: Duration,
+    /// End the fetch when a request is hedged and no other candidate is left.
+    give_up_when_stuck: bool,
+}
+
 impl Client {
+    /// The patience of an ordinary read, or of one that has a cheaper fallback (`eager`): it
+    /// hedges after a few `hedge_min_ms` and gives up when stuck.
+    fn patience(&self, eager: bool) -> Patience {
+        let comm = &self.config.communication;
+        let first_hedge = if eager {
+            (comm.hedge_min_ms * 5).min(comm.hedge_after_ms)
+        } else {
+            comm.hedge_after_ms
+        };
+        Patience {
+            first_hedge: Duration::from_millis(first_hedge),
+            give_up_when_stuck: eager,
+        }
+    }
+
     /// Fail with the right error unless the ledger says `blob_id` is certified and live.
     pub async fn ensure_certified(&self, blob_id: &BlobId) -> Result<(), ClientError> {
         self.certified_epoch(blob_id).await.map(|_| ())
@@ -88,8 +112,9 @@ impl Client {
             progress.finish();
             return Ok(blob);
         }
+        let patience = self.patience(false);
         let (slivers, failures) = self
-            .fetch_primary(&committee, &metadata, order, p, &progress)
+            .fetch_primary(&committee, &metadata, order, p, patience, &progress)
             .await;
         if slivers.len() < p {
             progress.finish();
@@ -135,8 +160,9 @@ impl Client {
             return None;
         }
         let rows: Vec<u16> = (0..k as u16).collect();
-        // Only worth it while every row's holder answers promptly: a suspect holder, or no
-        // answer within the hedge delay, and the ordinary read (any p rows) goes ahead.
+        // Only worth it while every row's holder answers promptly: a suspect holder, a row
+        // unanswered for a few `hedge_min_ms`, or no rows within the hedge delay, and the
+        // ordinary read (any p rows) goes ahead.
         let blob_id = metadata.blob_id;
         let now = Instant::now();
         if rows.iter().any(|&r| {
@@ -149,7 +175,7 @@ impl Client {
         let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
         let (slivers, _) = tokio::time::timeout(
             hedge,
-            self.fetch_primary(committee, metadata, rows, k, progress),
+            self.fetch_primary(committee, metadata, rows, k, self.patience(true), progress),
         )
         .await
         .ok()?;
@@ -207,6 +233,7 @@ impl Client {
                 &metadata,
                 rows,
                 want,
+                self.patience(false),
                 &(Arc::new(crate::NoProgress) as Arc<dyn Progress>),
             )
             .await;
@@ -304,20 +331,25 @@ impl Client {
     /// after the hedge delay stops counting (it may still complete and be used): a replacement
     /// goes to another candidate and its node becomes suspect for this read and, through
     /// [`NodeHealth`](crate::health::NodeHealth), for the client's next reads. So a node that
-    /// vanished costs one hedge delay, not a request timeout, and only once.
+    /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
+    /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
+    /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
+    /// request has no replacement left to try.
     async fn fetch_primary(
         &self,
         committee: &CommitteeView,
         metadata: &BlobMetadataWithId,
         order: Vec<u16>,
         need: usize,
+        patience: Patience,
         progress: &Arc<dyn Progress>,
     ) -> (Vec<SliverData>, Vec<NodeFailure>) {
         let blob_id = metadata.blob_id;
         let config = committee.config;
         let metadata = Arc::new(metadata.clone());
         let limit = self.config.communication.max_concurrent_sliver_reads;
-        let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
+        let hedge_min = Duration::from_millis(self.config.communication.hedge_min_ms);
+        let mut latencies = Latencies::default();
         let holder =
             |index: u16| committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
         let address = |member: usize| committee.members[member].info.network_address.as_str();
@@ -396,6 +428,12 @@ impl Client {
                 set.abort_all();
                 break;
             }
+            if patience.give_up_when_stuck && pending.is_empty() && in_flight.values().any(|f| f.2)
+            {
+                set.abort_all();
+                break;
+            }
+            let hedge = latencies.hedge(hedge_min, patience.first_hedge);
             let now = Instant::now();
             liveness.probe_stalled(committee, in_flight.values().map(|f| (f.1, f.0)), now);
             let wait = in_flight
@@ -437,11 +475,12 @@ impl Client {
                     continue;
                 }
             };
-            let Some((_, member, _, _)) = in_flight.remove(&id) else {
+            let Some((started, member, _, _)) = in_flight.remove(&id) else {
                 continue;
             };
             match result {
                 Ok(s) => {
+                    latencies.add(started.elapsed());
                     self.health.clear(address(member));
                     progress.advance(s.symbols.len() as u64);
                     good.push(s);

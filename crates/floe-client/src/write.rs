@@ -450,7 +450,8 @@ async fn distribute(
             tracing::warn!(%blob_id, weight, possible, quorum, "too many nodes failed or are silent");
             break;
         }
-        // After a quorum, stop waiting once only nodes found silent before are left.
+        // After a quorum, stop waiting once only nodes found silent (before, or by the probe
+        // sent at the quorum) are left.
         if deadline.is_some() && waiting.iter().all(|&i| silent_at_start[i]) {
             break;
         }
@@ -497,6 +498,9 @@ async fn distribute(
                     let tail = comm.tail(start.elapsed());
                     tracing::debug!(%blob_id, ?tail, "quorum confirmed; finishing the tail");
                     deadline = Some(tokio::time::Instant::now() + tail);
+                    // The tail waits only for nodes that still answer a probe.
+                    let still = (0..members).filter(|&i| open(&answered, i));
+                    liveness.probe_now(committee, still, comm.tail_probe(start.elapsed()));
                 }
             }
             Err(reason) => {

@@ -472,6 +472,12 @@ async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
         "the write waited for the hung node: {store_time:?}"
     );
     assert!(outcome.confirmed_weight < u64::from(N));
+    // Once the quorum confirmed, the store probed the nodes it still waited for and stopped
+    // waiting for the one that did not answer: the client now knows it as silent.
+    assert!(
+        client.node_is_silent(bed.node_address(hung)),
+        "the store's tail did not find the hung node silent"
+    );
     let id = outcome.result.blob_id().unwrap();
     for (id, want) in [(id, &bytes), (id_before, &before)] {
         let t = std::time::Instant::now();
