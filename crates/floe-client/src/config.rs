@@ -59,8 +59,8 @@ pub struct CommunicationConfig {
     /// During a read, when no request has answered for this long, ask one more node (so a
     /// node that hangs costs this delay, not a request timeout).
     pub hedge_after_ms: u64,
-    /// Once a read has answers in hand, a request is hedged sooner: after three times the
-    /// 90th percentile of the answers' latencies, but never sooner than this.
+    /// Once a read has answers in hand, a request is hedged sooner: after one and a half times
+    /// the 90th percentile of the answers' latencies, but never sooner than this.
     pub hedge_min_ms: u64,
     /// A node whose request has gone unanswered this long gets a liveness probe (its health
     /// route). A node that does not answer the probe within `probe_timeout_ms` is *silent*:

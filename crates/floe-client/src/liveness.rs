@@ -11,7 +11,7 @@
 //! Two shortcuts keep a node that froze from slowing the first operation that meets it:
 //! once a write has its quorum, the nodes it still waits for are probed at once with a short
 //! bound (`tail_probe`), and the tail does not wait for those that do not answer; and a read
-//! hedges a request after a few times the latency its other requests showed ([`Latencies`]),
+//! hedges a request once it is well past the latency its other requests showed ([`Latencies`]),
 //! not after the fixed `hedge_after_ms`.
 
 use std::collections::{HashMap, HashSet};
@@ -165,13 +165,13 @@ impl Latencies {
     }
 
     /// How long a request may go unanswered before it is hedged: `max` until a few answers
-    /// arrived, then three times their 90th percentile, within `[min, max]`.
+    /// arrived, then one and a half times their 90th percentile, within `[min, max]`.
     pub(crate) fn hedge(&self, min: Duration, max: Duration) -> Duration {
         if self.sorted.len() < MIN_SAMPLES {
             return max;
         }
         let p90 = self.sorted[(self.sorted.len() * 9 / 10).min(self.sorted.len() - 1)];
-        (p90 * 3).clamp(min, max.max(min))
+        (p90 * 3 / 2).clamp(min, max.max(min))
     }
 }
 
@@ -199,7 +199,7 @@ mod tests {
             l.add((40 + i) * MS);
         }
         // 28 answers: the 90th percentile is the 26th smallest, 57 ms.
-        assert_eq!(l.hedge(min, max), 171 * MS);
+        assert_eq!(l.hedge(min, max), Duration::from_micros(85_500));
         for i in 0..5 {
             l.add((900 + i) * MS);
         }

@@ -98,8 +98,11 @@ impl Client {
         options: ReadOptions,
         progress: Arc<dyn Progress>,
     ) -> Result<Vec<u8>, ClientError> {
+        let started = Instant::now();
         let committee = self.read_committee(blob_id).await?;
+        let status_at = started.elapsed();
         let metadata = self.fetch_metadata(&committee, blob_id).await?;
+        let metadata_at = started.elapsed();
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
         let order: Vec<u16> = (0..config.n_shards()).collect();
@@ -125,6 +128,7 @@ impl Client {
                 failures,
             });
         }
+        let slivers_at = started.elapsed();
         progress.phase("decoding", 0);
         let check = options.check;
         let id = *blob_id;
@@ -134,6 +138,14 @@ impl Client {
         .await
         .map_err(|e| ClientError::Internal(e.to_string()))?;
         progress.finish();
+        tracing::debug!(
+            %blob_id,
+            status_ms = status_at.as_millis() as u64,
+            metadata_ms = (metadata_at - status_at).as_millis() as u64,
+            slivers_ms = (slivers_at - metadata_at).as_millis() as u64,
+            decode_ms = (started.elapsed() - slivers_at).as_millis() as u64,
+            "read finished"
+        );
         match decoded {
             Ok(d) => Ok(d.blob),
             Err(DecodeError::Inconsistent(reason)) => {
@@ -329,8 +341,9 @@ impl Client {
     ///
     /// At most `max_concurrent_sliver_reads` requests count as active. A request unanswered
     /// after the hedge delay stops counting (it may still complete and be used): a replacement
-    /// goes to another candidate and its node becomes suspect for this read and, through
-    /// [`NodeHealth`](crate::health::NodeHealth), for the client's next reads. So a node that
+    /// goes to another candidate and its node becomes suspect for this read and, if it has not
+    /// answered by the end, through [`NodeHealth`](crate::health::NodeHealth), for the
+    /// client's next reads. So a node that
     /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
     /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
     /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
@@ -456,13 +469,13 @@ impl Client {
                     continue;
                 }
                 _ = tokio::time::sleep(wait) => {
-                    // Requests past the hedge delay stop counting; their nodes are suspect.
+                    // Requests past the hedge delay stop counting; their nodes are suspect for
+                    // this read (and for the client's next ones if still silent at its end).
                     let now = Instant::now();
                     for f in in_flight.values_mut() {
                         if !f.2 && now.duration_since(f.0) >= hedge {
                             f.2 = true;
                             suspects.insert(f.1);
-                            self.health.suspect(address(f.1), now);
                         }
                     }
                     continue;
@@ -500,6 +513,10 @@ impl Client {
                     });
                 }
             }
+        }
+        let now = Instant::now();
+        for f in in_flight.values().filter(|f| f.2) {
+            self.health.suspect(address(f.1), now);
         }
         failures.extend(liveness.failures(committee));
         (good, failures)
