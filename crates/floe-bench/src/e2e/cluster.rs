@@ -333,6 +333,7 @@ fn weights(system: &SystemInfo, addresses: &[String]) -> Vec<u64> {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // pre_exec; see SAFETY
 fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec and only makes one
@@ -352,6 +353,7 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
+#[allow(unsafe_code)] // kill(2); see SAFETY
 fn signal(p: &Proc, sig: libc::c_int, name: &'static str) -> Result<(), E2eError> {
     // SAFETY: kill(2) with the pid of our own, not yet reaped child: the pid cannot have been
     // reused by another process.
@@ -367,6 +369,7 @@ fn signal(p: &Proc, sig: libc::c_int, name: &'static str) -> Result<(), E2eError
 }
 
 /// Clock ticks per second, the unit of `utime` / `stime` in `/proc/<pid>/stat`.
+#[allow(unsafe_code)] // sysconf(3); see SAFETY
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf only reads a system constant.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -1,0 +1,310 @@
+//! Policy as code. The rules the team keeps by habit elsewhere are checked here by a test
+//! (`tests/tidy.rs`), so a change that breaks one fails CI with a message naming the place:
+//!
+//! * **Dependency direction.** Every workspace crate sits in a layer ([`LAYERS`]); a crate
+//!   depends only on crates of its own or lower layers, and the pure core (encoding, crypto, the
+//!   ledger's state machine) depends on no runtime, network client or storage engine
+//!   ([`FORBIDDEN_IN_CORE`]).
+//! * **Size.** No source file over [`MAX_FILE_LINES`] lines; functions over
+//!   [`LONG_FUNCTION_LINES`] lines are counted against a ratchet that may only go down.
+//! * **Lints.** Every crate opts into the workspace's `[workspace.lints]`.
+//!
+//! The checks are plain functions over text, so they are tested here on small inputs.
+
+use std::collections::BTreeMap;
+
+/// Layers of the workspace, lowest first. A crate may depend on crates of its own layer or
+/// lower ones; a new crate must be placed here before the tidy test passes.
+pub const LAYERS: &[(&str, &[&str])] = &[
+    ("pure core", &["floe-core", "floe-crypto", "floe-ledger"]),
+    (
+        "I/O libraries",
+        &[
+            "floe-log",
+            "floe-http",
+            "floe-node-storage",
+            "floe-ledger-client",
+            "floe-node-client",
+        ],
+    ),
+    (
+        "services",
+        &[
+            "floe-ledger-service",
+            "floe-node",
+            "floe-client",
+            "floe-daemon",
+        ],
+    ),
+    ("assembly", &["floe-testbed", "floe-bench"]),
+    ("binary and tooling", &["floe-cli", "floe-tidy"]),
+];
+
+/// Crates the pure core must not depend on: it does no I/O and runs no tasks.
+pub const FORBIDDEN_IN_CORE: &[&str] = &[
+    "tokio",
+    "reqwest",
+    "axum",
+    "hyper",
+    "fjall",
+    "etcd-client",
+    "tonic",
+];
+
+/// The longest a source file may be.
+pub const MAX_FILE_LINES: usize = 800;
+
+/// A function longer than this is counted by the ratchet.
+pub const LONG_FUNCTION_LINES: usize = 70;
+
+/// The layer index of workspace crate `name`, if it is placed.
+pub fn layer_of(name: &str) -> Option<usize> {
+    LAYERS.iter().position(|(_, crates)| crates.contains(&name))
+}
+
+/// What one crate's manifest says that the rules look at.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub name: String,
+    /// Normal (not dev or build) dependencies, by the name the package has on its registry.
+    pub dependencies: Vec<String>,
+    /// Whether `[lints] workspace = true` is set.
+    pub workspace_lints: bool,
+}
+
+/// Parse the parts of a `Cargo.toml` the rules need.
+pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let value: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+    let name = value
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or("no package.name")?
+        .to_string();
+    let mut dependencies = Vec::new();
+    if let Some(deps) = value.get("dependencies").and_then(|d| d.as_table()) {
+        for (key, spec) in deps {
+            // `foo = { package = "bar" }` depends on bar.
+            let package = spec.get("package").and_then(|p| p.as_str()).unwrap_or(key);
+            dependencies.push(package.to_string());
+        }
+    }
+    let workspace_lints = value
+        .get("lints")
+        .and_then(|l| l.get("workspace"))
+        .and_then(|w| w.as_bool())
+        == Some(true);
+    Ok(Manifest {
+        name,
+        dependencies,
+        workspace_lints,
+    })
+}
+
+/// Every broken rule of dependency direction and lint opt-in among `manifests`, one line each.
+pub fn dependency_violations(manifests: &[Manifest]) -> Vec<String> {
+    let workspace: BTreeMap<&str, &Manifest> =
+        manifests.iter().map(|m| (m.name.as_str(), m)).collect();
+    let mut out = Vec::new();
+    for m in manifests {
+        if !m.workspace_lints {
+            out.push(format!(
+                "{}: add `[lints]\\nworkspace = true` to its Cargo.toml",
+                m.name
+            ));
+        }
+        let Some(layer) = layer_of(&m.name) else {
+            out.push(format!(
+                "{}: not placed in a layer; add it to floe_tidy::LAYERS",
+                m.name
+            ));
+            continue;
+        };
+        for dep in &m.dependencies {
+            if layer == 0 && FORBIDDEN_IN_CORE.contains(&dep.as_str()) {
+                out.push(format!(
+                    "{}: the pure core must not depend on {dep} (no I/O, no runtime)",
+                    m.name
+                ));
+            }
+            if !workspace.contains_key(dep.as_str()) {
+                continue;
+            }
+            match layer_of(dep) {
+                Some(l) if l > layer => out.push(format!(
+                    "{} ({}) depends on {dep} ({}): dependencies point down the layers",
+                    m.name, LAYERS[layer].0, LAYERS[l].0
+                )),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A function found in a source file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    /// 1-based line of its `fn`.
+    pub line: usize,
+    /// Lines from its `fn` to its closing brace.
+    pub lines: usize,
+}
+
+/// The functions with bodies in rustfmt-formatted `source`, outside `#[cfg(test)]` items at
+/// the top level (tests may be as long as their scenario). A body ends at the first line that
+/// is a closing brace at the indentation of its `fn` line.
+pub fn functions(source: &str) -> Vec<Function> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim_end() == "#[cfg(test)]" {
+            // Skip the test item that follows: up to its closing brace at column 0.
+            i += 1;
+            while i < lines.len() && lines[i] != "}" {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if let Some(name) = fn_name(line) {
+            let indent = line.len() - line.trim_start().len();
+            if let Some(end) = body_end(&lines, i, indent) {
+                out.push(Function {
+                    name,
+                    line: i + 1,
+                    lines: end - i + 1,
+                });
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The name of the function a line declares, if it does.
+fn fn_name(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    if rest.starts_with("//") {
+        return None;
+    }
+    if let Some(r) = rest.strip_prefix("pub") {
+        rest = match r.strip_prefix('(') {
+            Some(r) => r.split_once(") ")?.1,
+            None => r.strip_prefix(' ')?,
+        };
+    }
+    for qualifier in ["const ", "async ", "unsafe ", "extern \"C\" "] {
+        rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    Some(rest[..end].to_string())
+}
+
+/// Index of the line closing the body of the `fn` at `start`, or `None` for a declaration
+/// without a body.
+fn body_end(lines: &[&str], start: usize, indent: usize) -> Option<usize> {
+    let mut i = start;
+    // The signature: up to the line that opens the body (or ends the declaration).
+    loop {
+        let t = lines.get(i)?.trim_end();
+        if t.ends_with(';') && !t.contains('{') {
+            return None;
+        }
+        if t.contains('{') {
+            if t.ends_with('}') && i == start {
+                return Some(i);
+            }
+            if t.ends_with('{') || t.ends_with("{}") {
+                break;
+            }
+        }
+        i += 1;
+    }
+    if lines[i].trim_end().ends_with("{}") {
+        return Some(i);
+    }
+    let closing = format!("{}}}", " ".repeat(indent));
+    (i + 1..lines.len()).find(|&j| lines[j].trim_end() == closing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_are_found_with_their_lengths_and_test_modules_are_skipped() {
+        let src = "\
+pub fn a() {
+    let x = 1;
+}
+pub(crate) async fn b(
+    x: u8,
+) -> u8 {
+    x
+}
+fn one() -> u8 { 1 }
+trait T {
+    fn declared(&self);
+    fn defaulted(&self) {}
+}
+// fn commented() {
+#[cfg(test)]
+mod tests {
+    fn long_test() {
+    }
+}
+";
+        let found = functions(src);
+        let summary: Vec<(&str, usize, usize)> = found
+            .iter()
+            .map(|f| (f.name.as_str(), f.line, f.lines))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("a", 1, 3),
+                ("b", 4, 5),
+                ("one", 9, 1),
+                ("defaulted", 12, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn manifests_are_read_and_layers_are_enforced() {
+        let core = parse_manifest(
+            "[package]\nname = \"floe-core\"\n[dependencies]\ntokio.workspace = true\n\
+             [lints]\nworkspace = true\n",
+        )
+        .unwrap();
+        assert_eq!(core.dependencies, vec!["tokio"]);
+        assert!(core.workspace_lints);
+        let renamed = parse_manifest(
+            "[package]\nname = \"floe-crypto\"\n[dependencies]\n\
+             n = { package = \"floe-node\", path = \"x\" }\n",
+        )
+        .unwrap();
+        assert_eq!(renamed.dependencies, vec!["floe-node"]);
+        let node = Manifest {
+            name: "floe-node".into(),
+            dependencies: vec!["floe-core".into()],
+            workspace_lints: true,
+        };
+        let stranger = Manifest {
+            name: "floe-new".into(),
+            dependencies: vec![],
+            workspace_lints: true,
+        };
+        let v = dependency_violations(&[core, renamed, node, stranger]);
+        assert_eq!(v.len(), 4, "{v:#?}");
+        assert!(v[0].contains("floe-core: the pure core must not depend on tokio"));
+        assert!(v[1].contains("floe-crypto: add `[lints]"));
+        assert!(v[2].contains("floe-crypto (pure core) depends on floe-node (services)"));
+        assert!(v[3].contains("floe-new: not placed in a layer"));
+    }
+}
