@@ -89,7 +89,14 @@ impl Client {
             return Ok(blob);
         }
         let (slivers, failures) = self
-            .fetch_primary(&committee, &metadata, order, p, &progress)
+            .fetch_slivers(
+                &committee,
+                &metadata,
+                SliverType::Primary,
+                order,
+                p,
+                &progress,
+            )
             .await;
         if slivers.len() < p {
             progress.finish();
@@ -149,7 +156,7 @@ impl Client {
         let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
         let (slivers, _) = tokio::time::timeout(
             hedge,
-            self.fetch_primary(committee, metadata, rows, k, progress),
+            self.fetch_slivers(committee, metadata, SliverType::Primary, rows, k, progress),
         )
         .await
         .ok()?;
@@ -202,9 +209,10 @@ impl Client {
         let rows: Vec<u16> = (first as u16..=last as u16).collect();
         let want = rows.len();
         let (mut slivers, _) = self
-            .fetch_primary(
+            .fetch_slivers(
                 &committee,
                 &metadata,
+                SliverType::Primary,
                 rows,
                 want,
                 &(Arc::new(crate::NoProgress) as Arc<dyn Progress>),
@@ -297,7 +305,7 @@ impl Client {
         })
     }
 
-    /// Fetch and verify primary slivers, trying `order` front to back (slivers held by suspect
+    /// Fetch and verify slivers of `axis`, trying `order` front to back (slivers held by suspect
     /// nodes last), until `need` distinct valid ones are in hand or every candidate failed.
     ///
     /// At most `max_concurrent_sliver_reads` requests count as active. A request unanswered
@@ -305,10 +313,11 @@ impl Client {
     /// goes to another candidate and its node becomes suspect for this read and, through
     /// [`NodeHealth`](crate::health::NodeHealth), for the client's next reads. So a node that
     /// vanished costs one hedge delay, not a request timeout, and only once.
-    async fn fetch_primary(
+    pub(crate) async fn fetch_slivers(
         &self,
         committee: &CommitteeView,
         metadata: &BlobMetadataWithId,
+        axis: SliverType,
         order: Vec<u16>,
         need: usize,
         progress: &Arc<dyn Progress>,
@@ -318,8 +327,7 @@ impl Client {
         let metadata = Arc::new(metadata.clone());
         let limit = self.config.communication.max_concurrent_sliver_reads;
         let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
-        let holder =
-            |index: u16| committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
+        let holder = |index: u16| committee.holder_of(&blob_id, axis, SliverIndex(index));
         let address = |member: usize| committee.members[member].info.network_address.as_str();
         let mut suspects: HashSet<usize> = (0..committee.members.len())
             .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
@@ -348,11 +356,11 @@ impl Client {
             let client = committee.members[member].client.clone();
             let metadata = metadata.clone();
             let task = set.spawn(async move {
-                let pair = SliverIndex(index).to_pair_index(SliverType::Primary, config.n_shards());
-                let answer = client.get_sliver(&blob_id, pair, SliverType::Primary).await;
+                let pair = SliverIndex(index).to_pair_index(axis, config.n_shards());
+                let answer = client.get_sliver(&blob_id, pair, axis).await;
                 drop(permit);
                 match answer {
-                    Ok(s) => verify(config, metadata, index, s).await,
+                    Ok(s) => verify(config, metadata, axis, index, s).await,
                     Err(e) => Err(e.to_string()),
                 }
             });
@@ -471,18 +479,19 @@ impl Client {
 async fn verify(
     config: EncodingConfig,
     metadata: Arc<BlobMetadataWithId>,
+    axis: SliverType,
     index: u16,
     sliver: SliverData,
 ) -> Result<SliverData, String> {
     if sliver.index.0 != index {
         return Err(format!(
-            "asked for primary sliver {index}, got sliver {}",
+            "asked for {axis} sliver {index}, got sliver {}",
             sliver.index.0
         ));
     }
     tokio::task::spawn_blocking(move || {
         sliver
-            .verify(SliverType::Primary, &config, &metadata.metadata)
+            .verify(axis, &config, &metadata.metadata)
             .map(|()| sliver)
             .map_err(|e| format!("sliver {index} failed verification: {e}"))
     })
