@@ -10,6 +10,7 @@ mod load_cmd;
 mod node_cmds;
 mod node_membership;
 mod output;
+mod quilt_cmds;
 mod testbed_cmd;
 mod testbed_control;
 mod testbed_remote;
@@ -35,6 +36,14 @@ enum Command {
     Store(client_cmds::StoreArgs),
     /// Read a blob and write it to standard output or --out FILE.
     Read(client_cmds::ReadArgs),
+    /// Store many small files as one quilt blob (Walrus QuiltV1), each readable on its own.
+    #[command(visible_alias = "write-quilt")]
+    StoreQuilt(quilt_cmds::StoreQuiltArgs),
+    /// Read patches of a quilt by identifier, by tag or by patch ID, fetching only their columns.
+    ReadQuilt(quilt_cmds::ReadQuiltArgs),
+    /// List a quilt's patches: identifiers, patch IDs and tags.
+    #[command(visible_alias = "resolve-quilt")]
+    ListPatchesInQuilt(quilt_cmds::ListPatchesArgs),
     /// A blob's status on the ledger, and how many nodes agree.
     BlobStatus(client_cmds::StatusArgs),
     /// The network: epoch, shards, committee, limits, your wallet.
@@ -84,6 +93,9 @@ fn main() {
     let result: Result<()> = match cli.command {
         Command::Store(a) => client_cmds::store(a),
         Command::Read(a) => client_cmds::read(a),
+        Command::StoreQuilt(a) => quilt_cmds::store_quilt(a),
+        Command::ReadQuilt(a) => quilt_cmds::read_quilt(a),
+        Command::ListPatchesInQuilt(a) => quilt_cmds::list_patches(a),
         Command::BlobStatus(a) => client_cmds::blob_status(a),
         Command::Info(a) => client_cmds::info(a),
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
