@@ -152,7 +152,7 @@ pub(crate) fn parse_blob_id(s: &str) -> Result<BlobId> {
     })
 }
 
-fn parse_object_id(s: &str) -> Result<ObjectId> {
+pub(crate) fn parse_object_id(s: &str) -> Result<ObjectId> {
     s.parse()
         .map_err(|e| anyhow::anyhow!("{e:?}: an object ID is 0x followed by 64 hex digits"))
 }

@@ -1,6 +1,7 @@
 //! `floe`: the command-line entry point. Argument parsing and output only; the work is in the
 //! library crates.
 
+mod attribute_cmds;
 mod blob_cmds;
 mod cli_config;
 mod client_cmds;
@@ -54,6 +55,14 @@ enum Command {
     Delete(client_cmds::DeleteArgs),
     /// Extend the lifetime of a blob you own.
     Extend(client_cmds::ExtendArgs),
+    /// The attributes (key–value pairs) of a blob object.
+    GetBlobAttribute(attribute_cmds::GetArgs),
+    /// Set attributes of a blob object you own (e.g. --attr content-type image/png).
+    SetBlobAttribute(attribute_cmds::SetArgs),
+    /// Remove some attributes of a blob object you own.
+    RemoveBlobAttributeFields(attribute_cmds::RemoveFieldsArgs),
+    /// Remove every attribute of a blob object you own.
+    RemoveBlobAttribute(attribute_cmds::RemoveArgs),
     /// The health of every storage node of the committee.
     Health(client_cmds::HealthArgs),
     /// Serve Walrus's aggregator and publisher HTTP API (reads and writes).
@@ -101,6 +110,10 @@ fn main() {
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
         Command::Delete(a) => client_cmds::delete(a),
         Command::Extend(a) => client_cmds::extend(a),
+        Command::GetBlobAttribute(a) => attribute_cmds::get(a),
+        Command::SetBlobAttribute(a) => attribute_cmds::set(a),
+        Command::RemoveBlobAttributeFields(a) => attribute_cmds::remove_fields(a),
+        Command::RemoveBlobAttribute(a) => attribute_cmds::remove(a),
         Command::Health(a) => client_cmds::health(a),
         Command::Testbed(a) => testbed_cmd::run(a),
         Command::Daemon(a) => daemon_cmd::run(a, None),

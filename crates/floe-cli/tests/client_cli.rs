@@ -299,6 +299,43 @@ fn quilts_through_the_cli() {
     assert_eq!(stored_patches[0]["identifier"], "a.css");
     assert!(stored_patches[0]["range"].is_array());
 
+    // The quilt's object is marked as a quilt; its owner sets and removes attributes.
+    let object = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    assert_eq!(attributes["_walrusBlobType"], "quilt");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "set-blob-attribute",
+            &object,
+            "--attr",
+            "content-type",
+            "text/css",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "remove-blob-attribute-fields",
+            &object,
+            "--keys",
+            "_walrusBlobType",
+        ],
+    );
+    assert!(ok, "{err}");
+    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    assert_eq!(attributes, serde_json::json!({"content-type": "text/css"}));
+    let (ok, _, err) = run(d, &["remove-blob-attribute", &object]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        json(d, &["get-blob-attribute", &object, "--json"]),
+        serde_json::json!({})
+    );
+
     let listed = json(d, &["list-patches-in-quilt", &quilt_id, "--json"]);
     assert_eq!(listed[0]["patch_id"], css_patch_id.as_str());
     assert_eq!(listed[1]["identifier"], "index.html");

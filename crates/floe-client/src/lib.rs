@@ -41,7 +41,10 @@ use floe_ledger::{AccountKey, Address};
 use floe_ledger_client::{AccountSession, LedgerClient};
 pub use manage::{NodeAgreement, VerifiedStatus};
 pub use progress::{NoProgress, Progress};
-pub use quilt::{OpenQuilt, QuiltReadStats, QuiltStoreOutcome, stored_patches};
+pub use quilt::{
+    BLOB_TYPE_ATTRIBUTE, OpenQuilt, QUILT_BLOB_TYPE, QuiltReadStats, QuiltStoreOutcome,
+    stored_patches,
+};
 pub use read::ReadOptions;
 pub use types::{
     BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, QuiltPatchListItem, QuiltStoreResult,

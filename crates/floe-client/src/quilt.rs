@@ -25,6 +25,10 @@ use crate::committee::CommitteeView;
 use crate::types::{QuiltStoreResult, StoredQuiltPatch};
 use crate::{Client, ClientError, NoProgress, Progress, ReadOptions, StoreOptions, StoreOutcome};
 
+/// The attribute naming a blob object's type, and its value for quilts (as Walrus).
+pub const BLOB_TYPE_ATTRIBUTE: &str = "_walrusBlobType";
+pub const QUILT_BLOB_TYPE: &str = "quilt";
+
 /// What reading from a quilt cost: slivers and bytes fetched from nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QuiltReadStats {
@@ -107,6 +111,14 @@ impl Client {
             .result
             .blob_id()
             .ok_or_else(|| ClientError::Internal("the store result names no blob ID".into()))?;
+        // As Walrus, a new quilt object says what it is.
+        if let crate::BlobStoreResult::NewlyCreated { blob_object, .. } = &outcome.result {
+            self.set_blob_attributes(
+                &blob_object.id,
+                vec![(BLOB_TYPE_ATTRIBUTE.into(), QUILT_BLOB_TYPE.into())],
+            )
+            .await?;
+        }
         Ok(QuiltStoreOutcome {
             outcome,
             quilt_id,

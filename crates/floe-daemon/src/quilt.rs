@@ -17,13 +17,13 @@ use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use floe_client::{ClientError, NoProgress, QuiltPatchListItem};
 use floe_core::quilt::{PatchContents, QuiltError, QuiltPatchId, QuiltPatchInput, Tags};
 use serde::Deserialize;
 
-use crate::aggregator::{CACHE_CONTROL_OK, content_type, parse_blob_id};
+use crate::aggregator::{CACHE_CONTROL_OK, content_type, parse_blob_id, set_allowed_headers};
 use crate::error::Failure;
 use crate::multipart;
 use crate::publisher::{declared_length, drain, drain_budget, finish, prepare};
@@ -260,22 +260,12 @@ fn patch_response(
     let mut response = (StatusCode::OK, patch.data).into_response();
     let h = response.headers_mut();
     // Tags first, so that the headers below always win over a tag of the same name.
-    for (key, value) in &patch.tags {
-        let allowed = s.options.allow_quilt_patch_tags_in_response
-            || s.options
-                .allowed_headers
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(key));
-        if !allowed {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            h.insert(name, value);
-        }
-    }
+    set_allowed_headers(
+        &s.options.allowed_headers,
+        s.options.allow_quilt_patch_tags_in_response,
+        &patch.tags,
+        h,
+    );
     if !h.contains_key(CONTENT_TYPE) {
         h.insert(CONTENT_TYPE, content_type(request));
     }

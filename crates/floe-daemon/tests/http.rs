@@ -820,6 +820,36 @@ async fn quilts_are_stored_from_multipart_and_patches_read_with_their_headers() 
     let patches = stored["storedQuiltBlobs"].as_array().unwrap();
     assert_eq!(patches.len(), 2);
     assert_eq!(patches[0]["identifier"], "b.bin", "sorted by identifier");
+
+    // The quilt's blob object is marked as a quilt (as Walrus), and attributes named in
+    // --allowed-headers become headers of reads by object ID.
+    let object: floe_core::ObjectId = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let attributes = client.blob_attributes(&object).await.unwrap();
+    assert_eq!(attributes["_walrusBlobType"], "quilt");
+    client
+        .set_blob_attributes(
+            &object,
+            vec![
+                ("content-type".into(), "application/x-quilt".into()),
+                ("x-private".into(), "no".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/by-object-id/{object}")))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-quilt");
+    assert!(r.headers().get("x-private").is_none());
+    assert!(r.headers().get("_walrusblobtype").is_none());
     let html_patch_id = patches[1]["quiltPatchId"].as_str().unwrap().to_string();
     assert!(patches[1]["range"].is_array());
 

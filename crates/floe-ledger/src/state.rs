@@ -12,6 +12,7 @@ use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId};
 use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
 
+mod attribute_rules;
 mod blob_rules;
 mod node_rules;
 mod preverify;
@@ -650,6 +651,13 @@ impl LedgerState {
                     ));
                 }
                 self.set_node_weight(&sender, node_id, *weight, out)?
+            }
+            TxKind::SetBlobAttributes {
+                blob_object,
+                attributes,
+            } => self.set_attributes(&sender, blob_object, attributes)?,
+            TxKind::RemoveBlobAttributes { blob_object, keys } => {
+                self.remove_attributes(&sender, blob_object, keys.as_deref())?
             }
         }
         self.accounts.insert(sender, expected + 1);
