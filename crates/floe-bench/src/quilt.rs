@@ -162,13 +162,15 @@ async fn measure(args: &QuiltBench) -> Result<Report> {
         },
     )
     .await?;
-    let client = Client::new(
-        ClientConfig {
-            ledger_url: bed.ledger_url(),
-            ..ClientConfig::default()
-        },
-        Some(AccountKey::from_seed(&[18; 32])),
-    )?;
+    let mut config = ClientConfig {
+        ledger_url: bed.ledger_url(),
+        ..ClientConfig::default()
+    };
+    // Every node shares this machine's cores with the client: a node busy for a few seconds
+    // is slow, not gone, so it is not declared silent as quickly as over a network.
+    config.communication.silent_after_ms = 15_000;
+    config.communication.probe_timeout_ms = 15_000;
+    let client = Client::new(config, Some(AccountKey::from_seed(&[18; 32])))?;
     let options = StoreOptions {
         lifetime: Lifetime::Epochs(1),
         deletable: true,
@@ -204,6 +206,10 @@ async fn measure(args: &QuiltBench) -> Result<Report> {
         disk_bytes: nodes_bytes(&bed).saturating_sub(before),
     };
     let quilt_id = stored.quilt_id;
+    eprintln!(
+        "quilt of {} files stored in {:.1} s ({} encoded bytes charged)",
+        args.files, quilt.seconds, quilt.encoded_bytes_charged
+    );
     let quilt_blob_bytes = match &stored.outcome.result {
         BlobStoreResult::NewlyCreated { blob_object, .. } => blob_object.size,
         _ => 0,
@@ -244,6 +250,10 @@ async fn measure(args: &QuiltBench) -> Result<Report> {
     let metadata = stats.metadata_bytes;
     let p = usize::from(floe_core::EncodingConfig::new(args.n_shards)?.n_primary_source());
     let whole_quilt_read = read_figures(times, metadata + quilt_blob_bytes, p);
+    eprintln!(
+        "patch read p50 {:.1} ms ({} bytes fetched); whole quilt read p50 {:.1} ms",
+        patch_read.p50_ms, patch_read.bytes_fetched, whole_quilt_read.p50_ms
+    );
 
     // The same files as single blobs.
     let singles = match args.singles.unwrap_or(args.files).min(args.files) {
@@ -278,7 +288,14 @@ async fn store_singles(
     let before = nodes_bytes(bed);
     let started = Instant::now();
     let mut charged_total = 0;
-    for chunk in files.chunks(concurrency) {
+    for (k, chunk) in files.chunks(concurrency).enumerate() {
+        if k % 10 == 0 {
+            eprintln!(
+                "single blobs: {} of {} stored",
+                k * concurrency,
+                files.len()
+            );
+        }
         let mut set = tokio::task::JoinSet::new();
         for (_, data) in chunk {
             let client = client.clone();
