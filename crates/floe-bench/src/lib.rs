@@ -14,6 +14,7 @@ pub mod file_source;
 pub mod ledger;
 pub mod load;
 pub mod node;
+pub mod quilt;
 pub mod units;
 
 use clap::Subcommand;
@@ -35,6 +36,9 @@ pub enum BenchCommand {
     /// PUT/GET latency and throughput, CPU and memory per process, concurrent readers, and
     /// silent (SIGSTOPped) nodes.
     E2e(e2e::E2eBench),
+    /// Many small files as one quilt against single blobs: store time, encoded bytes charged,
+    /// bytes on disk, and the latency and bytes of one patch read.
+    Quilt(quilt::QuiltBench),
 }
 
 /// Run one benchmark.
@@ -46,5 +50,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Client(args) => client::run(args),
         BenchCommand::Epoch(args) => epoch::run(args),
         BenchCommand::E2e(args) => e2e::run(args),
+        BenchCommand::Quilt(args) => quilt::run(args),
     }
 }

@@ -120,7 +120,7 @@ pub struct HealthArgs {
     pub common: CommonArgs,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -128,7 +128,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// A client with the configured wallet (created on first use when `wallet`).
-fn client(common: &CommonArgs, wallet: bool) -> Result<Client> {
+pub(crate) fn client(common: &CommonArgs, wallet: bool) -> Result<Client> {
     let loaded = cli_config::load(common)?;
     let key = if wallet {
         Some(cli_config::load_or_create_wallet(
@@ -146,24 +146,25 @@ fn client(common: &CommonArgs, wallet: bool) -> Result<Client> {
     Ok(Client::new(loaded.client, key)?)
 }
 
-fn parse_blob_id(s: &str) -> Result<BlobId> {
+pub(crate) fn parse_blob_id(s: &str) -> Result<BlobId> {
     s.parse().map_err(|e| {
         anyhow::anyhow!("{e} (a blob ID is 43 base64url characters, as `floe blob-id` prints)")
     })
 }
 
-fn parse_object_id(s: &str) -> Result<ObjectId> {
+pub(crate) fn parse_object_id(s: &str) -> Result<ObjectId> {
     s.parse()
         .map_err(|e| anyhow::anyhow!("{e:?}: an object ID is 0x followed by 64 hex digits"))
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-pub fn store(a: StoreArgs) -> Result<()> {
-    let lifetime = match (&a.epochs, a.end_epoch) {
+/// The lifetime from `--epochs N|max` or `--end-epoch E`.
+pub(crate) fn lifetime(epochs: &Option<String>, end_epoch: Option<u32>) -> Result<Lifetime> {
+    Ok(match (epochs, end_epoch) {
         (Some(e), _) if e == "max" => Lifetime::Max,
         (Some(e), _) => {
             Lifetime::Epochs(e.parse().with_context(|| {
@@ -174,9 +175,12 @@ pub fn store(a: StoreArgs) -> Result<()> {
         (None, None) => bail!(
             "say how long to store: --epochs N (epochs from now), --epochs max, or --end-epoch E"
         ),
-    };
+    })
+}
+
+pub fn store(a: StoreArgs) -> Result<()> {
     let options = StoreOptions {
-        lifetime,
+        lifetime: lifetime(&a.epochs, a.end_epoch)?,
         deletable: !a.permanent,
         force: a.force,
     };
@@ -222,7 +226,7 @@ pub fn store(a: StoreArgs) -> Result<()> {
     })
 }
 
-fn print_store(
+pub(crate) fn print_store(
     system: &floe_ledger::api_types::SystemInfo,
     label: &str,
     size: u64,

@@ -1,6 +1,7 @@
 //! `floe`: the command-line entry point. Argument parsing and output only; the work is in the
 //! library crates.
 
+mod attribute_cmds;
 mod blob_cmds;
 mod cli_config;
 mod client_cmds;
@@ -10,6 +11,7 @@ mod load_cmd;
 mod node_cmds;
 mod node_membership;
 mod output;
+mod quilt_cmds;
 mod testbed_cmd;
 mod testbed_control;
 mod testbed_remote;
@@ -35,6 +37,14 @@ enum Command {
     Store(client_cmds::StoreArgs),
     /// Read a blob and write it to standard output or --out FILE.
     Read(client_cmds::ReadArgs),
+    /// Store many small files as one quilt blob (Walrus QuiltV1), each readable on its own.
+    #[command(visible_alias = "write-quilt")]
+    StoreQuilt(quilt_cmds::StoreQuiltArgs),
+    /// Read patches of a quilt by identifier, by tag or by patch ID, fetching only their columns.
+    ReadQuilt(quilt_cmds::ReadQuiltArgs),
+    /// List a quilt's patches: identifiers, patch IDs and tags.
+    #[command(visible_alias = "resolve-quilt")]
+    ListPatchesInQuilt(quilt_cmds::ListPatchesArgs),
     /// A blob's status on the ledger, and how many nodes agree.
     BlobStatus(client_cmds::StatusArgs),
     /// The network: epoch, shards, committee, limits, your wallet.
@@ -45,6 +55,14 @@ enum Command {
     Delete(client_cmds::DeleteArgs),
     /// Extend the lifetime of a blob you own.
     Extend(client_cmds::ExtendArgs),
+    /// The attributes (key–value pairs) of a blob object.
+    GetBlobAttribute(attribute_cmds::GetArgs),
+    /// Set attributes of a blob object you own (e.g. --attr content-type image/png).
+    SetBlobAttribute(attribute_cmds::SetArgs),
+    /// Remove some attributes of a blob object you own.
+    RemoveBlobAttributeFields(attribute_cmds::RemoveFieldsArgs),
+    /// Remove every attribute of a blob object you own.
+    RemoveBlobAttribute(attribute_cmds::RemoveArgs),
     /// The health of every storage node of the committee.
     Health(client_cmds::HealthArgs),
     /// Serve Walrus's aggregator and publisher HTTP API (reads and writes).
@@ -84,11 +102,18 @@ fn main() {
     let result: Result<()> = match cli.command {
         Command::Store(a) => client_cmds::store(a),
         Command::Read(a) => client_cmds::read(a),
+        Command::StoreQuilt(a) => quilt_cmds::store_quilt(a),
+        Command::ReadQuilt(a) => quilt_cmds::read_quilt(a),
+        Command::ListPatchesInQuilt(a) => quilt_cmds::list_patches(a),
         Command::BlobStatus(a) => client_cmds::blob_status(a),
         Command::Info(a) => client_cmds::info(a),
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
         Command::Delete(a) => client_cmds::delete(a),
         Command::Extend(a) => client_cmds::extend(a),
+        Command::GetBlobAttribute(a) => attribute_cmds::get(a),
+        Command::SetBlobAttribute(a) => attribute_cmds::set(a),
+        Command::RemoveBlobAttributeFields(a) => attribute_cmds::remove_fields(a),
+        Command::RemoveBlobAttribute(a) => attribute_cmds::remove(a),
         Command::Health(a) => client_cmds::health(a),
         Command::Testbed(a) => testbed_cmd::run(a),
         Command::Daemon(a) => daemon_cmd::run(a, None),

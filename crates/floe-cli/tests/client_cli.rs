@@ -247,3 +247,217 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     assert!(!ok && err.contains("43 base64url"), "{err}");
     bed.interrupt();
 }
+
+/// `store-quilt` (paths and blobs, dry run), `list-patches-in-quilt` and `read-quilt` (by
+/// identifiers, by tag, by patch ID) through real processes, and the refusals a user can meet.
+#[test]
+fn quilts_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _bed = Bed::start(d);
+    std::fs::create_dir_all(d.join("site/css")).unwrap();
+    let html: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
+    let css = b"body { color: teal }".to_vec();
+    let bin: Vec<u8> = (0..30_000u32).map(|i| (i * 13 + 5) as u8).collect();
+    std::fs::write(d.join("site/index.html"), &html).unwrap();
+    std::fs::write(d.join("site/css/a.css"), &css).unwrap();
+    std::fs::write(d.join("b.bin"), &bin).unwrap();
+
+    // A dry run predicts the quilt ID and the index without a wallet or a store.
+    let dry = json(
+        d,
+        &["store-quilt", "--paths", "site", "--dry-run", "--json"],
+    );
+    let predicted = dry["quiltBlobOutput"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patches = dry["quiltIndex"]["v1"]["quiltPatches"].as_array().unwrap();
+    let names: Vec<&str> = patches
+        .iter()
+        .map(|p| p["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.css", "index.html"], "file names, sorted");
+    assert!(patches[0]["endIndex"].as_u64().unwrap() >= 2);
+
+    let stored = json(
+        d,
+        &["store-quilt", "--paths", "site", "--epochs", "2", "--json"],
+    );
+    let quilt_id = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(quilt_id, predicted);
+    let stored_patches = stored["storedQuiltBlobs"].as_array().unwrap();
+    assert_eq!(stored_patches.len(), 2);
+    let css_patch_id = stored_patches[0]["quiltPatchId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(css_patch_id.len(), 50);
+    assert_eq!(stored_patches[0]["identifier"], "a.css");
+    assert!(stored_patches[0]["range"].is_array());
+
+    // The quilt's object is marked as a quilt; its owner sets and removes attributes.
+    let object = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    assert_eq!(attributes["_walrusBlobType"], "quilt");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "set-blob-attribute",
+            &object,
+            "--attr",
+            "content-type",
+            "text/css",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "remove-blob-attribute-fields",
+            &object,
+            "--keys",
+            "_walrusBlobType",
+        ],
+    );
+    assert!(ok, "{err}");
+    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    assert_eq!(attributes, serde_json::json!({"content-type": "text/css"}));
+    let (ok, _, err) = run(d, &["remove-blob-attribute", &object]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        json(d, &["get-blob-attribute", &object, "--json"]),
+        serde_json::json!({})
+    );
+
+    let listed = json(d, &["list-patches-in-quilt", &quilt_id, "--json"]);
+    assert_eq!(listed[0]["patch_id"], css_patch_id.as_str());
+    assert_eq!(listed[1]["identifier"], "index.html");
+    let (ok, human, _) = run(d, &["resolve-quilt", &quilt_id]);
+    assert!(ok && human.contains("index.html"), "{human}");
+
+    let (ok, _, err) = run(
+        d,
+        &[
+            "read-quilt",
+            "--quilt-id",
+            &quilt_id,
+            "--identifiers",
+            "index.html",
+            "a.css",
+            "--out",
+            "out",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(d.join("out/index.html")).unwrap(), html);
+    assert_eq!(std::fs::read(d.join("out/a.css")).unwrap(), css);
+    // By patch ID, to standard output: no index needed.
+    let out = floe(d)
+        .args(["read-quilt", "--quilt-patch-ids", &css_patch_id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, css);
+
+    // --blobs: explicit identifiers and tags (a number tag is kept as its JSON text).
+    let stored = json(
+        d,
+        &[
+            "store-quilt",
+            "--blobs",
+            r#"{"path":"b.bin","identifier":"bee","tags":{"type":"bin","n":3}}"#,
+            r#"{"path":"site/index.html","tags":{"type":"html"}}"#,
+            "--epochs",
+            "1",
+            "--json",
+        ],
+    );
+    let tagged_id = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = json(
+        d,
+        &[
+            "read-quilt",
+            "--quilt-id",
+            &tagged_id,
+            "--tag",
+            "type",
+            "bin",
+            "--json",
+        ],
+    );
+    assert_eq!(read.as_array().unwrap().len(), 1);
+    assert_eq!(read[0]["identifier"], "bee");
+    assert_eq!(read[0]["tags"]["n"], "3");
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(read[0]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, bin);
+
+    // Refusals, each with a message that says what is wrong.
+    let (ok, _, err) = run(d, &["store-quilt", "--paths", "site", "site", "--dry-run"]);
+    assert!(!ok && err.contains("duplicate identifier"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "store-quilt",
+            "--blobs",
+            r#"{"path":"b.bin","identifier":"b "}"#,
+            "--dry-run",
+        ],
+    );
+    assert!(!ok && err.contains("whitespace"), "{err}");
+    for i in 0..7 {
+        std::fs::write(d.join(format!("many-{i}")), [i as u8]).unwrap();
+    }
+    let many: Vec<String> = (0..7).map(|i| format!("many-{i}")).collect();
+    let mut args = vec!["store-quilt", "--dry-run", "--paths"];
+    args.extend(many.iter().map(String::as_str));
+    let (ok, _, err) = run(d, &args);
+    assert!(!ok && err.contains("too many patches"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "read-quilt",
+            "--quilt-id",
+            &quilt_id,
+            "--identifiers",
+            "nope.txt",
+        ],
+    );
+    assert!(!ok && err.contains("no patch \"nope.txt\""), "{err}");
+    let (ok, _, err) = run(d, &["read-quilt", "--quilt-patch-ids", "AAAA"]);
+    assert!(!ok && err.contains("33 bytes"), "{err}");
+    // An identifier is any valid string, "../x" included: --out never writes outside DIR.
+    let stored = json(
+        d,
+        &[
+            "store-quilt",
+            "--blobs",
+            r#"{"path":"b.bin","identifier":"../escaped"}"#,
+            "--epochs",
+            "1",
+            "--json",
+        ],
+    );
+    let sneaky = stored["storedQuiltBlobs"][0]["quiltPatchId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = run(
+        d,
+        &["read-quilt", "--quilt-patch-ids", &sneaky, "--out", "out2"],
+    );
+    assert!(!ok && err.contains("not a plain relative path"), "{err}");
+    assert!(!d.join("escaped").exists());
+}

@@ -113,6 +113,8 @@ pub enum ClientError {
     Encode(#[from] floe_core::EncodeError),
     #[error("decoding failed: {0}")]
     Decode(String),
+    #[error("quilt: {0}")]
+    Quilt(#[from] floe_core::quilt::QuiltError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +141,10 @@ impl ClientError {
             ClientError::Committee(_) => "BAD_COMMITTEE",
             ClientError::Encode(_) => "ENCODING_FAILED",
             ClientError::Decode(_) => "DECODING_FAILED",
+            ClientError::Quilt(floe_core::quilt::QuiltError::PatchNotFound(_)) => {
+                "QUILT_PATCH_NOT_FOUND"
+            }
+            ClientError::Quilt(_) => "INVALID_QUILT",
             ClientError::Internal(_) => "INTERNAL",
         }
     }

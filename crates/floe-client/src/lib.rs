@@ -9,6 +9,8 @@
 //!   then primary slivers verified against the metadata until n − 2f are in hand, and decodes
 //!   with a consistency check. f absent or lying shards cannot make it fail or lie.
 //! * [`Client::read_range`] fetches only the slivers holding a byte range.
+//! * [`Client::store_quilt`] stores many files as one quilt; [`Client::open_quilt`] reads its
+//!   index and patches by fetching only their columns (secondary slivers).
 //! * [`Client::verified_status`], [`Client::list_blobs`], [`Client::delete`], [`Client::extend`].
 //!
 //! Every request is bounded in time, every retry loop in attempts, and uploads in concurrency
@@ -22,6 +24,7 @@ mod health;
 mod liveness;
 mod manage;
 mod progress;
+mod quilt;
 mod read;
 mod types;
 mod write;
@@ -38,9 +41,14 @@ use floe_ledger::{AccountKey, Address};
 use floe_ledger_client::{AccountSession, LedgerClient};
 pub use manage::{NodeAgreement, VerifiedStatus};
 pub use progress::{NoProgress, Progress};
+pub use quilt::{
+    BLOB_TYPE_ATTRIBUTE, OpenQuilt, QUILT_BLOB_TYPE, QuiltReadStats, QuiltStoreOutcome,
+    stored_patches,
+};
 pub use read::ReadOptions;
 pub use types::{
-    BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation, StorageJson,
+    BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, QuiltPatchListItem, QuiltStoreResult,
+    ResourceOperation, StorageJson, StoredQuiltPatch,
 };
 pub use write::{Lifetime, StoreOptions, StoreOutcome, StoreTimings};
 

@@ -149,6 +149,49 @@ impl Client {
             .collect())
     }
 
+    /// A blob object's attributes (any owner's).
+    pub async fn blob_attributes(
+        &self,
+        object_id: &ObjectId,
+    ) -> Result<std::collections::BTreeMap<String, String>, ClientError> {
+        match self.ledger.object(object_id).await? {
+            Some(ObjectResponse::Blob(b)) => Ok(b.attributes),
+            _ => Err(ClientError::NotOwned(object_id.to_string())),
+        }
+    }
+
+    /// Set attributes of a blob object the wallet owns (existing keys are overwritten).
+    pub async fn set_blob_attributes(
+        &self,
+        object_id: &ObjectId,
+        attributes: Vec<(String, String)>,
+    ) -> Result<(), ClientError> {
+        self.owned_blob(object_id).await?;
+        self.wallet()?
+            .submit(TxKind::SetBlobAttributes {
+                blob_object: *object_id,
+                attributes,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Remove `keys` (or, with `None`, every attribute) of a blob object the wallet owns.
+    pub async fn remove_blob_attributes(
+        &self,
+        object_id: &ObjectId,
+        keys: Option<Vec<String>>,
+    ) -> Result<(), ClientError> {
+        self.owned_blob(object_id).await?;
+        self.wallet()?
+            .submit(TxKind::RemoveBlobAttributes {
+                blob_object: *object_id,
+                keys,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Delete a deletable blob object the wallet owns; its storage returns to the wallet.
     pub async fn delete(&self, object_id: &ObjectId) -> Result<BlobObject, ClientError> {
         let blob = self.owned_blob(object_id).await?;

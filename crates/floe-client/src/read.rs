@@ -23,9 +23,16 @@ pub struct ReadOptions {
     pub check: ConsistencyCheck,
 }
 
+/// The slivers a fetch wants: `need` of `axis`, tried in `order`.
+pub(crate) struct Want {
+    pub axis: SliverType,
+    pub order: Vec<u16>,
+    pub need: usize,
+}
+
 /// How long a sliver fetch waits on a request before asking elsewhere.
 #[derive(Clone, Copy, Debug)]
-struct Patience {
+pub(crate) struct Patience {
     /// The hedge delay until answers show what to expect.
     first_hedge: Duration,
     /// End the fetch when a request is hedged and no other candidate is left.
@@ -35,7 +42,7 @@ struct Patience {
 impl Client {
     /// The patience of an ordinary read, or of one that has a cheaper fallback (`eager`): it
     /// hedges after a few `hedge_min_ms` and gives up when stuck.
-    fn patience(&self, eager: bool) -> Patience {
+    pub(crate) fn patience(&self, eager: bool) -> Patience {
         let comm = &self.config.communication;
         let first_hedge = if eager {
             (comm.hedge_min_ms * 5).min(comm.hedge_after_ms)
@@ -117,7 +124,17 @@ impl Client {
         }
         let patience = self.patience(false);
         let (slivers, failures) = self
-            .fetch_primary(&committee, &metadata, order, p, patience, &progress)
+            .fetch_slivers(
+                &committee,
+                &metadata,
+                Want {
+                    axis: SliverType::Primary,
+                    order,
+                    need: p,
+                },
+                patience,
+                &progress,
+            )
             .await;
         if slivers.len() < p {
             progress.finish();
@@ -130,13 +147,7 @@ impl Client {
         }
         let slivers_at = started.elapsed();
         progress.phase("decoding", 0);
-        let check = options.check;
-        let id = *blob_id;
-        let decoded = tokio::task::spawn_blocking(move || {
-            decode_from_primary(&config, &metadata, slivers, check)
-        })
-        .await
-        .map_err(|e| ClientError::Internal(e.to_string()))?;
+        let blob = decode(config, metadata, slivers, options.check).await;
         progress.finish();
         tracing::debug!(
             %blob_id,
@@ -146,14 +157,7 @@ impl Client {
             decode_ms = (started.elapsed() - slivers_at).as_millis() as u64,
             "read finished"
         );
-        match decoded {
-            Ok(d) => Ok(d.blob),
-            Err(DecodeError::Inconsistent(reason)) => {
-                tracing::warn!(blob_id = %id, %reason, "inconsistent blob");
-                Err(ClientError::Inconsistent(id))
-            }
-            Err(e) => Err(ClientError::Decode(e.to_string())),
-        }
+        blob
     }
 
     /// A blob smaller than its matrix, read from the few systematic rows holding its bytes
@@ -187,7 +191,17 @@ impl Client {
         let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
         let (slivers, _) = tokio::time::timeout(
             hedge,
-            self.fetch_primary(committee, metadata, rows, k, self.patience(true), progress),
+            self.fetch_slivers(
+                committee,
+                metadata,
+                Want {
+                    axis: SliverType::Primary,
+                    order: rows,
+                    need: k,
+                },
+                self.patience(true),
+                progress,
+            ),
         )
         .await
         .ok()?;
@@ -240,11 +254,14 @@ impl Client {
         let rows: Vec<u16> = (first as u16..=last as u16).collect();
         let want = rows.len();
         let (mut slivers, _) = self
-            .fetch_primary(
+            .fetch_slivers(
                 &committee,
                 &metadata,
-                rows,
-                want,
+                Want {
+                    axis: SliverType::Primary,
+                    order: rows,
+                    need: want,
+                },
                 self.patience(false),
                 &(Arc::new(crate::NoProgress) as Arc<dyn Progress>),
             )
@@ -336,7 +353,7 @@ impl Client {
         })
     }
 
-    /// Fetch and verify primary slivers, trying `order` front to back (slivers held by suspect
+    /// Fetch and verify slivers of `axis`, trying `order` front to back (slivers held by suspect
     /// nodes last), until `need` distinct valid ones are in hand or every candidate failed.
     ///
     /// At most `max_concurrent_sliver_reads` requests count as active. A request unanswered
@@ -348,23 +365,22 @@ impl Client {
     /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
     /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
     /// request has no replacement left to try.
-    async fn fetch_primary(
+    pub(crate) async fn fetch_slivers(
         &self,
         committee: &CommitteeView,
         metadata: &BlobMetadataWithId,
-        order: Vec<u16>,
-        need: usize,
+        want: Want,
         patience: Patience,
         progress: &Arc<dyn Progress>,
     ) -> (Vec<SliverData>, Vec<NodeFailure>) {
+        let Want { axis, order, need } = want;
         let blob_id = metadata.blob_id;
         let config = committee.config;
         let metadata = Arc::new(metadata.clone());
         let limit = self.config.communication.max_concurrent_sliver_reads;
         let hedge_min = Duration::from_millis(self.config.communication.hedge_min_ms);
         let mut latencies = Latencies::default();
-        let holder =
-            |index: u16| committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(index));
+        let holder = |index: u16| committee.holder_of(&blob_id, axis, SliverIndex(index));
         let address = |member: usize| committee.members[member].info.network_address.as_str();
         let mut suspects: HashSet<usize> = (0..committee.members.len())
             .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
@@ -393,11 +409,11 @@ impl Client {
             let client = committee.members[member].client.clone();
             let metadata = metadata.clone();
             let task = set.spawn(async move {
-                let pair = SliverIndex(index).to_pair_index(SliverType::Primary, config.n_shards());
-                let answer = client.get_sliver(&blob_id, pair, SliverType::Primary).await;
+                let pair = SliverIndex(index).to_pair_index(axis, config.n_shards());
+                let answer = client.get_sliver(&blob_id, pair, axis).await;
                 drop(permit);
                 match answer {
-                    Ok(s) => verify(config, metadata, index, s).await,
+                    Ok(s) => verify(config, metadata, axis, index, s).await,
                     Err(e) => Err(e.to_string()),
                 }
             });
@@ -523,22 +539,47 @@ impl Client {
     }
 }
 
+/// Decode a blob from `p` verified primary slivers (off the async threads), checking its
+/// consistency as asked.
+async fn decode(
+    config: EncodingConfig,
+    metadata: BlobMetadataWithId,
+    slivers: Vec<SliverData>,
+    check: ConsistencyCheck,
+) -> Result<Vec<u8>, ClientError> {
+    let id = metadata.blob_id;
+    let decoded = tokio::task::spawn_blocking(move || {
+        decode_from_primary(&config, &metadata, slivers, check)
+    })
+    .await
+    .map_err(|e| ClientError::Internal(e.to_string()))?;
+    match decoded {
+        Ok(d) => Ok(d.blob),
+        Err(DecodeError::Inconsistent(reason)) => {
+            tracing::warn!(blob_id = %id, %reason, "inconsistent blob");
+            Err(ClientError::Inconsistent(id))
+        }
+        Err(e) => Err(ClientError::Decode(e.to_string())),
+    }
+}
+
 /// Verify a downloaded sliver (off the async threads): right index, right shape, right hash.
 async fn verify(
     config: EncodingConfig,
     metadata: Arc<BlobMetadataWithId>,
+    axis: SliverType,
     index: u16,
     sliver: SliverData,
 ) -> Result<SliverData, String> {
     if sliver.index.0 != index {
         return Err(format!(
-            "asked for primary sliver {index}, got sliver {}",
+            "asked for {axis} sliver {index}, got sliver {}",
             sliver.index.0
         ));
     }
     tokio::task::spawn_blocking(move || {
         sliver
-            .verify(SliverType::Primary, &config, &metadata.metadata)
+            .verify(axis, &config, &metadata.metadata)
             .map(|()| sliver)
             .map_err(|e| format!("sliver {index} failed verification: {e}"))
     })

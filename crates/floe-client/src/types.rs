@@ -166,3 +166,44 @@ mod tests {
         assert_eq!(v["registerFromScratch"]["epochsAhead"], 2);
     }
 }
+
+/// Walrus's `QuiltStoreResult`: the quilt blob's store result and every patch's ID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuiltStoreResult {
+    pub blob_store_result: BlobStoreResult,
+    pub stored_quilt_blobs: Vec<StoredQuiltPatch>,
+}
+
+/// One stored patch: identifier, patch ID (base64url) and column range `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredQuiltPatch {
+    pub identifier: String,
+    pub quilt_patch_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(u16, u16)>,
+}
+
+/// One entry of `GET /v1/quilts/{quilt_id}/patches` and `list-patches-in-quilt` (snake_case
+/// `patch_id`, unlike `quiltPatchId` above: as Walrus).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuiltPatchListItem {
+    pub identifier: String,
+    pub patch_id: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl QuiltPatchListItem {
+    pub fn list(quilt_id: BlobId, index: &floe_core::quilt::QuiltIndex) -> Vec<Self> {
+        index
+            .patches
+            .iter()
+            .map(|p| Self {
+                identifier: p.identifier.clone(),
+                patch_id: p.patch_id(quilt_id).to_string(),
+                tags: p.tags.clone(),
+            })
+            .collect()
+    }
+}

@@ -14,6 +14,7 @@ pub mod encode;
 pub mod ids;
 pub mod merkle;
 pub mod metadata;
+pub mod quilt;
 pub mod recovery;
 mod rs;
 pub mod sliver;

@@ -8,6 +8,9 @@
 //! never cacheable (`Cache-Control: no-store`, set for every error in `lib.rs`): a blob missing
 //! now may be certified a second later.
 //!
+//! On reads by object ID, the blob object's attributes named in `--allowed-headers` (by default
+//! `content-type`, `content-disposition`, …) become headers, over the mirrored type.
+//!
 //! A byte range is read from the systematic slivers that hold it; each sliver is verified, but
 //! (as with Walrus) the whole blob's consistency is not checked, so the consistency flags apply
 //! to whole reads only. `--max-blob-size` bounds the bytes one answer carries: the whole blob,
@@ -126,7 +129,39 @@ pub async fn get_by_object_id(
             format!("blob object {object_id} was deleted by its owner"),
         ));
     }
-    serve_blob(&s, blob.blob_id, Some(blob.size), options, &headers).await
+    let mut response = serve_blob(&s, blob.blob_id, Some(blob.size), options, &headers).await?;
+    allowed_headers(&s, &blob.attributes, response.headers_mut());
+    Ok(response)
+}
+
+/// Sets the `pairs` (blob attributes or quilt patch tags) named in `--allowed-headers` as
+/// headers (all of them with `all`), over any mirrored `Content-Type`. Pairs that are not
+/// valid header names or values are skipped.
+pub fn set_allowed_headers<'a>(
+    allowed: &[String],
+    all: bool,
+    pairs: impl IntoIterator<Item = (&'a String, &'a String)>,
+    headers: &mut HeaderMap,
+) {
+    for (key, value) in pairs {
+        if !all && !allowed.iter().any(|a| a.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn allowed_headers(
+    s: &Shared,
+    attributes: &std::collections::BTreeMap<String, String>,
+    headers: &mut HeaderMap,
+) {
+    set_allowed_headers(&s.options.allowed_headers, false, attributes, headers);
 }
 
 /// `GET /v1/blobs/{blob_id}/byte-range?start=&length=`: `length` bytes from `start`.

@@ -159,6 +159,9 @@ impl From<&ClientError> for Failure {
         if let ClientError::RangeNotSatisfiable { size, .. } = e {
             return Failure::unsatisfiable(message, *size);
         }
+        if let ClientError::Quilt(q) = e {
+            return quilt_failure(q, message);
+        }
         let (http, status, reason) = match e {
             ClientError::BlobNotFound(_)
             | ClientError::Deleted(_)
@@ -190,6 +193,7 @@ impl From<&ClientError> for Failure {
                 (S::BAD_GATEWAY, "UNAVAILABLE", "BAD_LEDGER_ANSWER")
             }
             ClientError::RangeNotSatisfiable { .. }
+            | ClientError::Quilt(_)
             | ClientError::NoWallet
             | ClientError::Encode(_)
             | ClientError::Decode(_)
@@ -197,6 +201,29 @@ impl From<&ClientError> for Failure {
         };
         Failure::new(http, status, reason, message)
     }
+}
+
+/// Quilt errors: what a request got wrong is a 400 with its own reason; a missing patch 404.
+fn quilt_failure(e: &floe_core::quilt::QuiltError, message: String) -> Failure {
+    use floe_core::quilt::QuiltError as Q;
+    let reason = match e {
+        Q::PatchNotFound(_) => {
+            return Failure::not_found("QUILT_PATCH_NOT_FOUND", message);
+        }
+        Q::Empty => "NO_FILES",
+        Q::InvalidIdentifier { .. } => "INVALID_IDENTIFIER",
+        Q::DuplicateIdentifier(_) => "DUPLICATE_IDENTIFIER",
+        Q::TooManyPatches { .. } => "TOO_MANY_PATCHES",
+        Q::TagsTooLarge { .. } | Q::PatchTooLarge { .. } | Q::QuiltTooLarge { .. } => {
+            "QUILT_TOO_LARGE"
+        }
+        Q::PatchIdTooShort(_)
+        | Q::PatchIdEncoding(_)
+        | Q::UnsupportedPatchId { .. }
+        | Q::BadPatchRange { .. } => "INVALID_QUILT_PATCH_ID",
+        _ => "NOT_A_QUILT",
+    };
+    Failure::bad_request(reason, message)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! * Aggregator: `GET /v1/blobs/{blob_id}` (with one `Range`), `GET
 //!   /v1/blobs/{blob_id}/byte-range?start=&length=`, `GET /v1/blobs/by-object-id/{object_id}`
 //!   (module `aggregator` documents the headers and the [`range`] rules).
+//! * Quilts (module `quilt`): `PUT /v1/quilts` (publisher), patches by patch ID or by quilt ID
+//!   and identifier, and a quilt's patch list (aggregator).
 //! * Publisher: `PUT /v1/blobs` (module `publisher`), and, with `--enable-delete`, `DELETE
 //!   /v1/blobs/{blob_id}` and `DELETE /v1/blobs/by-object-id/{object_id}`, answered with a
 //!   [`DeleteResult`]. Optional JWT authentication ([`auth`]).
@@ -27,9 +29,11 @@ mod coalesce;
 pub mod error;
 mod limit;
 mod metrics;
+mod multipart;
 mod openapi;
 pub mod options;
 mod publisher;
+mod quilt;
 pub mod range;
 
 use std::net::SocketAddr;
@@ -153,12 +157,23 @@ fn app(state: AppState) -> Router {
     if mode.reads() {
         by_blob_id = by_blob_id.get(aggregator::get_blob);
         by_object_id = by_object_id.get(aggregator::get_by_object_id);
-        router = router.route(
-            "/v1/blobs/{blob_id}/byte-range",
-            get(aggregator::get_byte_range),
-        );
+        router = router
+            .route(
+                "/v1/blobs/{blob_id}/byte-range",
+                get(aggregator::get_byte_range),
+            )
+            .route(
+                "/v1/blobs/by-quilt-patch-id/{quilt_patch_id}",
+                get(quilt::get_by_patch_id),
+            )
+            .route(
+                "/v1/blobs/by-quilt-id/{quilt_id}/{identifier}",
+                get(quilt::get_by_identifier),
+            )
+            .route("/v1/quilts/{quilt_id}/patches", get(quilt::list_patches));
     }
     if mode.writes() {
+        router = router.route("/v1/quilts", put(quilt::put_quilt));
         by_blob_id = by_blob_id.delete(publisher::delete_blob);
         by_object_id = by_object_id.delete(publisher::delete_by_object_id);
         router = router.route("/v1/blobs", put(publisher::put_blob));

@@ -184,6 +184,57 @@ fn publisher_paths(paths: &mut Map<String, Value>, options: &DaemonOptions) {
     );
 }
 
+fn quilt_read_paths(paths: &mut Map<String, Value>) {
+    let patch_responses = json!({
+        "200": bytes("the patch's bytes, read from its columns only; X-Quilt-Patch-Identifier names it, ETag is the quoted quilt ID, allowed tags are headers"),
+        "400": err("INVALID_QUILT_PATCH_ID, INVALID_BLOB_ID, or NOT_A_QUILT"),
+        "404": err("QUILT_PATCH_NOT_FOUND, or the quilt blob's BLOB_NOT_FOUND / BLOB_NOT_CERTIFIED"),
+        "429": err("too many reads running and waiting"),
+        "503": err("BLOB_UNAVAILABLE: not enough storage nodes answered; retry")
+    });
+    let string_param = |name: &str, description: &str| {
+        json!({"name": name, "in": "path",
+        "required": true, "description": description, "schema": {"type": "string"}})
+    };
+    paths.insert("/v1/blobs/by-quilt-patch-id/{quilt_patch_id}".into(), json!({"get": {
+        "operationId": "get_patch_by_quilt_patch_id",
+        "summary": "Read one quilt patch by its patch ID (no index is read)",
+        "parameters": [string_param("quilt_patch_id", "quilt patch ID: 37 bytes in URL-safe base64 without padding")],
+        "responses": patch_responses.clone()}}));
+    paths.insert("/v1/blobs/by-quilt-id/{quilt_id}/{identifier}".into(), json!({"get": {
+        "operationId": "get_patch_by_quilt_id_and_identifier",
+        "summary": "Read one quilt patch by the quilt ID and its identifier",
+        "parameters": [string_param("quilt_id", "the quilt's blob ID"), string_param("identifier", "the patch's identifier")],
+        "responses": patch_responses}}));
+    paths.insert("/v1/quilts/{quilt_id}/patches".into(), json!({"get": {
+        "operationId": "list_patches_in_quilt",
+        "summary": "The patches of a quilt: identifier, patch_id and tags",
+        "parameters": [string_param("quilt_id", "the quilt's blob ID")],
+        "responses": {
+            "200": {"description": "the patch list", "content": {"application/json": {"schema": {"type": "array"}}}},
+            "400": err("INVALID_BLOB_ID or NOT_A_QUILT"),
+            "404": err("BLOB_NOT_FOUND or BLOB_NOT_CERTIFIED")}}}));
+}
+
+fn quilt_write_paths(paths: &mut Map<String, Value>, options: &DaemonOptions) {
+    let mut put = paths["/v1/blobs"]["put"].clone();
+    put["operationId"] = json!("put_quilt");
+    put["summary"] = json!("Store many files as one quilt blob (Walrus QuiltV1)");
+    put["description"] = json!(format!(
+        "multipart/form-data: each field is a file whose field name is its identifier; the optional `_metadata` field is a JSON array [{{\"identifier\", \"tags\": {{…}}}}]. At most {} KiB.",
+        options.max_quilt_body_size
+    ));
+    if let Some(params) = put["parameters"].as_array_mut() {
+        params.push(json!({"name": "quilt_version", "in": "query", "required": false, "description": "V1 (the only version)", "schema": {"type": "string"}}));
+    }
+    put["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object"}}}});
+    put["responses"]["200"] = json!({"description": "stored: {blobStoreResult, storedQuiltBlobs: [{identifier, quiltPatchId, range}]}", "content": {"application/json": {"schema": {"type": "object"}}}});
+    put["responses"]["400"] = err(
+        "malformed query or body: INVALID_MULTIPART, INVALID_METADATA, NO_FILES, DUPLICATE_IDENTIFIER, UNKNOWN_IDENTIFIER, INVALID_IDENTIFIER, TOO_MANY_PATCHES, QUILT_TOO_LARGE",
+    );
+    paths.insert("/v1/quilts".into(), json!({"put": put}));
+}
+
 /// The document for `options.mode`.
 pub fn spec(options: &DaemonOptions) -> Value {
     let mut paths = Map::new();
@@ -193,9 +244,11 @@ pub fn spec(options: &DaemonOptions) -> Value {
     // Aggregator first: the publisher's DELETEs join the GETs of the same paths.
     if options.mode.reads() {
         aggregator_paths(&mut paths);
+        quilt_read_paths(&mut paths);
     }
     if options.mode.writes() {
         publisher_paths(&mut paths, options);
+        quilt_write_paths(&mut paths, options);
     }
     let title = match options.mode {
         Mode::Aggregator => "Floe aggregator",

@@ -76,6 +76,17 @@ pub struct DaemonOptions {
     /// Largest `PUT /v1/blobs` body, in KiB; larger bodies get 413.
     #[arg(long, default_value_t = 10_240)]
     pub max_body_size: u64,
+    /// Largest `PUT /v1/quilts` body (all files and the form encoding), in KiB; larger
+    /// bodies get 413.
+    #[arg(long, default_value_t = 102_400)]
+    pub max_quilt_body_size: u64,
+    /// Return every tag of a quilt patch as a response header (otherwise only tags named in
+    /// --allowed-headers).
+    #[arg(long)]
+    pub allow_quilt_patch_tags_in_response: bool,
+    /// Attribute and tag names that may become response headers.
+    #[arg(long, num_args = 1.., default_values_t = default_allowed_headers())]
+    pub allowed_headers: Vec<String>,
     /// Largest blob (or byte range) the aggregator returns, in bytes; larger ones get 403.
     #[arg(long)]
     pub max_blob_size: Option<u64>,
@@ -121,6 +132,9 @@ impl Default for DaemonOptions {
             bind_address: SocketAddr::from(([127, 0, 0, 1], 31415)),
             metrics_address: None,
             max_body_size: 10_240,
+            max_quilt_body_size: 102_400,
+            allow_quilt_patch_tags_in_response: false,
+            allowed_headers: default_allowed_headers(),
             max_blob_size: None,
             publisher_max_concurrent_requests: 8,
             publisher_max_buffer_size: 8,
@@ -135,10 +149,30 @@ impl Default for DaemonOptions {
     }
 }
 
+/// The headers a blob attribute or a quilt patch tag may set, by default (as Walrus).
+pub fn default_allowed_headers() -> Vec<String> {
+    [
+        "content-type",
+        "authorization",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "content-location",
+        "link",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 impl DaemonOptions {
     /// The body limit in bytes.
     pub fn max_body_bytes(&self) -> u64 {
         self.max_body_size.saturating_mul(1024)
+    }
+
+    /// The quilt body limit in bytes.
+    pub fn max_quilt_body_bytes(&self) -> u64 {
+        self.max_quilt_body_size.saturating_mul(1024)
     }
 
     /// Refuse settings that cannot work.
@@ -149,6 +183,12 @@ impl DaemonOptions {
         }
         if usize::try_from(self.max_body_bytes()).is_err() {
             return bad("--max-body-size is larger than this machine can address");
+        }
+        if self.max_quilt_body_size == 0 {
+            return bad("--max-quilt-body-size must be at least 1 KiB");
+        }
+        if usize::try_from(self.max_quilt_body_bytes()).is_err() {
+            return bad("--max-quilt-body-size is larger than this machine can address");
         }
         if self.publisher_max_concurrent_requests == 0
             || self.aggregator_max_concurrent_requests == 0

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use floe_client::{BlobStoreResult, ClientError, Lifetime, NoProgress, StoreOptions};
+use floe_client::{BlobStoreResult, ClientError, Lifetime, NoProgress, StoreOptions, StoreOutcome};
 use floe_core::{BlobId, EncodingType, ObjectId};
 use floe_ledger::{Address, BlobStatus};
 use http_body_util::BodyExt;
@@ -159,7 +159,7 @@ fn consume(s: &Shared, claims: &Option<Claims>, now: u64) -> Result<(), Failure>
     }
 }
 
-fn body_too_large(limit: u64) -> Failure {
+pub(crate) fn body_too_large(limit: u64) -> Failure {
     Failure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "SIZE_EXCEEDED",
@@ -174,12 +174,12 @@ fn body_too_large(limit: u64) -> Failure {
 
 /// How much of a refused body is read and discarded, so that a client still sending gets the
 /// error answer instead of a reset connection: four times the limit, at least 16 MiB.
-fn drain_budget(limit: u64) -> u64 {
+pub(crate) fn drain_budget(limit: u64) -> u64 {
     limit.saturating_mul(4).max(16 << 20)
 }
 
 /// Read and discard up to `budget` bytes of `body`, for at most [`DRAIN_TIMEOUT`].
-async fn drain(mut body: Body, budget: u64) {
+pub(crate) async fn drain(mut body: Body, budget: u64) {
     let discard = async {
         let mut seen = 0u64;
         while let Some(Ok(frame)) = body.frame().await {
@@ -229,24 +229,39 @@ pub async fn put_blob(State(s): State<AppState>, req: Request) -> Result<Respons
     result
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
 }
 
-async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Response, Failure> {
+/// A store request that passed its checks: what to store, for whom, and the write slot.
+pub(crate) struct Prepared {
+    pub plan: StorePlan,
+    pub recipient: Option<Address>,
+    pub body: Vec<u8>,
+    pub _slot: crate::limit::Slot,
+}
+
+/// The checks every store request passes, in the order that costs the client least: query
+/// (400), token (401), declared length (413), a slot (429), then the body (413 beyond `limit`)
+/// and the token's upload claims.
+pub(crate) async fn prepare(
+    s: &Shared,
+    parts: &Parts,
+    body: &mut Option<Body>,
+    limit: u64,
+) -> Result<Prepared, Failure> {
     let Query(query) = Query::<StoreQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Failure::bad_request("INVALID_QUERY", e.body_text()))?;
     let plan = StorePlan::from_query(&query)?;
     let now = now_secs();
     let claims = authenticate(s, &parts.headers, now)?;
-    let limit = s.options.max_body_bytes();
     let declared = declared_length(&parts.headers);
     if declared.is_some_and(|n| n > limit) {
         return Err(body_too_large(limit));
     }
-    let _slot = s
+    let slot = s
         .writes
         .enter()
         .await
@@ -274,12 +289,21 @@ async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Res
         }
         _ => plan.send_object_to,
     };
+    Ok(Prepared {
+        plan,
+        recipient,
+        body,
+        _slot: slot,
+    })
+}
 
-    let size = body.len() as u64;
+async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Response, Failure> {
+    let prepared = prepare(s, parts, body, s.options.max_body_bytes()).await?;
+    let size = prepared.body.len() as u64;
     let started = Instant::now();
     let stored = s
         .client
-        .store(body, &plan.options, Arc::new(NoProgress))
+        .store(prepared.body, &prepared.plan.options, Arc::new(NoProgress))
         .await;
     let outcome = match stored {
         Ok(o) => o,
@@ -288,6 +312,19 @@ async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Res
             return Err(e.into());
         }
     };
+    finish(s, &outcome, prepared.recipient, size, started).await?;
+    Ok(axum::Json(outcome.result).into_response())
+}
+
+/// After a store: log, send the new object to its recipient, count it, and turn an outcome
+/// that stored nothing into its error.
+pub(crate) async fn finish(
+    s: &Shared,
+    outcome: &StoreOutcome,
+    recipient: Option<Address>,
+    size: u64,
+    started: Instant,
+) -> Result<(), Failure> {
     let t = outcome.timings;
     tracing::info!(
         size,
@@ -333,7 +370,7 @@ async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Res
         }
     };
     s.metrics.store(label, size, started.elapsed());
-    Ok(axum::Json(outcome.result).into_response())
+    Ok(())
 }
 
 async fn send_object(

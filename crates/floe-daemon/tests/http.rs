@@ -1,129 +1,17 @@
 //! The daemon over real HTTP against a local network: a ledger and seven storage nodes on
 //! loopback sockets (n = 10 shards, f = 3).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
 
-use floe_client::{Client, ClientConfig};
 use floe_daemon::auth::{Claims, mint};
 use floe_daemon::{DaemonOptions, JwtAlgorithm, Mode};
 use floe_ledger::AccountKey;
-use floe_node::config::Limits;
-use floe_testbed::{Testbed, TestbedOptions};
-use rand::{RngCore, SeedableRng};
+use floe_testbed::Testbed;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use std::time::Duration;
 
-fn seed() -> u64 {
-    let s = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
-    s
-}
-
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
-
-async fn network() -> (tempfile::TempDir, Testbed, Client) {
-    let dir = tempfile::tempdir().unwrap();
-    let bed = Testbed::start(
-        dir.path(),
-        TestbedOptions {
-            nodes: 7,
-            n_shards: 10,
-            epoch_duration_ms: 3_600_000,
-            node_limits: Limits {
-                sync_delay_ms: 0,
-                maintenance_interval_secs: 1,
-                ..Limits::default()
-            },
-            ..TestbedOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let mut config = ClientConfig {
-        ledger_url: bed.ledger_url(),
-        ..ClientConfig::default()
-    };
-    config.communication.request_timeout_ms = 5_000;
-    config.communication.max_attempts = 2;
-    config.communication.tail_min_ms = 100;
-    config.communication.tail_max_ms = 1_000;
-    let client = Client::new(config, Some(AccountKey::from_seed(&[7; 32]))).unwrap();
-    (dir, bed, client)
-}
-
-/// A daemon on a free port: its base URL, the trigger of its graceful shutdown, its task.
-struct Daemon {
-    url: String,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), floe_daemon::DaemonError>>,
-}
-
-impl Daemon {
-    async fn start(client: &Client, options: DaemonOptions) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(floe_daemon::serve_on(
-            listener,
-            client.clone(),
-            options,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Self { url, stop, task }
-    }
-
-    fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn reason(v: &Value) -> &str {
-    v["error"]["details"][0]["reason"].as_str().unwrap_or("")
-}
-
-async fn error_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    assert_eq!(
-        r.headers()["cache-control"],
-        "no-store",
-        "errors are never cached"
-    );
-    (status, r.json().await.unwrap())
-}
-
-async fn put(http: &reqwest::Client, url: String, body: Vec<u8>) -> (StatusCode, Value) {
-    let r = http.put(url).body(body).send().await.unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {

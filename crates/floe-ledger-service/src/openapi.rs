@@ -79,7 +79,7 @@ pub fn spec() -> Value {
                     "tx": {"type": "object", "required": ["sender", "sequence", "kind"], "additionalProperties": false,
                         "properties": {"sender": {"type": "string", "description": "hex Ed25519 public key"},
                             "sequence": {"type": "integer", "minimum": 0},
-                            "kind": {"type": "object", "description": "one of reserveSpace, registerBlob, reserveAndRegister, certifyBlob, invalidateBlob, deleteBlob, extendBlob, epochSyncDone, transferBlob"}}},
+                            "kind": {"type": "object", "description": "one of reserveSpace, registerBlob, reserveAndRegister, certifyBlob, invalidateBlob, deleteBlob, extendBlob, epochSyncDone, transferBlob, registerNode, deregisterNode, setNodeWeight, setBlobAttributes, removeBlobAttributes"}}},
                     "signature": {"type": "string", "description": "hex Ed25519 signature over \"floe-ledger-tx-v1\" ‖ BCS(tx)"}}},
             "Event": {"type": "object", "required": ["index", "entryIndex", "epoch", "kind"],
                 "properties": {"index": {"type": "integer"}, "entryIndex": {"type": "integer"}, "epoch": {"type": "integer"}, "kind": {"type": "object"}}}

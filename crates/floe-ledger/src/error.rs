@@ -79,6 +79,8 @@ pub enum TxError {
     NodeDeregistered(NodeId),
     #[error("the last node with positive weight cannot leave")]
     LastNode,
+    #[error("invalid blob attributes: {0}")]
+    BadAttributes(String),
 }
 
 impl TxError {
@@ -114,6 +116,7 @@ impl TxError {
             TxError::BadNode(_) => "BAD_NODE",
             TxError::NodeDeregistered(_) => "NODE_DEREGISTERED",
             TxError::LastNode => "LAST_NODE",
+            TxError::BadAttributes(_) => "BAD_ATTRIBUTES",
         }
     }
 }

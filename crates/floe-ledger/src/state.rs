@@ -12,7 +12,9 @@ use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId};
 use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
 
+mod attribute_rules;
 mod blob_rules;
+mod effects;
 mod node_rules;
 mod preverify;
 
@@ -24,6 +26,7 @@ use crate::types::{
     Address, BlobObject, Committee, EpochState, GenesisConfig, NodeId, StorageNode,
     StorageResource, SystemParams,
 };
+use effects::Effects;
 
 /// Per blob ID: its registrations and whether it was proven invalid.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -651,6 +654,13 @@ impl LedgerState {
                 }
                 self.set_node_weight(&sender, node_id, *weight, out)?
             }
+            TxKind::SetBlobAttributes {
+                blob_object,
+                attributes,
+            } => self.set_attributes(&sender, blob_object, attributes)?,
+            TxKind::RemoveBlobAttributes { blob_object, keys } => {
+                self.remove_attributes(&sender, blob_object, keys.as_deref())?
+            }
         }
         self.accounts.insert(sender, expected + 1);
         Ok(())
@@ -750,49 +760,5 @@ impl LedgerState {
             };
         }
         Ok(())
-    }
-}
-
-/// Events and object IDs produced while applying one entry.
-struct Effects {
-    entry_index: u64,
-    first_event: u64,
-    epoch: Epoch,
-    objects_created: u64,
-    events: Vec<Event>,
-}
-
-impl Effects {
-    fn new(entry_index: u64, first_event: u64, epoch: Epoch) -> Self {
-        Self {
-            entry_index,
-            first_event,
-            epoch,
-            objects_created: 0,
-            events: Vec::new(),
-        }
-    }
-
-    /// A fresh object ID, derived from the entry index and a counter.
-    fn new_object_id(&mut self) -> ObjectId {
-        let id = ObjectId(blake2b256(&[
-            b"floe-object",
-            &self.entry_index.to_le_bytes(),
-            &self.objects_created.to_le_bytes(),
-        ]));
-        self.objects_created += 1;
-        id
-    }
-
-    /// Record an event; returns its index.
-    fn emit(&mut self, kind: EventKind) -> u64 {
-        let index = self.first_event + self.events.len() as u64;
-        self.events.push(Event {
-            index,
-            entry_index: self.entry_index,
-            epoch: self.epoch,
-            kind,
-        });
-        index
     }
 }

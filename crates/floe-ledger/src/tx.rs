@@ -82,6 +82,20 @@ pub enum TxKind {
     /// The node's owner sets its weight (positive), effective at the next epoch change.
     #[serde(rename_all = "camelCase")]
     SetNodeWeight { node_id: NodeId, weight: u64 },
+    /// Set key–value attributes of a blob object (owner only, while live). Appended: variant
+    /// indices are part of the log's encoding.
+    #[serde(rename_all = "camelCase")]
+    SetBlobAttributes {
+        blob_object: ObjectId,
+        attributes: Vec<(String, String)>,
+    },
+    /// Remove the given attribute keys of a blob object, or all of them when `keys` is `None`
+    /// (owner only, while live).
+    #[serde(rename_all = "camelCase")]
+    RemoveBlobAttributes {
+        blob_object: ObjectId,
+        keys: Option<Vec<String>>,
+    },
 }
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.

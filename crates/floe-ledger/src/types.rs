@@ -1,5 +1,6 @@
 //! Objects held by the ledger: accounts, storage nodes, committees, storage resources, blobs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -183,6 +184,11 @@ pub struct BlobObject {
     pub deletable: bool,
     /// Set when the owner deleted it; the object is kept so its status stays explainable.
     pub deleted: bool,
+    /// Key–value attributes its owner set (Walrus's `metadata` field on a `Blob`), such as
+    /// `content-type` or `_walrusBlobType = quilt`. Left out of BCS and JSON while empty, so the
+    /// state of a ledger that never set one hashes as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl BlobObject {

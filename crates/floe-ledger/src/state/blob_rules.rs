@@ -13,7 +13,11 @@ use crate::event::EventKind;
 use crate::types::{Address, BlobObject, StorageResource};
 
 impl LedgerState {
-    fn owned_live_blob(&self, id: &ObjectId, sender: &Address) -> Result<&BlobObject, TxError> {
+    pub(super) fn owned_live_blob(
+        &self,
+        id: &ObjectId,
+        sender: &Address,
+    ) -> Result<&BlobObject, TxError> {
         let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
         if &blob.owner != sender {
             return Err(TxError::NotOwner(*id));
@@ -99,6 +103,7 @@ impl LedgerState {
                 storage,
                 deletable,
                 deleted: false,
+                attributes: Default::default(),
             },
         );
         self.object_events.insert(
