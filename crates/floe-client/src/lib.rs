@@ -8,7 +8,8 @@
 //!   "not certified" are answered distinctly), fetches metadata verified against the blob ID,
 //!   then primary slivers verified against the metadata until n − 2f are in hand, and decodes
 //!   with a consistency check. f absent or lying shards cannot make it fail or lie.
-//! * [`Client::read_range`] fetches only the slivers holding a byte range.
+//! * [`Client::read_range`] fetches only the slivers holding a byte range;
+//!   [`Client::read_stream`] hands out a blob's bytes in order, row by row, as they arrive.
 //! * [`Client::verified_status`], [`Client::list_blobs`], [`Client::delete`], [`Client::extend`].
 //!
 //! Every request is bounded in time, every retry loop in attempts, and uploads in concurrency
@@ -23,6 +24,7 @@ mod liveness;
 mod manage;
 mod progress;
 mod read;
+mod stream;
 mod types;
 mod write;
 
@@ -39,6 +41,7 @@ use floe_ledger_client::{AccountSession, LedgerClient};
 pub use manage::{NodeAgreement, VerifiedStatus};
 pub use progress::{NoProgress, Progress};
 pub use read::ReadOptions;
+pub use stream::BlobStream;
 pub use types::{
     BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation, StorageJson,
 };

@@ -305,7 +305,7 @@ impl Client {
     /// goes to another candidate and its node becomes suspect for this read and, through
     /// [`NodeHealth`](crate::health::NodeHealth), for the client's next reads. So a node that
     /// vanished costs one hedge delay, not a request timeout, and only once.
-    async fn fetch_primary(
+    pub(crate) async fn fetch_primary(
         &self,
         committee: &CommitteeView,
         metadata: &BlobMetadataWithId,

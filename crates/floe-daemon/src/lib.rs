@@ -5,12 +5,14 @@
 //!   are cached for 24 h) and exposes every response header.
 //! * Aggregator: `GET /v1/blobs/{blob_id}` (with one `Range`), `GET
 //!   /v1/blobs/{blob_id}/byte-range?start=&length=`, `GET /v1/blobs/by-object-id/{object_id}`
-//!   (module `aggregator` documents the headers and the [`range`] rules).
+//!   (module `aggregator` documents the headers and the [`range`] rules);
+//!   `GET /v1alpha/blobs/{blob_id}/stream` and `GET`/`POST /v1alpha/blobs/concat`, streamed
+//!   (module `stream`).
 //! * Publisher: `PUT /v1/blobs` (module `publisher`), and, with `--enable-delete`, `DELETE
 //!   /v1/blobs/{blob_id}` and `DELETE /v1/blobs/by-object-id/{object_id}`, answered with a
 //!   [`DeleteResult`]. Optional JWT authentication ([`auth`]).
 //!
-//! Errors use Walrus's JSON error body (domain `daemon.floe`; statuses in [`error`]) and carry
+//! Errors use Walrus's JSON error body (domain `daemon.walrus.space`; statuses in [`error`]) and carry
 //! `Cache-Control: no-store`. Reads and writes are each bounded: so many run, so many wait, the
 //! rest get 429 (module `limit`).
 //!
@@ -31,6 +33,7 @@ mod openapi;
 pub mod options;
 mod publisher;
 pub mod range;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +46,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYP
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, put};
 use floe_client::Client;
+use floe_http::body::BodyGuard;
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -137,6 +141,11 @@ async fn response_headers(mut response: Response) -> Response {
 
 fn app(state: AppState) -> Router {
     let mode = state.options.mode;
+    // Routes check body sizes themselves (the publisher drains what it refuses).
+    let guard = BodyGuard::new(
+        None,
+        Duration::from_millis(state.options.body_idle_timeout_ms),
+    );
     let spec = Arc::new(openapi::spec(&state.options));
     let mut router = Router::new()
         .route("/status", get(|| async { "OK" }))
@@ -153,10 +162,16 @@ fn app(state: AppState) -> Router {
     if mode.reads() {
         by_blob_id = by_blob_id.get(aggregator::get_blob);
         by_object_id = by_object_id.get(aggregator::get_by_object_id);
-        router = router.route(
-            "/v1/blobs/{blob_id}/byte-range",
-            get(aggregator::get_byte_range),
-        );
+        router = router
+            .route(
+                "/v1/blobs/{blob_id}/byte-range",
+                get(aggregator::get_byte_range),
+            )
+            .route("/v1alpha/blobs/{blob_id}/stream", get(stream::get_stream))
+            .route(
+                "/v1alpha/blobs/concat",
+                get(stream::get_concat).post(stream::post_concat),
+            );
     }
     if mode.writes() {
         by_blob_id = by_blob_id.delete(publisher::delete_blob);
@@ -166,13 +181,17 @@ fn app(state: AppState) -> Router {
     router
         .route("/v1/blobs/{blob_id}", by_blob_id)
         .route("/v1/blobs/by-object-id/{object_id}", by_object_id)
-        .fallback(|| async {
+        // Both fallbacks read (and discard) what the client is still sending, so it reads the
+        // answer instead of a reset.
+        .fallback(move |req: axum::extract::Request| async move {
+            guard.discard(req.into_body());
             Failure::not_found(
                 "NO_SUCH_ROUTE",
                 "no such route; see GET /v1/api for the API",
             )
         })
-        .method_not_allowed_fallback(|| async {
+        .method_not_allowed_fallback(move |req: axum::extract::Request| async move {
+            guard.discard(req.into_body());
             Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "INVALID_ARGUMENT",
@@ -192,6 +211,10 @@ fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            floe_http::body::guard_bodies::<error::DaemonDomain>,
         ))
         .with_state(state)
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use floe_core::merkle::blake2b256;
-use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId};
+use floe_core::{BlobId, EncodingConfig, Epoch, ObjectId, TxDigest};
 use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
 
@@ -388,7 +388,12 @@ impl LedgerState {
 
     /// Apply one log entry. On success returns its events; on error nothing changed.
     pub fn apply(&mut self, entry: &LogEntry) -> Result<Vec<Event>, TxError> {
-        let mut out = Effects::new(self.entry_count, self.event_count, self.epoch);
+        let mut out = Effects::new(
+            self.entry_count,
+            entry.digest(),
+            self.event_count,
+            self.epoch,
+        );
         match entry {
             LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
             LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,
@@ -756,6 +761,8 @@ impl LedgerState {
 /// Events and object IDs produced while applying one entry.
 struct Effects {
     entry_index: u64,
+    /// The digest of the entry applied, given to every event it emits.
+    tx_digest: TxDigest,
     first_event: u64,
     epoch: Epoch,
     objects_created: u64,
@@ -763,9 +770,10 @@ struct Effects {
 }
 
 impl Effects {
-    fn new(entry_index: u64, first_event: u64, epoch: Epoch) -> Self {
+    fn new(entry_index: u64, tx_digest: TxDigest, first_event: u64, epoch: Epoch) -> Self {
         Self {
             entry_index,
+            tx_digest,
             first_event,
             epoch,
             objects_created: 0,
@@ -792,6 +800,7 @@ impl Effects {
             entry_index: self.entry_index,
             epoch: self.epoch,
             kind,
+            tx_digest: self.tx_digest,
         });
         index
     }

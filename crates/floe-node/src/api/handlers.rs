@@ -73,7 +73,7 @@ fn outcome(what: &str, o: StoreOutcome) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingQuery {
     #[serde(default)]
     pending: bool,
@@ -159,7 +159,31 @@ pub async fn sliver_status(
     Ok(success(StatusCode::OK, st))
 }
 
-async fn confirm(s: AppState, id: BlobId, object: Option<ObjectId>) -> Result<Response, ApiError> {
+/// The confirmation routes' long poll: `wait_for_registration=true` waits for the blob's
+/// registration up to `wait_millis`, capped by the node's
+/// `confirmation_long_poll_max_millis` (the cap when `wait_millis` is absent).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationQuery {
+    #[serde(default)]
+    wait_for_registration: bool,
+    wait_millis: Option<u64>,
+}
+
+async fn confirm(
+    s: AppState,
+    id: BlobId,
+    object: Option<ObjectId>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let max = s.node.config.limits.confirmation_long_poll_max_millis;
+    let wait = q.wait_millis.unwrap_or(max).min(max);
+    if q.wait_for_registration && wait > 0 {
+        s.node
+            .wait_for_registration(&id, object, std::time::Duration::from_millis(wait))
+            .await?;
+    }
     let node = s.node.clone();
     let signed = blocking(move || node.confirmation(&id, object)).await?;
     Ok(success(StatusCode::OK, json!({"signed": signed})))
@@ -168,20 +192,22 @@ async fn confirm(s: AppState, id: BlobId, object: Option<ObjectId>) -> Result<Re
 pub async fn confirm_permanent(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
-    confirm(s, id, None).await
+    confirm(s, id, None, q).await
 }
 
 pub async fn confirm_deletable(
     State(s): State<AppState>,
     Path((id, object)): Path<(String, String)>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
     let object: ObjectId = object.parse().map_err(|e: floe_core::IdParseError| {
         ApiError::bad_request("INVALID_OBJECT_ID", e.to_string())
     })?;
-    confirm(s, id, Some(object)).await
+    confirm(s, id, Some(object), q).await
 }
 
 /// `?id=r-c` (repeatable) or `?targetSliver=i&targetType=primary|secondary`.
@@ -359,6 +385,7 @@ pub async fn blob_status(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct HealthQuery {
     #[serde(default)]
     detailed: bool,
