@@ -594,6 +594,23 @@ async fn walrus_wire_details() {
         .put(&format!("/v1/blobs/{id}/metadata?pendng=true"), vec![0])
         .await;
     assert_eq!((s, reason(&v).as_str()), (400, "INVALID_QUERY"), "{v}");
+    for path in [
+        format!("/v1/blobs/{id}/status?x=1"),
+        format!("/v1/blobs/{id}/metadata?pendng=true"),
+        format!("/v1/blobs/{id}/slivers/0/primary?epoch=1"),
+    ] {
+        let (s, v) = net.get_json(&path).await;
+        assert_eq!(
+            (s, reason(&v).as_str()),
+            (400, "INVALID_QUERY"),
+            "{path}: {v}"
+        );
+    }
+    // Walrus's document lists `pending` on metadata reads: accepted (and ignored).
+    let (s, v) = net
+        .get_json(&format!("/v1/blobs/{id}/metadata?pending=true"))
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (404, "METADATA_NOT_FOUND"), "{v}");
 
     // Errors carry Walrus's domain and a `metadata` map.
     let (s, v) = net.get_json(&format!("/v1/blobs/{id}/metadata")).await;

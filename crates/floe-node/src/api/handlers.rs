@@ -59,6 +59,24 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))
 }
 
+/// Routes without query parameters refuse any (Walrus rejects unknown fields); `allowed` are
+/// parameters a route accepts and ignores.
+fn no_query(q: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let q = q.as_deref().unwrap_or("");
+    match q
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
+        .find(|k| !allowed.contains(k))
+    {
+        Some(k) => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("unknown query parameter {k:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn outcome(what: &str, o: StoreOutcome) -> Response {
     match o {
         StoreOutcome::Created => {
@@ -82,8 +100,11 @@ pub struct PendingQuery {
 pub async fn get_metadata(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    // Walrus's document lists `pending` here too; it changes nothing on a read.
+    no_query(&q, &["pending"])?;
     let node = s.node.clone();
     let m = blocking(move || node.get_metadata(&id)).await?;
     bcs_body(&m)
@@ -106,8 +127,10 @@ pub async fn put_metadata(
 pub async fn metadata_status(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.metadata_status(&id)).await?;
     Ok(success(StatusCode::OK, st))
@@ -130,9 +153,11 @@ pub async fn put_sliver(
 pub async fn put_sliver_batch(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let b = body(b)?;
     let node = s.node.clone();
     let stored = blocking(move || node.put_sliver_batch(&id, &b)).await?;
@@ -142,8 +167,10 @@ pub async fn put_sliver_batch(
 pub async fn get_sliver(
     State(s): State<AppState>,
     Path((id, pair, ty)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let sliver = blocking(move || node.get_sliver(&id, pair, ty)).await?;
     bcs_body(&sliver)
@@ -152,8 +179,10 @@ pub async fn get_sliver(
 pub async fn sliver_status(
     State(s): State<AppState>,
     Path((id, pair, ty)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.sliver_status(&id, pair, ty)).await?;
     Ok(success(StatusCode::OK, st))
@@ -365,9 +394,11 @@ pub async fn decoding_symbols(
 pub async fn inconsistency_proof(
     State(s): State<AppState>,
     Path((id, ty)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (id, ty) = (blob_id(&id)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let b = body(b)?;
     let node = s.node.clone();
     let signed = blocking(move || node.attest_inconsistency(&id, ty, &b)).await?;
@@ -377,8 +408,10 @@ pub async fn inconsistency_proof(
 pub async fn blob_status(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.blob_status(&id)).await?;
     Ok(success(StatusCode::OK, st))
