@@ -8,7 +8,8 @@
 //!   "not certified" are answered distinctly), fetches metadata verified against the blob ID,
 //!   then primary slivers verified against the metadata until n − 2f are in hand, and decodes
 //!   with a consistency check. f absent or lying shards cannot make it fail or lie.
-//! * [`Client::read_range`] fetches only the slivers holding a byte range.
+//! * [`Client::read_range`] fetches only the slivers holding a byte range;
+//!   [`Client::read_stream`] hands out a blob's bytes in order, row by row, as they arrive.
 //! * [`Client::store_quilt`] stores many files as one quilt; [`Client::open_quilt`] reads its
 //!   index and patches by fetching only their columns (secondary slivers).
 //! * [`Client::verified_status`], [`Client::list_blobs`], [`Client::delete`], [`Client::extend`].
@@ -26,6 +27,7 @@ mod manage;
 mod progress;
 mod quilt;
 mod read;
+mod stream;
 mod types;
 mod write;
 
@@ -46,6 +48,7 @@ pub use quilt::{
     stored_patches,
 };
 pub use read::ReadOptions;
+pub use stream::BlobStream;
 pub use types::{
     BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, QuiltPatchListItem, QuiltStoreResult,
     ResourceOperation, StorageJson, StoredQuiltPatch,

@@ -2,23 +2,25 @@
 //! so tools written for Walrus read Floe's output unchanged.
 
 use floe_core::Epoch;
-use floe_core::{BlobId, EncodingType, ObjectId};
+use floe_core::{BlobId, EncodingType, ObjectId, TxDigest};
 use floe_ledger::BlobObject;
 use serde::{Deserialize, Serialize};
 
-/// A ledger event's identifier, in Walrus's `{txDigest, eventSeq}` shape.
+/// A ledger event's identifier, in Walrus's `{txDigest, eventSeq}` shape: the base58 digest
+/// of the ledger entry that emitted it, and its index in the ledger's event stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventId {
-    pub tx_digest: String,
+    pub tx_digest: TxDigest,
     pub event_seq: String,
 }
 
 impl EventId {
-    /// The ID of the event at `index` in the ledger's event stream.
-    pub fn new(index: u64) -> Self {
+    /// The ID of the event at `index` in the ledger's event stream, emitted by the entry
+    /// whose digest is `tx_digest`.
+    pub fn new(index: u64, tx_digest: TxDigest) -> Self {
         Self {
-            tx_digest: format!("floe:{index}"),
+            tx_digest,
             event_seq: index.to_string(),
         }
     }
@@ -146,11 +148,16 @@ mod tests {
     fn store_results_serialise_in_walruss_shape() {
         let r = BlobStoreResult::AlreadyCertified {
             blob_id: BlobId([1; 32]),
-            certified_by: CertifiedBy::Event(EventId::new(7)),
+            certified_by: CertifiedBy::Event(EventId::new(7, TxDigest([0xab; 32]))),
             end_epoch: 9,
         };
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["alreadyCertified"]["event"]["txDigest"], "floe:7");
+        // Walrus clients decode it as base58 of exactly 32 bytes.
+        let digest = v["alreadyCertified"]["event"]["txDigest"].as_str().unwrap();
+        assert_eq!(
+            floe_core::tx_digest::base58_decode(digest).unwrap(),
+            vec![0xab; 32]
+        );
         assert_eq!(v["alreadyCertified"]["event"]["eventSeq"], "7");
         assert_eq!(v["alreadyCertified"]["endEpoch"], 9);
         assert!(v["alreadyCertified"]["blobId"].is_string());

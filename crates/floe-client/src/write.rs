@@ -108,6 +108,18 @@ pub struct StoreOutcome {
 }
 
 impl Client {
+    /// Walrus's ID of the ledger event at `index`: its entry's digest comes from the ledger.
+    pub(crate) async fn event_id(&self, index: u64) -> Result<EventId, ClientError> {
+        let page = self.ledger.events(index, 1, Duration::ZERO).await?;
+        page.events
+            .into_iter()
+            .find(|e| e.index == index)
+            .map(|e| EventId::new(index, e.tx_digest))
+            .ok_or_else(|| {
+                ClientError::Internal(format!("the ledger does not serve its event {index}"))
+            })
+    }
+
     /// Store `data` until the lifetime in `options` ends; returns once the blob is certified.
     pub async fn store(
         &self,
@@ -157,7 +169,7 @@ impl Client {
                     return Ok(StoreOutcome {
                         result: BlobStoreResult::MarkedInvalid {
                             blob_id,
-                            event: EventId::new(event),
+                            event: self.event_id(event).await?,
                         },
                         object: None,
                         timings,
@@ -173,7 +185,7 @@ impl Client {
                     progress.finish();
                     return Ok(already(
                         blob_id,
-                        CertifiedBy::Event(EventId::new(event)),
+                        CertifiedBy::Event(self.event_id(event).await?),
                         e,
                         timings,
                     ));

@@ -201,8 +201,15 @@ impl fmt::Debug for ObjectId {
 
 impl FromStr for ObjectId {
     type Err = IdParseError;
+    /// 64 hex digits with an optional `0x`, or, as Sui writes short IDs, `0x` and 1 to 64
+    /// digits, left-padded with zeros (`0x1` is `0x00…01`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_hex32(s.trim())
+        let s = s.trim();
+        let padded = match s.strip_prefix("0x") {
+            Some(digits) if (1..64).contains(&digits.len()) => format!("{digits:0>64}"),
+            _ => s.to_string(),
+        };
+        parse_hex32(&padded)
             .map(ObjectId)
             .ok_or_else(|| IdParseError::BadObjectId(s.to_string()))
     }
@@ -462,6 +469,27 @@ mod tests {
             "0xgg",
         ] {
             assert!(s.parse::<BlobId>().is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn short_object_ids_are_left_padded() {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!("0x1".parse::<ObjectId>().unwrap(), ObjectId(one));
+        assert_eq!("0x01".parse::<ObjectId>().unwrap(), ObjectId(one));
+        let mut abc = [0u8; 32];
+        abc[30] = 0x0a;
+        abc[31] = 0xbc;
+        assert_eq!("0xabc".parse::<ObjectId>().unwrap(), ObjectId(abc));
+        let full = format!("0x{}", "11".repeat(32));
+        assert_eq!(full.parse::<ObjectId>().unwrap(), ObjectId([0x11; 32]));
+        assert_eq!(
+            "11".repeat(32).parse::<ObjectId>().unwrap(),
+            ObjectId([0x11; 32])
+        );
+        for bad in ["0x", "1", "0xg", &format!("0x{}", "1".repeat(65)), "abc"] {
+            assert!(bad.parse::<ObjectId>().is_err(), "{bad}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! * [`decode`]: blob reconstruction with consistency checks.
 //! * [`recovery`]: recovery symbols with proofs, sliver recovery, inconsistency proofs.
 //! * [`merkle`], [`metadata`], [`sliver`]: the hashed structures and their wire layouts.
+//! * [`tx_digest`]: ledger entry digests in Walrus's base58 `txDigest` form.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -18,6 +19,7 @@ pub mod quilt;
 pub mod recovery;
 mod rs;
 pub mod sliver;
+pub mod tx_digest;
 
 pub use config::{ConfigError, EncodingConfig};
 pub use decode::{
@@ -36,3 +38,4 @@ pub use recovery::{
 };
 pub use rs::RsError;
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};
+pub use tx_digest::{TxDigest, TxDigestParseError};

@@ -39,8 +39,9 @@ use crate::{AppState, Shared};
 /// `Cache-Control` of successful reads.
 pub const CACHE_CONTROL_OK: &str = "public, max-age=86400, stale-while-revalidate=3600";
 
-/// Query of whole reads.
+/// Query of whole reads. Unknown parameters (typos) are refused with 400, as Walrus does.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     #[serde(default)]
     strict_consistency_check: bool,
@@ -50,6 +51,7 @@ pub struct ReadQuery {
 
 /// Query of `/v1/blobs/{blob_id}/byte-range`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ByteRangeQuery {
     start: u64,
     length: u64,
@@ -188,16 +190,25 @@ pub async fn get_byte_range(
     let started = Instant::now();
     let result = s.client.read_range(&blob_id, q.start, q.length).await;
     record(&s, "range", &result, started);
+    let bytes = match result {
+        Ok(bytes) => bytes,
+        // A range past the end is a bad argument here (Walrus's spec declares 400); 416 is
+        // for the `Range` header.
+        Err(e @ ClientError::RangeNotSatisfiable { .. }) => {
+            return Err(Failure::bad_request("INVALID_BYTE_RANGE", e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(blob_response(
         StatusCode::OK,
         &blob_id,
         &headers,
         None,
-        result?,
+        bytes,
     ))
 }
 
-fn check_max_size(s: &Shared, bytes: u64) -> Result<(), Failure> {
+pub(crate) fn check_max_size(s: &Shared, bytes: u64) -> Result<(), Failure> {
     match s.options.max_blob_size {
         Some(max) if bytes > max => Err(Failure::new(
             StatusCode::FORBIDDEN,
@@ -221,7 +232,7 @@ fn record(s: &Shared, kind: &'static str, result: &Result<Vec<u8>, ClientError>,
 }
 
 /// The size of a certified, live blob, or the error a read of it gets.
-async fn certified_size(s: &Shared, blob_id: &BlobId) -> Result<u64, ClientError> {
+pub(crate) async fn certified_size(s: &Shared, blob_id: &BlobId) -> Result<u64, ClientError> {
     let status = s.client.ledger().blob_status(blob_id).await?.status;
     let object_id = match status {
         BlobStatus::Certified { object_id, .. } => object_id,

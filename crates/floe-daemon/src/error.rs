@@ -1,4 +1,5 @@
-//! Error answers in Walrus's JSON shape (domain `daemon.floe`), and the mapping of client
+//! Error answers in Walrus's JSON shape (domain `daemon.walrus.space`, which Walrus clients
+//! match on), and the mapping of client
 //! errors onto HTTP statuses and reasons.
 //!
 //! | condition | status | reason |
@@ -20,10 +21,10 @@ use axum::response::{IntoResponse, Response};
 use floe_client::ClientError;
 use floe_ledger_client::LedgerClientError;
 
-/// Error domain in error bodies.
-pub const DOMAIN: &str = "daemon.floe";
+/// Error domain in error bodies: Walrus's daemon domain.
+pub const DOMAIN: &str = "daemon.walrus.space";
 
-/// The daemon's errors (domain `daemon.floe`).
+/// The daemon's errors (domain `daemon.walrus.space`).
 pub struct DaemonDomain;
 impl floe_http::Domain for DaemonDomain {
     const NAME: &'static str = DOMAIN;

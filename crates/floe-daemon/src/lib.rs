@@ -5,14 +5,16 @@
 //!   are cached for 24 h) and exposes every response header.
 //! * Aggregator: `GET /v1/blobs/{blob_id}` (with one `Range`), `GET
 //!   /v1/blobs/{blob_id}/byte-range?start=&length=`, `GET /v1/blobs/by-object-id/{object_id}`
-//!   (module `aggregator` documents the headers and the [`range`] rules).
+//!   (module `aggregator` documents the headers and the [`range`] rules);
+//!   `GET /v1alpha/blobs/{blob_id}/stream` and `GET`/`POST /v1alpha/blobs/concat`, streamed
+//!   (module `stream`).
 //! * Quilts (module `quilt`): `PUT /v1/quilts` (publisher), patches by patch ID or by quilt ID
 //!   and identifier, and a quilt's patch list (aggregator).
 //! * Publisher: `PUT /v1/blobs` (module `publisher`), and, with `--enable-delete`, `DELETE
 //!   /v1/blobs/{blob_id}` and `DELETE /v1/blobs/by-object-id/{object_id}`, answered with a
 //!   [`DeleteResult`]. Optional JWT authentication ([`auth`]).
 //!
-//! Errors use Walrus's JSON error body (domain `daemon.floe`; statuses in [`error`]) and carry
+//! Errors use Walrus's JSON error body (domain `daemon.walrus.space`; statuses in [`error`]) and carry
 //! `Cache-Control: no-store`. Reads and writes are each bounded: so many run, so many wait, the
 //! rest get 429 (module `limit`).
 //!
@@ -35,6 +37,7 @@ pub mod options;
 mod publisher;
 mod quilt;
 pub mod range;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +50,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYP
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, put};
 use floe_client::Client;
+use floe_http::body::BodyGuard;
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -141,6 +145,11 @@ async fn response_headers(mut response: Response) -> Response {
 
 fn app(state: AppState) -> Router {
     let mode = state.options.mode;
+    // Routes check body sizes themselves (the publisher drains what it refuses).
+    let guard = BodyGuard::new(
+        None,
+        Duration::from_millis(state.options.body_idle_timeout_ms),
+    );
     let spec = Arc::new(openapi::spec(&state.options));
     let mut router = Router::new()
         .route("/status", get(|| async { "OK" }))
@@ -170,7 +179,12 @@ fn app(state: AppState) -> Router {
                 "/v1/blobs/by-quilt-id/{quilt_id}/{identifier}",
                 get(quilt::get_by_identifier),
             )
-            .route("/v1/quilts/{quilt_id}/patches", get(quilt::list_patches));
+            .route("/v1/quilts/{quilt_id}/patches", get(quilt::list_patches))
+            .route("/v1alpha/blobs/{blob_id}/stream", get(stream::get_stream))
+            .route(
+                "/v1alpha/blobs/concat",
+                get(stream::get_concat).post(stream::post_concat),
+            );
     }
     if mode.writes() {
         router = router.route("/v1/quilts", put(quilt::put_quilt));
@@ -181,13 +195,17 @@ fn app(state: AppState) -> Router {
     router
         .route("/v1/blobs/{blob_id}", by_blob_id)
         .route("/v1/blobs/by-object-id/{object_id}", by_object_id)
-        .fallback(|| async {
+        // Both fallbacks read (and discard) what the client is still sending, so it reads the
+        // answer instead of a reset.
+        .fallback(move |req: axum::extract::Request| async move {
+            guard.discard(req.into_body());
             Failure::not_found(
                 "NO_SUCH_ROUTE",
                 "no such route; see GET /v1/api for the API",
             )
         })
-        .method_not_allowed_fallback(|| async {
+        .method_not_allowed_fallback(move |req: axum::extract::Request| async move {
+            guard.discard(req.into_body());
             Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "INVALID_ARGUMENT",
@@ -207,6 +225,10 @@ fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            floe_http::body::guard_bodies::<error::DaemonDomain>,
         ))
         .with_state(state)
 }

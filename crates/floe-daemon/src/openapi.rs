@@ -23,7 +23,8 @@ fn blob_id_param() -> Value {
 
 fn object_id_param() -> Value {
     json!({"name": "object_id", "in": "path", "required": true,
-        "description": "blob object ID, 0x and 64 hex digits", "schema": {"type": "string"}})
+        "description": "blob object ID: 0x and 1 to 64 hex digits (short IDs are left-padded)",
+        "schema": {"type": "string"}})
 }
 
 fn bool_query(name: &str, description: &str) -> Value {
@@ -87,11 +88,47 @@ fn aggregator_paths(paths: &mut Map<String, Value>) {
             {"name": "length", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1}}],
         "responses": {
             "200": bytes("the bytes"),
-            "400": err("INVALID_BYTE_RANGE: missing or zero length, or start + length overflows"),
+            "400": err("INVALID_BYTE_RANGE: missing, unknown or zero parameters, start + length overflows, or the range is past the end of the blob"),
             "403": err("BLOB_TOO_LARGE: more bytes than --max-blob-size"),
             "404": err("as for GET /v1/blobs/{blob_id}"),
-            "416": err("INVALID_BYTE_RANGE: the range is outside the blob; Content-Range: bytes */size"),
             "503": err("BLOB_UNAVAILABLE")}}}));
+    paths.insert("/v1alpha/blobs/{blob_id}/stream".into(), json!({"get": {
+        "operationId": "get_blob_stream",
+        "summary": "Stream the blob in order, row by row as its systematic slivers arrive (each verified; the whole blob's consistency is not checked)",
+        "parameters": [blob_id_param()],
+        "responses": {
+            "200": bytes("the bytes, with Content-Length"),
+            "400": err("INVALID_BLOB_ID or INVALID_QUERY"),
+            "403": err("BLOB_TOO_LARGE: more bytes than --max-blob-size"),
+            "404": err("as for GET /v1/blobs/{blob_id}"),
+            "503": err("BLOB_UNAVAILABLE")}}}));
+    let concat_errors = json!({
+        "400": err("INVALID_ID, INVALID_QUERY, INVALID_BODY, TOO_MANY_IDS or INVALID_CONSISTENCY_OPTIONS"),
+        "403": err("BLOB_TOO_LARGE: one blob is larger than --max-blob-size"),
+        "404": err("one blob or blob object does not exist or is not certified"),
+        "503": err("BLOB_UNAVAILABLE")});
+    let mut concat_get = concat_errors.clone();
+    concat_get["200"] = bytes("the blobs concatenated in the order given");
+    let mut concat_post = concat_errors;
+    concat_post["200"] = bytes("the blobs concatenated in the order given");
+    paths.insert("/v1alpha/blobs/concat".into(), json!({
+        "get": {
+            "operationId": "get_blobs_concat",
+            "summary": "Concatenate blobs (blob IDs or 0x… blob object IDs, comma-separated in ids)",
+            "parameters": [
+                {"name": "ids", "in": "query", "required": true, "schema": {"type": "string"}},
+                {"name": "strict_consistency_check", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "skip_consistency_check", "in": "query", "schema": {"type": "boolean"}}],
+            "responses": concat_get},
+        "post": {
+            "operationId": "post_blobs_concat",
+            "summary": "Concatenate blobs named in a JSON body",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "additionalProperties": false,
+                "properties": {"ids": {"type": "array", "items": {"type": "string"}},
+                    "strict_consistency_check": {"type": ["boolean", "null"]},
+                    "skip_consistency_check": {"type": ["boolean", "null"]}}}}}},
+            "responses": concat_post}}));
     let mut object_params = vec![object_id_param()];
     object_params.extend(consistency_params());
     object_params.push(range_header());
@@ -258,7 +295,7 @@ pub fn spec(options: &DaemonOptions) -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": title, "version": env!("CARGO_PKG_VERSION"),
-            "description": "Walrus-compatible HTTP API over a Floe network. Errors are {\"error\":{\"status\",\"code\",\"message\",\"details\":[{\"@type\":\"ErrorInfo\",\"reason\",\"domain\":\"daemon.floe\"}]}} and never cacheable."},
+            "description": "Walrus-compatible HTTP API over a Floe network. Errors are {\"error\":{\"status\",\"code\",\"message\",\"details\":[{\"@type\":\"ErrorInfo\",\"reason\",\"domain\":\"daemon.walrus.space\",\"metadata\"}]}} and never cacheable."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -267,7 +304,8 @@ pub fn spec(options: &DaemonOptions) -> Value {
                     "required": ["status", "code", "message", "details"],
                     "properties": {"status": {"type": "string"}, "code": {"type": "integer"}, "message": {"type": "string"},
                         "details": {"type": "array", "items": {"type": "object", "properties": {
-                            "@type": {"type": "string"}, "reason": {"type": "string"}, "domain": {"type": "string"}}}}}}}},
+                            "@type": {"type": "string"}, "reason": {"type": "string"}, "domain": {"type": "string"},
+                            "metadata": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}},
                 "BlobObject": {"type": "object", "required": ["id", "registeredEpoch", "blobId", "size", "encodingType", "storage", "deletable"],
                     "properties": {"id": {"type": "string"}, "registeredEpoch": {"type": "integer"}, "blobId": {"type": "string"},
                         "size": {"type": "integer"}, "encodingType": {"type": "string", "enum": ["RS2"]},

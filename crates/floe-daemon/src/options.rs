@@ -123,6 +123,10 @@ pub struct DaemonOptions {
     /// publisher, anyone could delete what anyone stored through it.
     #[arg(long)]
     pub enable_delete: bool,
+    /// Longest wait for the next piece of a request body, in milliseconds; a client that
+    /// declares a body and stops sending it gets 408.
+    #[arg(long, default_value_t = 30_000)]
+    pub body_idle_timeout_ms: u64,
 }
 
 impl Default for DaemonOptions {
@@ -145,6 +149,7 @@ impl Default for DaemonOptions {
             jwt_expiring_sec: 0,
             jwt_verify_upload: false,
             enable_delete: false,
+            body_idle_timeout_ms: 30_000,
         }
     }
 }

@@ -33,8 +33,10 @@ use crate::{AppState, Shared};
 /// Longest time spent discarding a refused body.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Query of `PUT /v1/blobs`.
+/// Query of `PUT /v1/blobs`. Unknown parameters (say `epoch=5` for `epochs=5`) are refused
+/// with 400 rather than silently ignored, as Walrus does.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoreQuery {
     /// Epochs ahead to store for (default 1), or `max`.
     epochs: Option<String>,
@@ -50,6 +52,9 @@ pub struct StoreQuery {
     /// Accepted for compatibility; registrations are always reused when possible.
     #[allow(dead_code)]
     reuse_resources: Option<bool>,
+    /// Walrus's specification lists it for blobs too; only `v1` (`V1`, `1`: quilts' only
+    /// version) is accepted, and it has no effect on a blob.
+    quilt_version: Option<String>,
 }
 
 /// What a store request asks for.
@@ -76,6 +81,14 @@ impl StorePlan {
             return bad(
                 "INVALID_ENCODING",
                 format!("unknown encoding type {t:?}; only RS2 exists"),
+            );
+        }
+        if let Some(v) = &q.quilt_version
+            && !matches!(v.as_str(), "v1" | "V1" | "1")
+        {
+            return bad(
+                "INVALID_QUILT_VERSION",
+                format!("unknown quilt version {v:?}; only v1 (V1, 1) exists"),
             );
         }
         let permanent = q.permanent.unwrap_or(false);
@@ -199,7 +212,11 @@ async fn read_body(mut body: Body, limit: u64, declared: Option<u64>) -> Result<
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            Failure::bad_request("INVALID_BODY", format!("reading the body failed: {e}"))
+            if floe_http::body::is_body_timeout(&e) {
+                Failure::from(floe_http::body::body_timeout())
+            } else {
+                Failure::bad_request("INVALID_BODY", format!("reading the body failed: {e}"))
+            }
         })?;
         let Ok(data) = frame.into_data() else {
             continue;

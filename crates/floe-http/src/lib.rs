@@ -1,8 +1,15 @@
 //! Walrus-style JSON envelopes shared by Floe's HTTP services:
 //! `{"success":{"code","data"}}` and
-//! `{"error":{"status","code","message","details":[{"@type":"ErrorInfo","reason","domain"}]}}`.
+//! `{"error":{"status","code","message","details":[{"@type":"ErrorInfo","reason","domain",
+//! "metadata"}]}}`.
+//!
+//! Walrus's clients match on the error domain and require `metadata` (a string map, possibly
+//! empty) in every `ErrorInfo`, so both are always present.
 #![forbid(unsafe_code)]
 
+pub mod body;
+
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use axum::extract::rejection::BytesRejection;
@@ -22,6 +29,8 @@ pub struct ApiError<D> {
     pub status: &'static str,
     pub reason: &'static str,
     pub message: String,
+    /// `metadata` of the `ErrorInfo` detail: machine-readable context of the error.
+    pub metadata: BTreeMap<String, String>,
     domain: PhantomData<D>,
 }
 
@@ -47,8 +56,15 @@ impl<D: Domain> ApiError<D> {
             status,
             reason,
             message: message.into(),
+            metadata: BTreeMap::new(),
             domain: PhantomData,
         }
+    }
+
+    /// Add an entry to the detail's `metadata`.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
     }
 
     pub fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
@@ -68,9 +84,12 @@ impl<D: Domain> ApiError<D> {
         )
     }
 
-    /// A body that could not be read: too large (413 `BODY_TOO_LARGE`) or otherwise bad.
+    /// A body that could not be read: too large (413 `BODY_TOO_LARGE`), stopped arriving (408
+    /// `BODY_TIMEOUT`, see [`body`]) or otherwise bad.
     pub fn from_body_rejection(e: BytesRejection) -> Self {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if body::is_body_timeout(&e) {
+            body::body_timeout()
+        } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "SIZE_EXCEEDED",
@@ -89,7 +108,12 @@ impl<D: Domain> IntoResponse for ApiError<D> {
             "status": self.status,
             "code": self.http.as_u16(),
             "message": self.message,
-            "details": [{"@type": "ErrorInfo", "reason": self.reason, "domain": D::NAME}],
+            "details": [{
+                "@type": "ErrorInfo",
+                "reason": self.reason,
+                "domain": D::NAME,
+                "metadata": self.metadata,
+            }],
         }});
         (self.http, axum::Json(body)).into_response()
     }
@@ -115,13 +139,24 @@ mod tests {
 
     #[tokio::test]
     async fn envelopes() {
-        let r = ApiError::<Test>::bad_request("WHY", "because").into_response();
+        let r = ApiError::<Test>::bad_request("WHY", "because")
+            .with_metadata("blob", "x")
+            .into_response();
         assert_eq!(r.status(), 400);
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["details"][0]["reason"], "WHY");
         assert_eq!(v["error"]["details"][0]["domain"], "test.floe");
+        assert_eq!(v["error"]["details"][0]["metadata"], json!({"blob": "x"}));
         assert_eq!(v["error"]["code"], 400);
+        let r = ApiError::<Test>::internal("no").into_response();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"]["details"][0]["metadata"],
+            json!({}),
+            "always present"
+        );
         let r = success(StatusCode::CREATED, "ok");
         assert_eq!(r.status(), 201);
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();

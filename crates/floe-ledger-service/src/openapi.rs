@@ -81,8 +81,9 @@ pub fn spec() -> Value {
                             "sequence": {"type": "integer", "minimum": 0},
                             "kind": {"type": "object", "description": "one of reserveSpace, registerBlob, reserveAndRegister, certifyBlob, invalidateBlob, deleteBlob, extendBlob, epochSyncDone, transferBlob, registerNode, deregisterNode, setNodeWeight, setBlobAttributes, removeBlobAttributes"}}},
                     "signature": {"type": "string", "description": "hex Ed25519 signature over \"floe-ledger-tx-v1\" ‖ BCS(tx)"}}},
-            "Event": {"type": "object", "required": ["index", "entryIndex", "epoch", "kind"],
-                "properties": {"index": {"type": "integer"}, "entryIndex": {"type": "integer"}, "epoch": {"type": "integer"}, "kind": {"type": "object"}}}
+            "Event": {"type": "object", "required": ["index", "entryIndex", "epoch", "kind", "txDigest"],
+                "properties": {"index": {"type": "integer"}, "entryIndex": {"type": "integer"}, "epoch": {"type": "integer"}, "kind": {"type": "object"},
+                    "txDigest": {"type": "string", "description": "base58 of the 32-byte digest of the entry that emitted the event"}}}
         }}
     })
 }

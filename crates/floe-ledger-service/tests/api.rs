@@ -974,7 +974,7 @@ async fn errors_are_4xx_with_error_envelopes() {
         );
     }
     assert_error(
-        server.get("/v1/objects/0x12").await,
+        server.get("/v1/objects/0xzz").await,
         StatusCode::BAD_REQUEST,
         "BAD_OBJECT_ID",
     );

@@ -1,6 +1,6 @@
 //! Events: what every applied entry emits, numbered by a monotonically increasing index.
 
-use floe_core::{BlobId, Epoch, ObjectId};
+use floe_core::{BlobId, Epoch, ObjectId, TxDigest};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Address, NodeId};
@@ -16,6 +16,8 @@ pub struct Event {
     /// The epoch in which it was emitted.
     pub epoch: Epoch,
     pub kind: EventKind,
+    /// The digest of the entry that emitted it (Walrus's `txDigest`; base58 in JSON).
+    pub tx_digest: TxDigest,
 }
 
 /// What happened.

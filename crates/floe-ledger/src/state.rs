@@ -391,7 +391,12 @@ impl LedgerState {
 
     /// Apply one log entry. On success returns its events; on error nothing changed.
     pub fn apply(&mut self, entry: &LogEntry) -> Result<Vec<Event>, TxError> {
-        let mut out = Effects::new(self.entry_count, self.event_count, self.epoch);
+        let mut out = Effects::new(
+            self.entry_count,
+            entry.digest(),
+            self.event_count,
+            self.epoch,
+        );
         match entry {
             LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
             LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,

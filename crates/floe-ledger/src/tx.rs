@@ -1,7 +1,7 @@
 //! Transactions, their Ed25519 signatures, and log entries.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
+use floe_core::{BlobId, EncodingType, Epoch, ObjectId, TxDigest};
 use floe_crypto::{Certificate, ProofOfPossession, ProtocolPublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,18 @@ impl LogEntry {
     }
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, bcs::Error> {
         bcs::from_bytes(bytes)
+    }
+
+    /// The entry's digest, shown as Walrus's `txDigest` on the events it emits: a
+    /// transaction's [`SignedTransaction::digest`], or the hash of a clock tick.
+    pub fn digest(&self) -> TxDigest {
+        match self {
+            LogEntry::Tx(tx) => TxDigest(tx.digest()),
+            LogEntry::Clock { now_ms } => TxDigest(floe_core::merkle::blake2b256(&[
+                b"floe-clock",
+                &now_ms.to_le_bytes(),
+            ])),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use floe_core::{Epoch, ObjectId};
+use floe_core::{Epoch, ObjectId, TxDigest};
 use serde::{Deserialize, Serialize};
 
 /// The ledger state of one registration (one ledger blob object) of a blob ID.
@@ -29,6 +29,11 @@ pub struct ObjectInfo {
     pub registered_event: u64,
     /// Ledger event index of the certification event.
     pub certified_event: Option<u64>,
+    /// Digest of the ledger entry that emitted the registration event (all zeros when it is
+    /// unknown: infos stored by builds before entry digests existed).
+    pub registered_tx: TxDigest,
+    /// Digest of the ledger entry that emitted the certification event.
+    pub certified_tx: Option<TxDigest>,
 }
 
 impl ObjectInfo {
@@ -45,13 +50,16 @@ impl ObjectInfo {
 
 /// What the node knows about a blob ID from ledger events.
 ///
-/// Stored versioned on disk (BCS of a private `enum StoredBlobInfo { V1(BlobInfo) }`).
+/// Stored versioned on disk (BCS of a private `enum StoredBlobInfo { V1(…), V2(BlobInfo) }`;
+/// V1 lacks the entry digests, which read back as all zeros).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobInfo {
     /// One entry per ledger registration of this blob ID.
     pub objects: BTreeMap<ObjectId, ObjectInfo>,
     /// Ledger event index of the `InvalidBlobId` event, if the blob was proven inconsistent.
     pub invalid_event: Option<u64>,
+    /// Digest of the ledger entry that emitted the `InvalidBlobId` event.
+    pub invalid_tx: Option<TxDigest>,
 }
 
 impl BlobInfo {
@@ -125,6 +133,8 @@ mod tests {
             deleted: false,
             registered_event: 1,
             certified_event: certified.map(|_| 2),
+            registered_tx: TxDigest([1; 32]),
+            certified_tx: certified.map(|_| TxDigest([2; 32])),
         }
     }
 

@@ -8,11 +8,16 @@
 //!
 //! The keyspaces and their keys and values are listed in the crate docs.
 
-use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverIndex, SliverType};
+use std::collections::BTreeMap;
+
+use floe_core::{
+    BlobId, BlobMetadata, Epoch, ObjectId, ShardIndex, SliverData, SliverIndex, SliverType,
+    TxDigest,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::blob_info::BlobInfo;
+use crate::blob_info::{BlobInfo, ObjectInfo};
 use crate::error::StoreError;
 use crate::store::MigrationCursor;
 
@@ -97,17 +102,67 @@ pub(crate) fn parse_blob_key(keyspace: &str, key: &[u8]) -> Result<BlobId, Store
     })
 }
 
-/// Number of value versions this build reads, per kind (all are at V1).
+/// Number of value versions this build reads, for every kind but blob infos (at V1).
 const KNOWN_VERSIONS: u8 = 1;
+/// Blob infos: V1, and V2 (with the digests of the ledger entries of their events).
+const BLOB_INFO_VERSIONS: u8 = 2;
 
 #[derive(Serialize)]
 enum StoredBlobInfoRef<'a> {
-    V1(&'a BlobInfo),
+    #[allow(dead_code)]
+    V1(&'a BlobInfoV1),
+    V2(&'a BlobInfo),
 }
 
 #[derive(Deserialize)]
 enum StoredBlobInfo {
-    V1(BlobInfo),
+    V1(BlobInfoV1),
+    V2(BlobInfo),
+}
+
+/// The V1 layout of a blob info: without entry digests.
+#[derive(Serialize, Deserialize)]
+struct BlobInfoV1 {
+    objects: BTreeMap<ObjectId, ObjectInfoV1>,
+    invalid_event: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ObjectInfoV1 {
+    end_epoch: Epoch,
+    deletable: bool,
+    certified_epoch: Option<Epoch>,
+    deleted: bool,
+    registered_event: u64,
+    certified_event: Option<u64>,
+}
+
+impl From<BlobInfoV1> for BlobInfo {
+    /// The digests V1 did not record read as all zeros.
+    fn from(v1: BlobInfoV1) -> Self {
+        let unknown = TxDigest::default();
+        BlobInfo {
+            objects: v1
+                .objects
+                .into_iter()
+                .map(|(id, o)| {
+                    let info = ObjectInfo {
+                        end_epoch: o.end_epoch,
+                        deletable: o.deletable,
+                        certified_epoch: o.certified_epoch,
+                        deleted: o.deleted,
+                        registered_event: o.registered_event,
+                        certified_event: o.certified_event,
+                        registered_tx: unknown,
+                        certified_tx: o.certified_event.map(|_| unknown),
+                    };
+                    (id, info)
+                })
+                .collect(),
+            invalid_event: v1.invalid_event,
+            invalid_tx: v1.invalid_event.map(|_| unknown),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -132,14 +187,19 @@ fn to_bcs<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
 
 /// Checks that `bytes` starts with a version tag this build reads.
 fn check_tag(what: impl Fn() -> String, bytes: &[u8]) -> Result<(), StoreError> {
+    check_tag_of(what, bytes, KNOWN_VERSIONS)
+}
+
+/// Checks that `bytes` starts with one of the first `known` version tags.
+fn check_tag_of(what: impl Fn() -> String, bytes: &[u8], known: u8) -> Result<(), StoreError> {
     let Some(&tag) = bytes.first() else {
         return Err(StoreError::corrupt(what(), "empty value"));
     };
-    if tag >= KNOWN_VERSIONS {
+    if tag >= known {
         return Err(StoreError::UnsupportedVersion {
             what: what(),
             version: u64::from(tag) + 1,
-            supported: u64::from(KNOWN_VERSIONS),
+            supported: u64::from(known),
         });
     }
     Ok(())
@@ -234,13 +294,16 @@ pub(crate) fn decode_metadata(blob_id: &BlobId, bytes: &[u8]) -> Result<BlobMeta
 
 /// Encodes a blob-info value.
 pub(crate) fn encode_blob_info(info: &BlobInfo) -> Result<Vec<u8>, StoreError> {
-    to_bcs("blob info", &StoredBlobInfoRef::V1(info))
+    to_bcs("blob info", &StoredBlobInfoRef::V2(info))
 }
 
-/// Decodes a blob-info value.
+/// Decodes a blob-info value (V1 or V2).
 pub(crate) fn decode_blob_info(blob_id: &BlobId, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
-    match from_bcs(|| format!("blob info of blob {blob_id}"), bytes)? {
-        StoredBlobInfo::V1(info) => Ok(info),
+    let what = || format!("blob info of blob {blob_id}");
+    check_tag_of(what, bytes, BLOB_INFO_VERSIONS)?;
+    match bcs::from_bytes(bytes).map_err(|e| StoreError::corrupt(what(), e.to_string()))? {
+        StoredBlobInfo::V1(info) => Ok(info.into()),
+        StoredBlobInfo::V2(info) => Ok(info),
     }
 }
 
@@ -414,7 +477,7 @@ mod tests {
             u64::MAX
         );
         let info = BlobInfo::default();
-        assert_eq!(encode_blob_info(&info).unwrap(), [0, 0, 0]);
+        assert_eq!(encode_blob_info(&info).unwrap(), [1, 0, 0, 0]);
 
         assert_eq!(encode_shard_record().unwrap(), [0]);
         decode_shard_record(ShardIndex(1), &[0]).unwrap();
@@ -423,6 +486,53 @@ mod tests {
         assert_eq!(key, b"shard/\x01\x02");
         assert_eq!(parse_shard_record_key(&key).unwrap(), ShardIndex(0x0102));
         assert!(parse_shard_record_key(b"shard/\x01").is_err());
+    }
+
+    #[test]
+    fn blob_infos_of_v1_read_with_unknown_digests_and_v2_round_trips() {
+        let id = BlobId([3; 32]);
+        let v1 = BlobInfoV1 {
+            objects: [(
+                ObjectId([4; 32]),
+                ObjectInfoV1 {
+                    end_epoch: 9,
+                    deletable: true,
+                    certified_epoch: Some(2),
+                    deleted: false,
+                    registered_event: 5,
+                    certified_event: Some(6),
+                },
+            )]
+            .into(),
+            invalid_event: Some(7),
+        };
+        let bytes = to_bcs("v1", &StoredBlobInfoRef::V1(&v1)).unwrap();
+        assert_eq!(bytes[0], 0);
+        let info = decode_blob_info(&id, &bytes).unwrap();
+        let o = &info.objects[&ObjectId([4; 32])];
+        assert_eq!((o.registered_event, o.certified_event), (5, Some(6)));
+        assert_eq!(o.registered_tx, TxDigest::default());
+        assert_eq!(o.certified_tx, Some(TxDigest::default()));
+        assert_eq!(
+            (info.invalid_event, info.invalid_tx),
+            (Some(7), Some(TxDigest::default()))
+        );
+        let mut info = info;
+        info.objects
+            .get_mut(&ObjectId([4; 32]))
+            .unwrap()
+            .registered_tx = TxDigest([8; 32]);
+        let bytes = encode_blob_info(&info).unwrap();
+        assert_eq!(bytes[0], 1, "written as V2");
+        assert_eq!(decode_blob_info(&id, &bytes).unwrap(), info);
+        assert!(matches!(
+            decode_blob_info(&id, &[2, 0, 0]),
+            Err(StoreError::UnsupportedVersion {
+                version: 3,
+                supported: 2,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -444,7 +554,7 @@ mod tests {
             decode_blob_info(&id, &[3, 0, 0]),
             Err(StoreError::UnsupportedVersion {
                 version: 4,
-                supported: 1,
+                supported: 2,
                 ..
             })
         ));

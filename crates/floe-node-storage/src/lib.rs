@@ -21,7 +21,7 @@
 //! | keyspace | key | value |
 //! |---|---|---|
 //! | `meta` | blob ID (32 raw bytes) | BCS `BlobMetadata` (an enum with `V1`) |
-//! | `blob-info` | blob ID | BCS `StoredBlobInfo::V1(BlobInfo)` |
+//! | `blob-info` | blob ID | BCS `StoredBlobInfo::V2(BlobInfo)` (V1, without entry digests, still read) |
 //! | `node-state` | `event-cursor` | BCS `StoredCursor::V1(u64)` |
 //! | `node-state` | `shard/` + shard index (u16 BE) | BCS `StoredShard::V1` (present = held) |
 //! | `node-state` | `migration/` + shard index (u16 BE) + axis (0 primary, 1 secondary) | BCS `StoredMigration::V1 { epoch: u32, next: Option<BlobId> }` |

@@ -187,7 +187,7 @@ fn corrupt_and_future_values_are_typed_errors() {
     raw_put(dir.path(), "meta", &b.0, &[4, 0, 0]); // version 5
     raw_put(dir.path(), "shard-0007-primary", &a.0, &[0xff; 8]);
     raw_put(dir.path(), "shard-0007-secondary", &a.0, &[]);
-    raw_put(dir.path(), "blob-info", &a.0, &[1, 0, 0]); // version 2
+    raw_put(dir.path(), "blob-info", &a.0, &[2, 0, 0]); // version 3
     raw_put(dir.path(), "blob-info", &b.0, &[0, 5]);
     raw_put(dir.path(), "blob-info", &[1, 2, 3], &[0, 0, 0]); // bad key
     raw_put(dir.path(), "node-state", b"event-cursor", &[0, 1]);

@@ -66,6 +66,14 @@ pub struct Limits {
     /// Bytes of recent writes the storage engine may hold in memory (all memtables together)
     /// before it flushes the largest to disk.
     pub store_write_buffer_bytes: u64,
+    /// The longest a confirmation request with `wait_for_registration=true` waits for the
+    /// blob's registration, in milliseconds (`wait_millis` is capped to it; 0 disables the
+    /// long poll).
+    pub confirmation_long_poll_max_millis: u64,
+    /// Confirmation requests that may wait for a registration at once; more get 503.
+    pub max_confirmation_waiters: usize,
+    /// Longest wait for the next piece of a request body, in milliseconds (then 408).
+    pub body_idle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -82,6 +90,9 @@ impl Default for Limits {
             maintenance_interval_secs: 30,
             store_cache_bytes: 64 * 1024 * 1024,
             store_write_buffer_bytes: 32 * 1024 * 1024,
+            confirmation_long_poll_max_millis: 10_000,
+            max_confirmation_waiters: 1024,
+            body_idle_timeout_ms: 30_000,
         }
     }
 }

@@ -54,6 +54,16 @@ pub struct EpochSyncState {
     awaiting: Mutex<(Epoch, HashSet<u16>)>,
 }
 
+/// Where a node's migration into an epoch stands (for the health report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPhase {
+    NotStarted,
+    /// Gained shards are being pulled or recovered.
+    Running,
+    /// Every gained shard was pulled or recovered and the sync was reported.
+    Finished,
+}
+
 /// Figures of the node's migrations so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MigrationStats {
@@ -97,6 +107,27 @@ impl StorageNode {
             awaiting.1.clone()
         } else {
             HashSet::new()
+        }
+    }
+
+    /// Where this node's migration into `epoch` stands.
+    pub(crate) fn migration_phase(&self, epoch: Epoch) -> MigrationPhase {
+        let started = self
+            .epoch_sync
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&epoch);
+        let finished = self
+            .epoch_sync
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|(e, _)| e == epoch);
+        match (started, finished) {
+            (_, true) => MigrationPhase::Finished,
+            (true, false) => MigrationPhase::Running,
+            (false, false) => MigrationPhase::NotStarted,
         }
     }
 
@@ -335,7 +366,7 @@ impl StorageNode {
 }
 
 /// Shards this node gained in the change in progress, with their previous owner.
-fn gained_shards(view: &CommitteeView) -> Vec<(u16, MemberInfo)> {
+pub(crate) fn gained_shards(view: &CommitteeView) -> Vec<(u16, MemberInfo)> {
     let Some(previous) = &view.previous else {
         return Vec::new();
     };

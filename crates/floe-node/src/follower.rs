@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use floe_core::BlobId;
+use floe_core::{BlobId, ObjectId};
 use floe_ledger::api_types::EventsPage;
 use floe_ledger::{Event, EventKind};
 use floe_node_storage::{BlobInfo, ObjectInfo};
@@ -39,6 +39,8 @@ pub fn apply_event(info: &mut BlobInfo, event: &Event) {
                     deleted: false,
                     registered_event: event.index,
                     certified_event: None,
+                    registered_tx: event.tx_digest,
+                    certified_tx: None,
                 },
             );
         }
@@ -51,6 +53,7 @@ pub fn apply_event(info: &mut BlobInfo, event: &Event) {
                 o.certified_epoch.get_or_insert(event.epoch);
                 o.end_epoch = *end_epoch;
                 o.certified_event = Some(event.index);
+                o.certified_tx = Some(event.tx_digest);
             }
         }
         EventKind::BlobDeleted { object_id, .. } => {
@@ -58,12 +61,46 @@ pub fn apply_event(info: &mut BlobInfo, event: &Event) {
                 o.deleted = true;
             }
         }
-        EventKind::InvalidBlobId { .. } => info.invalid_event = Some(event.index),
+        EventKind::InvalidBlobId { .. } => {
+            info.invalid_event = Some(event.index);
+            info.invalid_tx = Some(event.tx_digest);
+        }
         _ => {}
     }
 }
 
 impl StorageNode {
+    /// The long poll of the confirmation routes: wait at most `wait` until `blob_id` is
+    /// registered (and, for a deletable confirmation, `object` is a live registration of it).
+    /// Returns when it is, or when the wait is over; the caller then answers as usual. At most
+    /// `max_confirmation_waiters` requests wait at once; more get [`NodeError::Busy`].
+    pub async fn wait_for_registration(
+        &self,
+        blob_id: &BlobId,
+        object: Option<ObjectId>,
+        wait: Duration,
+    ) -> Result<(), NodeError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut applied = self.events_applied.subscribe();
+        let _permit = self
+            .confirmation_waiters
+            .try_acquire()
+            .map_err(|_| NodeError::Busy)?;
+        loop {
+            let epoch = self.view().epoch;
+            if let Some(info) = self.registration(blob_id, epoch)?
+                && object.is_none_or(|o| info.live_deletable(&o, epoch))
+            {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => {}
+                // Out of time, or the node is shutting down.
+                Ok(Err(_)) | Err(_) => return Ok(()),
+            }
+        }
+    }
+
     /// Fetch and process one page of events; returns how many were processed.
     pub async fn follow_once(self: &Arc<Self>) -> Result<usize, NodeError> {
         let cursor = self.store.event_cursor()?;
@@ -133,6 +170,8 @@ impl StorageNode {
                 tracing::warn!(%blob_id, error = %e, "acting on a ledger event failed");
             }
         }
+        // Buffered uploads of new registrations are flushed: wake the confirmation long polls.
+        self.events_applied.send_replace(page.next_cursor);
         if epoch_changed {
             // Registrations expire at epoch boundaries: collect their data now rather than at
             // the next periodic scan (and start syncs for shards gained).

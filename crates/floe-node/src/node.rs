@@ -141,6 +141,11 @@ pub struct StorageNode {
     pub(crate) view_stale: std::sync::atomic::AtomicBool,
     /// Epoch-change bookkeeping (migration of gained shards).
     pub(crate) epoch_sync: crate::epoch::EpochSyncState,
+    /// The event cursor, published after each page of events is persisted (wakes the
+    /// confirmation long polls).
+    pub(crate) events_applied: tokio::sync::watch::Sender<u64>,
+    /// Confirmation requests waiting for a registration.
+    pub(crate) confirmation_waiters: tokio::sync::Semaphore,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -179,6 +184,8 @@ impl StorageNode {
             sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
             view_stale: std::sync::atomic::AtomicBool::new(false),
             epoch_sync: Default::default(),
+            events_applied: tokio::sync::watch::Sender::new(cursor),
+            confirmation_waiters: tokio::sync::Semaphore::new(limits.max_confirmation_waiters),
         })
     }
 
@@ -199,7 +206,11 @@ impl StorageNode {
     }
 
     /// Live registration known, not invalid.
-    fn registration(&self, blob_id: &BlobId, epoch: u32) -> Result<Option<BlobInfo>, NodeError> {
+    pub(crate) fn registration(
+        &self,
+        blob_id: &BlobId,
+        epoch: u32,
+    ) -> Result<Option<BlobInfo>, NodeError> {
         let info = self.blob_info(blob_id)?;
         if let Some(i) = &info {
             if i.invalid_event.is_some() {

@@ -1,26 +1,28 @@
 //! `GET /v1/blobs/{id}/status` and `GET /v1/health` in Walrus's JSON shapes.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 
-use floe_core::BlobId;
+use floe_core::{BlobId, TxDigest};
 use floe_node_storage::BlobInfo;
 use serde::Serialize;
 
+use crate::epoch::{MigrationPhase, gained_shards};
 use crate::node::{NodeError, StorageNode};
 
-/// A ledger event as Walrus's `EventID`. Floe's ledger numbers its events; `eventSeq` is that
-/// index and `txDigest` repeats it as `floe:<index>` to keep Walrus's shape.
+/// A ledger event as Walrus's `EventID`: `txDigest` is the base58 digest of the ledger entry
+/// that emitted it, `eventSeq` the event's index in the ledger's event stream.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct EventId {
-    pub tx_digest: String,
+    pub tx_digest: TxDigest,
     pub event_seq: String,
 }
 
 impl EventId {
-    pub fn new(index: u64) -> Self {
+    pub fn new(index: u64, tx_digest: TxDigest) -> Self {
         Self {
-            tx_digest: format!("floe:{index}"),
+            tx_digest,
             event_seq: index.to_string(),
         }
     }
@@ -62,7 +64,7 @@ pub fn blob_status(info: Option<&BlobInfo>, epoch: u32) -> BlobStatus {
     };
     if let Some(ev) = info.invalid_event {
         return BlobStatus::Invalid {
-            event: EventId::new(ev),
+            event: EventId::new(ev, info.invalid_tx.unwrap_or_default()),
         };
     }
     let live: Vec<_> = info
@@ -105,7 +107,10 @@ pub fn blob_status(info: Option<&BlobInfo>, epoch: u32) -> BlobStatus {
     BlobStatus::Permanent {
         end_epoch: best.end_epoch,
         is_certified,
-        status_event: EventId::new(best.certified_event.unwrap_or(best.registered_event)),
+        status_event: match (best.certified_event, best.certified_tx) {
+            (Some(index), tx) => EventId::new(index, tx.unwrap_or_default()),
+            (None, _) => EventId::new(best.registered_event, best.registered_tx),
+        },
         deletable_counts: counts,
         initial_certified_epoch,
     }
@@ -136,11 +141,89 @@ pub struct ShardSummary {
     pub read_only: usize,
 }
 
-#[derive(Serialize)]
+/// A shard's state on this node (Walrus's `ShardStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ShardDetail {
+pub enum ShardStatus {
+    Unknown,
+    Ready,
+    /// Gained in the epoch change in progress and being pulled from its previous owner.
+    InTransfer,
+    /// Gained, its pull over (or given up on), and missing data being rebuilt by recovery.
+    InRecovery,
+    /// Lost in the epoch change: still served for reads and shard sync until the next epoch.
+    ReadOnly,
+}
+
+/// A shard with its status (`ShardHealthInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardHealthInfo {
     pub shard: u16,
-    pub status: &'static str,
+    pub status: ShardStatus,
+}
+
+/// `shardDetail`: the owned shards, and the others held (read-only ones).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardStatusDetail {
+    pub owned: Vec<ShardHealthInfo>,
+    pub other: Vec<ShardHealthInfo>,
+}
+
+/// What the health report needs to know about the shards.
+pub struct ShardFacts<'a> {
+    pub owned: &'a BTreeSet<u16>,
+    pub read_only: &'a BTreeSet<u16>,
+    /// Owned shards gained in the current epoch's change.
+    pub gained: &'a HashSet<u16>,
+    /// Gained shards whose pull from the previous owner has not finished.
+    pub awaiting_pull: &'a HashSet<u16>,
+    pub phase: MigrationPhase,
+    /// An epoch change is in progress.
+    pub changing: bool,
+}
+
+/// Each shard's status, then the summary and the detail.
+pub fn shard_health(f: &ShardFacts<'_>) -> (ShardSummary, ShardStatusDetail) {
+    let owned: Vec<ShardHealthInfo> = f
+        .owned
+        .iter()
+        .map(|&shard| {
+            let status = if !f.gained.contains(&shard) {
+                ShardStatus::Ready
+            } else {
+                match f.phase {
+                    MigrationPhase::Finished => ShardStatus::Ready,
+                    MigrationPhase::Running if f.awaiting_pull.contains(&shard) => {
+                        ShardStatus::InTransfer
+                    }
+                    MigrationPhase::Running => ShardStatus::InRecovery,
+                    MigrationPhase::NotStarted if f.changing => ShardStatus::Unknown,
+                    MigrationPhase::NotStarted => ShardStatus::Ready,
+                }
+            };
+            ShardHealthInfo { shard, status }
+        })
+        .collect();
+    let count = |s: ShardStatus| owned.iter().filter(|i| i.status == s).count();
+    let summary = ShardSummary {
+        owned: owned.len(),
+        owned_shard_status: OwnedShardStatus {
+            unknown: count(ShardStatus::Unknown),
+            ready: count(ShardStatus::Ready),
+            in_transfer: count(ShardStatus::InTransfer),
+            in_recovery: count(ShardStatus::InRecovery),
+        },
+        read_only: f.read_only.len(),
+    };
+    let other = f
+        .read_only
+        .iter()
+        .map(|&shard| ShardHealthInfo {
+            shard,
+            status: ShardStatus::ReadOnly,
+        })
+        .collect();
+    (summary, ShardStatusDetail { owned, other })
 }
 
 #[derive(Serialize)]
@@ -161,7 +244,7 @@ pub struct HealthInfo {
     pub event_progress: EventProgress,
     pub shard_summary: ShardSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard_detail: Option<Vec<ShardDetail>>,
+    pub shard_detail: Option<ShardStatusDetail>,
     /// Floe: ledger events not yet processed by this node.
     pub event_lag: Option<u64>,
 }
@@ -179,7 +262,15 @@ impl StorageNode {
         let view = self.view();
         let up = self.started.elapsed();
         let persisted = self.events_persisted.load(Ordering::Relaxed);
-        let owned = view.my_shards.len();
+        let gained: HashSet<u16> = gained_shards(&view).into_iter().map(|(s, _)| s).collect();
+        let (summary, detail) = shard_health(&ShardFacts {
+            owned: &view.my_shards,
+            read_only: &view.read_only,
+            gained: &gained,
+            awaiting_pull: &self.awaiting_shard_sync(view.epoch),
+            phase: self.migration_phase(view.epoch),
+            changing: view.syncing(),
+        });
         HealthInfo {
             uptime: Uptime {
                 secs: up.as_secs(),
@@ -197,25 +288,8 @@ impl StorageNode {
                 pending: 0,
                 highest_finished_event_index: persisted.checked_sub(1),
             },
-            shard_summary: ShardSummary {
-                owned,
-                owned_shard_status: OwnedShardStatus {
-                    unknown: 0,
-                    ready: owned,
-                    in_transfer: 0,
-                    in_recovery: 0,
-                },
-                read_only: 0,
-            },
-            shard_detail: detailed.then(|| {
-                view.my_shards
-                    .iter()
-                    .map(|&s| ShardDetail {
-                        shard: s,
-                        status: "ready",
-                    })
-                    .collect()
-            }),
+            shard_summary: summary,
+            shard_detail: detailed.then_some(detail),
             event_lag: ledger_events.map(|total| total.saturating_sub(persisted)),
         }
     }
@@ -236,7 +310,45 @@ mod tests {
             deleted: false,
             registered_event: 3,
             certified_event: certified.then_some(4),
+            registered_tx: TxDigest([3; 32]),
+            certified_tx: certified.then_some(TxDigest([4; 32])),
         }
+    }
+
+    #[test]
+    fn shard_health_tells_transfer_recovery_and_read_only_apart() {
+        let owned: BTreeSet<u16> = [1, 2, 3, 4].into();
+        let read_only: BTreeSet<u16> = [7, 8].into();
+        let gained: HashSet<u16> = [3, 4].into();
+        let awaiting: HashSet<u16> = [3].into();
+        let facts = |phase, changing| ShardFacts {
+            owned: &owned,
+            read_only: &read_only,
+            gained: &gained,
+            awaiting_pull: &awaiting,
+            phase,
+            changing,
+        };
+        let (summary, detail) = shard_health(&facts(MigrationPhase::Running, true));
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            json!({"owned": 4, "ownedShardStatus":
+                {"unknown": 0, "ready": 2, "inTransfer": 1, "inRecovery": 1}, "readOnly": 2})
+        );
+        assert_eq!(
+            serde_json::to_value(&detail).unwrap(),
+            json!({
+                "owned": [
+                    {"shard": 1, "status": "ready"}, {"shard": 2, "status": "ready"},
+                    {"shard": 3, "status": "inTransfer"}, {"shard": 4, "status": "inRecovery"}
+                ],
+                "other": [{"shard": 7, "status": "readOnly"}, {"shard": 8, "status": "readOnly"}]
+            })
+        );
+        let (summary, _) = shard_health(&facts(MigrationPhase::NotStarted, true));
+        assert_eq!(summary.owned_shard_status.unknown, 2);
+        let (summary, _) = shard_health(&facts(MigrationPhase::Finished, true));
+        assert_eq!(summary.owned_shard_status.ready, 4);
     }
 
     #[test]
@@ -250,7 +362,7 @@ mod tests {
             json!({"permanent": {
                 "endEpoch": 9,
                 "isCertified": true,
-                "statusEvent": {"txDigest": "floe:4", "eventSeq": "4"},
+                "statusEvent": {"txDigest": TxDigest([4; 32]).to_string(), "eventSeq": "4"},
                 "deletableCounts": {"count_deletable_total": 1, "count_deletable_certified": 0},
                 "initialCertifiedEpoch": 1
             }})
@@ -265,16 +377,17 @@ mod tests {
             }})
         );
         info.invalid_event = Some(7);
+        info.invalid_tx = Some(TxDigest([7; 32]));
         let v = serde_json::to_value(blob_status(Some(&info), 2)).unwrap();
         assert_eq!(
             v,
-            json!({"invalid": {"event": {"txDigest": "floe:7", "eventSeq": "7"}}})
+            json!({"invalid": {"event": {"txDigest": TxDigest([7; 32]).to_string(), "eventSeq": "7"}}})
         );
         // An invalid blob stays invalid past its end epoch; an expired or unknown one is
         // nonexistent.
         assert_eq!(
             serde_json::to_value(blob_status(Some(&info), 9)).unwrap(),
-            json!({"invalid": {"event": {"txDigest": "floe:7", "eventSeq": "7"}}})
+            json!({"invalid": {"event": {"txDigest": TxDigest([7; 32]).to_string(), "eventSeq": "7"}}})
         );
         info.invalid_event = None;
         assert_eq!(

@@ -71,15 +71,24 @@ async fn start_node(
     ledger_url: &str,
     max_body: usize,
 ) -> (String, tokio::task::JoinHandle<()>) {
+    let limits = Limits {
+        max_body_bytes: max_body,
+        ..Limits::default()
+    };
+    start_node_with(dir, ledger_url, limits).await
+}
+
+async fn start_node_with(
+    dir: &std::path::Path,
+    ledger_url: &str,
+    limits: Limits,
+) -> (String, tokio::task::JoinHandle<()>) {
     let config = NodeConfig {
         storage_path: dir.join("node-data"),
         keys_path: dir.join("node-keys.json"),
         listen_address: "127.0.0.1:0".into(),
         ledger_url: ledger_url.into(),
-        limits: Limits {
-            max_body_bytes: max_body,
-            ..Limits::default()
-        },
+        limits,
     };
     let node = floe_node::start(config).await.unwrap();
     node.spawn_follower();
@@ -558,4 +567,217 @@ async fn inconsistency_proofs_are_attested_only_when_valid() {
         .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(reason(&v), "INVALID_PROOF");
+}
+
+/// What an unmodified Walrus client relies on beyond the bytes: the detailed health shape,
+/// refusal of unknown query parameters, Walrus's error domain with `metadata`, and CORS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walrus_wire_details() {
+    let net = Net::new().await;
+    let (s, v) = net.get_json("/v1/health?detailed=true").await;
+    assert_eq!(s, 200, "{v}");
+    let data = &v["success"]["data"];
+    let owned = data["shardDetail"]["owned"].as_array().expect("owned list");
+    assert_eq!(owned.len(), usize::from(N), "{v}");
+    assert!(owned.iter().all(|s| s["status"] == "ready"), "{v}");
+    assert_eq!(data["shardDetail"]["other"], serde_json::json!([]), "{v}");
+    assert_eq!(data["shardSummary"]["ownedShardStatus"]["ready"], N, "{v}");
+    assert_eq!(data["shardSummary"]["readOnly"], 0, "{v}");
+    let (_, v) = net.get_json("/v1/health").await;
+    assert!(v["success"]["data"].get("shardDetail").is_none(), "{v}");
+
+    // Unknown (e.g. misspelt) query parameters are refused, not ignored.
+    let (s, v) = net.get_json("/v1/health?detail=true").await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_QUERY"), "{v}");
+    let id = BlobId([7; 32]);
+    let (s, v) = net
+        .put(&format!("/v1/blobs/{id}/metadata?pendng=true"), vec![0])
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (400, "INVALID_QUERY"), "{v}");
+    for path in [
+        format!("/v1/blobs/{id}/status?x=1"),
+        format!("/v1/blobs/{id}/metadata?pendng=true"),
+        format!("/v1/blobs/{id}/slivers/0/primary?epoch=1"),
+    ] {
+        let (s, v) = net.get_json(&path).await;
+        assert_eq!(
+            (s, reason(&v).as_str()),
+            (400, "INVALID_QUERY"),
+            "{path}: {v}"
+        );
+    }
+    // Walrus's document lists `pending` on metadata reads: accepted (and ignored).
+    let (s, v) = net
+        .get_json(&format!("/v1/blobs/{id}/metadata?pending=true"))
+        .await;
+    assert_eq!((s, reason(&v).as_str()), (404, "METADATA_NOT_FOUND"), "{v}");
+
+    // Errors carry Walrus's domain and a `metadata` map.
+    let (s, v) = net.get_json(&format!("/v1/blobs/{id}/metadata")).await;
+    assert_eq!(s, 404, "{v}");
+    let detail = &v["error"]["details"][0];
+    assert_eq!(detail["domain"], "storage.walrus.space", "{v}");
+    assert!(detail["metadata"].is_object(), "{v}");
+
+    // CORS: a preflight is answered for any origin, method and header, and answers carry
+    // the allowed origin.
+    let r = net
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/blobs/{id}/slivers/0/primary", net.node_url),
+        )
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type, x-custom")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "preflight: {}", r.status());
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-allow-methods"], "*");
+    assert_eq!(h["access-control-allow-headers"], "*");
+    let r = net
+        .http
+        .get(format!("{}/v1/health", net.node_url))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+
+    // `txDigest` in a status event is base58 of the 32-byte digest of the ledger entry that
+    // emitted the event, as the ledger reports it.
+    let ledger = LedgerClient::new(net.ledger_url.clone());
+    let user = AccountSession::new(AccountKey::from_seed(&seed("user", 9)), ledger);
+    let e = encode(&EncodingConfig::new(N).unwrap(), b"tx digest").unwrap();
+    let reg = user
+        .submit(TxKind::ReserveAndRegister {
+            end_epoch: 5,
+            blob_id: e.blob_id(),
+            root_hash: e.metadata().metadata.root_hash(),
+            size: 9,
+            encoding_type: EncodingType::RS2,
+            deletable: false,
+        })
+        .await
+        .unwrap();
+    let event = reg
+        .events
+        .iter()
+        .find(|ev| matches!(ev.kind, floe_ledger::EventKind::BlobRegistered { .. }))
+        .unwrap();
+    let status = net
+        .wait_status(&e.blob_id(), |d| d.get("permanent").is_some())
+        .await;
+    let shown = &status["permanent"]["statusEvent"];
+    let digest = shown["txDigest"].as_str().unwrap();
+    let bytes = floe_core::tx_digest::base58_decode(digest).expect("base58");
+    assert_eq!(bytes.len(), 32, "{status}");
+    assert_eq!(bytes, event.tx_digest.0, "{status}");
+    assert_eq!(shown["eventSeq"], event.index.to_string(), "{status}");
+}
+
+/// Reads one HTTP/1.1 answer (head and `Content-Length` body) from a raw connection; returns
+/// the status code.
+async fn read_answer(s: &mut tokio::net::TcpStream) -> u16 {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut byte))
+            .await
+            .expect("an answer within 20 s")
+            .expect("the connection stays usable");
+        assert_eq!(
+            n,
+            1,
+            "closed before the answer; got {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    s.read_exact(&mut body).await.unwrap();
+    head[9..12].parse().unwrap()
+}
+
+/// Bodies are bounded: one that stops arriving gets 408, one declared over the limit gets 413
+/// before it is sent, and a client still sending a refused body (unknown route, or too large)
+/// reads the answer and keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_bounded_and_refused_without_resets() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = ProtocolKeyPair::from_seed(&seed("node", 0));
+    let op = AccountKey::from_seed(&seed("op", 0));
+    let keys = NodeKeysFile {
+        name: "node-0".into(),
+        network_address: "127.0.0.1:0".into(),
+        protocol_key: key.to_tagged_base64(),
+        account_seed: hex::encode(op.seed()),
+    };
+    std::fs::write(
+        dir.path().join("node-keys.json"),
+        serde_json::to_string(&keys).unwrap(),
+    )
+    .unwrap();
+    let ledger_url = start_ledger(dir.path(), &key, &op).await;
+    let limits = Limits {
+        max_body_bytes: 1 << 20,
+        body_idle_timeout_ms: 300,
+        ..Limits::default()
+    };
+    let (url, _task) = start_node_with(dir.path(), &ledger_url, limits).await;
+    let address = url.trim_start_matches("http://").to_string();
+    let id = BlobId([7; 32]);
+    let connect = || tokio::net::TcpStream::connect(address.clone());
+
+    // Declares 100 bytes, sends 10, then nothing: 408 once the idle timeout passes.
+    let mut s = connect().await.unwrap();
+    s.write_all(
+        format!("PUT /v1/blobs/{id}/metadata HTTP/1.1\r\nhost: n\r\ncontent-length: 100\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&[0; 10]).await.unwrap();
+    assert_eq!(read_answer(&mut s).await, 408);
+
+    // Declared over the limit: 413 before any of it is sent; then the client sends it anyway
+    // and its connection survives for the next request.
+    for (path, big, want) in [
+        (format!("/v1/blobs/{id}/slivers/0/primary"), 2 << 20, 413),
+        ("/v1/no/such/route".to_string(), 1 << 20, 404),
+    ] {
+        let mut s = connect().await.unwrap();
+        s.write_all(
+            format!("PUT {path} HTTP/1.1\r\nhost: n\r\ncontent-length: {big}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        s.write_all(&[1; 65536]).await.unwrap();
+        assert_eq!(read_answer(&mut s).await, want, "{path}");
+        // The rest of the body, slowly: it is read and discarded, not reset.
+        for _ in 0..(big - 65536) / 65536 {
+            s.write_all(&[1; 65536])
+                .await
+                .unwrap_or_else(|e| panic!("{path}: sending the rest of the body failed: {e}"));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        s.write_all(b"GET /v1/health HTTP/1.1\r\nhost: n\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_answer(&mut s).await,
+            200,
+            "{path}: the connection is reused"
+        );
+    }
 }

@@ -31,6 +31,17 @@ impl Raw {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn status(&self, path: &str) -> String {
         let v: Value = self
             .http
@@ -220,4 +231,69 @@ async fn pending_uploads_older_than_the_ttl_are_dropped() {
         .put_sliver(&id, SliverPairIndex(0), SliverType::Primary, &p.primary)
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_long_poll_waits_for_the_registration() {
+    let (cluster, _task, raw) = single_node(60).await;
+    let e = encode(&EncodingConfig::new(N).unwrap(), &data(3)).unwrap();
+    let id = e.blob_id();
+    raw.put_all_pending(&e).await;
+    // Without the long poll (or with a zero wait) an unregistered blob is refused at once; a
+    // misspelt parameter is refused.
+    for q in ["", "?wait_for_registration=true&wait_millis=0"] {
+        let (s, v) = raw
+            .get(&format!("/v1/blobs/{id}/confirmation/permanent{q}"))
+            .await;
+        assert_eq!((s, reason(&v)), (400, "NOT_REGISTERED".into()), "{q}: {v}");
+    }
+    let (s, v) = raw
+        .get(&format!(
+            "/v1/blobs/{id}/confirmation/permanent?wait_for_registraton=true"
+        ))
+        .await;
+    assert_eq!((s, reason(&v)), (400, "INVALID_QUERY".into()), "{v}");
+
+    // A long poll started before the registration answers with the confirmation once the
+    // registration arrives (and the buffered uploads are flushed).
+    let poll = {
+        let http = raw.http.clone();
+        let url = format!(
+            "{}/v1/blobs/{id}/confirmation/permanent?wait_for_registration=true&wait_millis=30000",
+            raw.base
+        );
+        tokio::spawn(async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long poll must wait for the registration"
+    );
+    let user = cluster.user(3);
+    cluster
+        .register(&user, e.metadata(), 5, false)
+        .await
+        .unwrap();
+    let (s, v) = poll.await.unwrap();
+    assert_eq!(s, 200, "{v}");
+    let signed: floe_crypto::SignedMessage =
+        serde_json::from_value(v["success"]["data"]["signed"].clone()).unwrap();
+    signed
+        .verify_confirmation(
+            &cluster.system.committee.members[0].protocol_key,
+            0,
+            &id,
+            &floe_crypto::BlobPersistenceType::Permanent,
+        )
+        .unwrap();
+}
+
+fn reason(v: &Value) -> String {
+    v["error"]["details"][0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }

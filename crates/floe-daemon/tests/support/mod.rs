@@ -124,3 +124,8 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// The body of `GET url` as text (a Prometheus page).
+pub async fn text_of(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}

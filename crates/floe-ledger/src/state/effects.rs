@@ -1,13 +1,15 @@
 //! What applying one log entry produces: its events and the object IDs it creates.
 
 use floe_core::merkle::blake2b256;
-use floe_core::{Epoch, ObjectId};
+use floe_core::{Epoch, ObjectId, TxDigest};
 
 use crate::event::{Event, EventKind};
 
 /// Events and object IDs produced while applying one entry.
 pub(super) struct Effects {
     pub(super) entry_index: u64,
+    /// The digest of the entry applied, given to every event it emits.
+    pub(super) tx_digest: TxDigest,
     pub(super) first_event: u64,
     pub(super) epoch: Epoch,
     pub(super) objects_created: u64,
@@ -15,9 +17,15 @@ pub(super) struct Effects {
 }
 
 impl Effects {
-    pub(super) fn new(entry_index: u64, first_event: u64, epoch: Epoch) -> Self {
+    pub(super) fn new(
+        entry_index: u64,
+        tx_digest: TxDigest,
+        first_event: u64,
+        epoch: Epoch,
+    ) -> Self {
         Self {
             entry_index,
+            tx_digest,
             first_event,
             epoch,
             objects_created: 0,
@@ -44,6 +52,7 @@ impl Effects {
             entry_index: self.entry_index,
             epoch: self.epoch,
             kind,
+            tx_digest: self.tx_digest,
         });
         index
     }

@@ -77,6 +77,8 @@ pub fn info(ends: &[Epoch], invalid: Option<u64>) -> BlobInfo {
                     deleted: i == 4,
                     registered_event: 10 * i as u64,
                     certified_event: (i % 3 != 2).then_some(10 * i as u64 + 1),
+                    registered_tx: floe_core::TxDigest([i as u8; 32]),
+                    certified_tx: (i % 3 != 2).then_some(floe_core::TxDigest([i as u8 + 1; 32])),
                 },
             )
         })
@@ -84,6 +86,7 @@ pub fn info(ends: &[Epoch], invalid: Option<u64>) -> BlobInfo {
     BlobInfo {
         objects,
         invalid_event: invalid,
+        invalid_tx: invalid.map(|i| floe_core::TxDigest([i as u8; 32])),
     }
 }
 

@@ -59,6 +59,24 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))
 }
 
+/// Routes without query parameters refuse any (Walrus rejects unknown fields); `allowed` are
+/// parameters a route accepts and ignores.
+fn no_query(q: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let q = q.as_deref().unwrap_or("");
+    match q
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
+        .find(|k| !allowed.contains(k))
+    {
+        Some(k) => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("unknown query parameter {k:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn outcome(what: &str, o: StoreOutcome) -> Response {
     match o {
         StoreOutcome::Created => {
@@ -73,7 +91,7 @@ fn outcome(what: &str, o: StoreOutcome) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingQuery {
     #[serde(default)]
     pending: bool,
@@ -82,8 +100,11 @@ pub struct PendingQuery {
 pub async fn get_metadata(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    // Walrus's document lists `pending` here too; it changes nothing on a read.
+    no_query(&q, &["pending"])?;
     let node = s.node.clone();
     let m = blocking(move || node.get_metadata(&id)).await?;
     bcs_body(&m)
@@ -106,8 +127,10 @@ pub async fn put_metadata(
 pub async fn metadata_status(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.metadata_status(&id)).await?;
     Ok(success(StatusCode::OK, st))
@@ -130,9 +153,11 @@ pub async fn put_sliver(
 pub async fn put_sliver_batch(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let b = body(b)?;
     let node = s.node.clone();
     let stored = blocking(move || node.put_sliver_batch(&id, &b)).await?;
@@ -142,8 +167,10 @@ pub async fn put_sliver_batch(
 pub async fn get_sliver(
     State(s): State<AppState>,
     Path((id, pair, ty)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let sliver = blocking(move || node.get_sliver(&id, pair, ty)).await?;
     bcs_body(&sliver)
@@ -152,14 +179,40 @@ pub async fn get_sliver(
 pub async fn sliver_status(
     State(s): State<AppState>,
     Path((id, pair, ty)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (id, pair, ty) = (blob_id(&id)?, pair_index(&pair)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.sliver_status(&id, pair, ty)).await?;
     Ok(success(StatusCode::OK, st))
 }
 
-async fn confirm(s: AppState, id: BlobId, object: Option<ObjectId>) -> Result<Response, ApiError> {
+/// The confirmation routes' long poll: `wait_for_registration=true` waits for the blob's
+/// registration up to `wait_millis`, capped by the node's
+/// `confirmation_long_poll_max_millis` (the cap when `wait_millis` is absent).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationQuery {
+    #[serde(default)]
+    wait_for_registration: bool,
+    wait_millis: Option<u64>,
+}
+
+async fn confirm(
+    s: AppState,
+    id: BlobId,
+    object: Option<ObjectId>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let max = s.node.config.limits.confirmation_long_poll_max_millis;
+    let wait = q.wait_millis.unwrap_or(max).min(max);
+    if q.wait_for_registration && wait > 0 {
+        s.node
+            .wait_for_registration(&id, object, std::time::Duration::from_millis(wait))
+            .await?;
+    }
     let node = s.node.clone();
     let signed = blocking(move || node.confirmation(&id, object)).await?;
     Ok(success(StatusCode::OK, json!({"signed": signed})))
@@ -168,20 +221,22 @@ async fn confirm(s: AppState, id: BlobId, object: Option<ObjectId>) -> Result<Re
 pub async fn confirm_permanent(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
-    confirm(s, id, None).await
+    confirm(s, id, None, q).await
 }
 
 pub async fn confirm_deletable(
     State(s): State<AppState>,
     Path((id, object)): Path<(String, String)>,
+    q: Result<Query<ConfirmationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
     let object: ObjectId = object.parse().map_err(|e: floe_core::IdParseError| {
         ApiError::bad_request("INVALID_OBJECT_ID", e.to_string())
     })?;
-    confirm(s, id, Some(object)).await
+    confirm(s, id, Some(object), q).await
 }
 
 /// `?id=r-c` (repeatable) or `?targetSliver=i&targetType=primary|secondary`.
@@ -339,9 +394,11 @@ pub async fn decoding_symbols(
 pub async fn inconsistency_proof(
     State(s): State<AppState>,
     Path((id, ty)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (id, ty) = (blob_id(&id)?, sliver_type(&ty)?);
+    no_query(&q, &[])?;
     let b = body(b)?;
     let node = s.node.clone();
     let signed = blocking(move || node.attest_inconsistency(&id, ty, &b)).await?;
@@ -351,14 +408,17 @@ pub async fn inconsistency_proof(
 pub async fn blob_status(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
+    no_query(&q, &[])?;
     let node = s.node.clone();
     let st = blocking(move || node.blob_status(&id)).await?;
     Ok(success(StatusCode::OK, st))
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct HealthQuery {
     #[serde(default)]
     detailed: bool,

@@ -13,16 +13,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use floe_http::body::BodyGuard;
 use serde::Serialize;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::node::{NodeError, StorageNode};
 
 pub use metrics::RequestMetrics;
 
-/// Error domain in error bodies.
-pub const DOMAIN: &str = "storage.floe";
+/// Error domain in error bodies: Walrus's storage-node domain, which Walrus clients match on.
+pub const DOMAIN: &str = "storage.walrus.space";
 
-/// The node's errors (domain `storage.floe`).
+/// The node's errors (domain `storage.walrus.space`).
 pub struct NodeDomain;
 impl floe_http::Domain for NodeDomain {
     const NAME: &'static str = DOMAIN;
@@ -122,6 +124,10 @@ pub struct AppState {
 /// All routes.
 pub fn router(node: Arc<StorageNode>) -> Router {
     let max_body = node.config.limits.max_body_bytes;
+    let guard = BodyGuard::new(
+        Some(max_body as u64),
+        std::time::Duration::from_millis(node.config.limits.body_idle_timeout_ms),
+    );
     let state = AppState {
         node,
         metrics: Arc::new(RequestMetrics::default()),
@@ -175,7 +181,9 @@ pub fn router(node: Arc<StorageNode>) -> Router {
         .route("/v1/health", get(handlers::health))
         .route("/v1/api", get(|| async { axum::Json(openapi::spec()) }))
         .route("/metrics", get(handlers::metrics))
-        .fallback(|| async {
+        .fallback(move |req: axum::extract::Request| async move {
+            // Read (and discard) what the client is still sending, so it reads the 404.
+            guard.discard(req.into_body());
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -183,10 +191,23 @@ pub fn router(node: Arc<StorageNode>) -> Router {
                 "no such route; see GET /v1/api",
             )
         })
+        // Like Walrus's nodes: any origin, method and header, so browser clients can talk to
+        // nodes directly; preflights are answered here.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods(Any)
+                .allow_headers(Any)
+                .expose_headers(Any),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            floe_http::body::guard_bodies::<NodeDomain>,
+        ))
         .with_state(state)
 }

@@ -32,7 +32,7 @@ pub fn spec() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Floe storage node", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Walrus-compatible storage node API. Binary bodies are BCS; JSON answers use {success:{code,data}} / {error:{...}}."},
+            "description": "Walrus-compatible storage node API. Binary bodies are BCS; JSON answers use {success:{code,data}} / {error:{status,code,message,details:[{@type,reason,domain:storage.walrus.space,metadata}]}}. Unknown query parameters get 400; bodies declared over the limit 413 at once, bodies that stop arriving 408. CORS allows any origin, method and header."},
         "paths": {
             "/v1/blobs/{blob_id}/metadata": {
                 "get": op("Blob metadata (BCS BlobMetadataWithId)", &["blob_id"], json!({"200": bcs("metadata"), "404": err})),
@@ -43,8 +43,8 @@ pub fn spec() -> Value {
                 "get": op("A sliver (BCS SliverData)", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"200": bcs("sliver"), "404": err})),
                 "put": op("Store a sliver (BCS SliverData)", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"201": js("stored"), "202": js("buffered"), "200": js("already stored"), "400": err}))},
             "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status": {"get": op("nonexistent | buffered | stored", &["blob_id", "sliver_pair_index", "sliver_type"], json!({"200": js("status")}))},
-            "/v1/blobs/{blob_id}/confirmation/permanent": {"get": op("Signed storage confirmation (permanent)", &["blob_id"], json!({"200": js("{signed:{serializedMessage,signature}}"), "400": err}))},
-            "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}": {"get": op("Signed storage confirmation bound to a deletable object", &["blob_id", "object_id"], json!({"200": js("signed confirmation"), "400": err}))},
+            "/v1/blobs/{blob_id}/confirmation/permanent": {"get": op("Signed storage confirmation (permanent); ?wait_for_registration=true[&wait_millis=N] waits (bounded by the node's confirmation_long_poll_max_millis) for the registration", &["blob_id"], json!({"200": js("{signed:{serializedMessage,signature}}"), "400": err, "503": err}))},
+            "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}": {"get": op("Signed storage confirmation bound to a deletable object; the same long poll", &["blob_id", "object_id"], json!({"200": js("signed confirmation"), "400": err, "503": err}))},
             "/v1/blobs/{blob_id}/recoverySymbols": {"get": op("Recovery symbols with proofs (BCS Vec<GeneralRecoverySymbol>); ?id=R-C (repeatable; optional proofAxis=primary|secondary picks the source sliver's axis) or ?targetSliver=&targetType=", &["blob_id"], json!({"200": bcs("symbols"), "400": err}))},
             "/v1/blobs/{blob_id}/decodingSymbols": {"get": decoding_symbols},
             "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}": {"post": op("Verify an inconsistency proof (BCS) and attest the blob invalid", &["blob_id", "sliver_type"], json!({"200": js("signed InvalidBlobIdMsg"), "400": err}))},
@@ -58,7 +58,7 @@ pub fn spec() -> Value {
                     "403": {"description": "NOT_SHARD_OWNER: the signature is not by the shard's owner in the current committee", "content": {"application/json": {}}},
                     "404": {"description": "SHARD_NOT_HELD: this node neither owns the shard nor keeps it read-only", "content": {"application/json": {}}}
                 }}},
-            "/v1/health": {"get": op("ServiceHealthInfo (?detailed=true for per-shard state)", &[], json!({"200": js("health")}))},
+            "/v1/health": {"get": op("ServiceHealthInfo (?detailed=true adds shardDetail {owned, other} with each shard's status: ready, inTransfer, inRecovery, readOnly or unknown)", &[], json!({"200": js("health"), "400": err}))},
             "/metrics": {"get": op("Prometheus metrics", &[], json!({"200": {"description": "text exposition"}}))},
             "/v1/api": {"get": op("This document", &[], json!({"200": js("OpenAPI")}))}
         }

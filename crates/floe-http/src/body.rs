@@ -1,0 +1,120 @@
+//! Bounded request bodies: every frame of a body must arrive within an idle timeout (408 when
+//! it does not), a body declared larger than the limit is refused before it is read (413), and
+//! a refused body is read and discarded in the background, within bounds, so that a client
+//! still sending it reads the answer instead of a reset connection.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use tower_http::timeout::{TimeoutBody, TimeoutError};
+
+use crate::{ApiError, Domain};
+
+/// Bounds on request bodies, for [`guard_bodies`].
+#[derive(Clone, Copy, Debug)]
+pub struct BodyGuard {
+    /// Bodies declared (`Content-Length`) larger than this are refused at once with 413.
+    /// `None`: the routes check sizes themselves.
+    pub max_declared: Option<u64>,
+    /// Longest wait for the next piece of a body.
+    pub idle_timeout: Duration,
+    /// At most this many bytes of a refused body are read and discarded...
+    pub drain_budget: u64,
+    /// ...for at most this long.
+    pub drain_timeout: Duration,
+}
+
+impl BodyGuard {
+    /// `max_declared` and `idle_timeout`, with a drain budget of four times the limit (at least
+    /// 16 MiB) and 30 s.
+    pub fn new(max_declared: Option<u64>, idle_timeout: Duration) -> Self {
+        Self {
+            max_declared,
+            idle_timeout,
+            drain_budget: max_declared.unwrap_or(0).saturating_mul(4).max(16 << 20),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Read and discard `body` in the background, within this guard's bounds. The connection
+    /// keeps reading while the body is alive, so the client's sending is not cut off.
+    pub fn discard(&self, body: Body) {
+        let (budget, timeout) = (self.drain_budget, self.drain_timeout);
+        tokio::spawn(async move {
+            let mut body = body;
+            let discard = async {
+                let mut seen = 0u64;
+                while let Some(Ok(frame)) = body.frame().await {
+                    if let Ok(data) = frame.into_data() {
+                        seen += data.len() as u64;
+                        if seen > budget {
+                            break;
+                        }
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(timeout, discard).await;
+        });
+    }
+}
+
+/// The `Content-Length` of a request, if it declares one.
+pub fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+}
+
+/// Middleware (`axum::middleware::from_fn_with_state(guard, guard_bodies::<D>)`): 413 for a
+/// body declared over the limit (discarded in the background), and the idle timeout on every
+/// other body.
+pub async fn guard_bodies<D: Domain>(
+    State(guard): State<BodyGuard>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let (Some(max), Some(declared)) = (guard.max_declared, declared_length(&req))
+        && declared > max
+    {
+        guard.discard(req.into_body());
+        return ApiError::<D>::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_EXCEEDED",
+            "BODY_TOO_LARGE",
+            format!("the body ({declared} bytes) exceeds this service's limit of {max} bytes"),
+        )
+        .into_response();
+    }
+    let idle = guard.idle_timeout;
+    next.run(req.map(|b| Body::new(TimeoutBody::new(idle, b))))
+        .await
+}
+
+/// Whether `e` (or an error it wraps) is a body that stopped arriving within the idle timeout.
+pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    for _ in 0..16 {
+        let Some(e) = current else { return false };
+        if e.is::<TimeoutError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// 408: the body stopped arriving.
+pub fn body_timeout<D: Domain>() -> ApiError<D> {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "DEADLINE_EXCEEDED",
+        "BODY_TIMEOUT",
+        "the request body stopped arriving before it was complete",
+    )
+}
