@@ -13,6 +13,7 @@ mod output;
 mod testbed_cmd;
 mod testbed_control;
 mod testbed_remote;
+mod testbed_replicas;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -23,8 +23,8 @@ mod writer;
 
 pub use log::{
     Appended, EtcdLog, EtcdLogConfig, EtcdLogError, Follower, MAX_BATCH, MAX_BATCH_BYTES,
-    MAX_RECORD_BYTES, MemberStatus,
+    MAX_RECORD_BYTES, MemberStatus, member_status,
 };
-pub use members::{EtcdMembers, INSTALL_HINT, MembersError};
+pub use members::{EtcdMembers, INSTALL_HINT, MEMBERS_FILE, MembersError};
 pub use record::{Chain, ChainError, Record, hash_parts};
 pub use writer::{MAX_STEPS, WriteError, Writer};

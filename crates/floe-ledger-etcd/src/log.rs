@@ -329,6 +329,23 @@ impl EtcdLog {
     /// The status of every member reachable through this client: (endpoint, member id,
     /// leader id, raft index).
     pub async fn member_status(&self, endpoint: &str) -> Result<MemberStatus, EtcdLogError> {
+        member_status(endpoint).await
+    }
+
+    /// Start following the log at `chain` (the next record expected and the hash it must
+    /// name).
+    pub fn follow(&self, chain: Chain) -> Follower {
+        Follower {
+            log: self.clone(),
+            chain,
+            watch: None,
+        }
+    }
+}
+
+/// The status of the member at `endpoint` (bounded to about 2 s).
+pub async fn member_status(endpoint: &str) -> Result<MemberStatus, EtcdLogError> {
+    {
         let options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(1))
             .with_timeout(Duration::from_secs(1));
@@ -346,16 +363,6 @@ impl EtcdLog {
             raft_index: status.raft_index(),
             version: status.version().to_string(),
         })
-    }
-
-    /// Start following the log at `chain` (the next record expected and the hash it must
-    /// name).
-    pub fn follow(&self, chain: Chain) -> Follower {
-        Follower {
-            log: self.clone(),
-            chain,
-            watch: None,
-        }
     }
 }
 

@@ -12,6 +12,9 @@ use crate::log::{EtcdLog, EtcdLogConfig};
 /// How to get the `etcd` binary, printed when it is missing.
 pub const INSTALL_HINT: &str = "etcd was not found on PATH: install it with `apt-get install etcd-server` (Debian/Ubuntu), or put an `etcd` 3.4+ binary on PATH";
 
+/// Where [`EtcdMembers::start_or_resume`] records the members.
+pub const MEMBERS_FILE: &str = "members.txt";
+
 /// Longest wait for a fresh cluster to answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -92,6 +95,55 @@ impl EtcdMembers {
             });
         }
         let token = format!("floe-{}-{}", std::process::id(), specs[0].client_port);
+        Self::run(binary, dir, specs, token).await
+    }
+
+    /// Like [`start`](Self::start), but a cluster started before in `dir` is resumed on its
+    /// recorded ports and data (`dir/members.txt`), so its log survives.
+    pub async fn start_or_resume(dir: &Path, n: usize) -> Result<Self, MembersError> {
+        let record = dir.join(MEMBERS_FILE);
+        let Ok(text) = std::fs::read_to_string(&record) else {
+            let members = Self::start(dir, n).await?;
+            let mut out = format!("{}\n", members.token);
+            for s in &members.specs {
+                out.push_str(&format!("{} {} {}\n", s.name, s.client_port, s.peer_port));
+            }
+            std::fs::write(&record, out)?;
+            return Ok(members);
+        };
+        let binary = find_etcd()?;
+        let mut lines = text.lines();
+        let token = lines.next().unwrap_or("floe").to_string();
+        let mut specs = Vec::new();
+        for line in lines {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if let [name, client, peer] = parts[..]
+                && let (Ok(client_port), Ok(peer_port)) = (client.parse(), peer.parse())
+            {
+                specs.push(MemberSpec {
+                    name: name.to_string(),
+                    client_port,
+                    peer_port,
+                    data_dir: dir.join(name),
+                });
+            }
+        }
+        if specs.is_empty() {
+            return Err(MembersError::NotReady(
+                Duration::ZERO,
+                format!("{} lists no members", record.display()),
+            ));
+        }
+        Self::run(binary, dir, specs, token).await
+    }
+
+    async fn run(
+        binary: PathBuf,
+        dir: &Path,
+        specs: Vec<MemberSpec>,
+        token: String,
+    ) -> Result<Self, MembersError> {
+        let n = specs.len();
         let mut members = EtcdMembers {
             binary,
             children: (0..n).map(|_| None).collect(),

@@ -79,6 +79,10 @@ pub enum TxError {
     NodeDeregistered(NodeId),
     #[error("the last node with positive weight cannot leave")]
     LastNode,
+    /// A replicated-log entry whose payload is not a ledger entry (never written by a replica
+    /// of this build); it is recorded as a rejection, so every replica skips it the same way.
+    #[error("log entry cannot be decoded: {0}")]
+    Undecodable(String),
 }
 
 impl TxError {
@@ -114,6 +118,7 @@ impl TxError {
             TxError::BadNode(_) => "BAD_NODE",
             TxError::NodeDeregistered(_) => "NODE_DEREGISTERED",
             TxError::LastNode => "LAST_NODE",
+            TxError::Undecodable(_) => "UNDECODABLE",
         }
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 mod blob_rules;
 mod node_rules;
 mod preverify;
+mod snapshot;
 
 use crate::committee::genesis_committee;
 use crate::error::TxError;
@@ -387,11 +388,17 @@ impl LedgerState {
     }
 
     /// Apply one log entry. On success returns its events; on error nothing changed.
+    /// A [`LogEntry::Checkpoint`] is a commitment about the log, not a transition: it
+    /// changes nothing (not even the entry count or the digest) and has no events.
     pub fn apply(&mut self, entry: &LogEntry) -> Result<Vec<Event>, TxError> {
+        if matches!(entry, LogEntry::Checkpoint { .. }) {
+            return Ok(Vec::new());
+        }
         let mut out = Effects::new(self.entry_count, self.event_count, self.epoch);
         match entry {
             LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
             LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,
+            LogEntry::Checkpoint { .. } => unreachable!("returned above"),
         }
         let events = out.events;
         self.entry_count += 1;

@@ -115,6 +115,15 @@ pub enum LogEntry {
     Tx(SignedTransaction),
     /// The ledger's clock passed `now_ms`; epochs advance to match it.
     Clock { now_ms: u64 },
+    /// A replica's commitment to its snapshot after the first `seq` log entries: the root of
+    /// the snapshot's canonical encoding. Written only to the replicated log, where replicas
+    /// compare it with their own snapshots and bootstrapping replicas check a peer's snapshot
+    /// against it. It changes nothing in the state.
+    Checkpoint {
+        seq: u64,
+        #[serde(with = "hex32")]
+        state_root: [u8; 32],
+    },
 }
 
 impl LogEntry {

@@ -76,6 +76,7 @@ async fn start_node(
         keys_path: dir.join("node-keys.json"),
         listen_address: "127.0.0.1:0".into(),
         ledger_url: ledger_url.into(),
+        ledger_urls: Vec::new(),
         limits: Limits {
             max_body_bytes: max_body,
             ..Limits::default()
