@@ -103,6 +103,18 @@ fn write_genesis(dir: &Path) -> PathBuf {
     out
 }
 
+async fn is_healthy_within(url: &str, limit: Duration) -> bool {
+    let client = LedgerClient::new(url);
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if client.health().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn wait_healthy(url: &str, limit: Duration) {
     let client = LedgerClient::new(url);
     let started = Instant::now();
@@ -256,7 +268,15 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
     replicas[0].kill();
     pause(3).await;
     replicas[0].spawn();
-    wait_healthy(&replicas[0].url(), Duration::from_secs(30)).await;
+    if !is_healthy_within(&replicas[0].url(), Duration::from_secs(30)).await {
+        let log = std::fs::read_to_string(&replicas[0].log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "restarted replica 0 not healthy within 30 s; its log ends:\n{}",
+            tail.join("\n")
+        );
+    }
     pause(1).await;
     eprintln!("fault: SIGSTOP replica 1 for 4 s");
     replicas[1].signal("STOP");

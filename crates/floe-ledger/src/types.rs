@@ -185,9 +185,10 @@ pub struct BlobObject {
     /// Set when the owner deleted it; the object is kept so its status stays explainable.
     pub deleted: bool,
     /// Key–value attributes its owner set (Walrus's `metadata` field on a `Blob`), such as
-    /// `content-type` or `_walrusBlobType = quilt`. Left out of BCS and JSON while empty, so the
-    /// state of a ledger that never set one hashes as before.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// `content-type` or `_walrusBlobType = quilt`. Always encoded (an empty map is one byte in
+    /// BCS): BCS is not self-describing, so a field left out while empty could not be decoded
+    /// from a snapshot.
+    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
 }
 
