@@ -25,7 +25,6 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "floe-node-storage",
             "floe-ledger-client",
             "floe-node-client",
-            "floe-ledger-etcd",
         ],
     ),
     (
