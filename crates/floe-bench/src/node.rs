@@ -336,6 +336,7 @@ impl Cluster {
             keys_path: dir.join("keys.json"),
             listen_address: self.inner[i].clone(),
             ledger_url: self.ledger_url.clone(),
+            ledger_urls: Vec::new(),
             limits: Limits {
                 sync_delay_ms: 0,
                 ..Limits::default()

@@ -15,7 +15,7 @@ pub struct CommonArgs {
     /// ./floe-testbed/floe.yaml, $XDG_CONFIG_HOME/floe/floe.yaml, ~/.config/floe/floe.yaml.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Use this ledger instead of the config's `ledger_url`.
+    /// Use this ledger instead of the config's `ledger_url` (several replicas: comma-separated).
     #[arg(long)]
     pub ledger_url: Option<String>,
     /// Use this wallet file instead of the config's `wallet`.
@@ -31,7 +31,11 @@ pub struct CommonArgs {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The ledger, e.g. `http://127.0.0.1:9100`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ledger_url: String,
+    /// Replicas of the ledger (instead of `ledger_url`); the client fails over between them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger_urls: Vec<String>,
     /// The wallet file (relative paths are relative to this file); created on first use.
     #[serde(default = "default_wallet")]
     pub wallet: PathBuf,
@@ -85,12 +89,19 @@ fn candidates() -> Vec<PathBuf> {
 pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    serde_yaml_ng::from_str(&text).with_context(|| {
+    let file: ConfigFile = serde_yaml_ng::from_str(&text).with_context(|| {
         format!(
             "{} is not a valid floe client config (it needs at least `ledger_url: http://HOST:PORT`)",
             path.display()
         )
-    })
+    })?;
+    if file.ledger_url.is_empty() && file.ledger_urls.is_empty() {
+        bail!(
+            "{} names no ledger: give `ledger_url: http://HOST:PORT` or `ledger_urls: [URL, …]`",
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Find and read the configuration, applying command-line overrides.
@@ -108,6 +119,7 @@ pub fn load(args: &CommonArgs) -> Result<Loaded> {
             Some(url) => (
                 ConfigFile {
                     ledger_url: url.clone(),
+                    ledger_urls: Vec::new(),
                     wallet: default_home_wallet()?,
                     daemon_url: None,
                     communication: CommunicationConfig::default(),
@@ -128,9 +140,17 @@ pub fn load(args: &CommonArgs) -> Result<Loaded> {
     };
     Ok(Loaded {
         path,
-        client: ClientConfig {
-            ledger_url: args.ledger_url.clone().unwrap_or(file.ledger_url),
-            communication: file.communication,
+        client: match &args.ledger_url {
+            Some(url) => ClientConfig {
+                ledger_url: url.clone(),
+                ledger_urls: Vec::new(),
+                communication: file.communication,
+            },
+            None => ClientConfig {
+                ledger_url: file.ledger_url,
+                ledger_urls: file.ledger_urls,
+                communication: file.communication,
+            },
         },
         wallet_path,
         daemon_url: file.daemon_url,
@@ -212,8 +232,17 @@ mod tests {
     fn config_needs_a_ledger_url_and_refuses_unknown_keys() {
         let c: ConfigFile = serde_yaml_ng::from_str("ledger_url: http://a:1\n").unwrap();
         assert_eq!(c.wallet, PathBuf::from("wallet.json"));
-        assert!(serde_yaml_ng::from_str::<ConfigFile>("wallet: x\n").is_err());
         assert!(serde_yaml_ng::from_str::<ConfigFile>("ledger_url: x\nbogus: 1\n").is_err());
+        // A config naming no ledger is refused when read; a list of replicas is enough.
+        let dir = std::env::temp_dir().join(format!("floe-cfg-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("floe.yaml");
+        std::fs::write(&path, "wallet: x\n").unwrap();
+        assert!(read_config_file(&path).is_err());
+        std::fs::write(&path, "ledger_urls: [\"http://a:1\", \"http://b:1\"]\n").unwrap();
+        let c = read_config_file(&path).unwrap();
+        assert_eq!(c.ledger_urls.len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

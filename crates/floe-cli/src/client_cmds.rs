@@ -390,13 +390,36 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
     })
 }
 
+/// The health of every ledger URL (bounded to 3 s each), for `floe info`.
+async fn control_plane(urls: &[String]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for url in urls {
+        let client = floe_ledger_client::LedgerClient::new(url.clone());
+        let v = match tokio::time::timeout(std::time::Duration::from_secs(3), client.health()).await
+        {
+            Ok(Ok(h)) => json!({
+                "url": url, "up": h.status == "ok", "status": h.status,
+                "backend": h.backend.unwrap_or_else(|| "file".into()),
+                "entries": h.entries, "stateHash": h.state_hash,
+                "snapshotSeq": h.snapshot_seq, "lastError": h.last_error,
+            }),
+            Ok(Err(e)) => json!({"url": url, "up": false, "error": e.to_string()}),
+            Err(_) => json!({"url": url, "up": false, "error": "no answer within 3 s"}),
+        };
+        out.push(v);
+    }
+    out
+}
+
 pub fn info(a: InfoArgs) -> Result<()> {
     let loaded = cli_config::load(&a.common)?;
     let client = client(&a.common, false)?;
     runtime()?.block_on(async move {
         let system = client.system().await?;
+        let plane = control_plane(&client.config().ledger_urls()).await;
         if a.common.json {
             let mut v = serde_json::to_value(&system)?;
+            v["controlPlane"] = json!(plane);
             v["walletAddress"] = json!(client.address().map(|a| a.to_string()));
             v["daemonUrl"] = json!(loaded.daemon_url);
             if !a.committee {
@@ -421,7 +444,21 @@ pub fn info(a: InfoArgs) -> Result<()> {
             return print_json(&v);
         }
         let config = floe_core::EncodingConfig::new(system.n_shards)?;
-        println!("Floe network at {}", client.config().ledger_url);
+        println!("Floe network at {}", client.config().ledger_urls().join(", "));
+        let up: Vec<&serde_json::Value> = plane.iter().filter(|p| p["up"] == json!(true)).collect();
+        let backend = up
+            .first()
+            .and_then(|p| p["backend"].as_str())
+            .unwrap_or("file");
+        let applied = up.iter().filter_map(|p| p["entries"].as_u64()).max();
+        println!(
+            "  Control plane:   {} of {} ledger {} up ({} log){}",
+            up.len(),
+            plane.len(),
+            if plane.len() == 1 { "server" } else { "replicas" },
+            backend,
+            applied.map_or(String::new(), |n| format!(", {n} entries applied"))
+        );
         println!(
             "  Epoch:           {} (started {}; next starts {}; epochs last {})",
             system.epoch,

@@ -43,7 +43,7 @@ pub fn run(mut a: DaemonArgs, mode: Option<Mode>) -> Result<()> {
             "floe {} listening on http://{} (ledger {})",
             a.daemon.mode.name(),
             a.daemon.bind_address,
-            client.config().ledger_url
+            client.config().ledger_urls().join(",")
         );
         floe_daemon::serve(client, a.daemon, crate::ledger_cmds::shutdown_signal()).await?;
         eprintln!("floe daemon stopped");

@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry};
-use floe_ledger_service::{Ledger, SystemClock};
+use floe_ledger_etcd::EtcdLogConfig;
+use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
 use serde::{Deserialize, Serialize};
 
 use floe_bench::units::parse_size;
@@ -64,6 +65,25 @@ pub struct RunArgs {
     data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:9100")]
     listen: String,
+    /// Run as a replica of a replicated log on this etcd cluster (client URLs, comma-separated)
+    /// instead of the embedded file log. The data directory then holds snapshots only.
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Key prefix of this network's log in etcd (default: `/floe/<16 hex digits of the
+    /// genesis>/`, so networks never share a log).
+    #[arg(long)]
+    etcd_prefix: Option<String>,
+    /// Snapshot the state every this many log entries (and at each epoch change), so that a
+    /// restart applies only the entries after the newest snapshot. 0: never.
+    #[arg(long, default_value_t = 1000)]
+    snapshot_every: u64,
+    /// Replicas: keep every record in etcd (by default records below the previous
+    /// checkpoint are deleted and etcd's history compacted).
+    #[arg(long)]
+    no_prune: bool,
+    /// Replicas: URLs of other replicas, asked for a snapshot when this one must bootstrap.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
 }
 
 #[derive(Args)]
@@ -224,8 +244,25 @@ fn run_server(args: RunArgs) -> Result<()> {
     rt.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-        let ledger = Ledger::open(&args.data_dir, genesis, Arc::new(SystemClock))
-            .context("cannot open the ledger")?;
+        let ledger = if args.etcd_endpoints.is_empty() {
+            Ledger::open_with_snapshots(
+                &args.data_dir,
+                genesis,
+                Arc::new(SystemClock),
+                args.snapshot_every,
+            )
+            .context("cannot open the ledger")?
+        } else {
+            let options = replica_options(&args, &genesis)?;
+            println!(
+                "floe ledger replica: etcd {} (prefix {})",
+                args.etcd_endpoints.join(","),
+                options.etcd.prefix
+            );
+            Ledger::open_replicated(&args.data_dir, genesis, Arc::new(SystemClock), options)
+                .await
+                .context("cannot open the ledger replica")?
+        };
         ledger.spawn_epoch_clock(std::time::Duration::from_millis(100));
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -238,6 +275,24 @@ fn run_server(args: RunArgs) -> Result<()> {
         floe_ledger_service::serve(ledger, listener, shutdown_signal()).await?;
         println!("floe ledger stopped");
         Ok(())
+    })
+}
+
+fn replica_options(args: &RunArgs, genesis: &GenesisConfig) -> Result<ReplicaOptions> {
+    let prefix = match &args.etcd_prefix {
+        Some(p) => p.clone(),
+        None => {
+            let state = LedgerState::genesis(genesis)
+                .map_err(|e| anyhow::anyhow!("invalid genesis: {e}"))?;
+            let seed = floe_ledger_service::replica::chain_seed(&state);
+            format!("/floe/{}/", &hex::encode(seed)[..16])
+        }
+    };
+    Ok(ReplicaOptions {
+        etcd: EtcdLogConfig::new(args.etcd_endpoints.clone(), prefix),
+        snapshot_every: args.snapshot_every,
+        prune: !args.no_prune,
+        peers: args.peers.clone(),
     })
 }
 

@@ -15,6 +15,7 @@ mod quilt_cmds;
 mod testbed_cmd;
 mod testbed_control;
 mod testbed_remote;
+mod testbed_replicas;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -200,7 +200,7 @@ fn ledger_url(op: &OperatorArgs) -> Result<String> {
         config: op.config.clone(),
         ..CommonArgs::default()
     })?;
-    Ok(loaded.client.ledger_url)
+    Ok(loaded.client.ledger_urls().join(","))
 }
 
 /// A ledger refusal or failure, worded for the operator.
@@ -247,7 +247,7 @@ struct Operator {
 async fn context(op: &OperatorArgs) -> Result<Operator> {
     let keys = load_keys(&op.keys)?;
     let url = ledger_url(op)?;
-    let ledger = LedgerClient::new(url.clone());
+    let ledger = LedgerClient::with_urls(floe_client::split_urls(&url));
     let system = ledger.system().await?;
     let registered =
         find_registered(&ledger, keys.protocol.public_key(), &keys.account.address()).await?;

@@ -42,6 +42,11 @@ pub struct TestbedArgs {
     /// Do not start a daemon.
     #[arg(long)]
     pub no_daemon: bool,
+    /// Run the control plane replicated: 3 etcd members (the `etcd` binary from PATH) and
+    /// this many `floe ledger run --etcd-endpoints …` replicas, each a separate process.
+    /// 0: the testbed's own embedded ledger.
+    #[arg(long, default_value_t = 0)]
+    pub ledger_replicas: usize,
     #[command(flatten)]
     pub daemon_limits: DaemonLimits,
 }
@@ -86,13 +91,26 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         .build()?;
     rt.block_on(async move {
         let resuming = a.data_dir.join("testbed.json").exists();
-        let options = TestbedOptions {
+        let mut options = TestbedOptions {
             nodes: a.nodes,
             n_shards: a.n_shards,
             epoch_duration_ms: a.epoch_duration.as_millis() as u64,
             base_port: (a.base_port != 0).then_some(a.base_port),
             seed: a.seed,
             ..TestbedOptions::default()
+        };
+        // The replicated control plane: its files first (the genesis), then its processes.
+        let control_plane = if a.ledger_replicas > 0 {
+            Testbed::init(&a.data_dir, &options)
+                .await
+                .with_context(|| format!("cannot create the testbed in {}", a.data_dir.display()))?;
+            let plane =
+                crate::testbed_replicas::ControlPlane::start(&a.data_dir, a.ledger_replicas)
+                    .await?;
+            options.external_ledger = plane.urls().to_vec();
+            Some(plane)
+        } else {
+            None
         };
         let bed = Testbed::start(&a.data_dir, options)
             .await
@@ -119,6 +137,7 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             let client = floe_client::Client::new(
                 floe_client::ClientConfig {
                     ledger_url: bed.ledger_url(),
+                    ledger_urls: replicated_urls(&bed),
                     ..Default::default()
                 },
                 Some(wallet),
@@ -150,11 +169,13 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         let config = match crate::cli_config::read_config_file(&config_path) {
             Ok(mut c) if config_path.exists() => {
                 c.ledger_url = bed.ledger_url();
+                c.ledger_urls = replicated_urls(&bed);
                 c.daemon_url = daemon_url.clone();
                 c
             }
             _ => ConfigFile {
                 ledger_url: bed.ledger_url(),
+                ledger_urls: replicated_urls(&bed),
                 wallet: "wallet.json".into(),
                 daemon_url: daemon_url.clone(),
                 communication: Default::default(),
@@ -170,7 +191,15 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             state.n_shards,
             crate::output::duration(state.epoch_duration_ms)
         );
-        println!("  ledger   {}", bed.ledger_url());
+        if control_plane.is_some() {
+            println!(
+                "  ledger   {} replicas over 3 etcd members: {}",
+                bed.ledger_urls().len(),
+                bed.ledger_urls().join(" ")
+            );
+        } else {
+            println!("  ledger   {}", bed.ledger_url());
+        }
         println!(
             "  nodes    {} … {}",
             bed.node_address(0),
@@ -199,6 +228,9 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             format!(" --data-dir {}", a.data_dir.display())
         };
         println!("  floe testbed nodes{data_flag}");
+        if control_plane.is_some() {
+            println!("  floe testbed ledger{data_flag}   (replicas and etcd members)");
+        }
         println!("  floe testbed add-node{data_flag}   (also remove-node I, set-weight I W)");
         let dir = bed.dir().to_path_buf();
         let bed = Arc::new(tokio::sync::Mutex::new(Some(bed)));
@@ -222,7 +254,18 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         if let Some(bed) = bed {
             bed.shutdown().await;
         }
+        drop(control_plane);
         println!("stopped");
         Ok(())
     })
+}
+
+/// The replica URLs to put in configs (empty when the testbed runs its own ledger).
+fn replicated_urls(bed: &Testbed) -> Vec<String> {
+    let urls = bed.ledger_urls();
+    if urls.len() > 1 || urls.first() != Some(&bed.ledger_url()) {
+        urls
+    } else {
+        Vec::new()
+    }
 }

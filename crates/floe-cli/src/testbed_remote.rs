@@ -23,6 +23,9 @@ pub enum TestbedVerb {
     SetWeight(SetWeightArgs),
     /// List the testbed's nodes with their shards now and in the next committee.
     Nodes(NodesArgs),
+    /// List the replicated control plane: ledger replicas (address, pid, applied entries,
+    /// state hash, snapshot) and etcd members (`floe testbed --ledger-replicas N`).
+    Ledger(NodesArgs),
 }
 
 /// Which testbed, and the output form.
@@ -133,6 +136,9 @@ pub fn run(verb: TestbedVerb) -> Result<()> {
                     a.weight,
                     when(&v)
                 );
+            }
+            TestbedVerb::Ledger(a) => {
+                return crate::testbed_replicas::list(&a.target.data_dir, a.target.json).await;
             }
             TestbedVerb::Nodes(a) => {
                 let v = call(&a.target.data_dir, Method::GET, "/v1/nodes", None).await?;

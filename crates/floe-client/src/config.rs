@@ -10,13 +10,38 @@ use serde::{Deserialize, Serialize};
 pub struct ClientConfig {
     /// The ledger (control plane), e.g. `http://127.0.0.1:9100`.
     pub ledger_url: String,
+    /// Replicas of the ledger; when given, used instead of `ledger_url` (the client fails over
+    /// between them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ledger_urls: Vec<String>,
     pub communication: CommunicationConfig,
+}
+
+impl ClientConfig {
+    /// The ledger URLs to use: `ledger_urls` if given, else `ledger_url` (which may itself be
+    /// a comma-separated list).
+    pub fn ledger_urls(&self) -> Vec<String> {
+        if self.ledger_urls.is_empty() {
+            split_urls(&self.ledger_url)
+        } else {
+            self.ledger_urls.clone()
+        }
+    }
+}
+
+/// Split a comma-separated list of URLs.
+pub fn split_urls(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             ledger_url: "http://127.0.0.1:9100".into(),
+            ledger_urls: Vec::new(),
             communication: CommunicationConfig::default(),
         }
     }

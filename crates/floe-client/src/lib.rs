@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use committee::{CommitteeView, Member};
-pub use config::{ClientConfig, CommunicationConfig};
+pub use config::{ClientConfig, CommunicationConfig, split_urls};
 pub use error::{ClientError, NodeFailure};
 pub use floe_core::ConsistencyCheck;
 use floe_ledger::api_types::SystemInfo;
@@ -83,7 +83,7 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Internal(format!("HTTP client: {e}")))?;
-        let ledger = LedgerClient::new(config.ledger_url.clone());
+        let ledger = LedgerClient::with_urls(config.ledger_urls());
         let node_requests = Arc::new(tokio::sync::Semaphore::new(
             config.communication.max_concurrent_node_requests,
         ));

@@ -4,6 +4,8 @@
 //! tracking its sequence number and resynchronising it when the ledger says it is wrong.
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use floe_core::{BlobId, ObjectId};
@@ -57,28 +59,141 @@ impl LedgerClientError {
     }
 }
 
-/// A ledger endpoint.
+/// With several ledger URLs (replicas), the time one attempt may take before the next replica
+/// is asked, and the time allowed to connect.
+pub const FAILOVER_TIMEOUT: Duration = Duration::from_secs(2);
+pub const FAILOVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Request header: the client has seen this many log entries applied (read-your-writes).
+pub const MIN_SEQ_HEADER: &str = "x-floe-min-seq";
+/// Response header: log entries the answering replica had applied.
+pub const SEQ_HEADER: &str = "x-floe-seq";
+
+/// A ledger endpoint, or a set of replicas of one ledger.
+///
+/// With several URLs every call goes to the replica that answered last; transport failures,
+/// timeouts ([`FAILOVER_TIMEOUT`]) and 502/503/504 move it to the next replica (two rounds at
+/// most). The client remembers the highest log position it has seen and asks every replica to
+/// answer from at least that position, so it never sees an older state than one it has seen.
+/// Clones share that position and the current replica.
 #[derive(Clone, Debug)]
 pub struct LedgerClient {
-    base: String,
+    bases: Arc<Vec<String>>,
+    current: Arc<AtomicUsize>,
+    seen: Arc<AtomicU64>,
     http: reqwest::Client,
 }
 
 impl LedgerClient {
     /// `base` like `http://127.0.0.1:9100`.
     pub fn new(base: impl Into<String>) -> Self {
+        Self::with_urls(vec![base.into()])
+    }
+
+    /// A client of the replicas at `urls` (at least one; an empty list is treated as
+    /// `http://127.0.0.1:9100`).
+    pub fn with_urls(urls: Vec<String>) -> Self {
+        let mut bases: Vec<String> = urls
+            .into_iter()
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if bases.is_empty() {
+            bases.push("http://127.0.0.1:9100".into());
+        }
+        let connect = if bases.len() > 1 {
+            FAILOVER_CONNECT_TIMEOUT
+        } else {
+            CONNECT_TIMEOUT
+        };
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(connect)
             .build()
             .expect("a plain HTTP client builds");
         Self {
-            base: base.into().trim_end_matches('/').to_string(),
+            bases: Arc::new(bases),
+            current: Arc::new(AtomicUsize::new(0)),
+            seen: Arc::new(AtomicU64::new(0)),
             http,
         }
     }
 
+    /// The replica currently used.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// All ledger URLs.
+    pub fn urls(&self) -> &[String] {
+        &self.bases
+    }
+
+    /// The highest log position this client has seen.
+    pub fn seen_seq(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Send a request built by `build` for a base URL, failing over between replicas.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        long_poll: bool,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<T, LedgerClientError> {
+        let n = self.bases.len();
+        let attempts = if n > 1 { 2 * n } else { 1 };
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for attempt in 0..attempts {
+            let idx = (start + attempt) % n;
+            let url = format!("{}{path}", self.bases[idx]);
+            // A plain request gets FAILOVER_TIMEOUT per replica; a long poll (timeout = wait
+            // + LONG_POLL_MARGIN) gets its wait + FAILOVER_TIMEOUT.
+            let per_attempt = match (n, long_poll) {
+                (1, _) => timeout,
+                (_, false) => FAILOVER_TIMEOUT,
+                (_, true) => timeout.saturating_sub(LONG_POLL_MARGIN) + FAILOVER_TIMEOUT,
+            };
+            let mut request = build(&self.http, &url).timeout(per_attempt);
+            let seen = self.seen.load(Ordering::Relaxed);
+            if n > 1 && seen > 0 {
+                request = request.header(MIN_SEQ_HEADER, seen);
+            }
+            let result = match request.send().await {
+                Ok(resp) => {
+                    if let Some(v) = resp
+                        .headers()
+                        .get(SEQ_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        self.seen.fetch_max(v, Ordering::Relaxed);
+                    }
+                    Self::decode(url, resp).await
+                }
+                Err(source) => Err(LedgerClientError::Unreachable { url, source }),
+            };
+            let fail_over = n > 1
+                && match &result {
+                    Err(LedgerClientError::Unreachable { .. }) => true,
+                    Err(LedgerClientError::Api { status, .. }) => {
+                        matches!(status, 502..=504)
+                    }
+                    _ => false,
+                };
+            if !fail_over {
+                if result.is_ok() {
+                    self.current.store(idx, Ordering::Relaxed);
+                }
+                return result;
+            }
+            if let Err(e) = &result {
+                tracing::debug!(error = %e, "ledger replica failed; trying the next");
+            }
+            self.current.store((idx + 1) % n, Ordering::Relaxed);
+            last = Some(result);
+        }
+        last.expect("at least one attempt")
     }
 
     async fn decode<T: DeserializeOwned>(
@@ -120,18 +235,8 @@ impl LedgerClient {
         path: &str,
         timeout: Duration,
     ) -> Result<T, LedgerClientError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .timeout(timeout)
-            .send()
+        self.send(path, timeout, false, |http, url| http.get(url))
             .await
-            .map_err(|source| LedgerClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        Self::decode(url, resp).await
     }
 
     /// Submit a signed transaction; returns once it is durable.
@@ -139,19 +244,13 @@ impl LedgerClient {
         &self,
         tx: &SignedTransaction,
     ) -> Result<SubmitResponse, LedgerClientError> {
-        let url = format!("{}/v1/transactions", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .timeout(REQUEST_TIMEOUT)
-            .json(tx)
-            .send()
-            .await
-            .map_err(|source| LedgerClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        Self::decode(url, resp).await
+        let resp: SubmitResponse = self
+            .send("/v1/transactions", REQUEST_TIMEOUT, false, |http, url| {
+                http.post(url).json(tx)
+            })
+            .await?;
+        self.seen.fetch_max(resp.entry_index + 1, Ordering::Relaxed);
+        Ok(resp)
     }
 
     pub async fn system(&self) -> Result<SystemInfo, LedgerClientError> {
@@ -193,7 +292,10 @@ impl LedgerClient {
             "/v1/events?cursor={cursor}&limit={limit}&waitMs={}",
             wait.as_millis()
         );
-        self.get(&path, wait + LONG_POLL_MARGIN).await
+        self.send(&path, wait + LONG_POLL_MARGIN, true, |http, url| {
+            http.get(url)
+        })
+        .await
     }
 
     pub async fn health(&self) -> Result<HealthInfo, LedgerClientError> {

@@ -65,6 +65,12 @@ impl From<SubmitError> for ApiError {
                 "TOO_LARGE",
                 e.to_string(),
             ),
+            SubmitError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "LOG_UNAVAILABLE",
+                e.to_string(),
+            ),
             SubmitError::LogFailed(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -93,6 +99,7 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/entries/{index}", get(entry))
         .route("/v1/health", get(health))
+        .route("/v1/snapshot", get(snapshot))
         .route("/v1/api", get(openapi))
         .fallback(|| async {
             ApiError::not_found(
@@ -109,7 +116,76 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            ledger.clone(),
+            read_your_writes,
+        ))
         .with_state(ledger)
+}
+
+/// Request header: answer only from a state with at least this many log entries applied.
+pub const MIN_SEQ_HEADER: &str = "x-floe-min-seq";
+/// Response header: log entries applied when the answer was made.
+pub const SEQ_HEADER: &str = "x-floe-seq";
+/// Longest wait for [`MIN_SEQ_HEADER`] before answering 503 (the client then asks another
+/// replica).
+pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(1);
+
+/// Read-your-writes across replicas: a client sends the highest [`SEQ_HEADER`] it has seen
+/// as [`MIN_SEQ_HEADER`], and a replica that is behind waits briefly for it or refuses.
+async fn read_your_writes(
+    State(ledger): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let min = request
+        .headers()
+        .get(MIN_SEQ_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(min) = min
+        && !ledger.wait_applied(min, MIN_SEQ_WAIT).await
+    {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "BEHIND",
+            format!(
+                "this replica has applied {} log entries, the client has seen {min}",
+                ledger.progress().0
+            ),
+        )
+        .into_response();
+    }
+    let mut response = next.run(request).await;
+    let applied = ledger.progress().0;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&applied.to_string()) {
+        response.headers_mut().insert(SEQ_HEADER, v);
+    }
+    response
+}
+
+async fn snapshot(State(ledger): Shared) -> Result<Response, ApiError> {
+    match ledger.newest_snapshot().await {
+        Some((seq, bytes)) => Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/octet-stream".to_string(),
+                ),
+                (
+                    axum::http::HeaderName::from_static("x-floe-snapshot-seq"),
+                    seq.to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
+        None => Err(ApiError::not_found(
+            "NO_SNAPSHOT",
+            "this ledger has no snapshot",
+        )),
+    }
 }
 
 async fn submit(
@@ -269,7 +345,15 @@ async fn health(State(ledger): Shared) -> Result<Response, ApiError> {
             )
         })
         .await?;
+    let replica = ledger.replica_status();
     Ok(ok(HealthInfo {
+        backend: Some(if replica.is_some() { "etcd" } else { "file" }.to_string()),
+        chain_head: replica.as_ref().map(|r| hex::encode(r.chain_head)),
+        snapshot_seq: replica.as_ref().and_then(|r| r.snapshot_seq),
+        snapshot_root: replica
+            .as_ref()
+            .and_then(|r| r.snapshot_root.map(hex::encode)),
+        last_error: replica.as_ref().and_then(|r| r.last_error.clone()),
         status: if poisoned.is_some() { "failed" } else { "ok" }.to_string(),
         epoch,
         entries: applied,

@@ -4,8 +4,11 @@
 
 pub mod api;
 pub mod openapi;
+pub mod replica;
 pub mod service;
+pub mod snapshot;
 
+pub use replica::{ReplicaOptions, ReplicaStatus};
 pub use service::{Accepted, Clock, Ledger, OpenError, SubmitError, SystemClock};
 
 /// Serve `ledger` on `listener` until `shutdown` resolves.

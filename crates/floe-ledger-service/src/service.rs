@@ -5,12 +5,16 @@
 //! → acknowledge. Read path: answer from the state, then wait until every entry the answer may
 //! reflect is durable, so no reader ever sees a write that a crash could undo.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
+use tokio::sync::watch;
+
+use crate::replica::Replica;
 
 /// Log entries parsed and pre-verified together on replay.
 const REPLAY_WINDOW: usize = 1024;
@@ -48,6 +52,8 @@ pub enum SubmitError {
     TooLarge(usize),
     #[error("the ledger log failed and this process must be restarted: {0}")]
     LogFailed(String),
+    #[error("the replicated log is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Errors opening the ledger.
@@ -63,6 +69,12 @@ pub enum OpenError {
         "log entry {index} no longer applies ({error}): the log does not belong to this genesis or this build"
     )]
     Diverged { index: u64, error: TxError },
+    #[error("etcd log: {0}")]
+    Etcd(#[from] floe_ledger_etcd::EtcdLogError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("cannot bootstrap from a peer's snapshot: {0}")]
+    Bootstrap(String),
 }
 
 /// The acknowledgement of an accepted entry.
@@ -84,14 +96,87 @@ pub(crate) struct Inner {
     pub(crate) digests: Vec<[u8; 32]>,
     /// Set when the log failed: state may hold an entry the log does not.
     pub(crate) poisoned: Option<String>,
+    /// Log entries applied (with the replicated log, rejected entries count too; with the
+    /// local log it equals the state's entry count).
+    pub(crate) applied: u64,
+    /// Log entries before `base` are covered by a snapshot: `events_after` and `digests` are
+    /// indexed from it.
+    pub(crate) base: u64,
+    /// Events up to `base`.
+    pub(crate) base_events: u64,
+    /// Replicated mode: recent outcomes by log position, and positions of accepted
+    /// transactions by digest (both bounded), so that a retried transaction is answered with
+    /// its first outcome instead of being applied twice.
+    pub(crate) outcomes: BTreeMap<u64, Result<Accepted, TxError>>,
+    pub(crate) accepted_txs: HashMap<[u8; 32], u64>,
+    pub(crate) accepted_order: VecDeque<[u8; 32]>,
+}
+
+/// Where entries become durable.
+pub(crate) enum Backend {
+    /// The embedded file log: apply, then append.
+    Local(GroupCommitter),
+    /// An etcd cluster: append, then apply (in log order, on every replica).
+    Replicated(Box<Replica>),
+}
+
+impl Backend {
+    /// Log entries durable (local) or applied from the replicated log (replicated).
+    pub(crate) fn durable_len(&self) -> u64 {
+        match self {
+            Backend::Local(c) => c.durable_len(),
+            Backend::Replicated(r) => r.applied_len(),
+        }
+    }
+
+    pub(crate) fn watermark_rx(&self) -> watch::Receiver<u64> {
+        match self {
+            Backend::Local(c) => c.watermark(),
+            Backend::Replicated(r) => r.watermark(),
+        }
+    }
+
+    async fn wait_durable(&self, count: u64) -> Result<(), SubmitError> {
+        match self {
+            Backend::Local(c) => c
+                .wait_durable(count)
+                .await
+                .map_err(|e| SubmitError::LogFailed(e.to_string())),
+            // Everything applied came from the replicated log: it is durable already.
+            Backend::Replicated(_) => Ok(()),
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn new(state: LedgerState) -> Self {
+        let applied = state.entry_count();
+        Inner {
+            state,
+            events: Vec::new(),
+            events_after: Vec::new(),
+            digests: Vec::new(),
+            poisoned: None,
+            applied,
+            base: applied,
+            base_events: 0,
+            outcomes: BTreeMap::new(),
+            accepted_txs: HashMap::new(),
+            accepted_order: VecDeque::new(),
+        }
+    }
 }
 
 /// A running ledger.
 pub struct Ledger {
-    inner: Mutex<Inner>,
-    committer: GroupCommitter,
-    clock: Arc<dyn Clock>,
-    genesis: GenesisConfig,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) backend: Backend,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) genesis: GenesisConfig,
+    /// Local log: snapshot every this many entries (0: never).
+    pub(crate) snapshot_every: u64,
+    /// The data directory (the log, and snapshots).
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Ledger {
@@ -101,14 +186,44 @@ impl Ledger {
         genesis: GenesisConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, OpenError> {
+        Self::open_with_snapshots(dir, genesis, clock, 0)
+    }
+
+    /// Like [`open`](Self::open), and snapshot the state every `snapshot_every` entries and at
+    /// each epoch change (0: never), so that a restart loads the newest snapshot and applies
+    /// only the entries after it.
+    pub fn open_with_snapshots(
+        dir: &Path,
+        genesis: GenesisConfig,
+        clock: Arc<dyn Clock>,
+        snapshot_every: u64,
+    ) -> Result<Arc<Self>, OpenError> {
         let mut state = LedgerState::genesis(&genesis)?;
         let (log, replay) = FileLog::open(dir, LogOptions::default())?;
         let mut events = Vec::new();
-        let mut events_after = Vec::with_capacity(replay.len());
-        let mut digests = Vec::with_capacity(replay.len());
+        let mut start = 0usize;
+        // The newest snapshot that the durable log covers (one ahead of it, after a crash
+        // that lost the log's tail, is not used).
+        if let Some((snap, _)) = crate::snapshot::load_newest(dir)? {
+            if snap.seq as usize <= replay.len() && snap.chain_head == snap.state.digest() {
+                tracing::info!(seq = snap.seq, "loaded local snapshot");
+                start = snap.seq as usize;
+                state = snap.state;
+                events = snap.events;
+            } else {
+                tracing::warn!(
+                    seq = snap.seq,
+                    log = replay.len(),
+                    "snapshot does not fit the log; replaying from the start"
+                );
+            }
+        }
+        let base_events = events.len() as u64;
+        let mut events_after = Vec::with_capacity(replay.len() - start);
+        let mut digests = Vec::with_capacity(replay.len() - start);
         let started = std::time::Instant::now();
-        for (w, window) in replay.chunks(REPLAY_WINDOW).enumerate() {
-            let first = (w * REPLAY_WINDOW) as u64;
+        for (w, window) in replay[start..].chunks(REPLAY_WINDOW).enumerate() {
+            let first = (start + w * REPLAY_WINDOW) as u64;
             let entries = window
                 .iter()
                 .enumerate()
@@ -134,6 +249,7 @@ impl Ledger {
         }
         tracing::info!(
             entries = replay.len(),
+            replayed = replay.len() - start,
             events = events.len(),
             epoch = state.epoch(),
             ms = started.elapsed().as_millis() as u64,
@@ -146,17 +262,21 @@ impl Ledger {
                 max_queued_bytes: 2 * 1024 * 1024 * 1024,
             },
         )?;
+        let mut inner = Inner::new(LedgerState::genesis(&genesis)?);
+        inner.applied = state.entry_count();
+        inner.base = start as u64;
+        inner.base_events = base_events;
+        inner.state = state;
+        inner.events = events;
+        inner.events_after = events_after;
+        inner.digests = digests;
         Ok(Arc::new(Self {
-            inner: Mutex::new(Inner {
-                state,
-                events,
-                events_after,
-                digests,
-                poisoned: None,
-            }),
-            committer,
+            inner: Mutex::new(inner),
+            backend: Backend::Local(committer),
             clock,
             genesis,
+            snapshot_every,
+            dir: dir.to_path_buf(),
         }))
     }
 
@@ -168,8 +288,13 @@ impl Ledger {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Apply and durably log `entry`; resolves once it is durable.
+    /// Apply and durably log `entry`; resolves once it is durable (with the replicated log:
+    /// once it is in the log and applied here).
     pub async fn submit(&self, entry: LogEntry) -> Result<Accepted, SubmitError> {
+        let committer = match &self.backend {
+            Backend::Local(c) => c,
+            Backend::Replicated(r) => return r.submit(self, entry).await,
+        };
         let bytes = entry.to_bytes();
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(SubmitError::TooLarge(bytes.len()));
@@ -186,10 +311,11 @@ impl Ledger {
             if let Some(reason) = &inner.poisoned {
                 return Err(SubmitError::LogFailed(reason.clone()));
             }
-            let in_flight = inner.state.entry_count() - self.committer.durable_len();
+            let in_flight = inner.state.entry_count() - committer.durable_len();
             if in_flight >= MAX_IN_FLIGHT {
                 return Err(SubmitError::Busy(in_flight));
             }
+            let epoch_before = inner.state.epoch();
             let events = match inner.state.apply(&entry) {
                 Ok(events) => events,
                 // The rejection reflects the current state (e.g. "next sequence is N"):
@@ -197,7 +323,8 @@ impl Ledger {
                 Err(e) => break 'sequenced Err((e, inner.state.entry_count())),
             };
             let entry_index = inner.state.entry_count() - 1;
-            let pending = match self.committer.enqueue(bytes) {
+            inner.applied = inner.state.entry_count();
+            let pending = match committer.enqueue(bytes) {
                 Ok(p) => p,
                 Err(e) => {
                     // The state holds an entry the log does not: stop serving writes.
@@ -213,8 +340,17 @@ impl Ledger {
             inner.events_after.push(count);
             let digest = inner.state.digest();
             inner.digests.push(digest);
+            let every = self.snapshot_every;
+            let snapshot = (every > 0
+                && (inner.applied.is_multiple_of(every) || inner.state.epoch() != epoch_before))
+                .then(|| {
+                    let (bytes, _) =
+                        crate::snapshot::encode(inner.applied, digest, &inner.state, &inner.events);
+                    (inner.applied, bytes)
+                });
             Ok((
                 pending,
+                snapshot,
                 Accepted {
                     entry_index,
                     events,
@@ -222,13 +358,10 @@ impl Ledger {
                 },
             ))
         };
-        let (pending, accepted) = match sequenced {
+        let (pending, snapshot, accepted) = match sequenced {
             Ok(ok) => ok,
             Err((rejection, applied)) => {
-                self.committer
-                    .wait_durable(applied)
-                    .await
-                    .map_err(|e| SubmitError::LogFailed(e.to_string()))?;
+                self.backend.wait_durable(applied).await?;
                 return Err(rejection.into());
             }
         };
@@ -237,6 +370,15 @@ impl Ledger {
             self.lock().poisoned = Some(reason.clone());
             SubmitError::LogFailed(reason)
         })?;
+        // Written only once the entries it covers are durable, so it is never ahead of the log.
+        if let Some((seq, bytes)) = snapshot {
+            let dir = self.dir.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::snapshot::write_atomic(&dir, seq, &bytes) {
+                    tracing::warn!(seq, error = %e, "snapshot write failed");
+                }
+            });
+        }
         Ok(accepted)
     }
 
@@ -253,40 +395,44 @@ impl Ledger {
     ) -> Result<R, SubmitError> {
         let (answer, applied) = {
             let inner = self.lock();
-            (f(&inner.state, &inner.events), inner.state.entry_count())
+            (f(&inner.state, &inner.events), inner.applied)
         };
-        self.committer
-            .wait_durable(applied)
-            .await
-            .map_err(|e| SubmitError::LogFailed(e.to_string()))?;
+        self.backend.wait_durable(applied).await?;
         Ok(answer)
     }
 
     /// The digest after entry `index`, if that entry is durable.
     pub fn digest_after(&self, index: u64) -> Option<[u8; 32]> {
-        if index >= self.committer.durable_len() {
+        if index >= self.backend.durable_len() {
             return None;
         }
-        self.lock().digests.get(index as usize).copied()
+        let inner = self.lock();
+        let at = index.checked_sub(inner.base)?;
+        inner.digests.get(at as usize).copied()
     }
 
     /// Events of durable entries: the count after the last durable entry.
     fn durable_event_count(&self, durable_entries: u64) -> u64 {
-        match durable_entries.checked_sub(1) {
-            Some(last) => self
-                .lock()
-                .events_after
-                .get(last as usize)
-                .copied()
-                .unwrap_or(0),
-            None => 0,
+        let inner = self.lock();
+        if durable_entries <= inner.base {
+            // Everything up to the snapshot's events (which the snapshot holds).
+            return if durable_entries == inner.base {
+                inner.base_events
+            } else {
+                0
+            };
         }
+        inner
+            .events_after
+            .get((durable_entries - 1 - inner.base) as usize)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
     /// An acknowledged entry's events are visible here as soon as it is acknowledged.
     pub async fn events(&self, cursor: u64, limit: usize, wait: Duration) -> Vec<Event> {
-        let mut watermark = self.committer.watermark();
+        let mut watermark = self.backend.watermark_rx();
         let deadline = tokio::time::Instant::now() + wait;
         let durable = loop {
             // Copy the watermark out first: holding the watch's read guard while taking the
@@ -317,10 +463,16 @@ impl Ledger {
 
     /// Entries applied and entries durable.
     pub fn progress(&self) -> (u64, u64) {
-        (
-            self.lock().state.entry_count(),
-            self.committer.durable_len(),
-        )
+        (self.lock().applied, self.backend.durable_len())
+    }
+
+    /// The newest snapshot file: its position and bytes.
+    pub async fn newest_snapshot(&self) -> Option<(u64, Vec<u8>)> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || crate::snapshot::newest_bytes(&dir).ok().flatten())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub fn poisoned(&self) -> Option<String> {

@@ -248,4 +248,18 @@ pub struct HealthInfo {
     pub digest: String,
     pub state_hash: String,
     pub failure: Option<String>,
+    /// `file` (the embedded log) or `etcd` (a replica of the replicated log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Replicas: the hash of the last applied log record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<String>,
+    /// Replicas: the newest local snapshot's position and root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_root: Option<String>,
+    /// Replicas: the last error talking to etcd, cleared by the next applied batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

@@ -81,6 +81,10 @@ pub enum TxError {
     LastNode,
     #[error("invalid blob attributes: {0}")]
     BadAttributes(String),
+    /// A replicated-log entry whose payload is not a ledger entry (never written by a replica
+    /// of this build); it is recorded as a rejection, so every replica skips it the same way.
+    #[error("log entry cannot be decoded: {0}")]
+    Undecodable(String),
 }
 
 impl TxError {
@@ -117,6 +121,7 @@ impl TxError {
             TxError::NodeDeregistered(_) => "NODE_DEREGISTERED",
             TxError::LastNode => "LAST_NODE",
             TxError::BadAttributes(_) => "BAD_ATTRIBUTES",
+            TxError::Undecodable(_) => "UNDECODABLE",
         }
     }
 }

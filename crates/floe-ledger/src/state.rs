@@ -17,6 +17,7 @@ mod blob_rules;
 mod effects;
 mod node_rules;
 mod preverify;
+mod snapshot;
 
 use crate::committee::genesis_committee;
 use crate::error::TxError;
@@ -390,7 +391,12 @@ impl LedgerState {
     }
 
     /// Apply one log entry. On success returns its events; on error nothing changed.
+    /// A [`LogEntry::Checkpoint`] is a commitment about the log, not a transition: it
+    /// changes nothing (not even the entry count or the digest) and has no events.
     pub fn apply(&mut self, entry: &LogEntry) -> Result<Vec<Event>, TxError> {
+        if matches!(entry, LogEntry::Checkpoint { .. }) {
+            return Ok(Vec::new());
+        }
         let mut out = Effects::new(
             self.entry_count,
             entry.digest(),
@@ -400,6 +406,7 @@ impl LedgerState {
         match entry {
             LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
             LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,
+            LogEntry::Checkpoint { .. } => unreachable!("returned above"),
         }
         let events = out.events;
         self.entry_count += 1;

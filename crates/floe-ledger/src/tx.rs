@@ -129,6 +129,15 @@ pub enum LogEntry {
     Tx(SignedTransaction),
     /// The ledger's clock passed `now_ms`; epochs advance to match it.
     Clock { now_ms: u64 },
+    /// A replica's commitment to its snapshot after the first `seq` log entries: the root of
+    /// the snapshot's canonical encoding. Written only to the replicated log, where replicas
+    /// compare it with their own snapshots and bootstrapping replicas check a peer's snapshot
+    /// against it. It changes nothing in the state.
+    Checkpoint {
+        seq: u64,
+        #[serde(with = "hex32")]
+        state_root: [u8; 32],
+    },
 }
 
 impl LogEntry {
@@ -140,13 +149,18 @@ impl LogEntry {
     }
 
     /// The entry's digest, shown as Walrus's `txDigest` on the events it emits: a
-    /// transaction's [`SignedTransaction::digest`], or the hash of a clock tick.
+    /// transaction's [`SignedTransaction::digest`], or the hash of a clock tick or checkpoint.
     pub fn digest(&self) -> TxDigest {
         match self {
             LogEntry::Tx(tx) => TxDigest(tx.digest()),
             LogEntry::Clock { now_ms } => TxDigest(floe_core::merkle::blake2b256(&[
                 b"floe-clock",
                 &now_ms.to_le_bytes(),
+            ])),
+            LogEntry::Checkpoint { seq, state_root } => TxDigest(floe_core::merkle::blake2b256(&[
+                b"floe-checkpoint",
+                &seq.to_le_bytes(),
+                state_root,
             ])),
         }
     }

@@ -30,8 +30,13 @@ pub struct NodeConfig {
     pub keys_path: PathBuf,
     /// Address to listen on for the REST API, e.g. `127.0.0.1:9185`.
     pub listen_address: String,
-    /// Base URL of the ledger, e.g. `http://127.0.0.1:9100`.
+    /// Base URL of the ledger, e.g. `http://127.0.0.1:9100` (or a comma-separated list of
+    /// replicas).
     pub ledger_url: String,
+    /// Replicas of the ledger; when given, used instead of `ledger_url` (the node fails over
+    /// between them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger_urls: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -98,6 +103,19 @@ impl Default for Limits {
 }
 
 impl NodeConfig {
+    /// The ledger URLs to use: `ledger_urls` if given, else `ledger_url` split at commas.
+    pub fn ledger_urls(&self) -> Vec<String> {
+        if self.ledger_urls.is_empty() {
+            self.ledger_url
+                .split(',')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        } else {
+            self.ledger_urls.clone()
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),

@@ -42,7 +42,7 @@ pub enum StartError {
 /// Open storage, learn the committee from the ledger, and build the node.
 pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     let keys = NodeKeys::load(&config.keys_path)?;
-    let ledger = floe_ledger_client::LedgerClient::new(config.ledger_url.clone());
+    let ledger = floe_ledger_client::LedgerClient::with_urls(config.ledger_urls());
     let system = ledger.system().await.map_err(|e| StartError::Ledger {
         url: config.ledger_url.clone(),
         reason: e.to_string(),

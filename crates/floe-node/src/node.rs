@@ -162,7 +162,7 @@ impl StorageNode {
         let limits = config.limits.clone();
         let cursor = store.event_cursor().unwrap_or(0);
         Arc::new(Self {
-            ledger: LedgerClient::new(config.ledger_url.clone()),
+            ledger: LedgerClient::with_urls(config.ledger_urls()),
             pending: Mutex::new(PendingBuffer::new(
                 limits.pending_max_entries,
                 limits.pending_max_bytes,

@@ -88,6 +88,7 @@ async fn start_node_with(
         keys_path: dir.join("node-keys.json"),
         listen_address: "127.0.0.1:0".into(),
         ledger_url: ledger_url.into(),
+        ledger_urls: Vec::new(),
         limits,
     };
     let node = floe_node::start(config).await.unwrap();

@@ -76,6 +76,9 @@ pub struct TestbedOptions {
     /// Keys derive from it; printed so failures can be reproduced.
     pub seed: u64,
     pub node_limits: Limits,
+    /// Ledger replicas run elsewhere (e.g. `floe ledger run --etcd-endpoints …` processes):
+    /// when given, the testbed runs no ledger of its own and its nodes use these URLs.
+    pub external_ledger: Vec<String>,
 }
 
 impl Default for TestbedOptions {
@@ -88,6 +91,7 @@ impl Default for TestbedOptions {
             base_port: None,
             seed: 0,
             node_limits: Limits::default(),
+            external_ledger: Vec::new(),
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Testbed {
     ledger_shutdown: Option<oneshot::Sender<()>>,
     ledger_task: Option<JoinHandle<()>>,
     nodes: Vec<Option<RunningNode>>,
+    /// Replicas run elsewhere (empty: the testbed's own ledger).
+    external_ledger: Vec<String>,
 }
 
 async fn bind(address: &str) -> Result<TcpListener, TestbedError> {
@@ -186,15 +192,31 @@ impl Testbed {
             path: genesis_path.clone(),
             reason: e.to_string(),
         })?;
-        let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock))
-            .map_err(|e| TestbedError::Ledger(e.to_string()))?;
+        let ledger = if options.external_ledger.is_empty() {
+            Some(
+                Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock))
+                    .map_err(|e| TestbedError::Ledger(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        // With external replicas the ledger's port is not used: release it.
+        let ledger_listener = ledger.as_ref().map(|_| ledger_listener);
         // A removed node still in a committee was stopped with the testbed while leaving: start
         // it again, so that its shards are pulled from it rather than rebuilt by recovery.
         if !state.removed.is_empty() {
-            let system = ledger
-                .read(|s, _| SystemInfo::from_state(s))
-                .await
-                .map_err(|e| TestbedError::Ledger(e.to_string()))?;
+            let system = match &ledger {
+                Some(ledger) => ledger
+                    .read(|s, _| SystemInfo::from_state(s))
+                    .await
+                    .map_err(|e| TestbedError::Ledger(e.to_string()))?,
+                None => {
+                    floe_ledger_client::LedgerClient::with_urls(options.external_ledger.clone())
+                        .system()
+                        .await
+                        .map_err(|e| TestbedError::Ledger(e.to_string()))?
+                }
+            };
             for &i in &state.removed {
                 let key = node_protocol_key(state.seed, i);
                 if system.node_in_committees(key.public_key()).is_some() && listeners[i].is_none() {
@@ -202,24 +224,32 @@ impl Testbed {
                 }
             }
         }
-        ledger.spawn_epoch_clock(Duration::from_millis(100));
-        let (tx, rx) = oneshot::channel::<()>();
-        let ledger_task = tokio::spawn(async move {
-            let stop = async move {
-                let _ = rx.await;
-            };
-            if let Err(e) = floe_ledger_service::serve(ledger, ledger_listener, stop).await {
-                tracing::error!(error = %e, "testbed ledger server failed");
+        let (ledger_shutdown, ledger_task) = match ledger.zip(ledger_listener) {
+            Some((ledger, ledger_listener)) => {
+                ledger.spawn_epoch_clock(Duration::from_millis(100));
+                let (tx, rx) = oneshot::channel::<()>();
+                let task = tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = rx.await;
+                    };
+                    if let Err(e) = floe_ledger_service::serve(ledger, ledger_listener, stop).await
+                    {
+                        tracing::error!(error = %e, "testbed ledger server failed");
+                    }
+                });
+                (Some(tx), Some(task))
             }
-        });
+            None => (None, None),
+        };
         let n = state.node_addresses.len();
         let mut bed = Self {
             dir: dir.to_path_buf(),
             state,
             limits: options.node_limits,
-            ledger_shutdown: Some(tx),
-            ledger_task: Some(ledger_task),
+            ledger_shutdown,
+            ledger_task,
             nodes: (0..n).map(|_| None).collect(),
+            external_ledger: options.external_ledger.clone(),
         };
         // Nodes open their stores (creating shard keyspaces, a synced write each) in parallel.
         let mut set = tokio::task::JoinSet::new();
@@ -315,6 +345,7 @@ impl Testbed {
                 keys_path: "keys.json".into(),
                 listen_address: address.clone(),
                 ledger_url: format!("http://{ledger_address}"),
+                ledger_urls: Vec::new(),
                 limits: o.node_limits.clone(),
             };
             write(
@@ -367,6 +398,7 @@ impl Testbed {
             keys_path: node_dir.join("keys.json"),
             listen_address: self.state.node_addresses[i].clone(),
             ledger_url: self.ledger_url(),
+            ledger_urls: self.external_ledger.clone(),
             limits: self.limits.clone(),
         }
     }
@@ -385,8 +417,21 @@ impl Testbed {
         &self.state
     }
 
+    /// The ledger's URL: the testbed's own ledger, or the first external replica.
     pub fn ledger_url(&self) -> String {
-        format!("http://{}", self.state.ledger_address)
+        match self.external_ledger.first() {
+            Some(url) => url.clone(),
+            None => format!("http://{}", self.state.ledger_address),
+        }
+    }
+
+    /// Every ledger URL (the external replicas, or the testbed's own ledger).
+    pub fn ledger_urls(&self) -> Vec<String> {
+        if self.external_ledger.is_empty() {
+            vec![self.ledger_url()]
+        } else {
+            self.external_ledger.clone()
+        }
     }
 
     pub fn node_count(&self) -> usize {

@@ -18,7 +18,7 @@ const CAPACITY: u64 = 1 << 40;
 
 impl Testbed {
     fn ledger(&self) -> LedgerClient {
-        LedgerClient::new(self.ledger_url())
+        LedgerClient::with_urls(self.ledger_urls())
     }
 
     fn ledger_error(e: impl std::fmt::Display) -> TestbedError {
@@ -63,6 +63,7 @@ impl Testbed {
             keys_path: "keys.json".into(),
             listen_address: address.clone(),
             ledger_url: self.ledger_url(),
+            ledger_urls: self.external_ledger.clone(),
             limits: self.limits.clone(),
         };
         write(

@@ -25,6 +25,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "floe-node-storage",
             "floe-ledger-client",
             "floe-node-client",
+            "floe-ledger-etcd",
         ],
     ),
     (

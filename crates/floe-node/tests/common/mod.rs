@@ -158,6 +158,7 @@ impl Cluster {
             keys_path: self.node_dir(i).join("keys.json"),
             listen_address: listener.local_addr().unwrap().to_string(),
             ledger_url: self.ledger_url.clone(),
+            ledger_urls: Vec::new(),
             limits: self.limits.clone(),
         };
         let every = Duration::from_secs(self.limits.maintenance_interval_secs.max(1));

@@ -1,0 +1,291 @@
+//! `floe testbed --ledger-replicas N`: the control plane as separate processes — 3 `etcd`
+//! members and N `floe ledger run --etcd-endpoints …` replicas — so that each can be killed.
+//! `floe testbed ledger` lists them (from `<data-dir>/ledger-replicas.json`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use floe_ledger_client::LedgerClient;
+use floe_ledger_etcd::EtcdMembers;
+use serde::{Deserialize, Serialize};
+
+/// Where the running replicas are recorded.
+pub const REPLICAS_FILE: &str = "ledger-replicas.json";
+/// etcd members the testbed runs.
+pub const ETCD_MEMBERS: usize = 3;
+/// Longest wait for a replica to answer after it starts.
+const REPLICA_READY: Duration = Duration::from_secs(60);
+
+/// `ledger-replicas.json`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicasFile {
+    pub version: u32,
+    pub replicas: Vec<ReplicaEntry>,
+    pub etcd: Vec<EtcdEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaEntry {
+    pub index: usize,
+    pub url: String,
+    pub pid: u32,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdEntry {
+    pub name: String,
+    pub url: String,
+    pub pid: Option<u32>,
+}
+
+/// The running control plane; dropping it kills the replicas and the etcd members.
+pub struct ControlPlane {
+    _etcd: EtcdMembers,
+    replicas: Vec<Child>,
+    urls: Vec<String>,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        for c in &mut self.replicas {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The replicas' URLs.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// Start (or resume) the etcd members in `dir/etcd` and `n` replicas of the ledger whose
+    /// genesis is `dir/genesis.json`, and wait until every replica answers.
+    pub async fn start(dir: &Path, n: usize) -> Result<Self> {
+        let etcd = EtcdMembers::start_or_resume(&dir.join("etcd"), ETCD_MEMBERS)
+            .await
+            .context("cannot start the etcd members of the replicated ledger")?;
+        let endpoints = etcd.endpoints().join(",");
+        let exe = std::env::current_exe().context("cannot find the floe binary")?;
+        let ports: Vec<u16> = (0..n)
+            .map(|_| floe_ledger_etcd::members::free_port())
+            .collect::<std::io::Result<_>>()?;
+        let urls: Vec<String> = ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
+        let mut plane = ControlPlane {
+            _etcd: etcd,
+            replicas: Vec::new(),
+            urls: urls.clone(),
+        };
+        let mut entries = Vec::new();
+        for i in 0..n {
+            let data_dir = dir.join(format!("ledger-replica-{i}"));
+            let log_path = dir.join(format!("ledger-replica-{i}.log"));
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("cannot open {}", log_path.display()))?;
+            let peers: Vec<&str> = urls
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, u)| u.as_str())
+                .collect();
+            let child = Command::new(&exe)
+                .args(["ledger", "run", "--genesis"])
+                .arg(dir.join("genesis.json"))
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{}", ports[i]))
+                .arg("--etcd-endpoints")
+                .arg(&endpoints)
+                .arg("--peers")
+                .arg(peers.join(","))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("cannot start a ledger replica")?;
+            entries.push(ReplicaEntry {
+                index: i,
+                url: urls[i].clone(),
+                pid: child.id(),
+                data_dir,
+                log: log_path,
+            });
+            plane.replicas.push(child);
+        }
+        for (i, url) in urls.iter().enumerate() {
+            wait_healthy(url, REPLICA_READY).await.with_context(|| {
+                format!(
+                    "ledger replica {i} did not start; see {}",
+                    dir.join(format!("ledger-replica-{i}.log")).display()
+                )
+            })?;
+        }
+        let etcd_entries = plane
+            ._etcd
+            .specs()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| EtcdEntry {
+                name: s.name.clone(),
+                url: s.client_url(),
+                pid: plane._etcd.pid(i),
+            })
+            .collect();
+        let file = ReplicasFile {
+            version: 1,
+            replicas: entries,
+            etcd: etcd_entries,
+        };
+        std::fs::write(
+            dir.join(REPLICAS_FILE),
+            serde_json::to_string_pretty(&file)?,
+        )?;
+        Ok(plane)
+    }
+}
+
+async fn wait_healthy(url: &str, limit: Duration) -> Result<()> {
+    let client = LedgerClient::new(url);
+    let started = Instant::now();
+    loop {
+        match client.health().await {
+            Ok(_) => return Ok(()),
+            Err(e) if started.elapsed() > limit => bail!("{url}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// `floe testbed ledger`: the replicas (address, pid, applied entries, state hash, snapshot)
+/// and the etcd members (leader, raft index).
+pub async fn list(data_dir: &Path, json: bool) -> Result<()> {
+    let path = data_dir.join(REPLICAS_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} not found: is a `floe testbed --ledger-replicas N` running in {}?",
+            path.display(),
+            data_dir.display()
+        )
+    })?;
+    let file: ReplicasFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a replicas file", path.display()))?;
+    {
+        let mut replicas = Vec::new();
+        for r in &file.replicas {
+            let health = tokio::time::timeout(
+                Duration::from_secs(3),
+                LedgerClient::new(r.url.clone()).health(),
+            )
+            .await;
+            let v = match health {
+                Ok(Ok(h)) => serde_json::json!({
+                    "index": r.index, "url": r.url, "pid": r.pid, "up": true,
+                    "appliedSeq": h.entries, "stateHash": h.state_hash,
+                    "chainHead": h.chain_head, "snapshotSeq": h.snapshot_seq,
+                    "snapshotRoot": h.snapshot_root, "status": h.status,
+                    "lastError": h.last_error,
+                }),
+                Ok(Err(e)) => serde_json::json!({
+                    "index": r.index, "url": r.url, "pid": r.pid, "up": false,
+                    "error": e.to_string(),
+                }),
+                Err(_) => serde_json::json!({
+                    "index": r.index, "url": r.url, "pid": r.pid, "up": false,
+                    "error": "no answer within 3 s",
+                }),
+            };
+            replicas.push(v);
+        }
+        let mut members = Vec::new();
+        for m in &file.etcd {
+            let v = match floe_ledger_etcd::member_status(&m.url).await {
+                Ok(s) => serde_json::json!({
+                    "name": m.name, "url": m.url, "pid": m.pid, "up": true,
+                    "leader": s.leader_id == s.member_id, "raftIndex": s.raft_index,
+                    "version": s.version,
+                }),
+                Err(e) => serde_json::json!({
+                    "name": m.name, "url": m.url, "pid": m.pid, "up": false,
+                    "error": e.to_string(),
+                }),
+            };
+            members.push(v);
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"replicas": replicas, "etcd": members})
+                )?
+            );
+            return Ok(());
+        }
+        println!("Ledger replicas:");
+        for r in &replicas {
+            if r["up"].as_bool() == Some(true) {
+                let short = |k: &str| {
+                    r[k].as_str()
+                        .map(|s| s.chars().take(16).collect::<String>())
+                };
+                println!(
+                    "  {}  {}  pid {}  applied {}  state {}  snapshot {}  {}",
+                    r["index"],
+                    r["url"].as_str().unwrap_or(""),
+                    r["pid"],
+                    r["appliedSeq"],
+                    short("stateHash").unwrap_or_default(),
+                    r["snapshotSeq"],
+                    r["status"].as_str().unwrap_or("")
+                );
+            } else {
+                println!(
+                    "  {}  {}  pid {}  DOWN: {}",
+                    r["index"],
+                    r["url"].as_str().unwrap_or(""),
+                    r["pid"],
+                    r["error"].as_str().unwrap_or("")
+                );
+            }
+        }
+        println!("etcd members:");
+        for m in &members {
+            if m["up"].as_bool() == Some(true) {
+                println!(
+                    "  {}  {}  pid {}  raft index {}{}",
+                    m["name"].as_str().unwrap_or(""),
+                    m["url"].as_str().unwrap_or(""),
+                    m["pid"],
+                    m["raftIndex"],
+                    if m["leader"].as_bool() == Some(true) {
+                        "  (leader)"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                println!(
+                    "  {}  {}  DOWN: {}",
+                    m["name"].as_str().unwrap_or(""),
+                    m["url"].as_str().unwrap_or(""),
+                    m["error"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Ok(())
+    }
+}

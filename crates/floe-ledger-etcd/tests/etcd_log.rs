@@ -1,0 +1,200 @@
+//! The etcd log against a real 3-member cluster of `etcd` child processes.
+//!
+//! These tests need the `etcd` binary (`apt-get install etcd-server`); without it they fail
+//! with that message rather than skip.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use floe_ledger_etcd::{
+    Chain, EtcdLog, EtcdLogConfig, EtcdLogError, EtcdMembers, Record, Writer, hash_parts,
+};
+
+fn seed() -> [u8; 32] {
+    hash_parts(&[b"test-chain"])
+}
+
+async fn cluster(dir: &std::path::Path) -> EtcdMembers {
+    EtcdMembers::start(dir, 3)
+        .await
+        .unwrap_or_else(|e| panic!("cannot run the etcd cluster these tests need: {e}"))
+}
+
+async fn connect(members: &EtcdMembers, prefix: &str) -> EtcdLog {
+    EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), prefix))
+        .await
+        .expect("connect")
+}
+
+/// Append `payload` through `writer`, retrying transient failures (bounded).
+async fn append_retrying(writer: &mut Writer, payload: Vec<u8>) -> u64 {
+    for attempt in 0..100 {
+        match writer.append(std::slice::from_ref(&payload)).await {
+            Ok(seqs) => return seqs[0],
+            Err(e) if !e.done.is_empty() => return e.done[0],
+            Err(e) => {
+                eprintln!("attempt {attempt}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    panic!("append did not succeed in 100 attempts");
+}
+
+/// Read the whole log through a follower, checking the chain.
+async fn read_all(log: &EtcdLog, expected: usize) -> Vec<Record> {
+    let mut follower = log.follow(Chain::new(0, seed()));
+    let mut out = Vec::new();
+    for _ in 0..200 {
+        if out.len() >= expected {
+            break;
+        }
+        out.extend(
+            follower
+                .next(Duration::from_millis(200))
+                .await
+                .expect("follow"),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_get_each_payload_exactly_once_in_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = cluster(dir.path()).await;
+    let log = connect(&members, "/t1/").await;
+    let writers = 3;
+    let per_writer = 40;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut writer = Writer::new(log, Chain::new(0, seed()));
+            let mut landed = Vec::new();
+            for i in 0..per_writer {
+                let payload = format!("writer {w} entry {i}").into_bytes();
+                landed.push((append_retrying(&mut writer, payload.clone()).await, payload));
+            }
+            landed
+        }));
+    }
+    let mut acknowledged = BTreeMap::new();
+    for t in tasks {
+        for (seq, payload) in t.await.unwrap() {
+            assert!(
+                acknowledged.insert(seq, payload).is_none(),
+                "two writers were told they own {seq}"
+            );
+        }
+    }
+    let records = read_all(&log, writers * per_writer).await;
+    assert_eq!(records.len(), writers * per_writer);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64);
+        assert_eq!(acknowledged.get(&r.seq), Some(&r.payload));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_continue_when_the_leader_is_killed_and_a_retry_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = cluster(dir.path()).await;
+    let log = connect(&members, "/t2/").await;
+    let mut writer = Writer::new(log.clone(), Chain::new(0, seed()));
+    for i in 0..10 {
+        append_retrying(&mut writer, format!("before {i}").into_bytes()).await;
+    }
+    let leader = members.leader().await.expect("a leader");
+    eprintln!("killing etcd leader m{leader}");
+    members.kill(leader);
+    for i in 0..10 {
+        append_retrying(&mut writer, format!("after {i}").into_bytes()).await;
+    }
+    // A writer that retries a write that landed (its hint behind) learns where it landed.
+    let mut stale = Writer::new(log.clone(), Chain::new(0, seed()));
+    let seq = append_retrying(&mut stale, b"after 3".to_vec()).await;
+    assert_eq!(seq, 13);
+    members.restart(leader).unwrap();
+    let records = read_all(&log, 20).await;
+    assert_eq!(records.len(), 20);
+    assert_eq!(records[19].payload, b"after 9");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_sees_new_records_by_watch_and_a_pruned_prefix_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = cluster(dir.path()).await;
+    let log = connect(&members, "/t3/").await;
+    let mut writer = Writer::new(log.clone(), Chain::new(0, seed()));
+    append_retrying(&mut writer, b"zero".to_vec()).await;
+    let mut follower = log.follow(Chain::new(0, seed()));
+    assert_eq!(
+        follower
+            .next(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Caught up: this call starts the watch and times out empty.
+    assert!(
+        follower
+            .next(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for i in 1..5 {
+        append_retrying(&mut writer, format!("r{i}").into_bytes()).await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(follower.next(Duration::from_millis(200)).await.unwrap());
+        if seen.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(log.bounds().await.unwrap(), Some((0, 5)));
+
+    log.prune_below(3).await.unwrap();
+    assert_eq!(log.bounds().await.unwrap(), Some((3, 5)));
+    let mut late = log.follow(Chain::new(1, seed()));
+    match late.next(Duration::from_millis(100)).await {
+        Err(EtcdLogError::Pruned { next: 1, oldest: 3 }) => {}
+        other => panic!("expected Pruned, got {other:?}"),
+    }
+    // The follower that had caught up keeps going after the compaction.
+    append_retrying(&mut writer, b"r5".to_vec()).await;
+    let mut more = Vec::new();
+    for _ in 0..50 {
+        more.extend(follower.next(Duration::from_millis(200)).await.unwrap());
+        if !more.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(more[0].seq, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_record_stops_the_follower() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = cluster(dir.path()).await;
+    let log = connect(&members, "/t4/").await;
+    let mut writer = Writer::new(log.clone(), Chain::new(0, seed()));
+    append_retrying(&mut writer, b"zero".to_vec()).await;
+    // Record 1 names the wrong predecessor.
+    log.append(1, [9u8; 32], &[b"forged".to_vec()])
+        .await
+        .unwrap();
+    let mut follower = log.follow(Chain::new(0, seed()));
+    let first = follower.next(Duration::from_millis(100)).await.unwrap();
+    assert_eq!(first.len(), 1, "record 0 is handed on before the refusal");
+    let err = follower.next(Duration::from_millis(100)).await.unwrap_err();
+    assert!(matches!(err, EtcdLogError::Chain(_)), "{err}");
+    assert_eq!(follower.chain().next_seq, 1);
+}

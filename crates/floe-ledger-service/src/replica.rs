@@ -1,0 +1,724 @@
+//! A ledger replica over the etcd log: append, then apply.
+//!
+//! Any number of replicas run the same state machine on the same log. A submission goes to this
+//! replica's appender (one task, bounded queue, batches of up to [`MAX_BATCH`] records in one
+//! compare-and-swap transaction), and is answered once the follower has applied the log up to
+//! and including its record. The follower applies records strictly in order after the chain
+//! check; a record that does not apply is a recorded rejection, identical on every replica.
+//!
+//! Every [`ReplicaOptions::snapshot_every`] entries, and after each epoch change, the replica
+//! encodes a snapshot at exactly that position, writes it atomically and appends a
+//! `Checkpoint {seq, state_root}`. A checkpoint that disagrees with this replica's own root for
+//! the same position stops it (divergence). Records below the previous checkpoint are pruned
+//! (deleted, and etcd compacted). A replica that finds its next record pruned bootstraps from a
+//! peer's snapshot whose root matches a committed checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use floe_core::Epoch;
+use floe_ledger::{GenesisConfig, LedgerState, LogEntry, TxError};
+use floe_ledger_etcd::{
+    Chain, EtcdLog, EtcdLogConfig, EtcdLogError, Follower, MAX_BATCH, MAX_BATCH_BYTES, Record,
+    Writer, hash_parts,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, SubmitError};
+use crate::snapshot::{self, Snapshot};
+
+/// Submissions queued for the appender before "busy".
+pub const APPEND_QUEUE: usize = 4096;
+/// Longest wait for a submission to land in the log and be applied here.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the appender keeps retrying one batch against an unavailable cluster.
+pub const APPEND_RETRY_FOR: Duration = Duration::from_secs(10);
+/// Outcomes (and accepted transaction digests) remembered for answering retries.
+pub const MAX_OUTCOMES: usize = 65_536;
+/// Longest catch-up before a replica starts serving (it keeps catching up afterwards).
+pub const CATCH_UP_BEFORE_SERVING: Duration = Duration::from_secs(120);
+/// Own snapshot roots remembered for comparison with checkpoints.
+const MAX_OWN_ROOTS: usize = 64;
+
+/// Settings of a replica.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    pub etcd: EtcdLogConfig,
+    /// Snapshot every this many log entries (and at each epoch change). 0 = never.
+    pub snapshot_every: u64,
+    /// Delete records below the previous checkpoint and compact etcd.
+    pub prune: bool,
+    /// Ledger URLs of other replicas, asked for a snapshot when this one needs to bootstrap.
+    pub peers: Vec<String>,
+}
+
+/// What a replica reports about itself (health).
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaStatus {
+    pub chain_head: [u8; 32],
+    pub snapshot_seq: Option<u64>,
+    pub snapshot_root: Option<[u8; 32]>,
+    pub committed_checkpoint: Option<(u64, [u8; 32])>,
+    pub last_error: Option<String>,
+}
+
+struct AppendRequest {
+    payload: Vec<u8>,
+    reply: oneshot::Sender<Result<u64, String>>,
+}
+
+struct Shared {
+    head: Chain,
+    status: ReplicaStatus,
+    own_roots: BTreeMap<u64, [u8; 32]>,
+    committed: BTreeMap<u64, [u8; 32]>,
+}
+
+/// The replicated backend of a [`Ledger`].
+pub(crate) struct Replica {
+    log: EtcdLog,
+    dir: PathBuf,
+    options: ReplicaOptions,
+    applied_tx: watch::Sender<u64>,
+    applied_rx: watch::Receiver<u64>,
+    appender: mpsc::Sender<AppendRequest>,
+    appender_rx: Mutex<Option<mpsc::Receiver<AppendRequest>>>,
+    shared: Mutex<Shared>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The ledger this replica belongs to (set once, right after it is built).
+    self_ref: Mutex<Weak<Ledger>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// The hash record 0 names: binds the log to this genesis.
+pub fn chain_seed(genesis: &LedgerState) -> [u8; 32] {
+    hash_parts(&[b"floe-etcd-chain-seed-v1", &genesis.digest()])
+}
+
+fn hex(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Replica {
+    pub(crate) fn applied_len(&self) -> u64 {
+        *self.applied_rx.borrow()
+    }
+
+    pub(crate) fn watermark(&self) -> watch::Receiver<u64> {
+        self.applied_rx.clone()
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn status(&self) -> ReplicaStatus {
+        self.shared().status.clone()
+    }
+
+    fn set_error(&self, e: Option<String>) {
+        self.shared().status.last_error = e;
+    }
+
+    /// Append `entry` to the log and answer with its outcome once applied here.
+    pub(crate) async fn submit(
+        &self,
+        ledger: &Ledger,
+        entry: LogEntry,
+    ) -> Result<Accepted, SubmitError> {
+        let bytes = entry.to_bytes();
+        if bytes.len() > crate::service::MAX_ENTRY_BYTES {
+            return Err(SubmitError::TooLarge(bytes.len()));
+        }
+        let digest = match &entry {
+            LogEntry::Tx(tx) => Some(tx.digest()),
+            _ => None,
+        };
+        if let LogEntry::Tx(tx) = &entry {
+            if !tx.verify_signature() {
+                return Err(SubmitError::Rejected(TxError::BadSignature));
+            }
+            let inner = ledger.lock();
+            if let Some(reason) = &inner.poisoned {
+                return Err(SubmitError::LogFailed(reason.clone()));
+            }
+            if let Some(done) = digest.and_then(|d| accepted_outcome(&inner, &d)) {
+                return Ok(done); // a retry of an applied transaction
+            }
+            let next = inner.state.next_sequence(&tx.sender_address());
+            if tx.tx.sequence < next {
+                return Err(SubmitError::Rejected(TxError::BadSequence {
+                    expected: next,
+                    got: tx.tx.sequence,
+                }));
+            }
+        }
+        let check = ledger.lock().state.certificate_check(&entry);
+        if let Some(check) = check
+            && let Ok(Some(key)) = tokio::task::spawn_blocking(move || check.run()).await
+        {
+            ledger.lock().state.record_verified(key);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.appender
+            .try_send(AppendRequest {
+                payload: bytes,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Busy(APPEND_QUEUE as u64),
+                mpsc::error::TrySendError::Closed(_) => {
+                    SubmitError::LogFailed("the appender stopped".into())
+                }
+            })?;
+        let seq = match tokio::time::timeout(SUBMIT_TIMEOUT, rx).await {
+            Ok(Ok(Ok(seq))) => seq,
+            Ok(Ok(Err(e))) => return Err(SubmitError::Unavailable(e)),
+            Ok(Err(_)) => return Err(SubmitError::LogFailed("the appender stopped".into())),
+            Err(_) => {
+                return Err(SubmitError::Unavailable(format!(
+                    "not appended within {SUBMIT_TIMEOUT:?}"
+                )));
+            }
+        };
+        if !ledger.wait_applied(seq + 1, SUBMIT_TIMEOUT).await {
+            return Err(SubmitError::Unavailable(format!(
+                "entry {seq} is in the log but was not applied here within {SUBMIT_TIMEOUT:?}"
+            )));
+        }
+        let inner = ledger.lock();
+        if let Some(reason) = &inner.poisoned {
+            return Err(SubmitError::LogFailed(reason.clone()));
+        }
+        match inner.outcomes.get(&seq) {
+            Some(Ok(accepted)) => Ok(accepted.clone()),
+            Some(Err(e)) => {
+                // A duplicate of an accepted transaction (two replicas appended it) answers
+                // with the first outcome.
+                if let Some(done) = digest.and_then(|d| accepted_outcome(&inner, &d)) {
+                    return Ok(done);
+                }
+                Err(SubmitError::Rejected(e.clone()))
+            }
+            None => Err(SubmitError::Unavailable(format!(
+                "the outcome of entry {seq} is no longer held"
+            ))),
+        }
+    }
+}
+
+fn accepted_outcome(inner: &Inner, digest: &[u8; 32]) -> Option<Accepted> {
+    let seq = inner.accepted_txs.get(digest)?;
+    match inner.outcomes.get(seq)? {
+        Ok(a) => Some(a.clone()),
+        Err(_) => None,
+    }
+}
+
+/// A snapshot encoded at one position, to be written and checkpointed outside the lock.
+struct PendingSnapshot {
+    seq: u64,
+    bytes: Vec<u8>,
+    root: [u8; 32],
+}
+
+impl Ledger {
+    /// Open a replica over the etcd log described by `options`, with snapshots in `dir`.
+    /// Restarts from the newest local snapshot and catches up from the log (or from a peer's
+    /// snapshot when the records it needs were pruned) before returning.
+    pub async fn open_replicated(
+        dir: &std::path::Path,
+        genesis: GenesisConfig,
+        clock: Arc<dyn Clock>,
+        options: ReplicaOptions,
+    ) -> Result<Arc<Self>, OpenError> {
+        let started = std::time::Instant::now();
+        let genesis_state = LedgerState::genesis(&genesis)?;
+        let seed = chain_seed(&genesis_state);
+        let mut inner = Inner::new(genesis_state);
+        let mut head = Chain::new(0, seed);
+        let mut status = ReplicaStatus::default();
+        if let Some((snap, _)) = snapshot::load_newest(dir)? {
+            tracing::info!(seq = snap.seq, root = %hex(&snap.root), "loaded local snapshot");
+            status.snapshot_seq = Some(snap.seq);
+            status.snapshot_root = Some(snap.root);
+            head = Chain::new(snap.seq, snap.chain_head);
+            install(&mut inner, snap);
+        }
+        status.chain_head = head.head;
+        let log = EtcdLog::connect(&options.etcd).await?;
+        let (applied_tx, applied_rx) = watch::channel(inner.applied);
+        let (appender, appender_rx) = mpsc::channel(APPEND_QUEUE);
+        let ledger = Arc::new(Ledger {
+            inner: Mutex::new(inner),
+            backend: Backend::Replicated(Box::new(Replica {
+                log: log.clone(),
+                dir: dir.to_path_buf(),
+                options,
+                applied_tx,
+                applied_rx,
+                appender,
+                appender_rx: Mutex::new(Some(appender_rx)),
+                shared: Mutex::new(Shared {
+                    head,
+                    status,
+                    own_roots: BTreeMap::new(),
+                    committed: BTreeMap::new(),
+                }),
+                tasks: Mutex::new(Vec::new()),
+                self_ref: Mutex::new(Weak::new()),
+            })),
+            clock,
+            genesis,
+            snapshot_every: 0,
+            dir: dir.to_path_buf(),
+        });
+        *ledger
+            .replica()
+            .self_ref
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&ledger);
+        // Catch up before serving: to the log's end as it was when we started (a busy log
+        // keeps growing; the follower task takes over from there).
+        let target = log.bounds().await?.map_or(0, |(_, next)| next);
+        let mut follower = log.follow(head);
+        let deadline = tokio::time::Instant::now() + CATCH_UP_BEFORE_SERVING;
+        while ledger.progress().0 < target && tokio::time::Instant::now() < deadline {
+            match follower.next(Duration::from_millis(50)).await {
+                Ok(records) if records.is_empty() => break,
+                Ok(records) => ledger.apply_records(&records),
+                Err(EtcdLogError::Pruned { .. }) => {
+                    follower = ledger.bootstrap_from_peer().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (applied, _) = ledger.progress();
+        tracing::info!(
+            applied,
+            ms = started.elapsed().as_millis() as u64,
+            "replica caught up"
+        );
+        let replica = ledger.replica();
+        let rx = replica
+            .appender_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("the appender starts once");
+        let a = tokio::spawn(run_appender(Arc::downgrade(&ledger), log.clone(), rx));
+        let f = tokio::spawn(run_follower(Arc::downgrade(&ledger), follower));
+        replica
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([a, f]);
+        Ok(ledger)
+    }
+
+    pub(crate) fn replica(&self) -> &Replica {
+        match &self.backend {
+            Backend::Replicated(r) => r,
+            Backend::Local(_) => unreachable!("only called on replicas"),
+        }
+    }
+
+    /// The replica's status, if this ledger is a replica.
+    pub fn replica_status(&self) -> Option<ReplicaStatus> {
+        match &self.backend {
+            Backend::Replicated(r) => Some(r.status()),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Wait until at least `count` log entries are applied (bounded by `limit`).
+    pub async fn wait_applied(&self, count: u64, limit: Duration) -> bool {
+        let mut rx = self.backend.watermark_rx();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if *rx.borrow_and_update() >= count {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return *rx.borrow() >= count,
+            }
+        }
+    }
+
+    /// Apply chain-checked records in order.
+    fn apply_records(&self, records: &[Record]) {
+        let replica = self.replica();
+        let every = replica.options.snapshot_every;
+        let mut pending = Vec::new();
+        let mut checkpoints = Vec::new();
+        {
+            let mut inner = self.lock();
+            if inner.poisoned.is_some() {
+                return;
+            }
+            let entries: Vec<Option<LogEntry>> = records
+                .iter()
+                .map(|r| LogEntry::from_bytes(&r.payload).ok())
+                .collect();
+            let decoded: Vec<LogEntry> = entries.iter().flatten().cloned().collect();
+            inner.state.preverify(&decoded);
+            for (record, entry) in records.iter().zip(entries) {
+                debug_assert_eq!(record.seq, inner.applied);
+                let epoch_before: Epoch = inner.state.epoch();
+                let outcome = match entry {
+                    None => Err(TxError::Undecodable(format!("record {}", record.seq))),
+                    Some(LogEntry::Checkpoint { seq, state_root }) => {
+                        checkpoints.push((seq, state_root));
+                        Ok(Vec::new())
+                    }
+                    Some(e) => {
+                        let r = inner.state.apply(&e);
+                        if r.is_ok()
+                            && let LogEntry::Tx(tx) = &e
+                        {
+                            let d = tx.digest();
+                            if let std::collections::hash_map::Entry::Vacant(v) =
+                                inner.accepted_txs.entry(d)
+                            {
+                                v.insert(record.seq);
+                                inner.accepted_order.push_back(d);
+                            }
+                        }
+                        r
+                    }
+                };
+                let digest = inner.state.digest();
+                let outcome = outcome.map(|events| {
+                    inner.events.extend(events.iter().cloned());
+                    Accepted {
+                        entry_index: record.seq,
+                        events,
+                        digest,
+                    }
+                });
+                let count = inner.events.len() as u64;
+                inner.events_after.push(count);
+                inner.digests.push(digest);
+                inner.applied = record.seq + 1;
+                inner.outcomes.insert(record.seq, outcome);
+                while inner.outcomes.len() > MAX_OUTCOMES {
+                    inner.outcomes.pop_first();
+                }
+                while inner.accepted_order.len() > MAX_OUTCOMES {
+                    if let Some(d) = inner.accepted_order.pop_front() {
+                        inner.accepted_txs.remove(&d);
+                    }
+                }
+                let epoch_changed = inner.state.epoch() != epoch_before;
+                if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
+                    let (bytes, root) =
+                        snapshot::encode(inner.applied, record.hash(), &inner.state, &inner.events);
+                    pending.push(PendingSnapshot {
+                        seq: inner.applied,
+                        bytes,
+                        root,
+                    });
+                }
+            }
+            let mut shared = replica.shared();
+            if let Some(last) = records.last() {
+                shared.head = Chain::new(last.seq + 1, last.hash());
+                shared.status.chain_head = last.hash();
+            }
+            for p in &pending {
+                shared.own_roots.insert(p.seq, p.root);
+                while shared.own_roots.len() > MAX_OWN_ROOTS {
+                    shared.own_roots.pop_first();
+                }
+            }
+            for (seq, root) in &checkpoints {
+                let first = *shared.committed.entry(*seq).or_insert(*root);
+                if let Some(own) = shared.own_roots.get(seq)
+                    && *own != first
+                {
+                    let reason = format!(
+                        "divergence: this replica's snapshot root at {seq} is {}, the committed checkpoint says {}",
+                        hex(own),
+                        hex(&first)
+                    );
+                    tracing::error!(%reason, "replica stopped");
+                    inner.poisoned = Some(reason);
+                }
+                if shared
+                    .status
+                    .committed_checkpoint
+                    .is_none_or(|(s, _)| s < *seq)
+                {
+                    shared.status.committed_checkpoint = Some((*seq, first));
+                }
+                while shared.committed.len() > MAX_OWN_ROOTS {
+                    shared.committed.pop_first();
+                }
+            }
+            let _ = replica.applied_tx.send(inner.applied);
+        }
+        for p in pending {
+            self.spawn_snapshot_write(p);
+        }
+        if replica.options.prune {
+            for (seq, _) in checkpoints {
+                // Keep one snapshot interval below the newest checkpoint, for replicas a
+                // little behind; older records are only needed by replicas that can bootstrap.
+                let below = seq.saturating_sub(every.max(1));
+                if below > 0 {
+                    let log = replica.log.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = log.prune_below(below).await {
+                            tracing::debug!(error = %e, below, "prune skipped");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn spawn_snapshot_write(&self, p: PendingSnapshot) {
+        let replica = self.replica();
+        let dir = replica.dir.clone();
+        let appender = replica.appender.clone();
+        let weak = self.weak();
+        tokio::spawn(async move {
+            let seq = p.seq;
+            let root = p.root;
+            let written =
+                tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &p.bytes))
+                    .await;
+            match written {
+                Ok(Ok(path)) => {
+                    tracing::info!(seq, root = %hex(&root), file = %path.display(), "snapshot written");
+                    if let Some(l) = weak.upgrade() {
+                        let mut shared = l.replica().shared();
+                        shared.status.snapshot_seq = Some(seq);
+                        shared.status.snapshot_root = Some(root);
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(seq, error = %e, "snapshot write failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+            let entry = LogEntry::Checkpoint {
+                seq,
+                state_root: root,
+            };
+            let (reply, _rx) = oneshot::channel();
+            let _ = appender.try_send(AppendRequest {
+                payload: entry.to_bytes(),
+                reply,
+            });
+        });
+    }
+
+    fn weak(&self) -> Weak<Ledger> {
+        // The tasks hold `Weak`s made from the `Arc` at open; this ledger is always in one.
+        self.replica()
+            .self_ref
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Fetch a peer's snapshot, check its root against a committed checkpoint, install it.
+    async fn bootstrap_from_peer(&self) -> Result<Follower, OpenError> {
+        let replica = self.replica();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| OpenError::Bootstrap(e.to_string()))?;
+        let mut last = String::from("no peers given (--peers)");
+        for round in 0..30 {
+            for peer in &replica.options.peers {
+                match fetch_verified(&http, &replica.log, peer).await {
+                    Ok(snap) => {
+                        tracing::info!(peer, seq = snap.seq, root = %hex(&snap.root), "bootstrapped from a peer's snapshot");
+                        let head = Chain::new(snap.seq, snap.chain_head);
+                        {
+                            let mut inner = self.lock();
+                            let mut shared = replica.shared();
+                            shared.head = head;
+                            shared.status.chain_head = head.head;
+                            shared.status.snapshot_seq = Some(snap.seq);
+                            shared.status.snapshot_root = Some(snap.root);
+                            install(&mut inner, snap);
+                            let _ = replica.applied_tx.send(inner.applied);
+                        }
+                        return Ok(replica.log.follow(head));
+                    }
+                    Err(e) => last = format!("{peer}: {e}"),
+                }
+            }
+            tracing::warn!(round, %last, "no verifiable peer snapshot yet");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Err(OpenError::Bootstrap(last))
+    }
+}
+
+/// Replace the state with `snap` (all positions before it are covered by it).
+fn install(inner: &mut Inner, snap: Snapshot) {
+    inner.base = snap.seq;
+    inner.applied = snap.seq;
+    inner.base_events = snap.events.len() as u64;
+    inner.state = snap.state;
+    inner.events = snap.events;
+    inner.events_after.clear();
+    inner.digests.clear();
+    inner.outcomes.clear();
+    inner.accepted_txs.clear();
+    inner.accepted_order.clear();
+}
+
+async fn fetch_verified(
+    http: &reqwest::Client,
+    log: &EtcdLog,
+    peer: &str,
+) -> Result<Snapshot, String> {
+    let url = format!("{}/v1/snapshot", peer.trim_end_matches('/'));
+    let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("{url} answered {}", resp.status()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let snap = snapshot::decode(&bytes).map_err(|e| e.to_string())?;
+    // The committed checkpoint for this position follows it in the log.
+    let (records, _) = log.read_from(snap.seq).await.map_err(|e| e.to_string())?;
+    let committed = records
+        .iter()
+        .find_map(|r| match LogEntry::from_bytes(&r.payload) {
+            Ok(LogEntry::Checkpoint { seq, state_root }) if seq == snap.seq => Some(state_root),
+            _ => None,
+        });
+    match committed {
+        Some(root) if root == snap.root => Ok(snap),
+        Some(root) => Err(format!(
+            "snapshot at {} has root {}, the log committed {}",
+            snap.seq,
+            hex(&snap.root),
+            hex(&root)
+        )),
+        None => Err(format!(
+            "no committed checkpoint for the snapshot at {} yet",
+            snap.seq
+        )),
+    }
+}
+
+async fn run_follower(weak: Weak<Ledger>, mut follower: Follower) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = follower.next(Duration::from_millis(500)).await;
+        let Some(ledger) = weak.upgrade() else { return };
+        match result {
+            Ok(records) => {
+                backoff = Duration::from_millis(100);
+                if !records.is_empty() {
+                    ledger.apply_records(&records);
+                    ledger.replica().set_error(None);
+                }
+            }
+            Err(EtcdLogError::Pruned { next, oldest }) => {
+                tracing::warn!(next, oldest, "fell behind a compaction; bootstrapping");
+                match ledger.bootstrap_from_peer().await {
+                    Ok(f) => follower = f,
+                    Err(e) => ledger.replica().set_error(Some(e.to_string())),
+                }
+            }
+            Err(EtcdLogError::Chain(e)) => {
+                let reason = format!("the replicated log is corrupt: {e}");
+                tracing::error!(%reason, "replica stopped applying");
+                ledger.lock().poisoned = Some(reason);
+                return;
+            }
+            Err(e) => {
+                ledger.replica().set_error(Some(e.to_string()));
+                drop(ledger);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn run_appender(weak: Weak<Ledger>, log: EtcdLog, mut rx: mpsc::Receiver<AppendRequest>) {
+    let start = match weak.upgrade() {
+        Some(l) => l.replica().shared().head,
+        None => return,
+    };
+    let mut writer = Writer::new(log, start);
+    let mut carry: Option<AppendRequest> = None;
+    loop {
+        let first = match carry.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut bytes = first.payload.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) if bytes + r.payload.len() + 64 * batch.len() > MAX_BATCH_BYTES / 2 => {
+                    carry = Some(r);
+                    break;
+                }
+                Ok(r) => {
+                    bytes += r.payload.len();
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let payloads: Vec<Vec<u8>> = batch.iter().map(|r| r.payload.clone()).collect();
+        let mut landed: Vec<u64> = Vec::with_capacity(batch.len());
+        let deadline = tokio::time::Instant::now() + APPEND_RETRY_FOR;
+        let mut backoff = Duration::from_millis(50);
+        let mut last_error = String::new();
+        while landed.len() < payloads.len() {
+            match weak.upgrade() {
+                Some(l) => writer.advance_to(l.replica().shared().head),
+                None => return,
+            }
+            match writer.append(&payloads[landed.len()..]).await {
+                Ok(seqs) => landed.extend(seqs),
+                Err(e) => {
+                    landed.extend(e.done);
+                    last_error = e.error.to_string();
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        for (i, req) in batch.into_iter().enumerate() {
+            let _ =
+                req.reply.send(landed.get(i).copied().ok_or_else(|| {
+                    format!("etcd unavailable for {APPEND_RETRY_FOR:?}: {last_error}")
+                }));
+        }
+    }
+}

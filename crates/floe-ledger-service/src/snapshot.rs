@@ -1,0 +1,181 @@
+//! Snapshots of the whole ledger: a deterministic, versioned encoding with a root, written
+//! atomically (tmp file, fsync, rename, fsync of the directory), newest two kept.
+//!
+//! Replicas that applied the same log prefix produce byte-identical snapshots, so equal roots
+//! at equal sequence numbers is a check of agreement, and a replica can take a peer's snapshot
+//! once its root matches the one committed in the log by a `Checkpoint` entry.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use floe_core::merkle::blake2b256;
+use floe_ledger::{Event, LedgerState};
+use serde::{Deserialize, Serialize};
+
+/// The snapshot format this build writes and reads.
+pub const SNAPSHOT_VERSION: u8 = 1;
+/// Snapshots kept on disk (the newest, plus one fallback).
+pub const KEEP_SNAPSHOTS: usize = 2;
+/// Directory of the snapshots inside the data directory.
+pub const SNAPSHOT_DIR: &str = "snapshots";
+
+/// Why a snapshot could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("snapshot format version {0}; this build reads {SNAPSHOT_VERSION}")]
+    Version(u8),
+    #[error("snapshot cannot be decoded: {0}")]
+    Decode(String),
+    #[error("snapshot root {got} is not the committed root {expected}")]
+    RootMismatch { expected: String, got: String },
+}
+
+/// The encoded form: every field is deterministic (BCS; the state's maps are ordered).
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    version: u8,
+    /// Log entries covered: the snapshot is the state after entries `0..seq`.
+    seq: u64,
+    /// Hash of log record `seq − 1` (the chain seed when `seq` is 0).
+    chain_head: [u8; 32],
+    /// [`LedgerState::to_snapshot_bytes`].
+    state: Vec<u8>,
+    /// Every event so far (storage nodes follow events from any cursor).
+    events: Vec<Event>,
+}
+
+/// A decoded snapshot.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub chain_head: [u8; 32],
+    pub state: LedgerState,
+    pub events: Vec<Event>,
+    pub root: [u8; 32],
+}
+
+/// The root of encoded snapshot bytes.
+pub fn root_of(bytes: &[u8]) -> [u8; 32] {
+    blake2b256(&[b"floe-snapshot-root-v1", bytes])
+}
+
+/// Encode a snapshot; returns the bytes and their root.
+pub fn encode(
+    seq: u64,
+    chain_head: [u8; 32],
+    state: &LedgerState,
+    events: &[Event],
+) -> (Vec<u8>, [u8; 32]) {
+    let file = SnapshotFile {
+        version: SNAPSHOT_VERSION,
+        seq,
+        chain_head,
+        state: state.to_snapshot_bytes(),
+        events: events.to_vec(),
+    };
+    let bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
+    let root = root_of(&bytes);
+    (bytes, root)
+}
+
+/// Decode snapshot bytes (checking the version first).
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    match bytes.first() {
+        Some(&SNAPSHOT_VERSION) => {}
+        Some(&v) => return Err(SnapshotError::Version(v)),
+        None => return Err(SnapshotError::Decode("empty".into())),
+    }
+    let file: SnapshotFile =
+        bcs::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    let state = LedgerState::from_snapshot_bytes(&file.state)
+        .map_err(|e| SnapshotError::Decode(format!("state: {e}")))?;
+    Ok(Snapshot {
+        seq: file.seq,
+        chain_head: file.chain_head,
+        state,
+        events: file.events,
+        root: root_of(bytes),
+    })
+}
+
+fn file_name(seq: u64) -> String {
+    format!("snapshot-{seq:020}.bin")
+}
+
+fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
+    let dir = dir.join(SNAPSHOT_DIR);
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(seq) = name
+            .strip_prefix("snapshot-")
+            .and_then(|n| n.strip_suffix(".bin"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((seq, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Write `bytes` as the snapshot at `seq` atomically, then delete all but the newest
+/// [`KEEP_SNAPSHOTS`]. An existing snapshot at `seq` is kept as it is.
+pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
+    let snap_dir = dir.join(SNAPSHOT_DIR);
+    std::fs::create_dir_all(&snap_dir)?;
+    let path = snap_dir.join(file_name(seq));
+    if !path.exists() {
+        let tmp = snap_dir.join(format!("{}.tmp", file_name(seq)));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&snap_dir)?.sync_all()?;
+    }
+    let all = list(dir)?;
+    if all.len() > KEEP_SNAPSHOTS {
+        for (_, old) in &all[..all.len() - KEEP_SNAPSHOTS] {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    Ok(path)
+}
+
+/// The newest snapshot that decodes, with its bytes (a damaged newest one is skipped with a
+/// warning in favour of the previous one).
+pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotError> {
+    for (seq, path) in list(dir)?.into_iter().rev() {
+        let bytes = std::fs::read(&path)?;
+        match decode(&bytes) {
+            Ok(s) if s.seq == seq => return Ok(Some((s, bytes))),
+            Ok(s) => {
+                tracing::warn!(file = %path.display(), seq = s.seq, "snapshot file name and content disagree; skipped")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "damaged snapshot skipped")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The bytes of the newest snapshot file (for serving to peers).
+pub fn newest_bytes(dir: &Path) -> Result<Option<(u64, Vec<u8>)>, SnapshotError> {
+    match list(dir)?.pop() {
+        Some((seq, path)) => Ok(Some((seq, std::fs::read(path)?))),
+        None => Ok(None),
+    }
+}

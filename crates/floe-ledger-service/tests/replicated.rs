@@ -1,0 +1,347 @@
+//! Ledger replicas over a real 3-member etcd cluster (child processes), served over HTTP:
+//! every acknowledged transaction is applied exactly once, replicas agree entry by entry, a
+//! killed etcd leader costs no acknowledged write, a restarted replica resumes from its
+//! snapshot, and a replica behind a compaction bootstraps from a peer's snapshot.
+//!
+//! Needs the `etcd` binary (`apt-get install etcd-server`); fails with that message otherwise.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_core::EncodingType;
+use floe_core::metadata::derive_blob_id;
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::{AccountKey, Event, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
+use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+fn genesis() -> GenesisConfig {
+    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
+    let op = AccountKey::from_seed(&seed("op", 0));
+    GenesisConfig {
+        version: 1,
+        n_shards: 10,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes: vec![GenesisNode {
+            name: "n".into(),
+            network_address: "127.0.0.1:1".into(),
+            protocol_key: *key.public_key(),
+            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
+            owner: op.address(),
+            capacity: 1 << 50,
+            weight: 1,
+        }],
+    }
+}
+
+fn register(account: u64, i: u64) -> (TxKind, floe_core::BlobId) {
+    let root = seed("root", account * 10_000 + i);
+    let blob_id = derive_blob_id(EncodingType::RS2, 10, &root);
+    (
+        TxKind::ReserveAndRegister {
+            end_epoch: 3,
+            blob_id,
+            root_hash: root,
+            size: 10,
+            encoding_type: EncodingType::RS2,
+            deletable: true,
+        },
+        blob_id,
+    )
+}
+
+async fn etcd(dir: &Path) -> EtcdMembers {
+    EtcdMembers::start(&dir.join("etcd"), 3)
+        .await
+        .unwrap_or_else(|e| panic!("cannot run the etcd cluster this test needs: {e}"))
+}
+
+fn options(members: &EtcdMembers, every: u64, peers: Vec<String>) -> ReplicaOptions {
+    ReplicaOptions {
+        etcd: EtcdLogConfig::new(members.endpoints(), "/test/"),
+        snapshot_every: every,
+        prune: true,
+        peers,
+    }
+}
+
+/// A replica served over HTTP; dropping the handle stops the server.
+struct Served {
+    ledger: Arc<Ledger>,
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    async fn stop(mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        let _ = (&mut self.server).await;
+    }
+}
+
+async fn serve_on(ledger: Arc<Ledger>, port: u16) -> Served {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let l = ledger.clone();
+    let server = tokio::spawn(async move {
+        let _ = floe_ledger_service::serve(l, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Served {
+        ledger,
+        url,
+        stop: Some(stop),
+        server,
+    }
+}
+
+async fn open(dir: &Path, g: &GenesisConfig, o: ReplicaOptions) -> Arc<Ledger> {
+    Ledger::open_replicated(dir, g.clone(), Arc::new(SystemClock), o)
+        .await
+        .expect("replica opens")
+}
+
+/// Wait until every ledger has applied `count` entries (bounded).
+async fn converge(ledgers: &[&Arc<Ledger>], count: u64) {
+    for l in ledgers {
+        assert!(
+            l.wait_applied(count, Duration::from_secs(30)).await,
+            "a replica did not reach {count} entries: {:?}",
+            l.progress()
+        );
+    }
+}
+
+/// Replicas agree on the digest after every entry both still hold, and on the state.
+async fn assert_agree(a: &Ledger, b: &Ledger) {
+    let (na, _) = a.progress();
+    let (nb, _) = b.progress();
+    let n = na.min(nb);
+    let mut compared = 0;
+    for i in 0..n {
+        if let (Some(x), Some(y)) = (a.digest_after(i), b.digest_after(i)) {
+            assert_eq!(x, y, "replicas differ after entry {i}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "no common entries to compare");
+    if na == nb {
+        let ha = a.read(|s, _| s.state_hash()).await.unwrap();
+        let hb = b.read(|s, _| s.state_hash()).await.unwrap();
+        assert_eq!(ha, hb, "equal positions, different states");
+    }
+}
+
+async fn registered_blob_counts(l: &Ledger) -> BTreeMap<floe_core::BlobId, usize> {
+    let mut counts = BTreeMap::new();
+    let mut cursor = 0;
+    loop {
+        let page = l.events(cursor, 1000, Duration::ZERO).await;
+        if page.is_empty() {
+            return counts;
+        }
+        cursor += page.len() as u64;
+        for e in page {
+            if let floe_ledger::EventKind::BlobRegistered { blob_id, .. } = e.kind {
+                *counts.entry(blob_id).or_default() += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_apply_every_acknowledged_transaction_once_through_a_leader_kill() {
+    let seed_value: u64 = std::env::var("FLOE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    eprintln!("seed {seed_value}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = etcd(dir.path()).await;
+    let g = genesis();
+    let mut replicas = Vec::new();
+    for i in 0..3 {
+        let l = open(
+            &dir.path().join(format!("r{i}")),
+            &g,
+            options(&members, 40, vec![]),
+        )
+        .await;
+        replicas.push(serve_on(l, 0).await);
+    }
+    let client_urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+
+    const ACCOUNTS: u64 = 6;
+    const PER: u64 = 30;
+    let mut tasks = Vec::new();
+    for a in 0..ACCOUNTS {
+        let urls = client_urls.clone();
+        tasks.push(tokio::spawn(async move {
+            let account = AccountKey::from_seed(&seed("user", a));
+            let mut acked = Vec::new();
+            for i in 0..PER {
+                // Each transaction through another replica than the previous one.
+                let start = ((a + i + seed_value) % 3) as usize;
+                let mut rotated = urls.clone();
+                rotated.rotate_left(start);
+                let client = floe_ledger_client::LedgerClient::with_urls(rotated);
+                let (kind, blob) = register(a, i);
+                let tx = account.sign(i, kind);
+                let mut ok = None;
+                for _attempt in 0..20 {
+                    match client.submit(&tx).await {
+                        Ok(r) => {
+                            ok = Some(r);
+                            break;
+                        }
+                        Err(e) if e.is_transient() => {
+                            eprintln!("account {a} tx {i}: {e}; retrying");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(e) => panic!("account {a} tx {i} rejected: {e}"),
+                    }
+                }
+                let r = ok.unwrap_or_else(|| panic!("account {a} tx {i} never acknowledged"));
+                acked.push((r.entry_index, blob));
+            }
+            acked
+        }));
+    }
+    // Kill the etcd leader while the submitters run, and bring it back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leader = members.leader().await.expect("an etcd leader");
+    eprintln!("killing the etcd leader m{leader}");
+    members.kill(leader);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    members.restart(leader).unwrap();
+
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len() as u64, ACCOUNTS * PER);
+    let top = acked.iter().map(|(i, _)| *i).max().unwrap() + 1;
+    let ledgers: Vec<&Arc<Ledger>> = replicas.iter().map(|r| &r.ledger).collect();
+    converge(&ledgers, top).await;
+    // Let every replica finish the same log (checkpoints may follow the last ack).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let target = ledgers.iter().map(|l| l.progress().0).max().unwrap();
+    converge(&ledgers, target).await;
+
+    let mut positions = std::collections::BTreeSet::new();
+    for (index, _) in &acked {
+        assert!(positions.insert(*index), "two acks name entry {index}");
+    }
+    for l in &ledgers {
+        let counts = registered_blob_counts(l).await;
+        for (_, blob) in &acked {
+            assert_eq!(
+                counts.get(blob),
+                Some(&1),
+                "blob {blob} not registered exactly once"
+            );
+        }
+        for a in 0..ACCOUNTS {
+            let addr = AccountKey::from_seed(&seed("user", a)).address();
+            assert_eq!(l.read(|s, _| s.next_sequence(&addr)).await.unwrap(), PER);
+        }
+    }
+    assert_agree(ledgers[0], ledgers[1]).await;
+    assert_agree(ledgers[1], ledgers[2]).await;
+    for r in &replicas {
+        let status = r.ledger.replica_status().unwrap();
+        assert!(status.snapshot_seq.is_some(), "no snapshot was written");
+    }
+
+    // Restart replica 2 from its snapshot: it resumes, then follows new writes.
+    let r2 = replicas.pop().unwrap();
+    r2.stop().await;
+    let reopened = open(&dir.path().join("r2"), &g, options(&members, 40, vec![])).await;
+    assert!(reopened.replica_status().unwrap().snapshot_seq.is_some());
+    let account = AccountKey::from_seed(&seed("user", 0));
+    let (kind, _) = register(0, PER);
+    let r = replicas[0]
+        .ledger
+        .submit_tx(account.sign(PER, kind))
+        .await
+        .unwrap();
+    converge(&[&reopened], r.entry_index + 1).await;
+    assert_agree(&replicas[0].ledger, &reopened).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = etcd(dir.path()).await;
+    let g = genesis();
+    let a = serve_on(
+        open(&dir.path().join("a"), &g, options(&members, 20, vec![])).await,
+        0,
+    )
+    .await;
+    let account = AccountKey::from_seed(&seed("user", 1));
+    let mut next = 0;
+    let mut submit_n = |n: u64| {
+        let ledger = a.ledger.clone();
+        let account = account.clone();
+        let from = next;
+        next += n;
+        async move {
+            let mut last = 0;
+            for i in from..from + n {
+                last = ledger
+                    .submit_tx(account.sign(i, register(1, i).0))
+                    .await
+                    .unwrap()
+                    .entry_index;
+            }
+            last
+        }
+    };
+    submit_n(10).await;
+    // Replica b sees the beginning, then stops.
+    let b_dir = dir.path().join("b");
+    let b = open(&b_dir, &g, options(&members, 20, vec![a.url.clone()])).await;
+    assert!(b.progress().0 >= 10);
+    drop(b);
+    // Enough entries for several checkpoints, so records b needs are pruned.
+    let last = submit_n(100).await;
+    assert!(
+        a.ledger
+            .wait_applied(last + 1, Duration::from_secs(10))
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log =
+        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
+            .await
+            .unwrap();
+    let (lo, _) = log.bounds().await.unwrap().unwrap();
+    eprintln!("oldest record kept: {lo}");
+    assert!(lo > 10, "nothing was pruned (oldest record {lo})");
+
+    let b = open(&b_dir, &g, options(&members, 20, vec![a.url.clone()])).await;
+    let target = a.ledger.progress().0;
+    converge(&[&b], target).await;
+    assert_agree(&a.ledger, &b).await;
+    let events_a: Vec<Event> = a.ledger.events(0, 1000, Duration::ZERO).await;
+    let events_b: Vec<Event> = b.events(0, 1000, Duration::ZERO).await;
+    assert_eq!(
+        events_a, events_b,
+        "the bootstrapped replica serves the same events"
+    );
+}

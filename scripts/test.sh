@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what the tests need when it is
+# missing (etcd and protoc from Debian's packages, schemathesis from PyPI), then runs
+# `cargo test --workspace` with any extra arguments. `--install-only` stops after installing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root=()
+[[ "$(id -u)" -ne 0 ]] && as_root=(sudo)
+
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)          # the replicated ledger's tests
+command -v protoc >/dev/null || need+=(protobuf-compiler)  # etcd-client's build script
+if ((${#need[@]})); then
+    echo "installing ${need[*]} (apt-get)"
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${need[@]}"
+fi
+# The Walrus conformance test runs schemathesis (`st`).
+if ! command -v st >/dev/null; then
+    echo "installing schemathesis (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis
+    command -v pyenv >/dev/null && pyenv rehash || true
+fi
+etcd --version | head -n 1
+protoc --version
+st --version
+
+if [[ "${1:-}" == "--install-only" ]]; then
+    exit 0
+fi
+exec cargo test --workspace "$@"
