@@ -428,7 +428,13 @@ impl Ledger {
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
                     let (bytes, root) =
-                        snapshot::encode(inner.applied, record.hash(), &inner.state, &inner.events);
+                        snapshot::encode(
+                        inner.applied,
+                        record.hash(),
+                        &inner.state,
+                        &inner.events,
+                        &inner.digests,
+                    );
                     pending.push(PendingSnapshot {
                         seq: inner.applied,
                         bytes,
@@ -584,7 +590,7 @@ fn install(inner: &mut Inner, snap: Snapshot) {
     inner.state = snap.state;
     inner.events = snap.events;
     inner.events_after.clear();
-    inner.digests.clear();
+    inner.digests = snap.digests;
     inner.outcomes.clear();
     inner.accepted_txs.clear();
     inner.accepted_order.clear();

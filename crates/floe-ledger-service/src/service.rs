@@ -92,15 +92,16 @@ pub(crate) struct Inner {
     pub(crate) events: Vec<Event>,
     /// For entry i: the event count after it.
     pub(crate) events_after: Vec<u64>,
-    /// For entry i: the digest after it.
+    /// For every entry i from the first (snapshots carry the digests they cover): the
+    /// digest after it.
     pub(crate) digests: Vec<[u8; 32]>,
     /// Set when the log failed: state may hold an entry the log does not.
     pub(crate) poisoned: Option<String>,
     /// Log entries applied (with the replicated log, rejected entries count too; with the
     /// local log it equals the state's entry count).
     pub(crate) applied: u64,
-    /// Log entries before `base` are covered by a snapshot: `events_after` and `digests` are
-    /// indexed from it.
+    /// Log entries before `base` are covered by a snapshot: `events_after` is indexed from
+    /// it.
     pub(crate) base: u64,
     /// Events up to `base`.
     pub(crate) base_events: u64,
@@ -201,6 +202,7 @@ impl Ledger {
         let mut state = LedgerState::genesis(&genesis)?;
         let (log, replay) = FileLog::open(dir, LogOptions::default())?;
         let mut events = Vec::new();
+        let mut digests = Vec::with_capacity(replay.len());
         let mut start = 0usize;
         // The newest snapshot that the durable log covers (one ahead of it, after a crash
         // that lost the log's tail, is not used).
@@ -210,6 +212,7 @@ impl Ledger {
                 start = snap.seq as usize;
                 state = snap.state;
                 events = snap.events;
+                digests = snap.digests;
             } else {
                 tracing::warn!(
                     seq = snap.seq,
@@ -220,7 +223,6 @@ impl Ledger {
         }
         let base_events = events.len() as u64;
         let mut events_after = Vec::with_capacity(replay.len() - start);
-        let mut digests = Vec::with_capacity(replay.len() - start);
         let started = std::time::Instant::now();
         for (w, window) in replay[start..].chunks(REPLAY_WINDOW).enumerate() {
             let first = (start + w * REPLAY_WINDOW) as u64;
@@ -345,7 +347,13 @@ impl Ledger {
                 && (inner.applied.is_multiple_of(every) || inner.state.epoch() != epoch_before))
                 .then(|| {
                     let (bytes, _) =
-                        crate::snapshot::encode(inner.applied, digest, &inner.state, &inner.events);
+                        crate::snapshot::encode(
+                            inner.applied,
+                            digest,
+                            &inner.state,
+                            &inner.events,
+                            &inner.digests,
+                        );
                     (inner.applied, bytes)
                 });
             Ok((
@@ -407,8 +415,7 @@ impl Ledger {
             return None;
         }
         let inner = self.lock();
-        let at = index.checked_sub(inner.base)?;
-        inner.digests.get(at as usize).copied()
+        inner.digests.get(index as usize).copied()
     }
 
     /// Events of durable entries: the count after the last durable entry.

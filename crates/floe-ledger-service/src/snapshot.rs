@@ -13,7 +13,9 @@ use floe_ledger::{Event, LedgerState};
 use serde::{Deserialize, Serialize};
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2 added the running digest after every covered entry (so `/v1/entries/N` answers
+/// for entries before the snapshot after a restart).
+pub const SNAPSHOT_VERSION: u8 = 2;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
@@ -44,6 +46,9 @@ struct SnapshotFile {
     state: Vec<u8>,
     /// Every event so far (storage nodes follow events from any cursor).
     events: Vec<Event>,
+    /// The running digest after each entry `0..seq` (32 bytes per entry, like the events
+    /// above it grows with history; pruning both is future work).
+    digests: Vec<[u8; 32]>,
 }
 
 /// A decoded snapshot.
@@ -53,6 +58,8 @@ pub struct Snapshot {
     pub chain_head: [u8; 32],
     pub state: LedgerState,
     pub events: Vec<Event>,
+    /// The running digest after each entry `0..seq`.
+    pub digests: Vec<[u8; 32]>,
     pub root: [u8; 32],
 }
 
@@ -67,13 +74,16 @@ pub fn encode(
     chain_head: [u8; 32],
     state: &LedgerState,
     events: &[Event],
+    digests: &[[u8; 32]],
 ) -> (Vec<u8>, [u8; 32]) {
+    debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
     let file = SnapshotFile {
         version: SNAPSHOT_VERSION,
         seq,
         chain_head,
         state: state.to_snapshot_bytes(),
         events: events.to_vec(),
+        digests: digests.to_vec(),
     };
     let bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
     let root = root_of(&bytes);
@@ -91,11 +101,19 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         bcs::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
     let state = LedgerState::from_snapshot_bytes(&file.state)
         .map_err(|e| SnapshotError::Decode(format!("state: {e}")))?;
+    if file.digests.len() as u64 != file.seq {
+        return Err(SnapshotError::Decode(format!(
+            "{} entry digests for {} entries",
+            file.digests.len(),
+            file.seq
+        )));
+    }
     Ok(Snapshot {
         seq: file.seq,
         chain_head: file.chain_head,
         state,
         events: file.events,
+        digests: file.digests,
         root: root_of(bytes),
     })
 }
