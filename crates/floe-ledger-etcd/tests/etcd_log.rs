@@ -49,12 +49,18 @@ async fn read_all(log: &EtcdLog, expected: usize) -> Vec<Record> {
         if out.len() >= expected {
             break;
         }
-        out.extend(
-            follower
-                .next(Duration::from_millis(200))
-                .await
-                .expect("follow"),
-        );
+        // A member that was just restarted may refuse connections for a moment; like the
+        // replica's follower, retry (a pruned prefix or a broken chain is not transient).
+        match follower.next(Duration::from_millis(200)).await {
+            Ok(records) => out.extend(records),
+            Err(e @ (EtcdLogError::Pruned { .. } | EtcdLogError::Chain(_))) => {
+                panic!("follow: {e}")
+            }
+            Err(e) => {
+                eprintln!("follow (retrying): {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
     out
 }

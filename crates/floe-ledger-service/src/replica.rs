@@ -305,7 +305,14 @@ impl Ledger {
                 Err(EtcdLogError::Pruned { .. }) => {
                     follower = ledger.bootstrap_from_peer().await?;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e @ EtcdLogError::Chain(_)) => return Err(e.into()),
+                // One member down (a connection refused, a timeout) must not stop a replica
+                // from starting while a majority serves: retry until the catch-up deadline,
+                // then serve and let the follower task go on retrying.
+                Err(e) => {
+                    tracing::warn!(error = %e, "catching up: etcd did not answer; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         }
         let (applied, _) = ledger.progress();
@@ -427,8 +434,7 @@ impl Ledger {
                 }
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
-                    let (bytes, root) =
-                        snapshot::encode(
+                    let (bytes, root) = snapshot::encode(
                         inner.applied,
                         record.hash(),
                         &inner.state,

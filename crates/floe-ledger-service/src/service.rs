@@ -346,14 +346,13 @@ impl Ledger {
             let snapshot = (every > 0
                 && (inner.applied.is_multiple_of(every) || inner.state.epoch() != epoch_before))
                 .then(|| {
-                    let (bytes, _) =
-                        crate::snapshot::encode(
-                            inner.applied,
-                            digest,
-                            &inner.state,
-                            &inner.events,
-                            &inner.digests,
-                        );
+                    let (bytes, _) = crate::snapshot::encode(
+                        inner.applied,
+                        digest,
+                        &inner.state,
+                        &inner.events,
+                        &inner.digests,
+                    );
                     (inner.applied, bytes)
                 });
             Ok((
