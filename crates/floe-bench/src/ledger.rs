@@ -353,8 +353,8 @@ async fn drive(
     let entries = ledger.progress().0;
     drop(ledger);
     // A restart: the ledger replays its whole log.
-    let (replay_ms, replayed) = {
-        let t = Instant::now();
+    let (replay_ms, replayed, stats) = {
+        let mut t = Instant::now();
         let mut attempt = 0;
         let reopened = loop {
             if let Some(o) = &replica_options {
@@ -379,12 +379,14 @@ async fn drive(
                 Err(OpenError::Log(LogError::Locked { .. })) if attempt < 50 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Waiting for the lock is not part of the restart.
+                    t = Instant::now();
                 }
                 Err(e) => return Err(e).context("reopen ledger"),
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        (ms, reopened.progress().0)
+        (ms, reopened.progress().0, reopened.open_stats())
     };
     // A replica may also see checkpoint entries appended after the load stopped.
     if replayed < entries || (!args.etcd && replayed != entries) {
@@ -404,7 +406,7 @@ async fn drive(
         "transactionsPerSecond": 2.0 * n as f64 / elapsed,
         "registerPlusCertifyMs": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
         "eventDeliveryMs": {"samples": ev.len(), "p50": percentile(&ev, 0.5), "p99": percentile(&ev, 0.99)},
-        "restart": {"entries": entries, "replayMs": replay_ms},
+        "restart": {"entries": entries, "replayMs": replay_ms, "phases": stats},
         "backend": if args.etcd { "etcd" } else { "file" },
         "entries": entries,
         "restart_ms": replay_ms,
@@ -415,7 +417,8 @@ async fn drive(
         format!(
             "ledger: {n} blobs registered+certified by {} clients in {elapsed:.2} s = {:.0} certified blobs/s ({:.0} tx/s)\n\
              register+certify latency p50 {:.1} ms, p99 {:.1} ms; BlobCertified event delivered p50 {:.1} ms, p99 {:.1} ms after the certify request ({} samples)\n\
-             restart ({} log): {entries} log entries, back in {replay_ms:.0} ms ({:.0} entries/s)",
+             restart ({} log): {entries} log entries, back in {replay_ms:.0} ms ({:.0} entries/s; \
+             log read {:.0} ms, snapshot {:.0} ms, {} entries applied in {:.0} ms)",
             args.clients,
             n as f64 / elapsed,
             2.0 * n as f64 / elapsed,
@@ -424,12 +427,16 @@ async fn drive(
             percentile(&ev, 0.5),
             percentile(&ev, 0.99),
             ev.len(),
-            if args.etcd {
-                "etcd, from a snapshot + the tail"
-            } else {
-                "file, full replay"
+            match (args.etcd, args.snapshot_every) {
+                (true, _) => "etcd, from a snapshot + the tail",
+                (false, 0) => "file, full replay",
+                (false, _) => "file, from a snapshot + the tail",
             },
             entries as f64 / (replay_ms / 1e3).max(1e-9),
+            stats.log_ms,
+            stats.snapshot_ms,
+            stats.replayed,
+            stats.replay_ms,
         )
     })
 }

@@ -9,7 +9,7 @@ pub mod service;
 pub mod snapshot;
 
 pub use replica::{ReplicaOptions, ReplicaStatus};
-pub use service::{Accepted, Clock, Ledger, OpenError, SubmitError, SystemClock};
+pub use service::{Accepted, Clock, Ledger, OpenError, OpenStats, SubmitError, SystemClock};
 
 /// Serve `ledger` on `listener` until `shutdown` resolves.
 pub async fn serve(

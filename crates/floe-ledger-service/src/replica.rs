@@ -287,6 +287,7 @@ impl Ledger {
             genesis,
             snapshot_every: 0,
             dir: dir.to_path_buf(),
+            open_stats: Default::default(),
         });
         *ledger
             .replica()

@@ -178,6 +178,22 @@ pub struct Ledger {
     pub(crate) snapshot_every: u64,
     /// The data directory (the log, and snapshots).
     pub(crate) dir: std::path::PathBuf,
+    /// Where the last open's time went (local log; zero for a replica).
+    pub(crate) open_stats: OpenStats,
+}
+
+/// Where a local ledger's open (a restart) spent its time, for `floe bench ledger`.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStats {
+    /// Reading and checking the log file (every record's checksum).
+    pub log_ms: f64,
+    /// Loading and decoding the newest snapshot.
+    pub snapshot_ms: f64,
+    /// Applying the entries after the snapshot.
+    pub replay_ms: f64,
+    /// Entries applied (the rest came from the snapshot).
+    pub replayed: u64,
 }
 
 impl Ledger {
@@ -200,7 +216,11 @@ impl Ledger {
         snapshot_every: u64,
     ) -> Result<Arc<Self>, OpenError> {
         let mut state = LedgerState::genesis(&genesis)?;
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
         let (log, replay) = FileLog::open(dir, LogOptions::default())?;
+        let log_ms = ms(t);
+        let t = std::time::Instant::now();
         let mut events = Vec::new();
         let mut digests = Vec::with_capacity(replay.len());
         let mut start = 0usize;
@@ -221,6 +241,7 @@ impl Ledger {
                 );
             }
         }
+        let snapshot_ms = ms(t);
         let base_events = events.len() as u64;
         let mut events_after = Vec::with_capacity(replay.len() - start);
         let started = std::time::Instant::now();
@@ -249,12 +270,20 @@ impl Ledger {
                 digests.push(state.digest());
             }
         }
+        let open_stats = OpenStats {
+            log_ms,
+            snapshot_ms,
+            replay_ms: ms(started),
+            replayed: (replay.len() - start) as u64,
+        };
         tracing::info!(
             entries = replay.len(),
-            replayed = replay.len() - start,
+            replayed = open_stats.replayed,
             events = events.len(),
             epoch = state.epoch(),
-            ms = started.elapsed().as_millis() as u64,
+            log_ms,
+            snapshot_ms,
+            replay_ms = open_stats.replay_ms,
             "ledger replayed"
         );
         let committer = GroupCommitter::spawn(
@@ -279,7 +308,13 @@ impl Ledger {
             genesis,
             snapshot_every,
             dir: dir.to_path_buf(),
+            open_stats,
         }))
+    }
+
+    /// Where the last open spent its time (local log).
+    pub fn open_stats(&self) -> OpenStats {
+        self.open_stats
     }
 
     pub fn genesis(&self) -> &GenesisConfig {
