@@ -57,7 +57,7 @@ pub fn page(prefix: &str, title: &str, nav: Nav, main: &str) -> String {
         out,
         "</ul></nav><form class=\"search\" role=\"search\" method=\"get\" action=\"{p}/blob\">\
          <label for=\"q\">Blob ID or object ID</label>\
-         <input id=\"q\" name=\"id\" required autocomplete=\"off\" spellcheck=\"false\">\
+         <input id=\"q\" name=\"id\" required autocomplete=\"off\" spellcheck=\"false\" placeholder=\"Blob ID or object ID\">\
          <button type=\"submit\">Find</button></form></header>\
          <main id=\"main\">{main}</main>\
          <footer><p>Served by Floe. Everything on this page comes from this server.</p></footer>\

@@ -300,3 +300,59 @@ fn events_table(prefix: &str, events: &[EventView]) -> String {
          <tbody>{rows}</tbody></table></div></section>"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChangeProgress, Field};
+
+    #[test]
+    fn renders_nodes_lag_drift_and_progress_escaped() {
+        let s = Snapshot {
+            taken_ms: 1_000,
+            epoch: Some(EpochView {
+                epoch: 4,
+                state: "syncing",
+                state_text: "epoch change",
+                start_ms: 0,
+                end_ms: 61_000,
+                duration_ms: 60_000,
+                n_shards: 10,
+                change: Some(ChangeProgress {
+                    reported_shards: 3,
+                    needed_shards: 7,
+                    reported_nodes: 2,
+                }),
+            }),
+            nodes: vec![
+                NodeView {
+                    name: "<n0>".into(),
+                    address: "127.0.0.1:1".into(),
+                    up: true,
+                    event_lag: Some(2),
+                    lag_reported: true,
+                    drift: vec![Field {
+                        name: "blobTableDigest".into(),
+                        value: "ab".into(),
+                    }],
+                    ..NodeView::default()
+                },
+                NodeView {
+                    name: "n1".into(),
+                    address: "127.0.0.1:2".into(),
+                    error: Some("connection refused".into()),
+                    ..NodeView::default()
+                },
+            ],
+            ..Snapshot::default()
+        };
+        let html = live("/dashboard", &s);
+        assert!(html.contains("data-node=\"127.0.0.1:1\" data-up=\"true\""));
+        assert!(html.contains("data-node=\"127.0.0.1:2\" data-up=\"false\""));
+        assert!(html.contains("&lt;n0&gt;") && !html.contains("<n0>"));
+        assert!(html.contains("blobTableDigest: <code>ab</code>"));
+        assert!(html.contains("<progress id=\"change-progress\" max=\"7\" value=\"3\">"));
+        assert!(html.contains("1 min 0 s"), "the countdown's first value");
+        assert!(html.contains("No events yet."));
+    }
+}
