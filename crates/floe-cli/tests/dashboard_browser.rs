@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium over WebDriver against a network of real
 //! `floe` processes (a ledger, seven nodes and `floe daemon`). The pages load with no console
 //! errors and fit a phone's width; the network page lists every node; a file uploaded from the
-//! browser gets its blob ID and a page, and reads back identical; a SIGKILLed node shows as
+//! browser gets its blob ID and a page, and reads back identical; a quilt found by its object
+//! ID from the search box lists its patches; a SIGKILLed node shows as
 //! down within 10 s; a bad blob ID gets a 400 page with the reason. Screenshots of each page
 //! are saved under the target directory (`dashboard-screenshots/`) and checked for content.
 //!
@@ -58,8 +59,9 @@ async fn dashboard_in_a_real_browser() {
     network_page_lists_every_node(&b, &net, &base).await;
     let blob_id = upload_reads_back(&b, &net, &base, seed).await;
     blob_page_shows_the_blob(&b, &blob_id).await;
+    quilt_page_lists_its_patches(&b, &net, &base).await;
     bad_ids_get_a_reason(&b, &net, &base).await;
-    stopped_node_shows_down(&b, &mut net, &base).await;
+    stopped_node_shows_down(&b, &mut net, &base, &blob_id).await;
 
     b.quit().await;
     println!("[dashboard] passed in {:.1?}", started.elapsed());
@@ -215,6 +217,55 @@ async fn blob_page_shows_the_blob(b: &Browser, blob_id: &str) {
     shoot(b, "blob", 1000, 600).await;
 }
 
+/// A quilt stored through the daemon, found by its object ID from the search box, lists its
+/// patches.
+async fn quilt_page_lists_its_patches(b: &Browser, net: &Net, base: &str) {
+    let boundary = "floe-dashboard-test-boundary";
+    let mut body = Vec::new();
+    for (name, data) in [("hello.txt", "hello, quilt"), ("notes.md", "# notes")] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n{data}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let r = net
+        .http
+        .put(format!("{base}/v1/quilts?epochs=1"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "PUT /v1/quilts: {}", r.status());
+    let stored: serde_json::Value = r.json().await.unwrap();
+    let object = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no object ID in {stored}"))
+        .to_string();
+    let search = b.find("#q").await;
+    b.send_keys(&search, &object).await;
+    let find = b.find("form.search button").await;
+    b.click(&find).await;
+    let ids = b
+        .wait_for(
+            "the quilt's patches",
+            "const rows = document.querySelectorAll('#patches tbody th');
+             return rows.length ? [...rows].map(r => r.textContent) : null;",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(ids, json!(["hello.txt", "notes.md"]));
+    no_console_errors(b, "quilt").await;
+    shoot(b, "quilt", 1000, 600).await;
+}
+
 async fn bad_ids_get_a_reason(b: &Browser, net: &Net, base: &str) {
     let r = net
         .http
@@ -237,13 +288,23 @@ async fn bad_ids_get_a_reason(b: &Browser, net: &Net, base: &str) {
     let _ = b.console_errors().await;
 }
 
-async fn stopped_node_shows_down(b: &Browser, net: &mut Net, base: &str) {
+async fn stopped_node_shows_down(b: &Browser, net: &mut Net, base: &str, blob_id: &str) {
     b.goto(&format!("{base}/dashboard")).await;
     let all_up = format!(
         "return document.querySelectorAll('#nodes tbody tr[data-up=\"true\"]').length === {NODES};"
     );
     b.wait_for("the network page", &all_up, Duration::from_secs(20))
         .await;
+    // The upload is among the recent ledger events, linked to its page.
+    let linked = format!(
+        "return !!document.querySelector('#events a[href=\"/dashboard/blob/{blob_id}\"]');"
+    );
+    b.wait_for(
+        "the upload in the recent events",
+        &linked,
+        Duration::from_secs(10),
+    )
+    .await;
     let victim = 3;
     let address = net.state.node_addresses[victim].clone();
     let stopped = Instant::now();

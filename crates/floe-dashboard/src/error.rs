@@ -22,6 +22,8 @@ pub enum DashboardError {
     TooLarge { size: u64, max: u64 },
     #[error("the blob cannot be read: {0}")]
     Read(String),
+    #[error("the dashboard is busy with other {0}; try again in a moment")]
+    Busy(&'static str),
 }
 
 impl DashboardError {
@@ -32,6 +34,7 @@ impl DashboardError {
             DashboardError::NotABlob(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DashboardError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             DashboardError::Ledger(_) | DashboardError::Read(_) => StatusCode::BAD_GATEWAY,
+            DashboardError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

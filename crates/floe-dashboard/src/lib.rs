@@ -118,7 +118,7 @@ impl Default for DashboardOptions {
             ledger_urls: Vec::new(),
             sample_interval: Duration::from_secs(2),
             idle_after: Duration::from_secs(60),
-            max_download_bytes: 256 << 20,
+            max_download_bytes: 64 << 20,
         }
     }
 }
@@ -132,6 +132,26 @@ pub struct Dashboard {
     latest: Mutex<Option<Arc<Snapshot>>>,
     last_view_ms: AtomicU64,
     sampling: AtomicBool,
+    /// Blob pages being gathered (each asks every node, and small networks every sliver).
+    blob_pages: tokio::sync::Semaphore,
+    /// Downloads in flight (each holds its blob in memory).
+    downloads: tokio::sync::Semaphore,
+}
+
+/// Blob pages gathered at once, and downloads; more wait up to [`BUSY_WAIT`], then get 503.
+const MAX_BLOB_PAGES: usize = 4;
+const MAX_DOWNLOADS: usize = 2;
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// A permit of `s` within [`BUSY_WAIT`], or `Busy(what)`.
+async fn permit<'a>(
+    s: &'a tokio::sync::Semaphore,
+    what: &'static str,
+) -> Result<tokio::sync::SemaphorePermit<'a>, DashboardError> {
+    match tokio::time::timeout(BUSY_WAIT, s.acquire()).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => Err(DashboardError::Busy(what)),
+    }
 }
 
 type Shared = Arc<Dashboard>;
@@ -273,7 +293,10 @@ async fn blob_by_path(State(d): State<Shared>, Path(id): Path<String>) -> Respon
 async fn blob_page(d: &Shared, id: &str) -> Response {
     let p = &d.options.prefix;
     let facts = match blob::parse_id(id) {
-        Ok(lookup) => blob::gather(d, lookup).await,
+        Ok(lookup) => match permit(&d.blob_pages, "blob pages").await {
+            Ok(_permit) => blob::gather(d, lookup).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match facts {
@@ -315,6 +338,7 @@ async fn read_blob(d: &Dashboard, id: &str) -> Result<(String, Vec<u8>), Dashboa
             Err(e) => return Err(DashboardError::Ledger(e.to_string())),
         },
     };
+    let _permit = permit(&d.downloads, "downloads").await?;
     let max = d.options.max_download_bytes;
     // The size is in the blob's metadata: read it only if it is within the cap.
     if let Ok(Some(size)) = blob_size(d, &blob_id).await
@@ -384,6 +408,8 @@ pub fn router(client: Client, options: DashboardOptions) -> Router {
         latest: Mutex::new(None),
         last_view_ms: AtomicU64::new(0),
         sampling: AtomicBool::new(false),
+        blob_pages: tokio::sync::Semaphore::new(MAX_BLOB_PAGES),
+        downloads: tokio::sync::Semaphore::new(MAX_DOWNLOADS),
     });
     let root = if p.is_empty() {
         "/".to_string()

@@ -12,7 +12,7 @@ use crate::model::{EpochView, EventView, LedgerView, NodeView, Snapshot};
 pub fn main(prefix: &str, s: &Snapshot, interval_ms: u64) -> String {
     format!(
         "<h1>Network</h1>\
-         <p class=\"updated\" role=\"status\" aria-live=\"polite\">Snapshot of {} \
+         <p class=\"updated\">Snapshot of {} \
          <span class=\"js-only\">· updates every {} s</span></p>\
          <div id=\"live\" data-src=\"{}/live\" data-interval=\"{interval_ms}\">{}</div>",
         time_el(s.taken_ms),
