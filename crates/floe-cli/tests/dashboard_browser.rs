@@ -2,9 +2,10 @@
 //! `floe` processes (a ledger, seven nodes and `floe daemon`). The pages load with no console
 //! errors and fit a phone's width; the network page lists every node; a file uploaded from the
 //! browser gets its blob ID and a page, and reads back identical; a quilt found by its object
-//! ID from the search box lists its patches; a SIGKILLed node shows as
-//! down within 10 s; a bad blob ID gets a 400 page with the reason. Screenshots of each page
-//! are saved under the target directory (`dashboard-screenshots/`) and checked for content.
+//! ID from the search box lists its patches; a SIGSTOPped node and a SIGKILLed one show as
+//! down within 10 s (the first up again after SIGCONT); a bad blob ID gets a 400 page with the
+//! reason. Screenshots of each page are saved under the target directory
+//! (`dashboard-screenshots/`) and checked for content.
 //!
 //! Chromium and chromedriver are required: without them the test fails and says how to
 //! install them (`apt-get install -y chromium chromium-driver`).
@@ -303,6 +304,34 @@ async fn stopped_node_shows_down(b: &Browser, net: &mut Net, base: &str, blob_id
         "the upload in the recent events",
         &linked,
         Duration::from_secs(10),
+    )
+    .await;
+    // A frozen node (SIGSTOP: its port still accepts connections) is shown down too, and up
+    // again once it is thawed.
+    let frozen = 5;
+    let frozen_at = net.state.node_addresses[frozen].clone();
+    let shown = |up: bool| {
+        format!(
+            "const r = document.querySelector('#nodes tr[data-node=\"{frozen_at}\"]'); return r && r.dataset.up === '{up}';"
+        )
+    };
+    let stopped = Instant::now();
+    net.signal_node(frozen, "-STOP");
+    b.wait_for(
+        "the frozen node shown down",
+        &shown(false),
+        Duration::from_secs(10),
+    )
+    .await;
+    println!(
+        "[dashboard] node {frozen} shown down {:.1?} after SIGSTOP",
+        stopped.elapsed()
+    );
+    net.signal_node(frozen, "-CONT");
+    b.wait_for(
+        "the thawed node shown up",
+        &shown(true),
+        Duration::from_secs(15),
     )
     .await;
     let victim = 3;

@@ -22,8 +22,9 @@ use crate::{Dashboard, prom};
 pub const HISTORY: usize = 180;
 /// Recent ledger events kept.
 pub const RECENT_EVENTS: usize = 30;
-/// Deadline of each health or metrics request.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Deadline of each health or metrics request: a node silent this long is shown down (a
+/// frozen node shows within about two sample intervals and this).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Largest health answer and metrics text read.
 const MAX_HEALTH_BYTES: usize = 256 << 10;
 const MAX_METRICS_BYTES: usize = 2 << 20;
@@ -65,7 +66,7 @@ impl Sampler {
         let system = match system {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("the ledger did not answer within 5 s".to_string()),
+            Err(_) => Err("the ledger did not answer within 3 s".to_string()),
         };
         let ledger_events = ledgers.first().and_then(|l| l.events);
         let (nodes, node_metrics) = match &system {

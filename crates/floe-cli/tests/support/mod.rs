@@ -473,6 +473,21 @@ impl Net {
         std::fs::remove_dir_all(&data).unwrap();
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) node `i`: it keeps its sockets but answers nothing.
+    /// (Used by the dashboard's browser test, not by every scenario file.)
+    #[allow(dead_code)]
+    pub fn signal_node(&self, i: usize, signal: &str) {
+        let child = self.nodes[i]
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .unwrap_or_else(|| panic!("node {i} is not running"));
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal} node {i} failed");
+    }
+
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i].is_some()
     }
