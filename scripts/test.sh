@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need when it is
-# missing (etcd and protoc from Debian's packages, schemathesis from PyPI), then runs
+# missing (etcd, protoc, chromium and chromedriver from Debian's packages, schemathesis from
+# PyPI), then runs
 # `cargo test --workspace` with any extra arguments. `--install-only` stops after installing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,6 +12,8 @@ as_root=()
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)          # the replicated ledger's tests
 command -v protoc >/dev/null || need+=(protobuf-compiler)  # etcd-client's build script
+command -v chromium >/dev/null || need+=(chromium)           # the dashboard's browser test
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
     echo "installing ${need[*]} (apt-get)"
     "${as_root[@]}" apt-get update -qq
@@ -25,6 +28,8 @@ fi
 etcd --version | head -n 1
 protoc --version
 st --version
+chromium --version
+chromedriver --version
 
 if [[ "${1:-}" == "--install-only" ]]; then
     exit 0

@@ -6,6 +6,7 @@ mod blob_cmds;
 mod cli_config;
 mod client_cmds;
 mod daemon_cmd;
+mod dashboard_cmd;
 mod ledger_cmds;
 mod load_cmd;
 mod node_cmds;
@@ -72,6 +73,8 @@ enum Command {
     Aggregator(daemon_cmd::DaemonArgs),
     /// Serve the publisher HTTP API (writes only).
     Publisher(daemon_cmd::DaemonArgs),
+    /// Serve the web dashboard of the network (read-only; the daemon also serves it).
+    Dashboard(dashboard_cmd::DashboardArgs),
     /// Start (or resume) a local network: a ledger and storage nodes, with a client config.
     Testbed(testbed_cmd::TestbedArgs),
     /// Compute the blob ID of a file exactly as `walrus blob-id` does, without storing anything.
@@ -120,6 +123,7 @@ fn main() {
         Command::Daemon(a) => daemon_cmd::run(a, None),
         Command::Aggregator(a) => daemon_cmd::run(a, Some(floe_daemon::Mode::Aggregator)),
         Command::Publisher(a) => daemon_cmd::run(a, Some(floe_daemon::Mode::Publisher)),
+        Command::Dashboard(a) => dashboard_cmd::run(a),
         Command::BlobId(a) => blob_cmds::blob_id(a),
         Command::Encode(a) => blob_cmds::encode(a),
         Command::ConvertBlobId(a) => blob_cmds::convert(a),

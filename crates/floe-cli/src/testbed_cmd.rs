@@ -207,6 +207,7 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         );
         if let Some(url) = &daemon_url {
             println!("  daemon   {url}   (aggregator + publisher)");
+            println!("  dashboard {url}/dashboard");
         }
         println!("  data     {}", bed.dir().display());
         println!("  config   {}", config_path.display());

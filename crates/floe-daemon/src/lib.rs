@@ -14,6 +14,9 @@
 //!   /v1/blobs/{blob_id}` and `DELETE /v1/blobs/by-object-id/{object_id}`, answered with a
 //!   [`DeleteResult`]. Optional JWT authentication ([`auth`]).
 //!
+//! * The web dashboard at `/dashboard` (crate `floe_dashboard`; `--no-dashboard` turns it off),
+//!   with uploads only where this daemon stores blobs without a JWT.
+//!
 //! Errors use Walrus's JSON error body (domain `daemon.walrus.space`; statuses in [`error`]) and carry
 //! `Cache-Control: no-store`. Reads and writes are each bounded: so many run, so many wait, the
 //! rest get 429 (module `limit`).
@@ -192,7 +195,7 @@ fn app(state: AppState) -> Router {
         by_object_id = by_object_id.delete(publisher::delete_by_object_id);
         router = router.route("/v1/blobs", put(publisher::put_blob));
     }
-    router
+    let router = router
         .route("/v1/blobs/{blob_id}", by_blob_id)
         .route("/v1/blobs/by-object-id/{object_id}", by_object_id)
         // Both fallbacks read (and discard) what the client is still sending, so it reads the
@@ -230,7 +233,41 @@ fn app(state: AppState) -> Router {
             guard,
             floe_http::body::guard_bodies::<error::DaemonDomain>,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    if state.options.no_dashboard {
+        return router;
+    }
+    // Merged after the layers: the dashboard sets its own headers, and its polling is not
+    // counted in the daemon's request metrics.
+    router.merge(dashboard(state))
+}
+
+/// The web dashboard at `/dashboard`, charting this daemon's own metrics; uploads through
+/// `PUT /v1/blobs` only where this daemon stores blobs without a JWT.
+fn dashboard(state: AppState) -> Router {
+    let o = &state.options;
+    let upload =
+        (o.mode.writes() && o.jwt_decode_secret.is_none()).then(|| floe_dashboard::UploadTarget {
+            path: "/v1/blobs".into(),
+            max_bytes: o.max_body_bytes(),
+        });
+    let read_route = o.mode.reads().then(|| "/v1/blobs".to_string());
+    let client = state.client.clone();
+    let metrics = floe_dashboard::MetricsSource::Local(Arc::new(move || {
+        state.metrics.render(
+            state.options.mode.reads().then_some(&state.reads),
+            state.options.mode.writes().then_some(&state.writes),
+        )
+    }));
+    floe_dashboard::router(
+        client,
+        floe_dashboard::DashboardOptions {
+            upload,
+            read_route,
+            metrics,
+            ..floe_dashboard::DashboardOptions::default()
+        },
+    )
 }
 
 fn metrics_app(state: AppState) -> Router {

@@ -127,6 +127,11 @@ pub struct DaemonOptions {
     /// declares a body and stops sending it gets 408.
     #[arg(long, default_value_t = 30_000)]
     pub body_idle_timeout_ms: u64,
+    /// Do not serve the web dashboard at `/dashboard` (served by default; read-only unless
+    /// this daemon stores blobs without requiring a JWT).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_dashboard: bool,
 }
 
 impl Default for DaemonOptions {
@@ -150,6 +155,7 @@ impl Default for DaemonOptions {
             jwt_verify_upload: false,
             enable_delete: false,
             body_idle_timeout_ms: 30_000,
+            no_dashboard: false,
         }
     }
 }

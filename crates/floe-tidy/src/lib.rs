@@ -34,6 +34,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "floe-ledger-service",
             "floe-node",
             "floe-client",
+            "floe-dashboard",
             "floe-daemon",
         ],
     ),

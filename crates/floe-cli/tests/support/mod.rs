@@ -398,6 +398,32 @@ impl Net {
         ))
     }
 
+    /// Start `floe daemon` (aggregator and publisher, with its dashboard) for this network, with
+    /// its own wallet, on a free port; returns it and its base URL once `/status` answers.
+    /// (Used by the dashboard's browser test, not by every scenario file.)
+    #[allow(dead_code)]
+    pub async fn start_daemon(&self) -> (Proc, String) {
+        let port = free_base_port(1);
+        let config = self.dir().join("daemon.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "ledger_url: {}\nwallet: daemon-wallet.json\n",
+                self.ledger_url()
+            ),
+        )
+        .unwrap();
+        let mut cmd = floe();
+        cmd.args(["daemon", "--config"])
+            .arg(&config)
+            .args(["--bind-address", &format!("127.0.0.1:{port}")]);
+        let mut proc = Proc::spawn(cmd, "daemon", &self.logs);
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_healthy(&self.http, &format!("{url}/status"))
+            .await;
+        (proc, url)
+    }
+
     // ---- node processes ----
 
     fn spawn_node(&mut self, i: usize) {
@@ -445,6 +471,21 @@ impl Net {
         let data = self.node_dir(i).join("data");
         assert!(data.exists(), "node {i} has no data directory to wipe");
         std::fs::remove_dir_all(&data).unwrap();
+    }
+
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) node `i`: it keeps its sockets but answers nothing.
+    /// (Used by the dashboard's browser test, not by every scenario file.)
+    #[allow(dead_code)]
+    pub fn signal_node(&self, i: usize, signal: &str) {
+        let child = self.nodes[i]
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .unwrap_or_else(|| panic!("node {i} is not running"));
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal} node {i} failed");
     }
 
     pub fn is_running(&self, i: usize) -> bool {
