@@ -495,6 +495,78 @@ impl NodeClient {
         Self::json_data(&url, &b)
     }
 
+    /// A possession audit of one shard: sends the BCS `request`, returns the node's signed
+    /// answer (unverified: see `floe_crypto::audit::verify_audit_answer`). Bounded by `timeout`
+    /// and by `max_bytes` of answer, read as it arrives: a node that sends more is cut off.
+    pub async fn audit(
+        &self,
+        request: &floe_core::audit::AuditRequest,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<SignedMessage, NodeClientError> {
+        let blob_id = request.v1().blob_id;
+        let url = format!("{}/v1/blobs/{blob_id}/audit", self.base);
+        let body = bcs::to_bytes(request).expect("a fixed-layout request serialises");
+        let unreachable = |e: reqwest::Error| {
+            // reqwest's message hides the cause (refused, reset, …): name it.
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            NodeClientError::Unreachable {
+                url: url.clone(),
+                reason,
+            }
+        };
+        let work = async {
+            let mut resp = self
+                .http
+                .post(&url)
+                .body(body)
+                .send()
+                .await
+                .map_err(unreachable)?;
+            let status = resp.status().as_u16();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+                if bytes.len() + chunk.len() > max_bytes {
+                    return Err(NodeClientError::Decode {
+                        url: url.clone(),
+                        reason: format!("answer exceeds {max_bytes} bytes"),
+                    });
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(timeout, work).await.map_err(|_| {
+            NodeClientError::Unreachable {
+                url: url.clone(),
+                reason: format!("no complete answer within {timeout:?}"),
+            }
+        })??;
+        if !(200..300).contains(&status) {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(NodeClientError::Api {
+                url,
+                status,
+                reason: v["error"]["details"][0]["reason"]
+                    .as_str()
+                    .unwrap_or("UNKNOWN")
+                    .to_string(),
+                message: v["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+            });
+        }
+        Self::bcs(&url, &bytes)
+    }
+
     /// The node's view of the blob's status (JSON as served).
     pub async fn blob_status(&self, blob_id: &BlobId) -> Result<Value, NodeClientError> {
         let url = format!("{}/v1/blobs/{blob_id}/status", self.base);
