@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
+use floe_ledger::api_types::CertificateRecord;
+use floe_ledger::{
+    Event, EventKind, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError, TxKind,
+};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
 
 /// Log entries parsed and pre-verified together on replay.
@@ -84,6 +87,37 @@ pub(crate) struct Inner {
     pub(crate) digests: Vec<[u8; 32]>,
     /// Set when the log failed: state may hold an entry the log does not.
     pub(crate) poisoned: Option<String>,
+    /// The certificate of each blob's first certification (served, not part of the state).
+    pub(crate) certificates: std::collections::HashMap<floe_core::BlobId, CertificateRecord>,
+}
+
+/// Keep the certificate of a `certifyBlob` entry whose events certify a blob for the first time.
+fn note_certificate(
+    certificates: &mut std::collections::HashMap<floe_core::BlobId, CertificateRecord>,
+    entry: &LogEntry,
+    events: &[Event],
+) {
+    let LogEntry::Tx(tx) = entry else { return };
+    let TxKind::CertifyBlob { certificate, .. } = &tx.tx.kind else {
+        return;
+    };
+    for e in events {
+        if let EventKind::BlobCertified {
+            blob_id,
+            is_extension: false,
+            ..
+        } = &e.kind
+        {
+            certificates
+                .entry(*blob_id)
+                .or_insert_with(|| CertificateRecord {
+                    blob_id: *blob_id,
+                    epoch: e.epoch,
+                    event_index: e.index,
+                    certificate: certificate.clone(),
+                });
+        }
+    }
 }
 
 /// A running ledger.
@@ -104,6 +138,7 @@ impl Ledger {
         let mut state = LedgerState::genesis(&genesis)?;
         let (log, replay) = FileLog::open(dir, LogOptions::default())?;
         let mut events = Vec::new();
+        let mut certificates = std::collections::HashMap::new();
         let mut events_after = Vec::with_capacity(replay.len());
         let mut digests = Vec::with_capacity(replay.len());
         let started = std::time::Instant::now();
@@ -127,6 +162,7 @@ impl Ledger {
                 let evs = state
                     .apply(entry)
                     .map_err(|error| OpenError::Diverged { index, error })?;
+                note_certificate(&mut certificates, entry, &evs);
                 events.extend(evs);
                 events_after.push(events.len() as u64);
                 digests.push(state.digest());
@@ -153,6 +189,7 @@ impl Ledger {
                 events_after,
                 digests,
                 poisoned: None,
+                certificates,
             }),
             committer,
             clock,
@@ -208,6 +245,7 @@ impl Ledger {
                 }
             };
             debug_assert_eq!(pending.index(), entry_index);
+            note_certificate(&mut inner.certificates, &entry, &events);
             inner.events.extend(events.iter().cloned());
             let count = inner.events.len() as u64;
             inner.events_after.push(count);
@@ -247,6 +285,25 @@ impl Ledger {
 
     /// Read from the state; the answer is returned only once everything it may reflect is
     /// durable.
+    /// The certificate of `blob_id`'s first certification, once durable.
+    pub async fn certificate(
+        &self,
+        blob_id: &floe_core::BlobId,
+    ) -> Result<Option<CertificateRecord>, SubmitError> {
+        let (answer, applied) = {
+            let inner = self.lock();
+            (
+                inner.certificates.get(blob_id).cloned(),
+                inner.state.entry_count(),
+            )
+        };
+        self.committer
+            .wait_durable(applied)
+            .await
+            .map_err(|e| SubmitError::LogFailed(e.to_string()))?;
+        Ok(answer)
+    }
+
     pub async fn read<R>(
         &self,
         f: impl FnOnce(&LedgerState, &[Event]) -> R,
