@@ -91,6 +91,20 @@ pub(crate) struct Inner {
     pub(crate) certificates: std::collections::HashMap<floe_core::BlobId, CertificateRecord>,
 }
 
+impl Inner {
+    /// Bookkeeping after `entry` applied with `events`: events, counts, digest, certificate.
+    /// Returns the digest after the entry.
+    fn record_applied(&mut self, entry: &LogEntry, events: &[Event]) -> [u8; 32] {
+        note_certificate(&mut self.certificates, entry, events);
+        self.events.extend(events.iter().cloned());
+        let count = self.events.len() as u64;
+        self.events_after.push(count);
+        let digest = self.state.digest();
+        self.digests.push(digest);
+        digest
+    }
+}
+
 /// Keep the certificate of a `certifyBlob` entry whose events certify a blob for the first time.
 fn note_certificate(
     certificates: &mut std::collections::HashMap<floe_core::BlobId, CertificateRecord>,
@@ -245,12 +259,7 @@ impl Ledger {
                 }
             };
             debug_assert_eq!(pending.index(), entry_index);
-            note_certificate(&mut inner.certificates, &entry, &events);
-            inner.events.extend(events.iter().cloned());
-            let count = inner.events.len() as u64;
-            inner.events_after.push(count);
-            let digest = inner.state.digest();
-            inner.digests.push(digest);
+            let digest = inner.record_applied(&entry, &events);
             Ok((
                 pending,
                 Accepted {

@@ -69,6 +69,20 @@ pub fn apply_event(info: &mut BlobInfo, event: &Event) {
     }
 }
 
+impl StorageNode {
+    /// The drift check's digest at an epoch change (logged; a failure only costs the digest).
+    async fn digest_blob_table(self: &Arc<Self>, epoch: floe_core::Epoch, position: u64) {
+        let node = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || node.record_blob_table_digest(epoch, position))
+            .await
+        {
+            Ok(Ok(d)) => tracing::info!(epoch, position, digest = %d.digest, "blob table digest"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "blob table digest failed"),
+            Err(e) => tracing::warn!(error = %e, "blob table digest task panicked"),
+        }
+    }
+}
+
 /// A page cut right after its first `EpochChangeStart` event (the drift check digests the blob
 /// table at exactly that position on every node), with the epoch that event starts.
 fn stop_after_epoch_start(mut page: EventsPage) -> (EventsPage, Option<floe_core::Epoch>) {
@@ -171,19 +185,7 @@ impl StorageNode {
         self.events_persisted
             .store(page.next_cursor, Ordering::Relaxed);
         if let Some(epoch) = epoch_started {
-            let node = Arc::clone(self);
-            let position = page.next_cursor;
-            match tokio::task::spawn_blocking(move || {
-                node.record_blob_table_digest(epoch, position)
-            })
-            .await
-            {
-                Ok(Ok(d)) => {
-                    tracing::info!(epoch, position, digest = %d.digest, "blob table digest")
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "blob table digest failed"),
-                Err(e) => tracing::warn!(error = %e, "blob table digest task panicked"),
-            }
+            self.digest_blob_table(epoch, page.next_cursor).await;
         }
         // The events are persisted: from here on, a failure must not skip the side effects of
         // the rest of the page, which would never be replayed.
