@@ -107,6 +107,11 @@ impl CommitteeView {
         self.weights.validity_threshold()
     }
 
+    /// The member owning `shard` (in range: `shard < n_shards`).
+    pub fn owner_of_shard(&self, shard: floe_core::ShardIndex) -> usize {
+        self.shard_owner[shard.as_usize()]
+    }
+
     /// The member holding the shard that stores sliver `index` of `axis` for `blob_id`.
     pub fn holder_of(&self, blob_id: &BlobId, axis: SliverType, index: SliverIndex) -> usize {
         let n = self.n_shards();
