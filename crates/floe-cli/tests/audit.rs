@@ -219,7 +219,17 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
     assert_eq!(r["proved"], proved, "{}", brief(&r));
     assert_eq!(code, 2, "{}", brief(&r));
     assert_eq!(r["verdict"], "unreadable");
-    for i in stopped {
+    // Every node down: no metadata, nothing proven, still a verdict (2), not an error.
+    let up: Vec<usize> = (0..NODES).filter(|i| !stopped.contains(i)).collect();
+    for &i in &up {
+        net.stop_node(i, Stop::Kill).await;
+    }
+    let (code, r) = audit(&dir, &blob, &[]);
+    assert_eq!(
+        (code, r["proved"].as_u64(), r["noAnswer"].as_u64()),
+        (2, Some(0), Some(10))
+    );
+    for i in stopped.into_iter().chain(up) {
         net.start_node(i).await;
     }
 

@@ -127,8 +127,9 @@ struct ShardTask {
 
 impl Client {
     /// Audit `blob_id`: the ledger's status, then (if certified) every shard of the committee
-    /// that serves it. Fails only when the ledger cannot be asked or no member serves metadata
-    /// that verifies against the blob ID.
+    /// that serves it. Fails only when the ledger cannot be asked; when no member serves
+    /// metadata that verifies against the blob ID, every shard is unproven (and there is no
+    /// evidence to keep).
     pub async fn audit(
         &self,
         blob_id: &BlobId,
@@ -143,7 +144,15 @@ impl Client {
         let committee = self.read_committee(blob_id).await?;
         let (record, signing_committee) = self.certificate_and_committee(blob_id).await?;
         let check = check_certificate(record.as_ref(), signing_committee.as_ref(), blob_id);
-        let metadata = self.fetch_metadata(&committee, blob_id).await?;
+        let metadata = match self.fetch_metadata(&committee, blob_id).await {
+            Ok(m) => m,
+            // Nothing can be proven without metadata: every shard is unproven (no evidence).
+            Err(e) => {
+                let shards = unproven_shards(&committee, &format!("no verified metadata: {e}"));
+                let report = AuditReport::new(status, (record, check), &committee, shards);
+                return Ok((report, None));
+            }
+        };
         let shards = self
             .audit_shards(&committee, &metadata, blob_id, options)
             .await?;
@@ -211,6 +220,26 @@ impl Client {
         out.sort_by_key(|s| s.shard);
         Ok(out)
     }
+}
+
+/// Every shard as not answered, for `reason`.
+fn unproven_shards(committee: &CommitteeView, reason: &str) -> Vec<ShardAudit> {
+    (0..committee.n_shards())
+        .map(|shard| {
+            let member = &committee.members[committee.owner_of_shard(ShardIndex(shard))];
+            ShardAudit {
+                shard,
+                node: member.info.name.clone(),
+                address: member.info.network_address.clone(),
+                node_key: member.info.protocol_key,
+                nonce: String::new(),
+                result: ShardResult::NoAnswer,
+                reason: Some(reason.to_string()),
+                recovering: false,
+                answer: None,
+            }
+        })
+        .collect()
 }
 
 async fn audit_one(
