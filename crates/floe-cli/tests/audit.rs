@@ -157,6 +157,23 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
     assert!(out.contains("certificate verified here"), "{out}");
     check_tampering(&dir);
 
+    // Several blobs at once, one given as a file: one report each, the worst exit code.
+    std::fs::write(dir.join("a.bin"), random_bytes(&mut rng(seed, "a"), 40_000)).unwrap();
+    let (code, out, err) = floe(
+        &dir,
+        &["audit", "--file", "a.bin", &other.to_string(), "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["blobId"].as_str().unwrap())
+        .collect();
+    let (blob_s, other_s) = (blob.to_string(), other.to_string());
+    assert_eq!(ids, vec![other_s.as_str(), blob_s.as_str()]);
+
     // One node's slivers of one shard deleted on disk: that shard fails, the node is named.
     let victim = (0..NODES).max_by_key(|&i| net.weight(i)).unwrap();
     let shard = net.shards(victim)[0];
