@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use floe_client::{Lifetime, NoProgress, StoreOptions};
 use floe_core::audit::AuditRequest;
-use floe_core::{BlobId, ShardIndex};
+use floe_core::{BlobId, ObjectId, ShardIndex};
 use floe_node::config::Limits;
 use floe_node_storage::{FjallStore, NodeStore};
 use serde_json::Value;
@@ -63,7 +63,7 @@ fn audit(dir: &Path, blob: &BlobId, extra: &[&str]) -> (i32, Value) {
     (code, v[0].clone())
 }
 
-async fn store(net: &Net, seed: u64, tag: &str) -> BlobId {
+async fn store(net: &Net, seed: u64, tag: &str) -> (BlobId, ObjectId) {
     let data = random_bytes(&mut rng(seed, tag), 40_000);
     let options = StoreOptions {
         lifetime: Lifetime::Epochs(2),
@@ -75,7 +75,7 @@ async fn store(net: &Net, seed: u64, tag: &str) -> BlobId {
         .store(data, &options, Arc::new(NoProgress))
         .await
         .unwrap();
-    out.result.blob_id().unwrap()
+    (out.result.blob_id().unwrap(), out.object.unwrap().id)
 }
 
 /// Node `i` stopped, the slivers of its shard `shard` deleted from its store, node restarted.
@@ -123,8 +123,8 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
         format!("ledger_url: {}\nwallet: wallet.json\n", net.ledger_url()),
     )
     .unwrap();
-    let blob = store(&net, seed, "a").await;
-    let other = store(&net, seed, "b").await;
+    let (blob, object) = store(&net, seed, "a").await;
+    let (other, _) = store(&net, seed, "b").await;
     net.wait_replicated(&[blob, other], Duration::from_secs(30))
         .await
         .unwrap();
@@ -204,6 +204,30 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
         "{out}"
     );
     assert!(out.contains("Made so by ledger event"), "{out}");
+
+    // An extension (a new event for the blob) makes the victim schedule a sync of what it
+    // lacks (after the long sync delay): it now says it is recovering, and is listed so.
+    net.client(0).extend(&object, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, r) = audit(&dir, &blob, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        shards_of(&r, "failed"),
+        vec![u64::from(shard)],
+        "{}",
+        brief(&r)
+    );
+    assert_eq!(
+        r["recoveringNodes"],
+        serde_json::json!([node_name(&net, victim)])
+    );
+    assert!(
+        r["failedNodes"][0]["reasons"]
+            .to_string()
+            .contains("recovering"),
+        "{}",
+        brief(&r)
+    );
 
     // Stop other nodes until fewer than n − f = 7 shards prove possession: at risk (1).
     let mut proved = 9;
