@@ -274,7 +274,7 @@ async fn audit_one(
         node: member.info.name.clone(),
         address: member.info.network_address.clone(),
         node_key: key,
-        nonce: hex_encode(&task.request.nonce),
+        nonce: hex::encode(task.request.nonce),
         result,
         reason,
         recovering,
@@ -301,19 +301,4 @@ fn transport_judgement(e: &NodeClientError) -> Judgement {
             false,
         ),
     }
-}
-
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn hex_decode_32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }

@@ -242,8 +242,13 @@ impl NodeClient {
         if (200..300).contains(&status) {
             return Ok((status, bytes.to_vec()));
         }
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Err(NodeClientError::Api {
+        Err(Self::api_error(url, status, &bytes))
+    }
+
+    /// The error a non-2xx answer stands for (Walrus's JSON error envelope, or its first bytes).
+    fn api_error(url: &str, status: u16, bytes: &[u8]) -> NodeClientError {
+        let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        NodeClientError::Api {
             url: url.into(),
             status,
             reason: v["error"]["details"][0]["reason"]
@@ -251,10 +256,10 @@ impl NodeClient {
                 .unwrap_or("UNKNOWN")
                 .to_string(),
             message: v["error"]["message"].as_str().map_or_else(
-                || String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+                || String::from_utf8_lossy(bytes).chars().take(300).collect(),
                 String::from,
             ),
-        })
+        }
     }
 
     fn json_data<T: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<T, NodeClientError> {
@@ -548,21 +553,7 @@ impl NodeClient {
             }
         })??;
         if !(200..300).contains(&status) {
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(NodeClientError::Api {
-                url,
-                status,
-                reason: v["error"]["details"][0]["reason"]
-                    .as_str()
-                    .unwrap_or("UNKNOWN")
-                    .to_string(),
-                message: v["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            });
+            return Err(Self::api_error(&url, status, &bytes));
         }
         Self::bcs(&url, &bytes)
     }

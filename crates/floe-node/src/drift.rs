@@ -89,7 +89,7 @@ impl TableHasher {
             version: 1,
             epoch: self.epoch,
             event_position,
-            digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            digest: hex::encode(digest),
             certified: self.certified,
             invalid: self.invalid,
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::certificate::{CertificateCheck, check_certificate};
 use super::verdict::{AuditReport, Verdict};
-use super::{ShardAudit, ShardResult, hex_decode_32, hex_encode, judge_answer};
+use super::{ShardAudit, ShardResult, judge_answer};
 use crate::committee::CommitteeView;
 
 /// The evidence file's format version.
@@ -91,41 +91,18 @@ impl Evidence {
                 members,
             },
             certificate_committee: None,
-            metadata: hex_encode(&metadata.to_bcs()),
+            metadata: hex::encode(metadata.to_bcs()),
             samples,
             report: report.clone(),
         }
     }
 }
 
-/// The owner of every shard, checking that the committee's shards are exactly 0..n once each.
-fn shard_owners(committee: &CommitteeInfo) -> Result<Vec<usize>, EvidenceError> {
-    let n = usize::from(committee.n_shards);
-    let mut owner = vec![usize::MAX; n];
-    for (i, m) in committee.members.iter().enumerate() {
-        for &s in &m.shards {
-            let slot = owner
-                .get_mut(usize::from(s))
-                .ok_or_else(|| EvidenceError::Committee(format!("shard {s} out of range")))?;
-            if *slot != usize::MAX {
-                return Err(EvidenceError::Committee(format!(
-                    "shard {s} has two owners"
-                )));
-            }
-            *slot = i;
-        }
-    }
-    if let Some(s) = owner.iter().position(|&o| o == usize::MAX) {
-        return Err(EvidenceError::Committee(format!("shard {s} has no owner")));
-    }
-    Ok(owner)
-}
-
 fn decode_metadata(
     e: &Evidence,
     config: &EncodingConfig,
 ) -> Result<BlobMetadataWithId, EvidenceError> {
-    let bytes = hex_decode(&e.metadata).ok_or_else(|| EvidenceError::Metadata("not hex".into()))?;
+    let bytes = hex::decode(&e.metadata).map_err(|_| EvidenceError::Metadata("not hex".into()))?;
     let metadata: BlobMetadataWithId =
         bcs::from_bytes(&bytes).map_err(|err| EvidenceError::Metadata(err.to_string()))?;
     if metadata.blob_id != e.blob_id {
@@ -145,7 +122,7 @@ pub fn verify_evidence(e: &Evidence) -> Result<EvidenceCheck, EvidenceError> {
     }
     let config = EncodingConfig::new(e.committee.n_shards)
         .map_err(|err| EvidenceError::Committee(err.to_string()))?;
-    let owners = shard_owners(&e.committee)?;
+    let owners = crate::committee::shard_owners(&e.committee).map_err(EvidenceError::Committee)?;
     let metadata = decode_metadata(e, &config)?;
     if e.report.blob_id != e.blob_id || e.ledger.blob_id != e.blob_id {
         return Err(EvidenceError::Metadata(
@@ -201,8 +178,8 @@ fn rejudge_shard(
     if s.node_key != owner.protocol_key {
         return Err(bad(format!("its key is not its owner {}'s", owner.name)));
     }
-    let nonce =
-        hex_decode_32(&s.nonce).ok_or_else(|| bad("the nonce is not 32 hex bytes".into()))?;
+    let nonce = <[u8; 32]>::try_from(hex::decode(&s.nonce).unwrap_or_default())
+        .map_err(|_| bad("the nonce is not 32 hex bytes".into()))?;
     let request = AuditRequestV1 {
         blob_id: e.blob_id,
         shard: ShardIndex(s.shard),
@@ -268,13 +245,4 @@ fn recount(
         });
     }
     Ok((check, recount))
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
 }
