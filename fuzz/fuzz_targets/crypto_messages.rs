@@ -18,6 +18,7 @@ fn message_bytes(message: &ParsedMessage) -> Vec<u8> {
         ParsedMessage::StorageConfirmation(m) => m.to_bytes(),
         ParsedMessage::InvalidBlobId(m) => m.to_bytes(),
         ParsedMessage::SyncShard(m) => m.to_bytes(),
+        ParsedMessage::AuditAnswer(m) => m.to_bytes(),
     }
 }
 

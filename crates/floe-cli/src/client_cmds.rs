@@ -340,41 +340,22 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
             (None, None) => bail!("give --blob-id ID or --file FILE"),
         };
         let status = client.verified_status(&blob_id, Some(a.timeout)).await?;
+        let last_audit = crate::audit_cmd::last_audit(&a.common, &blob_id);
         if a.common.json {
-            return print_json(&status);
+            let mut v = serde_json::to_value(&status)?;
+            v["lastAudit"] = json!(last_audit);
+            return print_json(&v);
         }
         let system = client.system().await?;
-        let line = match &status.status {
-            BlobStatus::Nonexistent => "does not exist (never registered)".to_string(),
-            BlobStatus::Registered { end_epoch, .. } => format!(
-                "is registered but NOT certified: it is not available yet (registration ends at {})",
-                output::epoch_with_date(&system, *end_epoch)
-            ),
-            BlobStatus::Certified {
-                end_epoch,
-                initial_certified_epoch,
-                permanent,
-                ..
-            } => format!(
-                "is certified and available until {} (exclusive); certified in epoch {}; {}",
-                output::epoch_with_date(&system, *end_epoch),
-                initial_certified_epoch,
-                if *permanent {
-                    "at least one registration is permanent"
-                } else {
-                    "all registrations are deletable"
-                }
-            ),
-            BlobStatus::Invalid { .. } => {
-                "was proven inconsistently encoded and is INVALID: it has no data".into()
-            }
-            BlobStatus::Deleted { .. } => "was deleted by its owners: its data is gone".into(),
-            BlobStatus::Expired { end_epoch, .. } => format!(
-                "EXPIRED at the start of {}: its data is gone",
-                output::epoch_with_date(&system, *end_epoch)
-            ),
-        };
+        let line = status_line(&system, &status.status);
         println!("Blob {blob_id} {line}.");
+        if let Some(e) = &status.event {
+            println!(
+                "Made so by ledger event {} (entry {}, epoch {}, tx {}).",
+                e.index, e.entry_index, e.epoch, e.tx_digest
+            );
+        }
+        print_last_audit(last_audit.as_ref());
         println!(
             "Nodes: {} of {} shards answered, {} agree with the ledger{}.",
             status.nodes.responded_shards,
@@ -409,6 +390,64 @@ async fn control_plane(urls: &[String]) -> Vec<serde_json::Value> {
         out.push(v);
     }
     out
+}
+
+/// What the ledger's status means, in words.
+fn status_line(system: &floe_ledger::api_types::SystemInfo, status: &BlobStatus) -> String {
+    match status {
+        BlobStatus::Nonexistent => "does not exist (never registered)".to_string(),
+        BlobStatus::Registered { end_epoch, .. } => format!(
+            "is registered but NOT certified: it is not available yet (registration ends at {})",
+            output::epoch_with_date(system, *end_epoch)
+        ),
+        BlobStatus::Certified {
+            end_epoch,
+            initial_certified_epoch,
+            permanent,
+            ..
+        } => format!(
+            "is certified and available until {} (exclusive); certified in epoch {}; {}",
+            output::epoch_with_date(system, *end_epoch),
+            initial_certified_epoch,
+            if *permanent {
+                "at least one registration is permanent"
+            } else {
+                "all registrations are deletable"
+            }
+        ),
+        BlobStatus::Invalid { .. } => {
+            "was proven inconsistently encoded and is INVALID: it has no data".into()
+        }
+        BlobStatus::Deleted { .. } => "was deleted by its owners: its data is gone".into(),
+        BlobStatus::Expired { end_epoch, .. } => format!(
+            "EXPIRED at the start of {}: its data is gone",
+            output::epoch_with_date(system, *end_epoch)
+        ),
+    }
+}
+
+fn print_last_audit(last: Option<&crate::audit_cmd::LastAudit>) {
+    let Some(l) = last else {
+        println!("Last audit: none from this client (run `floe audit`).");
+        return;
+    };
+    let ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(l.at_unix_secs);
+    println!(
+        "Last audit ({ago} s ago): {:?}: {} of {} shards proved possession, {} failed, {} did not answer{}.",
+        l.verdict,
+        l.proved,
+        l.n_shards,
+        l.failed,
+        l.no_answer,
+        if l.failed_nodes.is_empty() {
+            String::new()
+        } else {
+            format!(" (nodes: {})", l.failed_nodes.join(", "))
+        }
+    );
 }
 
 pub fn info(a: InfoArgs) -> Result<()> {
@@ -718,70 +757,6 @@ pub fn extend(a: ExtendArgs) -> Result<()> {
             "Extended {object}: available until {} (exclusive).",
             output::epoch_with_date(&system, end)
         );
-        Ok(())
-    })
-}
-
-pub fn health(a: HealthArgs) -> Result<()> {
-    let client = client(&a.common, false)?;
-    runtime()?.block_on(async move {
-        let (system, committee) = client.committee().await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
-        let mut rows = Vec::new();
-        for m in &committee.members {
-            let url = format!(
-                "http://{}/v1/health{}",
-                m.info.network_address,
-                if a.detail { "?detailed=true" } else { "" }
-            );
-            let v: serde_json::Value = match http.get(&url).send().await {
-                Ok(r) => r
-                    .json()
-                    .await
-                    .unwrap_or_else(|e| json!({"error": e.to_string()})),
-                Err(e) => json!({"error": format!("unreachable: {e}")}),
-            };
-            rows.push((m, v));
-        }
-        if a.common.json {
-            let v: Vec<_> = rows
-                .iter()
-                .map(|(m, v)| json!({"name": m.info.name, "address": m.info.network_address,
-                    "shards": m.info.shards.len(), "health": v.get("success").map(|s| &s["data"]).unwrap_or(v)}))
-                .collect();
-            return print_json(&v);
-        }
-        println!("Epoch {} committee: {} nodes", system.epoch, rows.len());
-        let mut down = 0;
-        for (m, v) in &rows {
-            let data = v.get("success").map(|s| &s["data"]);
-            match data {
-                Some(d) => println!(
-                    "  {:<12} {:<22} {:>5} shards  {:<10} epoch {}  event lag {}",
-                    m.info.name,
-                    m.info.network_address,
-                    m.info.shards.len(),
-                    d["nodeStatus"].as_str().unwrap_or("?"),
-                    d["epoch"],
-                    d["eventLag"].as_u64().map_or("?".to_string(), |l| l.to_string())
-                ),
-                None => {
-                    down += 1;
-                    println!(
-                        "  {:<12} {:<22} {:>5} shards  DOWN: {}",
-                        m.info.name,
-                        m.info.network_address,
-                        m.info.shards.len(),
-                        v["error"].as_str().unwrap_or("unexpected answer")
-                    )
-                }
-            }
-        }
-        if down > 0 {
-            println!("{down} node(s) unreachable; reads and writes survive up to f faulty shards.");
-        }
         Ok(())
     })
 }

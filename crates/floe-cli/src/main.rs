@@ -2,11 +2,13 @@
 //! library crates.
 
 mod attribute_cmds;
+mod audit_cmd;
 mod blob_cmds;
 mod cli_config;
 mod client_cmds;
 mod daemon_cmd;
 mod dashboard_cmd;
+mod health_cmd;
 mod ledger_cmds;
 mod load_cmd;
 mod node_cmds;
@@ -49,6 +51,9 @@ enum Command {
     ListPatchesInQuilt(quilt_cmds::ListPatchesArgs),
     /// A blob's status on the ledger, and how many nodes agree.
     BlobStatus(client_cmds::StatusArgs),
+    /// Is my blob really there? Every shard's node proves possession of sampled symbols
+    /// (signed, with Merkle proofs); exit 0 available, 1 at risk, 2 unreadable, 3 not certified.
+    Audit(audit_cmd::AuditArgs),
     /// The network: epoch, shards, committee, limits, your wallet.
     Info(client_cmds::InfoArgs),
     /// The blobs your wallet owns.
@@ -110,6 +115,7 @@ fn main() {
         Command::ReadQuilt(a) => quilt_cmds::read_quilt(a),
         Command::ListPatchesInQuilt(a) => quilt_cmds::list_patches(a),
         Command::BlobStatus(a) => client_cmds::blob_status(a),
+        Command::Audit(a) => audit_cmd::audit(a),
         Command::Info(a) => client_cmds::info(a),
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
         Command::Delete(a) => client_cmds::delete(a),
@@ -118,7 +124,7 @@ fn main() {
         Command::SetBlobAttribute(a) => attribute_cmds::set(a),
         Command::RemoveBlobAttributeFields(a) => attribute_cmds::remove_fields(a),
         Command::RemoveBlobAttribute(a) => attribute_cmds::remove(a),
-        Command::Health(a) => client_cmds::health(a),
+        Command::Health(a) => health_cmd::health(a),
         Command::Testbed(a) => testbed_cmd::run(a),
         Command::Daemon(a) => daemon_cmd::run(a, None),
         Command::Aggregator(a) => daemon_cmd::run(a, Some(floe_daemon::Mode::Aggregator)),

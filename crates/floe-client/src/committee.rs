@@ -6,10 +6,32 @@ use std::time::Duration;
 use floe_core::Epoch;
 use floe_core::{BlobId, EncodingConfig, SliverIndex, SliverType};
 use floe_crypto::{CommitteeMember, CommitteeWeights};
-use floe_ledger::api_types::{MemberInfo, SystemInfo};
+use floe_ledger::api_types::{CommitteeInfo, MemberInfo, SystemInfo};
 use floe_node_client::NodeClient;
 
 use crate::ClientError;
+
+/// The member index owning each shard, checking that the members' shards are exactly
+/// 0..n, once each.
+pub(crate) fn shard_owners(committee: &CommitteeInfo) -> Result<Vec<usize>, String> {
+    let n = usize::from(committee.n_shards);
+    let mut owner = vec![usize::MAX; n];
+    for (i, m) in committee.members.iter().enumerate() {
+        for &s in &m.shards {
+            let slot = owner
+                .get_mut(usize::from(s))
+                .ok_or_else(|| format!("shard {s} out of range"))?;
+            if *slot != usize::MAX {
+                return Err(format!("shard {s} has two owners"));
+            }
+            *slot = i;
+        }
+    }
+    if let Some(s) = owner.iter().position(|&o| o == usize::MAX) {
+        return Err(format!("shard {s} has no owner"));
+    }
+    Ok(owner)
+}
 
 /// One committee member and a client for its node.
 #[derive(Clone, Debug)]
@@ -48,22 +70,7 @@ impl CommitteeView {
         let committee = &system.committee;
         let config = EncodingConfig::new(committee.n_shards)
             .map_err(|e| ClientError::Committee(e.to_string()))?;
-        let n = usize::from(committee.n_shards);
-        let mut shard_owner = vec![usize::MAX; n];
-        for (i, m) in committee.members.iter().enumerate() {
-            for &s in &m.shards {
-                let slot = shard_owner
-                    .get_mut(usize::from(s))
-                    .ok_or_else(|| ClientError::Committee(format!("shard {s} out of range")))?;
-                if *slot != usize::MAX {
-                    return Err(ClientError::Committee(format!("shard {s} has two owners")));
-                }
-                *slot = i;
-            }
-        }
-        if let Some(s) = shard_owner.iter().position(|&o| o == usize::MAX) {
-            return Err(ClientError::Committee(format!("shard {s} has no owner")));
-        }
+        let shard_owner = shard_owners(committee).map_err(ClientError::Committee)?;
         let weights = CommitteeWeights::new(
             committee
                 .members
@@ -105,6 +112,11 @@ impl CommitteeView {
     /// f + 1: enough weight that at least one honest shard is included.
     pub fn validity(&self) -> u64 {
         self.weights.validity_threshold()
+    }
+
+    /// The member owning `shard` (in range: `shard < n_shards`).
+    pub fn owner_of_shard(&self, shard: floe_core::ShardIndex) -> usize {
+        self.shard_owner[shard.as_usize()]
     }
 
     /// The member holding the shard that stores sliver `index` of `axis` for `blob_id`.

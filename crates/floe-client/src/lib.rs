@@ -12,12 +12,15 @@
 //!   [`Client::read_stream`] hands out a blob's bytes in order, row by row, as they arrive.
 //! * [`Client::store_quilt`] stores many files as one quilt; [`Client::open_quilt`] reads its
 //!   index and patches by fetching only their columns (secondary slivers).
+//! * [`Client::audit`] asks every shard's node for a few sampled symbols with proofs, signed,
+//!   and states whether the blob is available, at risk or unreadable ([`audit`]).
 //! * [`Client::verified_status`], [`Client::list_blobs`], [`Client::delete`], [`Client::extend`].
 //!
 //! Every request is bounded in time, every retry loop in attempts, and uploads in concurrency
 //! and bytes in flight ([`CommunicationConfig`]).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod committee;
 mod config;
 mod error;

@@ -34,6 +34,9 @@ pub struct VerifiedStatus {
     /// The ledger's current epoch.
     pub epoch: Epoch,
     pub status: BlobStatus,
+    /// The ledger event that made the status so (absent for `nonexistent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<floe_ledger::Event>,
     pub nodes: NodeAgreement,
 }
 
@@ -81,7 +84,12 @@ impl Client {
         blob_id: &BlobId,
         timeout: Option<Duration>,
     ) -> Result<VerifiedStatus, ClientError> {
-        let BlobStatusResponse { epoch, status, .. } = self.ledger.blob_status(blob_id).await?;
+        let BlobStatusResponse {
+            epoch,
+            status,
+            event,
+            ..
+        } = self.ledger.blob_status(blob_id).await?;
         let (_, committee) = self.committee().await?;
         let timeout = timeout.unwrap_or(Duration::from_millis(
             self.config.communication.status_timeout_ms,
@@ -109,6 +117,7 @@ impl Client {
             blob_id: *blob_id,
             epoch,
             status,
+            event,
             nodes: NodeAgreement {
                 responded_shards: responded,
                 agreeing_shards: agreeing,

@@ -4,11 +4,13 @@
 //! * [`config`]: parameters from the shard count (f, p = n−2f, s = n−f, sizes, limits).
 //! * [`encode`]: sliver pairs, metadata and blob ID; a metadata-only path.
 //! * [`decode`]: blob reconstruction with consistency checks.
+//! * [`audit`]: possession audits: sampled symbols of a shard's slivers with their proofs.
 //! * [`recovery`]: recovery symbols with proofs, sliver recovery, inconsistency proofs.
 //! * [`merkle`], [`metadata`], [`sliver`]: the hashed structures and their wire layouts.
 //! * [`tx_digest`]: ledger entry digests in Walrus's base58 `txDigest` form.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod decode;
 pub mod encode;

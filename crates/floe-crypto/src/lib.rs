@@ -4,12 +4,14 @@
 //! * [`messages`]: intent-prefixed protocol messages (storage confirmations, invalid-blob-ID
 //!   attestations, proofs of possession, sync-shard requests) with exact byte layouts;
 //! * [`signed`]: single-signer [`SignedMessage`]s and [`ProofOfPossession`];
+//! * [`audit`]: a node's signed answer to a possession audit (intent 4, Floe only);
 //! * [`certificate`]: aggregate [`Certificate`]s checked against a committee's shard weights.
 //!
 //! No I/O. Randomness is always supplied by the caller.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod certificate;
 pub mod keys;
 pub mod messages;

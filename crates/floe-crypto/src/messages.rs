@@ -10,6 +10,7 @@
 //! | 1      | blob ID (32) ‖ persistence (1 or 33)   | 40 or 72          |
 //! | 2      | blob ID (32)                           | 39                |
 //! | 3      | sync-shard request (`V1` tag ‖ 47)     | 55                |
+//! | 4      | audit answer (`V1` tag ‖ …, see [`crate::audit`]) | variable (Floe only) |
 
 use std::fmt::Debug;
 
@@ -38,6 +39,8 @@ pub enum IntentType {
     InvalidBlobId = 2,
     /// A storage node asks another for slivers of a shard (node-to-node only).
     SyncShard = 3,
+    /// A storage node answers a possession audit (Floe's extension; not a Walrus intent).
+    AuditAnswer = 4,
 }
 
 impl IntentType {
@@ -53,6 +56,7 @@ impl IntentType {
             1 => Some(Self::StorageConfirmation),
             2 => Some(Self::InvalidBlobId),
             3 => Some(Self::SyncShard),
+            4 => Some(Self::AuditAnswer),
             _ => None,
         }
     }
@@ -122,7 +126,7 @@ pub enum MessageError {
     MalformedBody(String),
 }
 
-mod sealed {
+pub(crate) mod sealed {
     /// Restricts [`super::MessageBody`] to the bodies defined in this crate.
     pub trait Sealed {}
 }
@@ -219,6 +223,8 @@ pub enum ParsedMessage {
     InvalidBlobId(ProtocolMessage<InvalidBlobIdBody>),
     /// Intent 3.
     SyncShard(ProtocolMessage<SyncShardRequest>),
+    /// Intent 4.
+    AuditAnswer(ProtocolMessage<crate::audit::AuditAnswer>),
 }
 
 impl ParsedMessage {
@@ -238,6 +244,9 @@ impl ParsedMessage {
             IntentType::SyncShard => {
                 Self::SyncShard(ProtocolMessage::new(epoch, decode_body(body)?))
             }
+            IntentType::AuditAnswer => {
+                Self::AuditAnswer(ProtocolMessage::new(epoch, decode_body(body)?))
+            }
         })
     }
 
@@ -248,6 +257,7 @@ impl ParsedMessage {
             Self::StorageConfirmation(_) => IntentType::StorageConfirmation,
             Self::InvalidBlobId(_) => IntentType::InvalidBlobId,
             Self::SyncShard(_) => IntentType::SyncShard,
+            Self::AuditAnswer(_) => IntentType::AuditAnswer,
         }
     }
 
@@ -258,6 +268,7 @@ impl ParsedMessage {
             Self::StorageConfirmation(m) => m.epoch,
             Self::InvalidBlobId(m) => m.epoch,
             Self::SyncShard(m) => m.epoch,
+            Self::AuditAnswer(m) => m.epoch,
         }
     }
 }

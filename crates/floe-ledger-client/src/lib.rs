@@ -265,6 +265,20 @@ impl LedgerClient {
             .await
     }
 
+    /// The certificate of the blob's first certification, or `None` if it was never certified.
+    pub async fn blob_certificate(
+        &self,
+        blob_id: &BlobId,
+    ) -> Result<Option<floe_ledger::api_types::CertificateRecord>, LedgerClientError> {
+        match self
+            .get(&format!("/v1/blobs/{blob_id}/certificate"), REQUEST_TIMEOUT)
+            .await
+        {
+            Err(LedgerClientError::Api { status: 404, .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
     /// The object, or `None` if the ledger has no such object.
     pub async fn object(&self, id: &ObjectId) -> Result<Option<ObjectResponse>, LedgerClientError> {
         match self

@@ -94,6 +94,7 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/v1/transactions", post(submit))
         .route("/v1/system", get(system))
         .route("/v1/blobs/{blob_id}", get(blob))
+        .route("/v1/blobs/{blob_id}/certificate", get(certificate))
         .route("/v1/objects/{object_id}", get(object))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/events", get(events))
@@ -251,6 +252,22 @@ async fn blob(State(ledger): Shared, Path(blob_id): Path<String>) -> Result<Resp
         })
         .await?;
     Ok(ok(resp))
+}
+
+async fn certificate(
+    State(ledger): Shared,
+    Path(blob_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let blob_id: BlobId = blob_id.parse().map_err(|e: floe_core::IdParseError| {
+        ApiError::bad_request("BAD_BLOB_ID", e.to_string())
+    })?;
+    match ledger.certificate(&blob_id).await? {
+        Some(record) => Ok(ok(record)),
+        None => Err(ApiError::not_found(
+            "NOT_CERTIFIED",
+            format!("blob {blob_id} was never certified"),
+        )),
+    }
 }
 
 async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {

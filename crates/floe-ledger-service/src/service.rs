@@ -10,7 +10,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
+use floe_ledger::api_types::CertificateRecord;
+use floe_ledger::{
+    Event, EventKind, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError, TxKind,
+};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
 use tokio::sync::watch;
 
@@ -111,6 +114,39 @@ pub(crate) struct Inner {
     pub(crate) outcomes: BTreeMap<u64, Result<Accepted, TxError>>,
     pub(crate) accepted_txs: HashMap<[u8; 32], u64>,
     pub(crate) accepted_order: VecDeque<[u8; 32]>,
+    /// The certificate of each blob's first certification, from the entries this process
+    /// applied (served for audits; not part of the state, so the state hash is unchanged, and
+    /// not in snapshots: a restart from a snapshot knows only those after it).
+    pub(crate) certificates: HashMap<floe_core::BlobId, CertificateRecord>,
+}
+
+/// Keep the certificate of a `certifyBlob` entry whose events certify a blob for the first time.
+pub(crate) fn note_certificate(
+    certificates: &mut HashMap<floe_core::BlobId, CertificateRecord>,
+    entry: &LogEntry,
+    events: &[Event],
+) {
+    let LogEntry::Tx(tx) = entry else { return };
+    let TxKind::CertifyBlob { certificate, .. } = &tx.tx.kind else {
+        return;
+    };
+    for e in events {
+        if let EventKind::BlobCertified {
+            blob_id,
+            is_extension: false,
+            ..
+        } = &e.kind
+        {
+            certificates
+                .entry(*blob_id)
+                .or_insert_with(|| CertificateRecord {
+                    blob_id: *blob_id,
+                    epoch: e.epoch,
+                    event_index: e.index,
+                    certificate: certificate.clone(),
+                });
+        }
+    }
 }
 
 /// Where entries become durable.
@@ -164,6 +200,7 @@ impl Inner {
             outcomes: BTreeMap::new(),
             accepted_txs: HashMap::new(),
             accepted_order: VecDeque::new(),
+            certificates: HashMap::new(),
         }
     }
 }
@@ -223,6 +260,7 @@ impl Ledger {
         let t = std::time::Instant::now();
         let mut events = Vec::new();
         let mut digests = Vec::with_capacity(replay.len());
+        let mut certificates = HashMap::new();
         let mut start = 0usize;
         // The newest snapshot that the durable log covers (one ahead of it, after a crash
         // that lost the log's tail, is not used).
@@ -265,6 +303,7 @@ impl Ledger {
                 let evs = state
                     .apply(entry)
                     .map_err(|error| OpenError::Diverged { index, error })?;
+                note_certificate(&mut certificates, entry, &evs);
                 events.extend(evs);
                 events_after.push(events.len() as u64);
                 digests.push(state.digest());
@@ -301,6 +340,7 @@ impl Ledger {
         inner.events = events;
         inner.events_after = events_after;
         inner.digests = digests;
+        inner.certificates = certificates;
         Ok(Arc::new(Self {
             inner: Mutex::new(inner),
             backend: Backend::Local(committer),
@@ -372,6 +412,7 @@ impl Ledger {
                 }
             };
             debug_assert_eq!(pending.index(), entry_index);
+            note_certificate(&mut inner.certificates, &entry, &events);
             inner.events.extend(events.iter().cloned());
             let count = inner.events.len() as u64;
             inner.events_after.push(count);
@@ -427,6 +468,19 @@ impl Ledger {
     /// Submit a signed transaction.
     pub async fn submit_tx(&self, tx: SignedTransaction) -> Result<Accepted, SubmitError> {
         self.submit(LogEntry::Tx(tx)).await
+    }
+
+    /// The certificate of `blob_id`'s first certification, once durable.
+    pub async fn certificate(
+        &self,
+        blob_id: &floe_core::BlobId,
+    ) -> Result<Option<CertificateRecord>, SubmitError> {
+        let (answer, applied) = {
+            let inner = self.lock();
+            (inner.certificates.get(blob_id).cloned(), inner.applied)
+        };
+        self.backend.wait_durable(applied).await?;
+        Ok(answer)
     }
 
     /// Read from the state; the answer is returned only once everything it may reflect is

@@ -196,6 +196,19 @@ pub struct BlobStatusResponse {
     pub event: Option<Event>,
 }
 
+/// `GET /v1/blobs/{blob_id}/certificate`: the certificate of the blob's first certification,
+/// as the ledger verified it (Floe only; kept in memory, rebuilt from the log on start).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRecord {
+    pub blob_id: BlobId,
+    /// The ledger epoch the certificate was applied in (its committee signed it).
+    pub epoch: Epoch,
+    /// The `BlobCertified` event it produced.
+    pub event_index: u64,
+    pub certificate: floe_crypto::Certificate,
+}
+
 /// `GET /v1/objects/{object_id}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

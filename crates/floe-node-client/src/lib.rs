@@ -242,8 +242,13 @@ impl NodeClient {
         if (200..300).contains(&status) {
             return Ok((status, bytes.to_vec()));
         }
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Err(NodeClientError::Api {
+        Err(Self::api_error(url, status, &bytes))
+    }
+
+    /// The error a non-2xx answer stands for (Walrus's JSON error envelope, or its first bytes).
+    fn api_error(url: &str, status: u16, bytes: &[u8]) -> NodeClientError {
+        let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        NodeClientError::Api {
             url: url.into(),
             status,
             reason: v["error"]["details"][0]["reason"]
@@ -251,10 +256,10 @@ impl NodeClient {
                 .unwrap_or("UNKNOWN")
                 .to_string(),
             message: v["error"]["message"].as_str().map_or_else(
-                || String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+                || String::from_utf8_lossy(bytes).chars().take(300).collect(),
                 String::from,
             ),
-        })
+        }
     }
 
     fn json_data<T: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<T, NodeClientError> {
@@ -493,6 +498,64 @@ impl NodeClient {
         let body = bcs::to_bytes(proof).expect("serialises");
         let (_, b) = self.send(self.http.post(&url).body(body), &url).await?;
         Self::json_data(&url, &b)
+    }
+
+    /// A possession audit of one shard: sends the BCS `request`, returns the node's signed
+    /// answer (unverified: see `floe_crypto::audit::verify_audit_answer`). Bounded by `timeout`
+    /// and by `max_bytes` of answer, read as it arrives: a node that sends more is cut off.
+    pub async fn audit(
+        &self,
+        request: &floe_core::audit::AuditRequest,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<SignedMessage, NodeClientError> {
+        let blob_id = request.v1().blob_id;
+        let url = format!("{}/v1/blobs/{blob_id}/audit", self.base);
+        let body = bcs::to_bytes(request).expect("a fixed-layout request serialises");
+        let unreachable = |e: reqwest::Error| {
+            // reqwest's message hides the cause (refused, reset, …): name it.
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            NodeClientError::Unreachable {
+                url: url.clone(),
+                reason,
+            }
+        };
+        let work = async {
+            let mut resp = self
+                .http
+                .post(&url)
+                .body(body)
+                .send()
+                .await
+                .map_err(unreachable)?;
+            let status = resp.status().as_u16();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+                if bytes.len() + chunk.len() > max_bytes {
+                    return Err(NodeClientError::Decode {
+                        url: url.clone(),
+                        reason: format!("answer exceeds {max_bytes} bytes"),
+                    });
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(timeout, work).await.map_err(|_| {
+            NodeClientError::Unreachable {
+                url: url.clone(),
+                reason: format!("no complete answer within {timeout:?}"),
+            }
+        })??;
+        if !(200..300).contains(&status) {
+            return Err(Self::api_error(&url, status, &bytes));
+        }
+        Self::bcs(&url, &bytes)
     }
 
     /// The node's view of the blob's status (JSON as served).

@@ -70,6 +70,38 @@ pub fn apply_event(info: &mut BlobInfo, event: &Event) {
 }
 
 impl StorageNode {
+    /// The drift check's digest at an epoch change (logged; a failure only costs the digest).
+    async fn digest_blob_table(self: &Arc<Self>, epoch: floe_core::Epoch, position: u64) {
+        let node = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || node.record_blob_table_digest(epoch, position))
+            .await
+        {
+            Ok(Ok(d)) => tracing::info!(epoch, position, digest = %d.digest, "blob table digest"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "blob table digest failed"),
+            Err(e) => tracing::warn!(error = %e, "blob table digest task panicked"),
+        }
+    }
+}
+
+/// A page cut right after its first `EpochChangeStart` event (the drift check digests the blob
+/// table at exactly that position on every node), with the epoch that event starts.
+fn stop_after_epoch_start(mut page: EventsPage) -> (EventsPage, Option<floe_core::Epoch>) {
+    let start = page
+        .events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::EpochChangeStart { .. }));
+    let Some(k) = start else {
+        return (page, None);
+    };
+    let EventKind::EpochChangeStart { epoch } = page.events[k].kind else {
+        return (page, None);
+    };
+    page.events.truncate(k + 1);
+    page.next_cursor = page.events[k].index + 1;
+    (page, Some(epoch))
+}
+
+impl StorageNode {
     /// The long poll of the confirmation routes: wait at most `wait` until `blob_id` is
     /// registered (and, for a deletable confirmation, `object` is a live registration of it).
     /// Returns when it is, or when the wait is over; the caller then answers as usual. At most
@@ -126,6 +158,7 @@ impl StorageNode {
         if page.events.is_empty() || self.store.event_cursor()? != cursor {
             return Ok(0);
         }
+        let (page, epoch_started) = stop_after_epoch_start(page);
         let mut infos: BTreeMap<BlobId, BlobInfo> = BTreeMap::new();
         let mut epoch_changed = false;
         for event in &page.events {
@@ -151,6 +184,9 @@ impl StorageNode {
         self.store.apply_events(&updates, page.next_cursor)?;
         self.events_persisted
             .store(page.next_cursor, Ordering::Relaxed);
+        if let Some(epoch) = epoch_started {
+            self.digest_blob_table(epoch, page.next_cursor).await;
+        }
         // The events are persisted: from here on, a failure must not skip the side effects of
         // the rest of the page, which would never be replayed.
         if epoch_changed {

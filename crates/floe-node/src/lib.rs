@@ -2,6 +2,8 @@
 //!
 //! * [`node`]: the operations (store/serve metadata and slivers, sign confirmations, serve
 //!   recovery symbols, attest inconsistency), each with a typed error;
+//! * [`audit`]: signed answers to possession audits (sampled symbols with proofs);
+//! * [`drift`]: the blob-table digest taken at each epoch change, served with health;
 //! * [`follower`]: ledger events → blob info, flush of buffered uploads, data deletion;
 //! * [`epoch`], [`shard_sync`]: the node's part in epoch changes (read-only lost shards,
 //!   migration of gained shards from their previous owner, fallback recovery, sync report);
@@ -11,7 +13,9 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod config;
+pub mod drift;
 pub mod epoch;
 pub mod follower;
 pub mod node;

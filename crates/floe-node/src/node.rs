@@ -146,6 +146,8 @@ pub struct StorageNode {
     pub(crate) events_applied: tokio::sync::watch::Sender<u64>,
     /// Confirmation requests waiting for a registration.
     pub(crate) confirmation_waiters: tokio::sync::Semaphore,
+    /// The blob-table digest of the last epoch change seen (the drift check).
+    pub(crate) blob_table_digest: Mutex<Option<crate::drift::BlobTableDigest>>,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -186,6 +188,7 @@ impl StorageNode {
             epoch_sync: Default::default(),
             events_applied: tokio::sync::watch::Sender::new(cursor),
             confirmation_waiters: tokio::sync::Semaphore::new(limits.max_confirmation_waiters),
+            blob_table_digest: Mutex::new(None),
         })
     }
 

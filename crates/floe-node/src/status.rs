@@ -247,6 +247,10 @@ pub struct HealthInfo {
     pub shard_detail: Option<ShardStatusDetail>,
     /// Floe: ledger events not yet processed by this node.
     pub event_lag: Option<u64>,
+    /// Floe: the blob-table digest taken at the last epoch change this process saw (the drift
+    /// check; see `drift`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob_table_digest: Option<crate::drift::BlobTableDigest>,
 }
 
 impl StorageNode {
@@ -291,6 +295,7 @@ impl StorageNode {
             shard_summary: summary,
             shard_detail: detailed.then_some(detail),
             event_lag: ledger_events.map(|total| total.saturating_sub(persisted)),
+            blob_table_digest: self.blob_table_digest(),
         }
     }
 }

@@ -238,6 +238,22 @@ impl Net {
     /// Lay out a network (`Testbed::init`: free ports, keys, genesis, node configs with
     /// `limits`) and start its ledger and nodes as processes; returns once all are healthy.
     pub async fn start(scenario: &str, seed: u64, limits: Limits) -> Net {
+        Self::start_with_epochs(
+            scenario,
+            seed,
+            limits,
+            TestbedOptions::default().epoch_duration_ms,
+        )
+        .await
+    }
+
+    /// [`Self::start`] with epochs of `epoch_duration_ms`.
+    pub async fn start_with_epochs(
+        scenario: &str,
+        seed: u64,
+        limits: Limits,
+        epoch_duration_ms: u64,
+    ) -> Net {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix(&format!("floe-fault-{scenario}-"))
@@ -252,6 +268,7 @@ impl Net {
                 n_shards: N_SHARDS,
                 seed,
                 node_limits: limits,
+                epoch_duration_ms,
                 base_port: Some(free_base_port(1 + NODES as u16)),
                 ..TestbedOptions::default()
             },
@@ -432,6 +449,13 @@ impl Net {
         cmd.args(["node", "run", "--config"])
             .arg(self.node_dir(i).join("node.toml"));
         self.nodes[i] = Some(Proc::spawn(cmd, &format!("node-{i}"), &self.logs));
+    }
+
+    /// Start node `i` without waiting for it on its registered address (for a node moved
+    /// behind a proxy).
+    #[allow(dead_code)]
+    pub fn spawn_node_unchecked(&mut self, i: usize) {
+        self.spawn_node(i);
     }
 
     async fn wait_node(&mut self, i: usize) {

@@ -15,6 +15,8 @@ fn parse_all(bytes: &[u8]) {
     let _ = ProtocolMessage::<InvalidBlobIdBody>::from_bytes(bytes);
     let _ = ProtocolMessage::<ProofOfPossessionBody>::from_bytes(bytes);
     let _ = ProtocolMessage::<SyncShardRequest>::from_bytes(bytes);
+    let _ = ProtocolMessage::<crate::audit::AuditAnswer>::from_bytes(bytes);
+    let _ = bcs::from_bytes::<floe_core::audit::AuditRequest>(bytes);
     if let Ok(parsed) = ParsedMessage::from_bytes(bytes) {
         // Whatever parses re-encodes to the same bytes.
         let encoded = match parsed {
@@ -22,6 +24,7 @@ fn parse_all(bytes: &[u8]) {
             ParsedMessage::StorageConfirmation(m) => m.to_bytes(),
             ParsedMessage::InvalidBlobId(m) => m.to_bytes(),
             ParsedMessage::SyncShard(m) => m.to_bytes(),
+            ParsedMessage::AuditAnswer(m) => m.to_bytes(),
         };
         assert_eq!(encoded, bytes);
     }

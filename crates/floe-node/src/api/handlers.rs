@@ -405,6 +405,43 @@ pub async fn inconsistency_proof(
     Ok(success(StatusCode::OK, signed))
 }
 
+/// `POST /v1/blobs/{blob_id}/audit`: a BCS `AuditRequest` (whose blob ID must be the path's)
+/// → a BCS `SignedMessage` of an `AuditAnswer`. Requests share the recovery permits.
+pub async fn audit(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = blob_id(&id)?;
+    no_query(&q, &[])?;
+    let b = body(b)?;
+    if b.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            "an audit request is a few dozen bytes",
+        ));
+    }
+    match bcs::from_bytes::<floe_core::audit::AuditRequest>(&b) {
+        Ok(r) if r.v1().blob_id != id => {
+            return Err(ApiError::bad_request(
+                "BLOB_ID_MISMATCH",
+                "the request's blob ID is not the path's",
+            ));
+        }
+        _ => {}
+    }
+    let permit = s
+        .node
+        .recovery_permits
+        .try_acquire()
+        .map_err(|_| ApiError::from(crate::node::NodeError::Busy))?;
+    let node = s.node.clone();
+    let signed = blocking(move || node.audit(&b)).await?;
+    drop(permit);
+    bcs_body(&signed)
+}
+
 pub async fn blob_status(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -174,6 +174,7 @@ pub fn router(node: Arc<StorageNode>) -> Router {
             post(handlers::inconsistency_proof),
         )
         .route("/v1/blobs/{blob_id}/status", get(handlers::blob_status))
+        .route("/v1/blobs/{blob_id}/audit", post(handlers::audit))
         .route(
             crate::shard_sync::SYNC_SHARD_PATH,
             post(migrate::sync_shard),

@@ -165,6 +165,15 @@ impl StorageNode {
         Ok(SyncOutcome::Complete { recovered })
     }
 
+    /// Whether a background sync of `blob_id` is running or scheduled.
+    pub fn is_syncing(&self, blob_id: &BlobId) -> bool {
+        self.sync_state
+            .in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(blob_id)
+    }
+
     /// Start syncing `blob_id` in the background (once at a time per blob), after `delay` so
     /// that a client's upload in flight can land first; retries with backoff.
     pub fn spawn_sync(self: &Arc<Self>, blob_id: BlobId, delay: Duration) {
