@@ -18,23 +18,41 @@ pub struct StoreArgs {
     /// The files to store.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub how: StoreHowArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// How long and how to store: shared by `store` and `store-quilt`.
+#[derive(clap::Args)]
+pub struct StoreHowArgs {
     /// Store for this many epochs from now, or `max`.
     #[arg(long, conflicts_with = "end_epoch")]
     pub epochs: Option<String>,
     /// Store until this epoch (exclusive).
     #[arg(long)]
     pub end_epoch: Option<u32>,
-    /// Make the blob permanent: it cannot be deleted before it expires.
+    /// Make it permanent: it cannot be deleted before it expires.
     #[arg(long)]
     pub permanent: bool,
-    /// Make the blob deletable (the default; kept for compatibility).
+    /// Make it deletable (the default; kept for compatibility).
     #[arg(long, conflicts_with = "permanent")]
     pub deletable: bool,
-    /// Store even if the blob is already certified for long enough.
+    /// Store even if it is already certified for long enough.
     #[arg(long)]
     pub force: bool,
-    #[command(flatten)]
-    pub common: CommonArgs,
+}
+
+impl StoreHowArgs {
+    /// The client's store options (an error says how to give the lifetime).
+    pub fn options(&self) -> Result<StoreOptions> {
+        Ok(StoreOptions {
+            lifetime: lifetime(&self.epochs, self.end_epoch)?,
+            deletable: !self.permanent,
+            force: self.force,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -163,7 +181,7 @@ pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
 }
 
 /// The lifetime from `--epochs N|max` or `--end-epoch E`.
-pub(crate) fn lifetime(epochs: &Option<String>, end_epoch: Option<u32>) -> Result<Lifetime> {
+fn lifetime(epochs: &Option<String>, end_epoch: Option<u32>) -> Result<Lifetime> {
     Ok(match (epochs, end_epoch) {
         (Some(e), _) if e == "max" => Lifetime::Max,
         (Some(e), _) => {
@@ -179,11 +197,7 @@ pub(crate) fn lifetime(epochs: &Option<String>, end_epoch: Option<u32>) -> Resul
 }
 
 pub fn store(a: StoreArgs) -> Result<()> {
-    let options = StoreOptions {
-        lifetime: lifetime(&a.epochs, a.end_epoch)?,
-        deletable: !a.permanent,
-        force: a.force,
-    };
+    let options = a.how.options()?;
     let client = client(&a.common, true)?;
     runtime()?.block_on(async move {
         let system = client.system().await?;

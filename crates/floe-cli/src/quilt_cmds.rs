@@ -5,13 +5,13 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use floe_client::{QuiltPatchListItem, StoreOptions};
+use floe_client::QuiltPatchListItem;
 use floe_core::BlobId;
 use floe_core::quilt::{PatchContents, QuiltIndex, QuiltPatchId, QuiltPatchInput, Tags};
 use serde::{Deserialize, Serialize};
 
 use crate::cli_config::CommonArgs;
-use crate::client_cmds::{client, lifetime, parse_blob_id, print_json, print_store, runtime};
+use crate::client_cmds::{StoreHowArgs, client, parse_blob_id, print_json, print_store, runtime};
 use crate::output::{self, Bar};
 
 /// At most this many files are read for one quilt (a QuiltV1 holds at most s − 1 < 16,384).
@@ -32,21 +32,8 @@ pub struct StoreQuiltArgs {
     /// Print the quilt ID and index without storing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Store for this many epochs from now, or `max`.
-    #[arg(long, conflicts_with = "end_epoch")]
-    pub epochs: Option<String>,
-    /// Store until this epoch (exclusive).
-    #[arg(long)]
-    pub end_epoch: Option<u32>,
-    /// Make the quilt permanent: it cannot be deleted before it expires.
-    #[arg(long)]
-    pub permanent: bool,
-    /// Make the quilt deletable (the default; kept for compatibility).
-    #[arg(long, conflicts_with = "permanent")]
-    pub deletable: bool,
-    /// Store even if the quilt is already certified for long enough.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub how: StoreHowArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -283,11 +270,7 @@ pub fn store_quilt(a: StoreQuiltArgs) -> Result<()> {
             Ok(())
         });
     }
-    let options = StoreOptions {
-        lifetime: lifetime(&a.epochs, a.end_epoch)?,
-        deletable: !a.permanent,
-        force: a.force,
-    };
+    let options = a.how.options()?;
     rt.block_on(async {
         let system = client.system().await?;
         let progress = Bar::reporter(!a.common.json, "quilt");

@@ -69,7 +69,13 @@ pub fn parse_object_id(s: &str) -> Result<ObjectId, Failure> {
 
 fn read_options(query: Result<Query<ReadQuery>, QueryRejection>) -> Result<ReadOptions, Failure> {
     let Query(q) = query.map_err(|e| Failure::bad_request("INVALID_QUERY", e.body_text()))?;
-    let check = match (q.strict_consistency_check, q.skip_consistency_check) {
+    consistency_options(q.strict_consistency_check, q.skip_consistency_check)
+}
+
+/// The read options of Walrus's two consistency flags (every read route takes them; both at
+/// once is a 400).
+pub(crate) fn consistency_options(strict: bool, skip: bool) -> Result<ReadOptions, Failure> {
+    let check = match (strict, skip) {
         (true, true) => {
             return Err(Failure::bad_request(
                 "INVALID_CONSISTENCY_OPTIONS",

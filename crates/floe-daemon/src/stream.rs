@@ -21,12 +21,14 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap,
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use floe_client::{ClientError, ReadOptions};
-use floe_core::{BlobId, ConsistencyCheck, ObjectId};
+use floe_core::{BlobId, ObjectId};
 use floe_ledger::api_types::ObjectResponse;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::aggregator::{CACHE_CONTROL_OK, certified_size, check_max_size, content_type};
+use crate::aggregator::{
+    CACHE_CONTROL_OK, certified_size, check_max_size, consistency_options, content_type,
+};
 use crate::error::Failure;
 use crate::{AppState, Shared};
 
@@ -108,28 +110,13 @@ pub struct ConcatBody {
     skip_consistency_check: Option<bool>,
 }
 
-fn check(strict: bool, skip: bool) -> Result<ReadOptions, Failure> {
-    let check = match (strict, skip) {
-        (true, true) => {
-            return Err(Failure::bad_request(
-                "INVALID_CONSISTENCY_OPTIONS",
-                "strict_consistency_check and skip_consistency_check exclude each other",
-            ));
-        }
-        (true, false) => ConsistencyCheck::Strict,
-        (false, true) => ConsistencyCheck::Skip,
-        (false, false) => ConsistencyCheck::Default,
-    };
-    Ok(ReadOptions { check })
-}
-
 pub async fn get_concat(
     State(s): State<AppState>,
     query: Result<Query<ConcatQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let Query(q) = query.map_err(|e| Failure::bad_request("INVALID_QUERY", e.body_text()))?;
-    let options = check(q.strict_consistency_check, q.skip_consistency_check)?;
+    let options = consistency_options(q.strict_consistency_check, q.skip_consistency_check)?;
     let ids: Vec<String> = q.ids.split(',').map(|s| s.trim().to_string()).collect();
     concat(s, ids, options, &headers).await
 }
@@ -140,7 +127,7 @@ pub async fn post_concat(
     body: Result<Json<ConcatBody>, JsonRejection>,
 ) -> Result<Response, Failure> {
     let Json(b) = body.map_err(|e| Failure::bad_request("INVALID_BODY", e.body_text()))?;
-    let options = check(
+    let options = consistency_options(
         b.strict_consistency_check.unwrap_or(false),
         b.skip_consistency_check.unwrap_or(false),
     )?;
