@@ -205,6 +205,20 @@ async fn blob_page_shows_the_blob(b: &Browser, blob_id: &str) {
         .await;
     let n = support::N_SHARDS;
     assert_eq!(cells[0], json!(n), "one cell per shard");
+    // The certificate's signers, from the ledger's record and checked in the page's server.
+    let signers = b
+        .exec(
+            "const s = document.getElementById('signers'); return s ? [s.children.length, document.getElementById('cert-h').parentElement.textContent] : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        signers[0].as_u64().is_some_and(|k| k >= 1)
+            && signers[1]
+                .as_str()
+                .is_some_and(|t| t.contains("the aggregate signature verifies")),
+        "certificate signers: {signers}"
+    );
     assert!(
         cells[1].as_u64().unwrap() >= u64::from(n - 3),
         "slivers stored: {cells}"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use floe_client::QuiltPatchListItem;
 use floe_core::{BlobId, ObjectId, SliverPairIndex, SliverType};
-use floe_ledger::api_types::{BlobStatusResponse, ObjectResponse, SystemInfo};
+use floe_ledger::api_types::{BlobStatusResponse, CertificateRecord, ObjectResponse, SystemInfo};
 use floe_ledger::status::BlobStatus;
 use floe_ledger::types::BlobObject;
 use futures_util::StreamExt;
@@ -93,6 +93,9 @@ pub struct BlobFacts {
     pub shards: Vec<ShardCell>,
     /// A quilt's patches (`None`: not a quilt).
     pub patches: Option<Result<Vec<QuiltPatchListItem>, String>>,
+    /// The ledger's record of the blob's first certificate (`Ok(None)`: none kept), or why it
+    /// could not be fetched.
+    pub certificate: Result<Option<CertificateRecord>, String>,
 }
 
 impl BlobFacts {
@@ -119,7 +122,12 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
             None => return Err(DashboardError::NoSuchObject(id.to_string())),
         },
     };
-    let (status, system) = tokio::join!(ledger.blob_status(&blob_id), ledger.system());
+    let (status, system, certificate) = tokio::join!(
+        ledger.blob_status(&blob_id),
+        ledger.system(),
+        ledger.blob_certificate(&blob_id)
+    );
+    let certificate = certificate.map_err(|e| e.to_string());
     let status = status.map_err(ledger_err)?;
     let system = system.ok();
     if object.is_none() {
@@ -143,6 +151,7 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
         nodes,
         shards,
         patches: None,
+        certificate,
     };
     if facts.is_quilt() {
         facts.patches = Some(quilt_patches(d, &blob_id).await);

@@ -174,37 +174,91 @@ fn node_status(v: &Value) -> (String, bool) {
 }
 
 fn signers_section(f: &BlobFacts) -> String {
-    let certified: Vec<&str> = f
-        .nodes
-        .iter()
-        .filter(|n| n.status.as_ref().is_ok_and(|v| node_status(v).1))
-        .map(|n| n.name.as_str())
-        .collect();
-    let shards: usize = f
-        .nodes
-        .iter()
-        .filter(|n| n.status.as_ref().is_ok_and(|v| node_status(v).1))
-        .map(|n| n.shards)
-        .sum();
     let mut out =
         String::from("<section aria-labelledby=\"cert-h\"><h2 id=\"cert-h\">Certificate</h2>");
     if !matches!(f.status.status, BlobStatus::Certified { .. }) {
         out.push_str("<p>Not certified: there is no certificate.</p></section>");
         return out;
     }
-    let _ = write!(
-        out,
-        "<p>The ledger recorded the certificate only after checking its aggregate signature and \
-         that its signers hold at least n − f shards. The ledger's API does not publish the \
-         signer bitmap; these nodes confirm the blob as certified now \
-         ({} nodes, {shards} shards):</p><ul id=\"signers\">{}</ul></section>",
-        certified.len(),
-        certified
-            .iter()
-            .map(|n| format!("<li>{}</li>", esc(n)))
-            .collect::<String>()
-    );
+    match certificate_signers(f) {
+        Ok((epoch, check, signers)) => {
+            let shards: usize = signers.iter().map(|s| s.1).sum();
+            let _ = write!(
+                out,
+                "<p>First certified in epoch {epoch}, signed by {} nodes holding {shards} \
+                 shards; checked here: {}.</p><ul id=\"signers\">{}</ul></section>",
+                signers.len(),
+                esc(&check),
+                signers
+                    .iter()
+                    .map(|(n, s)| format!("<li>{} ({s} shards)</li>", esc(n)))
+                    .collect::<String>()
+            );
+        }
+        Err(why) => {
+            let _ = write!(
+                out,
+                "<p>The ledger recorded the certificate only after checking its aggregate \
+                 signature and that its signers hold at least n − f shards; its signers cannot \
+                 be shown here: {}.</p></section>",
+                esc(&why)
+            );
+        }
+    }
     out
+}
+
+/// The certificate's epoch, the result of checking it, and its signers (name, shards), from
+/// the ledger's certificate record and the committee of its epoch (current or previous).
+/// A certificate's epoch, what checking it showed, and its signers (name, shards).
+type Signers = (u32, String, Vec<(String, usize)>);
+
+fn certificate_signers(f: &BlobFacts) -> Result<Signers, String> {
+    let record = match &f.certificate {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err("the ledger keeps no certificate for it (certified before its last restart from a snapshot)".into()),
+        Err(e) => return Err(format!("the ledger did not answer: {e}")),
+    };
+    let system = f
+        .system
+        .as_ref()
+        .ok_or("the ledger's system info is missing")?;
+    let committee = [Some(&system.committee), system.previous_committee.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|c| c.epoch == record.epoch)
+        .ok_or_else(|| {
+            format!(
+                "the committee of epoch {} is no longer shown by the ledger",
+                record.epoch
+            )
+        })?;
+    let check =
+        match floe_client::audit::check_certificate(Some(record), Some(committee), &f.blob_id) {
+            floe_client::audit::CertificateCheck::Verified { .. } => {
+                "the aggregate signature verifies".to_string()
+            }
+            floe_client::audit::CertificateCheck::NotChecked { reason } => {
+                format!("not checked ({reason})")
+            }
+            floe_client::audit::CertificateCheck::Invalid { reason } => {
+                format!("INVALID ({reason})")
+            }
+        };
+    let signers = committee
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            record
+                .certificate
+                .signers_bitmap
+                .get(i / 8)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        })
+        .map(|(_, m)| (m.name.clone(), m.shards.len()))
+        .collect();
+    Ok((record.epoch, check, signers))
 }
 
 fn shard_class(s: &ShardState) -> (&'static str, &'static str) {
