@@ -4,15 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_core::EncodingType;
-use floe_core::metadata::derive_blob_id;
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
-use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger::AccountKey;
 use floe_ledger_service::{Ledger, SystemClock};
 
-fn seed(tag: &str, i: u64) -> [u8; 32] {
-    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
-}
+mod common;
+use common::{genesis, register, seed};
 
 /// Runs on its own runtime in its own thread, so that a deadlock (which blocks the runtime's
 /// threads and its timers) still fails the test instead of hanging it.
@@ -34,24 +30,7 @@ fn submitters_and_event_pollers_never_deadlock() {
 
 async fn workload() {
     let dir = tempfile::tempdir().unwrap();
-    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
-    let op = AccountKey::from_seed(&seed("op", 0));
-    let genesis = GenesisConfig {
-        version: 1,
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: vec![GenesisNode {
-            name: "n".into(),
-            network_address: "127.0.0.1:1".into(),
-            protocol_key: *key.public_key(),
-            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
-            owner: op.address(),
-            capacity: 1 << 50,
-            weight: 1,
-        }],
-    };
+    let genesis = genesis();
     let ledger = Ledger::open(dir.path(), genesis, Arc::new(SystemClock)).unwrap();
     const SUBMITTERS: u64 = 16;
     const PER: u64 = 60;
@@ -74,15 +53,7 @@ async fn workload() {
             tasks.push(tokio::spawn(async move {
                 let account = AccountKey::from_seed(&seed("user", s));
                 for i in 0..PER {
-                    let root = seed("root", s * 1000 + i);
-                    let kind = TxKind::ReserveAndRegister {
-                        end_epoch: 3,
-                        blob_id: derive_blob_id(EncodingType::RS2, 10, &root),
-                        root_hash: root,
-                        size: 10,
-                        encoding_type: EncodingType::RS2,
-                        deletable: true,
-                    };
+                    let (kind, _) = register(s * 1000 + i);
                     ledger.submit_tx(account.sign(i, kind)).await.unwrap();
                     // Interleave reads that take the state lock and the watermark.
                     let _ = ledger.read(|s, _| s.entry_count()).await.unwrap();
@@ -103,37 +74,12 @@ async fn workload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
-    let op = AccountKey::from_seed(&seed("op", 0));
-    let genesis = GenesisConfig {
-        version: 1,
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: vec![GenesisNode {
-            name: "n".into(),
-            network_address: "127.0.0.1:1".into(),
-            protocol_key: *key.public_key(),
-            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
-            owner: op.address(),
-            capacity: 1 << 50,
-            weight: 1,
-        }],
-    };
+    let genesis = genesis();
     let account = AccountKey::from_seed(&seed("user", 0));
     let ledger =
         Ledger::open_with_snapshots(dir.path(), genesis.clone(), Arc::new(SystemClock), 5).unwrap();
     for i in 0..23 {
-        let root = seed("root", i);
-        let kind = TxKind::ReserveAndRegister {
-            end_epoch: 3,
-            blob_id: derive_blob_id(EncodingType::RS2, 10, &root),
-            root_hash: root,
-            size: 10,
-            encoding_type: EncodingType::RS2,
-            deletable: true,
-        };
+        let (kind, _) = register(i);
         ledger.submit_tx(account.sign(i, kind)).await.unwrap();
     }
     let hash = ledger.read(|s, _| s.state_hash()).await.unwrap();
@@ -173,15 +119,7 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     }
     assert_eq!(reopened.digest_after(23), None);
     // And it goes on from there.
-    let root = seed("root", 23);
-    let kind = TxKind::ReserveAndRegister {
-        end_epoch: 3,
-        blob_id: derive_blob_id(EncodingType::RS2, 10, &root),
-        root_hash: root,
-        size: 10,
-        encoding_type: EncodingType::RS2,
-        deletable: true,
-    };
+    let (kind, _) = register(23);
     let accepted = reopened.submit_tx(account.sign(23, kind)).await.unwrap();
     assert_eq!(accepted.entry_index, 23);
 }

@@ -10,52 +10,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_core::EncodingType;
-use floe_core::metadata::derive_blob_id;
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
-use floe_ledger::{AccountKey, Event, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger::{AccountKey, Event, GenesisConfig, TxKind};
 use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
 use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
 
-fn seed(tag: &str, i: u64) -> [u8; 32] {
-    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
-}
+mod common;
+use common::{genesis, seed};
 
-fn genesis() -> GenesisConfig {
-    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
-    let op = AccountKey::from_seed(&seed("op", 0));
-    GenesisConfig {
-        version: 1,
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: vec![GenesisNode {
-            name: "n".into(),
-            network_address: "127.0.0.1:1".into(),
-            protocol_key: *key.public_key(),
-            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
-            owner: op.address(),
-            capacity: 1 << 50,
-            weight: 1,
-        }],
-    }
-}
-
+/// A register transaction of account `account`'s `i`th blob.
 fn register(account: u64, i: u64) -> (TxKind, floe_core::BlobId) {
-    let root = seed("root", account * 10_000 + i);
-    let blob_id = derive_blob_id(EncodingType::RS2, 10, &root);
-    (
-        TxKind::ReserveAndRegister {
-            end_epoch: 3,
-            blob_id,
-            root_hash: root,
-            size: 10,
-            encoding_type: EncodingType::RS2,
-            deletable: true,
-        },
-        blob_id,
-    )
+    common::register(account * 10_000 + i)
 }
 
 async fn etcd(dir: &Path) -> EtcdMembers {

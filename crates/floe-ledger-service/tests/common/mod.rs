@@ -1,0 +1,55 @@
+//! What the ledger service's integration tests share: seeds, a one-node genesis and a
+//! register transaction for a synthetic blob.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use floe_core::EncodingType;
+use floe_core::metadata::derive_blob_id;
+use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger_service::SystemClock;
+
+/// A deterministic 32-byte seed from a tag and an index.
+pub fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+/// One storage node holding all 10 shards, epochs of an hour starting now.
+pub fn genesis() -> GenesisConfig {
+    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
+    let op = AccountKey::from_seed(&seed("op", 0));
+    GenesisConfig {
+        version: 1,
+        n_shards: 10,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
+        max_epochs_ahead: 53,
+        nodes: vec![GenesisNode {
+            name: "n".into(),
+            network_address: "127.0.0.1:1".into(),
+            protocol_key: *key.public_key(),
+            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
+            owner: op.address(),
+            capacity: 1 << 50,
+            weight: 1,
+        }],
+    }
+}
+
+/// Reserve and register a 10-byte deletable blob until epoch 3, whose root is
+/// `seed("root", root_index)`; returns the transaction and the blob ID.
+pub fn register(root_index: u64) -> (TxKind, floe_core::BlobId) {
+    let root = seed("root", root_index);
+    let blob_id = derive_blob_id(EncodingType::RS2, 10, &root);
+    (
+        TxKind::ReserveAndRegister {
+            end_epoch: 3,
+            blob_id,
+            root_hash: root,
+            size: 10,
+            encoding_type: EncodingType::RS2,
+            deletable: true,
+        },
+        blob_id,
+    )
+}
