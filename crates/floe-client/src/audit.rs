@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use crate::committee::CommitteeView;
 use crate::{Client, ClientError};
 
-pub use certificate::{CertificateCheck, check_certificate};
+pub use certificate::{CertificateCheck, check_certificate, signing_members};
 pub use evidence::{Evidence, EvidenceCheck, EvidenceError, verify_evidence};
 pub use verdict::{AuditReport, FailedNode, Margins, Verdict};
 

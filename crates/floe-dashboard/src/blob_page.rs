@@ -245,18 +245,9 @@ fn certificate_signers(f: &BlobFacts) -> Result<Signers, String> {
                 format!("INVALID ({reason})")
             }
         };
-    let signers = committee
-        .members
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            record
-                .certificate
-                .signers_bitmap
-                .get(i / 8)
-                .is_some_and(|b| b & (1 << (i % 8)) != 0)
-        })
-        .map(|(_, m)| (m.name.clone(), m.shards.len()))
+    let signers = floe_client::audit::signing_members(record, committee)?
+        .into_iter()
+        .map(|m| (m.name.clone(), m.shards.len()))
         .collect();
     Ok((record.epoch, check, signers))
 }

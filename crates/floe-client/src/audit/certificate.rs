@@ -2,7 +2,7 @@
 
 use floe_core::BlobId;
 use floe_crypto::{CommitteeMember, CommitteeWeights, ConfirmationBody};
-use floe_ledger::api_types::{CertificateRecord, CommitteeInfo};
+use floe_ledger::api_types::{CertificateRecord, CommitteeInfo, MemberInfo};
 use serde::{Deserialize, Serialize};
 
 /// What checking the certificate showed.
@@ -43,17 +43,9 @@ pub fn check_certificate(
             reason: format!("the committee of epoch {} is not at hand", record.epoch),
         };
     };
-    let members = committee
-        .members
-        .iter()
-        .map(|m| CommitteeMember {
-            public_key: m.protocol_key,
-            weight: m.shards.len() as u16,
-        })
-        .collect();
-    let weights = match CommitteeWeights::new(members, committee.n_shards) {
+    let weights = match weights(committee) {
         Ok(w) => w,
-        Err(e) => return invalid(format!("unusable committee: {e}")),
+        Err(e) => return invalid(e),
     };
     match record
         .certificate
@@ -69,19 +61,38 @@ pub fn check_certificate(
     }
 }
 
-/// Shards held by the certificate's signers (bit i of the bitmap: member i).
-fn signer_shards(record: &CertificateRecord, committee: &CommitteeInfo) -> u64 {
-    committee
+/// The committee's weights, members in signer-bitmap order.
+fn weights(committee: &CommitteeInfo) -> Result<CommitteeWeights, String> {
+    let members = committee
         .members
         .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            record
-                .certificate
-                .signers_bitmap
-                .get(i / 8)
-                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        .map(|m| CommitteeMember {
+            public_key: m.protocol_key,
+            weight: m.shards.len() as u16,
         })
-        .map(|(_, m)| m.shards.len() as u64)
+        .collect();
+    CommitteeWeights::new(members, committee.n_shards)
+        .map_err(|e| format!("unusable committee: {e}"))
+}
+
+/// The members of `committee` (which must be of the record's epoch) that signed the
+/// certificate, from its signer bitmap (shape checked).
+pub fn signing_members<'a>(
+    record: &CertificateRecord,
+    committee: &'a CommitteeInfo,
+) -> Result<Vec<&'a MemberInfo>, String> {
+    let indices = record
+        .certificate
+        .signers(&weights(committee)?)
+        .map_err(|e| e.to_string())?;
+    Ok(indices.into_iter().map(|i| &committee.members[i]).collect())
+}
+
+/// Shards held by the certificate's signers.
+fn signer_shards(record: &CertificateRecord, committee: &CommitteeInfo) -> u64 {
+    signing_members(record, committee)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.shards.len() as u64)
         .sum()
 }
