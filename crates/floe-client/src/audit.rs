@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use floe_core::audit::{AuditRequest, AuditRequestV1, DEFAULT_AUDIT_SAMPLES};
 use floe_core::{BlobId, BlobMetadataWithId, EncodingConfig, ShardIndex};
-use floe_crypto::audit::{AuditOutcome, AuditRefusal, max_answer_bytes, verify_audit_answer};
+use floe_crypto::audit::max_answer_bytes;
 use floe_crypto::{ProtocolPublicKey, SignedMessage};
 use floe_ledger::BlobStatus;
 use floe_ledger::api_types::{CertificateRecord, CommitteeInfo};
@@ -99,22 +99,18 @@ pub(crate) fn judge_answer(
     config: &EncodingConfig,
     metadata: &BlobMetadataWithId,
 ) -> Judgement {
-    let message = match verify_audit_answer(signed, node_key, request, epoch) {
-        Ok(m) => m,
-        Err(e) => return (ShardResult::Failed, Some(format!("bad answer: {e}")), false),
-    };
-    match &message.body.v1().outcome {
-        AuditOutcome::Samples(samples) => {
-            match samples.verify(config, &metadata.metadata, request) {
-                Ok(()) => (ShardResult::Proved, None, false),
-                Err(e) => (ShardResult::Failed, Some(format!("wrong data: {e}")), false),
-            }
+    match floe_crypto::audit::judge_answer(
+        signed,
+        node_key,
+        request,
+        epoch,
+        config,
+        &metadata.metadata,
+    ) {
+        floe_crypto::audit::Judgement::Proved => (ShardResult::Proved, None, false),
+        floe_crypto::audit::Judgement::Failed { reason, recovering } => {
+            (ShardResult::Failed, Some(reason), recovering)
         }
-        AuditOutcome::Refused(r) => (
-            ShardResult::Failed,
-            Some(format!("refused: {r}")),
-            *r == AuditRefusal::Recovering,
-        ),
     }
 }
 

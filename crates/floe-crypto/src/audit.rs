@@ -177,5 +177,51 @@ pub fn max_answer_bytes(symbol_size: u16, samples: u16, n_shards: u16) -> usize 
     1024 + 2 * usize::from(samples) * per_sample
 }
 
+/// What a node's signed answer to an audit request shows, once checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// Signed by the node, bound to the request, and every sample verified.
+    Proved,
+    /// Wrong data, a bad proof or signature, an answer to another request, or a refusal
+    /// (`recovering`: the node said it is rebuilding what it lacks).
+    Failed {
+        /// What was wrong, for people.
+        reason: String,
+        /// The node said it is rebuilding what it lacks.
+        recovering: bool,
+    },
+}
+
+/// Judge `signed`, `node`'s answer to `request` made around `epoch`, against the blob's
+/// verified `metadata` (pure: signature, binding, proofs). Nothing in the answer is believed
+/// before it verifies.
+pub fn judge_answer(
+    signed: &SignedMessage,
+    node: &ProtocolPublicKey,
+    request: &AuditRequestV1,
+    epoch: Epoch,
+    config: &floe_core::EncodingConfig,
+    metadata: &floe_core::BlobMetadata,
+) -> Judgement {
+    let failed = |reason: String| Judgement::Failed {
+        reason,
+        recovering: false,
+    };
+    let message = match verify_audit_answer(signed, node, request, epoch) {
+        Ok(m) => m,
+        Err(e) => return failed(format!("bad answer: {e}")),
+    };
+    match &message.body.v1().outcome {
+        AuditOutcome::Samples(samples) => match samples.verify(config, metadata, request) {
+            Ok(()) => Judgement::Proved,
+            Err(e) => failed(format!("wrong data: {e}")),
+        },
+        AuditOutcome::Refused(r) => Judgement::Failed {
+            reason: format!("refused: {r}"),
+            recovering: *r == AuditRefusal::Recovering,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -274,6 +274,26 @@ fn describe(kind: &EventKind) -> (&'static str, String) {
             "EpochParametersSelected",
             format!("committee of epoch {next_epoch} fixed"),
         ),
+        EventKind::ChallengesStarted {
+            eligible_blobs,
+            skipped_shards,
+            ..
+        } => (
+            "ChallengesStarted",
+            format!("samples from {eligible_blobs} blobs, {skipped_shards} shards skipped"),
+        ),
+        EventKind::ChallengeReported {
+            passed,
+            failed,
+            no_answer,
+            not_issued,
+            ..
+        } => (
+            "ChallengeReported",
+            format!(
+                "{passed} passed, {failed} failed, {no_answer} unanswered, {not_issued} not issued"
+            ),
+        ),
     }
 }
 

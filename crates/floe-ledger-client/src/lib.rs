@@ -279,6 +279,27 @@ impl LedgerClient {
         }
     }
 
+    /// The storage-challenge tallies of the epochs the ledger keeps.
+    pub async fn challenge_summary(
+        &self,
+    ) -> Result<floe_ledger::challenge::ChallengeSummary, LedgerClientError> {
+        self.get("/v1/challenges", REQUEST_TIMEOUT).await
+    }
+
+    /// One epoch's storage challenges, or `None` if none are recorded for it.
+    pub async fn challenges(
+        &self,
+        epoch: u32,
+    ) -> Result<Option<floe_ledger::challenge::EpochChallenges>, LedgerClientError> {
+        match self
+            .get(&format!("/v1/challenges/{epoch}"), REQUEST_TIMEOUT)
+            .await
+        {
+            Err(LedgerClientError::Api { status: 404, .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
     /// The object, or `None` if the ledger has no such object.
     pub async fn object(&self, id: &ObjectId) -> Result<Option<ObjectResponse>, LedgerClientError> {
         match self

@@ -97,6 +97,8 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/v1/blobs/{blob_id}/certificate", get(certificate))
         .route("/v1/objects/{object_id}", get(object))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/challenges", get(challenges))
+        .route("/v1/challenges/{epoch}", get(epoch_challenges))
         .route("/v1/events", get(events))
         .route("/v1/entries/{index}", get(entry))
         .route("/v1/health", get(health))
@@ -268,6 +270,33 @@ async fn certificate(
             format!("blob {blob_id} was never certified"),
         )),
     }
+}
+
+/// `GET /v1/challenges`: the storage-challenge tallies of the kept epochs.
+async fn challenges(State(ledger): Shared) -> Result<Response, ApiError> {
+    Ok(ok(ledger.read(|s, _| s.challenge_summary()).await?))
+}
+
+/// `GET /v1/challenges/{epoch}`: one epoch's seed, samples, tallies, failures and signed
+/// reports.
+async fn epoch_challenges(
+    State(ledger): Shared,
+    Path(epoch): Path<String>,
+) -> Result<Response, ApiError> {
+    let epoch: u32 = epoch.parse().map_err(|_| {
+        ApiError::bad_request("BAD_EPOCH", format!("{epoch:?} is not an epoch number"))
+    })?;
+    let found = ledger.read(|s, _| s.challenges(epoch).cloned()).await?;
+    found.map(ok).ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHALLENGES",
+            format!(
+                "no storage challenges recorded for epoch {epoch} (they start when an epoch \
+                 change is done, and the ledger keeps the last {} epochs)",
+                floe_ledger::challenge::EPOCHS_KEPT
+            ),
+        )
+    })
 }
 
 async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -1077,6 +1077,7 @@ async fn epoch_clock_advances_epochs_by_itself() {
     let mut started = Vec::new();
     let mut done = Vec::new();
     let mut selected = Vec::new();
+    let mut challenges = Vec::new();
     while done.len() < 2 && start.elapsed() < Duration::from_secs(5) {
         let page = server
             .get_ok(&format!("/v1/events?cursor={cursor}&waitMs=500"))
@@ -1086,6 +1087,7 @@ async fn epoch_clock_advances_epochs_by_itself() {
                 ("epochChangeStart", b) => started.push(b["epoch"].as_u64().unwrap()),
                 ("epochChangeDone", b) => done.push(b["epoch"].as_u64().unwrap()),
                 ("epochParametersSelected", b) => selected.push(b["nextEpoch"].as_u64().unwrap()),
+                ("challengesStarted", b) => challenges.push(b["epoch"].as_u64().unwrap()),
                 (other, _) => panic!("unexpected event {other}: {e}"),
             }
         }
@@ -1105,6 +1107,8 @@ async fn epoch_clock_advances_epochs_by_itself() {
     assert_eq!(done[..2], [1, 2]);
     // Each next committee was fixed (half an epoch in) before its epoch started.
     assert_eq!(selected[..2], [1, 2]);
+    // Each finished change fixed that epoch's storage challenges.
+    assert_eq!(challenges[..2], [1, 2]);
 
     let system = server.get_ok("/v1/system").await;
     let epoch = system["epoch"].as_u64().unwrap();

@@ -96,6 +96,22 @@ pub struct CommitteeInfo {
 }
 
 impl CommitteeInfo {
+    /// The committee's node IDs and shards, as the state machine holds them.
+    pub fn to_committee(&self) -> Committee {
+        Committee {
+            epoch: self.epoch,
+            n_shards: self.n_shards,
+            members: self
+                .members
+                .iter()
+                .map(|m| crate::types::CommitteeMember {
+                    node_id: m.node_id,
+                    shards: m.shards.clone(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn new(c: &Committee, nodes: &BTreeMap<ObjectId, StorageNode>) -> Self {
         Self {
             epoch: c.epoch,

@@ -81,6 +81,12 @@ pub enum TxError {
     LastNode,
     #[error("invalid blob attributes: {0}")]
     BadAttributes(String),
+    #[error("invalid challenge report: {0}")]
+    BadChallengeReport(String),
+    #[error("no storage challenges are open in epoch {0}")]
+    NoChallenges(Epoch),
+    #[error("node {0} already reported its challenges this epoch")]
+    ChallengesAlreadyReported(NodeId),
     /// A replicated-log entry whose payload is not a ledger entry (never written by a replica
     /// of this build); it is recorded as a rejection, so every replica skips it the same way.
     #[error("log entry cannot be decoded: {0}")]
@@ -117,6 +123,9 @@ impl TxError {
             TxError::NoEpochChange(_) => "NO_EPOCH_CHANGE",
             TxError::NotInCommittee(_) => "NOT_IN_COMMITTEE",
             TxError::AlreadyReported(_) => "ALREADY_REPORTED",
+            TxError::BadChallengeReport(_) => "BAD_CHALLENGE_REPORT",
+            TxError::NoChallenges(_) => "NO_CHALLENGES",
+            TxError::ChallengesAlreadyReported(_) => "CHALLENGES_ALREADY_REPORTED",
             TxError::BadNode(_) => "BAD_NODE",
             TxError::NodeDeregistered(_) => "NODE_DEREGISTERED",
             TxError::LastNode => "LAST_NODE",

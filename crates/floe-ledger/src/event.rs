@@ -90,6 +90,24 @@ pub enum EventKind {
     /// `voting_end`); it takes over at the start of `next_epoch`.
     #[serde(rename_all = "camelCase")]
     EpochParametersSelected { next_epoch: Epoch },
+    /// The storage challenges of `epoch` are fixed (seed and samples; see
+    /// `GET /v1/challenges/{epoch}`): drawn from `eligible_blobs` certified blobs.
+    #[serde(rename_all = "camelCase")]
+    ChallengesStarted {
+        epoch: Epoch,
+        eligible_blobs: u64,
+        skipped_shards: u32,
+    },
+    /// A challenger's report was accepted: what its challenges showed.
+    #[serde(rename_all = "camelCase")]
+    ChallengeReported {
+        epoch: Epoch,
+        node_id: NodeId,
+        passed: u32,
+        failed: u32,
+        no_answer: u32,
+        not_issued: u32,
+    },
 }
 
 impl EventKind {

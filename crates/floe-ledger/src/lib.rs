@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_types;
+pub mod challenge;
 pub mod committee;
 pub mod error;
 pub mod event;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 mod attribute_rules;
 mod blob_rules;
+mod challenge_rules;
 mod effects;
 mod node_rules;
 mod preverify;
@@ -65,6 +66,8 @@ pub struct LedgerState {
     pub(crate) entry_count: u64,
     pub(crate) event_count: u64,
     pub(crate) digest: [u8; 32],
+    /// Storage challenges of the last [`crate::challenge::EPOCHS_KEPT`] epochs.
+    pub(crate) challenges: BTreeMap<Epoch, crate::challenge::EpochChallenges>,
     #[serde(skip)]
     weights: Option<Arc<CommitteeWeights>>,
     /// Certificates already verified (outside the sequencing lock) for the current epoch.
@@ -221,6 +224,7 @@ impl LedgerState {
             entry_count: 0,
             event_count: 0,
             digest,
+            challenges: BTreeMap::new(),
             weights: None,
             verified: VerifiedCache::default(),
         };
@@ -490,6 +494,7 @@ impl LedgerState {
                 .map(|c| &c.shards)
                 != Some(&m.shards)
         }) || new_committee.members.len() != self.committee.members.len();
+        self.close_challenges();
         out.epoch = next;
         let mut prev = new_committee;
         std::mem::swap(&mut self.committee, &mut prev);
@@ -506,6 +511,7 @@ impl LedgerState {
         } else {
             self.epoch_state = EpochState::Done;
             out.emit(EventKind::EpochChangeDone { epoch: next });
+            self.start_challenges(out);
         }
         Ok(())
     }
@@ -673,6 +679,9 @@ impl LedgerState {
             TxKind::RemoveBlobAttributes { blob_object, keys } => {
                 self.remove_attributes(&sender, blob_object, keys.as_deref())?
             }
+            TxKind::SubmitChallengeReport { report, signature } => {
+                self.submit_challenge_report(&sender, report, signature, out)?
+            }
         }
         self.accounts.insert(sender, expected + 1);
         Ok(())
@@ -765,6 +774,7 @@ impl LedgerState {
         if new_weight >= u32::from(self.encoding_config().quorum()) {
             self.epoch_state = EpochState::Done;
             out.emit(EventKind::EpochChangeDone { epoch });
+            self.start_challenges(out);
         } else {
             self.epoch_state = EpochState::Syncing {
                 reported,

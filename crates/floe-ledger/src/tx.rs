@@ -2,7 +2,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use floe_core::{BlobId, EncodingType, Epoch, ObjectId, TxDigest};
-use floe_crypto::{Certificate, ProofOfPossession, ProtocolPublicKey};
+use floe_crypto::{Certificate, ProofOfPossession, ProtocolPublicKey, ProtocolSignature};
+
+use crate::challenge::ChallengeReport;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Address, NodeId};
@@ -95,6 +97,14 @@ pub enum TxKind {
     RemoveBlobAttributes {
         blob_object: ObjectId,
         keys: Option<Vec<String>>,
+    },
+    /// A committee member's signed report on the storage challenges it owed this epoch (see
+    /// [`crate::challenge`]); sent by the node's owner. Appended: variant indices are part of
+    /// the log's encoding.
+    #[serde(rename_all = "camelCase")]
+    SubmitChallengeReport {
+        report: ChallengeReport,
+        signature: ProtocolSignature,
     },
 }
 
@@ -230,7 +240,7 @@ impl SignedTransaction {
 
 macro_rules! hex_array {
     ($name:ident, $n:expr) => {
-        mod $name {
+        pub(crate) mod $name {
             use serde::{Deserialize, Deserializer, Serializer};
             pub fn serialize<S: Serializer>(v: &[u8; $n], s: S) -> Result<S::Ok, S::Error> {
                 if s.is_human_readable() {
