@@ -444,6 +444,7 @@ impl Ledger {
                         &inner.state,
                         &inner.events,
                         &inner.digests,
+                        &inner.certificates,
                     );
                     pending.push(PendingSnapshot {
                         seq: inner.applied,
@@ -601,6 +602,7 @@ fn install(inner: &mut Inner, snap: Snapshot) {
     inner.events = snap.events;
     inner.events_after.clear();
     inner.digests = snap.digests;
+    inner.certificates = snap.certificates;
     inner.outcomes.clear();
     inner.accepted_txs.clear();
     inner.accepted_order.clear();

@@ -271,6 +271,7 @@ impl Ledger {
                 state = snap.state;
                 events = snap.events;
                 digests = snap.digests;
+                certificates = snap.certificates;
             } else {
                 tracing::warn!(
                     seq = snap.seq,
@@ -428,6 +429,7 @@ impl Ledger {
                         &inner.state,
                         &inner.events,
                         &inner.digests,
+                        &inner.certificates,
                     );
                     (inner.applied, bytes)
                 });

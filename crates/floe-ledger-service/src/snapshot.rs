@@ -9,13 +9,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use floe_core::merkle::blake2b256;
+use std::collections::HashMap;
+
+use floe_core::BlobId;
+use floe_ledger::api_types::CertificateRecord;
 use floe_ledger::{Event, LedgerState};
 use serde::{Deserialize, Serialize};
 
 /// The snapshot format this build writes and reads.
 /// Version 2 added the running digest after every covered entry (so `/v1/entries/N` answers
-/// for entries before the snapshot after a restart).
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// for entries before the snapshot after a restart). Version 3: the state holds the storage
+/// challenges of recent epochs, and the snapshot each blob's first certificate (so
+/// `GET /v1/blobs/{id}/certificate` answers after a restart from it). Older snapshots are
+/// skipped (the log is replayed instead).
+pub const SNAPSHOT_VERSION: u8 = 3;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
@@ -49,6 +56,8 @@ struct SnapshotFile {
     /// The running digest after each entry `0..seq` (32 bytes per entry, like the events
     /// above it grows with history; pruning both is future work).
     digests: Vec<[u8; 32]>,
+    /// Each certified blob's first certificate, by blob ID.
+    certificates: Vec<CertificateRecord>,
 }
 
 /// A decoded snapshot.
@@ -60,6 +69,8 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     /// The running digest after each entry `0..seq`.
     pub digests: Vec<[u8; 32]>,
+    /// Each certified blob's first certificate.
+    pub certificates: HashMap<BlobId, CertificateRecord>,
     pub root: [u8; 32],
 }
 
@@ -75,8 +86,12 @@ pub fn encode(
     state: &LedgerState,
     events: &[Event],
     digests: &[[u8; 32]],
+    certificates: &HashMap<BlobId, CertificateRecord>,
 ) -> (Vec<u8>, [u8; 32]) {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
+    // Sorted, so that replicas with equal maps write equal bytes.
+    let mut certificates: Vec<CertificateRecord> = certificates.values().cloned().collect();
+    certificates.sort_by_key(|c| c.blob_id);
     let file = SnapshotFile {
         version: SNAPSHOT_VERSION,
         seq,
@@ -84,6 +99,7 @@ pub fn encode(
         state: state.to_snapshot_bytes(),
         events: events.to_vec(),
         digests: digests.to_vec(),
+        certificates,
     };
     let bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
     let root = root_of(&bytes);
@@ -114,6 +130,11 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         state,
         events: file.events,
         digests: file.digests,
+        certificates: file
+            .certificates
+            .into_iter()
+            .map(|c| (c.blob_id, c))
+            .collect(),
         root: root_of(bytes),
     })
 }

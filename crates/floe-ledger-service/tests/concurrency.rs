@@ -78,10 +78,17 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     let account = AccountKey::from_seed(&seed("user", 0));
     let ledger =
         Ledger::open_with_snapshots(dir.path(), genesis.clone(), Arc::new(SystemClock), 5).unwrap();
-    for i in 0..23 {
+    // Entry 1 certifies the blob of entry 0: its certificate must survive the restart too.
+    let (kind, certified) = register(0);
+    let accepted = ledger.submit_tx(account.sign(0, kind)).await.unwrap();
+    let object = common::registered_object(&accepted.events);
+    let kind = common::certify(certified, object);
+    ledger.submit_tx(account.sign(1, kind)).await.unwrap();
+    for i in 2..23 {
         let (kind, _) = register(i);
         ledger.submit_tx(account.sign(i, kind)).await.unwrap();
     }
+    let certificate = ledger.certificate(&certified).await.unwrap().unwrap();
     let hash = ledger.read(|s, _| s.state_hash()).await.unwrap();
     let events = ledger.events(0, 1000, Duration::ZERO).await;
     let digests: Vec<_> = (0..23).map(|i| ledger.digest_after(i).unwrap()).collect();
@@ -118,6 +125,9 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
         assert_eq!(reopened.digest_after(i as u64), Some(*d), "entry {i}");
     }
     assert_eq!(reopened.digest_after(23), None);
+    // The certificate of a blob certified before the snapshot is still served.
+    let again = reopened.certificate(&certified).await.unwrap();
+    assert_eq!(again.map(|c| c.event_index), Some(certificate.event_index));
     // And it goes on from there.
     let (kind, _) = register(23);
     let accepted = reopened.submit_tx(account.sign(23, kind)).await.unwrap();

@@ -53,3 +53,40 @@ pub fn register(root_index: u64) -> (TxKind, floe_core::BlobId) {
         blob_id,
     )
 }
+
+/// Certify the deletable blob `blob_id` registered as `object` in epoch 0, signed by the one
+/// genesis node (which holds every shard).
+pub fn certify(blob_id: floe_core::BlobId, object: floe_core::ObjectId) -> TxKind {
+    use floe_crypto::{BlobPersistenceType, Certificate, CommitteeMember, CommitteeWeights};
+    let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
+    let message = floe_crypto::Confirmation::new(
+        0,
+        blob_id,
+        BlobPersistenceType::Deletable { object_id: object },
+    )
+    .to_message();
+    let weights = CommitteeWeights::new(
+        vec![CommitteeMember {
+            public_key: *key.public_key(),
+            weight: 10,
+        }],
+        10,
+    )
+    .unwrap();
+    let signed = floe_crypto::SignedMessage::sign(&key, &message);
+    TxKind::CertifyBlob {
+        blob_object: object,
+        certificate: Certificate::aggregate(&weights, &[(0, signed)]).unwrap(),
+    }
+}
+
+/// The object ID a registration's events name.
+pub fn registered_object(events: &[floe_ledger::Event]) -> floe_core::ObjectId {
+    events
+        .iter()
+        .find_map(|e| match &e.kind {
+            floe_ledger::EventKind::BlobRegistered { object_id, .. } => Some(*object_id),
+            _ => None,
+        })
+        .expect("a registration emits BlobRegistered")
+}
