@@ -355,12 +355,14 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
         };
         let status = client.verified_status(&blob_id, Some(a.timeout)).await?;
         let last_audit = crate::audit_cmd::last_audit(&a.common, &blob_id);
+        let system = client.system().await?;
+        let challenges = crate::challenge_cmd::blob_challenges(&client, &system, &blob_id).await;
         if a.common.json {
             let mut v = serde_json::to_value(&status)?;
             v["lastAudit"] = json!(last_audit);
+            v["lastChallenges"] = json!(challenges);
             return print_json(&v);
         }
-        let system = client.system().await?;
         let line = status_line(&system, &status.status);
         println!("Blob {blob_id} {line}.");
         if let Some(e) = &status.event {
@@ -370,6 +372,7 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
             );
         }
         print_last_audit(last_audit.as_ref());
+        crate::challenge_cmd::print_blob_challenges(challenges.as_ref());
         println!(
             "Nodes: {} of {} shards answered, {} agree with the ledger{}.",
             status.nodes.responded_shards,
@@ -470,11 +473,17 @@ pub fn info(a: InfoArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let system = client.system().await?;
         let plane = control_plane(&client.config().ledger_urls()).await;
+        let challenges = client.ledger().challenge_summary().await.ok();
         if a.common.json {
             let mut v = serde_json::to_value(&system)?;
             v["controlPlane"] = json!(plane);
             v["walletAddress"] = json!(client.address().map(|a| a.to_string()));
             v["daemonUrl"] = json!(loaded.daemon_url);
+            v["challenges"] = json!(
+                challenges
+                    .as_ref()
+                    .and_then(crate::challenge_cmd::latest)
+            );
             if !a.committee {
                 v["committee"]["members"] = json!(system.committee.members.len());
             }
@@ -592,6 +601,9 @@ pub fn info(a: InfoArgs) -> Result<()> {
         }
         if let Some(p) = &loaded.path {
             println!("  Config:          {}", p.display());
+        }
+        if let Some(c) = &challenges {
+            crate::challenge_cmd::print_summary(c);
         }
         if a.committee {
             println!("Committee of epoch {}:", system.committee.epoch);

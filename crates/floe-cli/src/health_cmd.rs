@@ -114,8 +114,16 @@ pub fn health(a: HealthArgs) -> Result<()> {
             });
         }
         let drift = drift(&rows);
+        let challenges = client.ledger().challenge_summary().await.ok();
         if a.common.json {
-            return print_json(&json_rows(&rows, ledger_events, drift.as_ref()));
+            let mut v = json_rows(&rows, ledger_events, drift.as_ref());
+            if let (Some(c), Some(nodes)) = (&challenges, v.as_array_mut()) {
+                for n in nodes {
+                    let name = n["name"].as_str().unwrap_or_default().to_string();
+                    n["challenges"] = crate::challenge_cmd::node_json(c, &name);
+                }
+            }
+            return print_json(&v);
         }
         println!(
             "Epoch {} committee: {} nodes; the ledger has {ledger_events} events",
@@ -124,6 +132,10 @@ pub fn health(a: HealthArgs) -> Result<()> {
         );
         print_rows(&rows, ledger_events);
         print_drift(drift.as_ref());
+        match &challenges {
+            Some(c) => crate::challenge_cmd::print_summary(c),
+            None => println!("Storage challenges: the ledger did not answer."),
+        }
         Ok(())
     })
 }

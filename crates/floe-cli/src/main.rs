@@ -4,6 +4,7 @@
 mod attribute_cmds;
 mod audit_cmd;
 mod blob_cmds;
+mod challenge_cmd;
 mod cli_config;
 mod client_cmds;
 mod daemon_cmd;
@@ -56,6 +57,9 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// The network: epoch, shards, committee, limits, your wallet.
     Info(client_cmds::InfoArgs),
+    /// The storage challenges recorded on the ledger: per node and epoch, passed, failed,
+    /// unanswered and not issued, with the failures and the challengers' signatures checked.
+    Challenges(challenge_cmd::ChallengesArgs),
     /// The blobs your wallet owns.
     ListBlobs(client_cmds::ListArgs),
     /// Delete deletable blobs you own.
@@ -117,6 +121,7 @@ fn main() {
         Command::BlobStatus(a) => client_cmds::blob_status(a),
         Command::Audit(a) => audit_cmd::audit(a),
         Command::Info(a) => client_cmds::info(a),
+        Command::Challenges(a) => challenge_cmd::run(a),
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
         Command::Delete(a) => client_cmds::delete(a),
         Command::Extend(a) => client_cmds::extend(a),

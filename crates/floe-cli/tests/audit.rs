@@ -9,16 +9,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use floe_client::{Lifetime, NoProgress, StoreOptions};
-use floe_core::audit::AuditRequest;
-use floe_core::{BlobId, ObjectId, ShardIndex};
+use floe_core::{BlobId, ObjectId};
 use floe_node::config::Limits;
-use floe_node_storage::{FjallStore, NodeStore};
 use serde_json::Value;
+use support::faults::{delete_shard_on_disk, floe, restart_behind_lying_proxy, write_cli_config};
 use support::{NODES, Net, SERIAL, Stop, random_bytes, rng};
 
 /// No recovery gets in the way: what a node proves must come from its own disk.
@@ -28,24 +26,6 @@ fn limits() -> Limits {
         maintenance_interval_secs: 3600,
         ..Limits::default()
     }
-}
-
-/// `floe audit ARGS --config` in the network's directory: (exit code, stdout, stderr).
-fn floe(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
-        .current_dir(dir)
-        .env_remove("FLOE_CONFIG")
-        .env("HOME", dir)
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("floe.yaml"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `floe audit BLOB --json [extra]`: the exit code and the blob's report.
@@ -78,18 +58,6 @@ async fn store(net: &Net, seed: u64, tag: &str) -> (BlobId, ObjectId) {
     (out.result.blob_id().unwrap(), out.object.unwrap().id)
 }
 
-/// Node `i` stopped, the slivers of its shard `shard` deleted from its store, node restarted.
-async fn delete_shard_on_disk(net: &mut Net, i: usize, shard: u16) {
-    net.stop_node(i, Stop::Term).await;
-    {
-        let store = FjallStore::open(&net.node_dir(i).join("data"), Default::default()).unwrap();
-        store.drop_shard(ShardIndex(shard)).unwrap();
-        store.create_shard(ShardIndex(shard)).unwrap();
-        store.persist().unwrap();
-    }
-    net.start_node(i).await;
-}
-
 /// The report without its shards (their signed answers are long).
 fn brief(report: &Value) -> Value {
     let mut v = report.clone();
@@ -118,11 +86,7 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
     let seed = support::test_seed("audit");
     let mut net = Net::start("audit", seed, limits()).await;
     let dir = net.dir().to_path_buf();
-    std::fs::write(
-        dir.join("floe.yaml"),
-        format!("ledger_url: {}\nwallet: wallet.json\n", net.ledger_url()),
-    )
-    .unwrap();
+    write_cli_config(&net);
     let (blob, object) = store(&net, seed, "a").await;
     let (other, _) = store(&net, seed, "b").await;
     net.wait_replicated(&[blob, other], Duration::from_secs(30))
@@ -340,27 +304,11 @@ fn check_tampering(dir: &Path) {
     }
 }
 
-/// Node `i` restarted on another port behind a proxy on its registered address that turns
-/// every audit of `blob` into an audit of `other`: the node signs a genuine answer, for the
-/// wrong blob.
+/// Node `i` restarted behind a proxy on its registered address that turns every audit of
+/// `blob` into an audit of `other`: the node signs a genuine answer, for the wrong blob.
 async fn liar_is_named(net: &mut Net, dir: &Path, blob: BlobId, other: BlobId) {
     let liar = (0..NODES).min_by_key(|&i| net.weight(i)).unwrap();
-    let registered = net.state.node_addresses[liar].clone();
-    net.stop_node(liar, Stop::Term).await;
-    let toml_path = net.node_dir(liar).join("node.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap();
-    let hidden = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    std::fs::write(&toml_path, toml.replace(&registered, &hidden.to_string())).unwrap();
-    let proxy = tokio::spawn(serve_lying_proxy(
-        registered.clone(),
-        hidden.to_string(),
-        other,
-    ));
-    net.spawn_node_unchecked(liar);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lying = restart_behind_lying_proxy(net, liar, blob, other).await;
     let (code, r) = audit(dir, &blob, &[]);
     let named = r["failedNodes"]
         .as_array()
@@ -378,33 +326,5 @@ async fn liar_is_named(net: &mut Net, dir: &Path, blob: BlobId, other: BlobId) {
         brief(&r)
     );
     assert_eq!(code, 0);
-    proxy.abort();
-    std::fs::write(&toml_path, toml).unwrap();
-}
-
-/// A proxy on `listen` that forwards audits to `upstream`, rewritten to ask about `other`.
-async fn serve_lying_proxy(listen: String, upstream: String, other: BlobId) {
-    use axum::body::Bytes;
-    use axum::routing::post;
-    let http = reqwest::Client::new();
-    let app = axum::Router::new().route(
-        "/v1/blobs/{id}/audit",
-        post(move |body: Bytes| {
-            let http = http.clone();
-            let upstream = upstream.clone();
-            async move {
-                let AuditRequest::V1(mut r) = bcs::from_bytes::<AuditRequest>(&body).unwrap();
-                r.blob_id = other;
-                let resp = http
-                    .post(format!("http://{upstream}/v1/blobs/{other}/audit"))
-                    .body(bcs::to_bytes(&AuditRequest::V1(r)).unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                resp.bytes().await.unwrap().to_vec()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
-    axum::serve(listener, app).await.unwrap();
+    lying.restore();
 }

@@ -66,6 +66,10 @@ pub struct Limits {
     pub sync_delay_ms: u64,
     /// Period of the maintenance scan (sync retries and garbage collection), in seconds.
     pub maintenance_interval_secs: u64,
+    /// Never rebuild missing slivers (RedStuff recovery after certification, retries and the
+    /// maintenance scan): for a maintenance window, or to check that audits and challenges
+    /// catch a node that lacks data. Reads and audits of what is missing fail meanwhile.
+    pub recovery_paused: bool,
     /// The storage engine's block and blob cache, in bytes.
     pub store_cache_bytes: u64,
     /// Bytes of recent writes the storage engine may hold in memory (all memtables together)
@@ -79,6 +83,15 @@ pub struct Limits {
     pub max_confirmation_waiters: usize,
     /// Longest wait for the next piece of a request body, in milliseconds (then 408).
     pub body_idle_timeout_ms: u64,
+    /// Issue the storage challenges this node owes each epoch (see `floe_ledger::challenge`).
+    /// Off, the ledger records every one of them as not issued.
+    pub challenges_enabled: bool,
+    /// How often the node asks the ledger whether challenges are due, in milliseconds.
+    pub challenge_poll_ms: u64,
+    /// How long a challenged node has to answer one challenge, in milliseconds.
+    pub challenge_timeout_ms: u64,
+    /// Challenges in flight at once.
+    pub challenge_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -93,11 +106,16 @@ impl Default for Limits {
             sync_decoding_symbols: true,
             sync_delay_ms: 2000,
             maintenance_interval_secs: 30,
+            recovery_paused: false,
             store_cache_bytes: 64 * 1024 * 1024,
             store_write_buffer_bytes: 32 * 1024 * 1024,
             confirmation_long_poll_max_millis: 10_000,
             max_confirmation_waiters: 1024,
             body_idle_timeout_ms: 30_000,
+            challenges_enabled: true,
+            challenge_poll_ms: 5_000,
+            challenge_timeout_ms: 5_000,
+            challenge_concurrency: 4,
         }
     }
 }

@@ -299,6 +299,7 @@ impl StorageNode {
     pub fn spawn_follower(self: &Arc<Self>) {
         // A restarted node may be in the middle of an epoch change.
         self.on_committee_change();
+        self.spawn_challenger();
         let weak = Arc::downgrade(self);
         let ledger = self.ledger.clone();
         tokio::spawn(async move {

@@ -3,6 +3,8 @@
 //! * [`node`]: the operations (store/serve metadata and slivers, sign confirmations, serve
 //!   recovery symbols, attest inconsistency), each with a typed error;
 //! * [`audit`]: signed answers to possession audits (sampled symbols with proofs);
+//! * [`challenge`]: the storage-challenge worker (challenges the ledger's samples each epoch,
+//!   reports the signed outcomes);
 //! * [`drift`]: the blob-table digest taken at each epoch change, served with health;
 //! * [`follower`]: ledger events → blob info, flush of buffered uploads, data deletion;
 //! * [`epoch`], [`shard_sync`]: the node's part in epoch changes (read-only lost shards,
@@ -14,6 +16,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod challenge;
 pub mod config;
 pub mod drift;
 pub mod epoch;

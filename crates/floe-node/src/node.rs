@@ -148,6 +148,8 @@ pub struct StorageNode {
     pub(crate) confirmation_waiters: tokio::sync::Semaphore,
     /// The blob-table digest of the last epoch change seen (the drift check).
     pub(crate) blob_table_digest: Mutex<Option<crate::drift::BlobTableDigest>>,
+    /// The storage-challenge worker's counters and the ledger's latest tallies.
+    pub(crate) challenges: crate::challenge::ChallengeState,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -189,6 +191,7 @@ impl StorageNode {
             events_applied: tokio::sync::watch::Sender::new(cursor),
             confirmation_waiters: tokio::sync::Semaphore::new(limits.max_confirmation_waiters),
             blob_table_digest: Mutex::new(None),
+            challenges: Default::default(),
         })
     }
 

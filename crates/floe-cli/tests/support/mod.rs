@@ -5,6 +5,8 @@
 //! so a failing scenario leaves nothing running; the directory (with each process's logs) is
 //! kept and its path printed when a scenario panics.
 
+pub mod faults;
+
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};

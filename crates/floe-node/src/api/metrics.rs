@@ -104,6 +104,7 @@ impl RequestMetrics {
             out,
             "# TYPE floe_node_pending_uploads gauge\nfloe_node_pending_uploads {pending}"
         );
+        out.push_str(&node.challenge_metrics());
         out
     }
 }

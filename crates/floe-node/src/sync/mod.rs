@@ -177,6 +177,10 @@ impl StorageNode {
     /// Start syncing `blob_id` in the background (once at a time per blob), after `delay` so
     /// that a client's upload in flight can land first; retries with backoff.
     pub fn spawn_sync(self: &Arc<Self>, blob_id: BlobId, delay: Duration) {
+        if self.config.limits.recovery_paused {
+            tracing::debug!(%blob_id, "recovery paused by configuration: not syncing");
+            return;
+        }
         if !self
             .sync_state
             .in_progress
