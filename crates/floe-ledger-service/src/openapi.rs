@@ -23,6 +23,16 @@ fn path_param(name: &str, description: &str) -> Value {
 /// The document.
 pub fn spec() -> Value {
     let any = json!({"type": "object"});
+    let mut doc = core_spec(&any);
+    doc["paths"]
+        .as_object_mut()
+        .expect("paths is an object")
+        .extend(challenge_paths(&any));
+    doc
+}
+
+/// Everything but the challenge routes.
+fn core_spec(any: &Value) -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -50,11 +60,6 @@ pub fn spec() -> Value {
             "/v1/blobs/{blob_id}/certificate": {"get": {"summary": "Floe: the certificate of the blob's first certification (epoch, event index, aggregate signature, signer bitmap, signed confirmation), as the ledger verified it",
                 "parameters": [path_param("blob_id", "base64url, hex or decimal blob ID")],
                 "responses": {"200": ok("certificate record", any.clone()), "400": err("bad blob ID"), "404": err("never certified")}}},
-            "/v1/challenges": {"get": {"summary": "Floe: storage-challenge tallies per node for the kept epochs (challenged, passed, failed, unanswered; duties, issued, not issued)",
-                "responses": {"200": ok("challenge summary", any.clone())}}},
-            "/v1/challenges/{epoch}": {"get": {"summary": "Floe: one epoch's storage challenges: seed, samples per shard, tallies, failures and the challengers' signed reports",
-                "parameters": [{"name": "epoch", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
-                "responses": {"200": ok("the epoch's challenges", any.clone()), "400": err("bad epoch"), "404": err("no challenges recorded for that epoch")}}},
             "/v1/objects/{object_id}": {"get": {"summary": "A blob object, storage resource or storage node",
                 "parameters": [path_param("object_id", "0x-prefixed hex object ID")],
                 "responses": {"200": ok("the object", any.clone()), "400": err("bad object ID"), "404": err("no such object")}}},
@@ -94,4 +99,19 @@ pub fn spec() -> Value {
                     "txDigest": {"type": "string", "description": "base58 of the 32-byte digest of the entry that emitted the event"}}}
         }}
     })
+}
+
+/// The storage-challenge routes (Floe's own).
+fn challenge_paths(any: &Value) -> serde_json::Map<String, Value> {
+    let paths = json!({
+            "/v1/challenges": {"get": {"summary": "Floe: storage-challenge tallies per node for the kept epochs (challenged, passed, failed, unanswered; duties, issued, not issued)",
+                "responses": {"200": ok("challenge summary", any.clone())}}},
+            "/v1/challenges/{epoch}": {"get": {"summary": "Floe: one epoch's storage challenges: seed, samples per shard, tallies, failures and the challengers' signed reports",
+                "parameters": [{"name": "epoch", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": ok("the epoch's challenges", any.clone()), "400": err("bad epoch"), "404": err("no challenges recorded for that epoch")}}},
+    });
+    match paths {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
 }

@@ -124,6 +124,47 @@ impl LedgerState {
         signature: &ProtocolSignature,
         out: &mut Effects,
     ) -> Result<(), TxError> {
+        let duties = self.check_report(sender, report, signature)?;
+        let r = report.v1();
+        let tally = tally(&duties, r);
+        let event = out.emit(EventKind::ChallengeReported {
+            epoch: r.epoch,
+            node_id: r.challenger,
+            passed: tally.own.passed,
+            failed: tally.own.failed,
+            no_answer: tally.own.no_answer,
+            not_issued: duties.len() as u32 - tally.own.issued,
+        });
+        let set = self.challenges.get_mut(&r.epoch).expect("checked");
+        for (node_id, t) in tally.challenged {
+            let e = set.tallies.entry(node_id).or_default();
+            e.challenged += t.challenged;
+            e.passed += t.passed;
+            e.failed += t.failed;
+            e.no_answer += t.no_answer;
+        }
+        let own = set.tallies.entry(r.challenger).or_default();
+        own.issued = tally.own.issued;
+        own.reported = true;
+        set.failures.extend(tally.failures);
+        set.reports.insert(
+            r.challenger,
+            AcceptedReport {
+                report: report.clone(),
+                signature: *signature,
+                event,
+            },
+        );
+        Ok(())
+    }
+
+    /// Every check of a report before it changes anything; returns the challenger's duties.
+    fn check_report(
+        &self,
+        sender: &Address,
+        report: &ChallengeReport,
+        signature: &ProtocolSignature,
+    ) -> Result<Vec<challenge::Duty>, TxError> {
         let r = report.v1();
         let node = self
             .nodes
@@ -163,72 +204,55 @@ impl LedgerState {
                     "the signature does not verify with the challenger's protocol key".into(),
                 )
             })?;
-
-        let reasons: BTreeMap<u32, &String> =
-            r.notes.iter().map(|n| (n.position, &n.reason)).collect();
-        let mut challenged_tallies: BTreeMap<_, NodeTally> = BTreeMap::new();
-        let mut failures = Vec::new();
-        let (mut passed, mut failed, mut no_answer, mut issued) = (0u32, 0u32, 0u32, 0u32);
-        for (i, (duty, outcome)) in duties.iter().zip(&r.outcomes).enumerate() {
-            let t = challenged_tallies.entry(duty.challenged).or_default();
-            match outcome {
-                ChallengeOutcome::NotIssued => continue,
-                ChallengeOutcome::Passed => {
-                    t.passed += 1;
-                    passed += 1;
-                }
-                ChallengeOutcome::Failed => {
-                    t.failed += 1;
-                    failed += 1;
-                }
-                ChallengeOutcome::NoAnswer => {
-                    t.no_answer += 1;
-                    no_answer += 1;
-                }
-            }
-            t.challenged += 1;
-            issued += 1;
-            if *outcome != ChallengeOutcome::Passed {
-                failures.push(FailureRecord {
-                    challenger: r.challenger,
-                    challenged: duty.challenged,
-                    shard: duty.shard,
-                    blob_id: duty.blob_id,
-                    outcome: *outcome,
-                    reason: reasons.get(&(i as u32)).map(|s| (*s).clone()),
-                });
-            }
-        }
-        let event = out.emit(EventKind::ChallengeReported {
-            epoch: r.epoch,
-            node_id: r.challenger,
-            passed,
-            failed,
-            no_answer,
-            not_issued: duties.len() as u32 - issued,
-        });
-        let set = self.challenges.get_mut(&r.epoch).expect("checked above");
-        for (node_id, t) in challenged_tallies {
-            let e = set.tallies.entry(node_id).or_default();
-            e.challenged += t.challenged;
-            e.passed += t.passed;
-            e.failed += t.failed;
-            e.no_answer += t.no_answer;
-        }
-        let own = set.tallies.entry(r.challenger).or_default();
-        own.issued = issued;
-        own.reported = true;
-        set.failures.extend(failures);
-        set.reports.insert(
-            r.challenger,
-            AcceptedReport {
-                report: report.clone(),
-                signature: *signature,
-                event,
-            },
-        );
-        Ok(())
+        Ok(duties)
     }
+}
+
+/// What one report adds: per challenged node, the challenger's own counts, the failures.
+struct ReportTally {
+    challenged: BTreeMap<crate::types::NodeId, NodeTally>,
+    own: NodeTally,
+    failures: Vec<FailureRecord>,
+}
+
+fn tally(duties: &[challenge::Duty], r: &challenge::ChallengeReportV1) -> ReportTally {
+    let reasons: BTreeMap<u32, &String> = r.notes.iter().map(|n| (n.position, &n.reason)).collect();
+    let mut out = ReportTally {
+        challenged: BTreeMap::new(),
+        own: NodeTally::default(),
+        failures: Vec::new(),
+    };
+    for (i, (duty, outcome)) in duties.iter().zip(&r.outcomes).enumerate() {
+        let t = out.challenged.entry(duty.challenged).or_default();
+        match outcome {
+            ChallengeOutcome::NotIssued => continue,
+            ChallengeOutcome::Passed => {
+                t.passed += 1;
+                out.own.passed += 1;
+            }
+            ChallengeOutcome::Failed => {
+                t.failed += 1;
+                out.own.failed += 1;
+            }
+            ChallengeOutcome::NoAnswer => {
+                t.no_answer += 1;
+                out.own.no_answer += 1;
+            }
+        }
+        t.challenged += 1;
+        out.own.issued += 1;
+        if *outcome != ChallengeOutcome::Passed {
+            out.failures.push(FailureRecord {
+                challenger: r.challenger,
+                challenged: duty.challenged,
+                shard: duty.shard,
+                blob_id: duty.blob_id,
+                outcome: *outcome,
+                reason: reasons.get(&(i as u32)).map(|s| (*s).clone()),
+            });
+        }
+    }
+    out
 }
 
 /// A report has one outcome per duty, and bounded notes on failed or unanswered duties only,
