@@ -81,6 +81,24 @@ pub struct NodeView {
     pub shards_in_transfer: Option<u64>,
     pub shards_in_recovery: Option<u64>,
     pub shards_read_only: Option<u64>,
+    /// The ledger's storage-challenge tally of the node in the latest challenged epoch.
+    pub challenges: Option<ChallengeCell>,
+}
+
+/// One node's storage challenges in one epoch, as the ledger tallied them.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeCell {
+    pub epoch: u32,
+    /// Challenges issued to its shards and reported, and how they went.
+    pub challenged: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub no_answer: u32,
+    /// Challenges it owed as a challenger, and of those not issued (all, without a report).
+    pub duties: u32,
+    pub not_issued: u32,
+    pub reported: bool,
 }
 
 /// A field name and its value as text.

@@ -183,10 +183,11 @@ fn node_row(n: &NodeView) -> String {
             .collect::<Vec<_>>()
             .join("<br>")
     };
+    let challenges = challenge_cell(n.challenges.as_ref());
     format!(
         "<tr data-node=\"{addr}\" data-up=\"{up}\"><th scope=\"row\">{name}</th><td><code>{addr}</code></td>\
          <td class=\"health\">{health}</td><td>{now}</td><td>{next}</td><td>{shard_states}</td>\
-         <td>{lag}</td><td>{drift}</td><td>{epoch}</td><td>{rtt}</td><td>{cap}</td></tr>",
+         <td>{lag}</td><td>{drift}</td><td class=\"challenges\">{challenges}</td><td>{epoch}</td><td>{rtt}</td><td>{cap}</td></tr>",
         addr = esc(&n.address),
         up = n.up,
         name = esc(&n.name),
@@ -198,6 +199,43 @@ fn node_row(n: &NodeView) -> String {
     )
 }
 
+/// "12 of 12 passed" (bad when any failed or went unanswered), and what it owed as a
+/// challenger when it did not issue everything.
+fn challenge_cell(c: Option<&crate::model::ChallengeCell>) -> String {
+    let Some(c) = c else {
+        return "<small>none yet</small>".into();
+    };
+    let lost = c.failed + c.no_answer;
+    let rate = if c.challenged == 0 {
+        "not challenged".to_string()
+    } else if lost > 0 {
+        format!(
+            "<span class=\"bad\">{} of {} passed</span> <small>({} failed, {} unanswered)</small>",
+            c.passed, c.challenged, c.failed, c.no_answer
+        )
+    } else {
+        format!(
+            "<span class=\"ok\">{} of {} passed</span>",
+            c.passed, c.challenged
+        )
+    };
+    let owed = if c.not_issued > 0 {
+        format!(
+            "<br><span class=\"bad\">issued {} of {} owed</span>{}",
+            c.duties - c.not_issued,
+            c.duties,
+            if c.reported {
+                ""
+            } else {
+                " <small>(no report)</small>"
+            }
+        )
+    } else {
+        String::new()
+    };
+    format!("{rate}{owed} <small>epoch {}</small>", c.epoch)
+}
+
 fn nodes_table(s: &Snapshot) -> String {
     let rows: String = s.nodes.iter().map(node_row).collect();
     format!(
@@ -206,7 +244,8 @@ fn nodes_table(s: &Snapshot) -> String {
          each node's health route says</caption><thead><tr><th scope=\"col\">Node</th>\
          <th scope=\"col\">Address</th><th scope=\"col\">Health</th><th scope=\"col\">Shards now</th>\
          <th scope=\"col\">Shards next</th><th scope=\"col\">Shard states</th>\
-         <th scope=\"col\">Event lag</th><th scope=\"col\">Drift</th><th scope=\"col\">Epoch</th>\
+         <th scope=\"col\">Event lag</th><th scope=\"col\">Drift</th>\
+         <th scope=\"col\">Storage challenges</th><th scope=\"col\">Epoch</th>\
          <th scope=\"col\">Latency</th><th scope=\"col\">Capacity</th></tr></thead>\
          <tbody>{rows}</tbody></table></div></section>"
     )
@@ -341,6 +380,15 @@ mod tests {
                     name: "n1".into(),
                     address: "127.0.0.1:2".into(),
                     error: Some("connection refused".into()),
+                    challenges: Some(crate::model::ChallengeCell {
+                        epoch: 3,
+                        challenged: 10,
+                        passed: 4,
+                        failed: 6,
+                        duties: 8,
+                        not_issued: 8,
+                        ..Default::default()
+                    }),
                     ..NodeView::default()
                 },
             ],
@@ -354,5 +402,8 @@ mod tests {
         assert!(html.contains("<progress id=\"change-progress\" max=\"7\" value=\"3\">"));
         assert!(html.contains("1 min 0 s"), "the countdown's first value");
         assert!(html.contains("No events yet."));
+        assert!(html.contains("4 of 10 passed</span> <small>(6 failed, 0 unanswered)"));
+        assert!(html.contains("issued 0 of 8 owed</span> <small>(no report)</small>"));
+        assert!(html.contains("<small>none yet</small>"), "n0 has no tally");
     }
 }

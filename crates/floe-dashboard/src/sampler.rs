@@ -69,10 +69,15 @@ impl Sampler {
             Err(_) => Err("the ledger did not answer within 3 s".to_string()),
         };
         let ledger_events = ledgers.first().and_then(|l| l.events);
-        let (nodes, node_metrics) = match &system {
+        let (mut nodes, node_metrics) = match &system {
             Ok(s) => probe_nodes(d, s, ledger_events).await,
             Err(_) => (Vec::new(), Vec::new()),
         };
+        if let Ok(Ok(summary)) =
+            tokio::time::timeout(PROBE_TIMEOUT, ledger.challenge_summary()).await
+        {
+            attach_challenges(&mut nodes, &summary);
+        }
         if let Some(total) = ledger_events {
             self.follow_events(d, total).await;
         }
@@ -222,6 +227,39 @@ pub fn event_view(e: &Event) -> EventView {
         summary,
         blob_id: e.kind.blob_id().map(|b| b.to_string()),
         tx_digest: e.tx_digest.to_string(),
+    }
+}
+
+/// Each node's tally in the newest epoch with a report (else the newest epoch).
+fn attach_challenges(nodes: &mut [NodeView], summary: &floe_ledger::challenge::ChallengeSummary) {
+    let Some(e) = summary
+        .epochs
+        .iter()
+        .rev()
+        .find(|e| e.nodes.iter().any(|n| n.tally.reported))
+        .or_else(|| summary.epochs.last())
+    else {
+        return;
+    };
+    for view in nodes {
+        let Some(n) = e
+            .nodes
+            .iter()
+            .find(|n| n.node_id.to_string() == view.node_id)
+        else {
+            continue;
+        };
+        let t = &n.tally;
+        view.challenges = Some(crate::model::ChallengeCell {
+            epoch: e.epoch,
+            challenged: t.challenged,
+            passed: t.passed,
+            failed: t.failed,
+            no_answer: t.no_answer,
+            duties: t.duties,
+            not_issued: n.not_issued,
+            reported: t.reported,
+        });
     }
 }
 
