@@ -426,7 +426,7 @@ pub(crate) fn line_batches(
     min_batches: usize,
 ) -> impl Iterator<Item = std::ops::Range<usize>> {
     let by_bytes = (lines * symbol_size).div_ceil(DECODE_SHARD_BYTES);
-    let count = by_bytes.max(min_batches).min(lines).max(1);
+    let count = by_bytes.max(min_batches).min(lines); // no lines, no batches
     (0..count).map(move |b| b * lines / count..(b + 1) * lines / count)
 }
 
@@ -541,6 +541,28 @@ mod tests {
                             .unwrap();
                     }
                     assert_eq!(packed, apart, "k={k} n={n} sym={sym} lines={lines}");
+                }
+            }
+        }
+    }
+
+    /// Batches cover the lines in order, none empty, at least `min_batches` while lines last,
+    /// and none (much) over the target shard size.
+    #[test]
+    fn line_batches_cover_the_lines() {
+        for lines in [0usize, 1, 2, 7, 64, 333, 667, 5000] {
+            for sym in [2usize, 38, 302, 4096] {
+                for min in [1usize, 4] {
+                    let batches: Vec<_> = line_batches(lines, sym, min).collect();
+                    let mut next = 0;
+                    for b in &batches {
+                        assert_eq!(b.start, next, "{lines} {sym} {min}");
+                        assert!(!b.is_empty(), "{lines} {sym} {min}");
+                        assert!(b.len() == 1 || b.len() * sym <= 2 * DECODE_SHARD_BYTES);
+                        next = b.end;
+                    }
+                    assert_eq!(next, lines);
+                    assert!(batches.len() >= min.min(lines));
                 }
             }
         }
