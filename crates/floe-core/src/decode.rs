@@ -6,13 +6,15 @@
 //! Every sliver is verified against the metadata before use; slivers that fail are skipped and
 //! counted, so a reader can feed everything it received, Byzantine replies included.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::config::EncodingConfig;
 use crate::encode::{EncodeError, compute_metadata};
 use crate::ids::{SliverIndex, SliverType};
 use crate::metadata::BlobMetadataWithId;
-use crate::rs::{RsError, with_worker};
+use crate::rs::{RsError, line_batches, with_worker};
 use crate::sliver::{SliverData, expanded_root};
 
 /// What to check after decoding.
@@ -197,27 +199,7 @@ pub fn decode_from_primary(
             blob[r.index.as_usize() * s * sym..][..s * sym].copy_from_slice(&r.symbols);
         }
     } else {
-        // Decode columns in parallel; each task returns its column's p source symbols.
-        let columns: Vec<Vec<u8>> = (0..s)
-            .into_par_iter()
-            .map(|c| {
-                with_worker(|w| {
-                    let mut out = vec![0u8; p * sym];
-                    let symbols = rows.iter().map(|r| (r.index.as_usize(), r.symbol(c)));
-                    w.coder.decode(p, n, sym, symbols, |i, d| {
-                        out[i * sym..][..sym].copy_from_slice(d)
-                    })?;
-                    Ok(out)
-                })
-            })
-            .collect::<Result<_, RsError>>()?;
-        blob.par_chunks_mut(s * sym)
-            .enumerate()
-            .for_each(|(r, row)| {
-                for (c, col) in columns.iter().enumerate() {
-                    row[c * sym..][..sym].copy_from_slice(&col[r * sym..][..sym]);
-                }
-            });
+        decode_columns(&rows, &Shape { p, s, n, len, sym }, &mut blob)?;
     }
     let received: Vec<bool> = {
         let mut v = vec![false; p];
@@ -243,16 +225,7 @@ pub fn decode_from_secondary(
     let Shape { p, s, n, len, sym } = Shape::of(config, metadata)?;
     let (cols, rejected) = select_verified(config, metadata, SliverType::Secondary, slivers, s)?;
     let mut blob = vec![0u8; p * s * sym];
-    blob.par_chunks_mut(s * sym)
-        .enumerate()
-        .try_for_each(|(r, row)| {
-            with_worker(|w| {
-                let symbols = cols.iter().map(|c| (c.index.as_usize(), c.symbol(r)));
-                w.coder.decode(s, n, sym, symbols, |i, d| {
-                    row[i * sym..][..sym].copy_from_slice(d)
-                })
-            })
-        })?;
+    decode_rows(&cols, &Shape { p, s, n, len, sym }, &mut blob)?;
     let mut received = vec![false; s];
     cols.iter()
         .filter(|c| c.index.as_usize() < s)
@@ -262,6 +235,93 @@ pub fn decode_from_secondary(
     })?;
     blob.truncate(len as usize);
     Ok(Decoded { blob, rejected })
+}
+
+/// Fill the source matrix `blob` (row-major) from `p` distinct primary slivers, some of them
+/// repair rows: received systematic rows are copied, the others decoded column by column.
+/// Every column was received at the same positions, so columns are decoded in batches that
+/// share one decoder call ([`Coder::decode_lines`](crate::rs::Coder::decode_lines)); each
+/// batch returns the missing rows' symbols of its columns, which are then copied into place.
+/// Temporary memory is the missing rows once, plus the decoders' working space.
+fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
+    let Shape { p, s, n, sym, .. } = *shape;
+    let positions: Vec<usize> = rows.iter().map(|r| r.index.as_usize()).collect();
+    // For each source row: the received sliver holding it, or its place among the missing.
+    let mut source: Vec<Result<usize, usize>> = vec![Err(usize::MAX); p];
+    for (j, &pos) in positions.iter().enumerate() {
+        if pos < p {
+            source[pos] = Ok(j);
+        }
+    }
+    let missing = source.iter_mut().filter(|r| r.is_err());
+    missing.enumerate().for_each(|(m, r)| *r = Err(m));
+    let n_missing = source.iter().filter(|r| r.is_err()).count();
+    let batches: Vec<Range<usize>> =
+        line_batches(s, sym, 2 * rayon::current_num_threads()).collect();
+    let blocks: Vec<Vec<u8>> = batches
+        .par_iter()
+        .map(|cols| {
+            let width = cols.len() * sym;
+            let mut block = vec![0u8; n_missing * width];
+            with_worker(|w| {
+                let symbol = |l: usize, j: usize| rows[j].symbol(cols.start + l);
+                w.coder
+                    .decode_lines(p, n, sym, &positions, cols.len(), symbol, |l, i, d| {
+                        if let Err(m) = source[i] {
+                            block[m * width + l * sym..][..sym].copy_from_slice(d);
+                        }
+                    })
+            })?;
+            Ok(block)
+        })
+        .collect::<Result<_, RsError>>()?;
+    blob.par_chunks_mut(s * sym)
+        .zip(&source)
+        .for_each(|(row, source)| match *source {
+            Ok(j) => row.copy_from_slice(&rows[j].symbols),
+            Err(m) => {
+                for (cols, block) in batches.iter().zip(&blocks) {
+                    let width = cols.len() * sym;
+                    row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
+                }
+            }
+        });
+    Ok(())
+}
+
+/// Fill the source matrix `blob` (row-major) from `s` distinct secondary slivers, decoding
+/// every row. All rows were received at the same positions, so rows are decoded in batches
+/// that share one decoder call, each batch straight into its own rows of `blob`.
+fn decode_rows(cols: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
+    let Shape { p, s, n, sym, .. } = *shape;
+    let row_bytes = s * sym;
+    let positions: Vec<usize> = cols.iter().map(|c| c.index.as_usize()).collect();
+    let mut parts: Vec<(Range<usize>, &mut [u8])> = Vec::new();
+    let mut rest = blob;
+    for rows in line_batches(p, sym, 2 * rayon::current_num_threads()) {
+        let (part, tail) = rest.split_at_mut(rows.len() * row_bytes);
+        parts.push((rows, part));
+        rest = tail;
+    }
+    parts.into_par_iter().try_for_each(|(rows, part)| {
+        for (j, c) in cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.index.as_usize() < s)
+        {
+            for (l, row) in part.chunks_mut(row_bytes).enumerate() {
+                row[positions[j] * sym..][..sym].copy_from_slice(c.symbol(rows.start + l));
+            }
+        }
+        with_worker(|w| {
+            let symbol = |l: usize, j: usize| cols[j].symbol(rows.start + l);
+            w.coder
+                .decode_lines(s, n, sym, &positions, rows.len(), symbol, |l, i, d| {
+                    part[l * row_bytes + i * sym..][..sym].copy_from_slice(d)
+                })
+        })
+    })?;
+    Ok(())
 }
 
 /// Run `check` on the decoded (padded) source matrix `blob`. `already_verified(axis, i)` says

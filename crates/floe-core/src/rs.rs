@@ -1,11 +1,15 @@
 //! Thin wrapper over `reed-solomon-simd` 3.1.0 with one reusable encoder and decoder per thread.
 //!
-//! Each call codes one line of the matrix (a row or a column) with `shard_bytes = symbol_size`,
-//! exactly as Walrus does: the crate's internal 64-byte block layout makes the bytes of a
-//! multi-symbol shard differ, so symbols are never batched into one shard.
+//! A line of the matrix (a row or a column) is coded as Walrus codes it, with
+//! `shard_bytes = symbol_size`. Several lines may share one coder call only when their symbols
+//! are packed so that each GF(2^16) element of each symbol stays whole ([`lines_per_shard`],
+//! `Packing`): the crate's 64-byte chunk layout would otherwise pair bytes of different
+//! symbols into one element and change the result.
 
 use std::cell::RefCell;
 
+use reed_solomon_simd::engine::DefaultEngine;
+use reed_solomon_simd::rate::{DefaultRateDecoder, LowRateDecoder, RateDecoder};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 use crate::merkle::{HashMemo, Scratch};
@@ -56,6 +60,28 @@ pub(crate) fn memo_for(
 pub(crate) struct Coder {
     enc: Option<(ReedSolomonEncoder, (usize, usize, usize))>,
     dec: Option<(ReedSolomonDecoder, (usize, usize, usize))>,
+    /// The decoders of [`Coder::decode_lines`], the crate's choice of rate and the low rate.
+    batch: Option<(DefaultRateDecoder<DefaultEngine>, (usize, usize, usize))>,
+    low: Option<(LowRateDecoder<DefaultEngine>, (usize, usize, usize))>,
+}
+
+/// The rate decoder in `slot` for (k, r, shard size), reset only when those change.
+fn rate_decoder<D: RateDecoder<DefaultEngine>>(
+    slot: &mut Option<(D, (usize, usize, usize))>,
+    k: usize,
+    r: usize,
+    shard_bytes: usize,
+) -> Result<&mut D, RsError> {
+    let key = (k, r, shard_bytes);
+    match slot {
+        Some((_, params)) if *params == key => {}
+        Some((dec, params)) => {
+            dec.reset(k, r, shard_bytes)?;
+            *params = key;
+        }
+        None => *slot = Some((D::new(k, r, shard_bytes, DefaultEngine::new(), None)?, key)),
+    }
+    Ok(&mut slot.as_mut().expect("set above").0)
 }
 
 thread_local! {
@@ -177,6 +203,25 @@ impl Coder {
         Ok(())
     }
 
+    /// The decoder for (k, n − k, shard size), reset only when those change.
+    fn decoder(
+        &mut self,
+        k: usize,
+        n: usize,
+        shard_bytes: usize,
+    ) -> Result<&mut ReedSolomonDecoder, RsError> {
+        let key = (k, n - k, shard_bytes);
+        match &mut self.dec {
+            Some((_, params)) if *params == key => {}
+            Some((dec, params)) => {
+                dec.reset(k, n - k, shard_bytes)?;
+                *params = key;
+            }
+            None => self.dec = Some((ReedSolomonDecoder::new(k, n - k, shard_bytes)?, key)),
+        }
+        Ok(&mut self.dec.as_mut().expect("set above").0)
+    }
+
     /// Restore the `k` source symbols of a line from any `k` of its `n` expanded symbols.
     /// `symbols` yields (expanded position, data); positions must be distinct and < n. `sink(i,
     /// data)` receives every source symbol `i in 0..k`, given or restored.
@@ -214,19 +259,7 @@ impl Coder {
             }
             return Ok(());
         }
-        let key = (k, n - k, symbol_size);
-        let dec = match &mut self.dec {
-            Some((dec, params)) if *params == key => dec,
-            Some((dec, params)) => {
-                dec.reset(k, n - k, symbol_size)?;
-                *params = key;
-                dec
-            }
-            slot @ None => {
-                let dec = ReedSolomonDecoder::new(k, n - k, symbol_size)?;
-                &mut slot.insert((dec, key)).0
-            }
-        };
+        let dec = self.decoder(k, n, symbol_size)?;
         for (i, s) in originals.iter().enumerate() {
             if let Some(s) = s {
                 dec.add_original_shard(i, s)?;
@@ -248,6 +281,221 @@ impl Coder {
             }
         }
         Ok(())
+    }
+
+    /// Restore the source symbols of `lines` lines that were all received at the same expanded
+    /// `positions`: `source(l, j)` is line `l`'s symbol at `positions[j]`. The first `k`
+    /// distinct positions below `n` are used. `sink(l, i, data)` receives every source symbol
+    /// `i` of line `l` that is not among the positions used (the received ones are the
+    /// caller's already), in no particular order.
+    ///
+    /// Everything that depends only on the erasure pattern (the decoder's set-up and its
+    /// evaluation of the error locator, a transform over all 2^16 field elements) is done once
+    /// per batch of lines instead of once per line: the lines' symbols at one position are
+    /// packed into one wide shard ([`Packing`]), every field element intact.
+    ///
+    /// The result equals [`Coder::decode`] on each line: with exactly `k` symbols received,
+    /// every GF(2^16) element has exactly one codeword through it, whatever the bytes, and
+    /// every correct decoder finds it. That leaves a choice of decoder. When k rounded up to a
+    /// power of two, K, is at most n − k rounded up, R, the crate's code is its low-rate form:
+    /// source symbols at points 0..k, zero padding up to K, repair symbol i at K + i. (For
+    /// K = R the crate picks the high rate, one chunk with repair symbol i at i and source
+    /// symbol j at K + j: the same code with every point shifted by K, which the unit tests
+    /// below confirm.) The repair symbols after the last one received are then only more
+    /// erasures, so a low-rate decoder told of just r = (last received repair index + 1) of
+    /// them decodes the same code with a transform of (K + r) rounded up to a power of two
+    /// instead of (K + n − k): 1024 instead of 2048 points at n = 1000 when the repair rows
+    /// received are among the first 512, as a read that tries rows in order gets them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decode_lines<'a>(
+        &mut self,
+        k: usize,
+        n: usize,
+        symbol_size: usize,
+        positions: &[usize],
+        lines: usize,
+        source: impl Fn(usize, usize) -> &'a [u8],
+        mut sink: impl FnMut(usize, usize, &[u8]),
+    ) -> Result<(), RsError> {
+        let erasures = Erasures::select(k, n, positions)?;
+        let Some(last) = erasures
+            .used
+            .iter()
+            .map(|&(_, pos)| pos)
+            .filter(|&pos| pos >= k)
+            .max()
+        else {
+            return Ok(()); // all k source symbols were received
+        };
+        let low_rate = k.next_power_of_two() <= (n - k).next_power_of_two();
+        let mut scratch = (Vec::new(), vec![0u8; symbol_size]);
+        for batch in line_batches(lines, symbol_size, 1) {
+            let pack = Packing::new(symbol_size, batch.start, batch.len());
+            let bytes = pack.shard_bytes();
+            if low_rate {
+                let dec = rate_decoder(&mut self.low, k, last + 1 - k, bytes)?;
+                decode_batch(dec, k, &erasures, &pack, &mut scratch, &source, &mut sink)?;
+            } else {
+                let dec = rate_decoder(&mut self.batch, k, n - k, bytes)?;
+                decode_batch(dec, k, &erasures, &pack, &mut scratch, &source, &mut sink)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One decoder call of [`Coder::decode_lines`] for the lines of `pack`; `scratch` holds the
+/// packed shard and one unpacked symbol.
+fn decode_batch<'a, D: RateDecoder<DefaultEngine>>(
+    dec: &mut D,
+    k: usize,
+    erasures: &Erasures,
+    pack: &Packing,
+    (shard, symbol): &mut (Vec<u8>, Vec<u8>),
+    source: &impl Fn(usize, usize) -> &'a [u8],
+    sink: &mut impl FnMut(usize, usize, &[u8]),
+) -> Result<(), RsError> {
+    shard.clear();
+    shard.resize(pack.shard_bytes(), 0);
+    for &(j, pos) in &erasures.used {
+        for l in 0..pack.lines {
+            pack.pack(l, source(pack.first + l, j), shard);
+        }
+        if pos < k {
+            dec.add_original_shard(pos, &shard)?;
+        } else {
+            dec.add_recovery_shard(pos - k, &shard)?;
+        }
+    }
+    let result = dec.decode()?;
+    for &i in &erasures.missing {
+        let restored = result
+            .restored_original(i)
+            .ok_or_else(|| RsError::Codec(format!("original {i} not restored")))?;
+        for l in 0..pack.lines {
+            pack.unpack(l, restored, symbol);
+            sink(pack.first + l, i, symbol);
+        }
+    }
+    Ok(())
+}
+
+/// Which received positions a decode uses and which source symbols it restores.
+struct Erasures {
+    /// (index into the offered positions, expanded position): the first `k` distinct ones < n.
+    used: Vec<(usize, usize)>,
+    /// Source positions (< k) not among `used`, ascending.
+    missing: Vec<usize>,
+}
+
+impl Erasures {
+    fn select(k: usize, n: usize, positions: &[usize]) -> Result<Self, RsError> {
+        let mut seen = vec![false; n];
+        let mut used = Vec::with_capacity(k);
+        for (j, &pos) in positions.iter().enumerate() {
+            if used.len() == k {
+                break;
+            }
+            if pos < n && !seen[pos] {
+                seen[pos] = true;
+                used.push((j, pos));
+            }
+        }
+        if used.len() < k {
+            return Err(RsError::NotEnoughSymbols {
+                have: used.len(),
+                need: k,
+            });
+        }
+        let missing = (0..k).filter(|&i| !seen[i]).collect();
+        Ok(Self { used, missing })
+    }
+}
+
+/// The shard bytes a batched decode aims at: large enough that the per-decode work (about a
+/// millisecond at n = 1000) is small beside the per-byte work, small enough that the decoder's
+/// working space (≈ 2n shards) stays a few MiB per thread.
+const DECODE_SHARD_BYTES: usize = 2048;
+
+/// Split `lines` lines of `symbol_size`-byte symbols into contiguous batches of near-equal
+/// size for [`Coder::decode_lines`]: each packs into a shard of about [`DECODE_SHARD_BYTES`],
+/// and there are at least `min_batches` of them (for parallelism) while lines last.
+pub(crate) fn line_batches(
+    lines: usize,
+    symbol_size: usize,
+    min_batches: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let by_bytes = (lines * symbol_size).div_ceil(DECODE_SHARD_BYTES);
+    let count = by_bytes.max(min_batches).min(lines); // no lines, no batches
+    (0..count).map(move |b| b * lines / count..(b + 1) * lines / count)
+}
+
+/// How the symbols of several lines share one shard while every GF(2^16) element of every
+/// symbol stays whole. `reed-solomon-simd` reads a shard as 64-byte chunks of 32 elements, the
+/// low bytes in the first half and the high bytes in the second; a shorter last chunk of `t`
+/// bytes gives its first `t/2` bytes as low and its last `t/2` as high bytes. So a symbol's
+/// whole chunks are copied as they are (line after line), and the tails are packed side by side
+/// into shared chunks, `64 / t` to a chunk, each in its own elements (as [`lines_per_shard`]).
+struct Packing {
+    /// The first line packed, and how many.
+    first: usize,
+    lines: usize,
+    symbol_size: usize,
+    /// Bytes of a symbol in whole 64-byte chunks.
+    whole: usize,
+    /// Bytes of a symbol's last, shorter chunk (0 if none).
+    tail: usize,
+    /// Tails per shared chunk.
+    per: usize,
+}
+
+impl Packing {
+    fn new(symbol_size: usize, first: usize, lines: usize) -> Self {
+        let tail = symbol_size % CHUNK;
+        Self {
+            first,
+            lines,
+            symbol_size,
+            whole: symbol_size - tail,
+            tail,
+            per: CHUNK.checked_div(tail).unwrap_or(1),
+        }
+    }
+
+    fn shard_bytes(&self) -> usize {
+        let tails = if self.tail == 0 {
+            0
+        } else {
+            self.lines.div_ceil(self.per)
+        };
+        self.lines * self.whole + tails * CHUNK
+    }
+
+    /// Where line `l`'s tail starts in the shard (its low bytes; the high ones 32 further).
+    fn tail_at(&self, l: usize) -> usize {
+        self.lines * self.whole + (l / self.per) * CHUNK + (l % self.per) * (self.tail / 2)
+    }
+
+    fn pack(&self, l: usize, symbol: &[u8], shard: &mut [u8]) {
+        let (whole, half) = (self.whole, self.tail / 2);
+        shard[l * whole..][..whole].copy_from_slice(&symbol[..whole]);
+        if half > 0 {
+            let at = self.tail_at(l);
+            shard[at..][..half].copy_from_slice(&symbol[whole..][..half]);
+            shard[at + CHUNK / 2..][..half]
+                .copy_from_slice(&symbol[whole + half..self.symbol_size]);
+        }
+    }
+
+    fn unpack(&self, l: usize, shard: &[u8], symbol: &mut [u8]) {
+        let (whole, half) = (self.whole, self.tail / 2);
+        symbol[..whole].copy_from_slice(&shard[l * whole..][..whole]);
+        if half > 0 {
+            let at = self.tail_at(l);
+            symbol[whole..][..half].copy_from_slice(&shard[at..][..half]);
+            symbol[whole + half..self.symbol_size]
+                .copy_from_slice(&shard[at + CHUNK / 2..][..half]);
+        }
     }
 }
 
@@ -293,6 +541,124 @@ mod tests {
                             .unwrap();
                     }
                     assert_eq!(packed, apart, "k={k} n={n} sym={sym} lines={lines}");
+                }
+            }
+        }
+    }
+
+    /// Batches cover the lines in order, none empty, at least `min_batches` while lines last,
+    /// and none (much) over the target shard size.
+    #[test]
+    fn line_batches_cover_the_lines() {
+        for lines in [0usize, 1, 2, 7, 64, 333, 667, 5000] {
+            for sym in [2usize, 38, 302, 4096] {
+                for min in [1usize, 4] {
+                    let batches: Vec<_> = line_batches(lines, sym, min).collect();
+                    let mut next = 0;
+                    for b in &batches {
+                        assert_eq!(b.start, next, "{lines} {sym} {min}");
+                        assert!(!b.is_empty(), "{lines} {sym} {min}");
+                        assert!(b.len() == 1 || b.len() * sym <= 2 * DECODE_SHARD_BYTES);
+                        next = b.end;
+                    }
+                    assert_eq!(next, lines);
+                    assert!(batches.len() >= min.min(lines));
+                }
+            }
+        }
+    }
+
+    /// Lines decoded in batches come out exactly as lines decoded one by one with
+    /// [`Coder::decode`], for random erasure patterns (offered in random order, with repeats
+    /// and out-of-range positions), symbol sizes with and without a short last chunk, batch
+    /// splits, and both codewords and arbitrary bytes (which decode to garbage, the same
+    /// garbage either way). The seed is the proptest input, printed on failure.
+    mod batched_decode {
+        use super::*;
+        use proptest::prelude::*;
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        /// `lines` lines of `n` expanded symbols each: codewords, or random bytes.
+        fn expanded_lines(
+            rng: &mut ChaCha8Rng,
+            coder: &mut Coder,
+            (k, n, sym, lines): (usize, usize, usize, usize),
+            codewords: bool,
+        ) -> Vec<Vec<u8>> {
+            (0..lines)
+                .map(|_| {
+                    let mut line = vec![0u8; n * sym];
+                    rng.fill(&mut line[..]);
+                    if codewords {
+                        let (source, repair) = line.split_at_mut(k * sym);
+                        let symbols = source.chunks(sym);
+                        coder
+                            .encode(k, n, sym, symbols, |i, d| {
+                                repair[i * sym..][..sym].copy_from_slice(d)
+                            })
+                            .unwrap();
+                    }
+                    line
+                })
+                .collect()
+        }
+
+        /// k distinct positions of 0..n in random order, with a few repeats and out-of-range
+        /// positions mixed in (which both decoders skip).
+        fn pattern(rng: &mut ChaCha8Rng, k: usize, n: usize) -> Vec<usize> {
+            // Often from a prefix of the positions, so that the last repair one varies.
+            let window = if rng.random() {
+                rng.random_range(k..=n)
+            } else {
+                n
+            };
+            let mut all: Vec<usize> = (0..window).collect();
+            all.shuffle(rng);
+            let mut positions = all[..k].to_vec();
+            for _ in 0..rng.random_range(0..3) {
+                let at = rng.random_range(0..positions.len());
+                let extra = if rng.random() { positions[at] } else { n + at };
+                positions.insert(rng.random_range(0..at + 1), extra);
+            }
+            positions
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+            #[test]
+            fn equals_decoding_line_by_line(seed in any::<u64>()) {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let (k, n) = [(2, 4), (3, 7), (34, 100), (67, 100), (334, 1000), (667, 1000)]
+                    [rng.random_range(0..6)];
+                let sym = [2, 6, 30, 32, 34, 38, 62, 64, 66, 130, 302][rng.random_range(0..11)];
+                let lines = rng.random_range(1..=60);
+                let mut coder = Coder::default();
+                let codewords = rng.random_bool(0.5);
+                let data = expanded_lines(&mut rng, &mut coder, (k, n, sym, lines), codewords);
+                let positions = pattern(&mut rng, k, n);
+                let symbol = |l: usize, j: usize| &data[l][positions[j] * sym..][..sym];
+                let mut batched = vec![vec![None; k]; lines];
+                coder
+                    .decode_lines(k, n, sym, &positions, lines, symbol, |l, i, d| {
+                        assert!(batched[l][i].replace(d.to_vec()).is_none(), "{l} {i} twice");
+                    })
+                    .unwrap();
+                for (l, line) in data.iter().enumerate() {
+                    // Out-of-range positions carry any bytes: both decoders skip them.
+                    let at = |pos: usize| if pos < n { &line[pos * sym..][..sym] } else { &line[..sym] };
+                    let symbols = positions.iter().map(|&pos| (pos, at(pos)));
+                    let mut alone = vec![Vec::new(); k];
+                    coder.decode(k, n, sym, symbols, |i, d| alone[i] = d.to_vec()).unwrap();
+                    for (i, got) in batched[l].iter().enumerate() {
+                        if let Some(got) = got {
+                            prop_assert_eq!(got, &alone[i], "k={} n={} sym={} line {} symbol {}", k, n, sym, l, i);
+                        } else {
+                            prop_assert!(positions[..].contains(&i), "symbol {} of line {} not restored", i, l);
+                        }
+                    }
                 }
             }
         }

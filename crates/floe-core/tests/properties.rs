@@ -80,6 +80,35 @@ proptest! {
         prop_assert!(is_not_enough);
     }
 
+    /// Decoding at larger n, where columns (rows) are decoded in several batches per decoder
+    /// call: a random number of systematic slivers is missing, the rest of the p (s) slivers
+    /// are random repair slivers, offered in random order; symbol sizes vary with the blob.
+    #[test]
+    fn batched_decode_from_random_erasure_patterns(seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = [13u16, 100, 301, 1000][rng.random_range(0..4)];
+        let config = EncodingConfig::new(n).unwrap();
+        let data = blob(&mut rng, 400_000);
+        let e = encode(&config, &data).unwrap();
+        for (axis, k) in [
+            (SliverType::Primary, usize::from(config.n_primary_source())),
+            (SliverType::Secondary, usize::from(config.n_secondary_source())),
+        ] {
+            let all = slivers(&e, axis);
+            let (systematic, repair) = all.split_at(k);
+            let missing = rng.random_range(0..=usize::from(config.max_faulty()).min(k));
+            let mut offered = random_subset(&mut rng, systematic, k - missing);
+            offered.extend(random_subset(&mut rng, repair, missing));
+            offered.shuffle(&mut rng);
+            let out = match axis {
+                SliverType::Primary => decode_from_primary(&config, e.metadata(), offered, ConsistencyCheck::Default),
+                SliverType::Secondary => decode_from_secondary(&config, e.metadata(), offered, ConsistencyCheck::Default),
+            }.unwrap();
+            prop_assert_eq!(out.blob.len(), data.len());
+            prop_assert!(out.blob == data, "n={} {:?} missing {} systematic: wrong bytes", n, axis, missing);
+        }
+    }
+
     #[test]
     fn byzantine_slivers_are_skipped(seed in any::<u64>(), n in 4u16..30) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
