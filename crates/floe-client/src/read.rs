@@ -112,7 +112,13 @@ impl Client {
         let metadata_at = started.elapsed();
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
-        let order: Vec<u16> = (0..config.n_shards()).collect();
+        // Systematic slivers first (decoding is cheapest from them), each group spread over
+        // the holders: a node's shards are contiguous, so index order would send the first
+        // requests all to one node, and a silent one would stall them all for the first hedge
+        // delay (no answers, no latencies to adapt it to).
+        let holder = |i: u16| committee.holder_of(blob_id, SliverType::Primary, SliverIndex(i));
+        let mut order = interleave_by_holder(0..p as u16, holder);
+        order.extend(interleave_by_holder(p as u16..config.n_shards(), holder));
         let size = metadata.metadata.unencoded_length();
         progress.phase("downloading", size);
         if let Some(blob) = self
@@ -457,7 +463,12 @@ impl Client {
                 set.abort_all();
                 break;
             }
-            if patience.give_up_when_stuck && pending.is_empty() && in_flight.values().any(|f| f.2)
+            // Stuck: a request was hedged, and without it the rest cannot make `need` (for the
+            // data-row shortcut, which needs every row, that is any hedged request).
+            let live = active(&in_flight);
+            if patience.give_up_when_stuck
+                && in_flight.values().any(|f| f.2)
+                && good.len() + live + pending.len() < need
             {
                 set.abort_all();
                 break;
@@ -539,6 +550,34 @@ impl Client {
     }
 }
 
+/// `indices` reordered round-robin over their holders (each holder's own indices keep their
+/// order; holders in order of first appearance), so consecutive requests go to different
+/// nodes.
+fn interleave_by_holder(
+    indices: impl Iterator<Item = u16>,
+    holder: impl Fn(u16) -> usize,
+) -> Vec<u16> {
+    let mut queues: Vec<(usize, VecDeque<u16>)> = Vec::new();
+    let mut total = 0;
+    for i in indices {
+        let h = holder(i);
+        match queues.iter_mut().find(|(q, _)| *q == h) {
+            Some((_, q)) => q.push_back(i),
+            None => queues.push((h, VecDeque::from([i]))),
+        }
+        total += 1;
+    }
+    let mut out = Vec::with_capacity(total);
+    while out.len() < total {
+        for (_, q) in queues.iter_mut() {
+            if let Some(i) = q.pop_front() {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
 /// Decode a blob from `p` verified primary slivers (off the async threads), checking its
 /// consistency as asked.
 async fn decode(
@@ -585,4 +624,20 @@ async fn verify(
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interleave_by_holder;
+
+    #[test]
+    fn interleaving_spreads_contiguous_holders_and_keeps_every_index_once() {
+        // Holders own contiguous runs (0–3: node 0, 4–7: node 1, 8–9: node 2).
+        let order = interleave_by_holder(0..10, |i| usize::from(i / 4));
+        assert_eq!(order, vec![0, 4, 8, 1, 5, 9, 2, 6, 3, 7]);
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert!(interleave_by_holder(0..0, |_| 0).is_empty());
+    }
 }
