@@ -27,6 +27,9 @@ use tokio::task::JoinSet;
 use crate::node::{NodeError, StorageNode};
 use crate::view::CommitteeView;
 
+/// Longest wait between rounds after failures (a ledger without challenges, or unreachable).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// What the challenger did and what the ledger last said.
 #[derive(Default)]
 pub struct ChallengeState {
@@ -109,17 +112,27 @@ fn ledger_error(e: impl std::fmt::Display) -> NodeError {
 }
 
 impl StorageNode {
-    /// Poll the ledger every `challenge_poll_ms` and run the challenges this node owes. The
-    /// task holds the node only during a round.
+    /// Poll the ledger every `challenge_poll_ms` and run the challenges this node owes; after
+    /// a failed round, back off (doubling, at most a minute) and warn only when failures start.
+    /// The task holds the node only during a round.
     pub fn spawn_challenger(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let poll = Duration::from_millis(self.config.limits.challenge_poll_ms.max(100));
         tokio::spawn(async move {
+            let mut wait = poll;
             loop {
-                tokio::time::sleep(poll).await;
+                tokio::time::sleep(wait).await;
                 let Some(node) = weak.upgrade() else { return };
-                if let Err(e) = node.challenge_round().await {
-                    tracing::warn!(error = %e, "storage challenge round failed; retrying next poll");
+                match node.challenge_round().await {
+                    Ok(()) => wait = poll,
+                    Err(e) => {
+                        if wait == poll {
+                            tracing::warn!(error = %e, "storage challenge round failed; backing off");
+                        } else {
+                            tracing::debug!(error = %e, ?wait, "storage challenge round failed again");
+                        }
+                        wait = (wait * 2).min(MAX_BACKOFF.max(poll));
+                    }
                 }
             }
         });
