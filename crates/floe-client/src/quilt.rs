@@ -235,8 +235,11 @@ impl OpenQuilt {
                 &(Arc::new(NoProgress) as Arc<dyn Progress>),
             )
             .await;
-        let mut by_index: BTreeMap<u16, SliverData> =
-            slivers.into_iter().map(|s| (s.index.0, s)).collect();
+        let mut by_index: BTreeMap<u16, SliverData> = slivers
+            .into_iter()
+            .map(floe_core::VerifiedSliver::into_inner)
+            .map(|s| (s.index.0, s))
+            .collect();
         {
             let mut stats = self.stats.lock().expect("stats lock");
             stats.slivers += by_index.len();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use floe_core::{
     BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
-    SliverIndex, SliverType, decode_from_primary,
+    SliverIndex, SliverType, VerifiedSliver, decode_from_verified_primary,
 };
 use floe_ledger::{BlobStatus, EpochState};
 use rand::seq::SliceRandom;
@@ -215,6 +215,10 @@ impl Client {
             return None;
         }
         let metadata = metadata.clone();
+        let slivers = slivers
+            .into_iter()
+            .map(VerifiedSliver::into_inner)
+            .collect();
         let decoded = tokio::task::spawn_blocking(move || {
             floe_core::decode_from_data_rows(&config, &metadata, slivers, options.check)
         })
@@ -259,7 +263,7 @@ impl Client {
         let (first, last) = (start / row_bytes, (end - 1) / row_bytes);
         let rows: Vec<u16> = (first as u16..=last as u16).collect();
         let want = rows.len();
-        let (mut slivers, _) = self
+        let (slivers, _) = self
             .fetch_slivers(
                 &committee,
                 &metadata,
@@ -279,6 +283,10 @@ impl Client {
                 .await?;
             return Ok(all[start as usize..end as usize].to_vec());
         }
+        let mut slivers: Vec<SliverData> = slivers
+            .into_iter()
+            .map(VerifiedSliver::into_inner)
+            .collect();
         slivers.sort_by_key(|s| s.index);
         let mut out = Vec::with_capacity(length as usize);
         for s in &slivers {
@@ -378,7 +386,7 @@ impl Client {
         want: Want,
         patience: Patience,
         progress: &Arc<dyn Progress>,
-    ) -> (Vec<SliverData>, Vec<NodeFailure>) {
+    ) -> (Vec<VerifiedSliver>, Vec<NodeFailure>) {
         let Want { axis, order, need } = want;
         let blob_id = metadata.blob_id;
         let config = committee.config;
@@ -522,7 +530,7 @@ impl Client {
                 Ok(s) => {
                     latencies.add(started.elapsed());
                     self.health.clear(address(member));
-                    progress.advance(s.symbols.len() as u64);
+                    progress.advance(s.sliver().symbols.len() as u64);
                     good.push(s);
                     if good.len() >= need {
                         set.abort_all();
@@ -583,12 +591,13 @@ fn interleave_by_holder(
 async fn decode(
     config: EncodingConfig,
     metadata: BlobMetadataWithId,
-    slivers: Vec<SliverData>,
+    slivers: Vec<VerifiedSliver>,
     check: ConsistencyCheck,
 ) -> Result<Vec<u8>, ClientError> {
     let id = metadata.blob_id;
+    // Each sliver was verified on arrival: the decoder does not hash them again.
     let decoded = tokio::task::spawn_blocking(move || {
-        decode_from_primary(&config, &metadata, slivers, check)
+        decode_from_verified_primary(&config, &metadata, slivers, check)
     })
     .await
     .map_err(|e| ClientError::Internal(e.to_string()))?;
@@ -609,7 +618,7 @@ async fn verify(
     axis: SliverType,
     index: u16,
     sliver: SliverData,
-) -> Result<SliverData, String> {
+) -> Result<VerifiedSliver, String> {
     if sliver.index.0 != index {
         return Err(format!(
             "asked for {axis} sliver {index}, got sliver {}",
@@ -617,9 +626,7 @@ async fn verify(
         ));
     }
     tokio::task::spawn_blocking(move || {
-        sliver
-            .verify(axis, &config, &metadata.metadata)
-            .map(|()| sliver)
+        VerifiedSliver::verify(sliver, axis, &config, &metadata)
             .map_err(|e| format!("sliver {index} failed verification: {e}"))
     })
     .await

@@ -68,8 +68,11 @@ impl Client {
                     let _ = tx.send(rest).await;
                     return;
                 }
-                slivers.sort_by_key(|s| s.index);
-                for sliver in slivers {
+                slivers.sort_by_key(|s| s.sliver().index);
+                for sliver in slivers
+                    .into_iter()
+                    .map(floe_core::VerifiedSliver::into_inner)
+                {
                     let row_start = u64::from(sliver.index.0) * row_bytes;
                     let mut bytes = sliver.symbols;
                     bytes.truncate((size - row_start).min(row_bytes) as usize);

@@ -16,8 +16,8 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use floe_core::{
-    ConsistencyCheck, EncodingConfig, SliverData, SliverIndex, SliverType, decode_from_primary,
-    encode,
+    ConsistencyCheck, EncodingConfig, SliverData, SliverIndex, SliverType, VerifiedSliver,
+    decode_from_primary, decode_from_verified_primary, encode,
 };
 
 const N_SHARDS: u16 = 1000;
@@ -58,6 +58,29 @@ fn bench_decode_primary(c: &mut Criterion) {
             let rows: Vec<SliverData> = (missing..p + missing)
                 .map(|i| encoded.sliver(SliverType::Primary, SliverIndex(i as u16)))
                 .collect();
+            // As a client decodes: slivers verified on arrival, not hashed again.
+            let verified: Vec<VerifiedSliver> = rows
+                .iter()
+                .cloned()
+                .map(|s| VerifiedSliver::verify(s, SliverType::Primary, &config, metadata))
+                .collect::<Result<_, _>>()
+                .expect("honest slivers verify");
+            let id = BenchmarkId::new(label, format!("missing{missing}/verified-Default"));
+            group.bench_with_input(id, &verified, |b, verified| {
+                b.iter_batched(
+                    || verified.clone(),
+                    |v| {
+                        decode_from_verified_primary(
+                            &config,
+                            black_box(metadata),
+                            v,
+                            ConsistencyCheck::Default,
+                        )
+                        .expect("honest slivers decode")
+                    },
+                    BatchSize::LargeInput,
+                );
+            });
             for check in [ConsistencyCheck::Skip, ConsistencyCheck::Default] {
                 let id = BenchmarkId::new(label, format!("missing{missing}/{check:?}"));
                 group.bench_with_input(id, &rows, |b, rows| {
@@ -76,5 +99,39 @@ fn bench_decode_primary(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode_primary);
+/// Verifying p primary slivers against the metadata (re-deriving each one's Merkle root from
+/// its expansion), in parallel as `decode_from_primary` does: the part of a decode a client that
+/// verified every sliver on arrival repeats.
+fn bench_verify_primary(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let config = EncodingConfig::new(N_SHARDS).expect("1000 shards is a valid configuration");
+    let p = usize::from(config.n_primary_source());
+    let mut group = c.benchmark_group("verify_primary");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let size = 8usize << 20;
+    let encoded = encode(&config, &blob(size)).expect("blob fits n = 1000");
+    let metadata = encoded.metadata();
+    let rows: Vec<SliverData> = (0..p)
+        .map(|i| encoded.sliver(SliverType::Primary, SliverIndex(i as u16)))
+        .collect();
+    group.throughput(Throughput::Bytes(size as u64));
+    group.bench_function("8MiB", |b| {
+        b.iter(|| {
+            rows.par_iter()
+                .map(|s| {
+                    s.verify(SliverType::Primary, &config, &metadata.metadata)
+                        .is_ok()
+                })
+                .filter(|ok| *ok)
+                .count()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode_primary, bench_verify_primary);
 criterion_main!(benches);

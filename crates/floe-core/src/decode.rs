@@ -57,6 +57,42 @@ pub struct Decoded {
     pub rejected: usize,
 }
 
+/// A sliver checked against a blob's metadata (index range, symbol size, length, the Merkle
+/// root of its expansion). Only [`VerifiedSliver::verify`] makes one, so a decoder given these
+/// need not hash them again ([`decode_from_verified_primary`]).
+#[derive(Clone, Debug)]
+pub struct VerifiedSliver {
+    sliver: SliverData,
+    axis: SliverType,
+    blob_id: crate::ids::BlobId,
+}
+
+impl VerifiedSliver {
+    /// Check `sliver` of `axis` against `metadata` (already verified against its blob ID).
+    pub fn verify(
+        sliver: SliverData,
+        axis: SliverType,
+        config: &EncodingConfig,
+        metadata: &BlobMetadataWithId,
+    ) -> Result<Self, crate::sliver::SliverError> {
+        sliver.verify(axis, config, &metadata.metadata)?;
+        Ok(Self {
+            sliver,
+            axis,
+            blob_id: metadata.blob_id,
+        })
+    }
+    pub fn sliver(&self) -> &SliverData {
+        &self.sliver
+    }
+    pub fn axis(&self) -> SliverType {
+        self.axis
+    }
+    pub fn into_inner(self) -> SliverData {
+        self.sliver
+    }
+}
+
 /// Keep the first `need` distinct slivers that verify against the metadata.
 fn select_verified(
     config: &EncodingConfig,
@@ -189,8 +225,59 @@ pub fn decode_from_primary(
     slivers: Vec<SliverData>,
     check: ConsistencyCheck,
 ) -> Result<Decoded, DecodeError> {
+    let p = usize::from(config.n_primary_source());
+    let (rows, rejected) = select_verified(config, metadata, SliverType::Primary, slivers, p)?;
+    decode_rows_of_primary(config, metadata, rows, rejected, check)
+}
+
+/// [`decode_from_primary`] from slivers already verified against this blob's metadata: they
+/// are not hashed again (which is most of a decode from systematic slivers). Slivers verified
+/// for another blob or axis are refused.
+pub fn decode_from_verified_primary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    slivers: Vec<VerifiedSliver>,
+    check: ConsistencyCheck,
+) -> Result<Decoded, DecodeError> {
+    let p = usize::from(config.n_primary_source());
+    if let Some(v) = slivers
+        .iter()
+        .find(|v| v.blob_id != metadata.blob_id || v.axis != SliverType::Primary)
+    {
+        return Err(DecodeError::BadMetadata(format!(
+            "a sliver verified as {} sliver of blob {} given for the primary slivers of {}",
+            v.axis, v.blob_id, metadata.blob_id
+        )));
+    }
+    let mut seen = vec![false; config.n()];
+    let mut rows = Vec::with_capacity(p);
+    for v in slivers {
+        let i = v.sliver.index.as_usize();
+        if !seen[i] && rows.len() < p {
+            seen[i] = true;
+            rows.push(v.sliver);
+        }
+    }
+    if rows.len() < p {
+        return Err(DecodeError::NotEnoughSlivers {
+            axis: SliverType::Primary,
+            have: rows.len(),
+            need: p,
+            rejected: 0,
+        });
+    }
+    decode_rows_of_primary(config, metadata, rows, 0, check)
+}
+
+/// Decode from exactly p distinct verified primary slivers.
+fn decode_rows_of_primary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    mut rows: Vec<SliverData>,
+    rejected: usize,
+    check: ConsistencyCheck,
+) -> Result<Decoded, DecodeError> {
     let Shape { p, s, n, len, sym } = Shape::of(config, metadata)?;
-    let (mut rows, rejected) = select_verified(config, metadata, SliverType::Primary, slivers, p)?;
     rows.sort_by_key(|r| r.index);
     let systematic = rows.iter().all(|r| r.index.as_usize() < p);
     let mut blob = vec![0u8; p * s * sym];

@@ -25,8 +25,8 @@ pub mod tx_digest;
 
 pub use config::{ConfigError, EncodingConfig};
 pub use decode::{
-    ConsistencyCheck, DecodeError, Decoded, data_rows, decode_from_data_rows, decode_from_primary,
-    decode_from_secondary,
+    ConsistencyCheck, DecodeError, Decoded, VerifiedSliver, data_rows, decode_from_data_rows,
+    decode_from_primary, decode_from_secondary, decode_from_verified_primary,
 };
 pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
 pub use ids::{
