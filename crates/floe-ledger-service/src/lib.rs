@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod certificates;
 pub mod openapi;
 pub mod replica;
 pub mod service;

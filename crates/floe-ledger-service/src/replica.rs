@@ -398,7 +398,11 @@ impl Ledger {
                     Some(e) => {
                         let r = inner.state.apply(&e);
                         if let Ok(events) = &r {
-                            crate::service::note_certificate(&mut inner.certificates, &e, events);
+                            crate::certificates::note_certificate(
+                                &mut inner.certificates,
+                                &e,
+                                events,
+                            );
                         }
                         if r.is_ok()
                             && let LogEntry::Tx(tx) = &e

@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use floe_ledger::api_types::CertificateRecord;
-use floe_ledger::{
-    Event, EventKind, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError, TxKind,
-};
+use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
 use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
 use tokio::sync::watch;
 
@@ -114,39 +112,9 @@ pub(crate) struct Inner {
     pub(crate) outcomes: BTreeMap<u64, Result<Accepted, TxError>>,
     pub(crate) accepted_txs: HashMap<[u8; 32], u64>,
     pub(crate) accepted_order: VecDeque<[u8; 32]>,
-    /// The certificate of each blob's first certification, from the entries this process
-    /// applied (served for audits; not part of the state, so the state hash is unchanged, and
-    /// not in snapshots: a restart from a snapshot knows only those after it).
-    pub(crate) certificates: HashMap<floe_core::BlobId, CertificateRecord>,
-}
-
-/// Keep the certificate of a `certifyBlob` entry whose events certify a blob for the first time.
-pub(crate) fn note_certificate(
-    certificates: &mut HashMap<floe_core::BlobId, CertificateRecord>,
-    entry: &LogEntry,
-    events: &[Event],
-) {
-    let LogEntry::Tx(tx) = entry else { return };
-    let TxKind::CertifyBlob { certificate, .. } = &tx.tx.kind else {
-        return;
-    };
-    for e in events {
-        if let EventKind::BlobCertified {
-            blob_id,
-            is_extension: false,
-            ..
-        } = &e.kind
-        {
-            certificates
-                .entry(*blob_id)
-                .or_insert_with(|| CertificateRecord {
-                    blob_id: *blob_id,
-                    epoch: e.epoch,
-                    event_index: e.index,
-                    certificate: certificate.clone(),
-                });
-        }
-    }
+    /// The certificate of each blob's first certification (served for audits; not part of
+    /// the state, so the state hash is unchanged; carried by snapshots).
+    pub(crate) certificates: crate::certificates::Certificates,
 }
 
 /// Where entries become durable.
@@ -304,7 +272,7 @@ impl Ledger {
                 let evs = state
                     .apply(entry)
                     .map_err(|error| OpenError::Diverged { index, error })?;
-                note_certificate(&mut certificates, entry, &evs);
+                crate::certificates::note_certificate(&mut certificates, entry, &evs);
                 events.extend(evs);
                 events_after.push(events.len() as u64);
                 digests.push(state.digest());
@@ -413,7 +381,7 @@ impl Ledger {
                 }
             };
             debug_assert_eq!(pending.index(), entry_index);
-            note_certificate(&mut inner.certificates, &entry, &events);
+            crate::certificates::note_certificate(&mut inner.certificates, &entry, &events);
             inner.events.extend(events.iter().cloned());
             let count = inner.events.len() as u64;
             inner.events_after.push(count);
@@ -479,7 +447,13 @@ impl Ledger {
     ) -> Result<Option<CertificateRecord>, SubmitError> {
         let (answer, applied) = {
             let inner = self.lock();
-            (inner.certificates.get(blob_id).cloned(), inner.applied)
+            (
+                inner
+                    .certificates
+                    .get(blob_id)
+                    .and_then(crate::certificates::StoredCertificate::decode),
+                inner.applied,
+            )
         };
         self.backend.wait_durable(applied).await?;
         Ok(answer)

@@ -5,16 +5,16 @@
 //! at equal sequence numbers is a check of agreement, and a replica can take a peer's snapshot
 //! once its root matches the one committed in the log by a `Checkpoint` entry.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use floe_core::merkle::blake2b256;
-use std::collections::HashMap;
-
 use floe_core::BlobId;
-use floe_ledger::api_types::CertificateRecord;
+use floe_core::merkle::blake2b256;
 use floe_ledger::{Event, LedgerState};
 use serde::{Deserialize, Serialize};
+
+use crate::certificates::StoredCertificate;
 
 /// The snapshot format this build writes and reads.
 /// Version 2 added the running digest after every covered entry (so `/v1/entries/N` answers
@@ -57,7 +57,7 @@ struct SnapshotFile {
     /// above it grows with history; pruning both is future work).
     digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate, by blob ID.
-    certificates: Vec<CertificateRecord>,
+    certificates: Vec<StoredCertificate>,
 }
 
 /// A decoded snapshot.
@@ -70,7 +70,7 @@ pub struct Snapshot {
     /// The running digest after each entry `0..seq`.
     pub digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate.
-    pub certificates: HashMap<BlobId, CertificateRecord>,
+    pub certificates: HashMap<BlobId, StoredCertificate>,
     pub root: [u8; 32],
 }
 
@@ -86,11 +86,11 @@ pub fn encode(
     state: &LedgerState,
     events: &[Event],
     digests: &[[u8; 32]],
-    certificates: &HashMap<BlobId, CertificateRecord>,
+    certificates: &HashMap<BlobId, StoredCertificate>,
 ) -> (Vec<u8>, [u8; 32]) {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
     // Sorted, so that replicas with equal maps write equal bytes.
-    let mut certificates: Vec<CertificateRecord> = certificates.values().cloned().collect();
+    let mut certificates: Vec<StoredCertificate> = certificates.values().cloned().collect();
     certificates.sort_by_key(|c| c.blob_id);
     let file = SnapshotFile {
         version: SNAPSHOT_VERSION,

@@ -1,0 +1,82 @@
+//! Each blob's first certificate, kept beside the state (not in it, so the state hash is
+//! unchanged) for audits, and carried by snapshots.
+//!
+//! The aggregate signature is kept as its 96 compressed bytes and decompressed (and
+//! subgroup-checked) only when a certificate is served: decompressing every signature when a
+//! snapshot is loaded cost about 70 µs each, 1.5 s of a restart at 20,000 blobs.
+
+use std::collections::HashMap;
+
+use floe_core::{BlobId, Epoch};
+use floe_crypto::{Certificate, ProtocolSignature};
+use floe_ledger::api_types::CertificateRecord;
+use floe_ledger::{Event, EventKind, LogEntry, TxKind};
+use serde::{Deserialize, Serialize};
+
+/// A certificate record with its signature undecoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    pub blob_id: BlobId,
+    pub epoch: Epoch,
+    pub event_index: u64,
+    pub signers_bitmap: Vec<u8>,
+    pub serialized_message: Vec<u8>,
+    /// The compressed aggregate signature (96 bytes).
+    pub signature: Vec<u8>,
+}
+
+impl StoredCertificate {
+    fn new(blob_id: BlobId, epoch: Epoch, event_index: u64, c: &Certificate) -> Self {
+        Self {
+            blob_id,
+            epoch,
+            event_index,
+            signers_bitmap: c.signers_bitmap.clone(),
+            serialized_message: c.serialized_message.clone(),
+            signature: c.signature.to_bytes().to_vec(),
+        }
+    }
+
+    /// The record as served, or `None` if the stored signature does not decode (never for
+    /// records taken from applied entries, whose certificates were verified).
+    pub fn decode(&self) -> Option<CertificateRecord> {
+        let signature = ProtocolSignature::from_bytes(&self.signature).ok()?;
+        Some(CertificateRecord {
+            blob_id: self.blob_id,
+            epoch: self.epoch,
+            event_index: self.event_index,
+            certificate: Certificate {
+                signers_bitmap: self.signers_bitmap.clone(),
+                serialized_message: self.serialized_message.clone(),
+                signature,
+            },
+        })
+    }
+}
+
+/// Blob ID → its first certificate.
+pub type Certificates = HashMap<BlobId, StoredCertificate>;
+
+/// Keep the certificate of a `certifyBlob` entry whose events certify a blob for the first time.
+pub(crate) fn note_certificate(
+    certificates: &mut Certificates,
+    entry: &LogEntry,
+    events: &[Event],
+) {
+    let LogEntry::Tx(tx) = entry else { return };
+    let TxKind::CertifyBlob { certificate, .. } = &tx.tx.kind else {
+        return;
+    };
+    for e in events {
+        if let EventKind::BlobCertified {
+            blob_id,
+            is_extension: false,
+            ..
+        } = &e.kind
+        {
+            certificates
+                .entry(*blob_id)
+                .or_insert_with(|| StoredCertificate::new(*blob_id, e.epoch, e.index, certificate));
+        }
+    }
+}
