@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use floe_ledger::api_types::SystemInfo;
-use floe_ledger::challenge::{ChallengeSummary, EpochChallenges, EpochSummary};
+use floe_ledger::challenge::{ChallengeSummary, EpochChallenges};
 use serde_json::{Value, json};
 
 use crate::cli_config::CommonArgs;
@@ -17,16 +17,6 @@ pub struct ChallengesArgs {
     pub epoch: Option<u32>,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-/// The epoch to summarise: the newest with at least one report, else the newest.
-pub fn latest(summary: &ChallengeSummary) -> Option<&EpochSummary> {
-    summary
-        .epochs
-        .iter()
-        .rev()
-        .find(|e| e.nodes.iter().any(|n| n.tally.reported))
-        .or_else(|| summary.epochs.last())
 }
 
 /// A node's line: its pass rate as a challenged node, and what it owed as a challenger.
@@ -49,7 +39,7 @@ pub fn node_line(n: &floe_ledger::challenge::NodeSummary) -> String {
 
 /// `floe info`/`floe health` lines for the latest epoch with challenges.
 pub fn print_summary(summary: &ChallengeSummary) {
-    let Some(e) = latest(summary) else {
+    let Some(e) = summary.latest() else {
         println!(
             "Storage challenges: none yet (they start once an epoch change is done and blobs are certified)."
         );
@@ -73,7 +63,7 @@ pub fn print_summary(summary: &ChallengeSummary) {
 
 /// The JSON of one node's tally in the latest epoch, if it has one.
 pub fn node_json(summary: &ChallengeSummary, name: &str) -> Value {
-    let Some(e) = latest(summary) else {
+    let Some(e) = summary.latest() else {
         return Value::Null;
     };
     e.nodes
@@ -91,7 +81,7 @@ pub fn run(a: ChallengesArgs) -> Result<()> {
     let client = client(&a.common, false)?;
     runtime()?.block_on(async move {
         let summary = client.ledger().challenge_summary().await?;
-        let epoch = match a.epoch.or_else(|| latest(&summary).map(|e| e.epoch)) {
+        let epoch = match a.epoch.or_else(|| summary.latest().map(|e| e.epoch)) {
             Some(e) => e,
             None => {
                 if a.common.json {
@@ -231,7 +221,7 @@ pub async fn blob_challenges(
 ) -> Option<BlobChallenges> {
     use floe_ledger::challenge::{ChallengeOutcome, duties};
     let summary = client.ledger().challenge_summary().await.ok()?;
-    let epoch = latest(&summary)?.epoch;
+    let epoch = summary.latest()?.epoch;
     let set = client.ledger().challenges(epoch).await.ok()??;
     let committee = std::iter::once(&system.committee)
         .chain(system.previous_committee.as_ref())

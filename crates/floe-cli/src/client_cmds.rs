@@ -480,9 +480,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             v["walletAddress"] = json!(client.address().map(|a| a.to_string()));
             v["daemonUrl"] = json!(loaded.daemon_url);
             v["challenges"] = json!(
-                challenges
-                    .as_ref()
-                    .and_then(crate::challenge_cmd::latest)
+                challenges.as_ref().and_then(|c| c.latest())
             );
             if !a.committee {
                 v["committee"]["members"] = json!(system.committee.members.len());

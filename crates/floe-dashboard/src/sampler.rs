@@ -232,13 +232,7 @@ pub fn event_view(e: &Event) -> EventView {
 
 /// Each node's tally in the newest epoch with a report (else the newest epoch).
 fn attach_challenges(nodes: &mut [NodeView], summary: &floe_ledger::challenge::ChallengeSummary) {
-    let Some(e) = summary
-        .epochs
-        .iter()
-        .rev()
-        .find(|e| e.nodes.iter().any(|n| n.tally.reported))
-        .or_else(|| summary.epochs.last())
-    else {
+    let Some(e) = summary.latest() else {
         return;
     };
     for view in nodes {

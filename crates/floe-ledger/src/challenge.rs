@@ -193,6 +193,17 @@ pub struct ChallengeSummary {
     pub epochs: Vec<EpochSummary>,
 }
 
+impl ChallengeSummary {
+    /// The epoch to show: the newest with at least one report, else the newest kept.
+    pub fn latest(&self) -> Option<&EpochSummary> {
+        self.epochs
+            .iter()
+            .rev()
+            .find(|e| e.nodes.iter().any(|n| n.tally.reported))
+            .or_else(|| self.epochs.last())
+    }
+}
+
 /// One epoch's tallies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
