@@ -9,14 +9,14 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use floe_client::{Lifetime, NoProgress, StoreOptions};
 use floe_core::{BlobId, ObjectId};
 use floe_node::config::Limits;
 use serde_json::Value;
-use support::faults::{delete_shard_on_disk, floe, restart_behind_lying_proxy, write_cli_config};
+use support::faults::{
+    delete_shard_on_disk, floe, restart_behind_lying_proxy, store_random, write_cli_config,
+};
 use support::{NODES, Net, SERIAL, Stop, random_bytes, rng};
 
 /// No recovery gets in the way: what a node proves must come from its own disk.
@@ -44,18 +44,29 @@ fn audit(dir: &Path, blob: &BlobId, extra: &[&str]) -> (i32, Value) {
 }
 
 async fn store(net: &Net, seed: u64, tag: &str) -> (BlobId, ObjectId) {
-    let data = random_bytes(&mut rng(seed, tag), 40_000);
-    let options = StoreOptions {
-        lifetime: Lifetime::Epochs(2),
-        deletable: true,
-        force: false,
-    };
-    let out = net
-        .client(0)
-        .store(data, &options, Arc::new(NoProgress))
-        .await
-        .unwrap();
-    (out.result.blob_id().unwrap(), out.object.unwrap().id)
+    store_random(net, (seed, tag), 40_000, 2, true).await
+}
+
+/// Kill running nodes other than `keep`, in index order, until fewer than `threshold` shards
+/// can prove possession; `proved` and `stopped` follow.
+async fn stop_until_below(
+    net: &mut Net,
+    keep: usize,
+    threshold: u64,
+    proved: &mut u64,
+    stopped: &mut Vec<usize>,
+) {
+    let candidates: Vec<usize> = (0..NODES)
+        .filter(|&i| i != keep && !stopped.contains(&i))
+        .collect();
+    for i in candidates {
+        if *proved < threshold {
+            break;
+        }
+        net.stop_node(i, Stop::Kill).await;
+        *proved -= net.weight(i);
+        stopped.push(i);
+    }
 }
 
 /// The report without its shards (their signed answers are long).
@@ -196,30 +207,13 @@ async fn audit_names_failed_shards_and_exit_codes_follow_the_margins() {
     // Stop other nodes until fewer than n − f = 7 shards prove possession: at risk (1).
     let mut proved = 9;
     let mut stopped = Vec::new();
-    for i in (0..NODES).filter(|&i| i != victim) {
-        if proved < 7 {
-            break;
-        }
-        net.stop_node(i, Stop::Kill).await;
-        proved -= net.weight(i);
-        stopped.push(i);
-    }
+    stop_until_below(&mut net, victim, 7, &mut proved, &mut stopped).await;
     let (code, r) = audit(&dir, &blob, &[]);
     assert_eq!(r["proved"], proved, "{}", brief(&r));
     assert_eq!(code, if proved >= 4 { 1 } else { 2 }, "{}", brief(&r));
     assert!(!shards_of(&r, "noAnswer").is_empty());
     // Then below the read threshold n − 2f = 4: unreadable (2).
-    let rest: Vec<usize> = (0..NODES)
-        .filter(|&i| i != victim && !stopped.contains(&i))
-        .collect();
-    for i in rest {
-        if proved < 4 {
-            break;
-        }
-        net.stop_node(i, Stop::Kill).await;
-        proved -= net.weight(i);
-        stopped.push(i);
-    }
+    stop_until_below(&mut net, victim, 4, &mut proved, &mut stopped).await;
     let (code, r) = audit(&dir, &blob, &[]);
     assert_eq!(r["proved"], proved, "{}", brief(&r));
     assert_eq!(code, 2, "{}", brief(&r));

@@ -13,20 +13,18 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_client::{Lifetime, NoProgress, StoreOptions};
 use floe_core::BlobId;
 use floe_ledger::NodeId;
 use floe_ledger::challenge::{ChallengeOutcome, EpochChallenges};
 use floe_node::config::Limits;
 use serde_json::Value;
 use support::faults::{
-    delete_shard_on_disk, floe, restart_behind_lying_proxy, restart_with_config_edit,
+    delete_shard_on_disk, floe, restart_behind_lying_proxy, restart_with_config_edit, store_random,
     write_cli_config,
 };
-use support::{NODES, Net, SERIAL, random_bytes, rng};
+use support::{NODES, Net, SERIAL};
 
 const EPOCH_MS: u64 = 10_000;
 
@@ -40,18 +38,7 @@ fn limits() -> Limits {
 }
 
 async fn store(net: &Net, seed: u64, tag: &str) -> BlobId {
-    let data = random_bytes(&mut rng(seed, tag), 30_000);
-    let options = StoreOptions {
-        lifetime: Lifetime::Epochs(40),
-        deletable: false,
-        force: false,
-    };
-    let out = net
-        .client(0)
-        .store(data, &options, Arc::new(NoProgress))
-        .await
-        .unwrap();
-    out.result.blob_id().unwrap()
+    store_random(net, (seed, tag), 30_000, 40, false).await.0
 }
 
 /// Wait until epoch `epoch`'s challenges have a report from every node in `reporters`.

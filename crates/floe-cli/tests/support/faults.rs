@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::Arc;
+
+use floe_client::{Lifetime, NoProgress, StoreOptions};
 use floe_core::audit::AuditRequest;
-use floe_core::{BlobId, ShardIndex};
+use floe_core::{BlobId, ObjectId, ShardIndex};
 use floe_node_storage::{FjallStore, NodeStore};
 
 use super::{Net, Stop};
@@ -28,6 +31,29 @@ pub fn floe(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Store `size` seeded random bytes (tag `tag`) for `epochs` epochs with client 0; returns the
+/// blob ID and the blob object.
+pub async fn store_random(
+    net: &Net,
+    (seed, tag): (u64, &str),
+    size: usize,
+    epochs: u32,
+    deletable: bool,
+) -> (BlobId, ObjectId) {
+    let data = super::random_bytes(&mut super::rng(seed, tag), size);
+    let options = StoreOptions {
+        lifetime: Lifetime::Epochs(epochs),
+        deletable,
+        force: false,
+    };
+    let out = net
+        .client(0)
+        .store(data, &options, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    (out.result.blob_id().unwrap(), out.object.unwrap().id)
 }
 
 /// Write `DIR/floe.yaml` pointing at the network's ledger.
