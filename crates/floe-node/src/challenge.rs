@@ -6,12 +6,13 @@
 //! Bounded: one round at a time, `challenge_concurrency` requests in flight, each limited by
 //! `challenge_timeout_ms` and by the largest answer its sample count allows.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use floe_core::audit::{AuditRequest, AuditRequestV1, DEFAULT_AUDIT_SAMPLES};
-use floe_core::{Epoch, ShardIndex};
+use floe_core::{BlobId, BlobMetadata, Epoch, ShardIndex};
 use floe_crypto::audit::{Judgement, judge_answer, max_answer_bytes};
 use floe_ledger::NodeId;
 use floe_ledger::TxKind;
@@ -200,9 +201,12 @@ impl StorageNode {
         let mut set_tasks = JoinSet::new();
         let mut next = 0;
         let mut done = 0;
+        // Each sampled blob's metadata, read from the store once per round (a blob is sampled
+        // on many shards: 1,800 duties over 2 blobs read it 1,800 times before).
+        let mut metadata = HashMap::new();
         while done < duties.len() {
             while next < duties.len() && set_tasks.len() < limit {
-                let task = self.prepare(view, duties[next], timeout);
+                let task = self.prepare(view, duties[next], timeout, &mut metadata);
                 let i = next;
                 set_tasks.spawn(async move { (i, issue(task).await) });
                 next += 1;
@@ -241,8 +245,20 @@ impl StorageNode {
 
     /// What one challenge needs, taken from the node's store and view (the metadata the
     /// answer is checked against; without it the challenge cannot be issued).
-    fn prepare(&self, view: &CommitteeView, duty: Duty, timeout: Duration) -> Option<Prepared> {
-        let metadata = self.store.get_metadata(&duty.blob_id).ok().flatten()?;
+    fn prepare(
+        &self,
+        view: &CommitteeView,
+        duty: Duty,
+        timeout: Duration,
+        cache: &mut HashMap<BlobId, Option<Arc<BlobMetadata>>>,
+    ) -> Option<Prepared> {
+        let metadata = cache
+            .entry(duty.blob_id)
+            .or_insert_with(|| {
+                let m = self.store.get_metadata(&duty.blob_id).ok().flatten();
+                m.map(Arc::new)
+            })
+            .clone()?;
         let member = view
             .committee
             .members
@@ -306,7 +322,7 @@ struct Prepared {
     max_bytes: usize,
     epoch: Epoch,
     config: floe_core::EncodingConfig,
-    metadata: floe_core::BlobMetadata,
+    metadata: Arc<BlobMetadata>,
     timeout: Duration,
 }
 
