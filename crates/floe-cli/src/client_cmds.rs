@@ -74,8 +74,13 @@ pub struct ReadArgs {
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
-    /// The blob ID.
-    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    /// The blob ID (a base64url one may start with `-`: it is taken as the value).
+    #[arg(
+        long,
+        conflicts_with = "file",
+        required_unless_present = "file",
+        allow_hyphen_values = true
+    )]
     pub blob_id: Option<String>,
     /// Compute the blob ID of this file and report its status.
     #[arg(long)]

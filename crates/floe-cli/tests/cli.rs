@@ -622,3 +622,20 @@ fn help_lists_every_command() {
     assert_success(&version);
     assert!(stdout(&version).starts_with("floe "));
 }
+
+/// A base64url blob ID may start with `-`: `blob-status --blob-id` takes it as the value (it
+/// then fails only for want of a ledger, not on parsing).
+#[test]
+fn blob_status_takes_a_blob_id_that_starts_with_a_hyphen() {
+    let id = "-J4sgVbsr4SK6hcFqcscUpOjYokTQnT-i21f0j8cArY";
+    let out = run(&[
+        "blob-status",
+        "--blob-id",
+        id,
+        "--ledger-url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_failure(&out);
+    let err = stderr(&out);
+    assert!(!err.contains("unexpected argument"), "{err}");
+}
