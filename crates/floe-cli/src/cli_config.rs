@@ -44,6 +44,13 @@ pub struct ConfigFile {
     pub daemon_url: Option<String>,
     #[serde(default)]
     pub communication: CommunicationConfig,
+    /// How patch reads of quilts get missing columns.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub quilt: floe_client::QuiltReadConfig,
+}
+
+fn is_default(q: &floe_client::QuiltReadConfig) -> bool {
+    *q == floe_client::QuiltReadConfig::default()
 }
 
 fn default_wallet() -> PathBuf {
@@ -123,6 +130,7 @@ pub fn load(args: &CommonArgs) -> Result<Loaded> {
                     wallet: default_home_wallet()?,
                     daemon_url: None,
                     communication: CommunicationConfig::default(),
+                    quilt: floe_client::QuiltReadConfig::default(),
                 },
                 PathBuf::new(),
             ),
@@ -145,11 +153,13 @@ pub fn load(args: &CommonArgs) -> Result<Loaded> {
                 ledger_url: url.clone(),
                 ledger_urls: Vec::new(),
                 communication: file.communication,
+                quilt: file.quilt,
             },
             None => ClientConfig {
                 ledger_url: file.ledger_url,
                 ledger_urls: file.ledger_urls,
                 communication: file.communication,
+                quilt: file.quilt,
             },
         },
         wallet_path,

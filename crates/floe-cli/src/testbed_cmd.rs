@@ -179,6 +179,7 @@ pub fn run(a: TestbedArgs) -> Result<()> {
                 wallet: "wallet.json".into(),
                 daemon_url: daemon_url.clone(),
                 communication: Default::default(),
+                quilt: Default::default(),
             },
         };
         std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)

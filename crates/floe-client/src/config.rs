@@ -15,9 +15,42 @@ pub struct ClientConfig {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ledger_urls: Vec<String>,
     pub communication: CommunicationConfig,
+    /// How patch reads of quilts get missing columns.
+    pub quilt: QuiltReadConfig,
+}
+
+/// Patch reads of a quilt fetch only the patch's columns (secondary slivers). When some are
+/// missing they are rebuilt from decoding symbols; when more are missing than is worth
+/// rebuilding, or the rebuild fails, the whole quilt is read once instead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuiltReadConfig {
+    /// Most missing columns one read rebuilds from decoding symbols; with more missing it reads
+    /// the whole quilt. 0 always reads the whole quilt when a column is missing.
+    pub max_unavailable_slivers_to_recover: usize,
+    /// Nodes asked for decoding symbols at once while rebuilding columns.
+    pub recovery_concurrency: usize,
+}
+
+impl Default for QuiltReadConfig {
+    fn default() -> Self {
+        Self {
+            max_unavailable_slivers_to_recover: 100,
+            recovery_concurrency: 8,
+        }
+    }
 }
 
 impl ClientConfig {
+    /// Check that the limits are usable.
+    pub fn validate(&self) -> Result<(), String> {
+        self.communication.validate()?;
+        if self.quilt.recovery_concurrency == 0 {
+            return Err("quilt.recovery_concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// The ledger URLs to use: `ledger_urls` if given, else `ledger_url` (which may itself be
     /// a comma-separated list).
     pub fn ledger_urls(&self) -> Vec<String> {
@@ -43,6 +76,7 @@ impl Default for ClientConfig {
             ledger_url: "http://127.0.0.1:9100".into(),
             ledger_urls: Vec::new(),
             communication: CommunicationConfig::default(),
+            quilt: QuiltReadConfig::default(),
         }
     }
 }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use committee::{CommitteeView, Member};
-pub use config::{ClientConfig, CommunicationConfig, split_urls};
+pub use config::{ClientConfig, CommunicationConfig, QuiltReadConfig, split_urls};
 pub use error::{ClientError, NodeFailure};
 pub use floe_core::ConsistencyCheck;
 use floe_ledger::api_types::SystemInfo;
@@ -74,10 +74,7 @@ pub struct Client {
 impl Client {
     /// A client; `wallet` signs ledger transactions (needed to store, delete and extend).
     pub fn new(config: ClientConfig, wallet: Option<AccountKey>) -> Result<Self, ClientError> {
-        config
-            .communication
-            .validate()
-            .map_err(ClientError::Committee)?;
+        config.validate().map_err(ClientError::Committee)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(
                 config.communication.connect_timeout_ms,

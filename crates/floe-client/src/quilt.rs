@@ -293,16 +293,18 @@ impl OpenQuilt {
     }
 
     /// Rebuilds secondary slivers `targets` from decoding symbols (symbol (r, c) comes from
-    /// primary sliver r, so p distinct rows rebuild column c). Every member is asked, a bounded
-    /// number at a time; a rebuilt sliver is kept only if it matches the metadata.
+    /// primary sliver r, so p distinct rows rebuild column c). Every member is asked,
+    /// `quilt.recovery_concurrency` at a time; a rebuilt sliver is kept only if it matches the
+    /// metadata. Nothing is rebuilt when more than `quilt.max_unavailable_slivers_to_recover`
+    /// are missing: the caller then reads the whole quilt.
     async fn recover(&self, targets: &[u16]) -> Vec<SliverData> {
-        const MAX_TARGETS: usize = 100;
-        const CONCURRENT: usize = 8;
-        let targets: Vec<SliverIndex> = targets
-            .iter()
-            .take(MAX_TARGETS)
-            .map(|&c| SliverIndex(c))
-            .collect();
+        let limits = &self.client.config().quilt;
+        if targets.len() > limits.max_unavailable_slivers_to_recover {
+            tracing::info!(quilt_id = %self.quilt_id(), missing = targets.len(), limit = limits.max_unavailable_slivers_to_recover, "too many quilt columns missing to rebuild");
+            return Vec::new();
+        }
+        let concurrent = limits.recovery_concurrency.max(1);
+        let targets: Vec<SliverIndex> = targets.iter().map(|&c| SliverIndex(c)).collect();
         let need = usize::from(self.committee.config.n_primary_source());
         let blob_id = self.quilt_id();
         let mut symbols: BTreeMap<SliverIndex, BTreeMap<u16, DecodingSymbol>> = BTreeMap::new();
@@ -320,7 +322,7 @@ impl OpenQuilt {
                     .await
             });
         };
-        for m in members.by_ref().take(CONCURRENT) {
+        for m in members.by_ref().take(concurrent) {
             spawn(&mut set, m);
         }
         let mut fetched = 0u64;

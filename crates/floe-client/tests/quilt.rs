@@ -1,6 +1,7 @@
 //! Quilts against a real local network (a ledger and seven storage nodes on loopback sockets,
 //! n = 10 shards): store, then read patches by identifier, by tag and by patch ID, fetching only
-//! their columns; with a column's node down, the column is rebuilt from decoding symbols.
+//! their columns; with a column's node down, the column is rebuilt from decoding symbols, and
+//! with rebuilding turned off the whole quilt is read instead.
 
 use std::sync::Arc;
 
@@ -149,5 +150,23 @@ async fn patches_read_from_their_columns_and_survive_a_missing_column() {
     let stats = fresh.stats();
     assert!(stats.recovered >= 1, "{stats:?}");
     assert!(!stats.whole_blob, "{stats:?}");
+
+    // The same read with rebuilding turned off (`max_unavailable_slivers_to_recover = 0`)
+    // falls back to reading the whole quilt once, and still returns the patch's bytes; the
+    // next patch is cut from that copy without fetching anything more.
+    let mut config = client.config().clone();
+    config.quilt.max_unavailable_slivers_to_recover = 0;
+    let no_rebuild = Client::new(config, None).unwrap();
+    let whole = no_rebuild.open_quilt(&quilt_id).await.unwrap();
+    let read = whole.patch(big).await.unwrap();
+    assert_eq!(read.data, files[4].2);
+    let stats = whole.stats();
+    assert_eq!(stats.recovered, 0, "{stats:?}");
+    assert!(stats.whole_blob, "{stats:?}");
+    assert!(stats.whole_blob_bytes > 0, "{stats:?}");
+    let fetched = stats.slivers;
+    let other = whole.patch(index.get("a.js").unwrap()).await.unwrap();
+    assert_eq!(other.data, files[2].2);
+    assert_eq!(whole.stats().slivers, fetched, "cut from the whole quilt");
     bed.shutdown().await;
 }
