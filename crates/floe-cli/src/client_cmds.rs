@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use floe_client::{BlobStoreResult, Client, ConsistencyCheck, Lifetime, ReadOptions, StoreOptions};
+use floe_client::{BlobStoreResult, Client, ConsistencyCheck, ReadOptions};
 use floe_core::{BlobId, ObjectId};
 use floe_ledger::BlobStatus;
 use serde_json::json;
 
 use crate::cli_config::{self, CommonArgs};
 use crate::output::{self, Bar};
+pub use crate::store_how::StoreHowArgs;
 
 #[derive(clap::Args)]
 pub struct StoreArgs {
@@ -22,37 +23,6 @@ pub struct StoreArgs {
     pub how: StoreHowArgs,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-/// How long and how to store: shared by `store` and `store-quilt`.
-#[derive(clap::Args)]
-pub struct StoreHowArgs {
-    /// Store for this many epochs from now, or `max`.
-    #[arg(long, conflicts_with = "end_epoch")]
-    pub epochs: Option<String>,
-    /// Store until this epoch (exclusive).
-    #[arg(long)]
-    pub end_epoch: Option<u32>,
-    /// Make it permanent: it cannot be deleted before it expires.
-    #[arg(long)]
-    pub permanent: bool,
-    /// Make it deletable (the default; kept for compatibility).
-    #[arg(long, conflicts_with = "permanent")]
-    pub deletable: bool,
-    /// Store even if it is already certified for long enough.
-    #[arg(long)]
-    pub force: bool,
-}
-
-impl StoreHowArgs {
-    /// The client's store options (an error says how to give the lifetime).
-    pub fn options(&self) -> Result<StoreOptions> {
-        Ok(StoreOptions {
-            lifetime: lifetime(&self.epochs, self.end_epoch)?,
-            deletable: !self.permanent,
-            force: self.force,
-        })
-    }
 }
 
 #[derive(clap::Args)]
@@ -183,22 +153,6 @@ pub(crate) fn parse_object_id(s: &str) -> Result<ObjectId> {
 pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-/// The lifetime from `--epochs N|max` or `--end-epoch E`.
-fn lifetime(epochs: &Option<String>, end_epoch: Option<u32>) -> Result<Lifetime> {
-    Ok(match (epochs, end_epoch) {
-        (Some(e), _) if e == "max" => Lifetime::Max,
-        (Some(e), _) => {
-            Lifetime::Epochs(e.parse().with_context(|| {
-                format!("--epochs takes a number of epochs or `max`, not `{e}`")
-            })?)
-        }
-        (None, Some(e)) => Lifetime::EndEpoch(e),
-        (None, None) => bail!(
-            "say how long to store: --epochs N (epochs from now), --epochs max, or --end-epoch E"
-        ),
-    })
 }
 
 pub fn store(a: StoreArgs) -> Result<()> {

@@ -16,6 +16,7 @@ mod node_cmds;
 mod node_membership;
 mod output;
 mod quilt_cmds;
+mod store_how;
 mod testbed_cmd;
 mod testbed_control;
 mod testbed_remote;

@@ -154,6 +154,65 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         "{again}"
     );
 
+    // --earliest-expiry-time: 1 h epochs, so 150 min from now ends 3 epochs after this one
+    // (the testbed's first epoch began seconds ago); the past, beyond the network's 53 epochs,
+    // and together with --epochs are refused with what to do.
+    std::fs::write(d.join("c.bin"), b"expires no earlier than asked").unwrap();
+    let at = |secs: u64| {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs))
+            .to_string()
+    };
+    let until = json(
+        d,
+        &[
+            "store",
+            "c.bin",
+            "--earliest-expiry-time",
+            &at(150 * 60),
+            "--json",
+        ],
+    );
+    let object = &until[0]["blobStoreResult"]["newlyCreated"]["blobObject"];
+    assert_eq!(
+        object["storage"]["endEpoch"].as_u64().unwrap(),
+        object["certifiedEpoch"].as_u64().unwrap() + 3,
+        "{until}"
+    );
+    let (ok, _, err) = run(
+        d,
+        &[
+            "store",
+            "c.bin",
+            "--earliest-expiry-time",
+            "2001-01-01T00:00:00Z",
+        ],
+    );
+    assert!(!ok && err.contains("in the past"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "store",
+            "c.bin",
+            "--earliest-expiry-time",
+            &at(100 * 24 * 3600),
+        ],
+    );
+    assert!(!ok && err.contains("at most 53 epochs ahead"), "{err}");
+    let (ok, _, err) = run(d, &["store", "c.bin", "--earliest-expiry-time", "tomorrow"]);
+    assert!(!ok && err.contains("2027-03-20T15:00:00Z"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "store",
+            "c.bin",
+            "--epochs",
+            "2",
+            "--earliest-expiry-time",
+            &at(3600),
+        ],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+
     let status = json(d, &["blob-status", "--blob-id", &blob_id, "--json"]);
     assert_eq!(status["status"]["status"], "certified", "{status}");
     assert_eq!(status["nodes"]["confirmed"], true, "{status}");

@@ -29,6 +29,9 @@ pub enum Lifetime {
     Max,
     /// Until this epoch (exclusive).
     EndEpoch(Epoch),
+    /// Until the first epoch that starts at or after this time (Unix milliseconds): the blob
+    /// expires no earlier than it, by the epoch schedule the ledger publishes.
+    NotBefore(u64),
 }
 
 impl Lifetime {
@@ -60,6 +63,19 @@ impl Lifetime {
                 )));
             }
             Lifetime::EndEpoch(e) => e,
+            Lifetime::NotBefore(t) => {
+                let start = system.current_epoch_start_ms;
+                let duration = system.epoch_duration_ms.max(1);
+                let epochs = t.saturating_sub(start).div_ceil(duration).max(1);
+                if epochs > u64::from(max) {
+                    return Err(ClientError::BadLifetime(format!(
+                        "the earliest expiry time is {epochs} epochs ahead (epochs last {} s); the network stores at most {max} epochs ahead, until the start of epoch {}",
+                        duration / 1000,
+                        now + max
+                    )));
+                }
+                now + epochs as Epoch
+            }
         };
         Ok(end)
     }

@@ -141,6 +141,13 @@ impl StorePlan {
             Lifetime::Epochs(n) => n,
             Lifetime::Max => s.client.system().await?.max_epochs_ahead,
             Lifetime::EndEpoch(e) => e.saturating_sub(s.client.system().await?.epoch),
+            lifetime @ Lifetime::NotBefore(_) => {
+                let system = s.client.system().await?;
+                let end = lifetime
+                    .end_epoch(&system)
+                    .map_err(|e| Failure::bad_request("INVALID_LIFETIME", e.to_string()))?;
+                end.saturating_sub(system.epoch)
+            }
         })
     }
 }
