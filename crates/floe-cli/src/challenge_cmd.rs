@@ -219,47 +219,30 @@ pub async fn blob_challenges(
     system: &SystemInfo,
     blob_id: &floe_core::BlobId,
 ) -> Option<BlobChallenges> {
-    use floe_ledger::challenge::{ChallengeOutcome, duties};
     let summary = client.ledger().challenge_summary().await.ok()?;
     let epoch = summary.latest()?.epoch;
     let set = client.ledger().challenges(epoch).await.ok()??;
     let committee = std::iter::once(&system.committee)
         .chain(system.previous_committee.as_ref())
         .find(|c| c.epoch == epoch)?;
-    let ledger_committee = committee.to_committee();
-    let mut out = BlobChallenges {
+    let o = floe_ledger::challenge::blob_outcomes(&set, &committee.to_committee(), blob_id);
+    let failing_nodes = o
+        .failing
+        .iter()
+        .map(|id| {
+            members(system)
+                .find(|m| m.node_id == *id)
+                .map_or_else(|| id.to_string(), |m| m.name.clone())
+        })
+        .collect();
+    Some(BlobChallenges {
         epoch,
-        sampled_shards: (0..system.n_shards)
-            .filter(|&s| set.shard_samples(s).is_some_and(|b| b.contains(blob_id)))
-            .collect(),
-        passed: 0,
-        failed: 0,
-        no_answer: 0,
-        failing_nodes: Vec::new(),
-    };
-    for (challenger, accepted) in &set.reports {
-        let owed = duties(&set, &ledger_committee, challenger);
-        for (d, o) in owed.iter().zip(&accepted.report.v1().outcomes) {
-            if &d.blob_id != blob_id {
-                continue;
-            }
-            match o {
-                ChallengeOutcome::Passed => out.passed += 1,
-                ChallengeOutcome::Failed => out.failed += 1,
-                ChallengeOutcome::NoAnswer => out.no_answer += 1,
-                ChallengeOutcome::NotIssued => continue,
-            }
-            if *o != ChallengeOutcome::Passed {
-                let name = members(system)
-                    .find(|m| m.node_id == d.challenged)
-                    .map_or_else(|| d.challenged.to_string(), |m| m.name.clone());
-                if !out.failing_nodes.contains(&name) {
-                    out.failing_nodes.push(name);
-                }
-            }
-        }
-    }
-    Some(out)
+        sampled_shards: o.sampled_shards,
+        passed: o.passed,
+        failed: o.failed,
+        no_answer: o.no_answer,
+        failing_nodes,
+    })
 }
 
 /// `floe blob-status`'s line on the blob's last storage challenges.

@@ -23,6 +23,9 @@ use serde_json::json;
 use support::{NODES, Net, SERIAL, Stop};
 use webdriver::{Browser, check_screenshot, find_browser};
 
+/// Epoch length of the test's network.
+const EPOCH_MS: u64 = 12_000;
+
 fn screenshots_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots")
 }
@@ -52,7 +55,12 @@ async fn dashboard_in_a_real_browser() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let seed = support::test_seed("dashboard");
-    let mut net = Net::start("dashboard", seed, Limits::default()).await;
+    // 12 s epochs, so the test sees an epoch change and the storage challenges after it.
+    let limits = Limits {
+        challenge_poll_ms: 1_000,
+        ..Limits::default()
+    };
+    let mut net = Net::start_with_epochs("dashboard", seed, limits, EPOCH_MS).await;
     let (_daemon, base) = net.start_daemon().await;
     let profile = net.dir().join("chromium-profile");
     let b = Browser::start(&chromium, &chromedriver, &profile).await;
@@ -61,6 +69,7 @@ async fn dashboard_in_a_real_browser() {
     let blob_id = upload_reads_back(&b, &net, &base, seed).await;
     blob_page_shows_the_blob(&b, &blob_id).await;
     quilt_page_lists_its_patches(&b, &net, &base).await;
+    challenges_after_an_epoch_change(&b, &net, &base, &blob_id).await;
     bad_ids_get_a_reason(&b, &net, &base).await;
     stopped_node_shows_down(&b, &mut net, &base, &blob_id).await;
 
@@ -144,6 +153,9 @@ async fn upload_reads_back(b: &Browser, net: &Net, base: &str, seed: u64) -> Str
     b.goto(&format!("{base}/dashboard/upload")).await;
     let input = b.find("#file").await;
     b.send_keys(&input, file.to_str().unwrap()).await;
+    // Kept for 40 epochs of 12 s: past the rest of the test.
+    b.exec("document.getElementById('epochs').value = '40';", vec![])
+        .await;
     let button = b.find("#upload-button").await;
     b.click(&button).await;
     let blob_id = b
@@ -249,7 +261,7 @@ async fn quilt_page_lists_its_patches(b: &Browser, net: &Net, base: &str) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let r = net
         .http
-        .put(format!("{base}/v1/quilts?epochs=1"))
+        .put(format!("{base}/v1/quilts?epochs=40"))
         .header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
@@ -279,6 +291,104 @@ async fn quilt_page_lists_its_patches(b: &Browser, net: &Net, base: &str) {
     assert_eq!(ids, json!(["hello.txt", "notes.md"]));
     no_console_errors(b, "quilt").await;
     shoot(b, "quilt", 1000, 600).await;
+}
+
+/// After the next epoch change the nodes challenge each other; the network page shows every
+/// node's tally for that epoch, and the blob page says where the upload was sampled, as the
+/// ledger's raw record of the epoch's samples gives it.
+async fn challenges_after_an_epoch_change(b: &Browser, net: &Net, base: &str, blob_id: &str) {
+    let system: serde_json::Value = net
+        .http
+        .get(format!("{}/v1/system", net.ledger_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = system["success"]["data"]["epoch"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no epoch in {system}"));
+    b.goto(&format!("{base}/dashboard")).await;
+    let script = format!(
+        "const h = document.getElementById('epoch-h');
+         const epoch = h ? parseInt(h.textContent.replace(/[^0-9]/g, '')) : 0;
+         const cells = [...document.querySelectorAll('#nodes tbody tr[data-node] td.challenges')];
+         const m = cells.map(c => /(\\d+) of (\\d+) passed.*epoch (\\d+)/.exec(c.textContent));
+         if (epoch <= {before} || cells.length !== {NODES} || m.some(x => !x)) return null;
+         const e = parseInt(m[0][3]);
+         if (e <= {before} || m.some(x => parseInt(x[3]) !== e || x[1] !== x[2] || x[2] === '0')) return null;
+         return e;"
+    );
+    let waited = Instant::now();
+    let epoch = b
+        .wait_for(
+            "an epoch change, then every node's challenges passed",
+            &script,
+            Duration::from_millis(4 * EPOCH_MS),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    println!(
+        "[dashboard] epoch {before} -> {epoch}: every node's challenges shown passed after {:.1?}",
+        waited.elapsed()
+    );
+    no_console_errors(b, "network (challenges)").await;
+    shoot(b, "network-challenges", 1000, 600).await;
+    // Where the ledger sampled the upload in that epoch, from its raw record.
+    let set: serde_json::Value = net
+        .http
+        .get(format!("{}/v1/challenges/{epoch}", net.ledger_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let set = &set["success"]["data"];
+    let samples = set["samples"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no samples in {set}"));
+    let skipped = set["skippedShards"].as_array().unwrap();
+    let sampled: Vec<String> = (0..support::N_SHARDS)
+        .filter(|s| !skipped.contains(&json!(s)))
+        .filter(|&s| {
+            let at = usize::from(s) * 2;
+            samples
+                .get(at..at + 2)
+                .is_some_and(|pair| pair.contains(&json!(blob_id)))
+        })
+        .map(|s| s.to_string())
+        .collect();
+    b.goto(&format!("{base}/dashboard/blob/{blob_id}")).await;
+    let shown = b
+        .exec(
+            "const p = document.getElementById('challenge-result');
+             return p ? [p.dataset.epoch, p.dataset.shards || '', p.dataset.failed || '0', p.textContent] : null;",
+            vec![],
+        )
+        .await;
+    println!("[dashboard] blob page: {}", shown[3]);
+    assert!(
+        shown[0].as_str().unwrap().parse::<u64>().unwrap() >= epoch,
+        "{shown}"
+    );
+    if shown[0] == json!(epoch.to_string()) {
+        assert_eq!(
+            shown[1],
+            json!(sampled.join(",")),
+            "sampled shards: {shown}"
+        );
+    }
+    assert_eq!(shown[2], json!("0"), "no failures: {shown}");
+    if !sampled.is_empty() {
+        assert!(
+            shown[3].as_str().unwrap().contains("passed"),
+            "the blob's challenges: {shown}"
+        );
+    }
+    no_console_errors(b, "blob (challenges)").await;
 }
 
 async fn bad_ids_get_a_reason(b: &Browser, net: &Net, base: &str) {

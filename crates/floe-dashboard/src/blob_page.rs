@@ -18,6 +18,7 @@ pub fn main(prefix: &str, f: &BlobFacts, read_route: Option<&str>) -> String {
     out.push_str(&status_section(prefix, f));
     out.push_str(&signers_section(f));
     out.push_str(&shards_section(f));
+    out.push_str(&challenge_section(f));
     out.push_str(&audit_section(f));
     if let Some(patches) = &f.patches {
         out.push_str(&patches_section(patches));
@@ -320,6 +321,51 @@ fn shards_section(f: &BlobFacts) -> String {
     }
     out.push_str("</tbody></table></div></section>");
     out
+}
+
+/// The ledger's record of the latest storage challenges, as they touched this blob.
+fn challenge_section(f: &BlobFacts) -> String {
+    let body = match &f.challenges {
+        Err(e) => format!(
+            "<p class=\"bad\">The ledger's challenges could not be read: {}</p>",
+            esc(e)
+        ),
+        Ok(None) => {
+            "<p id=\"challenge-result\" data-epoch=\"\">No storage challenges are recorded yet.</p>"
+                .into()
+        }
+        Ok(Some((o, _))) if o.sampled_shards.is_empty() => format!(
+            "<p id=\"challenge-result\" data-epoch=\"{e}\">Epoch {e}: this blob was not among the sampled blobs.</p>",
+            e = o.epoch
+        ),
+        Ok(Some((o, failing))) => {
+            let verdict = if o.failed + o.no_answer == 0 {
+                format!("<strong class=\"ok\">{} passed</strong>", o.passed)
+            } else {
+                format!(
+                    "<strong class=\"bad\">{} failed, {} unanswered</strong>, {} passed; failing: {}",
+                    o.failed,
+                    o.no_answer,
+                    o.passed,
+                    esc(&failing.join(", "))
+                )
+            };
+            let shards: Vec<String> = o.sampled_shards.iter().map(u16::to_string).collect();
+            format!(
+                "<p id=\"challenge-result\" data-epoch=\"{e}\" data-passed=\"{p}\" data-failed=\"{fl}\" data-shards=\"{list}\">\
+                 Epoch {e}: sampled on shard{s} {shards}; challenges {verdict}.</p>",
+                e = o.epoch,
+                p = o.passed,
+                fl = o.failed + o.no_answer,
+                s = if shards.len() == 1 { "" } else { "s" },
+                list = shards.join(","),
+                shards = shards.join(", ")
+            )
+        }
+    };
+    format!(
+        "<section aria-labelledby=\"challenge-h\"><h2 id=\"challenge-h\">Last storage challenge</h2>{body}</section>"
+    )
 }
 
 fn audit_section(f: &BlobFacts) -> String {

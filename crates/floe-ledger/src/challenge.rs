@@ -286,6 +286,53 @@ pub fn duties(set: &EpochChallenges, committee: &Committee, challenger: &NodeId)
     out
 }
 
+/// What one epoch's challenges showed about one blob.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobOutcomes {
+    pub epoch: Epoch,
+    /// Shards on which the blob was sampled.
+    pub sampled_shards: Vec<u16>,
+    pub passed: u32,
+    pub failed: u32,
+    pub no_answer: u32,
+    /// Challenged nodes that failed or did not answer for this blob, each once.
+    pub failing: Vec<NodeId>,
+}
+
+/// The outcomes the accepted reports of `set` give for `blob_id`; `committee` is the epoch's.
+pub fn blob_outcomes(
+    set: &EpochChallenges,
+    committee: &Committee,
+    blob_id: &BlobId,
+) -> BlobOutcomes {
+    let mut out = BlobOutcomes {
+        epoch: set.epoch,
+        sampled_shards: (0..committee.n_shards)
+            .filter(|&s| set.shard_samples(s).is_some_and(|b| b.contains(blob_id)))
+            .collect(),
+        ..BlobOutcomes::default()
+    };
+    for (challenger, accepted) in &set.reports {
+        let owed = duties(set, committee, challenger);
+        for (d, o) in owed.iter().zip(&accepted.report.v1().outcomes) {
+            if &d.blob_id != blob_id {
+                continue;
+            }
+            match o {
+                ChallengeOutcome::Passed => out.passed += 1,
+                ChallengeOutcome::Failed => out.failed += 1,
+                ChallengeOutcome::NoAnswer => out.no_answer += 1,
+                ChallengeOutcome::NotIssued => continue,
+            }
+            if *o != ChallengeOutcome::Passed && !out.failing.contains(&d.challenged) {
+                out.failing.push(d.challenged);
+            }
+        }
+    }
+    out
+}
+
 /// The seed of `epoch`'s challenges: fixed by the running digest before the entry that ends
 /// the epoch change.
 pub fn seed(epoch: Epoch, digest_before: &[u8; 32]) -> [u8; 32] {
