@@ -591,6 +591,15 @@ async fn acknowledged_writes_survive_sigkill() {
         let health = health["success"]["data"].clone();
         assert_eq!(health["status"], "ok", "{health}");
         server.terminate().await;
+        // A clean stop leaves a snapshot at the last entry, so the next start replays nothing.
+        let entries = health["entries"].as_u64().unwrap();
+        let last = data_dir.join(format!("snapshots/snapshot-{entries:020}.bin"));
+        assert!(
+            last.is_file(),
+            "no snapshot at entry {entries} after SIGTERM: {:?}",
+            std::fs::read_dir(data_dir.join("snapshots"))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        );
         let out = floe()
             .args(["ledger", "replay", "--genesis"])
             .arg(&genesis)

@@ -12,13 +12,19 @@ pub mod snapshot;
 pub use replica::{ReplicaOptions, ReplicaStatus};
 pub use service::{Accepted, Clock, Ledger, OpenError, OpenStats, SubmitError, SystemClock};
 
-/// Serve `ledger` on `listener` until `shutdown` resolves.
+/// Serve `ledger` on `listener` until `shutdown` resolves; then, once the requests in flight
+/// are answered, close it ([`Ledger::close`]: a final snapshot, so the next start replays
+/// nothing).
 pub async fn serve(
     ledger: std::sync::Arc<Ledger>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(ledger))
+    axum::serve(listener, api::router(ledger.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    if let Err(e) = ledger.close().await {
+        tracing::warn!(error = %e, "no final snapshot at stop; the next start replays the log's tail");
+    }
+    Ok(())
 }

@@ -435,6 +435,50 @@ impl Ledger {
         Ok(accepted)
     }
 
+    /// A clean stop of the local backend: once everything applied is durable, write a snapshot
+    /// at that position (if snapshots are on and the newest one is older), so the next start
+    /// loads it and replays nothing. Returns the snapshot's position when one was written.
+    /// Replicas snapshot on their own schedule (their log is etcd); for them this does nothing.
+    pub async fn close(&self) -> Result<Option<u64>, SubmitError> {
+        if self.snapshot_every == 0 || !matches!(self.backend, Backend::Local(_)) {
+            return Ok(None);
+        }
+        let applied = self.lock().applied;
+        self.backend.wait_durable(applied).await?;
+        let dir = self.dir.clone();
+        let newest = tokio::task::spawn_blocking(move || crate::snapshot::newest_bytes(&dir))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .map(|(seq, _)| seq);
+        if applied == 0 || newest.is_some_and(|seq| seq >= applied) {
+            return Ok(None);
+        }
+        let (seq, bytes) = {
+            let inner = self.lock();
+            let (bytes, _) = crate::snapshot::encode(
+                inner.applied,
+                inner.state.digest(),
+                &inner.state,
+                &inner.events,
+                &inner.digests,
+                &inner.certificates,
+            );
+            (inner.applied, bytes)
+        };
+        // A submit may have slipped in after the wait: the snapshot must never be ahead of
+        // the durable log.
+        self.backend.wait_durable(seq).await?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || crate::snapshot::write_atomic(&dir, seq, &bytes))
+            .await
+            .map_err(|e| SubmitError::LogFailed(format!("snapshot task: {e}")))?
+            .map_err(|e| SubmitError::LogFailed(format!("final snapshot: {e}")))?;
+        tracing::info!(seq, "final snapshot written at a clean stop");
+        Ok(Some(seq))
+    }
+
     /// Submit a signed transaction.
     pub async fn submit_tx(&self, tx: SignedTransaction) -> Result<Accepted, SubmitError> {
         self.submit(LogEntry::Tx(tx)).await

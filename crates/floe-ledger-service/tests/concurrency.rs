@@ -133,3 +133,43 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     let accepted = reopened.submit_tx(account.sign(23, kind)).await.unwrap();
     assert_eq!(accepted.entry_index, 23);
 }
+
+/// A clean stop (`Ledger::close`, which `serve` calls after draining) writes a snapshot at the
+/// last applied entry, so the next start replays nothing; a second close has nothing to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_close_leaves_nothing_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis();
+    let account = AccountKey::from_seed(&seed("user", 0));
+    let open = || {
+        Ledger::open_with_snapshots(dir.path(), genesis.clone(), Arc::new(SystemClock), 100)
+            .unwrap()
+    };
+    let ledger = open();
+    for i in 0..7 {
+        let (kind, _) = register(i);
+        ledger.submit_tx(account.sign(i, kind)).await.unwrap();
+    }
+    let hash = ledger.read(|s, _| s.state_hash()).await.unwrap();
+    // 7 entries, snapshots every 100: none yet, so without a close a restart replays all 7.
+    assert_eq!(ledger.close().await.unwrap(), Some(7));
+    assert_eq!(
+        ledger.close().await.unwrap(),
+        None,
+        "already at the last entry"
+    );
+    drop(ledger);
+    let reopened = open();
+    assert_eq!(
+        reopened.open_stats().replayed,
+        0,
+        "{:?}",
+        reopened.open_stats()
+    );
+    assert_eq!(reopened.progress().0, 7);
+    assert_eq!(reopened.read(|s, _| s.state_hash()).await.unwrap(), hash);
+    // Without snapshots configured, close writes none.
+    let other = tempfile::tempdir().unwrap();
+    let plain = Ledger::open(other.path(), genesis.clone(), Arc::new(SystemClock)).unwrap();
+    assert_eq!(plain.close().await.unwrap(), None);
+}
