@@ -42,6 +42,11 @@ pub struct FillRow {
     /// About 1 when a node keeps what it stores in memory (n ≫ nodes spreads ~4.5× the blob's
     /// bytes over the nodes); near 0 when its memory is bounded.
     pub node_rss_slope_second_half: f64,
+    /// Over the nodes, the largest rise of a node's peak RSS from the first half of the data to
+    /// the second, per byte stored over the second half. Peaks mark a bound: a bounded node
+    /// reaches its peak in the first half (0.0–0.2 here), one that keeps what it stores keeps
+    /// setting new peaks (about 1). Dips after flushes, which swing the slope, do not count.
+    pub node_rss_peak_rise_per_byte: f64,
 }
 
 /// RSS of each node and of the daemon, by process name (`node-<i>`, `daemon`).
@@ -122,8 +127,29 @@ fn summarise(samples: Vec<FillSample>, blob: u64) -> FillRow {
                 }))
             })
             .fold(0.0, f64::max);
+    let peak = |part: &[FillSample], i: usize| {
+        part.iter()
+            .filter_map(|s| s.node_rss_bytes.get(i).copied())
+            .max()
+            .unwrap_or(0)
+    };
+    let split = samples.len().saturating_sub(1) / 2 + 1;
+    let (first, second) = samples.split_at(split.min(samples.len()));
+    let rise = (0..nodes)
+        .map(|i| peak(second, i).saturating_sub(peak(first, i)))
+        .max()
+        .unwrap_or(0);
+    let stored_second = match (mid, last) {
+        (Some(m), Some(l)) => l.stored_bytes - m.stored_bytes,
+        _ => 0,
+    };
     FillRow {
         node_rss_slope_second_half: slope,
+        node_rss_peak_rise_per_byte: if stored_second == 0 {
+            0.0
+        } else {
+            rise as f64 / stored_second as f64
+        },
         stored_bytes: last.map_or(0, |l| l.stored_bytes),
         blob_bytes: blob,
         node_rss_max_bytes: samples
@@ -132,10 +158,7 @@ fn summarise(samples: Vec<FillSample>, blob: u64) -> FillRow {
             .max()
             .unwrap_or(0),
         node_rss_growth_second_half_bytes: growth,
-        stored_second_half_bytes: match (mid, last) {
-            (Some(m), Some(l)) => l.stored_bytes - m.stored_bytes,
-            _ => 0,
-        },
+        stored_second_half_bytes: stored_second,
         samples,
     }
 }
@@ -189,6 +212,22 @@ mod tests {
             "{}",
             row.node_rss_slope_second_half
         );
+        // Peaks: first half (samples 1, 2) [50, 25], second half (3, 4) [55, 95]: node 1's
+        // peak rose 70 over 2 stored.
+        assert!((row.node_rss_peak_rise_per_byte - 35.0).abs() < 1e-9);
+        // A node that dips after a flush but never passes its first peak has not grown.
+        let dip = summarise(
+            vec![
+                sample(1, &[100]),
+                sample(2, &[200]),
+                sample(3, &[120]),
+                sample(4, &[190]),
+                sample(5, &[130]),
+            ],
+            1,
+        );
+        assert_eq!(dip.node_rss_peak_rise_per_byte, 0.0);
+        assert!(dip.node_rss_slope_second_half != 0.0);
         assert_eq!(slope([(1.0, 5.0)].into_iter()), 0.0);
         assert!((slope([(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)].into_iter()) - 2.0).abs() < 1e-12);
         assert_eq!(summarise(vec![], 1).node_rss_growth_second_half_bytes, 0);

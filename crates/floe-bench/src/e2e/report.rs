@@ -284,11 +284,12 @@ pub fn print_table(r: &Report) {
             );
         }
         println!(
-            "  largest node RSS {:.0} MiB; over the last {}: {:+.1} MiB, {:.3} bytes of RSS per byte stored (steepest node)",
+            "  largest node RSS {:.0} MiB; over the last {}: {:+.1} MiB, {:.3} bytes of RSS per byte stored (steepest node); peak RSS rose {:.3} per byte stored",
             mib(f.node_rss_max_bytes),
             format_size(f.stored_second_half_bytes),
             f.node_rss_growth_second_half_bytes as f64 / MIB,
-            f.node_rss_slope_second_half
+            f.node_rss_slope_second_half,
+            f.node_rss_peak_rise_per_byte
         );
     }
     println!(
