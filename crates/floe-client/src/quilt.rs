@@ -352,28 +352,41 @@ impl OpenQuilt {
                 spawn(&mut set, m);
             }
         }
-        let config = self.committee.config;
-        let metadata = self.metadata.metadata.clone();
-        let rebuilt = tokio::task::spawn_blocking(move || {
-            symbols
-                .into_iter()
-                .filter_map(|(target, list)| {
-                    floe_core::decode_sliver_from_symbols(
-                        &config,
-                        &metadata,
-                        SliverType::Secondary,
-                        target,
-                        list.values(),
-                    )
-                    .ok()
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
+        let rebuilt = rebuild(
+            self.committee.config,
+            self.metadata.metadata.clone(),
+            symbols,
+        )
+        .await;
         let mut stats = self.stats.lock().expect("stats lock");
         stats.recovered += rebuilt.len();
         stats.symbol_bytes += fetched;
         rebuilt
     }
+}
+
+/// Decode each target column from its symbols (off the async threads); a column whose rebuild
+/// does not match the metadata is dropped.
+async fn rebuild(
+    config: floe_core::EncodingConfig,
+    metadata: floe_core::BlobMetadata,
+    symbols: BTreeMap<SliverIndex, BTreeMap<u16, DecodingSymbol>>,
+) -> Vec<SliverData> {
+    tokio::task::spawn_blocking(move || {
+        symbols
+            .into_iter()
+            .filter_map(|(target, list)| {
+                floe_core::decode_sliver_from_symbols(
+                    &config,
+                    &metadata,
+                    SliverType::Secondary,
+                    target,
+                    list.values(),
+                )
+                .ok()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default()
 }
