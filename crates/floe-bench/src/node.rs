@@ -344,7 +344,11 @@ impl Cluster {
         };
         let node = floe_node::start(config).await?;
         node.spawn_follower();
-        tokio::spawn(async move { axum::serve(listener, floe_node::api::router(node)).await });
+        tokio::spawn(floe_node::api::serve(
+            node,
+            listener,
+            std::future::pending(),
+        ));
         Ok(())
     }
 

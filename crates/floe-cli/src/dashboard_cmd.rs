@@ -55,9 +55,13 @@ pub fn run(a: DashboardArgs) -> Result<()> {
             "floe dashboard on http://{}/dashboard (read-only)",
             a.listen
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(crate::ledger_cmds::shutdown_signal())
-            .await?;
+        floe_http::serve(
+            listener,
+            app,
+            floe_http::ServeLimits::default(),
+            crate::ledger_cmds::shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }

@@ -113,8 +113,7 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
                     node.name(),
                     listener.local_addr()?
                 );
-                axum::serve(listener, floe_node::api::router(node))
-                    .with_graceful_shutdown(crate::ledger_cmds::shutdown_signal())
+                floe_node::api::serve(node, listener, crate::ledger_cmds::shutdown_signal())
                     .await?;
                 println!("floe node stopped");
                 Ok(())

@@ -328,12 +328,16 @@ pub async fn serve_on(
         wallet = ?state.client.address(),
         "serving"
     );
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
+    let served = floe_http::serve(
+        listener,
+        app(state),
+        floe_http::ServeLimits::default(),
+        async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-        })
-        .await;
+        },
+    )
+    .await;
     if let Some(task) = metrics_server {
         match task.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "the metrics server failed"),

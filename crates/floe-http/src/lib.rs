@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod serve;
+
+pub use serve::{ServeLimits, serve};
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;

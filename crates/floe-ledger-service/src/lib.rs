@@ -12,7 +12,8 @@ pub mod snapshot;
 pub use replica::{ReplicaOptions, ReplicaStatus};
 pub use service::{Accepted, Clock, Ledger, OpenError, OpenStats, SubmitError, SystemClock};
 
-/// Serve `ledger` on `listener` until `shutdown` resolves; then, once the requests in flight
+/// Serve `ledger` on `listener` (HTTP/1.1 and HTTP/2, bounded connections and header reads:
+/// [`floe_http::serve`]) until `shutdown` resolves; then, once the requests in flight
 /// are answered, close it ([`Ledger::close`]: a final snapshot, so the next start replays
 /// nothing).
 pub async fn serve(
@@ -20,9 +21,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(ledger.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    floe_http::serve(
+        listener,
+        api::router(ledger.clone()),
+        floe_http::ServeLimits::default(),
+        shutdown,
+    )
+    .await?;
     if let Err(e) = ledger.close().await {
         tracing::warn!(error = %e, "no final snapshot at stop; the next start replays the log's tail");
     }

@@ -92,6 +92,11 @@ pub struct Limits {
     pub challenge_timeout_ms: u64,
     /// Challenges in flight at once.
     pub challenge_concurrency: usize,
+    /// Client connections served at once (more wait in the kernel's backlog).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, in milliseconds; a connection that
+    /// dribbles them, or idles that long between requests, is closed.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -116,6 +121,8 @@ impl Default for Limits {
             challenge_poll_ms: 5_000,
             challenge_timeout_ms: 5_000,
             challenge_concurrency: 4,
+            max_connections: 1024,
+            header_read_timeout_ms: 30_000,
         }
     }
 }
@@ -143,6 +150,14 @@ impl NodeConfig {
             path: path.into(),
             reason: e.to_string(),
         })?;
+        if config.limits.max_connections == 0 || config.limits.header_read_timeout_ms == 0 {
+            return Err(ConfigError::Parse {
+                path: path.into(),
+                reason:
+                    "limits.max_connections and limits.header_read_timeout_ms must be at least 1"
+                        .into(),
+            });
+        }
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.storage_path, &mut config.keys_path] {

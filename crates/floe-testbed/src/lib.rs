@@ -547,10 +547,7 @@ async fn launch(
         let stop = async move {
             let _ = rx.await;
         };
-        if let Err(e) = axum::serve(listener, floe_node::api::router(node))
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(e) = floe_node::api::serve(node, listener, stop).await {
             tracing::error!(node = i, error = %e, "testbed node server failed");
         }
     });

@@ -121,6 +121,23 @@ pub struct AppState {
     pub metrics: Arc<RequestMetrics>,
 }
 
+/// Serve the node's routes on `listener` (HTTP/1.1 and HTTP/2, within its connection and
+/// header-read limits) until `shutdown` resolves, then drain.
+pub async fn serve(
+    node: Arc<StorageNode>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = floe_http::ServeLimits {
+        max_connections: node.config.limits.max_connections,
+        header_read_timeout: std::time::Duration::from_millis(
+            node.config.limits.header_read_timeout_ms,
+        ),
+        ..floe_http::ServeLimits::default()
+    };
+    floe_http::serve(listener, router(node), limits, shutdown).await
+}
+
 /// All routes.
 pub fn router(node: Arc<StorageNode>) -> Router {
     let max_body = node.config.limits.max_body_bytes;

@@ -166,7 +166,7 @@ impl Cluster {
         node.spawn_follower();
         node.spawn_maintenance(every);
         tokio::spawn(async move {
-            axum::serve(listener, floe_node::api::router(node))
+            floe_node::api::serve(node, listener, std::future::pending())
                 .await
                 .unwrap();
         })

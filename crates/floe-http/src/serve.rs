@@ -1,0 +1,152 @@
+//! The one accept loop of Floe's HTTP servers (nodes, daemon, ledger, dashboard): HTTP/1.1 and
+//! HTTP/2 (prior knowledge, as Walrus's clients speak it) on the same port, with the bounds a
+//! server facing unknown clients needs.
+//!
+//! * At most `max_connections` connections are served at once; the next one is accepted only
+//!   when one closes, so a flood of idle connections cannot exhaust file descriptors (the
+//!   kernel's backlog holds the rest).
+//! * A client has `header_read_timeout` to send a request's headers; a connection that
+//!   dribbles them (slowloris) or stays idle that long between keep-alive requests is closed.
+//! * On shutdown the listener closes at once, requests in flight finish, and connections are
+//!   dropped after `drain_timeout` at the latest.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Bounds of one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (and to start the next request on a
+    /// kept-alive HTTP/1.1 connection).
+    pub header_read_timeout: Duration,
+    /// Longest wait for requests in flight at shutdown.
+    pub drain_timeout: Duration,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            max_concurrent_streams: 1000,
+        }
+    }
+}
+
+/// Serve `router` on `listener` within `limits` until `shutdown` resolves, then drain.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder(&limits));
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: wait a
+                    // little instead of spinning, and go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let timeout = limits.header_read_timeout;
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // hyper's protocol detection waits for the first bytes without a deadline: a
+            // client that connects and sends nothing must not hold a slot for ever.
+            if !tokio::time::timeout(timeout, protocol_known(&stream))
+                .await
+                .unwrap_or(false)
+            {
+                drop(slot);
+                return;
+            }
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(slots);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.drain_timeout) => {
+            tracing::warn!("connections still open after the drain timeout; dropping them");
+        }
+    }
+    Ok(())
+}
+
+/// HTTP/1.1 and HTTP/2 on one port, with the header-read deadline and the stream limit.
+fn builder(limits: &ServeLimits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .adaptive_window(true);
+    builder
+}
+
+/// The HTTP/2 connection preface; anything else is HTTP/1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client sent enough to tell HTTP/1 from HTTP/2 (without consuming it); false
+/// when it closed first.
+async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        if n >= H2_PREFACE.len() || buf[..n] != H2_PREFACE[..n] {
+            return true;
+        }
+        // A partial preface: wait for more (the caller's deadline bounds this).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
