@@ -27,7 +27,9 @@ pub struct StoreArgs {
 
 #[derive(clap::Args)]
 pub struct ReadArgs {
-    /// The blob ID (base64url, hex or decimal).
+    /// The blob ID (base64url, hex or decimal); one that starts with '-' is taken as an ID
+    /// unless it is one of this command's flags.
+    #[arg(allow_hyphen_values = true)]
     pub blob_id: String,
     /// Write the blob to this file instead of standard output.
     #[arg(long)]

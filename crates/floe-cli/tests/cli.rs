@@ -639,3 +639,42 @@ fn blob_status_takes_a_blob_id_that_starts_with_a_hyphen() {
     let err = stderr(&out);
     assert!(!err.contains("unexpected argument"), "{err}");
 }
+
+/// `floe read` takes such an ID as its positional argument, before or after its flags, and
+/// still knows its own flags.
+#[test]
+fn read_takes_a_blob_id_that_starts_with_a_hyphen() {
+    let id = "-J4sgVbsr4SK6hcFqcscUpOjYokTQnT-i21f0j8cArY";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.bin");
+    let file = file.to_str().unwrap();
+    for args in [
+        vec![
+            "read",
+            id,
+            "--out",
+            file,
+            "--ledger-url",
+            "http://127.0.0.1:9",
+        ],
+        vec![
+            "read",
+            "--out",
+            file,
+            id,
+            "--ledger-url",
+            "http://127.0.0.1:9",
+        ],
+    ] {
+        let out = run(&args);
+        assert_failure(&out);
+        let err = stderr(&out);
+        // It got as far as the (absent) ledger: the ID and every flag parsed.
+        assert!(
+            !err.contains("unexpected argument") && !err.contains("not a blob ID"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&["read", "--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
