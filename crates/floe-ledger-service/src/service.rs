@@ -154,6 +154,19 @@ impl Backend {
 }
 
 impl Inner {
+    /// The snapshot of everything applied: its position and bytes.
+    fn snapshot(&self) -> (u64, Vec<u8>) {
+        let (bytes, _) = crate::snapshot::encode(
+            self.applied,
+            self.state.digest(),
+            &self.state,
+            &self.events,
+            &self.digests,
+            &self.certificates,
+        );
+        (self.applied, bytes)
+    }
+
     pub(crate) fn new(state: LedgerState) -> Self {
         let applied = state.entry_count();
         Inner {
@@ -390,17 +403,7 @@ impl Ledger {
             let every = self.snapshot_every;
             let snapshot = (every > 0
                 && (inner.applied.is_multiple_of(every) || inner.state.epoch() != epoch_before))
-                .then(|| {
-                    let (bytes, _) = crate::snapshot::encode(
-                        inner.applied,
-                        digest,
-                        &inner.state,
-                        &inner.events,
-                        &inner.digests,
-                        &inner.certificates,
-                    );
-                    (inner.applied, bytes)
-                });
+                .then(|| inner.snapshot());
             Ok((
                 pending,
                 snapshot,
@@ -445,28 +448,11 @@ impl Ledger {
         }
         let applied = self.lock().applied;
         self.backend.wait_durable(applied).await?;
-        let dir = self.dir.clone();
-        let newest = tokio::task::spawn_blocking(move || crate::snapshot::newest_bytes(&dir))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-            .map(|(seq, _)| seq);
+        let newest = crate::snapshot::newest_seq(&self.dir).ok().flatten();
         if applied == 0 || newest.is_some_and(|seq| seq >= applied) {
             return Ok(None);
         }
-        let (seq, bytes) = {
-            let inner = self.lock();
-            let (bytes, _) = crate::snapshot::encode(
-                inner.applied,
-                inner.state.digest(),
-                &inner.state,
-                &inner.events,
-                &inner.digests,
-                &inner.certificates,
-            );
-            (inner.applied, bytes)
-        };
+        let (seq, bytes) = self.lock().snapshot();
         // A submit may have slipped in after the wait: the snapshot must never be ahead of
         // the durable log.
         self.backend.wait_durable(seq).await?;

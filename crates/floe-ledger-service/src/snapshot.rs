@@ -211,6 +211,11 @@ pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotEr
     Ok(None)
 }
 
+/// The position of the newest snapshot file, from its name (nothing is read).
+pub fn newest_seq(dir: &Path) -> Result<Option<u64>, SnapshotError> {
+    Ok(list(dir)?.pop().map(|(seq, _)| seq))
+}
+
 /// The bytes of the newest snapshot file (for serving to peers).
 pub fn newest_bytes(dir: &Path) -> Result<Option<(u64, Vec<u8>)>, SnapshotError> {
     match list(dir)?.pop() {
