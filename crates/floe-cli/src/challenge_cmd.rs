@@ -219,29 +219,18 @@ pub async fn blob_challenges(
     system: &SystemInfo,
     blob_id: &floe_core::BlobId,
 ) -> Option<BlobChallenges> {
-    let summary = client.ledger().challenge_summary().await.ok()?;
-    let epoch = summary.latest()?.epoch;
-    let set = client.ledger().challenges(epoch).await.ok()??;
-    let committee = std::iter::once(&system.committee)
-        .chain(system.previous_committee.as_ref())
-        .find(|c| c.epoch == epoch)?;
-    let o = floe_ledger::challenge::blob_outcomes(&set, &committee.to_committee(), blob_id);
-    let failing_nodes = o
-        .failing
-        .iter()
-        .map(|id| {
-            members(system)
-                .find(|m| m.node_id == *id)
-                .map_or_else(|| id.to_string(), |m| m.name.clone())
-        })
-        .collect();
+    let c = client
+        .last_blob_challenges(system, blob_id)
+        .await
+        .ok()
+        .flatten()?;
     Some(BlobChallenges {
-        epoch,
-        sampled_shards: o.sampled_shards,
-        passed: o.passed,
-        failed: o.failed,
-        no_answer: o.no_answer,
-        failing_nodes,
+        epoch: c.outcomes.epoch,
+        sampled_shards: c.outcomes.sampled_shards,
+        passed: c.outcomes.passed,
+        failed: c.outcomes.failed,
+        no_answer: c.outcomes.no_answer,
+        failing_nodes: c.failing_names,
     })
 }
 

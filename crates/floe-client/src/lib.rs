@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod challenges;
 mod committee;
 mod config;
 mod error;
@@ -37,6 +38,7 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use challenges::BlobChallenges;
 pub use committee::{CommitteeView, Member};
 pub use config::{ClientConfig, CommunicationConfig, QuiltReadConfig, split_urls};
 pub use error::{ClientError, NodeFailure};

@@ -6,7 +6,6 @@ use std::time::Duration;
 use floe_client::QuiltPatchListItem;
 use floe_core::{BlobId, ObjectId, SliverPairIndex, SliverType};
 use floe_ledger::api_types::{BlobStatusResponse, CertificateRecord, ObjectResponse, SystemInfo};
-use floe_ledger::challenge::BlobOutcomes;
 use floe_ledger::status::BlobStatus;
 use floe_ledger::types::BlobObject;
 use futures_util::StreamExt;
@@ -99,7 +98,7 @@ pub struct BlobFacts {
     pub certificate: Result<Option<CertificateRecord>, String>,
     /// The latest challenged epoch's outcomes for this blob, with the failing nodes' names
     /// (`Ok(None)`: no challenges recorded yet, or that epoch's committee is not known).
-    pub challenges: Result<Option<(BlobOutcomes, Vec<String>)>, String>,
+    pub challenges: Result<Option<floe_client::BlobChallenges>, String>,
 }
 
 impl BlobFacts {
@@ -126,11 +125,10 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
             None => return Err(DashboardError::NoSuchObject(id.to_string())),
         },
     };
-    let (status, system, certificate, summary) = tokio::join!(
+    let (status, system, certificate) = tokio::join!(
         ledger.blob_status(&blob_id),
         ledger.system(),
-        ledger.blob_certificate(&blob_id),
-        ledger.challenge_summary()
+        ledger.blob_certificate(&blob_id)
     );
     let certificate = certificate.map_err(|e| e.to_string());
     let status = status.map_err(ledger_err)?;
@@ -148,10 +146,13 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
         (Some(s), st) if !matches!(st, BlobStatus::Nonexistent) => ask_nodes(d, s, &blob_id).await,
         _ => (Vec::new(), Vec::new()),
     };
-    let challenges = match (summary, &system) {
-        (Err(e), _) => Err(e.to_string()),
-        (Ok(summary), Some(system)) => last_challenges(d, &summary, system, &blob_id).await,
-        (Ok(_), None) => Ok(None),
+    let challenges = match &system {
+        Some(system) => d
+            .client
+            .last_blob_challenges(system, &blob_id)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
     };
     let mut facts = BlobFacts {
         blob_id,
@@ -168,47 +169,6 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
         facts.patches = Some(quilt_patches(d, &blob_id).await);
     }
     Ok(facts)
-}
-
-/// The outcomes for `blob_id` in the latest epoch with challenge reports, mapped onto that
-/// epoch's committee (the current or the previous one).
-async fn last_challenges(
-    d: &Dashboard,
-    summary: &floe_ledger::challenge::ChallengeSummary,
-    system: &SystemInfo,
-    blob_id: &BlobId,
-) -> Result<Option<(BlobOutcomes, Vec<String>)>, String> {
-    let Some(epoch) = summary.latest().map(|e| e.epoch) else {
-        return Ok(None);
-    };
-    let Some(set) = d
-        .client
-        .ledger()
-        .challenges(epoch)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let Some(committee) = std::iter::once(&system.committee)
-        .chain(system.previous_committee.as_ref())
-        .find(|c| c.epoch == epoch)
-    else {
-        return Ok(None);
-    };
-    let outcomes = floe_ledger::challenge::blob_outcomes(&set, &committee.to_committee(), blob_id);
-    let names = outcomes
-        .failing
-        .iter()
-        .map(|id| {
-            committee
-                .members
-                .iter()
-                .find(|m| m.node_id == *id)
-                .map_or_else(|| id.to_string(), |m| m.name.clone())
-        })
-        .collect();
-    Ok(Some((outcomes, names)))
 }
 
 fn status_object(s: &BlobStatus) -> Option<ObjectId> {

@@ -334,11 +334,12 @@ fn challenge_section(f: &BlobFacts) -> String {
             "<p id=\"challenge-result\" data-epoch=\"\">No storage challenges are recorded yet.</p>"
                 .into()
         }
-        Ok(Some((o, _))) if o.sampled_shards.is_empty() => format!(
+        Ok(Some(c)) if c.outcomes.sampled_shards.is_empty() => format!(
             "<p id=\"challenge-result\" data-epoch=\"{e}\">Epoch {e}: this blob was not among the sampled blobs.</p>",
-            e = o.epoch
+            e = c.outcomes.epoch
         ),
-        Ok(Some((o, failing))) => {
+        Ok(Some(c)) => {
+            let (o, failing) = (&c.outcomes, &c.failing_names);
             let verdict = if o.failed + o.no_answer == 0 {
                 format!("<strong class=\"ok\">{} passed</strong>", o.passed)
             } else {
