@@ -297,18 +297,8 @@ async fn quilt_page_lists_its_patches(b: &Browser, net: &Net, base: &str) {
 /// node's tally for that epoch, and the blob page says where the upload was sampled, as the
 /// ledger's raw record of the epoch's samples gives it.
 async fn challenges_after_an_epoch_change(b: &Browser, net: &Net, base: &str, blob_id: &str) {
-    let system: serde_json::Value = net
-        .http
-        .get(format!("{}/v1/system", net.ledger_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let before = system["success"]["data"]["epoch"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no epoch in {system}"));
+    let ledger = floe_ledger_client::LedgerClient::with_urls(vec![net.ledger_url()]);
+    let before = u64::from(ledger.system().await.unwrap().epoch);
     b.goto(&format!("{base}/dashboard")).await;
     let script = format!(
         "const h = document.getElementById('epoch-h');
@@ -337,27 +327,19 @@ async fn challenges_after_an_epoch_change(b: &Browser, net: &Net, base: &str, bl
     no_console_errors(b, "network (challenges)").await;
     shoot(b, "network-challenges", 1000, 600).await;
     // Where the ledger sampled the upload in that epoch, from its raw record.
-    let set: serde_json::Value = net
-        .http
-        .get(format!("{}/v1/challenges/{epoch}", net.ledger_url()))
-        .send()
+    let set = ledger
+        .challenges(epoch as u32)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let set = &set["success"]["data"];
-    let samples = set["samples"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no samples in {set}"));
-    let skipped = set["skippedShards"].as_array().unwrap();
+        .unwrap_or_else(|| panic!("the ledger keeps no challenges of epoch {epoch}"));
+    let per = floe_ledger::challenge::SAMPLES_PER_SHARD;
     let sampled: Vec<String> = (0..support::N_SHARDS)
-        .filter(|s| !skipped.contains(&json!(s)))
+        .filter(|s| !set.skipped_shards.contains(s))
         .filter(|&s| {
-            let at = usize::from(s) * 2;
-            samples
-                .get(at..at + 2)
-                .is_some_and(|pair| pair.contains(&json!(blob_id)))
+            let at = usize::from(s) * per;
+            set.samples
+                .get(at..at + per)
+                .is_some_and(|pair| pair.iter().any(|b| b.to_string() == blob_id))
         })
         .map(|s| s.to_string())
         .collect();
