@@ -303,7 +303,7 @@ impl OpenQuilt {
             tracing::info!(quilt_id = %self.quilt_id(), missing = targets.len(), limit = limits.max_unavailable_slivers_to_recover, "too many quilt columns missing to rebuild");
             return Vec::new();
         }
-        let concurrent = limits.recovery_concurrency.max(1);
+        let concurrent = limits.recovery_concurrency;
         let targets: Vec<SliverIndex> = targets.iter().map(|&c| SliverIndex(c)).collect();
         let need = usize::from(self.committee.config.n_primary_source());
         let blob_id = self.quilt_id();
