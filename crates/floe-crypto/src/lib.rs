@@ -5,6 +5,7 @@
 //!   attestations, proofs of possession, sync-shard requests) with exact byte layouts;
 //! * [`signed`]: single-signer [`SignedMessage`]s and [`ProofOfPossession`];
 //! * [`audit`]: a node's signed answer to a possession audit (intent 4, Floe only);
+//! * [`network`]: the encoding of a node's network (TLS) public key, pinned by clients;
 //! * [`certificate`]: aggregate [`Certificate`]s checked against a committee's shard weights.
 //!
 //! No I/O. Randomness is always supplied by the caller.
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod certificate;
 pub mod keys;
 pub mod messages;
+pub mod network;
 mod serde_util;
 pub mod signed;
 
@@ -32,4 +34,5 @@ pub use messages::{
     MessageBody, MessageError, ParsedMessage, ProofOfPossessionBody, ProofOfPossessionMessage,
     ProtocolMessage, STORAGE_APP_ID, SyncShardMessage, SyncShardRequest, SyncShardRequestV1,
 };
+pub use network::{NETWORK_PUBLIC_KEY_LENGTH, NetworkKeyError, NetworkPublicKey};
 pub use signed::{ProofOfPossession, SignedMessage, VerificationError};
