@@ -88,6 +88,7 @@ pub fn run(args: LedgerBench) -> Result<()> {
                 owner: op.address(),
                 capacity: u64::MAX / (args.nodes as u64 * 2),
                 weight: 1,
+                network_public_key: None,
             })
             .collect(),
     };

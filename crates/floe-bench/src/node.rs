@@ -231,6 +231,8 @@ impl Cluster {
                 network_address: address.clone(),
                 protocol_key: key.to_tagged_base64(),
                 account_seed: hex::encode(op.seed()),
+                // Plain HTTP: a counting proxy sits in front of each node.
+                network_key: None,
             };
             std::fs::write(dir.join("keys.json"), serde_json::to_string(&file)?)?;
             let upstream = format!("http://{}", real.local_addr()?);
@@ -243,6 +245,7 @@ impl Cluster {
                 owner: op.address(),
                 capacity: 1 << 42,
                 weight: 1,
+                network_public_key: None,
             });
             public.push(address);
             inner.push(real.local_addr()?.to_string());
@@ -340,6 +343,10 @@ impl Cluster {
             limits: Limits {
                 sync_delay_ms: 0,
                 ..Limits::default()
+            },
+            tls: floe_node::config::TlsConfig {
+                disable_tls: true,
+                certificate_path: None,
             },
         };
         let node = floe_node::start(config).await?;

@@ -79,13 +79,21 @@ fn drift(rows: &[Row]) -> Option<Drift> {
     Some(out)
 }
 
-async fn fetch(http: &reqwest::Client, address: &str, detail: bool) -> Result<Value, String> {
+async fn fetch(
+    pools: &floe_node_client::NodeHttp,
+    member: &floe_ledger::api_types::MemberInfo,
+    detail: bool,
+) -> Result<Value, String> {
+    let (base, http) = pools
+        .route(&member.network_address, member.network_public_key)
+        .map_err(|e| e.to_string())?;
     let url = format!(
-        "http://{address}/v1/health{}",
+        "{base}/v1/health{}",
         if detail { "?detailed=true" } else { "" }
     );
     let resp = http
         .get(&url)
+        .timeout(Duration::from_secs(5))
         .send()
         .await
         .map_err(|e| format!("unreachable: {e}"))?;
@@ -101,16 +109,14 @@ pub fn health(a: HealthArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let (system, committee) = client.committee().await?;
         let ledger_events = client.ledger().health().await?.events;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
+        let http = client.node_http();
         let mut rows = Vec::new();
         for m in &committee.members {
             rows.push(Row {
                 name: m.info.name.clone(),
                 address: m.info.network_address.clone(),
                 shards: m.info.shards.len(),
-                health: fetch(&http, &m.info.network_address, a.detail).await,
+                health: fetch(http, &m.info, a.detail).await,
             });
         }
         let drift = drift(&rows);

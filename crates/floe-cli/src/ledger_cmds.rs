@@ -9,7 +9,7 @@ use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry};
 use floe_ledger_etcd::EtcdLogConfig;
 use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
-use serde::{Deserialize, Serialize};
+use floe_node::config::NodeKeysFile;
 
 use floe_bench::units::parse_size;
 
@@ -92,18 +92,6 @@ pub struct ReplayArgs {
     genesis: PathBuf,
     #[arg(long)]
     data_dir: PathBuf,
-}
-
-/// A generated node's secrets (kept by the node operator).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeKeys {
-    pub name: String,
-    pub network_address: String,
-    /// BLS protocol key, tagged base64.
-    pub protocol_key: String,
-    /// Ed25519 account seed, hex.
-    pub account_seed: String,
 }
 
 /// Parse `500ms`, `10s`, `5m`, `1h`, `14d` into milliseconds.
@@ -197,11 +185,13 @@ fn generate_nodes(args: &InitArgs, n: usize) -> Result<Vec<GenesisNode>> {
         let account = AccountKey::from_seed(&fresh()?);
         let name = format!("node-{i}");
         let network_address = format!("127.0.0.1:{}", u32::from(args.base_port) + i as u32);
-        let keys = NodeKeys {
+        let network = floe_tls::NetworkKeyPair::generate()?;
+        let keys = NodeKeysFile {
             name: name.clone(),
             network_address: network_address.clone(),
             protocol_key: bls.to_tagged_base64(),
             account_seed: hex::encode(account.seed()),
+            network_key: Some(network.to_pem()),
         };
         let path = args.keys_dir.join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&keys)?)
@@ -214,6 +204,7 @@ fn generate_nodes(args: &InitArgs, n: usize) -> Result<Vec<GenesisNode>> {
             owner: account.address(),
             capacity: args.capacity,
             weight: 1,
+            network_public_key: Some(network.public_key()),
         });
     }
     Ok(nodes)

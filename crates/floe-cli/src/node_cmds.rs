@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use floe_crypto::ProtocolKeyPair;
 use floe_ledger::AccountKey;
 
-use crate::ledger_cmds::NodeKeys;
+use floe_node::config::NodeKeysFile;
 
 #[derive(Subcommand)]
 pub enum NodeCommand {
@@ -36,6 +36,10 @@ pub struct KeygenArgs {
     /// The node's public `host:port`.
     #[arg(long, default_value = "127.0.0.1:9185")]
     address: String,
+    /// Add a network (TLS) key to the existing key file `--out` instead of writing a new one
+    /// (for key files made before nodes had network keys).
+    #[arg(long)]
+    network_key_only: bool,
 }
 
 #[derive(Args)]
@@ -57,35 +61,8 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
         NodeCommand::Register(a) => crate::node_membership::register(a),
         NodeCommand::Deregister(a) => crate::node_membership::deregister(a),
         NodeCommand::SetWeight(a) => crate::node_membership::set_weight(a),
-        NodeCommand::Keygen(a) => {
-            if a.out.exists() {
-                anyhow::bail!(
-                    "{} exists; refusing to overwrite a key file",
-                    a.out.display()
-                );
-            }
-            let bls = ProtocolKeyPair::from_seed(&random_seed()?);
-            let account = AccountKey::from_seed(&random_seed()?);
-            let keys = NodeKeys {
-                name: a.name,
-                network_address: a.address,
-                protocol_key: bls.to_tagged_base64(),
-                account_seed: hex::encode(account.seed()),
-            };
-            std::fs::write(&a.out, serde_json::to_string_pretty(&keys)?)
-                .with_context(|| format!("cannot write {}", a.out.display()))?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "keyFile": a.out,
-                    "protocolPublicKey": bls.public_key().to_base64(),
-                    "owner": account.address().to_string(),
-                    // For a genesis committee file: epoch 0. Registration re-signs.
-                    "proofOfPossession": floe_crypto::ProofOfPossession::create(&bls, 0, &account.address().0),
-                })
-            );
-            Ok(())
-        }
+        NodeCommand::Keygen(a) if a.network_key_only => add_network_key(&a.out),
+        NodeCommand::Keygen(a) => keygen(a),
         NodeCommand::Run(a) => {
             let config = floe_node::NodeConfig::load(&a.config)?;
             tracing_subscriber::fmt()
@@ -120,4 +97,61 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
             })
         }
     }
+}
+
+/// `floe node keygen --network-key-only --out FILE`: give an older key file a network key.
+fn add_network_key(path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let mut file: NodeKeysFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a node key file", path.display()))?;
+    if file.network_key.is_some() {
+        anyhow::bail!(
+            "{} already has a network key; refusing to replace it (clients pin the registered one)",
+            path.display()
+        );
+    }
+    let network = floe_tls::NetworkKeyPair::generate()?;
+    file.network_key = Some(network.to_pem());
+    std::fs::write(path, serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({"keyFile": path, "networkPublicKey": network.public_key()})
+    );
+    Ok(())
+}
+
+/// `floe node keygen`: a new key file (protocol, network and account keys).
+fn keygen(a: KeygenArgs) -> Result<()> {
+    if a.out.exists() {
+        anyhow::bail!(
+            "{} exists; refusing to overwrite a key file",
+            a.out.display()
+        );
+    }
+    let bls = ProtocolKeyPair::from_seed(&random_seed()?);
+    let account = AccountKey::from_seed(&random_seed()?);
+    let network = floe_tls::NetworkKeyPair::generate()?;
+    let keys = NodeKeysFile {
+        name: a.name,
+        network_address: a.address,
+        protocol_key: bls.to_tagged_base64(),
+        account_seed: hex::encode(account.seed()),
+        network_key: Some(network.to_pem()),
+    };
+    std::fs::write(&a.out, serde_json::to_string_pretty(&keys)?)
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "keyFile": a.out,
+            "protocolPublicKey": bls.public_key().to_base64(),
+            "networkPublicKey": network.public_key(),
+            "owner": account.address().to_string(),
+            // For a genesis committee file: epoch 0. Registration re-signs.
+            "proofOfPossession": floe_crypto::ProofOfPossession::create(&bls, 0, &account.address().0),
+        })
+    );
+    Ok(())
 }

@@ -168,6 +168,7 @@ struct OperatorKeys {
     file: NodeKeysFile,
     protocol: ProtocolKeyPair,
     account: AccountKey,
+    network_public_key: Option<floe_crypto::NetworkPublicKey>,
 }
 
 fn load_keys(path: &Path) -> Result<OperatorKeys> {
@@ -184,11 +185,19 @@ fn load_keys(path: &Path) -> Result<OperatorKeys> {
     let mut seed = [0u8; 32];
     hex::decode_to_slice(file.account_seed.trim(), &mut seed)
         .map_err(|e| anyhow!("{}: bad account seed: {e}", path.display()))?;
+    let network_public_key = file
+        .network_key
+        .as_deref()
+        .map(floe_tls::NetworkKeyPair::from_pem)
+        .transpose()
+        .map_err(|e| anyhow!("{}: bad network key: {e}", path.display()))?
+        .map(|k| k.public_key());
     Ok(OperatorKeys {
         path: path.to_path_buf(),
         file,
         protocol,
         account: AccountKey::from_seed(&seed),
+        network_public_key,
     })
 }
 
@@ -342,6 +351,7 @@ pub fn register(a: RegisterArgs) -> Result<()> {
                 ),
                 capacity: a.capacity,
                 weight: a.weight,
+                network_public_key: cx.keys.network_public_key,
             };
             let result = AccountSession::new(cx.keys.account.clone(), cx.ledger.clone())
                 .submit(tx)

@@ -239,13 +239,10 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
     // The node refreshes the ledger's tallies every poll (500 ms here): wait for this epoch's.
     let want = format!("floe_node_challenge_pass_rate{{epoch=\"{epoch}\"}} 1\n");
     let deadline = Instant::now() + Duration::from_secs(10);
+    let (base, http) = net.node_endpoint(honest);
     loop {
-        let metrics = net
-            .http
-            .get(format!(
-                "http://{}/metrics",
-                net.state.node_addresses[honest]
-            ))
+        let metrics = http
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .unwrap()

@@ -64,7 +64,7 @@ pub struct CommitteeView {
 impl CommitteeView {
     pub fn from_system(
         system: &SystemInfo,
-        http: &reqwest::Client,
+        http: &floe_node_client::NodeHttp,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
         let committee = &system.committee;
@@ -88,7 +88,12 @@ impl CommitteeView {
             .iter()
             .map(|m| Member {
                 info: m.clone(),
-                client: NodeClient::new(http.clone(), &m.network_address, timeout),
+                client: NodeClient::for_node(
+                    http,
+                    &m.network_address,
+                    m.network_public_key,
+                    timeout,
+                ),
             })
             .collect();
         Ok(Self {

@@ -64,7 +64,7 @@ pub use write::{Lifetime, StoreOptions, StoreOutcome, StoreTimings};
 #[derive(Clone)]
 pub struct Client {
     config: Arc<ClientConfig>,
-    http: reqwest::Client,
+    http: floe_node_client::NodeHttp,
     ledger: LedgerClient,
     wallet: Option<Arc<AccountSession>>,
     /// Nodes that failed recently, asked last (shared by clones).
@@ -77,14 +77,13 @@ impl Client {
     /// A client; `wallet` signs ledger transactions (needed to store, delete and extend).
     pub fn new(config: ClientConfig, wallet: Option<AccountKey>) -> Result<Self, ClientError> {
         config.validate().map_err(ClientError::Committee)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(
-                config.communication.connect_timeout_ms,
-            ))
-            .pool_max_idle_per_host(64)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ClientError::Internal(format!("HTTP client: {e}")))?;
+        let connect = Duration::from_millis(config.communication.connect_timeout_ms);
+        let http = floe_node_client::NodeHttp::new(move |b| {
+            b.connect_timeout(connect)
+                .pool_max_idle_per_host(64)
+                .pool_idle_timeout(Duration::from_secs(30))
+        })
+        .map_err(|e| ClientError::Internal(e.to_string()))?;
         let ledger = LedgerClient::with_urls(config.ledger_urls());
         let node_requests = Arc::new(tokio::sync::Semaphore::new(
             config.communication.max_concurrent_node_requests,
@@ -104,6 +103,11 @@ impl Client {
     /// a health probe) in the last 30 s and has not heard from it since.
     pub fn node_is_silent(&self, address: &str) -> bool {
         self.health.is_silent(address, std::time::Instant::now())
+    }
+
+    /// The connection pools towards nodes (each node's client pinned to its network key).
+    pub fn node_http(&self) -> &floe_node_client::NodeHttp {
+        &self.http
     }
 
     pub fn config(&self) -> &ClientConfig {

@@ -120,7 +120,12 @@ mod tests {
         assert_eq!(even.as_bytes()[0], 3, "y ends in 63: odd");
         assert_eq!(&even.as_bytes()[1..], &point[1..33]);
         point[64] = 62;
-        assert_eq!(NetworkPublicKey::from_uncompressed(&point).unwrap().as_bytes()[0], 2);
+        assert_eq!(
+            NetworkPublicKey::from_uncompressed(&point)
+                .unwrap()
+                .as_bytes()[0],
+            2
+        );
     }
 
     #[test]
@@ -142,7 +147,10 @@ mod tests {
         assert_eq!(bcs::to_bytes(&key).unwrap(), vec![2; 33]);
         let json = serde_json::to_string(&key).unwrap();
         assert_eq!(json, format!("\"{}\"", key.to_base64()));
-        assert_eq!(serde_json::from_str::<NetworkPublicKey>(&json).unwrap(), key);
+        assert_eq!(
+            serde_json::from_str::<NetworkPublicKey>(&json).unwrap(),
+            key
+        );
         assert_eq!(bcs::from_bytes::<NetworkPublicKey>(&[2; 33]).unwrap(), key);
     }
 }

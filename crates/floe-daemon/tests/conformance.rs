@@ -62,6 +62,9 @@ fn run(spec: &PathBuf, url: &str, seed: u64, examples: u32) {
         .args(["--workers", "2", "--request-timeout", "60"])
         .args(["--suppress-health-check", "all", "--no-shrink"])
         .args(["--phases", "examples,fuzzing"])
+        // Nodes serve HTTPS with a self-signed certificate from their network key (Floe's
+        // clients pin the key; schemathesis has no pinning, so it skips verification).
+        .args(["--tls-verify", "false"])
         .arg("--report-dir")
         .arg(report.path())
         // schemathesis keeps a cache in its working directory: not in the source tree.
@@ -113,7 +116,13 @@ async fn the_daemon_and_a_node_conform_to_walruss_published_specs() {
         DaemonOptions::default(),
         std::future::pending(),
     ));
-    let node_url = format!("http://{}", bed.node_address(0));
+    let (node_url, _) = bed
+        .node_endpoint(0, &floe_node_client::NodeHttp::with_defaults())
+        .unwrap();
+    assert!(
+        node_url.starts_with("https://"),
+        "nodes serve TLS by default"
+    );
 
     let daemon_spec = spec("daemon_openapi.yaml");
     let node_spec = spec("storage_openapi.yaml");

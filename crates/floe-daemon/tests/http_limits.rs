@@ -11,10 +11,12 @@ use std::time::Duration;
 use support::*;
 
 /// Slivers the testbed's nodes have served so far, from their Prometheus metrics.
-async fn slivers_served(http: &reqwest::Client, bed: &Testbed) -> u64 {
+async fn slivers_served(bed: &Testbed) -> u64 {
+    let pools = floe_node_client::NodeHttp::with_defaults();
     let mut total = 0;
     for i in 0..bed.node_count() {
-        let text = text_of(http, format!("http://{}/metrics", bed.node_address(i))).await;
+        let (base, http) = bed.node_endpoint(i, &pools).unwrap();
+        let text = text_of(&http, format!("{base}/metrics")).await;
         total += text
             .lines()
             .find_map(|l| l.strip_prefix("floe_node_slivers_served_total "))
@@ -38,7 +40,7 @@ async fn concurrent_reads_of_one_blob_share_one_read() {
         .as_str()
         .unwrap()
         .to_string();
-    let before = slivers_served(&http, &bed).await;
+    let before = slivers_served(&bed).await;
     const READERS: u64 = 100;
     let reads: Vec<_> = (0..READERS)
         .map(|_| {
@@ -56,7 +58,7 @@ async fn concurrent_reads_of_one_blob_share_one_read() {
     }
     // One read needs p = 4 primary slivers at n = 10: reads of their own would have cost the
     // nodes at least 4 per request.
-    let served = slivers_served(&http, &bed).await - before;
+    let served = slivers_served(&bed).await - before;
     println!("{READERS} concurrent reads cost the nodes {served} slivers");
     assert!(
         served < READERS * 4 / 2,

@@ -414,26 +414,38 @@ async fn probe_nodes(
     ledger_events: Option<u64>,
 ) -> (Vec<NodeView>, Vec<(String, f64)>) {
     let members = committee_nodes(s);
-    let probes = futures_util::stream::iter(members.into_iter().map(|node| async move {
-        let base = base_url(&node.address);
-        let started = Instant::now();
-        let (health_url, metrics_url) = (format!("{base}/v1/health"), format!("{base}/metrics"));
-        let health = get_json(&d.http, &health_url, PROBE_TIMEOUT, MAX_HEALTH_BYTES);
-        let metrics = get_text(&d.http, &metrics_url, PROBE_TIMEOUT, MAX_METRICS_BYTES);
-        let (health, metrics) = tokio::join!(health, metrics);
-        let node = match health {
-            Ok(v) => node_health(node, &v, started.elapsed(), ledger_events),
-            Err(e) => NodeView {
-                error: Some(e.to_string()),
-                ..node
-            },
-        };
-        let requests = metrics.ok().and_then(|t| {
-            prom::sum(&t, "floe_node_requests_total", |l| {
-                !l.contains("route=\"/v1/health\"") && !l.contains("route=\"/metrics\"")
-            })
-        });
-        (node, requests)
+    let keys = network_keys(s);
+    let probes = futures_util::stream::iter(members.into_iter().map(|node| {
+        let key = keys.get(&node.address).copied().flatten();
+        async move {
+            // HTTPS pinned to the registered network key, or plain HTTP for a node without one.
+            let (base, http) = match d.client.node_http().route(&node.address, key) {
+                Ok(route) => route,
+                Err(e) => {
+                    let error = Some(e.to_string());
+                    return (NodeView { error, ..node }, None);
+                }
+            };
+            let started = Instant::now();
+            let (health_url, metrics_url) =
+                (format!("{base}/v1/health"), format!("{base}/metrics"));
+            let health = get_json(&http, &health_url, PROBE_TIMEOUT, MAX_HEALTH_BYTES);
+            let metrics = get_text(&http, &metrics_url, PROBE_TIMEOUT, MAX_METRICS_BYTES);
+            let (health, metrics) = tokio::join!(health, metrics);
+            let node = match health {
+                Ok(v) => node_health(node, &v, started.elapsed(), ledger_events),
+                Err(e) => NodeView {
+                    error: Some(e.to_string()),
+                    ..node
+                },
+            };
+            let requests = metrics.ok().and_then(|t| {
+                prom::sum(&t, "floe_node_requests_total", |l| {
+                    !l.contains("route=\"/v1/health\"") && !l.contains("route=\"/metrics\"")
+                })
+            });
+            (node, requests)
+        }
     }))
     .buffered(PROBE_CONCURRENCY)
     .collect::<Vec<_>>()
@@ -446,6 +458,18 @@ async fn probe_nodes(
 }
 
 /// The members of the current committee, then those only in the next one.
+/// Each member's registered network key, by address (current and next committee).
+fn network_keys(
+    s: &SystemInfo,
+) -> std::collections::HashMap<String, Option<floe_crypto::NetworkPublicKey>> {
+    s.committee
+        .members
+        .iter()
+        .chain(s.next_committee.iter().flat_map(|c| c.members.iter()))
+        .map(|m| (m.network_address.clone(), m.network_public_key))
+        .collect()
+}
+
 fn committee_nodes(s: &SystemInfo) -> Vec<NodeView> {
     let next: Option<&CommitteeInfo> = s.next_committee.as_ref();
     let shards_next = |id| {

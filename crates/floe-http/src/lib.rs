@@ -10,7 +10,7 @@
 pub mod body;
 pub mod serve;
 
-pub use serve::{ServeLimits, serve};
+pub use serve::{ServeLimits, serve, serve_with};
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;

@@ -7,6 +7,8 @@
 //!   kernel's backlog holds the rest).
 //! * A client has `header_read_timeout` to send a request's headers; a connection that
 //!   dribbles them (slowloris) or stays idle that long between keep-alive requests is closed.
+//! * With a TLS configuration ([`serve_with`]), the handshake must finish within the same
+//!   deadline, and ALPN picks HTTP/2 or HTTP/1.1.
 //! * On shutdown the listener closes at once, requests in flight finish, and connections are
 //!   dropped after `drain_timeout` at the latest.
 
@@ -55,6 +57,19 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake must finish within the header-read
+/// timeout, and the protocol follows ALPN (`h2`, else HTTP/1.1).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&limits));
@@ -85,21 +100,11 @@ pub async fn serve(
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            // hyper's protocol detection waits for the first bytes without a deadline: a
-            // client that connects and sends nothing must not hold a slot for ever.
-            if !tokio::time::timeout(timeout, protocol_known(&stream))
-                .await
-                .unwrap_or(false)
-            {
-                drop(slot);
-                return;
-            }
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match acceptor {
+                None => serve_plain(stream, &builder, service, watcher, timeout).await,
+                Some(a) => serve_tls(stream, &a, &builder, service, watcher, timeout).await,
             }
             drop(slot);
         });
@@ -113,6 +118,64 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+type Service = TowerToHyperService<Router>;
+
+/// One plain connection: HTTP/1.1 or HTTP/2 by its first bytes.
+async fn serve_plain(
+    stream: tokio::net::TcpStream,
+    builder: &Builder<TokioExecutor>,
+    service: Service,
+    watcher: hyper_util::server::graceful::Watcher,
+    timeout: Duration,
+) {
+    // hyper's protocol detection waits for the first bytes without a deadline: a client that
+    // connects and sends nothing must not hold a slot for ever.
+    if !tokio::time::timeout(timeout, protocol_known(&stream))
+        .await
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// One TLS connection: the handshake within `timeout` (it is the client's first bytes), then
+/// HTTP/2 or HTTP/1.1 as ALPN chose.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    builder: &Builder<TokioExecutor>,
+    service: Service,
+    watcher: hyper_util::server::graceful::Watcher,
+    timeout: Duration,
+) {
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let builder = builder.clone();
+    let builder = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// HTTP/1.1 and HTTP/2 on one port, with the header-read deadline and the stream limit.

@@ -27,6 +27,7 @@ async fn start() -> (String, tempfile::TempDir) {
                 owner: op.address(),
                 capacity: 1 << 40,
                 weight: 1,
+                network_public_key: None,
             }
         })
         .collect();

@@ -56,6 +56,7 @@ impl TestNet {
                     owner: op.address(),
                     capacity: 1 << 40,
                     weight: 1,
+                    network_public_key: None,
                 }
             })
             .collect();

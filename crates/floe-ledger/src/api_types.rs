@@ -84,6 +84,10 @@ pub struct MemberInfo {
     pub owner: Address,
     pub capacity: u64,
     pub shards: Vec<u16>,
+    /// The node's network (TLS) public key, base64 of the compressed P-256 point; absent when
+    /// the node serves plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_public_key: Option<floe_crypto::NetworkPublicKey>,
 }
 
 /// A committee, members in signer-bitmap order.
@@ -129,6 +133,7 @@ impl CommitteeInfo {
                         owner: n.owner,
                         capacity: n.capacity,
                         shards: m.shards.clone(),
+                        network_public_key: n.network_public_key,
                     })
                 })
                 .collect(),

@@ -22,7 +22,10 @@ pub use error::TxError;
 pub use event::{Event, EventKind};
 pub use state::{CertCheck, GenesisError, LedgerState, Threshold};
 pub use status::BlobStatus;
-pub use tx::{AccountKey, LogEntry, SignedTransaction, Transaction, TxKind};
+pub use tx::{
+    AccountKey, EntryDecodeError, LOG_ENTRY_VERSION, LogEntry, SignedTransaction, Transaction,
+    TxKind,
+};
 pub use types::{
     Address, BlobObject, Committee, CommitteeMember, EpochState, GenesisConfig, GenesisNode,
     NodeId, StorageNode, StorageResource, SystemParams,

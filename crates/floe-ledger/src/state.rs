@@ -192,6 +192,7 @@ impl LedgerState {
                     owner: n.owner,
                     capacity: n.capacity,
                     weight: n.weight,
+                    network_public_key: n.network_public_key,
                 },
             );
         }
@@ -651,6 +652,7 @@ impl LedgerState {
                 proof_of_possession,
                 capacity,
                 weight,
+                network_public_key,
             } => self.register_node(
                 sender,
                 node_rules::NodeRegistration {
@@ -660,6 +662,7 @@ impl LedgerState {
                     proof_of_possession,
                     capacity: *capacity,
                     weight: *weight,
+                    network_public_key: *network_public_key,
                 },
                 out,
             )?,

@@ -2,7 +2,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use floe_core::{BlobId, EncodingType, Epoch, ObjectId, TxDigest};
-use floe_crypto::{Certificate, ProofOfPossession, ProtocolPublicKey, ProtocolSignature};
+use floe_crypto::{
+    Certificate, NetworkPublicKey, ProofOfPossession, ProtocolPublicKey, ProtocolSignature,
+};
 
 use crate::challenge::ChallengeReport;
 use serde::{Deserialize, Serialize};
@@ -76,6 +78,10 @@ pub enum TxKind {
         proof_of_possession: ProofOfPossession,
         capacity: u64,
         weight: u64,
+        /// The public key of the node's TLS certificate (clients pin it); `None` for a node
+        /// that serves plain HTTP.
+        #[serde(default)]
+        network_public_key: Option<NetworkPublicKey>,
     },
     /// The node's owner withdraws it: its weight becomes 0 and it leaves the committee at the
     /// next epoch change.
@@ -150,12 +156,41 @@ pub enum LogEntry {
     },
 }
 
+/// First byte of every encoded log entry. Entries written before entries were versioned start
+/// with their BCS variant index (0–2), which can never be this byte.
+pub const LOG_ENTRY_MARKER: u8 = 0xF1;
+/// Version of the log entry encoding: `LOG_ENTRY_MARKER ‖ version ‖ BCS(LogEntry)`. Version 1
+/// added the network key to `RegisterNode`.
+pub const LOG_ENTRY_VERSION: u8 = 1;
+
+/// A log entry's bytes that this build cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EntryDecodeError {
+    #[error(
+        "an unversioned log entry (written before Floe versioned its log entries); this build reads version {LOG_ENTRY_VERSION}: start from a fresh data directory"
+    )]
+    Unversioned,
+    #[error("log entry format version {0}; this build reads version {LOG_ENTRY_VERSION}")]
+    Version(u8),
+    #[error("a log entry that does not decode: {0}")]
+    Decode(String),
+}
+
 impl LogEntry {
+    /// The versioned encoding (see [`LOG_ENTRY_VERSION`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        bcs::to_bytes(self).expect("log entries serialise")
+        let mut out = vec![LOG_ENTRY_MARKER, LOG_ENTRY_VERSION];
+        out.extend(bcs::to_bytes(self).expect("log entries serialise"));
+        out
     }
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, bcs::Error> {
-        bcs::from_bytes(bytes)
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EntryDecodeError> {
+        match bytes {
+            [LOG_ENTRY_MARKER, LOG_ENTRY_VERSION, rest @ ..] => {
+                bcs::from_bytes(rest).map_err(|e| EntryDecodeError::Decode(e.to_string()))
+            }
+            [LOG_ENTRY_MARKER, v, ..] => Err(EntryDecodeError::Version(*v)),
+            _ => Err(EntryDecodeError::Unversioned),
+        }
     }
 
     /// The entry's digest, shown as Walrus's `txDigest` on the events it emits: a

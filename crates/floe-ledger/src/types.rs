@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
-use floe_crypto::{ProofOfPossession, ProtocolPublicKey};
+use floe_crypto::{NetworkPublicKey, ProofOfPossession, ProtocolPublicKey};
 use serde::{Deserialize, Serialize};
 
 /// Default bound on how far ahead storage may be bought (as on Walrus Mainnet).
@@ -96,6 +96,9 @@ pub struct StorageNode {
     pub capacity: u64,
     /// Relative weight used to apportion shards.
     pub weight: u64,
+    /// The public key of its TLS certificate, pinned by clients; `None`: the node serves
+    /// plain HTTP (or sits behind a proxy that terminates TLS).
+    pub network_public_key: Option<NetworkPublicKey>,
 }
 
 /// A committee member and the shards it holds in that epoch.
@@ -138,6 +141,9 @@ pub struct GenesisNode {
     pub owner: Address,
     pub capacity: u64,
     pub weight: u64,
+    /// The node's network (TLS) public key; absent: plain HTTP.
+    #[serde(default)]
+    pub network_public_key: Option<NetworkPublicKey>,
 }
 
 /// Everything needed to start a ledger.

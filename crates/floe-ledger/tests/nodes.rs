@@ -14,6 +14,7 @@ fn registration(key: &ProtocolKeyPair, owner: &AccountKey, epoch: u32, name: &st
         proof_of_possession: ProofOfPossession::create(key, epoch, &owner.address().0),
         capacity: 1 << 40,
         weight: 1,
+        network_public_key: None,
     }
 }
 

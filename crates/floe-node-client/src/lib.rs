@@ -5,6 +5,8 @@
 //! symbols against the metadata, and signatures against the committee.
 #![forbid(unsafe_code)]
 
+pub mod pool;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,7 +15,8 @@ use floe_core::{
     BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverIndex,
     SliverPairIndex, SliverType,
 };
-use floe_crypto::SignedMessage;
+use floe_crypto::{NetworkPublicKey, SignedMessage};
+pub use pool::{BuildError, NodeHttp};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -178,7 +181,30 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    /// Clients share one connection pool through `http`.
+    /// A client of the node registered at `address` with network key `key` (HTTPS pinned to
+    /// the key when there is one; see [`pool`]). Clients share connections through `pools`.
+    pub fn for_node(
+        pools: &NodeHttp,
+        address: &str,
+        key: Option<NetworkPublicKey>,
+        timeout: Duration,
+    ) -> Self {
+        match pools.route(address, key) {
+            Ok((base, http)) => Self {
+                base,
+                http,
+                timeout,
+            },
+            // No TLS client could be built: requests then fail with the reason, naming the node.
+            Err(e) => {
+                let mut client = Self::new(pools.plain().clone(), address, timeout);
+                client.base = format!("tls-unavailable://{address} ({e})");
+                client
+            }
+        }
+    }
+
+    /// A client of `address` (plain HTTP unless it says `https://`) over `http`.
     pub fn new(http: reqwest::Client, address: &str, timeout: Duration) -> Self {
         let base = if address.starts_with("http://") || address.starts_with("https://") {
             address.trim_end_matches('/').to_string()
@@ -194,6 +220,11 @@ impl NodeClient {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// The HTTP client this node is reached with (pinned to its network key when it has one).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Time allowed for a request whose bodies are small (metadata, confirmations, statuses):

@@ -273,7 +273,12 @@ impl StorageNode {
             samples: DEFAULT_AUDIT_SAMPLES,
         };
         Some(Prepared {
-            client: NodeClient::new(self.http.clone(), &member.network_address, timeout),
+            client: NodeClient::for_node(
+                &self.http,
+                &member.network_address,
+                member.network_public_key,
+                timeout,
+            ),
             max_bytes: max_answer_bytes(symbol_size, request.samples, view.n()),
             member,
             request,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use floe_crypto::ProtocolKeyPair;
 use floe_ledger::AccountKey;
+use floe_tls::NetworkKeyPair;
 use serde::{Deserialize, Serialize};
 
 /// Errors reading configuration or keys.
@@ -39,6 +40,21 @@ pub struct NodeConfig {
     pub ledger_urls: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// How the node serves its REST API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Serve plain HTTP: for a node behind a proxy that terminates TLS (the proxy's
+    /// certificate must then carry the node's network key, which clients pin).
+    pub disable_tls: bool,
+    /// A PEM certificate chain for the network key (e.g. from a public CA); without it the node
+    /// makes a self-signed certificate from its network key at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_path: Option<PathBuf>,
 }
 
 /// Bounds on what clients can make the node hold.
@@ -160,7 +176,11 @@ impl NodeConfig {
         }
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.storage_path, &mut config.keys_path] {
+        let certificate = config.tls.certificate_path.iter_mut();
+        for p in [&mut config.storage_path, &mut config.keys_path]
+            .into_iter()
+            .chain(certificate)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -169,7 +189,8 @@ impl NodeConfig {
     }
 }
 
-/// A node's secrets: its BLS protocol key and the Ed25519 key of its operator account.
+/// A node's secrets: its BLS protocol key, its network (TLS) key and the Ed25519 key of its
+/// operator account.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeKeysFile {
@@ -179,6 +200,10 @@ pub struct NodeKeysFile {
     pub protocol_key: String,
     /// Ed25519 account seed, hex.
     pub account_seed: String,
+    /// secp256r1 network key, PKCS#8 PEM. Key files written before nodes had network keys
+    /// lack it: such a node can only serve plain HTTP (`tls.disable_tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_key: Option<String>,
 }
 
 /// Loaded keys.
@@ -186,6 +211,7 @@ pub struct NodeKeys {
     pub name: String,
     pub protocol: ProtocolKeyPair,
     pub account: AccountKey,
+    pub network: Option<NetworkKeyPair>,
 }
 
 impl NodeKeys {
@@ -209,10 +235,20 @@ impl NodeKeys {
             path: path.into(),
             reason: format!("bad account seed: {e}"),
         })?;
+        let network = file
+            .network_key
+            .as_deref()
+            .map(NetworkKeyPair::from_pem)
+            .transpose()
+            .map_err(|e| ConfigError::Keys {
+                path: path.into(),
+                reason: format!("bad network key: {e}"),
+            })?;
         Ok(Self {
             name: file.name,
             protocol,
             account: AccountKey::from_seed(&seed),
+            network,
         })
     }
 }

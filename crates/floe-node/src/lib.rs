@@ -44,6 +44,8 @@ pub enum StartError {
     Ledger { url: String, reason: String },
     #[error("{0}")]
     Committee(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Open storage, learn the committee from the ledger, and build the node.
@@ -56,6 +58,7 @@ pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     })?;
     let view = view::CommitteeView::from_system(&system, keys.protocol.public_key())
         .map_err(StartError::Committee)?;
+    check_registered_tls(&config, &keys, &view)?;
     let mine: Vec<_> = view
         .my_shards
         .iter()
@@ -77,4 +80,31 @@ pub async fn start(config: NodeConfig) -> Result<Arc<StorageNode>, StartError> {
     .await
     .map_err(|e| StartError::Committee(format!("store task failed: {e}")))??;
     Ok(StorageNode::new(config, keys, Arc::new(store), view))
+}
+
+/// Refuse a TLS set-up that clients could not talk to: a network key other than the
+/// registered one, or TLS on a node registered without a key (clients speak plain HTTP to it).
+fn check_registered_tls(
+    config: &NodeConfig,
+    keys: &NodeKeys,
+    view: &view::CommitteeView,
+) -> Result<(), StartError> {
+    let Some(me) = view.my_index.map(|i| &view.committee.members[i]) else {
+        return Ok(());
+    };
+    let own = keys.network.as_ref().map(|k| k.public_key());
+    match (me.network_public_key, own) {
+        (Some(registered), Some(own)) if registered != own => Err(StartError::Tls(format!(
+            "the ledger registers network key {registered} for this node, but its key file holds \
+             {own}: clients would refuse its certificate (use the registered key file)"
+        ))),
+        (None, _) if !config.tls.disable_tls && !me.network_address.starts_with("https://") => {
+            Err(StartError::Tls(format!(
+                "the ledger registers no network key for this node, so clients speak plain HTTP \
+                 to {}: set `disable_tls = true` under [tls] in the config",
+                me.network_address
+            )))
+        }
+        _ => Ok(()),
+    }
 }

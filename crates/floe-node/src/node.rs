@@ -132,8 +132,8 @@ pub struct StorageNode {
     pub(crate) counters: Counters,
     /// Ledger events persisted so far (the cursor).
     pub(crate) events_persisted: std::sync::atomic::AtomicU64,
-    /// Connection pool towards peers.
-    pub(crate) http: reqwest::Client,
+    /// Connection pools towards peers (pinned to their network keys).
+    pub(crate) http: floe_node_client::NodeHttp,
     pub(crate) sync_state: crate::sync::SyncState,
     pub(crate) sync_permits: tokio::sync::Semaphore,
     /// An epoch event was processed but reloading the committee failed: retry before the
@@ -180,10 +180,7 @@ impl StorageNode {
             started: Instant::now(),
             counters: Counters::default(),
             events_persisted: std::sync::atomic::AtomicU64::new(cursor),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: floe_node_client::NodeHttp::with_defaults(),
             sync_state: crate::sync::SyncState::default(),
             sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
             view_stale: std::sync::atomic::AtomicBool::new(false),
@@ -193,6 +190,50 @@ impl StorageNode {
             blob_table_digest: Mutex::new(None),
             challenges: Default::default(),
         })
+    }
+
+    /// The TLS server configuration: `None` with `tls.disable_tls`; else the network key with
+    /// the configured certificate chain, or a self-signed certificate for the listen address
+    /// and the registered address's host.
+    pub fn tls_config(
+        &self,
+        listening: &std::net::SocketAddr,
+    ) -> Result<Option<Arc<rustls::ServerConfig>>, NodeError> {
+        if self.config.tls.disable_tls {
+            return Ok(None);
+        }
+        let key = self.keys.network.as_ref().ok_or_else(|| {
+            NodeError::Internal(
+                "the key file has no network key, so the node cannot serve TLS: run `floe node \
+                 keygen --network-key-only --out KEYS` to add one (and register it), or set \
+                 tls.disable_tls = true"
+                    .into(),
+            )
+        })?;
+        let chain = match &self.config.tls.certificate_path {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    NodeError::Internal(format!("cannot read {}: {e}", path.display()))
+                })?;
+                Some(
+                    floe_tls::certificate_chain_from_pem(&pem)
+                        .map_err(|e| NodeError::Internal(format!("{}: {e}", path.display())))?,
+                )
+            }
+            None => None,
+        };
+        let mut hosts = vec![listening.ip().to_string()];
+        let view = self.view();
+        if let Some(me) = view.my_index.map(|i| &view.committee.members[i]) {
+            let address = me.network_address.rsplit_once(':').map_or("", |(h, _)| h);
+            let host = address.rsplit("//").next().unwrap_or(address);
+            if !host.is_empty() && !hosts.iter().any(|h| h == host) {
+                hosts.push(host.to_string());
+            }
+        }
+        floe_tls::server_config(key, chain, &hosts)
+            .map(Some)
+            .map_err(|e| NodeError::Internal(e.to_string()))
     }
 
     pub fn view(&self) -> CommitteeView {

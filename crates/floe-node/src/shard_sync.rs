@@ -170,7 +170,12 @@ impl StorageNode {
         axis: SliverType,
         cursor: &mut Option<BlobId>,
     ) -> Result<(u64, u64), ShardSyncError> {
-        let client = NodeClient::new(self.http.clone(), &peer.network_address, BATCH_TIMEOUT);
+        let client = NodeClient::for_node(
+            &self.http,
+            &peer.network_address,
+            peer.network_public_key,
+            BATCH_TIMEOUT,
+        );
         let url = format!(
             "{}{SYNC_SHARD_PATH}",
             client.base_url().trim_end_matches('/')
@@ -199,8 +204,8 @@ impl StorageNode {
                 }),
             );
             let signed = SignedMessage::sign(&self.keys.protocol, &message);
-            let resp = self
-                .http
+            let resp = client
+                .http()
                 .post(&url)
                 .timeout(BATCH_TIMEOUT)
                 .json(&signed)

@@ -53,6 +53,7 @@ async fn start_ledger(dir: &std::path::Path, key: &ProtocolKeyPair, op: &Account
             owner: op.address(),
             capacity: 1 << 40,
             weight: 1,
+            network_public_key: None,
         }],
     };
     let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
@@ -90,6 +91,11 @@ async fn start_node_with(
         ledger_url: ledger_url.into(),
         ledger_urls: Vec::new(),
         limits,
+        // Plain HTTP: these tests talk to nodes with raw HTTP requests.
+        tls: floe_node::config::TlsConfig {
+            disable_tls: true,
+            certificate_path: None,
+        },
     };
     let node = floe_node::start(config).await.unwrap();
     node.spawn_follower();
@@ -113,6 +119,7 @@ impl Net {
             network_address: "127.0.0.1:0".into(),
             protocol_key: key.to_tagged_base64(),
             account_seed: hex::encode(op.seed()),
+            network_key: None,
         };
         std::fs::write(
             dir.path().join("node-keys.json"),
@@ -723,6 +730,7 @@ async fn bodies_are_bounded_and_refused_without_resets() {
         network_address: "127.0.0.1:0".into(),
         protocol_key: key.to_tagged_base64(),
         account_seed: hex::encode(op.seed()),
+        network_key: None,
     };
     std::fs::write(
         dir.path().join("node-keys.json"),

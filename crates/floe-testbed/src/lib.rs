@@ -79,6 +79,9 @@ pub struct TestbedOptions {
     /// Ledger replicas run elsewhere (e.g. `floe ledger run --etcd-endpoints …` processes):
     /// when given, the testbed runs no ledger of its own and its nodes use these URLs.
     pub external_ledger: Vec<String>,
+    /// Nodes serve plain HTTP and register no network key (by default each node has a
+    /// network key and serves HTTPS with a certificate from it).
+    pub disable_tls: bool,
 }
 
 impl Default for TestbedOptions {
@@ -92,6 +95,7 @@ impl Default for TestbedOptions {
             seed: 0,
             node_limits: Limits::default(),
             external_ledger: Vec::new(),
+            disable_tls: false,
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct TestbedState {
     /// are still in a committee (handing their shards over).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<usize>,
+    /// Nodes serve plain HTTP (no network keys).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_tls: bool,
 }
 
 fn seed32(tag: &str, seed: u64, i: u64) -> [u8; 32] {
@@ -328,30 +335,15 @@ impl Testbed {
         for (i, address) in addresses.iter().enumerate() {
             let key = node_protocol_key(o.seed, i);
             let account = node_account(o.seed, i);
-            let node_dir = dir.join(format!("node-{i}"));
-            std::fs::create_dir_all(&node_dir).map_err(io(&node_dir))?;
-            let keys = NodeKeysFile {
+            let files = NodeFiles {
+                dir: dir.join(format!("node-{i}")),
                 name: format!("node-{i}"),
-                network_address: address.clone(),
-                protocol_key: key.to_tagged_base64(),
-                account_seed: hex::encode(account.seed()),
-            };
-            write(
-                &node_dir.join("keys.json"),
-                &serde_json::to_string_pretty(&keys).expect("serialises"),
-            )?;
-            let config = NodeConfig {
-                storage_path: "data".into(),
-                keys_path: "keys.json".into(),
-                listen_address: address.clone(),
-                ledger_url: format!("http://{ledger_address}"),
-                ledger_urls: Vec::new(),
+                address: address.clone(),
+                ledger_urls: vec![format!("http://{ledger_address}")],
                 limits: o.node_limits.clone(),
+                disable_tls: o.disable_tls,
             };
-            write(
-                &node_dir.join("node.toml"),
-                &toml::to_string(&config).map_err(|e| TestbedError::Options(e.to_string()))?,
-            )?;
+            let network_public_key = files.write(o.seed, i)?;
             nodes.push(GenesisNode {
                 name: format!("node-{i}"),
                 network_address: address.clone(),
@@ -360,6 +352,7 @@ impl Testbed {
                 owner: account.address(),
                 capacity: 1 << 40,
                 weight: 1,
+                network_public_key,
             });
         }
         let genesis = GenesisConfig {
@@ -382,6 +375,7 @@ impl Testbed {
             ledger_address,
             node_addresses: addresses,
             removed: Vec::new(),
+            disable_tls: o.disable_tls,
         };
         // Written last: its presence means the directory holds a complete testbed.
         write(
@@ -400,6 +394,10 @@ impl Testbed {
             ledger_url: self.ledger_url(),
             ledger_urls: self.external_ledger.clone(),
             limits: self.limits.clone(),
+            tls: floe_node::config::TlsConfig {
+                disable_tls: self.state.disable_tls,
+                certificate_path: None,
+            },
         }
     }
 
@@ -445,6 +443,16 @@ impl Testbed {
 
     pub fn node_dir(&self, i: usize) -> PathBuf {
         self.dir.join(format!("node-{i}"))
+    }
+
+    /// Node `i`'s base URL and a client for it (HTTPS pinned to its network key unless the
+    /// testbed runs without TLS).
+    pub fn node_endpoint(
+        &self,
+        i: usize,
+        pools: &floe_node_client::NodeHttp,
+    ) -> Result<(String, reqwest::Client), TestbedError> {
+        node_endpoint(&self.dir, &self.state, i, pools)
     }
 
     pub fn is_running(&self, i: usize) -> bool {
@@ -560,4 +568,97 @@ async fn launch(
 
 fn write(path: &Path, text: &str) -> Result<(), TestbedError> {
     std::fs::write(path, text).map_err(io(path))
+}
+
+/// A node's files in the testbed: `keys.json` (with a fresh network key unless TLS is off) and
+/// `node.toml`.
+pub(crate) struct NodeFiles {
+    pub dir: PathBuf,
+    pub name: String,
+    pub address: String,
+    pub ledger_urls: Vec<String>,
+    pub limits: Limits,
+    pub disable_tls: bool,
+}
+
+impl NodeFiles {
+    /// Write both files for node `i` of a testbed with `seed`; returns the network public key
+    /// to register.
+    pub fn write(
+        &self,
+        seed: u64,
+        i: usize,
+    ) -> Result<Option<floe_crypto::NetworkPublicKey>, TestbedError> {
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let network = if self.disable_tls {
+            None
+        } else {
+            Some(
+                floe_tls::NetworkKeyPair::generate()
+                    .map_err(|e| TestbedError::Options(e.to_string()))?,
+            )
+        };
+        let keys = NodeKeysFile {
+            name: self.name.clone(),
+            network_address: self.address.clone(),
+            protocol_key: node_protocol_key(seed, i).to_tagged_base64(),
+            account_seed: hex::encode(node_account(seed, i).seed()),
+            network_key: network.as_ref().map(|k| k.to_pem()),
+        };
+        write(
+            &self.dir.join("keys.json"),
+            &serde_json::to_string_pretty(&keys).expect("serialises"),
+        )?;
+        let (ledger_url, ledger_urls) = match self.ledger_urls.as_slice() {
+            [one] => (one.clone(), Vec::new()),
+            many => (many.first().cloned().unwrap_or_default(), many.to_vec()),
+        };
+        let config = NodeConfig {
+            storage_path: "data".into(),
+            keys_path: "keys.json".into(),
+            listen_address: self.address.clone(),
+            ledger_url,
+            ledger_urls,
+            limits: self.limits.clone(),
+            tls: floe_node::config::TlsConfig {
+                disable_tls: self.disable_tls,
+                certificate_path: None,
+            },
+        };
+        write(
+            &self.dir.join("node.toml"),
+            &toml::to_string(&config).map_err(|e| TestbedError::Options(e.to_string()))?,
+        )?;
+        Ok(network.map(|k| k.public_key()))
+    }
+}
+
+/// Node `i`'s base URL and client in the testbed at `dir` (see [`Testbed::node_endpoint`]);
+/// for harnesses that run the testbed's nodes as processes.
+pub fn node_endpoint(
+    dir: &Path,
+    state: &TestbedState,
+    i: usize,
+    pools: &floe_node_client::NodeHttp,
+) -> Result<(String, reqwest::Client), TestbedError> {
+    let path = dir.join(format!("node-{i}")).join("keys.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let keys: NodeKeysFile = serde_json::from_str(&text).map_err(|e| TestbedError::BadState {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let key = match (&keys.network_key, state.disable_tls) {
+        (Some(pem), false) => Some(
+            floe_tls::NetworkKeyPair::from_pem(pem)
+                .map_err(|e| TestbedError::BadState {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+                .public_key(),
+        ),
+        _ => None,
+    };
+    pools
+        .route(&state.node_addresses[i], key)
+        .map_err(|e| TestbedError::Options(e.to_string()))
 }

@@ -9,7 +9,6 @@ use floe_crypto::ProofOfPossession;
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{NodeId, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
-use floe_node::config::{NodeConfig, NodeKeysFile};
 
 use super::{Testbed, TestbedError, bind, io, launch, node_account, node_protocol_key, write};
 
@@ -46,30 +45,15 @@ impl Testbed {
         let account = node_account(self.state.seed, i);
         let listener = bind("127.0.0.1:0").await?;
         let address = listener.local_addr().map_err(io(&self.dir))?.to_string();
-        let node_dir = self.node_dir(i);
-        std::fs::create_dir_all(&node_dir).map_err(io(&node_dir))?;
-        let keys = NodeKeysFile {
+        let network_public_key = crate::NodeFiles {
+            dir: self.node_dir(i),
             name: format!("node-{i}"),
-            network_address: address.clone(),
-            protocol_key: key.to_tagged_base64(),
-            account_seed: hex::encode(account.seed()),
-        };
-        write(
-            &node_dir.join("keys.json"),
-            &serde_json::to_string_pretty(&keys).expect("serialises"),
-        )?;
-        let config = NodeConfig {
-            storage_path: "data".into(),
-            keys_path: "keys.json".into(),
-            listen_address: address.clone(),
-            ledger_url: self.ledger_url(),
-            ledger_urls: self.external_ledger.clone(),
+            address: address.clone(),
+            ledger_urls: self.ledger_urls(),
             limits: self.limits.clone(),
-        };
-        write(
-            &node_dir.join("node.toml"),
-            &toml::to_string(&config).map_err(|e| TestbedError::Options(e.to_string()))?,
-        )?;
+            disable_tls: self.state.disable_tls,
+        }
+        .write(self.state.seed, i)?;
         // The proof of possession names the epoch: retry if the epoch moved meanwhile.
         let session = AccountSession::new(account.clone(), self.ledger());
         let mut attempt = 0;
@@ -87,6 +71,7 @@ impl Testbed {
                 proof_of_possession: ProofOfPossession::create(&key, epoch, &account.address().0),
                 capacity: CAPACITY,
                 weight,
+                network_public_key,
             };
             match session.submit(tx).await {
                 Ok(_) => break,

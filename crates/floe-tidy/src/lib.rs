@@ -26,6 +26,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "floe-ledger-client",
             "floe-node-client",
             "floe-ledger-etcd",
+            "floe-tls",
         ],
     ),
     (

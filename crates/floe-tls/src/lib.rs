@@ -35,7 +35,9 @@ pub enum TlsError {
     BadKey(String),
     #[error("cannot make a certificate for the network key: {0}")]
     Certificate(String),
-    #[error("the certificate's key is not the node's network key (the key file and the certificate do not belong together)")]
+    #[error(
+        "the certificate's key is not the node's network key (the key file and the certificate do not belong together)"
+    )]
     CertificateKeyMismatch,
     #[error("not a PEM certificate chain: {0}")]
     BadCertificate(String),

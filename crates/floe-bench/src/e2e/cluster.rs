@@ -71,6 +71,9 @@ pub struct Cluster {
     weights: Vec<u64>,
     pub daemon_url: String,
     http: reqwest::Client,
+    /// Clients of the nodes (HTTPS pinned to each node's network key).
+    node_http: floe_node_client::NodeHttp,
+    dir: PathBuf,
     ledger: Option<Proc>,
     nodes: Vec<Proc>,
     daemon: Option<Proc>,
@@ -102,6 +105,9 @@ impl Cluster {
             weights: Vec::new(),
             daemon_url: String::new(),
             http,
+            node_http: floe_node_client::NodeHttp::new(|b| b.no_proxy().timeout(HEALTH_TIMEOUT))
+                .map_err(|e| E2eError::Http(e.to_string()))?,
+            dir: layout.dir.clone(),
             ledger: None,
             nodes: Vec::new(),
             daemon: None,
@@ -188,8 +194,17 @@ impl Cluster {
 
     /// Wait until `GET url` succeeds; fails if the process exits or [`READY_LIMIT`] passes.
     async fn wait_ready(&mut self, role: Role, url: &str) -> Result<(), E2eError> {
-        let deadline = Instant::now() + READY_LIMIT;
         let http = self.http.clone();
+        self.wait_ready_with(role, url, http).await
+    }
+
+    async fn wait_ready_with(
+        &mut self,
+        role: Role,
+        url: &str,
+        http: reqwest::Client,
+    ) -> Result<(), E2eError> {
+        let deadline = Instant::now() + READY_LIMIT;
         loop {
             let proc = self.proc_mut(role);
             if let Ok(Some(status)) = proc.child.try_wait() {
@@ -219,8 +234,9 @@ impl Cluster {
 
     /// Wait until node `i` answers its health route.
     pub async fn wait_node(&mut self, i: usize) -> Result<(), E2eError> {
-        let url = format!("http://{}/v1/health", self.state.node_addresses[i]);
-        self.wait_ready(Role::Node(i), &url).await
+        let (base, http) = floe_testbed::node_endpoint(&self.dir, &self.state, i, &self.node_http)?;
+        self.wait_ready_with(Role::Node(i), &format!("{base}/v1/health"), http)
+            .await
     }
 
     pub fn node_count(&self) -> usize {

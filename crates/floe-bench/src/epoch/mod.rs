@@ -425,10 +425,7 @@ async fn measure(
         .collect();
     let mut gainer_done: Vec<Option<Duration>> = vec![None; gainers.len()];
     let mut new_view = None;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let requests_before = requests_by_route(bed, &http).await;
+    let requests_before = requests_by_route(bed).await;
 
     // Poll the ledger for the end of the change and the nodes for the end of their migration.
     let mut change = (!system.epoch_state.is_syncing()).then_some(Duration::ZERO);
@@ -476,7 +473,7 @@ async fn measure(
     }
 
     let after = totals(bed);
-    let mut requests_during_change = requests_by_route(bed, &http).await;
+    let mut requests_during_change = requests_by_route(bed).await;
     for (route, n) in requests_during_change.iter_mut() {
         *n -= requests_before.get(route).copied().unwrap_or(0).min(*n);
     }
@@ -593,10 +590,14 @@ fn missing_total(bed: &Testbed, blobs: &[BlobId], range: std::ops::Range<usize>)
 }
 
 /// Requests served so far by route, summed over the running nodes (from `/metrics`).
-async fn requests_by_route(bed: &Testbed, http: &reqwest::Client) -> BTreeMap<String, u64> {
+async fn requests_by_route(bed: &Testbed) -> BTreeMap<String, u64> {
+    let pools = floe_node_client::NodeHttp::with_defaults();
     let mut total = BTreeMap::new();
     for i in (0..bed.node_count()).filter(|&i| bed.is_running(i)) {
-        let url = format!("http://{}/metrics", bed.node_address(i));
+        let Ok((base, http)) = bed.node_endpoint(i, &pools) else {
+            continue;
+        };
+        let url = format!("{base}/metrics");
         let Ok(resp) = http.get(&url).send().await else {
             continue;
         };

@@ -122,7 +122,14 @@ pub async fn restart_behind_lying_proxy(
         .local_addr()
         .unwrap();
     std::fs::write(&toml_path, toml.replace(&registered, &hidden.to_string())).unwrap();
-    let proxy = tokio::spawn(serve_lying_proxy(registered, hidden.to_string(), (a, b)));
+    // The proxy holds the node's network key: clients pin it, and it is the node's to use.
+    let key = net.node_network_key(i);
+    let tls = floe_tls::server_config(&key, None, &["127.0.0.1".into()]).unwrap();
+    let upstream = net
+        .node_http
+        .route(&hidden.to_string(), Some(key.public_key()))
+        .unwrap();
+    let proxy = tokio::spawn(serve_lying_proxy(registered, upstream, tls, (a, b)));
     net.spawn_node_unchecked(i);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     LyingNode {
@@ -134,10 +141,14 @@ pub async fn restart_behind_lying_proxy(
 
 /// A proxy on `listen` that forwards audits to `upstream`, asking about the other blob of
 /// `swap` than the one asked for (audits of other blobs pass through unchanged).
-async fn serve_lying_proxy(listen: String, upstream: String, swap: (BlobId, BlobId)) {
+async fn serve_lying_proxy(
+    listen: String,
+    (upstream, http): (String, reqwest::Client),
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    swap: (BlobId, BlobId),
+) {
     use axum::body::Bytes;
     use axum::routing::post;
-    let http = reqwest::Client::new();
     let app = axum::Router::new().route(
         "/v1/blobs/{id}/audit",
         post(move |body: Bytes| {
@@ -152,7 +163,7 @@ async fn serve_lying_proxy(listen: String, upstream: String, swap: (BlobId, Blob
                 };
                 let asked = r.blob_id;
                 let resp = http
-                    .post(format!("http://{upstream}/v1/blobs/{asked}/audit"))
+                    .post(format!("{upstream}/v1/blobs/{asked}/audit"))
                     .body(bcs::to_bytes(&AuditRequest::V1(r)).unwrap())
                     .send()
                     .await
@@ -162,5 +173,8 @@ async fn serve_lying_proxy(listen: String, upstream: String, swap: (BlobId, Blob
         }),
     );
     let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
-    axum::serve(listener, app).await.unwrap();
+    let limits = floe_http::ServeLimits::default();
+    floe_http::serve_with(listener, app, limits, Some(tls), std::future::pending())
+        .await
+        .unwrap();
 }

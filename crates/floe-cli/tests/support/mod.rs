@@ -224,6 +224,8 @@ pub struct Net {
     pub scenario: String,
     pub state: TestbedState,
     pub http: reqwest::Client,
+    /// Clients of the nodes (HTTPS pinned to each node's network key).
+    pub node_http: floe_node_client::NodeHttp,
     pub ledger: LedgerClient,
     /// The system at start (epoch 0 committee; it does not change during a scenario).
     pub system: SystemInfo,
@@ -304,6 +306,10 @@ impl Net {
             scenario: scenario.into(),
             state,
             http,
+            node_http: floe_node_client::NodeHttp::new(|b| {
+                b.no_proxy().timeout(Duration::from_secs(10))
+            })
+            .unwrap(),
             ledger,
             system,
             config: EncodingConfig::new(N_SHARDS).unwrap(),
@@ -460,9 +466,23 @@ impl Net {
         self.spawn_node(i);
     }
 
+    /// Node `i`'s base URL and a client for it (pinned to its network key).
+    pub fn node_endpoint(&self, i: usize) -> (String, reqwest::Client) {
+        let dir = self.dir.as_ref().expect("the network's directory").path();
+        floe_testbed::node_endpoint(dir, &self.state, i, &self.node_http).unwrap()
+    }
+
+    /// Node `i`'s network key pair, from its key file.
+    #[allow(dead_code)]
+    pub fn node_network_key(&self, i: usize) -> floe_tls::NetworkKeyPair {
+        let text = std::fs::read_to_string(self.node_dir(i).join("keys.json")).unwrap();
+        let keys: floe_node::config::NodeKeysFile = serde_json::from_str(&text).unwrap();
+        floe_tls::NetworkKeyPair::from_pem(&keys.network_key.expect("a network key")).unwrap()
+    }
+
     async fn wait_node(&mut self, i: usize) {
-        let url = format!("http://{}/v1/health", self.state.node_addresses[i]);
-        let http = self.http.clone();
+        let (base, http) = self.node_endpoint(i);
+        let url = format!("{base}/v1/health");
         self.nodes[i]
             .as_mut()
             .expect("node runs")
@@ -482,9 +502,9 @@ impl Net {
             .take()
             .unwrap_or_else(|| panic!("node {i} is not running"));
         proc.stop(how).await;
-        let url = format!("http://{}/v1/health", self.state.node_addresses[i]);
+        let (base, http) = self.node_endpoint(i);
         assert!(
-            self.http.get(&url).send().await.is_err(),
+            http.get(format!("{base}/v1/health")).send().await.is_err(),
             "node {i} still answers after being stopped"
         );
     }

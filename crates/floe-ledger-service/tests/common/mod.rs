@@ -32,6 +32,7 @@ pub fn genesis() -> GenesisConfig {
             owner: op.address(),
             capacity: 1 << 50,
             weight: 1,
+            network_public_key: None,
         }],
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct NodeRegistration<'a> {
     pub proof_of_possession: &'a ProofOfPossession,
     pub capacity: u64,
     pub weight: u64,
+    pub network_public_key: Option<floe_crypto::NetworkPublicKey>,
 }
 
 impl LedgerState {
@@ -102,6 +103,7 @@ impl LedgerState {
                 owner,
                 capacity: r.capacity,
                 weight: r.weight,
+                network_public_key: r.network_public_key,
             },
         );
         Ok(())

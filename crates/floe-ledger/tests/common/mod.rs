@@ -46,6 +46,7 @@ pub fn genesis_config(
             owner: op.address(),
             capacity,
             weight: 1,
+            network_public_key: None,
         })
         .collect();
     let config = GenesisConfig {

@@ -135,7 +135,10 @@ pub async fn serve(
         ),
         ..floe_http::ServeLimits::default()
     };
-    floe_http::serve(listener, router(node), limits, shutdown).await
+    let tls = node
+        .tls_config(&listener.local_addr()?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    floe_http::serve_with(listener, router(node), limits, tls, shutdown).await
 }
 
 /// All routes.

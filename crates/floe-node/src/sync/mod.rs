@@ -61,7 +61,12 @@ impl StorageNode {
             .map(|(i, m)| {
                 (
                     i,
-                    NodeClient::new(self.http.clone(), &m.network_address, PEER_TIMEOUT),
+                    NodeClient::for_node(
+                        &self.http,
+                        &m.network_address,
+                        m.network_public_key,
+                        PEER_TIMEOUT,
+                    ),
                 )
             })
             .collect()

@@ -177,8 +177,12 @@ impl<'a> Recovery<'a> {
             .enumerate()
             .filter(|(i, _)| Some(*i) != view.my_index)
             .map(|(i, m)| {
-                let client =
-                    NodeClient::new(node.http.clone(), &m.network_address, SYMBOLS_TIMEOUT);
+                let client = NodeClient::for_node(
+                    &node.http,
+                    &m.network_address,
+                    m.network_public_key,
+                    SYMBOLS_TIMEOUT,
+                );
                 (i, client)
             })
             .collect();

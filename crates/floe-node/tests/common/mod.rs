@@ -74,6 +74,7 @@ impl Cluster {
                 network_address: address.clone(),
                 protocol_key: keys[i].to_tagged_base64(),
                 account_seed: hex::encode(ops[i].seed()),
+                network_key: None,
             };
             std::fs::write(dir.join("keys.json"), serde_json::to_string(&file).unwrap()).unwrap();
             listeners.push(l);
@@ -98,6 +99,7 @@ impl Cluster {
                     owner: ops[i].address(),
                     capacity: 1 << 40,
                     weight: 1,
+                    network_public_key: None,
                 })
                 .collect(),
         };
@@ -160,6 +162,11 @@ impl Cluster {
             ledger_url: self.ledger_url.clone(),
             ledger_urls: Vec::new(),
             limits: self.limits.clone(),
+            // Plain HTTP: these tests talk to nodes with raw HTTP requests.
+            tls: floe_node::config::TlsConfig {
+                disable_tls: true,
+                certificate_path: None,
+            },
         };
         let every = Duration::from_secs(self.limits.maintenance_interval_secs.max(1));
         let node = floe_node::start(config).await.unwrap();
