@@ -42,6 +42,10 @@ pub struct TestbedArgs {
     /// Do not start a daemon.
     #[arg(long)]
     pub no_daemon: bool,
+    /// Nodes serve plain HTTP and register no network key (by default each serves HTTPS with
+    /// a certificate from its network key; applies when the testbed is created).
+    #[arg(long)]
+    pub disable_tls: bool,
     /// Run the control plane replicated: 3 etcd members (the `etcd` binary from PATH) and
     /// this many `floe ledger run --etcd-endpoints …` replicas, each a separate process.
     /// 0: the testbed's own embedded ledger.
@@ -97,6 +101,7 @@ pub fn run(a: TestbedArgs) -> Result<()> {
             epoch_duration_ms: a.epoch_duration.as_millis() as u64,
             base_port: (a.base_port != 0).then_some(a.base_port),
             seed: a.seed,
+            disable_tls: a.disable_tls,
             ..TestbedOptions::default()
         };
         // The replicated control plane: its files first (the genesis), then its processes.
