@@ -166,6 +166,9 @@ keys_path = "/cluster/keys/node-{i}.json"
 listen_address = "0.0.0.0:{port}"
 ledger_url = "http://ledger:{ledger_port}"
 
+[tls]
+disable_tls = {disable_tls}
+
 [limits]
 sync_delay_ms = 2000
 maintenance_interval_secs = {maintenance}
@@ -182,7 +185,7 @@ communication:
 
 
 def init(directory=DEFAULT_DIR, image=DEFAULT_TAG, n_shards=70, epoch_duration="1h",
-         maintenance_secs=10, request_timeout_ms=10000, force=False):
+         maintenance_secs=10, request_timeout_ms=10000, force=False, tls=True):
     """Write genesis, node keys, node configs and client configs for the compose cluster.
 
     `floe ledger init --generate` names nodes node-0… but gives them 127.0.0.1 addresses, so
@@ -212,6 +215,10 @@ def init(directory=DEFAULT_DIR, image=DEFAULT_TAG, n_shards=70, epoch_duration="
         if node["name"] != f"node-{i}":
             raise SystemExit(f"unexpected node name {node['name']!r} in {genesis}")
         node["networkAddress"] = f"node-{i}:{NODE_PORT}"
+        if not tls:
+            # --disable-tls: no network key registered, so clients speak http:// to the nodes
+            # (by default they pin each node's key over HTTPS).
+            node["networkPublicKey"] = None
     with open(genesis, "w") as f:
         json.dump(config, f, indent=2)
     for i in range(NODES):
@@ -224,7 +231,8 @@ def init(directory=DEFAULT_DIR, image=DEFAULT_TAG, n_shards=70, epoch_duration="
         os.chmod(path, 0o644)  # read by the node containers through a read-only mount
         with open(os.path.join(directory, f"node-{i}.toml"), "w") as f:
             f.write(NODE_TOML.format(i=i, port=NODE_PORT, ledger_port=LEDGER_PORT,
-                                     maintenance=maintenance_secs))
+                                     maintenance=maintenance_secs,
+                                     disable_tls="false" if tls else "true"))
     for who in ("client", "daemon"):
         os.makedirs(os.path.join(directory, who), exist_ok=True)
         with open(os.path.join(directory, who, "floe.yaml"), "w") as f:
@@ -343,6 +351,9 @@ def main():
         q.add_argument("--n-shards", type=int, default=70)
         q.add_argument("--epoch-duration", default="1h")
         q.add_argument("--force", action="store_true", help="replace an existing configuration")
+        q.add_argument("--disable-tls", action="store_true",
+                       help="nodes serve plain HTTP and register no network key (default: "
+                            "HTTPS with each node's registered network key, as in Walrus)")
     u.add_argument("--binary")
     u.add_argument("--daemon", action="store_true", help="also start the daemon (floe daemon)")
     u.add_argument("--project", default=DEFAULT_PROJECT)
@@ -357,11 +368,11 @@ def main():
     if a.cmd == "build-image":
         build_image(a.binary, a.tag, a.force)
     elif a.cmd == "init":
-        init(a.dir, a.image, a.n_shards, a.epoch_duration, force=a.force)
+        init(a.dir, a.image, a.n_shards, a.epoch_duration, force=a.force, tls=not a.disable_tls)
     elif a.cmd == "up":
         if a.image == DEFAULT_TAG:
             build_image(a.binary, a.image)
-        init(a.dir, a.image, a.n_shards, a.epoch_duration, force=a.force)
+        init(a.dir, a.image, a.n_shards, a.epoch_duration, force=a.force, tls=not a.disable_tls)
         compose = Compose(a.project, a.dir, a.image, daemon=a.daemon)
         compose("up", "-d")
         rows = compose.wait_healthy()

@@ -18,7 +18,7 @@ use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights};
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, EventKind, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
-use floe_node_client::NodeClient;
+use floe_node_client::{NodeClient, NodeHttp};
 
 const NODES: usize = 4;
 const N_SHARDS: u16 = 10;
@@ -257,24 +257,46 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
     ledger_proc
         .wait_healthy(&http, &format!("{ledger_url}/v1/health"))
         .await;
+    let ledger = LedgerClient::new(ledger_url.clone());
+    let system = ledger.system().await.unwrap();
+    // Nodes serve HTTPS with the network keys the genesis registers: reach each through a
+    // client pinned to its key.
+    let pools = NodeHttp::new(|b| b.no_proxy()).unwrap();
+    let endpoint = |i: usize| {
+        let address = format!("127.0.0.1:{}", base + i as u16);
+        let member = system
+            .committee
+            .members
+            .iter()
+            .find(|m| m.network_address == address)
+            .expect("every node is a member");
+        let key = member.network_public_key.expect("a registered network key");
+        pools.route(&address, Some(key)).unwrap()
+    };
     let mut nodes: Vec<Option<Proc>> = Vec::new();
     for i in 0..NODES {
         nodes.push(Some(start_node(dir, i)));
     }
     for (i, node) in nodes.iter_mut().enumerate() {
-        let url = format!("http://127.0.0.1:{}/v1/health", base + i as u16);
+        let (base_url, http) = endpoint(i);
+        let url = format!("{base_url}/v1/health");
         node.as_mut().unwrap().wait_healthy(&http, &url).await;
     }
     println!("ledger and {NODES} nodes up after {:?}", started.elapsed());
 
-    let ledger = LedgerClient::new(ledger_url.clone());
-    let system = ledger.system().await.unwrap();
     let config = EncodingConfig::new(N_SHARDS).unwrap();
     let clients: Vec<NodeClient> = system
         .committee
         .members
         .iter()
-        .map(|m| NodeClient::new(http.clone(), &m.network_address, Duration::from_secs(10)))
+        .map(|m| {
+            NodeClient::for_node(
+                &pools,
+                &m.network_address,
+                m.network_public_key,
+                Duration::from_secs(10),
+            )
+        })
         .collect();
     let user = AccountSession::new(AccountKey::from_seed(&seed(run, "user", 0)), ledger.clone());
 
@@ -397,11 +419,9 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
 
     // Restart on the same config: every acknowledged sliver is served, byte for byte.
     let mut restarted = start_node(dir, victim_node);
+    let (victim_url, victim_http) = endpoint(victim_node);
     restarted
-        .wait_healthy(
-            &http,
-            &format!("http://127.0.0.1:{}/v1/health", base + victim_node as u16),
-        )
+        .wait_healthy(&victim_http, &format!("{victim_url}/v1/health"))
         .await;
     for (id, pair, axis, sliver) in &acked {
         let got = vclient

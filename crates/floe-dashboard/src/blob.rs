@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use floe_client::QuiltPatchListItem;
 use floe_core::{BlobId, ObjectId, SliverPairIndex, SliverType};
-use floe_ledger::api_types::{BlobStatusResponse, CertificateRecord, ObjectResponse, SystemInfo};
+use floe_ledger::api_types::{
+    BlobStatusResponse, CertificateRecord, MemberInfo, ObjectResponse, SystemInfo,
+};
 use floe_ledger::status::BlobStatus;
 use floe_ledger::types::BlobObject;
 use futures_util::StreamExt;
@@ -15,6 +17,7 @@ use crate::Dashboard;
 use crate::error::DashboardError;
 use crate::fetch::get_json;
 use crate::sampler::base_url;
+use floe_crypto::NetworkPublicKey;
 
 /// Sliver-level checks are made only for networks of at most this many shards (two requests
 /// per shard); larger ones are shown per node, from the metadata.
@@ -207,35 +210,7 @@ async fn ask_nodes(
     blob_id: &BlobId,
 ) -> (Vec<NodeAnswer>, Vec<ShardCell>) {
     let members = &s.committee.members;
-    // Owned per-node facts: a closure over borrowed members would not be `Send` for any
-    // lifetime, which the router's handlers must be.
-    let owned: Vec<(String, String, usize)> = members
-        .iter()
-        .map(|m| (m.name.clone(), m.network_address.clone(), m.shards.len()))
-        .collect();
-    let nodes: Vec<NodeAnswer> =
-        futures_util::stream::iter(owned.into_iter().map(|(name, address, shards)| async move {
-            let base = base_url(&address);
-            let (status_url, meta_url) = (
-                format!("{base}/v1/blobs/{blob_id}/status"),
-                format!("{base}/v1/blobs/{blob_id}/metadata/status"),
-            );
-            let status = get_json(&d.http, &status_url, NODE_TIMEOUT, MAX_ANSWER_BYTES);
-            let meta = get_json(&d.http, &meta_url, NODE_TIMEOUT, MAX_ANSWER_BYTES);
-            let (status, meta) = tokio::join!(status, meta);
-            NodeAnswer {
-                name,
-                address,
-                shards,
-                status: status.map_err(|e| e.to_string()),
-                metadata: meta
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .map_err(|e| e.to_string()),
-            }
-        }))
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+    let nodes = node_answers(d, members, blob_id).await;
     let n = s.n_shards;
     let cells = (0..n).filter_map(|pair| {
         let shard = SliverPairIndex(pair).to_shard_index(n, blob_id).0;
@@ -246,11 +221,12 @@ async fn ask_nodes(
     let mut shards: Vec<ShardCell> =
         futures_util::stream::iter(cells.map(|(shard, pair, node)| {
             let answer = &nodes[node];
+            let key = members[node].network_public_key;
             async move {
                 let state = if answer.metadata.is_err() {
                     ShardState::Unreachable
                 } else if check_slivers {
-                    sliver_state(d, &answer.address, blob_id, pair).await
+                    sliver_state(d, (&answer.address, key), blob_id, pair).await
                 } else if answer.metadata.as_deref() == Ok("stored") {
                     ShardState::MetadataOnly
                 } else {
@@ -271,12 +247,74 @@ async fn ask_nodes(
     (nodes, shards)
 }
 
-/// Both slivers of `pair` asked of the node at `address`.
-async fn sliver_state(d: &Dashboard, address: &str, blob_id: &BlobId, pair: u16) -> ShardState {
-    let base = base_url(address);
+/// Every member's answer about the blob (its status and whether it holds the metadata).
+async fn node_answers(d: &Dashboard, members: &[MemberInfo], blob_id: &BlobId) -> Vec<NodeAnswer> {
+    // Owned per-node facts: a closure over borrowed members would not be `Send` for any
+    // lifetime, which the router's handlers must be.
+    let owned: Vec<(String, String, usize, Option<NetworkPublicKey>)> = members
+        .iter()
+        .map(|m| {
+            let key = m.network_public_key;
+            (
+                m.name.clone(),
+                m.network_address.clone(),
+                m.shards.len(),
+                key,
+            )
+        })
+        .collect();
+    futures_util::stream::iter(
+        owned
+            .into_iter()
+            .map(|(name, address, shards, key)| async move {
+                let (base, http) = node_route(d, &address, key);
+                let (status_url, meta_url) = (
+                    format!("{base}/v1/blobs/{blob_id}/status"),
+                    format!("{base}/v1/blobs/{blob_id}/metadata/status"),
+                );
+                let status = get_json(&http, &status_url, NODE_TIMEOUT, MAX_ANSWER_BYTES);
+                let meta = get_json(&http, &meta_url, NODE_TIMEOUT, MAX_ANSWER_BYTES);
+                let (status, meta) = tokio::join!(status, meta);
+                NodeAnswer {
+                    name,
+                    address,
+                    shards,
+                    status: status.map_err(|e| e.to_string()),
+                    metadata: meta
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        .map_err(|e| e.to_string()),
+                }
+            }),
+    )
+    .buffered(CONCURRENCY)
+    .collect()
+    .await
+}
+
+/// A node's base URL and client: HTTPS pinned to its registered network key, or plain HTTP.
+fn node_route(
+    d: &Dashboard,
+    address: &str,
+    key: Option<NetworkPublicKey>,
+) -> (String, reqwest::Client) {
+    d.client
+        .node_http()
+        .route(address, key)
+        .unwrap_or_else(|_| (base_url(address), d.http.clone()))
+}
+
+/// Both slivers of `pair` asked of the node at `address` (registered with `key`).
+async fn sliver_state(
+    d: &Dashboard,
+    (address, key): (&str, Option<NetworkPublicKey>),
+    blob_id: &BlobId,
+    pair: u16,
+) -> ShardState {
+    let (base, http) = node_route(d, address, key);
     let one = |axis: SliverType| {
         let url = format!("{base}/v1/blobs/{blob_id}/slivers/{pair}/{axis}/status");
-        async move { get_json(&d.http, &url, NODE_TIMEOUT, MAX_ANSWER_BYTES).await }
+        let http = http.clone();
+        async move { get_json(&http, &url, NODE_TIMEOUT, MAX_ANSWER_BYTES).await }
     };
     let (p, s) = tokio::join!(one(SliverType::Primary), one(SliverType::Secondary));
     let stored = |r: &Result<Value, crate::fetch::FetchError>| matches!(r, Ok(v) if v.as_str() == Some("stored"));

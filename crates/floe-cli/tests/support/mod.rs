@@ -543,9 +543,11 @@ impl Net {
     }
 
     pub fn node_client(&self, i: usize) -> NodeClient {
-        NodeClient::new(
-            self.http.clone(),
+        let member = &self.system.committee.members[self.member_of[i]];
+        NodeClient::for_node(
+            &self.node_http,
             &self.state.node_addresses[i],
+            member.network_public_key,
             Duration::from_secs(10),
         )
     }
