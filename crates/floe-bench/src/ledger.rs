@@ -238,9 +238,8 @@ async fn drive(
             let _ = stop_rx.await;
         },
     ));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
+    let client =
+        floe_tls::http_client(reqwest::Client::builder().pool_max_idle_per_host(args.clients))?;
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
     // When each certify request was sent, to time event delivery.

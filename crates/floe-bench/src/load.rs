@@ -251,11 +251,12 @@ type OpResult = Result<(BlobId, bool), (String, String)>;
 
 async fn load(client: Client, args: &LoadArgs, journal: Journal) -> Result<()> {
     let seed = args.seed.unwrap_or_else(random_seed);
-    let http = reqwest::Client::builder()
-        .timeout(args.op_timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .context("HTTP client")?;
+    let http = floe_tls::http_client(
+        reqwest::Client::builder()
+            .timeout(args.op_timeout)
+            .connect_timeout(Duration::from_secs(5)),
+    )
+    .context("HTTP client")?;
     let shared = Arc::new(Shared {
         client,
         http,

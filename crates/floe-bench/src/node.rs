@@ -213,9 +213,7 @@ impl Cluster {
         root: PathBuf,
     ) -> Result<(Self, Vec<TcpListener>)> {
         let n = config.n_shards();
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()?;
+        let http = floe_tls::http_client(reqwest::Client::builder().pool_max_idle_per_host(256))?;
         let (mut public, mut inner, mut listeners, mut traffic) = (vec![], vec![], vec![], vec![]);
         let mut genesis_nodes = Vec::new();
         for i in 0..nodes {

@@ -24,6 +24,9 @@ pub enum NodeCommand {
     Deregister(crate::node_membership::DeregisterArgs),
     /// Change the node's weight (its share of the shards), effective at an epoch change.
     SetWeight(crate::node_membership::SetWeightArgs),
+    /// Register the network (TLS) key of the key file for the node, effective at once (restart
+    /// the node with that key file right after).
+    SetNetworkKey(crate::node_membership::SetNetworkKeyArgs),
 }
 
 #[derive(Args)]
@@ -61,6 +64,7 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
         NodeCommand::Register(a) => crate::node_membership::register(a),
         NodeCommand::Deregister(a) => crate::node_membership::deregister(a),
         NodeCommand::SetWeight(a) => crate::node_membership::set_weight(a),
+        NodeCommand::SetNetworkKey(a) => crate::node_membership::set_network_key(a),
         NodeCommand::Keygen(a) if a.network_key_only => add_network_key(&a.out),
         NodeCommand::Keygen(a) => keygen(a),
         NodeCommand::Run(a) => {

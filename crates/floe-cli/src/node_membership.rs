@@ -57,6 +57,12 @@ pub struct DeregisterArgs {
 }
 
 #[derive(Args)]
+pub struct SetNetworkKeyArgs {
+    #[command(flatten)]
+    pub op: OperatorArgs,
+}
+
+#[derive(Args)]
 pub struct SetWeightArgs {
     #[command(flatten)]
     pub op: OperatorArgs,
@@ -486,6 +492,45 @@ pub fn set_weight(a: SetWeightArgs) -> Result<()> {
             node.name, node.id, node.weight, a.weight, cx.url
         );
         println!("The new weight applies {}.", effect.when());
+        Ok(())
+    })
+}
+
+pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
+    runtime()?.block_on(async move {
+        let cx = context(&a.op).await?;
+        let Some(key) = cx.keys.network_public_key else {
+            bail!(
+                "{} has no network key: add one with `floe node keygen --network-key-only --out {}`",
+                cx.keys.path.display(),
+                cx.keys.path.display()
+            );
+        };
+        let node = cx.active_node()?.clone();
+        let action = "network key change";
+        let tx = TxKind::SetNetworkKey {
+            node_id: node.id,
+            network_public_key: key,
+        };
+        cx.submit(action, tx).await?;
+        if a.op.json {
+            return print(&json!({
+                "action": "setNetworkKey",
+                "nodeId": node.id,
+                "name": node.name,
+                "previousNetworkPublicKey": node.network_public_key,
+                "networkPublicKey": key,
+                "ledgerUrl": cx.url,
+            }));
+        }
+        println!(
+            "Set the network key of node {} ({}) to {key} on the ledger at {}; clients pin it \
+             from now on: restart the node with {}.",
+            node.name,
+            node.id,
+            cx.url,
+            cx.keys.path.display()
+        );
         Ok(())
     })
 }

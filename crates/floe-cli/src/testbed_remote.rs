@@ -218,10 +218,11 @@ async fn call(dir: &Path, method: Method, path: &str, body: Option<Value>) -> Re
         );
     }
     // Adding a node registers it and opens its store: allow time for that.
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(120))
-        .build()?;
+    let http = floe_tls::http_client(
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(120)),
+    )?;
     let mut request = http
         .request(method, format!("{}{path}", control.url))
         .bearer_auth(&control.token);

@@ -311,7 +311,7 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     let keys = d.join("operator-keys.json").display().to_string();
     let address = format!("127.0.0.1:{port}");
     println!("operator keys: {keys}, node address {address}, ledger {ledger_url}");
-    let (ok, _, err) = run(
+    let (ok, generated, err) = run(
         d,
         &[
             "node",
@@ -348,6 +348,20 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         !ok && err.contains("already registered") && err.contains("floe node set-weight"),
         "{err}"
     );
+    // The registration carried the key file's network key; setting it again changes nothing,
+    // and keygen will not replace a key the ledger may have registered.
+    let generated: Value = serde_json::from_str(&generated).unwrap();
+    let (ok, out, err) = op(&["set-network-key", "--json"], &keys);
+    assert!(ok, "{err}");
+    let set: Value = serde_json::from_str(&out).unwrap();
+    assert!(generated["networkPublicKey"].is_string(), "{generated}");
+    assert_eq!(
+        set["previousNetworkPublicKey"],
+        generated["networkPublicKey"]
+    );
+    assert_eq!(set["networkPublicKey"], generated["networkPublicKey"]);
+    let (ok, _, err) = run(d, &["node", "keygen", "--network-key-only", "--out", &keys]);
+    assert!(!ok && err.contains("already has a network key"), "{err}");
     let (ok, out, err) = op(&["set-weight", "--weight", "2"], &keys);
     assert!(ok && out.contains("from 1 to 2"), "{out}{err}");
     let (ok, out, err) = op(&["deregister"], &keys);

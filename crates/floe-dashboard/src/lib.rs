@@ -394,12 +394,13 @@ pub fn router(client: Client, options: DashboardOptions) -> Router {
     options.prefix = options.prefix.trim_end_matches('/').to_string();
     options.sample_interval = options.sample_interval.max(Duration::from_millis(500));
     let p = options.prefix.clone();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(2))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default();
+    let http = floe_tls::http_client(
+        reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30)),
+    )
+    .unwrap_or_default();
     let d = Arc::new(Dashboard {
         client,
         options,

@@ -105,9 +105,7 @@ impl LedgerClient {
         } else {
             CONNECT_TIMEOUT
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(connect)
-            .build()
+        let http = floe_tls::http_client(reqwest::Client::builder().connect_timeout(connect))
             .expect("a plain HTTP client builds");
         Self {
             bases: Arc::new(bases),

@@ -564,10 +564,9 @@ impl Ledger {
     /// Fetch a peer's snapshot, check its root against a committed checkpoint, install it.
     async fn bootstrap_from_peer(&self) -> Result<Follower, OpenError> {
         let replica = self.replica();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| OpenError::Bootstrap(e.to_string()))?;
+        let http =
+            floe_tls::http_client(reqwest::Client::builder().timeout(Duration::from_secs(30)))
+                .map_err(|e| OpenError::Bootstrap(e.to_string()))?;
         let mut last = String::from("no peers given (--peers)");
         for round in 0..30 {
             for peer in &replica.options.peers {

@@ -685,6 +685,10 @@ impl LedgerState {
             TxKind::SubmitChallengeReport { report, signature } => {
                 self.submit_challenge_report(&sender, report, signature, out)?
             }
+            TxKind::SetNetworkKey {
+                node_id,
+                network_public_key,
+            } => self.set_network_key(&sender, node_id, *network_public_key)?,
         }
         self.accounts.insert(sender, expected + 1);
         Ok(())

@@ -112,6 +112,15 @@ pub enum TxKind {
         report: ChallengeReport,
         signature: ProtocolSignature,
     },
+    /// The node's owner sets the public key of its TLS certificate (a node registered without
+    /// one, or a rotated key). Effective at once: clients pin it from their next committee read,
+    /// so the node should restart with the new key right after. Appended: variant indices are
+    /// part of the log's encoding.
+    #[serde(rename_all = "camelCase")]
+    SetNetworkKey {
+        node_id: NodeId,
+        network_public_key: NetworkPublicKey,
+    },
 }
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.

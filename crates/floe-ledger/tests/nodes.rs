@@ -443,3 +443,38 @@ fn no_selection_while_a_change_is_in_progress() {
     assert!(matches!(err, TxError::StaleClock { .. }), "{err:?}");
     assert!(net.state.selected_committee().is_none());
 }
+
+#[test]
+fn only_the_owner_sets_a_network_key_and_keys_are_not_shared() {
+    let mut net = Net::new(4, 100);
+    let members: Vec<NodeId> = net
+        .state
+        .committee()
+        .members
+        .iter()
+        .map(|m| m.node_id)
+        .collect();
+    let owner_of = |net: &Net, id| owners(net).into_iter().find(|(n, _)| *n == id).unwrap().1;
+    let key = floe_crypto::NetworkPublicKey::from_bytes(&[2; 33]).unwrap();
+    let set = |id| TxKind::SetNetworkKey {
+        node_id: id,
+        network_public_key: key,
+    };
+    let stranger = AccountKey::from_seed(&seed("stranger", 0));
+    let err = net.submit(&stranger, set(members[0])).unwrap_err();
+    assert!(matches!(err, TxError::NotOwner(_)), "{err:?}");
+    let owner = owner_of(&net, members[0]);
+    net.submit(&owner, set(members[0])).unwrap();
+    assert_eq!(net.state.nodes()[&members[0]].network_public_key, Some(key));
+    // Clients read it at once, in the committee's member list.
+    let info = floe_ledger::api_types::CommitteeInfo::new(net.state.committee(), net.state.nodes());
+    let member = info
+        .members
+        .iter()
+        .find(|m| m.node_id == members[0])
+        .unwrap();
+    assert_eq!(member.network_public_key, Some(key));
+    let other = owner_of(&net, members[1]);
+    let err = net.submit(&other, set(members[1])).unwrap_err();
+    assert!(matches!(err, TxError::BadNode(_)), "{err:?}");
+}

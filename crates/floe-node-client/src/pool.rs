@@ -42,8 +42,7 @@ impl NodeHttp {
     pub fn new(
         configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
     ) -> Result<Self, BuildError> {
-        let plain = configure(reqwest::Client::builder())
-            .build()
+        let plain = floe_tls::http_client(configure(reqwest::Client::builder()))
             .map_err(|e| BuildError(e.to_string()))?;
         Ok(Self {
             plain,
@@ -69,6 +68,7 @@ impl NodeHttp {
         if let Some(c) = pinned.get(&key) {
             return Ok(c.clone());
         }
+        // A preconfigured TLS set-up needs no CA bundle.
         let client = (self.configure)(reqwest::Client::builder())
             .tls_backend_preconfigured(floe_tls::pinned_client_config(key))
             .build()

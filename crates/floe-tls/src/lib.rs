@@ -232,5 +232,24 @@ impl ServerCertVerifier for PinnedKey {
     }
 }
 
+/// Whether this machine has certificate authorities to trust (its CA bundle). A `FROM scratch`
+/// container has none.
+pub fn system_roots_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// Build an HTTP client from `builder`. reqwest's default TLS set-up fails on a machine without
+/// a CA bundle, even for a client that only ever speaks plain HTTP; there the client trusts
+/// no certificate authority instead: plain HTTP and HTTPS to pinned node keys (clients of their
+/// own) work, HTTPS checked against public CAs does not.
+pub fn http_client(builder: reqwest::ClientBuilder) -> reqwest::Result<reqwest::Client> {
+    if system_roots_available() {
+        builder.build()
+    } else {
+        builder.tls_certs_only(Vec::new()).build()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,8 @@ pub struct Layout {
     pub seed: u64,
     /// The daemon's `--max-body-size`, in KiB.
     pub max_body_kib: u64,
+    /// Nodes serve plain HTTP instead of HTTPS.
+    pub disable_tls: bool,
 }
 
 /// One child process.
@@ -89,17 +91,19 @@ impl Cluster {
                 nodes: layout.nodes,
                 n_shards: layout.n_shards,
                 seed: layout.seed,
+                disable_tls: layout.disable_tls,
                 ..TestbedOptions::default()
             },
         )
         .await?;
         let logs = layout.dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(io(&logs))?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(HEALTH_TIMEOUT)
-            .build()
-            .map_err(|e| E2eError::Http(e.to_string()))?;
+        let http = floe_tls::http_client(
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(HEALTH_TIMEOUT),
+        )
+        .map_err(|e| E2eError::Http(e.to_string()))?;
         // The guard exists before the first child does.
         let mut cluster = Cluster {
             weights: Vec::new(),

@@ -61,12 +61,13 @@ impl Answer {
 
 impl Daemon {
     pub fn new(base: &str, timeout: Duration) -> Result<Daemon, E2eError> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5).min(timeout))
-            .build()
-            .map_err(|e| E2eError::Http(e.to_string()))?;
+        let http = floe_tls::http_client(
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(5).min(timeout)),
+        )
+        .map_err(|e| E2eError::Http(e.to_string()))?;
         Ok(Daemon {
             http,
             base: base.trim_end_matches('/').to_string(),

@@ -105,6 +105,10 @@ pub struct E2eBench {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Nodes serve plain HTTP (by default HTTPS with their network keys, as a new network
+    /// runs): to measure what TLS costs.
+    #[arg(long)]
+    disable_tls: bool,
 }
 
 /// Why the benchmark stopped.
@@ -178,6 +182,7 @@ struct Plan {
     /// Bytes to fill and the blob size of the fill.
     fill: u64,
     fill_blob: u64,
+    disable_tls: bool,
 }
 
 impl Plan {
@@ -209,6 +214,7 @@ impl Plan {
             json: a.json,
             fill: a.fill.unwrap_or(if q { 384 << 20 } else { 0 }),
             fill_blob: a.fill_blob.unwrap_or(if q { 8 << 20 } else { 64 << 20 }),
+            disable_tls: a.disable_tls,
         };
         let config =
             EncodingConfig::new(plan.n_shards).map_err(|e| E2eError::Options(e.to_string()))?;
@@ -363,6 +369,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         n_shards: plan.n_shards,
         seed: plan.seed,
         max_body_kib: plan.max_body_kib(),
+        disable_tls: plan.disable_tls,
     };
     let mut cluster = Cluster::start(&layout).await?;
     let setup_ms = ms(started.elapsed());
@@ -510,6 +517,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         dir: dir.display().to_string(),
         nodes: plan.nodes,
         n_shards: plan.n_shards,
+        tls: !plan.disable_tls,
         f: plan.f(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         max_body_size_kib: plan.max_body_kib(),

@@ -19,6 +19,8 @@ pub struct Report {
     pub dir: String,
     pub nodes: usize,
     pub n_shards: u16,
+    /// Nodes served HTTPS with their network keys (false: `--disable-tls`).
+    pub tls: bool,
     /// f = ⌊(n − 1)/3⌋ shards.
     pub f: u16,
     pub cores: usize,
@@ -156,8 +158,13 @@ fn mib(bytes: u64) -> f64 {
 
 pub fn print_table(r: &Report) {
     println!(
-        "floe bench e2e: ledger + {} node processes (n = {} shards, f = {}) + daemon, {} cores, seed {}",
-        r.nodes, r.n_shards, r.f, r.cores, r.seed
+        "floe bench e2e: ledger + {} node processes ({}, n = {} shards, f = {}) + daemon, {} cores, seed {}",
+        r.nodes,
+        if r.tls { "HTTPS" } else { "plain HTTP" },
+        r.n_shards,
+        r.f,
+        r.cores,
+        r.seed
     );
     println!(
         "network up in {:.1} s; daemon --max-body-size {} KiB; client timeout {:.0} s; layout in {}\n",

@@ -109,6 +109,33 @@ impl LedgerState {
         Ok(())
     }
 
+    /// Set a node's network (TLS) public key. Owner only; no two nodes share a key.
+    pub(super) fn set_network_key(
+        &mut self,
+        sender: &Address,
+        node_id: &NodeId,
+        key: floe_crypto::NetworkPublicKey,
+    ) -> Result<(), TxError> {
+        if self
+            .nodes
+            .values()
+            .any(|n| &n.id != node_id && n.network_public_key == Some(key))
+        {
+            return Err(TxError::BadNode(
+                "network key already used by another node".into(),
+            ));
+        }
+        let node = self
+            .nodes
+            .get_mut(node_id)
+            .ok_or(TxError::NoSuchObject(*node_id))?;
+        if &node.owner != sender {
+            return Err(TxError::NotOwner(*node_id));
+        }
+        node.network_public_key = Some(key);
+        Ok(())
+    }
+
     /// Set a node's weight; 0 deregisters it. Owner only. The last node with positive weight
     /// cannot leave (a committee must cover every shard).
     pub(super) fn set_node_weight(
