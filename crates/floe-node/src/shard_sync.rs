@@ -42,10 +42,13 @@ const METADATA_FETCHES: usize = 16;
 /// Per-request timeout of a batch.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The wire version of [`SyncShardResponse`] this node writes and reads.
+pub const SYNC_SHARD_RESPONSE_VERSION: u8 = 1;
+
 /// One batch of a shard's slivers (BCS).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncShardResponse {
-    /// Wire version (1).
+    /// Wire version ([`SYNC_SHARD_RESPONSE_VERSION`]).
     pub version: u8,
     pub slivers: Vec<(BlobId, SliverData)>,
     /// True when no slivers follow the last one returned.
@@ -153,7 +156,7 @@ impl StorageNode {
             .sliver_bytes_served
             .fetch_add(bytes as u64, Ordering::Relaxed);
         Ok(SyncShardResponse {
-            version: 1,
+            version: SYNC_SHARD_RESPONSE_VERSION,
             slivers,
             done,
         })
@@ -218,8 +221,12 @@ impl StorageNode {
                 return Err(unavailable(format!("{status}: {text}")));
             }
             let body = resp.bytes().await.map_err(|e| unavailable(e.to_string()))?;
-            let batch: SyncShardResponse =
-                bcs::from_bytes(&body).map_err(|e| lied(format!("not a BCS batch: {e}")))?;
+            let batch = match decode_batch(&body) {
+                Ok(batch) => batch,
+                Err(BatchError::NotBcs(e)) => return Err(lied(format!("not a BCS batch: {e}"))),
+                // Another release's format: not a lie, but nothing this node can use.
+                Err(e @ BatchError::Version(_)) => return Err(unavailable(e.to_string())),
+            };
             let mut last = None;
             let mut wanted = Vec::with_capacity(batch.slivers.len());
             for (blob_id, sliver) in batch.slivers {
@@ -361,9 +368,46 @@ impl StorageNode {
     }
 }
 
+/// A sync-shard answer this node cannot use.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+enum BatchError {
+    #[error("{0}")]
+    NotBcs(String),
+    #[error(
+        "the peer answers sync-shard version {0}; this node reads {SYNC_SHARD_RESPONSE_VERSION}"
+    )]
+    Version(u8),
+}
+
+/// Decode a sync-shard answer, checking its wire version.
+fn decode_batch(body: &[u8]) -> Result<SyncShardResponse, BatchError> {
+    let batch: SyncShardResponse =
+        bcs::from_bytes(body).map_err(|e| BatchError::NotBcs(e.to_string()))?;
+    if batch.version != SYNC_SHARD_RESPONSE_VERSION {
+        return Err(BatchError::Version(batch.version));
+    }
+    Ok(batch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_of_another_version_is_refused_by_name() {
+        let batch = |version| SyncShardResponse {
+            version,
+            slivers: Vec::new(),
+            done: true,
+        };
+        let ok = bcs::to_bytes(&batch(SYNC_SHARD_RESPONSE_VERSION)).unwrap();
+        assert!(decode_batch(&ok).unwrap().done);
+        let newer = bcs::to_bytes(&batch(2)).unwrap();
+        let err = decode_batch(&newer).unwrap_err();
+        assert_eq!(err, BatchError::Version(2));
+        assert!(err.to_string().contains("version 2"), "{err}");
+        assert!(matches!(decode_batch(&[0xff]), Err(BatchError::NotBcs(_))));
+    }
 
     #[test]
     fn successor_orders_after() {
