@@ -93,18 +93,59 @@ fn check_registered_tls(
         return Ok(());
     };
     let own = keys.network.as_ref().map(|k| k.public_key());
-    match (me.network_public_key, own) {
-        (Some(registered), Some(own)) if registered != own => Err(StartError::Tls(format!(
+    match tls_registration_problem(
+        &me.network_address,
+        me.network_public_key,
+        own,
+        config.tls.disable_tls,
+    ) {
+        Some(problem) => Err(StartError::Tls(problem)),
+        None => Ok(()),
+    }
+}
+
+/// Why clients could not talk to a node registered at `address` with `registered`, whose key
+/// file holds `own`, serving TLS unless `disable_tls`; `None` when they can.
+fn tls_registration_problem(
+    address: &str,
+    registered: Option<floe_crypto::NetworkPublicKey>,
+    own: Option<floe_crypto::NetworkPublicKey>,
+    disable_tls: bool,
+) -> Option<String> {
+    match (registered, own) {
+        (Some(registered), Some(own)) if registered != own => Some(format!(
             "the ledger registers network key {registered} for this node, but its key file holds \
              {own}: clients would refuse its certificate (use the registered key file)"
-        ))),
-        (None, _) if !config.tls.disable_tls && !me.network_address.starts_with("https://") => {
-            Err(StartError::Tls(format!(
-                "the ledger registers no network key for this node, so clients speak plain HTTP \
-                 to {}: set `disable_tls = true` under [tls] in the config",
-                me.network_address
-            )))
-        }
-        _ => Ok(()),
+        )),
+        (None, _) if !disable_tls && !address.starts_with("https://") => Some(format!(
+            "the ledger registers no network key for this node, so clients speak plain HTTP \
+             to {address}: set `disable_tls = true` under [tls] in the config"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_registration_problem as problem;
+    use floe_crypto::NetworkPublicKey;
+
+    #[test]
+    fn a_node_refuses_a_tls_set_up_its_clients_could_not_use() {
+        let a = NetworkPublicKey::from_bytes(&[2; 33]).unwrap();
+        let b = NetworkPublicKey::from_bytes(&[3; 33]).unwrap();
+        let addr = "127.0.0.1:9185";
+        // The registered key, with or without TLS (a terminating proxy holds it then).
+        assert_eq!(problem(addr, Some(a), Some(a), false), None);
+        assert_eq!(problem(addr, Some(a), Some(a), true), None);
+        // Another key than the registered one.
+        let other = problem(addr, Some(a), Some(b), false).unwrap();
+        assert!(other.contains("use the registered key file"), "{other}");
+        // No key registered: clients speak plain HTTP, so TLS must be off.
+        let plain = problem(addr, None, Some(a), false).unwrap();
+        assert!(plain.contains("disable_tls = true"), "{plain}");
+        assert_eq!(problem(addr, None, None, true), None);
+        // An explicit https:// address is checked against CAs, not a pinned key.
+        assert_eq!(problem("https://n.example:443", None, None, false), None);
     }
 }
