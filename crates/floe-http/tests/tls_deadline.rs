@@ -1,0 +1,58 @@
+//! `serve_with` over TLS, on a real socket: a client that connects and never starts its TLS
+//! handshake holds its connection slot only until the header-read deadline, and a client
+//! pinned to the server's network key is then served over HTTP/2.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use floe_http::ServeLimits;
+use floe_tls::NetworkKeyPair;
+use tokio::net::{TcpListener, TcpStream};
+
+const DEADLINE: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_loses_its_slot_at_the_handshake_deadline() {
+    let key = NetworkKeyPair::generate().unwrap();
+    let tls = floe_tls::server_config(&key, None, &["127.0.0.1".into()]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let limits = ServeLimits {
+        max_connections: 1,
+        header_read_timeout: DEADLINE,
+        ..ServeLimits::default()
+    };
+    let router = Router::new().route("/", get(|| async { "ok" }));
+    tokio::spawn(floe_http::serve_with(
+        listener,
+        router,
+        limits,
+        Some(tls),
+        std::future::pending(),
+    ));
+
+    // The only slot, taken by a client that sends nothing at all.
+    let _silent = TcpStream::connect(address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(floe_tls::pinned_client_config(key.public_key()))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("https://{address}/"))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.text().await.unwrap(), "ok");
+    // Served only once the silent client was cut off (without the deadline it would wait for
+    // ever and the request would time out).
+    assert!(
+        waited >= DEADLINE / 2,
+        "served after {waited:?}, before the silent client's deadline"
+    );
+}
