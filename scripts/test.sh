@@ -25,7 +25,9 @@ if ! command -v st >/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis
     command -v pyenv >/dev/null && pyenv rehash || true
 fi
-etcd --version | head -n 1
+# Read all of etcd's output: `| head -n 1` closes the pipe early, and under pipefail the
+# SIGPIPE etcd then gets (exit 141) fails the script.
+etcd --version | sed -n 1p
 protoc --version
 st --version
 chromium --version
