@@ -30,7 +30,82 @@ pub(crate) const NODE_STATE: &str = "node-state";
 /// Key of the ledger event cursor in [`NODE_STATE`].
 pub(crate) const CURSOR_KEY: &[u8] = b"event-cursor";
 
-/// Name of the keyspace holding the slivers of `(shard, axis)`, e.g. `shard-0007-primary`.
+/// Keyspace holding the slivers of every shard (format version 2).
+pub(crate) const SLIVERS: &str = "slivers";
+
+/// The axis byte of a sliver key: 0 primary, 1 secondary.
+fn axis_byte(axis: SliverType) -> u8 {
+    match axis {
+        SliverType::Primary => 0,
+        SliverType::Secondary => 1,
+    }
+}
+
+/// Key of a sliver in [`SLIVERS`]: shard index (u16 BE), axis byte, blob ID. So the slivers of
+/// one shard, and of one axis within it, are contiguous and in blob-ID order.
+pub(crate) fn sliver_key(shard: ShardIndex, axis: SliverType, blob_id: &BlobId) -> [u8; 35] {
+    let mut key = [0u8; 35];
+    key[..2].copy_from_slice(&shard.get().to_be_bytes());
+    key[2] = axis_byte(axis);
+    key[3..].copy_from_slice(&blob_id.0);
+    key
+}
+
+/// Prefix of every sliver key of `shard`.
+pub(crate) fn shard_prefix(shard: ShardIndex) -> [u8; 2] {
+    shard.get().to_be_bytes()
+}
+
+/// The sliver keys of `(shard, axis)` are those in `[first, end)`.
+pub(crate) fn axis_range(shard: ShardIndex, axis: SliverType) -> ([u8; 3], [u8; 3]) {
+    let [hi, lo] = shard.get().to_be_bytes();
+    let axis = axis_byte(axis);
+    ([hi, lo, axis], [hi, lo, axis + 1])
+}
+
+/// The blob ID of a sliver key.
+pub(crate) fn parse_sliver_key(key: &[u8]) -> Result<BlobId, StoreError> {
+    key.get(3..)
+        .and_then(|id| <[u8; 32]>::try_from(id).ok())
+        .filter(|_| key.len() == 35)
+        .map(BlobId)
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                format!("key in keyspace {SLIVERS}"),
+                format!(
+                    "expected 35 bytes (shard, axis, blob ID), found {}",
+                    key.len()
+                ),
+            )
+        })
+}
+
+/// Prefix of the markers in [`NODE_STATE`] of shards dropped whose slivers may remain.
+pub(crate) const DROPPING_PREFIX: &[u8] = b"dropping/";
+
+/// Key of the marker saying that the slivers of `shard` are being deleted.
+pub(crate) fn dropping_key(shard: ShardIndex) -> Vec<u8> {
+    let mut key = DROPPING_PREFIX.to_vec();
+    key.extend_from_slice(&shard.get().to_be_bytes());
+    key
+}
+
+/// Inverse of [`dropping_key`].
+pub(crate) fn parse_dropping_key(key: &[u8]) -> Result<ShardIndex, StoreError> {
+    key.strip_prefix(DROPPING_PREFIX)
+        .and_then(|rest| <[u8; 2]>::try_from(rest).ok())
+        .map(|b| ShardIndex(u16::from_be_bytes(b)))
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                format!("key in keyspace {NODE_STATE}"),
+                format!("not a dropping marker key: {key:?}"),
+            )
+        })
+}
+
+/// Name of the format-1 keyspace holding the slivers of `(shard, axis)`, e.g.
+/// `shard-0007-primary` (format 1 is only read, to upgrade it; tests lay it out).
+#[cfg(test)]
 pub(crate) fn shard_keyspace(shard: ShardIndex, axis: SliverType) -> String {
     format!("shard-{:04}-{}", shard.get(), axis.as_str())
 }
@@ -60,10 +135,7 @@ pub(crate) const MIGRATION_PREFIX: &[u8] = b"migration/";
 pub(crate) fn migration_key(shard: ShardIndex, axis: SliverType) -> Vec<u8> {
     let mut key = MIGRATION_PREFIX.to_vec();
     key.extend_from_slice(&shard.get().to_be_bytes());
-    key.push(match axis {
-        SliverType::Primary => 0,
-        SliverType::Secondary => 1,
-    });
+    key.push(axis_byte(axis));
     key
 }
 

@@ -1,7 +1,6 @@
 //! [`NodeStore`] on fjall 3, a Rust-native LSM-tree engine (see [`FjallStore`]).
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -13,7 +12,7 @@ use fjall::{
 use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
 
 use crate::blob_info::BlobInfo;
-use crate::codec::{self, BLOB_INFO, CURSOR_KEY, META, NODE_STATE};
+use crate::codec::{self, BLOB_INFO, CURSOR_KEY, META, NODE_STATE, SLIVERS};
 use crate::error::StoreError;
 use crate::format;
 use crate::store::{MigrationCursor, NodeStore};
@@ -55,31 +54,31 @@ impl Default for StoreOptions {
 
 /// The smallest memtable budget accepted (smaller values are raised to it).
 pub const MIN_MEMTABLE_BUDGET: u64 = 1024 * 1024;
-/// Journals kept on disk before the keyspaces holding the oldest are flushed (fjall's minimum).
-const MAX_JOURNALING_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The two keyspaces of one shard.
-#[derive(Clone)]
-struct ShardSpaces {
-    primary: Keyspace,
-    secondary: Keyspace,
-}
-
-impl ShardSpaces {
-    fn get(&self, axis: SliverType) -> &Keyspace {
-        match axis {
-            SliverType::Primary => &self.primary,
-            SliverType::Secondary => &self.secondary,
-        }
-    }
-}
+/// Journal files (fjall starts a new one every 64 MB) kept before every keyspace with unflushed
+/// writes is flushed, so that the oldest journal can be deleted: about 128 MB of journal.
+const MAX_JOURNALS: usize = 2;
+/// Past this size an active memtable is flushed whatever the budget, far below the limit
+/// (`MEMTABLE_LIMIT`) at which fjall would ask its worker to rotate it.
+const MAX_MEMTABLE_BYTES: u64 = 32 * 1024 * 1024;
+/// fjall's own triggers (a memtable over its limit, journals over their limit) are set out of
+/// reach: this store flushes by itself, from its writers (see [`FjallStore::open`]).
+const MEMTABLE_LIMIT: u64 = 1 << 40;
+const JOURNALING_LIMIT: u64 = 1 << 50;
+/// fjall background threads: one, which flushes and compacts (see [`FjallStore::open`]).
+const WORKER_THREADS: usize = 1;
 
 /// The persistent node store on fjall 3, a Rust-native LSM-tree engine.
 ///
 /// One fjall `Database` under `<dir>/db` with the keyspaces listed in the crate docs. The
-/// sliver keyspaces and `meta` use key-value separation: values of 1 KiB and more go to blob
+/// `slivers` keyspace and `meta` use key-value separation: values of 1 KiB and more go to blob
 /// files and only a pointer stays in the tree, so compaction does not rewrite sliver bytes.
 /// Neither blob files nor the journal are compressed.
+///
+/// All slivers share one keyspace, keyed by shard, axis and blob ID. Format 1 had a keyspace
+/// per shard and axis: with 200 of them per node, a memtable budget spread over them flushed
+/// about one small table and blob file per keyspace per 64 MiB PUT, and creating those files
+/// (four per flush with the version files) was a large part of the nodes' CPU. A format-1
+/// store is upgraded when opened (see `upgrade.rs`).
 ///
 /// # Durability
 ///
@@ -93,24 +92,25 @@ impl ShardSpaces {
 ///
 /// # Shards
 ///
-/// A shard is two keyspaces plus a record `shard/<index>` in `node-state`; the record, not the
-/// keyspaces, says whether the shard is held. `create_shard` creates (or reuses) the keyspaces,
-/// then writes the record; `drop_shard` deletes the record, then clears both keyspaces (an
-/// O(1) operation in fjall that releases their files). Opening the store clears the keyspaces
-/// of shards without a record, which finishes a `drop_shard` cut short by a crash.
-///
-/// Keyspaces are cleared, never deleted: in fjall 3.1.13 a keyspace created after two or
-/// more keyspaces were deleted and the database was reopened vanishes at the next reopen
-/// (apparently its reused keyspace ID is still covered by the old deletion markers). So a
-/// store keeps an empty pair of keyspaces for every shard it ever held.
+/// A record `shard/<index>` in `node-state` says that a shard is held; its slivers are the keys
+/// with its prefix in `slivers`. `drop_shard` replaces the record by a marker
+/// `dropping/<index>` in one write, then deletes the shard's slivers and the marker. Opening
+/// the store finishes the deletions of every marker, so a `drop_shard` cut short by a crash
+/// completes. `create_shard` deletes whatever slivers the shard still has before it writes
+/// the record, so a shard is always created empty.
 pub struct FjallStore {
     dir: PathBuf,
-    db: Database,
+    pub(crate) db: Database,
     meta: Keyspace,
     blob_info: Keyspace,
     node_state: Keyspace,
-    /// Held for reading by every sliver write, so a shard is not dropped under a writer.
-    shards: RwLock<BTreeMap<ShardIndex, ShardSpaces>>,
+    pub(crate) slivers: Keyspace,
+    /// The shards held. Held for reading by every sliver write, so a shard is not dropped
+    /// under a writer.
+    shards: RwLock<BTreeSet<ShardIndex>>,
+    /// Held while the slivers of a dropped shard are deleted, and while a shard is created, so
+    /// a deletion never runs once the shard is held again.
+    purging: Mutex<()>,
     persist_mode: PersistMode,
     memtable_budget: u64,
     /// Held by the one writer that flushes memtables over the budget; others go on.
@@ -129,10 +129,17 @@ impl std::fmt::Debug for FjallStore {
 /// Options of the keyspaces with large values (slivers, metadata): key-value separation
 /// without compression. Sliver bytes are erasure-coded user data, often already compressed or
 /// encrypted, and metadata is hashes; LZ4 cost about 40% of bulk write throughput here.
-fn blob_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().with_kv_separation(Some(
-        KvSeparationOptions::default().compression(CompressionType::None),
-    ))
+pub(crate) fn blob_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE_LIMIT)
+        .with_kv_separation(Some(
+            KvSeparationOptions::default().compression(CompressionType::None),
+        ))
+}
+
+/// Options of the small keyspaces (blob infos, node state).
+fn small_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_LIMIT)
 }
 
 impl FjallStore {
@@ -140,36 +147,58 @@ impl FjallStore {
     ///
     /// Fails with [`StoreError::UnsupportedVersion`] if `dir` was written by a newer layout,
     /// and with [`StoreError::Locked`] if another open store holds it.
+    ///
+    /// # One background worker
+    ///
+    /// fjall 3.1.13 with two or more workers lets its first worker hand every compaction request
+    /// back to the queue and take it again at once: while another worker is busy (a flush, a
+    /// compaction), that worker spins. Profiled over 64 MiB PUTs on ten nodes, the spin was
+    /// about a third of the nodes' CPU. With one worker nothing spins, but that worker must
+    /// never block on the queue it alone reads: it does so only when asked by fjall itself to
+    /// rotate a memtable (a memtable or the journals over fjall's limits) while the queue is
+    /// full. Those limits are set out of reach, and the store rotates memtables itself, from
+    /// its writers ([`Self::enforce_memtable_budget`]), where waiting for the queue is
+    /// ordinary back-pressure.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        format::check_or_init(dir)?;
+        let version = format::check_or_init(dir)?;
         let db = Database::builder(dir.join(format::ENGINE_DIR))
             .cache_size(options.cache_size)
             // Journal entries are mostly slivers, as incompressible as above.
             .journal_compression(CompressionType::None)
-            .max_journaling_size(MAX_JOURNALING_BYTES)
+            .worker_threads(WORKER_THREADS)
+            .max_journaling_size(JOURNALING_LIMIT)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => StoreError::Locked { dir: dir.into() },
                 other => other.into(),
             })?;
         let meta = db.keyspace(META, blob_options)?;
-        let blob_info = db.keyspace(BLOB_INFO, KeyspaceCreateOptions::default)?;
-        let node_state = db.keyspace(NODE_STATE, KeyspaceCreateOptions::default)?;
-        let shards = Self::recover_shards(&db, &node_state)?;
-        Ok(Self {
+        let blob_info = db.keyspace(BLOB_INFO, small_options)?;
+        let node_state = db.keyspace(NODE_STATE, small_options)?;
+        let slivers = db.keyspace(SLIVERS, blob_options)?;
+        let shards = Self::recorded_shards(&node_state)?;
+        let store = Self {
             dir: dir.into(),
             db,
             meta,
             blob_info,
             node_state,
+            slivers,
             shards: RwLock::new(shards),
+            purging: Mutex::new(()),
             persist_mode: match options.durability {
                 Durability::Sync => PersistMode::SyncAll,
                 Durability::Buffered => PersistMode::Buffer,
             },
             memtable_budget: options.memtable_budget.max(MIN_MEMTABLE_BUDGET),
             flushing: Mutex::new(()),
-        })
+        };
+        if version < format::STORE_FORMAT_VERSION {
+            store.upgrade_from_v1()?;
+            format::write_record(dir, format::STORE_FORMAT_VERSION)?;
+        }
+        store.finish_drops()?;
+        Ok(store)
     }
 
     /// Bytes held in write buffers (active and sealed memtables not yet flushed).
@@ -177,34 +206,42 @@ impl FjallStore {
         self.db.write_buffer_size()
     }
 
-    /// Keeps the write buffers within the budget: once they hold more, the largest active
-    /// memtables are sealed and handed to fjall's flush workers until those left hold at most
-    /// a quarter of the budget. Flushing the largest first writes few, large files.
-    fn enforce_memtable_budget(&self) -> Result<(), StoreError> {
-        if self.db.write_buffer_size() <= self.memtable_budget {
+    /// Keeps the write buffers and the journal bounded. The writer that finds them over seals
+    /// memtables and hands them to fjall's worker (the largest first, which writes few, large
+    /// files):
+    /// * write buffers over the budget: until the active memtables left hold at most a
+    ///   quarter of the budget;
+    /// * an active memtable over `MAX_MEMTABLE_BYTES`: that one;
+    /// * more than `MAX_JOURNALS` journals: every keyspace with writes and nothing sealed yet,
+    ///   so that the oldest journal can be deleted once they are flushed.
+    pub(crate) fn enforce_memtable_budget(&self) -> Result<(), StoreError> {
+        let buffered = self.db.write_buffer_size();
+        let too_many_journals = self.db.journal_count() > MAX_JOURNALS;
+        if buffered <= self.memtable_budget.min(MAX_MEMTABLE_BYTES) && !too_many_journals {
             return Ok(());
         }
         let Ok(_guard) = self.flushing.try_lock() else {
             return Ok(());
         };
-        let mut spaces: Vec<(u64, Keyspace)> = {
-            let shards = self.shards_read();
-            shards
-                .values()
-                .flat_map(|s| [&s.primary, &s.secondary])
-                .chain([&self.meta, &self.blob_info, &self.node_state])
-                .map(|k| (k.tree.active_memtable().size(), k.clone()))
+        let mut spaces: Vec<(u64, &Keyspace)> =
+            [&self.slivers, &self.meta, &self.blob_info, &self.node_state]
+                .into_iter()
+                .map(|k| (k.tree.active_memtable().size(), k))
                 .filter(|(size, _)| *size > 0)
-                .collect()
-        };
+                .collect();
         spaces.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
+        let over_budget = buffered > self.memtable_budget;
         let mut active: u64 = spaces.iter().map(|(size, _)| size).sum();
         for (size, keyspace) in spaces {
-            if active <= self.memtable_budget / 4 {
+            let shrink = over_budget && active > self.memtable_budget / 4;
+            let release_journal = too_many_journals && keyspace.tree.sealed_memtable_count() == 0;
+            if shrink || release_journal || size > MAX_MEMTABLE_BYTES {
+                keyspace.rotate_memtable()?;
+                active -= size;
+            } else if !too_many_journals {
+                // Sorted by size: no later keyspace can qualify either.
                 break;
             }
-            keyspace.rotate_memtable()?;
-            active -= size;
         }
         Ok(())
     }
@@ -219,49 +256,65 @@ impl FjallStore {
         Ok(self.db.disk_space()?)
     }
 
-    /// Opens the shards that have a record, and empties the keyspaces of any other shard.
-    fn recover_shards(
-        db: &Database,
-        node_state: &Keyspace,
-    ) -> Result<BTreeMap<ShardIndex, ShardSpaces>, StoreError> {
-        let mut shards = BTreeMap::new();
+    /// The shards that have a record.
+    fn recorded_shards(node_state: &Keyspace) -> Result<BTreeSet<ShardIndex>, StoreError> {
+        let mut shards = BTreeSet::new();
         for guard in node_state.prefix(codec::SHARD_RECORD_PREFIX) {
             let (key, value) = guard.into_inner()?;
             let shard = codec::parse_shard_record_key(&key)?;
             codec::decode_shard_record(shard, &value)?;
-            shards.insert(shard, Self::open_shard(db, shard)?);
-        }
-        for name in db.list_keyspace_names() {
-            if let Some((shard, _)) = codec::parse_shard_keyspace(&name)
-                && !shards.contains_key(&shard)
-            {
-                let keyspace = db.keyspace(&name, blob_options)?;
-                if !keyspace.is_empty()? {
-                    keyspace.clear()?;
-                }
-            }
+            shards.insert(shard);
         }
         Ok(shards)
     }
 
-    /// Opens (creating if needed) both keyspaces of a shard.
-    fn open_shard(db: &Database, shard: ShardIndex) -> Result<ShardSpaces, StoreError> {
-        let open = |axis| db.keyspace(&codec::shard_keyspace(shard, axis), blob_options);
-        Ok(ShardSpaces {
-            primary: open(SliverType::Primary)?,
-            secondary: open(SliverType::Secondary)?,
-        })
+    /// Completes every deletion a `drop_shard` began (one per `dropping/` marker).
+    fn finish_drops(&self) -> Result<(), StoreError> {
+        let markers = self
+            .node_state
+            .prefix(codec::DROPPING_PREFIX)
+            .map(|guard| codec::parse_dropping_key(&guard.key()?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _purging = self.purging.lock().unwrap_or_else(|e| e.into_inner());
+        for shard in markers {
+            if !self.shards_read().contains(&shard) {
+                self.purge(shard)?;
+            }
+        }
+        Ok(())
     }
 
-    fn shards_read(&self) -> RwLockReadGuard<'_, BTreeMap<ShardIndex, ShardSpaces>> {
+    /// Deletes every sliver of `shard`, then its `dropping/` marker if any. The caller holds
+    /// `purging` and has made sure the shard is not held.
+    fn purge(&self, shard: ShardIndex) -> Result<(), StoreError> {
+        const KEYS_PER_BATCH: usize = 4096;
+        let mut keys = self.slivers.prefix(codec::shard_prefix(shard)).peekable();
+        while keys.peek().is_some() {
+            let mut batch = self.db.batch();
+            for guard in keys.by_ref().take(KEYS_PER_BATCH) {
+                batch.remove(&self.slivers, guard.key()?);
+            }
+            self.commit(batch)?;
+        }
+        if self.node_state.contains_key(codec::dropping_key(shard))? {
+            let mut batch = self.db.batch();
+            batch.remove(&self.node_state, codec::dropping_key(shard));
+            self.commit(batch)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shards_read(&self) -> RwLockReadGuard<'_, BTreeSet<ShardIndex>> {
         self.shards.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keyspace(&self, shard: ShardIndex, axis: SliverType) -> Result<Keyspace, StoreError> {
-        self.shards_read()
-            .get(&shard)
-            .map(|s| s.get(axis).clone())
-            .ok_or(StoreError::ShardNotFound(shard))
+    /// Fails with [`StoreError::ShardNotFound`] unless `shard` is held.
+    fn check_held(&self, shard: ShardIndex) -> Result<(), StoreError> {
+        if self.shards_read().contains(&shard) {
+            Ok(())
+        } else {
+            Err(StoreError::ShardNotFound(shard))
+        }
     }
 
     fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StoreError> {
@@ -294,78 +347,65 @@ impl NodeStore for FjallStore {
     }
 
     fn create_shard(&self, shard: ShardIndex) -> Result<(), StoreError> {
-        let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
-        if let Entry::Vacant(slot) = shards.entry(shard) {
-            let spaces = Self::open_shard(&self.db, shard)?;
-            // Keyspaces of a dropped shard were emptied, unless a crash interrupted that.
-            for keyspace in [&spaces.primary, &spaces.secondary] {
-                if !keyspace.is_empty()? {
-                    keyspace.clear()?;
-                }
-            }
-            let mut batch = self.db.batch();
-            batch.insert(
-                &self.node_state,
-                codec::shard_record_key(shard),
-                codec::encode_shard_record()?,
-            );
-            self.commit(batch)?;
-            slot.insert(spaces);
-        }
-        Ok(())
+        self.create_shards(&[shard])
     }
 
     fn create_shards(&self, new: &[ShardIndex]) -> Result<(), StoreError> {
-        let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
-        let mut opened = Vec::new();
+        let _purging = self.purging.lock().unwrap_or_else(|e| e.into_inner());
+        let new: BTreeSet<ShardIndex> = {
+            let shards = self.shards_read();
+            new.iter()
+                .filter(|s| !shards.contains(s))
+                .copied()
+                .collect()
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        // A shard is created empty, whatever an earlier drop left.
+        for &shard in &new {
+            self.purge(shard)?;
+        }
         let mut batch = self.db.batch();
-        for &shard in new {
-            if shards.contains_key(&shard) || opened.iter().any(|(s, _)| *s == shard) {
-                continue;
-            }
-            let spaces = Self::open_shard(&self.db, shard)?;
-            for keyspace in [&spaces.primary, &spaces.secondary] {
-                if !keyspace.is_empty()? {
-                    keyspace.clear()?;
-                }
-            }
+        for &shard in &new {
             batch.insert(
                 &self.node_state,
                 codec::shard_record_key(shard),
                 codec::encode_shard_record()?,
             );
-            opened.push((shard, spaces));
-        }
-        if opened.is_empty() {
-            return Ok(());
         }
         // One durable write records every new shard.
         self.commit(batch)?;
-        shards.extend(opened);
+        let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
+        shards.extend(new);
         Ok(())
     }
 
     fn shards(&self) -> Result<Vec<ShardIndex>, StoreError> {
-        Ok(self.shards_read().keys().copied().collect())
+        Ok(self.shards_read().iter().copied().collect())
     }
 
     fn drop_shard(&self, shard: ShardIndex) -> Result<(), StoreError> {
-        let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(spaces) = shards.remove(&shard) {
+        {
+            let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
+            if !shards.contains(&shard) {
+                return Ok(());
+            }
             let mut batch = self.db.batch();
             batch.remove(&self.node_state, codec::shard_record_key(shard));
             for axis in [SliverType::Primary, SliverType::Secondary] {
                 batch.remove(&self.node_state, codec::migration_key(shard, axis));
             }
-            if let Err(e) = self.commit(batch) {
-                shards.insert(shard, spaces);
-                return Err(e);
-            }
-            // If this fails (or the process dies first), the next open clears them.
-            spaces.primary.clear()?;
-            spaces.secondary.clear()?;
+            batch.insert(&self.node_state, codec::dropping_key(shard), []);
+            self.commit(batch)?;
+            shards.remove(&shard);
         }
-        Ok(())
+        // If this fails (or the process dies first), the next open or create finishes it.
+        let _purging = self.purging.lock().unwrap_or_else(|e| e.into_inner());
+        if self.shards_read().contains(&shard) {
+            return Ok(()); // created again meanwhile, and emptied by that
+        }
+        self.purge(shard)
     }
 
     fn put_sliver(
@@ -376,14 +416,17 @@ impl NodeStore for FjallStore {
         sliver: &SliverData,
     ) -> Result<(), StoreError> {
         let value = codec::encode_sliver(sliver)?;
-        // Hold the shard map while committing so the keyspace cannot be dropped meanwhile.
+        // Hold the shard set while committing so the shard cannot be dropped meanwhile.
         let shards = self.shards_read();
-        let keyspace = shards
-            .get(&shard)
-            .ok_or(StoreError::ShardNotFound(shard))?
-            .get(axis);
+        if !shards.contains(&shard) {
+            return Err(StoreError::ShardNotFound(shard));
+        }
         let mut batch = self.db.batch();
-        batch.insert(keyspace, codec::blob_key(blob_id), value);
+        batch.insert(
+            &self.slivers,
+            codec::sliver_key(shard, axis, blob_id),
+            value,
+        );
         self.commit(batch)?;
         drop(shards);
         self.enforce_memtable_budget()
@@ -394,7 +437,7 @@ impl NodeStore for FjallStore {
         items: &[(ShardIndex, SliverType, BlobId, SliverData)],
     ) -> Result<(), StoreError> {
         let shards = self.shards_read();
-        if let Some((missing, ..)) = items.iter().find(|(s, ..)| !shards.contains_key(s)) {
+        if let Some((missing, ..)) = items.iter().find(|(s, ..)| !shards.contains(s)) {
             return Err(StoreError::ShardNotFound(*missing));
         }
         // A key given twice keeps its last value; the batch holds each key once, so nothing
@@ -403,10 +446,9 @@ impl NodeStore for FjallStore {
         let mut batch = OwnedWriteBatch::with_capacity(self.db.clone(), items.len());
         for (shard, axis, blob_id, sliver) in items.iter().rev() {
             if seen.insert((*shard, *axis, *blob_id)) {
-                let keyspace = shards[shard].get(*axis);
                 batch.insert(
-                    keyspace,
-                    codec::blob_key(blob_id),
+                    &self.slivers,
+                    codec::sliver_key(*shard, *axis, blob_id),
                     codec::encode_sliver(sliver)?,
                 );
             }
@@ -422,8 +464,9 @@ impl NodeStore for FjallStore {
         axis: SliverType,
         blob_id: &BlobId,
     ) -> Result<Option<SliverData>, StoreError> {
-        self.keyspace(shard, axis)?
-            .get(codec::blob_key(blob_id))?
+        self.check_held(shard)?;
+        self.slivers
+            .get(codec::sliver_key(shard, axis, blob_id))?
             .map(|v| codec::decode_sliver(shard, axis, blob_id, &v))
             .transpose()
     }
@@ -434,19 +477,20 @@ impl NodeStore for FjallStore {
         axis: SliverType,
         blob_id: &BlobId,
     ) -> Result<bool, StoreError> {
+        self.check_held(shard)?;
         Ok(self
-            .keyspace(shard, axis)?
-            .contains_key(codec::blob_key(blob_id))?)
+            .slivers
+            .contains_key(codec::sliver_key(shard, axis, blob_id))?)
     }
 
     fn delete_blob_data(&self, blob_id: &BlobId) -> Result<(), StoreError> {
-        let key = codec::blob_key(blob_id);
         let shards = self.shards_read();
         let mut batch = self.db.batch();
-        batch.remove(&self.meta, key);
-        for spaces in shards.values() {
-            batch.remove(&spaces.primary, key);
-            batch.remove(&spaces.secondary, key);
+        batch.remove(&self.meta, codec::blob_key(blob_id));
+        for &shard in shards.iter() {
+            for axis in [SliverType::Primary, SliverType::Secondary] {
+                batch.remove(&self.slivers, codec::sliver_key(shard, axis, blob_id));
+            }
         }
         self.commit(batch)
     }
@@ -536,17 +580,16 @@ impl NodeStore for FjallStore {
         from: Option<&BlobId>,
         limit: usize,
     ) -> Result<Vec<BlobId>, StoreError> {
-        let keyspace = self.keyspace(shard, axis)?;
-        let start = from.map(codec::blob_key);
-        let lower = match &start {
-            Some(key) => Bound::Included(&key[..]),
-            None => Bound::Unbounded,
+        self.check_held(shard)?;
+        let (first, end) = codec::axis_range(shard, axis);
+        let start = match from {
+            Some(blob_id) => codec::sliver_key(shard, axis, blob_id).to_vec(),
+            None => first.to_vec(),
         };
-        let name = codec::shard_keyspace(shard, axis);
-        keyspace
-            .range::<&[u8], _>((lower, Bound::Unbounded))
+        self.slivers
+            .range::<&[u8], _>((Bound::Included(&start[..]), Bound::Excluded(&end[..])))
             .take(limit)
-            .map(|guard| codec::parse_blob_key(&name, &guard.key()?))
+            .map(|guard| codec::parse_sliver_key(&guard.key()?))
             .collect()
     }
 

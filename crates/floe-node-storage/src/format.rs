@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! floe-node-storage
-//! format-version 1
+//! format-version 2
 //! ```
 //!
 //! It is written (atomically: temporary file, fsync, rename, directory fsync) before the engine
@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::error::StoreError;
 
 /// The layout version written by this build, and the newest it can open.
-pub const STORE_FORMAT_VERSION: u64 = 1;
+pub const STORE_FORMAT_VERSION: u64 = 2;
 
 /// File name of the record inside the store directory.
 pub(crate) const FORMAT_FILE: &str = "store-format";
@@ -48,8 +48,9 @@ fn parse(text: &str) -> Result<u64, String> {
     Ok(version)
 }
 
-/// Checks the record of `dir`, or creates the directory and the record for a new store.
-pub(crate) fn check_or_init(dir: &Path) -> Result<(), StoreError> {
+/// Checks the record of `dir`, or creates the directory and the record for a new store; the
+/// format version the directory is in (older ones are upgraded by the caller).
+pub(crate) fn check_or_init(dir: &Path) -> Result<u64, StoreError> {
     let shown = dir.display();
     fs::create_dir_all(dir)
         .map_err(|e| StoreError::io(format!("creating store directory {shown}"), e))?;
@@ -67,7 +68,7 @@ pub(crate) fn check_or_init(dir: &Path) -> Result<(), StoreError> {
                     supported: STORE_FORMAT_VERSION,
                 });
             }
-            Ok(())
+            Ok(version)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if dir.join(ENGINE_DIR).exists() {
@@ -76,7 +77,8 @@ pub(crate) fn check_or_init(dir: &Path) -> Result<(), StoreError> {
                     format!("it has an engine directory {ENGINE_DIR}/ but no {FORMAT_FILE} record"),
                 ));
             }
-            write_record(dir, STORE_FORMAT_VERSION)
+            write_record(dir, STORE_FORMAT_VERSION)?;
+            Ok(STORE_FORMAT_VERSION)
         }
         Err(e) => Err(StoreError::io(format!("reading {}", path.display()), e)),
     }
@@ -129,14 +131,14 @@ mod tests {
         );
         check_or_init(&dir).unwrap();
 
-        write_record(&dir, 2).unwrap();
+        write_record(&dir, 3).unwrap();
         let err = check_or_init(&dir).unwrap_err();
         assert!(
             matches!(
                 err,
                 StoreError::UnsupportedVersion {
-                    version: 2,
-                    supported: 1,
+                    version: 3,
+                    supported: 2,
                     ..
                 }
             ),
@@ -144,7 +146,7 @@ mod tests {
         );
         let msg = err.to_string();
         assert!(
-            msg.contains(&dir.display().to_string()) && msg.contains('2'),
+            msg.contains(&dir.display().to_string()) && msg.contains('3'),
             "{msg}"
         );
 

@@ -5,17 +5,17 @@
 //! cursor). All of it sits behind the narrow synchronous [`NodeStore`] trait, with two
 //! implementations:
 //!
-//! * [`FjallStore`]: on disk, on the fjall LSM-tree engine, slivers in one keyspace per
-//!   (shard, axis) with key-value separation; see its docs for durability.
+//! * [`FjallStore`]: on disk, on the fjall LSM-tree engine, all slivers in one keyspace with
+//!   key-value separation; see its docs for durability.
 //! * [`MemoryStore`]: in memory, for tests of the code above.
 //!
 //! Every stored value is versioned and every store directory carries a `store-format` record,
 //! so a newer layout is refused with [`StoreError::UnsupportedVersion`] instead of misread.
 //!
-//! # On-disk layout (format version 1)
+//! # On-disk layout (format version 2)
 //!
 //! A store directory holds a text record `store-format` (`floe-node-storage` /
-//! `format-version 1`, written before anything else) and the engine directory `db/` with
+//! `format-version 2`, written before anything else) and the engine directory `db/` with
 //! these keyspaces:
 //!
 //! | keyspace | key | value |
@@ -25,11 +25,15 @@
 //! | `node-state` | `event-cursor` | BCS `StoredCursor::V1(u64)` |
 //! | `node-state` | `shard/` + shard index (u16 BE) | BCS `StoredShard::V1` (present = held) |
 //! | `node-state` | `migration/` + shard index (u16 BE) + axis (0 primary, 1 secondary) | BCS `StoredMigration::V1 { epoch: u32, next: Option<BlobId> }` |
-//! | `shard-NNNN-primary`, `shard-NNNN-secondary` | blob ID | BCS `StoredSliver::V1(SliverData)` |
+//! | `node-state` | `dropping/` + shard index (u16 BE) | empty (the shard's slivers are being deleted) |
+//! | `slivers` | shard index (u16 BE) + axis (0 primary, 1 secondary) + blob ID | BCS `StoredSliver::V1(SliverData)` |
 //!
 //! Every value is BCS of an enum whose first variant is `V1`, so its first byte is the version
-//! tag. Blob IDs are raw bytes, so iteration is in blob-ID order. `NNNN` is the shard index,
-//! zero-padded to at least four digits.
+//! tag. Blob IDs are raw bytes, so iteration is in blob-ID order.
+//!
+//! Format 1 kept the slivers of each (shard, axis) in a keyspace of its own,
+//! `shard-NNNN-primary` / `shard-NNNN-secondary` (`NNNN` the zero-padded shard index), keyed by
+//! blob ID. Opening a format-1 store upgrades it in place; those keyspaces remain, empty.
 #![forbid(unsafe_code)]
 
 mod blob_info;
@@ -39,6 +43,7 @@ mod fjall_store;
 mod format;
 mod memory;
 mod store;
+mod upgrade;
 
 pub use blob_info::{BlobInfo, ObjectInfo};
 pub use error::StoreError;

@@ -41,6 +41,14 @@ fn raw_put(dir: &Path, keyspace: &str, key: &[u8], value: &[u8]) {
     });
 }
 
+/// The key of a sliver in the `slivers` keyspace: shard (u16 BE), axis (0 primary), blob ID.
+fn sliver_key(shard: u16, axis: u8, blob_id: &floe_core::BlobId) -> Vec<u8> {
+    let mut key = shard.to_be_bytes().to_vec();
+    key.push(axis);
+    key.extend_from_slice(&blob_id.0);
+    key
+}
+
 #[test]
 fn memory_store_conformance() {
     conformance(&mut || Box::new(MemoryStore::new()));
@@ -185,8 +193,8 @@ fn corrupt_and_future_values_are_typed_errors() {
     let (a, b, c) = (blob(1), blob(2), blob(3));
     raw_put(dir.path(), "meta", &a.0, &[0, 1, 2]); // V1 tag, truncated body
     raw_put(dir.path(), "meta", &b.0, &[4, 0, 0]); // version 5
-    raw_put(dir.path(), "shard-0007-primary", &a.0, &[0xff; 8]);
-    raw_put(dir.path(), "shard-0007-secondary", &a.0, &[]);
+    raw_put(dir.path(), "slivers", &sliver_key(7, 0, &a), &[0xff; 8]);
+    raw_put(dir.path(), "slivers", &sliver_key(7, 1, &a), &[]);
     raw_put(dir.path(), "blob-info", &a.0, &[2, 0, 0]); // version 3
     raw_put(dir.path(), "blob-info", &b.0, &[0, 5]);
     raw_put(dir.path(), "blob-info", &[1, 2, 3], &[0, 0, 0]); // bad key
@@ -263,20 +271,46 @@ fn only_recorded_shards_are_held_and_leftovers_are_emptied() {
     let store = open(dir.path());
     store.create_shard(ShardIndex(1)).unwrap();
     store.create_shard(ShardIndex(2)).unwrap();
+    store
+        .put_sliver(ShardIndex(2), P, &blob(1), &sliver(1, 50))
+        .unwrap();
     store.drop_shard(ShardIndex(2)).unwrap();
     drop(store);
-    // What a crash inside create_shard (keyspaces, no record) or inside drop_shard (record
-    // gone, keyspaces not yet cleared) leaves behind.
-    raw_put(dir.path(), "shard-0004-secondary", &blob(1).0, &[0]);
-    raw_put(dir.path(), "shard-0002-primary", &blob(1).0, &[0]);
+    with_raw_db(dir.path(), |db| {
+        let slivers = db
+            .keyspace("slivers", KeyspaceCreateOptions::default)
+            .unwrap();
+        assert!(
+            slivers.is_empty().unwrap(),
+            "drop_shard deleted the slivers"
+        );
+    });
+    // What a crash inside drop_shard (record replaced by a marker, slivers not yet deleted)
+    // leaves behind, and slivers of a shard with neither record nor marker.
+    raw_put(dir.path(), "node-state", b"dropping/\x00\x02", &[]);
+    raw_put(dir.path(), "slivers", &sliver_key(2, 0, &blob(1)), &[0]);
+    raw_put(dir.path(), "slivers", &sliver_key(2, 1, &blob(2)), &[0]);
+    raw_put(dir.path(), "slivers", &sliver_key(4, 1, &blob(1)), &[0]);
     let store = open(dir.path());
     assert_eq!(store.shards().unwrap(), vec![ShardIndex(1)]);
+    assert!(matches!(
+        store.get_sliver(ShardIndex(4), S, &blob(1)),
+        Err(StoreError::ShardNotFound(ShardIndex(4)))
+    ));
     drop(store);
     with_raw_db(dir.path(), |db| {
-        for name in ["shard-0004-secondary", "shard-0002-primary"] {
-            let keyspace = db.keyspace(name, KeyspaceCreateOptions::default).unwrap();
-            assert!(keyspace.is_empty().unwrap(), "{name} emptied on open");
-        }
+        let slivers = db
+            .keyspace("slivers", KeyspaceCreateOptions::default)
+            .unwrap();
+        let state = db
+            .keyspace("node-state", KeyspaceCreateOptions::default)
+            .unwrap();
+        assert!(!slivers.contains_key(sliver_key(2, 0, &blob(1))).unwrap());
+        assert!(!slivers.contains_key(sliver_key(2, 1, &blob(2))).unwrap());
+        assert!(
+            !state.contains_key(b"dropping/\x00\x02").unwrap(),
+            "the drop was finished"
+        );
     });
     let store = open(dir.path());
     store.create_shard(ShardIndex(2)).unwrap();
@@ -291,7 +325,8 @@ fn only_recorded_shards_are_held_and_leftovers_are_emptied() {
         store
             .sliver_ids(ShardIndex(4), S, None, 9)
             .unwrap()
-            .is_empty()
+            .is_empty(),
+        "a shard is created empty"
     );
 }
 
