@@ -83,24 +83,34 @@ pub(crate) fn parse_sliver_key(key: &[u8]) -> Result<BlobId, StoreError> {
 /// Prefix of the markers in [`NODE_STATE`] of shards dropped whose slivers may remain.
 pub(crate) const DROPPING_PREFIX: &[u8] = b"dropping/";
 
-/// Key of the marker saying that the slivers of `shard` are being deleted.
-pub(crate) fn dropping_key(shard: ShardIndex) -> Vec<u8> {
-    let mut key = DROPPING_PREFIX.to_vec();
+/// `prefix` then the shard index (u16 BE): a per-shard key in [`NODE_STATE`].
+fn shard_state_key(prefix: &[u8], shard: ShardIndex) -> Vec<u8> {
+    let mut key = prefix.to_vec();
     key.extend_from_slice(&shard.get().to_be_bytes());
     key
 }
 
-/// Inverse of [`dropping_key`].
-pub(crate) fn parse_dropping_key(key: &[u8]) -> Result<ShardIndex, StoreError> {
-    key.strip_prefix(DROPPING_PREFIX)
+/// Inverse of [`shard_state_key`]; `what` names the kind of key in the error.
+fn parse_shard_state_key(prefix: &[u8], key: &[u8], what: &str) -> Result<ShardIndex, StoreError> {
+    key.strip_prefix(prefix)
         .and_then(|rest| <[u8; 2]>::try_from(rest).ok())
         .map(|b| ShardIndex(u16::from_be_bytes(b)))
         .ok_or_else(|| {
             StoreError::corrupt(
                 format!("key in keyspace {NODE_STATE}"),
-                format!("not a dropping marker key: {key:?}"),
+                format!("not a {what} key: {key:?}"),
             )
         })
+}
+
+/// Key of the marker saying that the slivers of `shard` are being deleted.
+pub(crate) fn dropping_key(shard: ShardIndex) -> Vec<u8> {
+    shard_state_key(DROPPING_PREFIX, shard)
+}
+
+/// Inverse of [`dropping_key`].
+pub(crate) fn parse_dropping_key(key: &[u8]) -> Result<ShardIndex, StoreError> {
+    parse_shard_state_key(DROPPING_PREFIX, key, "dropping marker")
 }
 
 /// Name of the format-1 keyspace holding the slivers of `(shard, axis)`, e.g.
@@ -133,30 +143,19 @@ pub(crate) const MIGRATION_PREFIX: &[u8] = b"migration/";
 /// Key of the migration cursor of (`shard`, `axis`): `migration/`, the shard index (u16 BE),
 /// then the axis (0 primary, 1 secondary).
 pub(crate) fn migration_key(shard: ShardIndex, axis: SliverType) -> Vec<u8> {
-    let mut key = MIGRATION_PREFIX.to_vec();
-    key.extend_from_slice(&shard.get().to_be_bytes());
+    let mut key = shard_state_key(MIGRATION_PREFIX, shard);
     key.push(axis_byte(axis));
     key
 }
 
 /// Key of the record saying that `shard` is held.
 pub(crate) fn shard_record_key(shard: ShardIndex) -> Vec<u8> {
-    let mut key = SHARD_RECORD_PREFIX.to_vec();
-    key.extend_from_slice(&shard.get().to_be_bytes());
-    key
+    shard_state_key(SHARD_RECORD_PREFIX, shard)
 }
 
 /// Inverse of [`shard_record_key`].
 pub(crate) fn parse_shard_record_key(key: &[u8]) -> Result<ShardIndex, StoreError> {
-    key.strip_prefix(SHARD_RECORD_PREFIX)
-        .and_then(|rest| <[u8; 2]>::try_from(rest).ok())
-        .map(|b| ShardIndex(u16::from_be_bytes(b)))
-        .ok_or_else(|| {
-            StoreError::corrupt(
-                format!("key in keyspace {NODE_STATE}"),
-                format!("not a shard record key: {key:?}"),
-            )
-        })
+    parse_shard_state_key(SHARD_RECORD_PREFIX, key, "shard record")
 }
 
 /// The key of a blob ID: its 32 raw bytes.

@@ -63,6 +63,7 @@ mod tests {
     use fjall::{Database, KeyspaceCreateOptions};
     use floe_core::{BlobId, ShardIndex, SliverData, SliverIndex, SliverType};
 
+    use crate::fjall_store::blob_options;
     use crate::store::NodeStore;
     use crate::{FjallStore, StoreOptions, codec, format};
 
@@ -93,9 +94,10 @@ mod tests {
                 .unwrap();
         }
         for (shard, axis, blob_id, data) in slivers {
-            db.keyspace(&codec::shard_keyspace(ShardIndex(*shard), *axis), || {
-                crate::fjall_store::blob_options()
-            })
+            db.keyspace(
+                &codec::shard_keyspace(ShardIndex(*shard), *axis),
+                blob_options,
+            )
             .unwrap()
             .insert(
                 codec::blob_key(blob_id),
