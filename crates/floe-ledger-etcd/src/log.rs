@@ -64,6 +64,8 @@ pub enum EtcdLogError {
     TooLarge { len: usize, max: usize },
     #[error("gave up after stepping over {0} records other writers took")]
     Contended(usize),
+    #[error("the log changed during the append (pruned or extended); retry")]
+    Raced,
     #[error("no etcd endpoints given")]
     NoEndpoints,
 }
@@ -148,8 +150,14 @@ impl EtcdLog {
     }
 
     /// Write `payloads` as records `seq, seq+1, …`, the first chained to `prev_hash`, in one
-    /// transaction that succeeds only if none of those keys exists yet. Idempotent: a retry of
-    /// a write that did land finds the records taken and can compare them with its own.
+    /// transaction that succeeds only if none of those keys exists yet **and record `seq - 1`
+    /// does** (for `seq = 0`: the log was never pruned). Idempotent: a retry of a write that did
+    /// land finds the records taken and can compare them with its own.
+    ///
+    /// The predecessor check is what keeps a writer with a stale position out of a pruned
+    /// prefix: "key absent" alone is also true of a deleted record, and a record written there
+    /// would fork the log (only replicas as stale as the writer would ever apply it). Pruning
+    /// deletes a prefix, so an existing predecessor proves `seq` lies above it.
     pub async fn append(
         &self,
         seq: u64,
@@ -176,6 +184,10 @@ impl EtcdLog {
             compares.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
             puts.push(TxnOp::put(key, bytes, None));
         }
+        compares.push(match seq.checked_sub(1) {
+            Some(before) => Compare::create_revision(self.key(before), CompareOp::Greater, 0),
+            None => Compare::create_revision(self.pruned_key(), CompareOp::Equal, 0),
+        });
         if total > MAX_BATCH_BYTES {
             return Err(EtcdLogError::TooLarge {
                 len: total,
@@ -191,18 +203,26 @@ impl EtcdLog {
                 head: prev,
             });
         }
-        let existing = self
-            .get(seq)
-            .await?
-            .ok_or(ChainError::Gap {
-                expected: seq,
-                got: seq + 1,
-            })
-            .map_err(|e| {
-                // A later key exists but not `seq`: the log has a hole, which no writer makes.
-                EtcdLogError::Chain(e)
-            })?;
-        Ok(Appended::Taken { existing })
+        if let Some(existing) = self.get(seq).await? {
+            return Ok(Appended::Taken { existing });
+        }
+        // `seq` is free but its predecessor is not there: either `seq` is in the pruned prefix
+        // or it is past the log's end (a hint from the future, which no writer makes).
+        match self.bounds().await? {
+            Some((oldest, _)) if seq < oldest => Err(EtcdLogError::Pruned { next: seq, oldest }),
+            Some((_, end)) if seq > end => Err(EtcdLogError::Chain(ChainError::Gap {
+                expected: end,
+                got: seq,
+            })),
+            // The log changed between the transaction and this look (pruned to empty, or the
+            // predecessor just appeared): the caller retries.
+            _ => Err(EtcdLogError::Raced),
+        }
+    }
+
+    /// The marker pruning leaves, so that nothing is ever written at 0 again.
+    fn pruned_key(&self) -> Vec<u8> {
+        format!("{}pruned", self.prefix).into_bytes()
     }
 
     /// Record `seq`, if present (linearizable read).
@@ -287,14 +307,14 @@ impl EtcdLog {
     /// Returns the revision compacted to.
     pub async fn prune_below(&self, seq: u64) -> Result<i64, EtcdLogError> {
         let mut kv = self.client.kv_client();
-        let resp = bounded(
-            self.timeout,
-            kv.delete(
+        let txn = Txn::new().and_then(vec![
+            TxnOp::delete(
                 self.log_prefix(),
                 Some(DeleteOptions::new().with_range(self.key(seq))),
             ),
-        )
-        .await?;
+            TxnOp::put(self.pruned_key(), seq.to_be_bytes().to_vec(), None),
+        ]);
+        let resp = bounded(self.timeout, kv.txn(txn)).await?;
         let revision = resp.header().map_or(0, |h| h.revision());
         if revision > 0 {
             let mut kv = self.client.kv_client();

@@ -69,17 +69,37 @@ impl Writer {
                         done.push(existing.seq);
                     }
                     self.hint = Chain::new(existing.seq + 1, existing.hash());
-                    steps += 1;
-                    if steps > MAX_STEPS {
-                        return Err(WriteError {
-                            done,
-                            error: EtcdLogError::Contended(MAX_STEPS),
-                        });
-                    }
+                }
+                Err(EtcdLogError::Pruned { .. } | EtcdLogError::Raced) => {
+                    // The hint fell into a pruned prefix (this writer's replica is behind a
+                    // compaction): go to the log's end. Where a record lands does not depend
+                    // on the writer's own state; its replica answers once it has applied it.
+                    self.hint = self.end().await.map_err(|error| WriteError {
+                        done: done.clone(),
+                        error,
+                    })?;
                 }
                 Err(error) => return Err(WriteError { done, error }),
             }
+            steps += 1;
+            if steps > MAX_STEPS {
+                return Err(WriteError {
+                    done,
+                    error: EtcdLogError::Contended(MAX_STEPS),
+                });
+            }
         }
         Ok(done)
+    }
+
+    /// The position after the log's last record (the writer's hint when the log is empty).
+    async fn end(&self) -> Result<Chain, EtcdLogError> {
+        let Some((_, end)) = self.log.bounds().await? else {
+            return Ok(self.hint);
+        };
+        match self.log.get(end - 1).await? {
+            Some(last) => Ok(Chain::new(end, last.hash())),
+            None => Ok(self.hint), // pruned or extended meanwhile: the next attempt sees
+        }
     }
 }

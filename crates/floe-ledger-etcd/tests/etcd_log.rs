@@ -204,3 +204,74 @@ async fn a_forged_record_stops_the_follower() {
     assert!(matches!(err, EtcdLogError::Chain(_)), "{err}");
     assert_eq!(follower.chain().next_seq, 1);
 }
+
+/// A replica that was paused or restarted from an old snapshot still has a position inside
+/// the pruned prefix. Its writes must land at the log's end: a record written into the hole
+/// would be applied only by replicas as stale as the writer (a fork, and acknowledged
+/// transactions the others never see).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_behind_a_pruned_prefix_appends_at_the_end_never_into_the_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = cluster(dir.path()).await;
+    let log = connect(&members, "/t5/").await;
+    let mut writer = Writer::new(log.clone(), Chain::new(0, seed()));
+    let mut first_hash = None;
+    for i in 0..5 {
+        append_retrying(&mut writer, format!("r{i}").into_bytes()).await;
+        if i == 0 {
+            first_hash = Some(log.get(0).await.unwrap().unwrap().hash());
+        }
+    }
+    log.prune_below(3).await.unwrap();
+
+    // Straight into the hole: refused, and the error says where the log now starts.
+    let err = log
+        .append(1, first_hash.unwrap(), &[b"into the hole".to_vec()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EtcdLogError::Pruned { next: 1, oldest: 3 }),
+        "{err}"
+    );
+    let err = log
+        .append(0, seed(), &[b"at zero".to_vec()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EtcdLogError::Pruned { .. }), "{err}");
+
+    // Writers with stale hints move to the end.
+    let mut stale = Writer::new(log.clone(), Chain::new(1, first_hash.unwrap()));
+    assert_eq!(append_retrying(&mut stale, b"stale".to_vec()).await, 5);
+    let mut fresh_start = Writer::new(log.clone(), Chain::new(0, seed()));
+    assert_eq!(
+        append_retrying(&mut fresh_start, b"from zero".to_vec()).await,
+        6
+    );
+    assert_eq!(log.bounds().await.unwrap(), Some((3, 7)));
+    for seq in 0..3 {
+        assert!(
+            log.get(seq).await.unwrap().is_none(),
+            "record {seq} was rewritten"
+        );
+    }
+    // And the chain from the pruning point on is one chain.
+    let three = log.get(3).await.unwrap().unwrap();
+    let mut follower = log.follow(Chain::new(3, three.prev_hash));
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        seen.extend(follower.next(Duration::from_millis(100)).await.unwrap());
+        if seen.len() >= 4 {
+            break;
+        }
+    }
+    let payloads: Vec<_> = seen.iter().map(|r| r.payload.clone()).collect();
+    assert_eq!(
+        payloads,
+        vec![
+            b"r3".to_vec(),
+            b"r4".to_vec(),
+            b"stale".to_vec(),
+            b"from zero".to_vec()
+        ]
+    );
+}
