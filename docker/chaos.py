@@ -7,6 +7,10 @@ minority of nodes and the ledger is killed and restarted. It counts what was los
     python3 docker/chaos.py              # the full suite, about 12 minutes: longer faults,
                                          # beyond-f phases for pause and kill too, and a second
                                          # verification of a sample with f shards' nodes stopped
+    python3 docker/chaos.py --quick --replicated --only baseline control-plane
+                                         # the control plane as 3 ledger replicas over 3 etcd
+                                         # members: kill -9 a replica, partition one from etcd,
+                                         # kill -9 an etcd member; no operation may fail
 
 It builds the image from the release binary if needed (or takes --image), writes the cluster
 configuration into a temporary directory, starts docker/docker-compose.yaml under a unique
@@ -111,8 +115,11 @@ class Suite:
         self.tmp = tempfile.mkdtemp(prefix="floe-chaos-")
         self.jdir = os.path.join(self.tmp, "journal")
         os.makedirs(self.jdir)
+        if self.args.replicated and not cluster.image_has_etcd(self.image):
+            raise SystemExit(f"image {self.image} has no /etcd: {cluster.ETCD_MISSING}")
         cdir = cluster.init(os.path.join(self.tmp, "cluster"), self.image,
-                            n_shards=self.args.n_shards, epoch_duration="1h")
+                            n_shards=self.args.n_shards, epoch_duration="1h",
+                            replicated=self.args.replicated)
         self.compose = cluster.Compose(self.project, cdir, self.image, daemon=self.daemon,
                                        ledger_port="", daemon_port="")
         self.compose("up", "-d", capture=True, timeout=180)
@@ -442,6 +449,59 @@ class Suite:
 
         self.scenario("ledger-restart", "the ledger killed and restarted", body)
 
+    def sc_control_plane(self):
+        """--replicated: one control-plane machine at a time fails; nothing may fail with it."""
+        m = self.mode
+        if not self.compose.replicated:
+            raise SystemExit("the control-plane scenario needs --replicated")
+
+        def body():
+            self.sleep(m["settle"])
+            cid = self.container("ledger")
+            say(f"   ledger replica `ledger` killed (SIGKILL) for {m['ledger_down']} s, then "
+                "started on its volume")
+            imp = self.impair("replica ledger down")
+            try:
+                docker("kill", cid)
+                self.sleep(m["ledger_down"])
+            finally:
+                docker("start", cid, check=False)
+                self.wait_ledger(60)
+                imp["end"] = now_ms()
+            self.sleep(m["settle"])
+            cid = self.container("ledger-1")
+            control = [n for n in self.networks_of(cid) if n.endswith("_control")]
+            say(f"   ledger replica `ledger-1` partitioned from etcd ({', '.join(control)}) for "
+                f"{m['ledger_down']} s")
+            imp = self.impair("replica ledger-1 partitioned")
+            cut = self.disconnect(cid, networks=control)
+            try:
+                self.sleep(m["ledger_down"])
+            finally:
+                self.reconnect(cut)
+                imp["end"] = now_ms()
+            self.sleep(m["settle"])
+            cid = self.container("etcd-0")
+            say(f"   etcd member etcd-0 killed (SIGKILL) for {m['ledger_down']} s, then started")
+            imp = self.impair("etcd-0 down")
+            try:
+                docker("kill", cid)
+                self.sleep(m["ledger_down"])
+            finally:
+                docker("start", cid, check=False)
+                imp["end"] = now_ms()
+            self.sleep(m["settle"])
+
+        self.scenario("control-plane", "a ledger replica killed, a replica partitioned from "
+                      "etcd, an etcd member killed (one at a time)", body)
+
+    def control_plane_failures(self, ops):
+        """Operations that failed while the control-plane scenario ran (none are excused)."""
+        sc = next((x for x in self.scenarios if x["name"] == "control-plane"), None)
+        if sc is None:
+            return []
+        return [o for o in ops if not o["ok"] and sc["start"] <= o["startMs"] <= sc["end"]]
+
     # -- verification and report --------------------------------------------------------------
 
     def verify(self, out_name, source="load.jsonl", blobs=0):
@@ -539,8 +599,11 @@ class Suite:
             "baseline": self.sc_baseline, "disconnect": self.sc_disconnect,
             "pause": self.sc_pause, "kill-restart": self.sc_kill,
             "partition": self.sc_partition, "ledger-restart": self.sc_ledger,
+            "control-plane": self.sc_control_plane,
         }
-        chosen = self.args.only or list(scenarios)
+        default = [n for n in scenarios
+                   if n != ("ledger-restart" if self.args.replicated else "control-plane")]
+        chosen = self.args.only or default
         for name in chosen:
             scenarios[name]()
         self.timings["scenarios"] = time.monotonic() - t
@@ -584,6 +647,13 @@ class Suite:
         bad = totals["lost"] > 0 or totals["wrong"] > 0
         if bad:
             say(f"FAIL: {totals['lost']} certified blobs lost, {totals['wrong']} wrong reads")
+            return 1
+        cp_failed = self.control_plane_failures(ops)
+        if cp_failed:
+            say(f"FAIL: {len(cp_failed)} operations failed while one control-plane machine was "
+                "down (a replicated control plane must hide that):")
+            for o in cp_failed[:10]:
+                say(f"   {o['op']} at {o['startMs']}: {str(o.get('error', ''))[:200]}")
             return 1
         if self.args.strict and totals["unexcused"] > 0:
             say(f"FAIL (--strict): {totals['unexcused']} operations failed while at most f "
@@ -639,8 +709,13 @@ def main():
                    help="chooses the victims and the blob contents")
     p.add_argument("--n-shards", type=int, default=70)
     p.add_argument("--only", nargs="+", choices=["baseline", "disconnect", "pause",
-                                                 "kill-restart", "partition", "ledger-restart"],
+                                                 "kill-restart", "partition", "ledger-restart",
+                                                 "control-plane"],
                    help="run only these scenarios, in this order")
+    p.add_argument("--replicated", action="store_true",
+                   help="the control plane as 3 ledger replicas over 3 etcd members "
+                        "(docker-compose.replicated.yaml); runs `control-plane` instead of "
+                        "`ledger-restart`, and fails if any operation fails during it")
     p.add_argument("--grace", type=float, default=3.0,
                    help="seconds after a heal during which failures are still excused")
     p.add_argument("--strict", action="store_true",

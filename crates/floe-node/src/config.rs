@@ -32,7 +32,8 @@ pub struct NodeConfig {
     /// Address to listen on for the REST API, e.g. `127.0.0.1:9185`.
     pub listen_address: String,
     /// Base URL of the ledger, e.g. `http://127.0.0.1:9100` (or a comma-separated list of
-    /// replicas).
+    /// replicas). May be left out when `ledger_urls` is given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ledger_url: String,
     /// Replicas of the ledger; when given, used instead of `ledger_url` (the node fails over
     /// between them).
@@ -166,6 +167,14 @@ impl NodeConfig {
             path: path.into(),
             reason: e.to_string(),
         })?;
+        if config.ledger_urls().is_empty() {
+            return Err(ConfigError::Parse {
+                path: path.into(),
+                reason: "no ledger: set ledger_url = \"http://HOST:PORT\" or ledger_urls = \
+                         [\"http://HOST:PORT\", …] (one URL per ledger replica)"
+                    .into(),
+            });
+        }
         if config.limits.max_connections == 0 || config.limits.header_read_timeout_ms == 0 {
             return Err(ConfigError::Parse {
                 path: path.into(),
@@ -270,5 +279,32 @@ mod tests {
                 "node.example.toml does not document {key}"
             );
         }
+    }
+
+    fn load_text(text: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(&path)
+    }
+
+    /// A node of a replicated control plane lists its replicas and needs no `ledger_url`; a
+    /// config with neither is refused with a message that says what to add.
+    #[test]
+    fn ledger_urls_alone_is_enough_and_no_ledger_at_all_is_refused() {
+        let base =
+            "storage_path = \"/d\"\nkeys_path = \"/k.json\"\nlisten_address = \"0.0.0.0:9185\"\n";
+        let c = load_text(&format!(
+            "{base}ledger_urls = [\"http://a:9100\", \"http://b:9100\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ledger_urls(), vec!["http://a:9100", "http://b:9100"]);
+        let c = load_text(&format!(
+            "{base}ledger_url = \"http://a:9100,http://b:9100\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ledger_urls(), vec!["http://a:9100", "http://b:9100"]);
+        let err = load_text(base).unwrap_err().to_string();
+        assert!(err.contains("ledger_urls = ["), "{err}");
     }
 }
