@@ -8,13 +8,16 @@
 //! * A client has `header_read_timeout` to send a request's headers; a connection that
 //!   dribbles them (slowloris) or stays idle that long between keep-alive requests is closed.
 //! * With a TLS configuration ([`serve_with`]), the handshake must finish within the same
-//!   deadline, and ALPN picks HTTP/2 or HTTP/1.1.
+//!   deadline, and ALPN picks HTTP/2 or HTTP/1.1; an HTTP/2 client must then send its preface
+//!   within the same deadline (hyper's HTTP/2 server waits for it without one).
 //! * On shutdown the listener closes at once, requests in flight finish, and connections are
 //!   dropped after `drain_timeout` at the latest.
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -22,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -165,13 +169,17 @@ async fn serve_tls(
         Err(_) => return,
     };
     let builder = builder.clone();
-    let builder = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    // HTTP/1.1 has its header-read timeout; an HTTP/2 server waits for the preface without
+    // one, so the client gets the same deadline for it as a plain connection does.
+    let io = PrefaceDeadline::new(tls, if h2 { H2_PREFACE.len() } else { 0 }, timeout);
+    let builder = if h2 {
         builder.http2_only()
     } else {
         builder.http1_only()
     };
     let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
@@ -211,5 +219,75 @@ async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
         }
         // A partial preface: wait for more (the caller's deadline bounds this).
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A stream whose reads fail with `TimedOut` once `deadline` has passed before the peer sent
+/// its first `needed` bytes; after that, or with `needed = 0`, it is the stream itself.
+struct PrefaceDeadline<S> {
+    inner: S,
+    needed: usize,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> PrefaceDeadline<S> {
+    fn new(inner: S, needed: usize, limit: Duration) -> Self {
+        PrefaceDeadline {
+            inner,
+            needed,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PrefaceDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.needed > 0 && this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not send the HTTP/2 preface in time",
+            )));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.needed = this.needed.saturating_sub(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PrefaceDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
