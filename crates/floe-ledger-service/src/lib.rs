@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod certificates;
+mod guard;
 pub mod openapi;
 pub mod replica;
 pub mod service;

@@ -396,7 +396,14 @@ impl Ledger {
                         Ok(Vec::new())
                     }
                     Some(e) => {
-                        let r = inner.state.apply(&e);
+                        let r = match crate::guard::apply(&mut inner.state, &e) {
+                            Ok(r) => r,
+                            Err(reason) => {
+                                tracing::error!(%reason, seq = record.seq, "replica stopped");
+                                inner.poisoned = Some(reason);
+                                break;
+                            }
+                        };
                         if let Ok(events) = &r {
                             crate::certificates::note_certificate(
                                 &mut inner.certificates,

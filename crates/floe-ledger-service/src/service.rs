@@ -70,6 +70,8 @@ pub enum OpenError {
         "log entry {index} no longer applies ({error}): the log does not belong to this genesis or this build"
     )]
     Diverged { index: u64, error: TxError },
+    #[error("log entry {index}: {reason} (a bug in the ledger's rules; the log is unchanged)")]
+    Invariant { index: u64, reason: String },
     #[error("etcd log: {0}")]
     Etcd(#[from] floe_ledger_etcd::EtcdLogError),
     #[error("snapshot: {0}")]
@@ -282,8 +284,8 @@ impl Ledger {
             state.preverify(&entries);
             for (j, entry) in entries.iter().enumerate() {
                 let index = first + j as u64;
-                let evs = state
-                    .apply(entry)
+                let evs = crate::guard::apply(&mut state, entry)
+                    .map_err(|reason| OpenError::Invariant { index, reason })?
                     .map_err(|error| OpenError::Diverged { index, error })?;
                 crate::certificates::note_certificate(&mut certificates, entry, &evs);
                 events.extend(evs);
@@ -375,11 +377,16 @@ impl Ledger {
                 return Err(SubmitError::Busy(in_flight));
             }
             let epoch_before = inner.state.epoch();
-            let events = match inner.state.apply(&entry) {
-                Ok(events) => events,
+            let events = match crate::guard::apply(&mut inner.state, &entry) {
+                Ok(Ok(events)) => events,
                 // The rejection reflects the current state (e.g. "next sequence is N"):
                 // answer only once everything it may reflect is durable (below).
-                Err(e) => break 'sequenced Err((e, inner.state.entry_count())),
+                Ok(Err(e)) => break 'sequenced Err((e, inner.state.entry_count())),
+                Err(reason) => {
+                    tracing::error!(%reason, "ledger stopped: the entry is not in the log");
+                    inner.poisoned = Some(reason.clone());
+                    return Err(SubmitError::LogFailed(reason));
+                }
             };
             let entry_index = inner.state.entry_count() - 1;
             inner.applied = inner.state.entry_count();

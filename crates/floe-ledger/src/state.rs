@@ -16,6 +16,7 @@ mod attribute_rules;
 mod blob_rules;
 mod challenge_rules;
 mod effects;
+mod invariants;
 mod node_rules;
 mod preverify;
 mod snapshot;
@@ -402,6 +403,7 @@ impl LedgerState {
         if matches!(entry, LogEntry::Checkpoint { .. }) {
             return Ok(Vec::new());
         }
+        let before = self.before_entry();
         let mut out = Effects::new(
             self.entry_count,
             entry.digest(),
@@ -416,6 +418,7 @@ impl LedgerState {
         let events = out.events;
         self.entry_count += 1;
         self.event_count += events.len() as u64;
+        self.assert_after_entry(&before, &events);
         self.digest = blake2b256(&[
             b"floe-ledger-entry-v1",
             &self.digest,
