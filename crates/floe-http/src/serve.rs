@@ -222,12 +222,13 @@ async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
     }
 }
 
-/// A stream whose reads fail with `TimedOut` once `deadline` has passed before the peer sent
-/// its first `needed` bytes; after that, or with `needed = 0`, it is the stream itself.
+/// A stream whose reads fail with `TimedOut` once the deadline has passed before the peer sent
+/// its first `needed` bytes. The timer is dropped as soon as they arrived (or at once with
+/// `needed = 0`), so the rest of the connection pays for nothing but the wrapper.
 struct PrefaceDeadline<S> {
     inner: S,
     needed: usize,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> PrefaceDeadline<S> {
@@ -235,7 +236,7 @@ impl<S> PrefaceDeadline<S> {
         PrefaceDeadline {
             inner,
             needed,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            deadline: (needed > 0).then(|| Box::pin(tokio::time::sleep(limit))),
         }
     }
 }
@@ -247,7 +248,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for PrefaceDeadline<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.needed > 0 && this.deadline.as_mut().poll(cx).is_ready() {
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the client did not send the HTTP/2 preface in time",
@@ -255,8 +258,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for PrefaceDeadline<S> {
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
+        if this.deadline.is_some()
+            && let Poll::Ready(Ok(())) = polled
+        {
             this.needed = this.needed.saturating_sub(buf.filled().len() - before);
+            if this.needed == 0 {
+                this.deadline = None;
+            }
         }
         polled
     }
