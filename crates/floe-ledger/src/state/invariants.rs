@@ -103,25 +103,26 @@ impl LedgerState {
         let Some(blob) = self.blobs.get(object_id) else {
             return Err(format!("blob object {object_id} {what} but absent"));
         };
-        let agrees = blob.blob_id == *blob_id
+        // What the event says of the object's state: deleted or not, and certified.
+        let state_agrees = match kind {
+            EventKind::BlobDeleted { .. } => blob.deleted,
+            EventKind::BlobCertified { .. } => !blob.deleted && blob.certified_epoch.is_some(),
+            _ => !blob.deleted,
+        };
+        if blob.blob_id == *blob_id
             && end_epoch.is_none_or(|e| e == blob.end_epoch())
-            && match what {
-                "certified" => blob.certified_epoch.is_some() && !blob.deleted,
-                "deleted" => blob.deleted,
-                _ => !blob.deleted,
-            };
-        if agrees {
-            Ok(())
-        } else {
-            Err(format!(
-                "blob object {object_id} {what}, but it holds blob {} ending at {}, certified \
-                 {:?}, deleted {}",
-                blob.blob_id,
-                blob.end_epoch(),
-                blob.certified_epoch,
-                blob.deleted
-            ))
+            && state_agrees
+        {
+            return Ok(());
         }
+        Err(format!(
+            "blob object {object_id} {what}, but it holds blob {} ending at {}, certified {:?}, \
+             deleted {}",
+            blob.blob_id,
+            blob.end_epoch(),
+            blob.certified_epoch,
+            blob.deleted
+        ))
     }
 }
 
