@@ -465,7 +465,8 @@ impl Ledger {
                 }
             }
             let mut shared = replica.shared();
-            if let Some(last) = records.last() {
+            // The last record applied (all of them, unless a violated invariant stopped us).
+            if let Some(last) = records.iter().rfind(|r| r.seq < inner.applied) {
                 shared.head = Chain::new(last.seq + 1, last.hash());
                 shared.status.chain_head = last.hash();
             }
