@@ -428,22 +428,30 @@ class Suite:
         who = "the load client and the daemon" if self.daemon else "the load client"
         self.scenario("partition", f"{who} partitioned from a minority of nodes", body)
 
+    def killed_for(self, service, seconds, label, ledger=False, wait_ledger=False):
+        """SIGKILL `service`'s container, hold `seconds`, start it again on its volume (waiting
+        until the ledger answers if `wait_ledger`); the impairment is recorded as `label`."""
+        cid = self.container(service)
+        imp = self.impair(label, ledger=ledger)
+        try:
+            docker("kill", cid)
+            self.sleep(seconds)
+        finally:
+            docker("start", cid, check=False)
+            if wait_ledger:
+                self.wait_ledger(60)
+            imp["end"] = now_ms()
+        return imp
+
     def sc_ledger(self):
         m = self.mode
 
         def body():
             self.sleep(m["settle"])
-            cid = self.container("ledger")
             say(f"   ledger killed (SIGKILL) for {m['ledger_down']} s, then started on its "
                 "volume")
-            imp = self.impair("ledger down", ledger=True)
-            try:
-                docker("kill", cid)
-                self.sleep(m["ledger_down"])
-            finally:
-                docker("start", cid, check=False)
-                self.wait_ledger(60)
-                imp["end"] = now_ms()
+            imp = self.killed_for("ledger", m["ledger_down"], "ledger down", ledger=True,
+                                  wait_ledger=True)
             say(f"   ledger answered again after {(imp['end'] - imp['start']) / 1000:.1f} s")
             self.sleep(m["settle"])
 
@@ -457,17 +465,9 @@ class Suite:
 
         def body():
             self.sleep(m["settle"])
-            cid = self.container("ledger")
             say(f"   ledger replica `ledger` killed (SIGKILL) for {m['ledger_down']} s, then "
                 "started on its volume")
-            imp = self.impair("replica ledger down")
-            try:
-                docker("kill", cid)
-                self.sleep(m["ledger_down"])
-            finally:
-                docker("start", cid, check=False)
-                self.wait_ledger(60)
-                imp["end"] = now_ms()
+            self.killed_for("ledger", m["ledger_down"], "replica ledger down", wait_ledger=True)
             self.sleep(m["settle"])
             cid = self.container("ledger-1")
             control = [n for n in self.networks_of(cid) if n.endswith("_control")]
@@ -481,15 +481,8 @@ class Suite:
                 self.reconnect(cut)
                 imp["end"] = now_ms()
             self.sleep(m["settle"])
-            cid = self.container("etcd-0")
             say(f"   etcd member etcd-0 killed (SIGKILL) for {m['ledger_down']} s, then started")
-            imp = self.impair("etcd-0 down")
-            try:
-                docker("kill", cid)
-                self.sleep(m["ledger_down"])
-            finally:
-                docker("start", cid, check=False)
-                imp["end"] = now_ms()
+            self.killed_for("etcd-0", m["ledger_down"], "etcd-0 down")
             self.sleep(m["settle"])
 
         self.scenario("control-plane", "a ledger replica killed, a replica partitioned from "
