@@ -400,6 +400,18 @@ impl Client {
             .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
             .collect();
         let mut liveness = Liveness::new(&self.config.communication);
+        // Until a node answered once in this read, it has at most an even share of the
+        // requests in flight: a frozen node then holds a share, not most of them, until its
+        // requests are hedged.
+        let first: HashSet<usize> = order
+            .iter()
+            .take(limit.min(need))
+            .map(|&i| holder(i))
+            .collect();
+        let share = limit.div_ceil(first.len().max(1));
+        let mut answered: HashSet<usize> = HashSet::new();
+        let mut hedged_requests = 0usize;
+        let started_at = Instant::now();
         let mut pending: VecDeque<u16> = order.into();
         let mut set = JoinSet::new();
         // In flight: task → (started, holder, hedged, index).
@@ -407,16 +419,20 @@ impl Client {
         let mut good = Vec::with_capacity(need);
         let mut failures = Vec::new();
         let spawn_next = |set: &mut JoinSet<_>,
-                          in_flight: &mut HashMap<_, _>,
+                          in_flight: &mut HashMap<_, (Instant, usize, bool, u16)>,
                           pending: &mut VecDeque<u16>,
                           suspects: &HashSet<usize>,
+                          answered: &HashSet<usize>,
                           permit: tokio::sync::OwnedSemaphorePermit| {
-            // The first candidate whose holder is not suspect, else the first one.
-            let pos = pending
-                .iter()
-                .position(|&i| !suspects.contains(&holder(i)))
-                .unwrap_or(0);
-            let Some(index) = pending.remove(pos) else {
+            let mut busy: HashMap<usize, usize> = HashMap::new();
+            for f in in_flight.values() {
+                *busy.entry(f.1).or_default() += 1;
+            }
+            let pick = next_candidate(pending, holder, |m| Holder {
+                suspect: suspects.contains(&m),
+                capped: !answered.contains(&m) && busy.get(&m).copied().unwrap_or(0) >= share,
+            });
+            let Some(index) = pick.and_then(|pos| pending.remove(pos)) else {
                 return false;
             };
             let member = holder(index);
@@ -452,7 +468,14 @@ impl Client {
                         Err(_) => break,
                     },
                 };
-                if !spawn_next(&mut set, &mut in_flight, &mut pending, &suspects, permit) {
+                if !spawn_next(
+                    &mut set,
+                    &mut in_flight,
+                    &mut pending,
+                    &suspects,
+                    &answered,
+                    permit,
+                ) {
                     break;
                 }
             }
@@ -506,13 +529,20 @@ impl Client {
                 _ = tokio::time::sleep(wait) => {
                     // Requests past the hedge delay stop counting; their nodes are suspect for
                     // this read (and for the client's next ones if still silent at its end).
+                    // All of a node's requests go together: they wait on the same node.
                     let now = Instant::now();
+                    let late: HashSet<usize> = in_flight
+                        .values()
+                        .filter(|f| !f.2 && now.duration_since(f.0) >= hedge)
+                        .map(|f| f.1)
+                        .collect();
                     for f in in_flight.values_mut() {
-                        if !f.2 && now.duration_since(f.0) >= hedge {
+                        if !f.2 && late.contains(&f.1) {
                             f.2 = true;
-                            suspects.insert(f.1);
+                            hedged_requests += 1;
                         }
                     }
+                    suspects.extend(late);
                     continue;
                 }
             };
@@ -526,6 +556,7 @@ impl Client {
             let Some((started, member, _, _)) = in_flight.remove(&id) else {
                 continue;
             };
+            answered.insert(member);
             match result {
                 Ok(s) => {
                     latencies.add(started.elapsed());
@@ -553,9 +584,51 @@ impl Client {
         for f in in_flight.values().filter(|f| f.2) {
             self.health.suspect(address(f.1), now);
         }
+        tracing::debug!(
+            %blob_id,
+            %axis,
+            need,
+            got = good.len(),
+            hedged_requests,
+            suspects = suspects.len(),
+            ms = started_at.elapsed().as_millis() as u64,
+            "sliver fetch finished"
+        );
         failures.extend(liveness.failures(committee));
         (good, failures)
     }
+}
+
+/// What the choice of the next request knows of a candidate's holder.
+#[derive(Clone, Copy, Debug, Default)]
+struct Holder {
+    /// Failed or did not answer in time, in this read or recently.
+    suspect: bool,
+    /// Has not answered yet in this read and already has its share of requests in flight.
+    capped: bool,
+}
+
+/// The position in `pending` to request next: the first candidate whose holder is neither
+/// suspect nor capped; when only suspect holders are left, the first candidate that is not
+/// capped. `None` when nothing is pending, or every candidate's holder is capped (the read
+/// waits for answers).
+fn next_candidate(
+    pending: &VecDeque<u16>,
+    holder: impl Fn(u16) -> usize,
+    state: impl Fn(usize) -> Holder,
+) -> Option<usize> {
+    let mut fallback = None;
+    for (pos, &i) in pending.iter().enumerate() {
+        let h = state(holder(i));
+        if h.capped {
+            continue;
+        }
+        if !h.suspect {
+            return Some(pos);
+        }
+        fallback = fallback.or(Some(pos));
+    }
+    fallback
 }
 
 /// `indices` reordered round-robin over their holders (each holder's own indices keep their
@@ -635,7 +708,35 @@ async fn verify(
 
 #[cfg(test)]
 mod tests {
-    use super::interleave_by_holder;
+    use std::collections::VecDeque;
+
+    use super::{Holder, interleave_by_holder, next_candidate};
+
+    #[test]
+    fn the_next_request_skips_capped_holders_and_prefers_ones_not_suspect() {
+        // Indices 0..6 held by node index / 2: 0, 0, 1, 1, 2, 2.
+        let holder = |i: u16| usize::from(i / 2);
+        let pending: VecDeque<u16> = (0..6).collect();
+        let of = |suspect: &'static [usize], capped: &'static [usize]| {
+            move |m: usize| Holder {
+                suspect: suspect.contains(&m),
+                capped: capped.contains(&m),
+            }
+        };
+        assert_eq!(next_candidate(&pending, holder, of(&[], &[])), Some(0));
+        // Node 0 has its share in flight and has not answered (maybe frozen): node 1 next.
+        assert_eq!(next_candidate(&pending, holder, of(&[], &[0])), Some(2));
+        // A suspect node is skipped while another is left.
+        assert_eq!(next_candidate(&pending, holder, of(&[0, 1], &[])), Some(4));
+        // Only suspect ones left: the first of them that is not capped.
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[0, 1, 2], &[0])),
+            Some(2)
+        );
+        // Every holder capped: wait for answers.
+        assert_eq!(next_candidate(&pending, holder, of(&[], &[0, 1, 2])), None);
+        assert_eq!(next_candidate(&VecDeque::new(), holder, of(&[], &[])), None);
+    }
 
     #[test]
     fn interleaving_spreads_contiguous_holders_and_keeps_every_index_once() {
