@@ -22,6 +22,7 @@ pub mod recovery;
 mod rs;
 pub mod sliver;
 pub mod tx_digest;
+pub mod uleb128;
 
 pub use config::{ConfigError, EncodingConfig};
 pub use decode::{

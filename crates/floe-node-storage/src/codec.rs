@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use floe_core::{
     BlobId, BlobMetadata, Epoch, ObjectId, ShardIndex, SliverData, SliverIndex, SliverType,
-    TxDigest,
+    TxDigest, uleb128,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -292,18 +292,12 @@ fn from_bcs<T: DeserializeOwned>(what: impl Fn() -> String, bytes: &[u8]) -> Res
 pub(crate) fn encode_sliver(sliver: &SliverData) -> Result<fjall::Slice, StoreError> {
     let len = u32::try_from(sliver.symbols.len())
         .ok()
-        .filter(|&l| l <= BCS_MAX_LEN)
+        .filter(|&l| l <= uleb128::MAX_LEN)
         .ok_or_else(|| StoreError::corrupt("sliver", "too long to encode"))?;
-    let mut head = [0u8; 6];
-    let mut used = 1; // head[0] = 0: the V1 tag
-    let mut rest = len;
-    while rest >= 0x80 {
-        head[used] = (rest as u8) | 0x80;
-        used += 1;
-        rest >>= 7;
-    }
-    head[used] = rest as u8;
-    used += 1;
+    let mut head = [0u8; 1 + uleb128::MAX_BYTES]; // head[0] = 0: the V1 tag
+    let (prefix, prefix_len) = uleb128::encode(len);
+    head[1..][..prefix_len].copy_from_slice(&prefix[..prefix_len]);
+    let used = 1 + prefix_len;
     let mut tail = [0u8; 4];
     tail[..2].copy_from_slice(&sliver.symbol_size.to_le_bytes());
     tail[2..].copy_from_slice(&sliver.index.get().to_le_bytes());
@@ -316,27 +310,6 @@ pub(crate) fn encode_sliver(sliver: &SliverData) -> Result<fjall::Slice, StoreEr
         .map_err(|e| StoreError::corrupt("sliver", e.to_string()))
 }
 
-/// BCS bounds sequence lengths to 2^31 − 1.
-const BCS_MAX_LEN: u32 = (1 << 31) - 1;
-
-/// Reads a canonical BCS ULEB128 length; returns it and the bytes after it.
-fn read_uleb128(bytes: &[u8]) -> Result<(usize, &[u8]), String> {
-    let mut value: u64 = 0;
-    for (i, &byte) in bytes.iter().enumerate().take(5) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            if i > 0 && byte == 0 {
-                return Err("non-canonical length".into());
-            }
-            if value > u64::from(BCS_MAX_LEN) {
-                return Err("length too large".into());
-            }
-            return Ok((value as usize, &bytes[i + 1..]));
-        }
-    }
-    Err("bad length".into())
-}
-
 /// Decodes a sliver value (the inverse of [`encode_sliver`], as strict as `bcs`).
 pub(crate) fn decode_sliver(
     shard: ShardIndex,
@@ -346,7 +319,8 @@ pub(crate) fn decode_sliver(
 ) -> Result<SliverData, StoreError> {
     let what = || format!("{axis} sliver of blob {blob_id} in shard {shard}");
     check_tag(what, bytes)?;
-    let (len, rest) = read_uleb128(&bytes[1..]).map_err(|r| StoreError::corrupt(what(), r))?;
+    let (len, rest) =
+        uleb128::read(&bytes[1..]).map_err(|r| StoreError::corrupt(what(), r.to_string()))?;
     if rest.len() != len.saturating_add(4) {
         return Err(StoreError::corrupt(
             what(),

@@ -38,20 +38,11 @@ pub fn validate_identifier(identifier: &str) -> Result<(), IdentifierError> {
     if let Some(c) = identifier.chars().find(|c| c.is_control()) {
         return Err(IdentifierError::ControlCharacter(u32::from(c)));
     }
-    let bcs_len = uleb128_len(identifier.len()) + identifier.len();
+    let bcs_len = crate::uleb128::len(identifier.len()) + identifier.len();
     if bcs_len >= MAX_SECTION_LEN {
         return Err(IdentifierError::TooLong(bcs_len));
     }
     Ok(())
-}
-
-fn uleb128_len(mut value: usize) -> usize {
-    let mut len = 1;
-    while value >= 0x80 {
-        value >>= 7;
-        len += 1;
-    }
-    len
 }
 
 /// A patch's header and sections, everything of its region except the data.
