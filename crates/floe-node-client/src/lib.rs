@@ -8,6 +8,7 @@
 pub mod pool;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof};
@@ -74,14 +75,6 @@ pub struct SliverBatchBody {
 /// The sliver batch's wire version.
 pub const SLIVER_BATCH_VERSION: u8 = 1;
 
-fn push_uleb128(out: &mut Vec<u8>, mut v: usize) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 impl SliverBatchBody {
     pub fn new() -> Self {
         Self::default()
@@ -102,7 +95,7 @@ impl SliverBatchBody {
             SliverType::Primary => 0,
             SliverType::Secondary => 1,
         });
-        push_uleb128(&mut head, symbols.len());
+        floe_core::uleb128::push(&mut head, symbols.len());
         let mut tail = Vec::with_capacity(4);
         tail.extend_from_slice(&symbol_size.to_le_bytes());
         tail.extend_from_slice(&index.0.to_le_bytes());
@@ -121,7 +114,7 @@ impl SliverBatchBody {
     /// The finished body: version, sliver count, the slivers.
     pub fn finish(mut self) -> FinishedBatch {
         let mut header = vec![SLIVER_BATCH_VERSION];
-        push_uleb128(&mut header, self.count);
+        floe_core::uleb128::push(&mut header, self.count);
         self.len += header.len();
         self.chunks.insert(0, header.into());
         FinishedBatch {
@@ -178,6 +171,9 @@ pub struct NodeClient {
     base: String,
     http: reqwest::Client,
     timeout: Duration,
+    /// Why this node cannot be reached at all (no TLS client could be built for its key):
+    /// every request fails at once with this reason, naming the node.
+    unusable: Option<Arc<str>>,
 }
 
 impl NodeClient {
@@ -194,11 +190,15 @@ impl NodeClient {
                 base,
                 http,
                 timeout,
+                unusable: None,
             },
-            // No TLS client could be built: requests then fail with the reason, naming the node.
             Err(e) => {
-                let mut client = Self::new(pools.plain().clone(), address, timeout);
-                client.base = format!("tls-unavailable://{address} ({e})");
+                let host = address
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
+                let mut client = Self::new(pools.plain().clone(), host, timeout);
+                client.base = format!("https://{}", host.trim_end_matches('/'));
+                client.unusable = Some(format!("no TLS client for its network key: {e}").into());
                 client
             }
         }
@@ -215,11 +215,28 @@ impl NodeClient {
             base,
             http,
             timeout,
+            unusable: None,
         }
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// Why no request to this node can be sent, if so (see [`Self::for_node`]).
+    pub fn unusable(&self) -> Option<&str> {
+        self.unusable.as_deref()
+    }
+
+    /// The error every request to an unusable node gets, before anything is sent.
+    fn check_usable(&self, url: &str) -> Result<(), NodeClientError> {
+        match &self.unusable {
+            Some(reason) => Err(NodeClientError::Unreachable {
+                url: url.into(),
+                reason: reason.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The HTTP client this node is reached with (pinned to its network key when it has one).
@@ -254,6 +271,7 @@ impl NodeClient {
         url: &str,
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), NodeClientError> {
+        self.check_usable(url)?;
         let resp = req
             .timeout(timeout)
             .send()
@@ -397,6 +415,9 @@ impl NodeClient {
     /// the process is alive and serving).
     pub async fn probe(&self, timeout: Duration) -> bool {
         let url = format!("{}/v1/health", self.base);
+        if self.unusable.is_some() {
+            return false;
+        }
         matches!(
             tokio::time::timeout(timeout, self.http.get(&url).timeout(timeout).send()).await,
             Ok(Ok(_))
@@ -542,6 +563,7 @@ impl NodeClient {
     ) -> Result<SignedMessage, NodeClientError> {
         let blob_id = request.v1().blob_id;
         let url = format!("{}/v1/blobs/{blob_id}/audit", self.base);
+        self.check_usable(&url)?;
         let body = bcs::to_bytes(request).expect("a fixed-layout request serialises");
         let unreachable = |e: reqwest::Error| {
             // reqwest's message hides the cause (refused, reset, …): name it.
@@ -672,5 +694,38 @@ mod batch_tests {
             assert_eq!(body.len(), expected.len());
             assert_eq!(body.to_vec(), expected, "{k} slivers of {len}+ bytes");
         }
+    }
+}
+
+#[cfg(test)]
+mod unusable_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unusable_node_fails_every_request_at_once_with_its_reason() {
+        // A port that answers nothing: were anything sent, the request would fail differently.
+        let mut client = NodeClient::new(
+            reqwest::Client::new(),
+            "127.0.0.1:9",
+            Duration::from_secs(5),
+        );
+        client.base = "https://127.0.0.1:9".into();
+        client.unusable = Some("no TLS client for its network key: test".into());
+        let blob_id = BlobId([7; 32]);
+        let err = client.get_metadata(&blob_id).await.expect_err("unusable");
+        let text = err.to_string();
+        assert!(
+            text.contains("https://127.0.0.1:9/v1/blobs/")
+                && text.contains("no TLS client for its network key: test"),
+            "{text}"
+        );
+        assert!(
+            !client.probe(Duration::from_secs(1)).await,
+            "no probe either"
+        );
+        assert_eq!(
+            client.unusable(),
+            Some("no TLS client for its network key: test")
+        );
     }
 }

@@ -187,6 +187,9 @@ impl StorageNode {
             peer: peer.name.clone(),
             reason,
         };
+        if let Some(reason) = client.unusable() {
+            return Err(unavailable(reason.to_string()));
+        }
         let lied = |reason: String| ShardSyncError::PeerLied {
             peer: peer.name.clone(),
             reason,
