@@ -164,6 +164,11 @@ impl Latencies {
         self.sorted.insert(at, latency);
     }
 
+    /// The median answer time, once there are enough answers to tell.
+    pub(crate) fn median(&self) -> Option<Duration> {
+        (self.sorted.len() >= MIN_SAMPLES).then(|| self.sorted[self.sorted.len() / 2])
+    }
+
     /// How long a request may go unanswered before it is hedged: `max` until a few answers
     /// arrived, then one and a half times their 90th percentile, within `[min, max]`.
     pub(crate) fn hedge(&self, min: Duration, max: Duration) -> Duration {
@@ -189,7 +194,9 @@ mod tests {
             l.add(10 * MS);
         }
         assert_eq!(l.hedge(min, max), max, "too few answers: the fixed delay");
+        assert_eq!(l.median(), None);
         l.add(10 * MS);
+        assert_eq!(l.median(), Some(10 * MS));
         assert_eq!(
             l.hedge(min, max),
             min,

@@ -152,6 +152,10 @@ impl Client {
             });
         }
         let slivers_at = started.elapsed();
+        let repair_rows = slivers
+            .iter()
+            .filter(|v| v.sliver().index.0 >= p as u16)
+            .count();
         progress.phase("decoding", 0);
         let blob = decode(config, metadata, slivers, options.check).await;
         progress.finish();
@@ -161,6 +165,9 @@ impl Client {
             metadata_ms = (metadata_at - status_at).as_millis() as u64,
             slivers_ms = (slivers_at - metadata_at).as_millis() as u64,
             decode_ms = (started.elapsed() - slivers_at).as_millis() as u64,
+            repair_rows,
+            failures = failures.len(),
+            first_failure = failures.first().map(|f| f.reason.as_str()),
             "read finished"
         );
         blob
@@ -394,7 +401,16 @@ impl Client {
         let limit = self.config.communication.max_concurrent_sliver_reads;
         let hedge_min = Duration::from_millis(self.config.communication.hedge_min_ms);
         let mut latencies = Latencies::default();
-        let holder = |index: u16| committee.holder_of(&blob_id, axis, SliverIndex(index));
+        // Each candidate's holder, worked out once (it takes a modular reduction of the blob
+        // ID); every candidate is looked up on each request, and on each answer.
+        let holders: HashMap<u16, usize> = order
+            .iter()
+            .map(|&i| (i, committee.holder_of(&blob_id, axis, SliverIndex(i))))
+            .collect();
+        let holder = |index: u16| holders[&index];
+        // The first `need` candidates are the ones the caller prefers (a read's systematic
+        // slivers: no decoding); the rest are taken only for those that cannot be had.
+        let preferred: HashSet<u16> = order.iter().take(need).copied().collect();
         let address = |member: usize| committee.members[member].info.network_address.as_str();
         let mut suspects: HashSet<usize> = (0..committee.members.len())
             .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
@@ -423,15 +439,32 @@ impl Client {
                           pending: &mut VecDeque<u16>,
                           suspects: &HashSet<usize>,
                           answered: &HashSet<usize>,
+                          latencies: &Latencies,
                           permit: tokio::sync::OwnedSemaphorePermit| {
-            let mut busy: HashMap<usize, usize> = HashMap::new();
+            // Per holder: requests in flight, and since when the oldest has waited.
+            let mut busy: HashMap<usize, (usize, Instant)> = HashMap::new();
             for f in in_flight.values() {
-                *busy.entry(f.1).or_default() += 1;
+                let b = busy.entry(f.1).or_insert((0, f.0));
+                b.0 += 1;
+                b.1 = b.1.min(f.0);
             }
-            let pick = next_candidate(pending, holder, |m| Holder {
-                suspect: suspects.contains(&m),
-                capped: !answered.contains(&m) && busy.get(&m).copied().unwrap_or(0) >= share,
-            });
+            // Waiting on a holder longer than twice the usual answer: its preferred
+            // candidates no longer hold back the fallbacks.
+            let usual = latencies.median().map(|m| m * 2);
+            let now = Instant::now();
+            let pick = next_candidate(
+                pending,
+                holder,
+                |m| {
+                    let (count, oldest) = busy.get(&m).copied().unwrap_or((0, now));
+                    Holder {
+                        suspect: suspects.contains(&m),
+                        capped: !answered.contains(&m) && count >= share,
+                        stalled: usual.is_some_and(|u| now.duration_since(oldest) > u),
+                    }
+                },
+                |i| preferred.contains(&i),
+            );
             let Some(index) = pick.and_then(|pos| pending.remove(pos)) else {
                 return false;
             };
@@ -474,6 +507,7 @@ impl Client {
                     &mut pending,
                     &suspects,
                     &answered,
+                    &latencies,
                     permit,
                 ) {
                     break;
@@ -606,29 +640,36 @@ struct Holder {
     suspect: bool,
     /// Has not answered yet in this read and already has its share of requests in flight.
     capped: bool,
+    /// Its oldest request has waited well past the usual answer time.
+    stalled: bool,
 }
 
 /// The position in `pending` to request next: the first candidate whose holder is neither
-/// suspect nor capped; when only suspect holders are left, the first candidate that is not
-/// capped. `None` when nothing is pending, or every candidate's holder is capped (the read
-/// waits for answers).
+/// suspect nor capped, unless it is not `preferred` while a capped holder (one still to answer,
+/// neither suspect nor stalled) has preferred candidates waiting: then `None`, the read waits for answers
+/// rather than trade a slow start for a decode. When only suspect holders are left, the first
+/// of their candidates that is not capped. `None` also when nothing is pending or every
+/// holder is capped.
 fn next_candidate(
     pending: &VecDeque<u16>,
     holder: impl Fn(u16) -> usize,
     state: impl Fn(usize) -> Holder,
+    preferred: impl Fn(u16) -> bool,
 ) -> Option<usize> {
     let mut fallback = None;
+    let mut waiting_for_capped = false;
     for (pos, &i) in pending.iter().enumerate() {
         let h = state(holder(i));
         if h.capped {
+            waiting_for_capped |= !h.suspect && !h.stalled && preferred(i);
             continue;
         }
         if !h.suspect {
-            return Some(pos);
+            return (!waiting_for_capped || preferred(i)).then_some(pos);
         }
         fallback = fallback.or(Some(pos));
     }
-    fallback
+    if waiting_for_capped { None } else { fallback }
 }
 
 /// `indices` reordered round-robin over their holders (each holder's own indices keep their
@@ -721,21 +762,76 @@ mod tests {
             move |m: usize| Holder {
                 suspect: suspect.contains(&m),
                 capped: capped.contains(&m),
+                stalled: false,
             }
         };
-        assert_eq!(next_candidate(&pending, holder, of(&[], &[])), Some(0));
+        let all = |_: u16| true;
+        assert_eq!(next_candidate(&pending, holder, of(&[], &[]), all), Some(0));
         // Node 0 has its share in flight and has not answered (maybe frozen): node 1 next.
-        assert_eq!(next_candidate(&pending, holder, of(&[], &[0])), Some(2));
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[], &[0]), all),
+            Some(2)
+        );
         // A suspect node is skipped while another is left.
-        assert_eq!(next_candidate(&pending, holder, of(&[0, 1], &[])), Some(4));
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[0, 1], &[]), all),
+            Some(4)
+        );
         // Only suspect ones left: the first of them that is not capped.
         assert_eq!(
-            next_candidate(&pending, holder, of(&[0, 1, 2], &[0])),
+            next_candidate(&pending, holder, of(&[0, 1, 2], &[0]), all),
             Some(2)
         );
         // Every holder capped: wait for answers.
-        assert_eq!(next_candidate(&pending, holder, of(&[], &[0, 1, 2])), None);
-        assert_eq!(next_candidate(&VecDeque::new(), holder, of(&[], &[])), None);
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[], &[0, 1, 2]), all),
+            None
+        );
+        // Indices 0..4 preferred (systematic), 4 and 5 a fallback (repair rows): while node 1
+        // may still answer for its preferred ones, nothing goes to node 2's fallbacks...
+        let systematic = |i: u16| i < 4;
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[], &[0, 1]), systematic),
+            None
+        );
+        // ...nor while one of them may...
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[1], &[0, 1]), systematic),
+            None
+        );
+        // ...unless it has kept them waiting well past the usual answer...
+        let stalled_1 = |m: usize| Holder {
+            suspect: false,
+            capped: m < 2,
+            stalled: m == 1,
+        };
+        assert_eq!(
+            next_candidate(&pending, holder, stalled_1, systematic),
+            None,
+            "node 0 still counts"
+        );
+        let both_stalled = |m: usize| Holder {
+            suspect: false,
+            capped: m < 2,
+            stalled: m < 2,
+        };
+        assert_eq!(
+            next_candidate(&pending, holder, both_stalled, systematic),
+            Some(4)
+        );
+        // ...and once both are suspect (hedged), the fallbacks replace their slivers.
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[0, 1], &[0, 1]), systematic),
+            Some(4)
+        );
+        assert_eq!(
+            next_candidate(&pending, holder, of(&[0, 1], &[]), systematic),
+            Some(4)
+        );
+        assert_eq!(
+            next_candidate(&VecDeque::new(), holder, of(&[], &[]), all),
+            None
+        );
     }
 
     #[test]
