@@ -25,9 +25,11 @@ mod challenges;
 mod committee;
 mod config;
 mod error;
+mod fetch;
 mod health;
 mod liveness;
 mod manage;
+mod parts;
 mod progress;
 mod quilt;
 mod read;
@@ -47,6 +49,7 @@ use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, Address};
 use floe_ledger_client::{AccountSession, LedgerClient};
 pub use manage::{NodeAgreement, VerifiedStatus};
+pub use parts::BlobParts;
 pub use progress::{NoProgress, Progress};
 pub use quilt::{
     BLOB_TYPE_ATTRIBUTE, OpenQuilt, QUILT_BLOB_TYPE, QuiltReadStats, QuiltStoreOutcome,

@@ -1,7 +1,7 @@
 //! The read path: status from the ledger, metadata verified against the blob ID, primary
 //! slivers verified against the metadata, decode, consistency check.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
-use crate::liveness::{Latencies, Liveness, TICK};
+use crate::parts::BlobParts;
 use crate::{Client, ClientError, NodeFailure, Progress};
 
 /// How to read.
@@ -34,9 +34,9 @@ pub(crate) struct Want {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Patience {
     /// The hedge delay until answers show what to expect.
-    first_hedge: Duration,
+    pub(crate) first_hedge: Duration,
     /// End the fetch when a request is hedged and no other candidate is left.
-    give_up_when_stuck: bool,
+    pub(crate) give_up_when_stuck: bool,
 }
 
 impl Client {
@@ -105,6 +105,20 @@ impl Client {
         options: ReadOptions,
         progress: Arc<dyn Progress>,
     ) -> Result<Vec<u8>, ClientError> {
+        self.read_parts(blob_id, options, progress)
+            .await
+            .map(BlobParts::into_vec)
+    }
+
+    /// Read a whole certified blob as the pieces it arrived in: when every systematic sliver
+    /// came (the usual case), the slivers themselves, with no decoding and no copy; otherwise
+    /// the decoded blob in one piece.
+    pub async fn read_parts(
+        &self,
+        blob_id: &BlobId,
+        options: ReadOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<BlobParts, ClientError> {
         let started = Instant::now();
         let committee = self.read_committee(blob_id).await?;
         let status_at = started.elapsed();
@@ -112,13 +126,7 @@ impl Client {
         let metadata_at = started.elapsed();
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
-        // Systematic slivers first (decoding is cheapest from them), each group spread over
-        // the holders: a node's shards are contiguous, so index order would send the first
-        // requests all to one node, and a silent one would stall them all for the first hedge
-        // delay (no answers, no latencies to adapt it to).
-        let holder = |i: u16| committee.holder_of(blob_id, SliverType::Primary, SliverIndex(i));
-        let mut order = interleave_by_holder(0..p as u16, holder);
-        order.extend(interleave_by_holder(p as u16..config.n_shards(), holder));
+        let order = primary_order(&committee, blob_id);
         let size = metadata.metadata.unencoded_length();
         progress.phase("downloading", size);
         if let Some(blob) = self
@@ -126,7 +134,7 @@ impl Client {
             .await
         {
             progress.finish();
-            return Ok(blob);
+            return Ok(blob.into());
         }
         let patience = self.patience(false);
         let (slivers, failures) = self
@@ -157,7 +165,7 @@ impl Client {
             .filter(|v| v.sliver().index.0 >= p as u16)
             .count();
         progress.phase("decoding", 0);
-        let blob = decode(config, metadata, slivers, options.check).await;
+        let blob = assemble(config, metadata, slivers, options.check, repair_rows).await;
         progress.finish();
         tracing::debug!(
             %blob_id,
@@ -373,303 +381,18 @@ impl Client {
             failures,
         })
     }
-
-    /// Fetch and verify slivers of `axis`, trying `order` front to back (slivers held by suspect
-    /// nodes last), until `need` distinct valid ones are in hand or every candidate failed.
-    ///
-    /// At most `max_concurrent_sliver_reads` requests count as active. A request unanswered
-    /// after the hedge delay stops counting (it may still complete and be used): a replacement
-    /// goes to another candidate and its node becomes suspect for this read and, if it has not
-    /// answered by the end, through [`NodeHealth`](crate::health::NodeHealth), for the
-    /// client's next reads. So a node that
-    /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
-    /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
-    /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
-    /// request has no replacement left to try.
-    pub(crate) async fn fetch_slivers(
-        &self,
-        committee: &CommitteeView,
-        metadata: &BlobMetadataWithId,
-        want: Want,
-        patience: Patience,
-        progress: &Arc<dyn Progress>,
-    ) -> (Vec<VerifiedSliver>, Vec<NodeFailure>) {
-        let Want { axis, order, need } = want;
-        let blob_id = metadata.blob_id;
-        let config = committee.config;
-        let metadata = Arc::new(metadata.clone());
-        let limit = self.config.communication.max_concurrent_sliver_reads;
-        let hedge_min = Duration::from_millis(self.config.communication.hedge_min_ms);
-        let mut latencies = Latencies::default();
-        // Each candidate's holder, worked out once (it takes a modular reduction of the blob
-        // ID); every candidate is looked up on each request, and on each answer.
-        let holders: HashMap<u16, usize> = order
-            .iter()
-            .map(|&i| (i, committee.holder_of(&blob_id, axis, SliverIndex(i))))
-            .collect();
-        let holder = |index: u16| holders[&index];
-        // The first `need` candidates are the ones the caller prefers (a read's systematic
-        // slivers: no decoding); the rest are taken only for those that cannot be had.
-        let preferred: HashSet<u16> = order.iter().take(need).copied().collect();
-        let address = |member: usize| committee.members[member].info.network_address.as_str();
-        let mut suspects: HashSet<usize> = (0..committee.members.len())
-            .filter(|&m| self.health.is_suspect(address(m), Instant::now()))
-            .collect();
-        let mut liveness = Liveness::new(&self.config.communication);
-        // Until a node answered once in this read, it has at most an even share of the
-        // requests in flight: a frozen node then holds a share, not most of them, until its
-        // requests are hedged.
-        let first: HashSet<usize> = order
-            .iter()
-            .take(limit.min(need))
-            .map(|&i| holder(i))
-            .collect();
-        let share = limit.div_ceil(first.len().max(1));
-        let mut answered: HashSet<usize> = HashSet::new();
-        let mut hedged_requests = 0usize;
-        let started_at = Instant::now();
-        let mut pending: VecDeque<u16> = order.into();
-        let mut set = JoinSet::new();
-        // In flight: task → (started, holder, hedged, index).
-        let mut in_flight: HashMap<tokio::task::Id, (Instant, usize, bool, u16)> = HashMap::new();
-        let mut good = Vec::with_capacity(need);
-        let mut failures = Vec::new();
-        let spawn_next = |set: &mut JoinSet<_>,
-                          in_flight: &mut HashMap<_, (Instant, usize, bool, u16)>,
-                          pending: &mut VecDeque<u16>,
-                          suspects: &HashSet<usize>,
-                          answered: &HashSet<usize>,
-                          latencies: &Latencies,
-                          permit: tokio::sync::OwnedSemaphorePermit| {
-            // Per holder: requests in flight, and since when the oldest has waited.
-            let mut busy: HashMap<usize, (usize, Instant)> = HashMap::new();
-            for f in in_flight.values() {
-                let b = busy.entry(f.1).or_insert((0, f.0));
-                b.0 += 1;
-                b.1 = b.1.min(f.0);
-            }
-            // Waiting on a holder longer than twice the usual answer: its preferred
-            // candidates no longer hold back the fallbacks.
-            let usual = latencies.median().map(|m| m * 2);
-            let now = Instant::now();
-            let pick = next_candidate(
-                pending,
-                holder,
-                |m| {
-                    let (count, oldest) = busy.get(&m).copied().unwrap_or((0, now));
-                    Holder {
-                        suspect: suspects.contains(&m),
-                        capped: !answered.contains(&m) && count >= share,
-                        stalled: usual.is_some_and(|u| now.duration_since(oldest) > u),
-                    }
-                },
-                |i| preferred.contains(&i),
-            );
-            let Some(index) = pick.and_then(|pos| pending.remove(pos)) else {
-                return false;
-            };
-            let member = holder(index);
-            let client = committee.members[member].client.clone();
-            let metadata = metadata.clone();
-            let task = set.spawn(async move {
-                let pair = SliverIndex(index).to_pair_index(axis, config.n_shards());
-                let answer = client.get_sliver(&blob_id, pair, axis).await;
-                drop(permit);
-                match answer {
-                    Ok(s) => verify(config, metadata, axis, index, s).await,
-                    Err(e) => Err(e.to_string()),
-                }
-            });
-            in_flight.insert(task.id(), (Instant::now(), member, false, index));
-            true
-        };
-        let active = |in_flight: &HashMap<_, (Instant, usize, bool, u16)>| {
-            in_flight.values().filter(|f| !f.2).count()
-        };
-        loop {
-            // Requests beyond the client-wide cap wait for a permit, but only while this read
-            // has nothing in flight: otherwise it goes on collecting answers meanwhile.
-            while active(&in_flight) < limit
-                && good.len() + active(&in_flight) < need
-                && !pending.is_empty()
-            {
-                let permit = match self.node_requests.clone().try_acquire_owned() {
-                    Ok(p) => p,
-                    Err(_) if !in_flight.is_empty() => break,
-                    Err(_) => match self.node_requests.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                };
-                if !spawn_next(
-                    &mut set,
-                    &mut in_flight,
-                    &mut pending,
-                    &suspects,
-                    &answered,
-                    &latencies,
-                    permit,
-                ) {
-                    break;
-                }
-            }
-            if in_flight.is_empty() && pending.is_empty() {
-                break;
-            }
-            // Slivers still obtainable: those in hand, plus candidates whose holder is not silent.
-            let obtainable = pending
-                .iter()
-                .copied()
-                .chain(in_flight.values().map(|f| f.3))
-                .filter(|&i| !liveness.is_silent(holder(i)))
-                .count();
-            if good.len() + obtainable < need {
-                tracing::warn!(%blob_id, have = good.len(), obtainable, need, "too many nodes are silent");
-                set.abort_all();
-                break;
-            }
-            // Stuck: a request was hedged, and without it the rest cannot make `need` (for the
-            // data-row shortcut, which needs every row, that is any hedged request).
-            let live = active(&in_flight);
-            if patience.give_up_when_stuck
-                && in_flight.values().any(|f| f.2)
-                && good.len() + live + pending.len() < need
-            {
-                set.abort_all();
-                break;
-            }
-            let hedge = latencies.hedge(hedge_min, patience.first_hedge);
-            let now = Instant::now();
-            liveness.probe_stalled(committee, in_flight.values().map(|f| (f.1, f.0)), now);
-            let wait = in_flight
-                .values()
-                .filter(|f| !f.2)
-                .map(|f| (f.0 + hedge).saturating_duration_since(now))
-                .min()
-                .unwrap_or(hedge)
-                .min(TICK);
-            let joined = tokio::select! {
-                j = set.join_next_with_id() => match j {
-                    Some(j) => j,
-                    None => continue,
-                },
-                verdict = liveness.next(), if liveness.probing() => {
-                    if liveness.record(verdict, Instant::now()) {
-                        suspects.insert(verdict.0);
-                        self.health.silent(address(verdict.0), Instant::now());
-                    }
-                    continue;
-                }
-                _ = tokio::time::sleep(wait) => {
-                    // Requests past the hedge delay stop counting; their nodes are suspect for
-                    // this read (and for the client's next ones if still silent at its end).
-                    // All of a node's requests go together: they wait on the same node.
-                    let now = Instant::now();
-                    let late: HashSet<usize> = in_flight
-                        .values()
-                        .filter(|f| !f.2 && now.duration_since(f.0) >= hedge)
-                        .map(|f| f.1)
-                        .collect();
-                    for f in in_flight.values_mut() {
-                        if !f.2 && late.contains(&f.1) {
-                            f.2 = true;
-                            hedged_requests += 1;
-                        }
-                    }
-                    suspects.extend(late);
-                    continue;
-                }
-            };
-            let (id, result) = match joined {
-                Ok((id, result)) => (id, result),
-                Err(e) => {
-                    in_flight.remove(&e.id());
-                    continue;
-                }
-            };
-            let Some((started, member, _, _)) = in_flight.remove(&id) else {
-                continue;
-            };
-            answered.insert(member);
-            match result {
-                Ok(s) => {
-                    latencies.add(started.elapsed());
-                    self.health.clear(address(member));
-                    progress.advance(s.sliver().symbols.len() as u64);
-                    good.push(s);
-                    if good.len() >= need {
-                        set.abort_all();
-                        break;
-                    }
-                }
-                Err(reason) => {
-                    suspects.insert(member);
-                    self.health.suspect(address(member), Instant::now());
-                    let m = &committee.members[member];
-                    failures.push(NodeFailure {
-                        node: m.label(),
-                        shards: m.info.shards.len(),
-                        reason,
-                    });
-                }
-            }
-        }
-        let now = Instant::now();
-        for f in in_flight.values().filter(|f| f.2) {
-            self.health.suspect(address(f.1), now);
-        }
-        tracing::debug!(
-            %blob_id,
-            %axis,
-            need,
-            got = good.len(),
-            hedged_requests,
-            suspects = suspects.len(),
-            ms = started_at.elapsed().as_millis() as u64,
-            "sliver fetch finished"
-        );
-        failures.extend(liveness.failures(committee));
-        (good, failures)
-    }
 }
 
-/// What the choice of the next request knows of a candidate's holder.
-#[derive(Clone, Copy, Debug, Default)]
-struct Holder {
-    /// Failed or did not answer in time, in this read or recently.
-    suspect: bool,
-    /// Has not answered yet in this read and already has its share of requests in flight.
-    capped: bool,
-    /// Its oldest request has waited well past the usual answer time.
-    stalled: bool,
-}
-
-/// The position in `pending` to request next: the first candidate whose holder is neither
-/// suspect nor capped, unless it is not `preferred` while a capped holder (one still to answer,
-/// neither suspect nor stalled) has preferred candidates waiting: then `None`, the read waits for answers
-/// rather than trade a slow start for a decode. When only suspect holders are left, the first
-/// of their candidates that is not capped. `None` also when nothing is pending or every
-/// holder is capped.
-fn next_candidate(
-    pending: &VecDeque<u16>,
-    holder: impl Fn(u16) -> usize,
-    state: impl Fn(usize) -> Holder,
-    preferred: impl Fn(u16) -> bool,
-) -> Option<usize> {
-    let mut fallback = None;
-    let mut waiting_for_capped = false;
-    for (pos, &i) in pending.iter().enumerate() {
-        let h = state(holder(i));
-        if h.capped {
-            waiting_for_capped |= !h.suspect && !h.stalled && preferred(i);
-            continue;
-        }
-        if !h.suspect {
-            return (!waiting_for_capped || preferred(i)).then_some(pos);
-        }
-        fallback = fallback.or(Some(pos));
-    }
-    if waiting_for_capped { None } else { fallback }
+/// The order to ask for a blob's primary slivers in: systematic ones first (no decoding
+/// from them), each group spread over the holders: a node's shards are contiguous, so index
+/// order would send the first requests all to one node, and a silent one would stall them all
+/// for the first hedge delay (no answers, no latencies to adapt it to).
+fn primary_order(committee: &CommitteeView, blob_id: &BlobId) -> Vec<u16> {
+    let p = committee.config.n_primary_source();
+    let holder = |i: u16| committee.holder_of(blob_id, SliverType::Primary, SliverIndex(i));
+    let mut order = interleave_by_holder(0..p, holder);
+    order.extend(interleave_by_holder(p..committee.config.n_shards(), holder));
+    order
 }
 
 /// `indices` reordered round-robin over their holders (each holder's own indices keep their
@@ -700,6 +423,37 @@ fn interleave_by_holder(
     out
 }
 
+/// The blob from `p` verified primary slivers. With every systematic row among them (no
+/// `repair_rows`), the rows are the blob, and the default check has nothing left to
+/// re-derive: they are returned as they are. Otherwise, or for a strict check (which
+/// re-encodes the blob from one buffer), it is decoded.
+async fn assemble(
+    config: EncodingConfig,
+    metadata: BlobMetadataWithId,
+    slivers: Vec<VerifiedSliver>,
+    check: ConsistencyCheck,
+    repair_rows: usize,
+) -> Result<BlobParts, ClientError> {
+    if repair_rows > 0 || matches!(check, ConsistencyCheck::Strict) {
+        return decode(config, metadata, slivers, check)
+            .await
+            .map(BlobParts::from);
+    }
+    let size = metadata.metadata.unencoded_length();
+    let mut rows: Vec<SliverData> = slivers
+        .into_iter()
+        .map(VerifiedSliver::into_inner)
+        .collect();
+    rows.sort_by_key(|r| r.index);
+    let row_len = rows.first().map_or(0, |r| r.symbols.len());
+    BlobParts::from_rows(rows, row_len, size).ok_or_else(|| {
+        ClientError::Decode(format!(
+            "the systematic slivers of {} do not hold its {size} bytes",
+            metadata.blob_id
+        ))
+    })
+}
+
 /// Decode a blob from `p` verified primary slivers (off the async threads), checking its
 /// consistency as asked.
 async fn decode(
@@ -725,114 +479,9 @@ async fn decode(
     }
 }
 
-/// Verify a downloaded sliver (off the async threads): right index, right shape, right hash.
-async fn verify(
-    config: EncodingConfig,
-    metadata: Arc<BlobMetadataWithId>,
-    axis: SliverType,
-    index: u16,
-    sliver: SliverData,
-) -> Result<VerifiedSliver, String> {
-    if sliver.index.0 != index {
-        return Err(format!(
-            "asked for {axis} sliver {index}, got sliver {}",
-            sliver.index.0
-        ));
-    }
-    tokio::task::spawn_blocking(move || {
-        VerifiedSliver::verify(sliver, axis, &config, &metadata)
-            .map_err(|e| format!("sliver {index} failed verification: {e}"))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-
-    use super::{Holder, interleave_by_holder, next_candidate};
-
-    #[test]
-    fn the_next_request_skips_capped_holders_and_prefers_ones_not_suspect() {
-        // Indices 0..6 held by node index / 2: 0, 0, 1, 1, 2, 2.
-        let holder = |i: u16| usize::from(i / 2);
-        let pending: VecDeque<u16> = (0..6).collect();
-        let of = |suspect: &'static [usize], capped: &'static [usize]| {
-            move |m: usize| Holder {
-                suspect: suspect.contains(&m),
-                capped: capped.contains(&m),
-                stalled: false,
-            }
-        };
-        let all = |_: u16| true;
-        assert_eq!(next_candidate(&pending, holder, of(&[], &[]), all), Some(0));
-        // Node 0 has its share in flight and has not answered (maybe frozen): node 1 next.
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[], &[0]), all),
-            Some(2)
-        );
-        // A suspect node is skipped while another is left.
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[0, 1], &[]), all),
-            Some(4)
-        );
-        // Only suspect ones left: the first of them that is not capped.
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[0, 1, 2], &[0]), all),
-            Some(2)
-        );
-        // Every holder capped: wait for answers.
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[], &[0, 1, 2]), all),
-            None
-        );
-        // Indices 0..4 preferred (systematic), 4 and 5 a fallback (repair rows): while node 1
-        // may still answer for its preferred ones, nothing goes to node 2's fallbacks...
-        let systematic = |i: u16| i < 4;
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[], &[0, 1]), systematic),
-            None
-        );
-        // ...nor while one of them may...
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[1], &[0, 1]), systematic),
-            None
-        );
-        // ...unless it has kept them waiting well past the usual answer...
-        let stalled_1 = |m: usize| Holder {
-            suspect: false,
-            capped: m < 2,
-            stalled: m == 1,
-        };
-        assert_eq!(
-            next_candidate(&pending, holder, stalled_1, systematic),
-            None,
-            "node 0 still counts"
-        );
-        let both_stalled = |m: usize| Holder {
-            suspect: false,
-            capped: m < 2,
-            stalled: m < 2,
-        };
-        assert_eq!(
-            next_candidate(&pending, holder, both_stalled, systematic),
-            Some(4)
-        );
-        // ...and once both are suspect (hedged), the fallbacks replace their slivers.
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[0, 1], &[0, 1]), systematic),
-            Some(4)
-        );
-        assert_eq!(
-            next_candidate(&pending, holder, of(&[0, 1], &[]), systematic),
-            Some(4)
-        );
-        assert_eq!(
-            next_candidate(&VecDeque::new(), holder, of(&[], &[]), all),
-            None
-        );
-    }
+    use super::interleave_by_holder;
 
     #[test]
     fn interleaving_spreads_contiguous_holders_and_keeps_every_index_once() {

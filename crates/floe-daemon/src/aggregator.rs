@@ -22,11 +22,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{
-    ACCEPT, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
-    HeaderValue, RANGE,
+    ACCEPT, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    HeaderMap, HeaderValue, RANGE,
 };
 use axum::response::{IntoResponse, Response};
-use floe_client::{ClientError, ReadOptions};
+use floe_client::{BlobParts, ClientError, ReadOptions};
 use floe_core::{BlobId, ConsistencyCheck, ObjectId};
 use floe_ledger::BlobStatus;
 use floe_ledger::api_types::ObjectResponse;
@@ -309,7 +309,7 @@ async fn serve_blob(
             }
             let result = s.reads_in_flight.read(&s.client, blob_id, options).await;
             let (outcome, bytes) = match &result {
-                Ok(b) => ("ok", b.len() as u64),
+                Ok(b) => ("ok", b.len()),
                 Err(_) => ("error", 0),
             };
             s.metrics.read("full", outcome, bytes, started.elapsed());
@@ -345,11 +345,20 @@ fn blob_response(
     blob_id: &BlobId,
     request: &HeaderMap,
     range: Option<String>,
-    bytes: impl Into<bytes::Bytes>,
+    blob: impl Into<BlobParts>,
 ) -> Response {
-    let bytes: bytes::Bytes = bytes.into();
-    let mut response = (status, bytes).into_response();
+    let blob: BlobParts = blob.into();
+    let len = blob.len();
+    // The pieces go out as they are (a read's systematic slivers), never joined into a copy.
+    let body = match <[bytes::Bytes; 1]>::try_from(blob.into_parts()) {
+        Ok([one]) => axum::body::Body::from(one),
+        Err(parts) => axum::body::Body::from_stream(futures_util::stream::iter(
+            parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+        )),
+    };
+    let mut response = (status, body).into_response();
     let h = response.headers_mut();
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(CONTENT_TYPE, content_type(request));
     if let Ok(v) = HeaderValue::from_str(&format!("\"{blob_id}\"")) {
         h.insert(ETAG, v);

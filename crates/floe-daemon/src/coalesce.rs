@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use floe_client::{Client, ClientError, NoProgress, ReadOptions};
+use floe_client::{BlobParts, Client, ClientError, NoProgress, ReadOptions};
 use floe_core::{BlobId, ConsistencyCheck};
 use tokio::sync::OnceCell;
 
 /// The shared outcome of one read.
-pub type Shared = Result<Bytes, Arc<ClientError>>;
+pub type Shared = Result<BlobParts, Arc<ClientError>>;
 
 type Key = (BlobId, u8);
 
@@ -53,9 +52,8 @@ impl Coalescer {
             .cell
             .get_or_init(|| async {
                 client
-                    .read(&blob_id, options, Arc::new(NoProgress))
+                    .read_parts(&blob_id, options, Arc::new(NoProgress))
                     .await
-                    .map(Bytes::from)
                     .map_err(Arc::new)
             })
             .await

@@ -202,10 +202,17 @@ async fn concat(
         let _slot = slot;
         for blob_id in blobs {
             let read = s.reads_in_flight.read(&s.client, blob_id, options).await;
-            let chunk = read.map_err(|e| std::io::Error::other(e.to_string()));
-            let failed = chunk.is_err();
-            if tx.send(chunk).await.is_err() || failed {
-                return;
+            let parts = match read {
+                Ok(blob) => blob.into_parts(),
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            for part in parts {
+                if tx.send(Ok(part)).await.is_err() {
+                    return;
+                }
             }
         }
     });

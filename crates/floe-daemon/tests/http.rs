@@ -76,6 +76,8 @@ async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
             "public, max-age=86400, stale-while-revalidate=3600"
         );
         assert_eq!(h["accept-ranges"], "bytes");
+        // Announced up front, also when the body is sent as the slivers it arrived in.
+        assert_eq!(h["content-length"], len.to_string());
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["content-type"], "application/octet-stream");
         assert_eq!(
