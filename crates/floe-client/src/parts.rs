@@ -98,11 +98,13 @@ mod tests {
         assert_eq!(parts.len(), 6);
         assert_eq!(parts.parts().len(), 2, "the third row is padding only");
         assert_eq!(parts.clone().into_vec(), vec![1, 1, 1, 1, 2, 2]);
-        assert_eq!(BlobParts::from(vec![1, 1, 1, 1, 2, 2]), {
-            let mut one = BlobParts::from(parts.into_vec());
-            one.len = 6;
-            one
-        });
+        let one = BlobParts::from(parts.into_vec());
+        assert_eq!(
+            (one.len(), one.parts().len()),
+            (6, 1),
+            "one buffer, one piece"
+        );
+        assert_eq!(one.into_vec(), vec![1, 1, 1, 1, 2, 2]);
     }
 
     #[test]
