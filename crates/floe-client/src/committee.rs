@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use floe_core::Epoch;
-use floe_core::{BlobId, EncodingConfig, SliverIndex, SliverType};
+use floe_core::{BlobId, EncodingConfig, PairRotation, SliverIndex, SliverType};
 use floe_crypto::{CommitteeMember, CommitteeWeights};
 use floe_ledger::api_types::{CommitteeInfo, MemberInfo, SystemInfo};
 use floe_node_client::NodeClient;
@@ -126,8 +126,32 @@ impl CommitteeView {
 
     /// The member holding the shard that stores sliver `index` of `axis` for `blob_id`.
     pub fn holder_of(&self, blob_id: &BlobId, axis: SliverType, index: SliverIndex) -> usize {
-        let n = self.n_shards();
-        let shard = index.to_pair_index(axis, n).to_shard_index(n, blob_id);
-        self.shard_owner[shard.as_usize()]
+        self.placement(blob_id, axis).holder(index.0)
+    }
+
+    /// The holders of `blob_id`'s slivers of `axis`, for many lookups (the blob's rotation is
+    /// worked out once).
+    pub fn placement(&self, blob_id: &BlobId, axis: SliverType) -> Placement<'_> {
+        Placement {
+            owners: &self.shard_owner,
+            rotation: PairRotation::of(blob_id, self.n_shards()),
+            axis,
+        }
+    }
+}
+
+/// Who holds each sliver of one axis of one blob (see [`CommitteeView::placement`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Placement<'a> {
+    owners: &'a [usize],
+    rotation: PairRotation,
+    axis: SliverType,
+}
+
+impl Placement<'_> {
+    /// The member holding sliver `index` (in range: `index < n_shards`).
+    pub fn holder(&self, index: u16) -> usize {
+        let pair = SliverIndex(index).to_pair_index(self.axis, self.owners.len() as u16);
+        self.owners[self.rotation.shard(pair).as_usize()]
     }
 }

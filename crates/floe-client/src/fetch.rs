@@ -44,13 +44,9 @@ impl Client {
         let limit = self.config.communication.max_concurrent_sliver_reads;
         let hedge_min = Duration::from_millis(self.config.communication.hedge_min_ms);
         let mut latencies = Latencies::default();
-        // Each candidate's holder, worked out once (it takes a modular reduction of the blob
-        // ID); every candidate is looked up on each request, and on each answer.
-        let holders: HashMap<u16, usize> = order
-            .iter()
-            .map(|&i| (i, committee.holder_of(&blob_id, axis, SliverIndex(i))))
-            .collect();
-        let holder = |index: u16| holders[&index];
+        // Every candidate's holder is looked up on each request and each answer.
+        let placement = committee.placement(&blob_id, axis);
+        let holder = |index: u16| placement.holder(index);
         // The first `need` candidates are the ones the caller prefers (a read's systematic
         // slivers: no decoding); the rest are taken only for those that cannot be had.
         let preferred: HashSet<u16> = order.iter().take(need).copied().collect();
@@ -73,12 +69,11 @@ impl Client {
         let started_at = Instant::now();
         let mut pending: VecDeque<u16> = order.into();
         let mut set = JoinSet::new();
-        // In flight: task → (started, holder, hedged, index).
-        let mut in_flight: HashMap<tokio::task::Id, (Instant, usize, bool, u16)> = HashMap::new();
+        let mut in_flight: HashMap<tokio::task::Id, InFlight> = HashMap::new();
         let mut good = Vec::with_capacity(need);
         let mut failures = Vec::new();
         let spawn_next = |set: &mut JoinSet<_>,
-                          in_flight: &mut HashMap<_, (Instant, usize, bool, u16)>,
+                          in_flight: &mut HashMap<_, InFlight>,
                           pending: &mut VecDeque<u16>,
                           suspects: &HashSet<usize>,
                           answered: &HashSet<usize>,
@@ -87,9 +82,9 @@ impl Client {
             // Per holder: requests in flight, and since when the oldest has waited.
             let mut busy: HashMap<usize, (usize, Instant)> = HashMap::new();
             for f in in_flight.values() {
-                let b = busy.entry(f.1).or_insert((0, f.0));
+                let b = busy.entry(f.holder).or_insert((0, f.started));
                 b.0 += 1;
-                b.1 = b.1.min(f.0);
+                b.1 = b.1.min(f.started);
             }
             // Waiting on a holder longer than twice the usual answer: its preferred
             // candidates no longer hold back the fallbacks.
@@ -123,12 +118,19 @@ impl Client {
                     Err(e) => Err(e.to_string()),
                 }
             });
-            in_flight.insert(task.id(), (Instant::now(), member, false, index));
+            in_flight.insert(
+                task.id(),
+                InFlight {
+                    started: Instant::now(),
+                    holder: member,
+                    hedged: false,
+                    index,
+                },
+            );
             true
         };
-        let active = |in_flight: &HashMap<_, (Instant, usize, bool, u16)>| {
-            in_flight.values().filter(|f| !f.2).count()
-        };
+        let active =
+            |in_flight: &HashMap<_, InFlight>| in_flight.values().filter(|f| !f.hedged).count();
         loop {
             // Requests beyond the client-wide cap wait for a permit, but only while this read
             // has nothing in flight: otherwise it goes on collecting answers meanwhile.
@@ -163,7 +165,7 @@ impl Client {
             let obtainable = pending
                 .iter()
                 .copied()
-                .chain(in_flight.values().map(|f| f.3))
+                .chain(in_flight.values().map(|f| f.index))
                 .filter(|&i| !liveness.is_silent(holder(i)))
                 .count();
             if good.len() + obtainable < need {
@@ -175,7 +177,7 @@ impl Client {
             // data-row shortcut, which needs every row, that is any hedged request).
             let live = active(&in_flight);
             if patience.give_up_when_stuck
-                && in_flight.values().any(|f| f.2)
+                && in_flight.values().any(|f| f.hedged)
                 && good.len() + live + pending.len() < need
             {
                 set.abort_all();
@@ -183,11 +185,15 @@ impl Client {
             }
             let hedge = latencies.hedge(hedge_min, patience.first_hedge);
             let now = Instant::now();
-            liveness.probe_stalled(committee, in_flight.values().map(|f| (f.1, f.0)), now);
+            liveness.probe_stalled(
+                committee,
+                in_flight.values().map(|f| (f.holder, f.started)),
+                now,
+            );
             let wait = in_flight
                 .values()
-                .filter(|f| !f.2)
-                .map(|f| (f.0 + hedge).saturating_duration_since(now))
+                .filter(|f| !f.hedged)
+                .map(|f| (f.started + hedge).saturating_duration_since(now))
                 .min()
                 .unwrap_or(hedge)
                 .min(TICK);
@@ -197,9 +203,8 @@ impl Client {
                     None => continue,
                 },
                 verdict = liveness.next(), if liveness.probing() => {
-                    if liveness.record(verdict, Instant::now()) {
+                    if liveness.record(verdict, Instant::now(), committee, &self.health) {
                         suspects.insert(verdict.0);
-                        self.health.silent(address(verdict.0), Instant::now());
                     }
                     continue;
                 }
@@ -210,12 +215,12 @@ impl Client {
                     let now = Instant::now();
                     let late: HashSet<usize> = in_flight
                         .values()
-                        .filter(|f| !f.2 && now.duration_since(f.0) >= hedge)
-                        .map(|f| f.1)
+                        .filter(|f| !f.hedged && now.duration_since(f.started) >= hedge)
+                        .map(|f| f.holder)
                         .collect();
                     for f in in_flight.values_mut() {
-                        if !f.2 && late.contains(&f.1) {
-                            f.2 = true;
+                        if !f.hedged && late.contains(&f.holder) {
+                            f.hedged = true;
                             hedged_requests += 1;
                         }
                     }
@@ -230,7 +235,12 @@ impl Client {
                     continue;
                 }
             };
-            let Some((started, member, _, _)) = in_flight.remove(&id) else {
+            let Some(InFlight {
+                started,
+                holder: member,
+                ..
+            }) = in_flight.remove(&id)
+            else {
                 continue;
             };
             answered.insert(member);
@@ -258,8 +268,8 @@ impl Client {
             }
         }
         let now = Instant::now();
-        for f in in_flight.values().filter(|f| f.2) {
-            self.health.suspect(address(f.1), now);
+        for f in in_flight.values().filter(|f| f.hedged) {
+            self.health.suspect(address(f.holder), now);
         }
         tracing::debug!(
             %blob_id,
@@ -274,6 +284,18 @@ impl Client {
         failures.extend(liveness.failures(committee));
         (good, failures)
     }
+}
+
+/// A request of a fetch that has not been answered yet.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    started: Instant,
+    /// The member asked.
+    holder: usize,
+    /// Past the hedge delay: no longer counted as active; a replacement was sent.
+    hedged: bool,
+    /// The sliver asked for.
+    index: u16,
 }
 
 /// What the choice of the next request knows of a candidate's holder.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
+use crate::health::NodeHealth;
 use crate::{CommunicationConfig, NodeFailure};
 
 /// Probes in flight and their verdicts, by committee member index.
@@ -114,14 +115,22 @@ impl Liveness {
         }
     }
 
-    /// Record a verdict; returns whether the member is now silent.
-    pub(crate) fn record(&mut self, (member, alive): (usize, bool), now: Instant) -> bool {
+    /// Record a verdict; returns whether the member is now silent, in which case the client's
+    /// `health` remembers it as silent too (for its next operations).
+    pub(crate) fn record(
+        &mut self,
+        (member, alive): (usize, bool),
+        now: Instant,
+        committee: &CommitteeView,
+        health: &NodeHealth,
+    ) -> bool {
         self.probing.remove(&member);
         if alive {
             self.alive_at.insert(member, now);
             false
         } else {
             self.silent.insert(member);
+            health.silent(&committee.members[member].info.network_address, now);
             true
         }
     }

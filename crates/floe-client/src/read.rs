@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use floe_core::{
     BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
-    SliverIndex, SliverType, VerifiedSliver, decode_from_verified_primary,
+    SliverType, VerifiedSliver, decode_from_verified_primary,
 };
 use floe_ledger::{BlobStatus, EpochState};
 use rand::seq::SliceRandom;
@@ -200,10 +200,10 @@ impl Client {
         // Only worth it while every row's holder answers promptly: a suspect holder, a row
         // unanswered for a few `hedge_min_ms`, or no rows within the hedge delay, and the
         // ordinary read (any p rows) goes ahead.
-        let blob_id = metadata.blob_id;
+        let placement = committee.placement(&metadata.blob_id, SliverType::Primary);
         let now = Instant::now();
         if rows.iter().any(|&r| {
-            let m = committee.holder_of(&blob_id, SliverType::Primary, SliverIndex(r));
+            let m = placement.holder(r);
             self.health
                 .is_suspect(&committee.members[m].info.network_address, now)
         }) {
@@ -389,7 +389,8 @@ impl Client {
 /// for the first hedge delay (no answers, no latencies to adapt it to).
 fn primary_order(committee: &CommitteeView, blob_id: &BlobId) -> Vec<u16> {
     let p = committee.config.n_primary_source();
-    let holder = |i: u16| committee.holder_of(blob_id, SliverType::Primary, SliverIndex(i));
+    let placement = committee.placement(blob_id, SliverType::Primary);
+    let holder = |i: u16| placement.holder(i);
     let mut order = interleave_by_holder(0..p, holder);
     order.extend(interleave_by_holder(p..committee.config.n_shards(), holder));
     order

@@ -500,10 +500,9 @@ async fn distribute(
                 None => break,
             },
             verdict = liveness.next(), if liveness.probing() => {
-                if liveness.record(verdict, Instant::now()) {
-                    let member = &committee.members[verdict.0];
-                    health.silent(&member.info.network_address, Instant::now());
-                    tracing::warn!(%blob_id, node = %member.label(), "node is silent");
+                if liveness.record(verdict, Instant::now(), committee, health) {
+                    let node = committee.members[verdict.0].label();
+                    tracing::warn!(%blob_id, %node, "node is silent");
                 }
                 continue;
             }

@@ -293,8 +293,31 @@ impl SliverPairIndex {
     /// The shard that stores this pair for `blob_id`: `(pair + offset) mod n`, where the offset is
     /// the blob ID read as a big-endian integer, mod n.
     pub fn to_shard_index(self, n_shards: u16, blob_id: &BlobId) -> ShardIndex {
-        let offset = u32::from(blob_id.big_endian_mod(n_shards));
-        ShardIndex(((u32::from(self.0) + offset) % u32::from(n_shards)) as u16)
+        PairRotation::of(blob_id, n_shards).shard(self)
+    }
+}
+
+/// One blob's placement of its sliver pairs on n shards (see
+/// [`SliverPairIndex::to_shard_index`]), with the 32-byte modular reduction done once: for the
+/// many lookups of one read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairRotation {
+    offset: u16,
+    n_shards: u16,
+}
+
+impl PairRotation {
+    pub fn of(blob_id: &BlobId, n_shards: u16) -> Self {
+        Self {
+            offset: blob_id.big_endian_mod(n_shards),
+            n_shards,
+        }
+    }
+
+    /// The shard storing `pair` (in range: `pair < n_shards`).
+    pub fn shard(&self, pair: SliverPairIndex) -> ShardIndex {
+        let n = u32::from(self.n_shards);
+        ShardIndex(((u32::from(pair.0) + u32::from(self.offset)) % n) as u16)
     }
 }
 
@@ -507,6 +530,8 @@ mod tests {
             }
         }
         assert_eq!(SliverPairIndex(0).to_shard_index(10, &id), ShardIndex(7));
+        let rotation = PairRotation::of(&id, 10);
+        assert_eq!(rotation.shard(SliverPairIndex(5)), ShardIndex(2));
         assert_eq!(SliverPairIndex(5).to_shard_index(10, &id), ShardIndex(2));
     }
 

@@ -31,8 +31,8 @@ pub use decode::{
 };
 pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
 pub use ids::{
-    BlobId, EncodingType, Epoch, IdParseError, ObjectId, ShardIndex, SliverIndex, SliverPairIndex,
-    SliverType,
+    BlobId, EncodingType, Epoch, IdParseError, ObjectId, PairRotation, ShardIndex, SliverIndex,
+    SliverPairIndex, SliverType,
 };
 pub use metadata::{BlobMetadata, BlobMetadataWithId, MetadataError, SliverPairMetadata};
 pub use recovery::{
