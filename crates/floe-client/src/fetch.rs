@@ -28,7 +28,8 @@ impl Client {
     /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
     /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
     /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
-    /// request has no replacement left to try.
+    /// request has no replacement left to try, if the client has requests to spare
+    /// ([`Client::has_spare_requests`]).
     pub(crate) async fn fetch_slivers(
         &self,
         committee: &CommitteeView,
@@ -174,10 +175,13 @@ impl Client {
                 break;
             }
             // Stuck: a request was hedged, and without it the rest cannot make `need` (for the
-            // data-row shortcut, which needs every row, that is any hedged request).
+            // data-row shortcut, which needs every row, that is any hedged request). Giving up
+            // sends the caller to a fallback with many more requests: only while the client
+            // has requests to spare; otherwise wait until the holder is found silent.
             let live = active(&in_flight);
             if patience.give_up_when_stuck
                 && in_flight.values().any(|f| f.hedged)
+                && self.has_spare_requests()
                 && good.len() + live + pending.len() < need
             {
                 set.abort_all();

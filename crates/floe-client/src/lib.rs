@@ -102,6 +102,15 @@ impl Client {
         })
     }
 
+    /// Whether a read may multiply its requests (hedging into a fallback that asks many nodes)
+    /// without crowding out other reads: at least one read's worth of the client-wide request
+    /// cap is free. Under saturation a slow answer is the load's doing, not the node's, and a
+    /// fallback of hundreds of requests per read would only deepen the queue.
+    pub(crate) fn has_spare_requests(&self) -> bool {
+        self.node_requests.available_permits()
+            >= self.config.communication.max_concurrent_sliver_reads
+    }
+
     /// Whether this client found the node at `address` silent (no answer to a request, nor to
     /// a health probe) in the last 30 s and has not heard from it since.
     pub fn node_is_silent(&self, address: &str) -> bool {

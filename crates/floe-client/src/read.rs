@@ -197,22 +197,23 @@ impl Client {
             return None;
         }
         let rows: Vec<u16> = (0..k as u16).collect();
-        // Only worth it while every row's holder answers promptly: a suspect holder, a row
-        // unanswered for a few `hedge_min_ms`, or no rows within the hedge delay, and the
-        // ordinary read (any p rows) goes ahead.
+        // Worth it while every row's holder answers: a holder found silent, or (when the
+        // client has requests to spare) one merely suspect, and the ordinary read (any p rows)
+        // goes ahead at once. A row unanswered for a few `hedge_min_ms` ends the shortcut too,
+        // unless the client is saturated: then every read falling back to p requests would
+        // multiply the load that made the row slow, so the read waits for the row until its
+        // holder is found silent (see `fetch_slivers`).
         let placement = committee.placement(&metadata.blob_id, SliverType::Primary);
         let now = Instant::now();
+        let spare = self.has_spare_requests();
         if rows.iter().any(|&r| {
-            let m = placement.holder(r);
-            self.health
-                .is_suspect(&committee.members[m].info.network_address, now)
+            let address = &committee.members[placement.holder(r)].info.network_address;
+            self.health.is_silent(address, now) || (spare && self.health.is_suspect(address, now))
         }) {
             return None;
         }
-        let hedge = Duration::from_millis(self.config.communication.hedge_after_ms);
-        let (slivers, _) = tokio::time::timeout(
-            hedge,
-            self.fetch_slivers(
+        let (slivers, _) = self
+            .fetch_slivers(
                 committee,
                 metadata,
                 Want {
@@ -222,10 +223,8 @@ impl Client {
                 },
                 self.patience(true),
                 progress,
-            ),
-        )
-        .await
-        .ok()?;
+            )
+            .await;
         if slivers.len() < k {
             return None;
         }
