@@ -96,9 +96,12 @@ pub struct DeleteArgs {
 
 #[derive(clap::Args)]
 pub struct ExtendArgs {
-    /// The blob object to extend.
+    /// The blob object to extend (with --shared, the shared blob).
     #[arg(long)]
     pub blob_obj_id: String,
+    /// The object is a shared blob: extend the blob it wraps (any wallet may).
+    #[arg(long)]
+    pub shared: bool,
     /// Epochs to add to its lifetime.
     #[arg(long)]
     pub epochs_extended: u32,
@@ -730,6 +733,9 @@ pub fn delete(a: DeleteArgs) -> Result<()> {
 }
 
 pub fn extend(a: ExtendArgs) -> Result<()> {
+    if a.shared {
+        return crate::shared_cmds::extend_shared(&a.common, &a.blob_obj_id, a.epochs_extended);
+    }
     let client = client(&a.common, true)?;
     let object = parse_object_id(&a.blob_obj_id)?;
     runtime()?.block_on(async move {

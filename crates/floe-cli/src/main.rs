@@ -16,6 +16,7 @@ mod node_cmds;
 mod node_membership;
 mod output;
 mod quilt_cmds;
+mod shared_cmds;
 mod store_how;
 mod testbed_cmd;
 mod testbed_control;
@@ -65,8 +66,13 @@ enum Command {
     ListBlobs(client_cmds::ListArgs),
     /// Delete deletable blobs you own.
     Delete(client_cmds::DeleteArgs),
-    /// Extend the lifetime of a blob you own.
+    /// Extend the lifetime of a blob you own, or (--shared) of any shared blob.
     Extend(client_cmds::ExtendArgs),
+    /// Wrap a certified blob object you own into a shared blob that anyone may extend and
+    /// nobody may delete or transfer.
+    Share(shared_cmds::ShareArgs),
+    /// Walrus funds shared blobs with WAL; Floe charges nothing for storage (explains this).
+    FundSharedBlob(shared_cmds::FundArgs),
     /// The attributes (key–value pairs) of a blob object.
     GetBlobAttribute(attribute_cmds::GetArgs),
     /// Set attributes of a blob object you own (e.g. --attr content-type image/png).
@@ -126,6 +132,8 @@ fn main() {
         Command::ListBlobs(a) => client_cmds::list_blobs(a),
         Command::Delete(a) => client_cmds::delete(a),
         Command::Extend(a) => client_cmds::extend(a),
+        Command::Share(a) => shared_cmds::share(a),
+        Command::FundSharedBlob(a) => shared_cmds::fund(a),
         Command::GetBlobAttribute(a) => attribute_cmds::get(a),
         Command::SetBlobAttribute(a) => attribute_cmds::set(a),
         Command::RemoveBlobAttributeFields(a) => attribute_cmds::remove_fields(a),

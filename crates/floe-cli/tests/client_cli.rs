@@ -242,6 +242,55 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         ],
     );
     assert_eq!(extended["endEpoch"], 5);
+    // share (the empty blob's object): it becomes a shared blob that `extend --shared`
+    // extends and that can no longer be extended (or deleted) as an owned object.
+    let empty_object = stored[1]["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = run(
+        d,
+        &["share", "--blob-obj-id", &empty_object, "--amount", "5"],
+    );
+    assert!(!ok && err.contains("no funds"), "{err}");
+    let shared = json(d, &["share", "--blob-obj-id", &empty_object, "--json"]);
+    let shared_id = shared["sharedBlobObjectId"].as_str().unwrap().to_string();
+    assert_eq!(shared["blobObjectId"], empty_object.as_str(), "{shared}");
+    let extended = json(
+        d,
+        &[
+            "extend",
+            "--shared",
+            "--blob-obj-id",
+            &shared_id,
+            "--epochs-extended",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(extended["endEpoch"], 3);
+    let (ok, _, err) = run(
+        d,
+        &[
+            "extend",
+            "--blob-obj-id",
+            &empty_object,
+            "--epochs-extended",
+            "1",
+        ],
+    );
+    assert!(!ok && err.contains("SHARED_BLOB"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &[
+            "fund-shared-blob",
+            "--shared-blob-obj-id",
+            &shared_id,
+            "--amount",
+            "1",
+        ],
+    );
+    assert!(!ok && err.contains("charges nothing"), "{err}");
 
     let info = json(d, &["info", "--json"]);
     assert_eq!(info["nShards"], 10);

@@ -1,6 +1,6 @@
 //! What can go wrong for a client, each with what to do about it.
 
-use floe_core::BlobId;
+use floe_core::{BlobId, ObjectId};
 use floe_ledger_client::LedgerClientError;
 
 /// One node's failure during a write or read, kept for the final error message.
@@ -105,7 +105,11 @@ pub enum ClientError {
     NoWallet,
     #[error("object {0} is not a blob you own")]
     NotOwned(String),
-    #[error("the ledger refused or failed: {0}")]
+    #[error("object {0} is not a shared blob; a blob object you own is extended without --shared")]
+    NotSharedBlob(ObjectId),
+    /// Its own message already says the ledger answered or could not be reached; transparent,
+    /// so that printing the error with its sources (`{:#}`) does not repeat it.
+    #[error(transparent)]
     Ledger(#[from] LedgerClientError),
     #[error("the ledger's committee is unusable: {0}")]
     Committee(String),
@@ -137,6 +141,7 @@ impl ClientError {
             ClientError::RangeNotSatisfiable { .. } => "INVALID_BYTE_RANGE",
             ClientError::NoWallet => "NO_WALLET",
             ClientError::NotOwned(_) => "NOT_OWNED",
+            ClientError::NotSharedBlob(_) => "NOT_SHARED_BLOB",
             ClientError::Ledger(_) => "LEDGER_ERROR",
             ClientError::Committee(_) => "BAD_COMMITTEE",
             ClientError::Encode(_) => "ENCODING_FAILED",

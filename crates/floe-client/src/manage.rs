@@ -237,6 +237,53 @@ impl Client {
         Ok(new_end)
     }
 
+    /// Wrap a certified blob object the wallet owns into a shared blob: anyone may then extend
+    /// it (see [`Client::extend_shared`]), and nobody, the wallet included, may delete,
+    /// transfer or change it. Returns the shared blob's object ID.
+    pub async fn share_blob(&self, object_id: &ObjectId) -> Result<ObjectId, ClientError> {
+        self.owned_blob(object_id).await?;
+        let answer = self
+            .wallet()?
+            .submit(TxKind::ShareBlob {
+                blob_object: *object_id,
+            })
+            .await?;
+        // The shared blob is the first object its entry created.
+        let shared = floe_ledger::created_object_id(answer.entry_index, 0);
+        match self.ledger.object(&shared).await? {
+            Some(ObjectResponse::SharedBlob(s)) if s.blob.id == *object_id => Ok(shared),
+            other => Err(ClientError::Internal(format!(
+                "the ledger accepted sharing {object_id} but shows {other:?} at {shared}"
+            ))),
+        }
+    }
+
+    /// Extend the blob wrapped in shared blob `shared` by `epochs` (anyone with a wallet may).
+    /// Returns the new end epoch.
+    pub async fn extend_shared(
+        &self,
+        shared: &ObjectId,
+        epochs: u32,
+    ) -> Result<Epoch, ClientError> {
+        if epochs == 0 {
+            return Err(ClientError::BadLifetime(
+                "extend by at least 1 epoch".into(),
+            ));
+        }
+        let blob = match self.ledger.object(shared).await? {
+            Some(ObjectResponse::SharedBlob(s)) => s.blob,
+            _ => return Err(ClientError::NotSharedBlob(*shared)),
+        };
+        let new_end = blob.end_epoch() + epochs;
+        self.wallet()?
+            .submit(TxKind::ExtendSharedBlob {
+                shared_blob: *shared,
+                new_end_epoch: new_end,
+            })
+            .await?;
+        Ok(new_end)
+    }
+
     /// Give a blob object the wallet owns to `recipient` (not once deleted). The object keeps
     /// its ID, lifetime and certification; the recipient may then delete or extend it, and it
     /// appears in the recipient's account, no longer in the wallet's. Returns the object as it

@@ -100,6 +100,9 @@ pub enum BlobStoreResult {
         resource_operation: ResourceOperation,
         /// Floe has no storage token; always 0.
         cost: u64,
+        /// The shared blob wrapping the new blob object, when the store was asked to share it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shared_blob_object: Option<ObjectId>,
     },
     AlreadyCertified {
         blob_id: BlobId,

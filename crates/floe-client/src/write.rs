@@ -308,6 +308,7 @@ impl Client {
                 blob_object: BlobObjectJson::from(&object),
                 resource_operation: operation,
                 cost: 0,
+                shared_blob_object: None,
             },
             object: Some(object),
             timings,

@@ -116,8 +116,10 @@ pub async fn get_by_object_id(
         .object(&object_id)
         .await
         .map_err(ClientError::from)?;
+    // A shared blob reads as the blob object it wraps.
     let blob = match object {
         Some(ObjectResponse::Blob(b)) => b,
+        Some(ObjectResponse::SharedBlob(shared)) => shared.blob,
         Some(_) => {
             return Err(Failure::not_found(
                 "NOT_A_BLOB_OBJECT",

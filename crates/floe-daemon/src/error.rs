@@ -184,6 +184,7 @@ impl From<&ClientError> for Failure {
             }
             ClientError::BadLifetime(_) => (S::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_LIFETIME"),
             ClientError::NotOwned(_) => (S::NOT_FOUND, "NOT_FOUND", "NOT_OWNED"),
+            ClientError::NotSharedBlob(_) => (S::NOT_FOUND, "NOT_FOUND", "NOT_SHARED_BLOB"),
             ClientError::Ledger(l) if l.is_transient() => {
                 (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", "LEDGER_UNAVAILABLE")
             }

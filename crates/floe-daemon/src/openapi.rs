@@ -158,15 +158,7 @@ fn publisher_paths(paths: &mut Map<String, Value>, options: &DaemonOptions) {
         "description": format!(
             "The body is the blob (at most {} KiB). Stores run {} at a time with {} more waiting; beyond that, 429.",
             options.max_body_size, options.publisher_max_concurrent_requests, options.publisher_max_buffer_size),
-        "parameters": [
-            {"name": "epochs", "in": "query", "required": false, "description": "epochs ahead to store for (default 1), or `max`", "schema": {"type": "string"}},
-            {"name": "end_epoch", "in": "query", "required": false, "description": "store until this epoch (exclusive); excludes epochs", "schema": {"type": "integer", "minimum": 1}},
-            bool_query("permanent", "create a permanent blob (blobs are deletable by default)"),
-            {"name": "deletable", "in": "query", "required": false, "deprecated": true, "description": "no effect: deletable is the default", "schema": {"type": "boolean"}},
-            bool_query("force", "store even if the blob is already certified long enough"),
-            {"name": "send_object_to", "in": "query", "required": false, "description": "transfer the new blob object to this address (0x and 64 hex digits)", "schema": {"type": "string"}},
-            {"name": "encoding_type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["RS2"]}}
-        ],
+        "parameters": store_parameters(),
         "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
             "200": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BlobStoreResult"}}}},
@@ -317,7 +309,8 @@ pub fn spec(options: &DaemonOptions) -> Value {
                         "required": ["blobObject", "resourceOperation", "cost"],
                         "properties": {"blobObject": {"$ref": "#/components/schemas/BlobObject"},
                             "resourceOperation": {"type": "object", "description": "{registerFromScratch:{encodedLength,epochsAhead}} or {reuseRegistration:{encodedLength}}"},
-                            "cost": {"type": "integer", "description": "always 0: Floe has no storage token"}}}}},
+                            "cost": {"type": "integer", "description": "always 0: Floe has no storage token"},
+                            "sharedBlobObject": {"type": "string", "description": "the shared blob wrapping the new object (with share=true)"}}}}},
                     {"type": "object", "required": ["alreadyCertified"], "properties": {"alreadyCertified": {"type": "object",
                         "required": ["blobId", "endEpoch"],
                         "description": "with either event {txDigest, eventSeq} or object (an owned blob object ID)",
@@ -333,6 +326,20 @@ pub fn spec(options: &DaemonOptions) -> Value {
             }
         }
     })
+}
+
+/// The query parameters of `PUT /v1/blobs`.
+fn store_parameters() -> Value {
+    json!([
+        {"name": "epochs", "in": "query", "required": false, "description": "epochs ahead to store for (default 1), or `max`", "schema": {"type": "string"}},
+        {"name": "end_epoch", "in": "query", "required": false, "description": "store until this epoch (exclusive); excludes epochs", "schema": {"type": "integer", "minimum": 1}},
+        bool_query("permanent", "create a permanent blob (blobs are deletable by default)"),
+        {"name": "deletable", "in": "query", "required": false, "deprecated": true, "description": "no effect: deletable is the default", "schema": {"type": "boolean"}},
+        bool_query("force", "store even if the blob is already certified long enough"),
+        {"name": "send_object_to", "in": "query", "required": false, "description": "transfer the new blob object to this address (0x and 64 hex digits)", "schema": {"type": "string"}},
+        bool_query("share", "wrap the new blob object into a shared blob (named in `sharedBlobObject`) that anyone may extend and nobody may delete; excludes send_object_to"),
+        {"name": "encoding_type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["RS2"]}}
+    ])
 }
 
 #[cfg(test)]

@@ -57,23 +57,24 @@ pub struct StoreQuery {
     quilt_version: Option<String>,
 }
 
+const SHARE_OR_SEND: &str =
+    "share and send_object_to exclude each other: a shared blob has no owner to send it to";
+
 /// What a store request asks for.
 #[derive(Debug)]
 pub struct StorePlan {
     pub options: StoreOptions,
     pub send_object_to: Option<Address>,
+    /// Wrap the new blob object into a shared blob (`share=true`).
+    pub share: bool,
 }
 
 impl StorePlan {
     pub fn from_query(q: &StoreQuery) -> Result<Self, Failure> {
         let bad = |reason, message: String| Err(Failure::bad_request(reason, message));
-        if q.share == Some(true) {
-            return bad(
-                "UNSUPPORTED",
-                "shared blobs are not supported; use send_object_to=<address> to give the blob \
-                 object away"
-                    .into(),
-            );
+        let share = q.share == Some(true);
+        if share && q.send_object_to.is_some() {
+            return bad("INVALID_ARGUMENT", SHARE_OR_SEND.into());
         }
         if let Some(t) = &q.encoding_type
             && t.parse::<EncodingType>().is_err()
@@ -132,6 +133,7 @@ impl StorePlan {
                 force: q.force.unwrap_or(false),
             },
             send_object_to,
+            share,
         })
     }
 
@@ -313,6 +315,12 @@ pub(crate) async fn prepare(
         }
         _ => plan.send_object_to,
     };
+    if plan.share && recipient.is_some() {
+        return Err(Failure::bad_request(
+            "INVALID_ARGUMENT",
+            "this upload token sends the blob object to an address, so it cannot be shared",
+        ));
+    }
     Ok(Prepared {
         plan,
         recipient,
@@ -324,28 +332,49 @@ pub(crate) async fn prepare(
 async fn store(s: &Shared, parts: &Parts, body: &mut Option<Body>) -> Result<Response, Failure> {
     let prepared = prepare(s, parts, body, s.options.max_body_bytes()).await?;
     let size = prepared.body.len() as u64;
+    let after = AfterStore::of(&prepared);
     let started = Instant::now();
     let stored = s
         .client
         .store(prepared.body, &prepared.plan.options, Arc::new(NoProgress))
         .await;
-    let outcome = match stored {
+    let mut outcome = match stored {
         Ok(o) => o,
         Err(e) => {
             s.metrics.store("error", size, started.elapsed());
             return Err(e.into());
         }
     };
-    finish(s, &outcome, prepared.recipient, size, started).await?;
+    finish(s, &mut outcome, after, size, started).await?;
     Ok(axum::Json(outcome.result).into_response())
 }
 
-/// After a store: log, send the new object to its recipient, count it, and turn an outcome
-/// that stored nothing into its error.
+/// What becomes of a newly created blob object once certified.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AfterStore {
+    /// The publisher's wallet keeps it.
+    Keep,
+    SendTo(Address),
+    /// Wrapped into a shared blob that anyone may extend.
+    Share,
+}
+
+impl AfterStore {
+    pub(crate) fn of(p: &Prepared) -> Self {
+        match (p.plan.share, p.recipient) {
+            (true, _) => AfterStore::Share,
+            (false, Some(to)) => AfterStore::SendTo(to),
+            (false, None) => AfterStore::Keep,
+        }
+    }
+}
+
+/// After a store: log, send or share the new object, count it, and turn an outcome that stored
+/// nothing into its error.
 pub(crate) async fn finish(
     s: &Shared,
-    outcome: &StoreOutcome,
-    recipient: Option<Address>,
+    outcome: &mut StoreOutcome,
+    after: AfterStore,
     size: u64,
     started: Instant,
 ) -> Result<(), Failure> {
@@ -359,10 +388,20 @@ pub(crate) async fn finish(
         certify_ms = t.certify.as_millis() as u64,
         "store finished"
     );
-    let label = match &outcome.result {
-        BlobStoreResult::NewlyCreated { blob_object, .. } => {
-            if let Some(to) = recipient {
-                send_object(s, blob_object.blob_id, blob_object.id, to).await?;
+    let label = match &mut outcome.result {
+        BlobStoreResult::NewlyCreated {
+            blob_object,
+            shared_blob_object,
+            ..
+        } => {
+            match after {
+                AfterStore::Keep => {}
+                AfterStore::SendTo(to) => {
+                    send_object(s, blob_object.blob_id, blob_object.id, to).await?;
+                }
+                AfterStore::Share => {
+                    *shared_blob_object = Some(s.client.share_blob(&blob_object.id).await?);
+                }
             }
             "newly_created"
         }
@@ -611,6 +650,7 @@ mod tests {
             },
             StoreQuery {
                 share: Some(true),
+                send_object_to: Some(format!("0x{}", "ab".repeat(32))),
                 ..StoreQuery::default()
             },
             StoreQuery {

@@ -162,14 +162,15 @@ async fn store(
         .client
         .store_quilt(&inputs, &prepared.plan.options, Arc::new(NoProgress))
         .await;
-    let stored = match stored {
+    let mut stored = match stored {
         Ok(o) => o,
         Err(e) => {
             s.metrics.store("error", size, started.elapsed());
             return Err(e.into());
         }
     };
-    finish(s, &stored.outcome, prepared.recipient, size, started).await?;
+    let after = crate::publisher::AfterStore::of(&prepared);
+    finish(s, &mut stored.outcome, after, size, started).await?;
     Ok(axum::Json(stored.result()).into_response())
 }
 

@@ -3,9 +3,11 @@
 
 mod support;
 
+use floe_client::{Client, ClientConfig};
 use floe_daemon::auth::{Claims, mint};
 use floe_daemon::{DaemonOptions, JwtAlgorithm, Mode};
 use floe_ledger::AccountKey;
+use floe_ledger::api_types::ObjectResponse;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
@@ -444,7 +446,7 @@ async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletes_sends_objects_authenticates_and_reports_missing_confirmations() {
+async fn deletes_sends_and_shares_objects_authenticates_and_reports_missing_confirmations() {
     let seed = seed();
     let (_dir, mut bed, client) = network().await;
     let http = reqwest::Client::new();
@@ -587,6 +589,70 @@ async fn deletes_sends_objects_authenticates_and_reports_missing_confirmations()
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (status, _) = put(&http, daemon.at("/v1/blobs?send_object_to=0x12"), vec![1]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // share=true: the new blob object is wrapped into a shared blob, named in the answer; it
+    // reads by its own object ID, anyone may extend it, and nobody may delete it.
+    let (status, r) = put(
+        &http,
+        daemon.at("/v1/blobs?share=true&epochs=2"),
+        data(seed + 4, 3000),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let created = &r["newlyCreated"];
+    let shared = created["sharedBlobObject"]
+        .as_str()
+        .expect("sharedBlobObject");
+    let wrapped = created["blobObject"]["id"].as_str().unwrap();
+    assert_ne!(shared, wrapped);
+    let shared_blob_id = created["blobObject"]["blobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .get(daemon.at(&format!("/v1/blobs/by-object-id/{shared}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        data(seed + 4, 3000).as_slice()
+    );
+    let r = http
+        .delete(daemon.at(&format!("/v1/blobs/{shared_blob_id}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("SHARED_BLOB"), "{body}");
+    let stranger = Client::new(
+        ClientConfig {
+            ledger_url: client.config().ledger_url.clone(),
+            ..ClientConfig::default()
+        },
+        Some(AccountKey::from_seed(&[43; 32])),
+    )
+    .unwrap();
+    let shared_id: floe_core::ObjectId = shared.parse().unwrap();
+    let before = client.ledger().object(&shared_id).await.unwrap();
+    let Some(ObjectResponse::SharedBlob(before)) = before else {
+        panic!("{before:?} is not a shared blob")
+    };
+    let end = stranger.extend_shared(&shared_id, 3).await.unwrap();
+    assert_eq!(end, before.blob.end_epoch() + 3);
+    assert!(matches!(
+        stranger.extend_shared(&wrapped.parse().unwrap(), 1).await,
+        Err(floe_client::ClientError::NotSharedBlob(_))
+    ));
+    let (status, _) = put(
+        &http,
+        daemon.at(&format!("/v1/blobs?share=true&send_object_to={recipient}")),
+        vec![1],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Load shedding: with one store running and no waiting room, a second concurrent store is

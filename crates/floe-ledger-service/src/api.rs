@@ -314,6 +314,7 @@ async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Respons
                         .map(ObjectResponse::Storage)
                 })
                 .or_else(|| s.nodes().get(&id).cloned().map(ObjectResponse::Node))
+                .or_else(|| s.shared_blob(&id).map(ObjectResponse::SharedBlob))
         })
         .await?;
     found

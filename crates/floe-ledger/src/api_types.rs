@@ -237,6 +237,7 @@ pub enum ObjectResponse {
     Blob(BlobObject),
     Storage(StorageResource),
     Node(StorageNode),
+    SharedBlob(crate::types::SharedBlob),
 }
 
 /// `GET /v1/accounts/{address}`.

@@ -51,6 +51,11 @@ pub enum TxError {
     AlreadyCertified(ObjectId),
     #[error("blob object {0} is not certified")]
     NotCertified(ObjectId),
+    #[error(
+        "blob object {blob} is wrapped in shared blob {shared}: it has no owner any more; \
+         anyone may extend it through the shared blob, nobody may delete or transfer it"
+    )]
+    SharedBlob { blob: ObjectId, shared: ObjectId },
     #[error("blob object {0} was deleted")]
     Deleted(ObjectId),
     #[error("blob object expired: its end epoch {end} is not after the current epoch {epoch}")]
@@ -112,6 +117,7 @@ impl TxError {
             TxError::BlobInvalid(_) => "BLOB_INVALID",
             TxError::AlreadyCertified(_) => "ALREADY_CERTIFIED",
             TxError::NotCertified(_) => "NOT_CERTIFIED",
+            TxError::SharedBlob { .. } => "SHARED_BLOB",
             TxError::Deleted(_) => "DELETED",
             TxError::Expired { .. } => "EXPIRED",
             TxError::NotDeletable(_) => "NOT_DELETABLE",

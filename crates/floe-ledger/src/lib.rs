@@ -20,7 +20,7 @@ pub mod types;
 
 pub use error::TxError;
 pub use event::{Event, EventKind};
-pub use state::{CertCheck, GenesisError, LedgerState, Threshold};
+pub use state::{CertCheck, GenesisError, LedgerState, Threshold, created_object_id};
 pub use status::BlobStatus;
 pub use tx::{
     AccountKey, EntryDecodeError, LOG_ENTRY_VERSION, LogEntry, SignedTransaction, Transaction,
@@ -28,5 +28,5 @@ pub use tx::{
 };
 pub use types::{
     Address, BlobObject, Committee, CommitteeMember, EpochState, GenesisConfig, GenesisNode,
-    NodeId, StorageNode, StorageResource, SystemParams,
+    NodeId, SharedBlob, StorageNode, StorageResource, SystemParams,
 };

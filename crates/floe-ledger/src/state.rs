@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 
 mod attribute_rules;
 mod blob_rules;
+mod capacity_rules;
 mod challenge_rules;
 mod effects;
+pub use effects::created_object_id;
 mod invariants;
 mod node_rules;
 mod preverify;
+mod shared_rules;
 mod snapshot;
 
 use crate::committee::genesis_committee;
@@ -69,6 +72,10 @@ pub struct LedgerState {
     pub(crate) digest: [u8; 32],
     /// Storage challenges of the last [`crate::challenge::EPOCHS_KEPT`] epochs.
     pub(crate) challenges: BTreeMap<Epoch, crate::challenge::EpochChallenges>,
+    /// Shared blobs: shared object ID → the blob object it wraps.
+    pub(crate) shared_blobs: BTreeMap<ObjectId, ObjectId>,
+    /// The reverse: blob object ID → the shared blob wrapping it.
+    pub(crate) shared_of: BTreeMap<ObjectId, ObjectId>,
     #[serde(skip)]
     weights: Option<Arc<CommitteeWeights>>,
     /// Certificates already verified (outside the sequencing lock) for the current epoch.
@@ -227,6 +234,8 @@ impl LedgerState {
             event_count: 0,
             digest,
             challenges: BTreeMap::new(),
+            shared_blobs: BTreeMap::new(),
+            shared_of: BTreeMap::new(),
             weights: None,
             verified: VerifiedCache::default(),
         };
@@ -692,52 +701,14 @@ impl LedgerState {
                 node_id,
                 network_public_key,
             } => self.set_network_key(&sender, node_id, *network_public_key)?,
+            TxKind::ShareBlob { blob_object } => self.share_blob(&sender, blob_object, out)?,
+            TxKind::ExtendSharedBlob {
+                shared_blob,
+                new_end_epoch,
+            } => self.extend_shared_blob(shared_blob, *new_end_epoch, out)?,
         }
         self.accounts.insert(sender, expected + 1);
         Ok(())
-    }
-
-    /// Checks a reservation of `size` for `[start, end)`; returns the epochs to charge.
-    fn check_reservation(
-        &self,
-        size: u64,
-        start: Epoch,
-        end: Epoch,
-    ) -> Result<(Epoch, Epoch), TxError> {
-        if size == 0 {
-            return Err(TxError::ZeroSize);
-        }
-        if end <= self.epoch || end <= start {
-            return Err(TxError::EndNotInFuture {
-                end,
-                epoch: self.epoch,
-            });
-        }
-        if end - self.epoch > self.params.max_epochs_ahead {
-            return Err(TxError::TooFarAhead {
-                end,
-                max: self.epoch + self.params.max_epochs_ahead,
-            });
-        }
-        let total = self.total_capacity();
-        for e in start..end {
-            let used = self.used_capacity(e);
-            if used.saturating_add(size) > total {
-                return Err(TxError::CapacityExceeded {
-                    epoch: e,
-                    used,
-                    requested: size,
-                    total,
-                });
-            }
-        }
-        Ok((start, end))
-    }
-
-    fn reserve(&mut self, range: &(Epoch, Epoch), size: u64) {
-        for e in range.0..range.1 {
-            *self.used_capacity.entry(e).or_insert(0) += size;
-        }
     }
 
     fn sync_done(

@@ -121,6 +121,18 @@ pub enum TxKind {
         node_id: NodeId,
         network_public_key: NetworkPublicKey,
     },
+    /// Wrap a certified blob object the sender owns into a new shared blob (Walrus's
+    /// `SharedBlob`): from then on anyone may extend it, and nobody may delete, transfer or
+    /// change it. Floe charges nothing for storage, so a shared blob holds no funds. Appended:
+    /// variant indices are part of the log's encoding.
+    #[serde(rename_all = "camelCase")]
+    ShareBlob { blob_object: ObjectId },
+    /// Extend the blob wrapped in a shared blob to `new_end_epoch` (anyone).
+    #[serde(rename_all = "camelCase")]
+    ExtendSharedBlob {
+        shared_blob: ObjectId,
+        new_end_epoch: Epoch,
+    },
 }
 
 /// A transaction: who sends it, its place in the sender's sequence, and what it does.

@@ -228,3 +228,13 @@ impl EpochState {
         matches!(self, EpochState::Syncing { .. })
     }
 }
+
+/// A blob object wrapped so that anyone may extend it (Walrus's `SharedBlob`, without its
+/// funds: Floe charges nothing for storage).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedBlob {
+    pub id: ObjectId,
+    /// The wrapped blob object; its `owner` is who shared it.
+    pub blob: BlobObject,
+}

@@ -19,6 +19,12 @@ impl LedgerState {
         sender: &Address,
     ) -> Result<&BlobObject, TxError> {
         let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
+        if let Some(shared) = self.shared_of.get(id) {
+            return Err(TxError::SharedBlob {
+                blob: *id,
+                shared: *shared,
+            });
+        }
         if &blob.owner != sender {
             return Err(TxError::NotOwner(*id));
         }
@@ -244,7 +250,18 @@ impl LedgerState {
         new_end_epoch: Epoch,
         out: &mut Effects,
     ) -> Result<(), TxError> {
-        let blob = self.owned_live_blob(id, sender)?;
+        self.owned_live_blob(id, sender)?;
+        self.extend_live_blob(id, new_end_epoch, out)
+    }
+
+    /// Extend a live blob object (who may do so is checked by the caller).
+    pub(super) fn extend_live_blob(
+        &mut self,
+        id: &ObjectId,
+        new_end_epoch: Epoch,
+        out: &mut Effects,
+    ) -> Result<(), TxError> {
+        let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
         if blob.certified_epoch.is_none() {
             return Err(TxError::NotCertified(*id));
         }
@@ -284,6 +301,12 @@ impl LedgerState {
         out: &mut Effects,
     ) -> Result<(), TxError> {
         let blob = self.blobs.get(id).ok_or(TxError::NoSuchObject(*id))?;
+        if let Some(shared) = self.shared_of.get(id) {
+            return Err(TxError::SharedBlob {
+                blob: *id,
+                shared: *shared,
+            });
+        }
         if &blob.owner != sender {
             return Err(TxError::NotOwner(*id));
         }

@@ -35,11 +35,7 @@ impl Effects {
 
     /// A fresh object ID, derived from the entry index and a counter.
     pub(super) fn new_object_id(&mut self) -> ObjectId {
-        let id = ObjectId(blake2b256(&[
-            b"floe-object",
-            &self.entry_index.to_le_bytes(),
-            &self.objects_created.to_le_bytes(),
-        ]));
+        let id = created_object_id(self.entry_index, self.objects_created);
         self.objects_created += 1;
         id
     }
@@ -56,4 +52,14 @@ impl Effects {
         });
         index
     }
+}
+
+/// The ID of the `n`-th object (from 0) created by log entry `entry_index`: clients work out
+/// the ID of what their transaction created from the entry index they are answered.
+pub fn created_object_id(entry_index: u64, n: u64) -> ObjectId {
+    ObjectId(blake2b256(&[
+        b"floe-object",
+        &entry_index.to_le_bytes(),
+        &n.to_le_bytes(),
+    ]))
 }

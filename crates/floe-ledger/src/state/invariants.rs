@@ -51,6 +51,13 @@ impl LedgerState {
                 before.entry_count, self.entry_count
             ));
         }
+        if self.shared_blobs.len() != self.shared_of.len() {
+            return Err(format!(
+                "{} shared blobs but {} blob objects wrapped in one",
+                self.shared_blobs.len(),
+                self.shared_of.len()
+            ));
+        }
         if self.event_count != before.event_count + events.len() as u64 {
             return Err(format!(
                 "event count went from {} to {} with {} events emitted",

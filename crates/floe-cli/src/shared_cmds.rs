@@ -1,0 +1,87 @@
+//! Shared blobs: `share` wraps a blob object the wallet owns into a shared blob that anyone may
+//! extend (`extend --shared`) and nobody may delete or transfer; `fund-shared-blob` explains
+//! why Floe's shared blobs hold no funds.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::cli_config::CommonArgs;
+use crate::client_cmds::{client, parse_object_id, print_json, runtime};
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct ShareArgs {
+    /// The certified blob object (owned by your wallet) to share.
+    #[arg(long)]
+    pub blob_obj_id: String,
+    /// Accepted for compatibility with `walrus share`: Floe charges nothing for storage, so a
+    /// shared blob holds no funds; any amount other than 0 is refused.
+    #[arg(long)]
+    pub amount: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+pub struct FundArgs {
+    /// The shared blob to fund.
+    #[arg(long)]
+    pub shared_blob_obj_id: String,
+    /// The amount to add.
+    #[arg(long)]
+    pub amount: u64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+const NO_FUNDS: &str = "Floe charges nothing for storage, so shared blobs hold no funds: anyone \
+    can extend a shared blob directly with `floe extend --shared --blob-obj-id <SHARED ID> \
+    --epochs-extended N`";
+
+pub fn share(a: ShareArgs) -> Result<()> {
+    if a.amount.is_some_and(|n| n > 0) {
+        bail!("--amount {}: {NO_FUNDS}", a.amount.unwrap_or(0));
+    }
+    let client = client(&a.common, true)?;
+    let object = parse_object_id(&a.blob_obj_id)?;
+    runtime()?.block_on(async move {
+        let shared = client.share_blob(&object).await?;
+        if a.common.json {
+            return print_json(&json!({"blobObjectId": object, "sharedBlobObjectId": shared}));
+        }
+        println!("Shared blob object {object} as shared blob {shared}.");
+        println!(
+            "  Anyone may extend it: floe extend --shared --blob-obj-id {shared} --epochs-extended N"
+        );
+        println!("  Nobody, you included, may delete or transfer it any more.");
+        Ok(())
+    })
+}
+
+pub fn fund(a: FundArgs) -> Result<()> {
+    parse_object_id(&a.shared_blob_obj_id)?;
+    bail!(
+        "not funding shared blob {} with {}: {NO_FUNDS}",
+        a.shared_blob_obj_id,
+        a.amount
+    )
+}
+
+/// `extend --shared`: extend the blob wrapped in a shared blob (any wallet may).
+pub fn extend_shared(common: &CommonArgs, shared: &str, epochs: u32) -> Result<()> {
+    let client = client(common, true)?;
+    let shared = parse_object_id(shared)?;
+    let json = common.json;
+    runtime()?.block_on(async move {
+        let end = client.extend_shared(&shared, epochs).await?;
+        if json {
+            return print_json(&json!({"sharedBlobObjectId": shared, "endEpoch": end}));
+        }
+        let system = client.system().await?;
+        println!(
+            "Extended shared blob {shared}: available until {} (exclusive).",
+            output::epoch_with_date(&system, end)
+        );
+        Ok(())
+    })
+}
