@@ -620,6 +620,9 @@ async fn deletes_sends_and_shares_objects_authenticates_and_reports_missing_conf
         r.bytes().await.unwrap().as_ref(),
         data(seed + 4, 3000).as_slice()
     );
+    // The dashboard looks a shared blob up by its ID too, showing the blob it wraps.
+    let page = text_of(&http, daemon.at(&format!("/dashboard/blob/{shared}"))).await;
+    assert!(page.contains(&shared_blob_id), "{page}");
     let r = http
         .delete(daemon.at(&format!("/v1/blobs/{shared_blob_id}")))
         .send()
