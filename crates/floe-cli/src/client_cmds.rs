@@ -173,7 +173,16 @@ pub fn store(a: StoreArgs) -> Result<()> {
             let size = data.len() as u64;
             let label = path.display().to_string();
             let progress = Bar::reporter(!a.common.json, &label);
-            let result = match client.store(data, &options, progress).await {
+            let stored = match client.store(data, &options, progress).await {
+                Ok(mut outcome) if a.how.share => {
+                    crate::shared_cmds::share_new(&client, &mut outcome)
+                        .await
+                        .map(|()| outcome)
+                        .map_err(|e| anyhow::anyhow!("stored, but sharing failed: {e:#}"))
+                }
+                other => other.map_err(anyhow::Error::from),
+            };
+            let result = match stored {
                 Ok(outcome) => {
                     if !a.common.json {
                         print_store(&system, &label, size, &outcome);
@@ -183,12 +192,12 @@ pub fn store(a: StoreArgs) -> Result<()> {
                 Err(e) => {
                     failed += 1;
                     if !a.common.json {
-                        eprintln!("error: storing {label} failed: {e}");
+                        eprintln!("error: storing {label} failed: {e:#}");
                     }
                     BlobStoreResult::Error {
                         blob_id: None,
                         failure_phase: "store".into(),
-                        error_msg: e.to_string(),
+                        error_msg: format!("{e:#}"),
                     }
                 }
             };
@@ -214,6 +223,7 @@ pub(crate) fn print_store(
         BlobStoreResult::NewlyCreated {
             blob_object,
             resource_operation,
+            shared_blob_object,
             ..
         } => {
             let kind = if blob_object.deletable {
@@ -227,6 +237,9 @@ pub(crate) fn print_store(
             );
             println!("  Blob ID:      {}", blob_object.blob_id);
             println!("  Object ID:    {}", blob_object.id);
+            if let Some(shared) = shared_blob_object {
+                println!("  Shared blob:  {shared} (anyone may extend it; nobody may delete it)");
+            }
             let how = match resource_operation {
                 floe_client::ResourceOperation::RegisterFromScratch { .. } => "new registration",
                 floe_client::ResourceOperation::ReuseRegistration { .. } => {

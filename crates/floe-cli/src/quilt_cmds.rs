@@ -274,7 +274,10 @@ pub fn store_quilt(a: StoreQuiltArgs) -> Result<()> {
     rt.block_on(async {
         let system = client.system().await?;
         let progress = Bar::reporter(!a.common.json, "quilt");
-        let stored = client.store_quilt(&inputs, &options, progress).await?;
+        let mut stored = client.store_quilt(&inputs, &options, progress).await?;
+        if a.how.share {
+            crate::shared_cmds::share_new(&client, &mut stored.outcome).await?;
+        }
         if a.common.json {
             return print_json(&stored.result());
         }

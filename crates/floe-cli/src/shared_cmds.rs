@@ -85,3 +85,20 @@ pub fn extend_shared(common: &CommonArgs, shared: &str, epochs: u32) -> Result<(
         Ok(())
     })
 }
+
+/// `store --share`: wrap the newly created blob object of `outcome` into a shared blob and name
+/// it in the result (an already certified blob creates no object, so nothing is shared).
+pub(crate) async fn share_new(
+    client: &floe_client::Client,
+    outcome: &mut floe_client::StoreOutcome,
+) -> Result<()> {
+    if let floe_client::BlobStoreResult::NewlyCreated {
+        blob_object,
+        shared_blob_object,
+        ..
+    } = &mut outcome.result
+    {
+        *shared_blob_object = Some(client.share_blob(&blob_object.id).await?);
+    }
+    Ok(())
+}

@@ -25,6 +25,10 @@ pub struct StoreHowArgs {
     /// Store even if it is already certified for long enough.
     #[arg(long)]
     pub force: bool,
+    /// Wrap each newly created blob object into a shared blob that anyone may extend and
+    /// nobody may delete (see `floe share`).
+    #[arg(long)]
+    pub share: bool,
 }
 
 impl StoreHowArgs {

@@ -291,6 +291,30 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         ],
     );
     assert!(!ok && err.contains("charges nothing"), "{err}");
+    // store --share: the new object is shared at once and named in the answer.
+    std::fs::write(d.join("s.bin"), b"shared from the start").unwrap();
+    let stored_shared = json(d, &["store", "s.bin", "--epochs", "1", "--share", "--json"]);
+    let created = &stored_shared[0]["blobStoreResult"]["newlyCreated"];
+    let shared_at_once = created["sharedBlobObject"]
+        .as_str()
+        .expect("sharedBlobObject");
+    assert_ne!(
+        shared_at_once,
+        created["blobObject"]["id"].as_str().unwrap()
+    );
+    let extended = json(
+        d,
+        &[
+            "extend",
+            "--shared",
+            "--blob-obj-id",
+            shared_at_once,
+            "--epochs-extended",
+            "1",
+            "--json",
+        ],
+    );
+    assert!(extended["endEpoch"].is_number(), "{extended}");
 
     let info = json(d, &["info", "--json"]);
     assert_eq!(info["nShards"], 10);
