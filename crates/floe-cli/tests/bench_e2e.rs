@@ -14,7 +14,26 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
         .output()
         .expect("floe runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "floe bench e2e failed:\n{stderr}");
+    if !out.status.success() {
+        // Keep the network's files and show what its processes logged: a failure here is
+        // rare and cannot be reproduced from the seed alone (it depends on timing).
+        let net = dir.keep().join("net");
+        let logs: String = std::fs::read_dir(net.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                format!("--- {} (last 30 lines)\n{tail}\n", e.path().display())
+            })
+            .collect();
+        panic!(
+            "floe bench e2e failed (files kept in {}):\n{stderr}\n{logs}",
+            net.display()
+        );
+    }
     let r: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stderr}"));
     let context = format!("{r:#}\n{stderr}");

@@ -18,6 +18,8 @@ use super::report::{Attempt, ReadersRow, ms, percentile};
 const EPOCHS: u32 = 2;
 /// How much of an error body a report keeps.
 const ERROR_CHARS: usize = 200;
+/// Characters kept of an error body's JSON `message`.
+const MESSAGE_CHARS: usize = 2_000;
 
 /// An HTTP client of one daemon.
 #[derive(Clone)]
@@ -286,10 +288,36 @@ fn check_bytes(id: &BlobId, got: &[u8], want: &[u8]) -> Result<(), E2eError> {
     Ok(())
 }
 
-/// The first [`ERROR_CHARS`] characters of a body, as text.
+/// What an error body says: the `message` of a Walrus-style JSON error (which names every
+/// node that failed, one line each) within [`MESSAGE_CHARS`], otherwise the first
+/// [`ERROR_CHARS`] characters of the body as text.
 fn excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
-        .chars()
-        .take(ERROR_CHARS)
-        .collect()
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned));
+    match message {
+        Some(m) => m.chars().take(MESSAGE_CHARS).collect(),
+        None => String::from_utf8_lossy(body)
+            .chars()
+            .take(ERROR_CHARS)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_excerpt_is_the_json_message_when_there_is_one() {
+        let long = "node-1: refused; ".repeat(40);
+        let body = serde_json::json!({"error": {"code": 504, "message": long}}).to_string();
+        assert_eq!(
+            excerpt(body.as_bytes()),
+            long,
+            "the whole message, not 200 characters"
+        );
+        let other = "x".repeat(500);
+        assert_eq!(excerpt(other.as_bytes()).len(), ERROR_CHARS);
+    }
 }
