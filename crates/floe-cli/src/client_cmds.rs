@@ -746,19 +746,23 @@ pub fn delete(a: DeleteArgs) -> Result<()> {
 }
 
 pub fn extend(a: ExtendArgs) -> Result<()> {
-    if a.shared {
-        return crate::shared_cmds::extend_shared(&a.common, &a.blob_obj_id, a.epochs_extended);
-    }
     let client = client(&a.common, true)?;
     let object = parse_object_id(&a.blob_obj_id)?;
     runtime()?.block_on(async move {
-        let end = client.extend(&object, a.epochs_extended).await?;
+        // --shared: the object is a shared blob, which any wallet may extend.
+        let (end, key, what) = if a.shared {
+            let end = client.extend_shared(&object, a.epochs_extended).await?;
+            (end, "sharedBlobObjectId", "shared blob ")
+        } else {
+            let end = client.extend(&object, a.epochs_extended).await?;
+            (end, "objectId", "")
+        };
         if a.common.json {
-            return print_json(&json!({"objectId": object, "endEpoch": end}));
+            return print_json(&json!({key: object, "endEpoch": end}));
         }
         let system = client.system().await?;
         println!(
-            "Extended {object}: available until {} (exclusive).",
+            "Extended {what}{object}: available until {} (exclusive).",
             output::epoch_with_date(&system, end)
         );
         Ok(())

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::cli_config::CommonArgs;
 use crate::client_cmds::{client, parse_object_id, print_json, runtime};
-use crate::output;
 
 #[derive(clap::Args)]
 pub struct ShareArgs {
@@ -65,25 +64,6 @@ pub fn fund(a: FundArgs) -> Result<()> {
         a.shared_blob_obj_id,
         a.amount
     )
-}
-
-/// `extend --shared`: extend the blob wrapped in a shared blob (any wallet may).
-pub fn extend_shared(common: &CommonArgs, shared: &str, epochs: u32) -> Result<()> {
-    let client = client(common, true)?;
-    let shared = parse_object_id(shared)?;
-    let json = common.json;
-    runtime()?.block_on(async move {
-        let end = client.extend_shared(&shared, epochs).await?;
-        if json {
-            return print_json(&json!({"sharedBlobObjectId": shared, "endEpoch": end}));
-        }
-        let system = client.system().await?;
-        println!(
-            "Extended shared blob {shared}: available until {} (exclusive).",
-            output::epoch_with_date(&system, end)
-        );
-        Ok(())
-    })
 }
 
 /// `store --share`: wrap the newly created blob object of `outcome` into a shared blob and name

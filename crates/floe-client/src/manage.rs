@@ -222,12 +222,7 @@ impl Client {
     /// Extend a certified blob object by `epochs`; returns its new end epoch.
     pub async fn extend(&self, object_id: &ObjectId, epochs: u32) -> Result<Epoch, ClientError> {
         let blob = self.owned_blob(object_id).await?;
-        if epochs == 0 {
-            return Err(ClientError::BadLifetime(
-                "extend by at least 1 epoch".into(),
-            ));
-        }
-        let new_end = blob.end_epoch() + epochs;
+        let new_end = extended_end(&blob, epochs)?;
         self.wallet()?
             .submit(TxKind::ExtendBlob {
                 blob_object: *object_id,
@@ -265,16 +260,11 @@ impl Client {
         shared: &ObjectId,
         epochs: u32,
     ) -> Result<Epoch, ClientError> {
-        if epochs == 0 {
-            return Err(ClientError::BadLifetime(
-                "extend by at least 1 epoch".into(),
-            ));
-        }
         let blob = match self.ledger.object(shared).await? {
             Some(ObjectResponse::SharedBlob(s)) => s.blob,
             _ => return Err(ClientError::NotSharedBlob(*shared)),
         };
-        let new_end = blob.end_epoch() + epochs;
+        let new_end = extended_end(&blob, epochs)?;
         self.wallet()?
             .submit(TxKind::ExtendSharedBlob {
                 shared_blob: *shared,
@@ -303,6 +293,16 @@ impl Client {
             .await?;
         Ok(blob)
     }
+}
+
+/// The end epoch of `blob` extended by `epochs` (at least one).
+fn extended_end(blob: &BlobObject, epochs: u32) -> Result<Epoch, ClientError> {
+    if epochs == 0 {
+        return Err(ClientError::BadLifetime(
+            "extend by at least 1 epoch".into(),
+        ));
+    }
+    Ok(blob.end_epoch() + epochs)
 }
 
 #[cfg(test)]

@@ -117,10 +117,9 @@ pub async fn get_by_object_id(
         .await
         .map_err(ClientError::from)?;
     // A shared blob reads as the blob object it wraps.
-    let blob = match object {
-        Some(ObjectResponse::Blob(b)) => b,
-        Some(ObjectResponse::SharedBlob(shared)) => shared.blob,
-        Some(_) => {
+    let blob = match object.map(ObjectResponse::into_blob) {
+        Some(Some(b)) => b,
+        Some(None) => {
             return Err(Failure::not_found(
                 "NOT_A_BLOB_OBJECT",
                 format!("object {object_id} is not a blob object"),

@@ -153,12 +153,9 @@ async fn resolve(s: &Shared, id: &str) -> Result<(BlobId, u64), Failure> {
         .object(&object_id)
         .await
         .map_err(ClientError::from)?
-        .map(|o| match o {
-            // A shared blob reads as the blob object it wraps.
-            ObjectResponse::SharedBlob(shared) => ObjectResponse::Blob(shared.blob),
-            other => other,
-        }) {
-        Some(ObjectResponse::Blob(b)) if !b.deleted => {
+        .and_then(ObjectResponse::into_blob)
+    {
+        Some(b) if !b.deleted => {
             // The object must also be certified and live: the blob's status says so.
             certified_size(s, &b.blob_id).await?;
             Ok((b.blob_id, b.size))

@@ -123,10 +123,11 @@ pub async fn gather(d: &Dashboard, lookup: Lookup) -> Result<BlobFacts, Dashboar
     let (blob_id, mut object) = match lookup {
         Lookup::Blob(b) => (b, None),
         Lookup::Object(id) => match ledger.object(&id).await.map_err(ledger_err)? {
-            Some(ObjectResponse::Blob(o)) => (o.blob_id, Some(o)),
             // A shared blob shows as the blob object it wraps.
-            Some(ObjectResponse::SharedBlob(shared)) => (shared.blob.blob_id, Some(shared.blob)),
-            Some(_) => return Err(DashboardError::NotABlob(id.to_string())),
+            Some(o) => match o.into_blob() {
+                Some(o) => (o.blob_id, Some(o)),
+                None => return Err(DashboardError::NotABlob(id.to_string())),
+            },
             None => return Err(DashboardError::NoSuchObject(id.to_string())),
         },
     };

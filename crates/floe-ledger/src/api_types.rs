@@ -240,6 +240,18 @@ pub enum ObjectResponse {
     SharedBlob(crate::types::SharedBlob),
 }
 
+impl ObjectResponse {
+    /// The blob object to read for this object: a blob object itself, or the one a shared
+    /// blob wraps; `None` for other objects.
+    pub fn into_blob(self) -> Option<BlobObject> {
+        match self {
+            ObjectResponse::Blob(b) => Some(b),
+            ObjectResponse::SharedBlob(shared) => Some(shared.blob),
+            ObjectResponse::Storage(_) | ObjectResponse::Node(_) => None,
+        }
+    }
+}
+
 /// `GET /v1/accounts/{address}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

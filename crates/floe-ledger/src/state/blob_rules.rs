@@ -28,8 +28,14 @@ impl LedgerState {
         if &blob.owner != sender {
             return Err(TxError::NotOwner(*id));
         }
+        self.check_live(blob)?;
+        Ok(blob)
+    }
+
+    /// Neither deleted nor expired in the current epoch.
+    pub(super) fn check_live(&self, blob: &BlobObject) -> Result<(), TxError> {
         if blob.deleted {
-            return Err(TxError::Deleted(*id));
+            return Err(TxError::Deleted(blob.id));
         }
         if self.epoch >= blob.end_epoch() {
             return Err(TxError::Expired {
@@ -37,7 +43,7 @@ impl LedgerState {
                 epoch: self.epoch,
             });
         }
-        Ok(blob)
+        Ok(())
     }
 
     pub(super) fn check_blob(

@@ -51,13 +51,7 @@ impl LedgerState {
             .shared_blobs
             .get(shared)
             .ok_or(TxError::NoSuchObject(*shared))?;
-        let blob = self.blobs.get(&id).ok_or(TxError::NoSuchObject(id))?;
-        if self.epoch >= blob.end_epoch() {
-            return Err(TxError::Expired {
-                end: blob.end_epoch(),
-                epoch: self.epoch,
-            });
-        }
+        self.check_live(self.blobs.get(&id).ok_or(TxError::NoSuchObject(id))?)?;
         self.extend_live_blob(&id, new_end_epoch, out)
     }
 }
