@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob_info::{BlobInfo, ObjectInfo};
 use crate::error::StoreError;
+use crate::segments::Location;
 use crate::store::MigrationCursor;
 
 /// Keyspace holding blob metadata.
@@ -290,24 +291,31 @@ fn from_bcs<T: DeserializeOwned>(what: impl Fn() -> String, bytes: &[u8]) -> Res
 /// more copy of every stored byte and, for fresh pages, the kernel's page zeroing (together
 /// about a tenth of a node's CPU on the 64 MiB PUT profile).
 pub(crate) fn encode_sliver(sliver: &SliverData) -> Result<fjall::Slice, StoreError> {
-    let len = u32::try_from(sliver.symbols.len())
-        .ok()
-        .filter(|&l| l <= uleb128::MAX_LEN)
-        .ok_or_else(|| StoreError::corrupt("sliver", "too long to encode"))?;
-    let mut head = [0u8; 1 + uleb128::MAX_BYTES]; // head[0] = 0: the V1 tag
-    let (prefix, prefix_len) = uleb128::encode(len);
-    head[1..][..prefix_len].copy_from_slice(&prefix[..prefix_len]);
-    let used = 1 + prefix_len;
-    let mut tail = [0u8; 4];
-    tail[..2].copy_from_slice(&sliver.symbol_size.to_le_bytes());
-    tail[2..].copy_from_slice(&sliver.index.get().to_le_bytes());
-    let total = used + sliver.symbols.len() + tail.len();
+    let (head, tail) = sliver_frame(sliver)?;
+    let total = head.len() + sliver.symbols.len() + tail.len();
     let mut parts = std::io::Read::chain(
-        std::io::Read::chain(&head[..used], sliver.symbols.as_slice()),
+        std::io::Read::chain(&head[..], sliver.symbols.as_slice()),
         &tail[..],
     );
     fjall::Slice::from_reader(&mut parts, total)
         .map_err(|e| StoreError::corrupt("sliver", e.to_string()))
+}
+
+/// What an inline sliver value holds before and after the symbols: the V1 tag and the
+/// symbols' ULEB128 length, then the symbol size and the index.
+pub(crate) fn sliver_frame(sliver: &SliverData) -> Result<(Vec<u8>, [u8; 4]), StoreError> {
+    let len = u32::try_from(sliver.symbols.len())
+        .ok()
+        .filter(|&l| l <= uleb128::MAX_LEN)
+        .ok_or_else(|| StoreError::corrupt("sliver", "too long to encode"))?;
+    let (prefix, prefix_len) = uleb128::encode(len);
+    let mut head = Vec::with_capacity(1 + prefix_len);
+    head.push(0); // the V1 tag
+    head.extend_from_slice(&prefix[..prefix_len]);
+    let mut tail = [0u8; 4];
+    tail[..2].copy_from_slice(&sliver.symbol_size.to_le_bytes());
+    tail[2..].copy_from_slice(&sliver.index.get().to_le_bytes());
+    Ok((head, tail))
 }
 
 /// Decodes a sliver value (the inverse of [`encode_sliver`], as strict as `bcs`).
@@ -336,6 +344,128 @@ pub(crate) fn decode_sliver(
         symbol_size: u16::from_le_bytes([tail[0], tail[1]]),
         index: SliverIndex(u16::from_le_bytes([tail[2], tail[3]])),
     })
+}
+
+/// Decodes an inline sliver value read from a segment, reusing its buffer for the symbols.
+pub(crate) fn decode_sliver_vec(
+    shard: ShardIndex,
+    axis: SliverType,
+    blob_id: &BlobId,
+    mut bytes: Vec<u8>,
+) -> Result<SliverData, StoreError> {
+    let what = || format!("{axis} sliver of blob {blob_id} in shard {shard} (in a segment)");
+    check_tag(what, &bytes)?;
+    let (len, rest) =
+        uleb128::read(&bytes[1..]).map_err(|r| StoreError::corrupt(what(), r.to_string()))?;
+    if rest.len() != len.saturating_add(4) {
+        return Err(StoreError::corrupt(
+            what(),
+            format!(
+                "{} bytes for {len} symbol bytes and 4 header bytes",
+                rest.len()
+            ),
+        ));
+    }
+    let head = bytes.len() - rest.len();
+    let tail = &bytes[head + len..];
+    let symbol_size = u16::from_le_bytes([tail[0], tail[1]]);
+    let index = SliverIndex(u16::from_le_bytes([tail[2], tail[3]]));
+    bytes.truncate(head + len);
+    bytes.drain(..head);
+    Ok(SliverData {
+        symbols: bytes,
+        symbol_size,
+        index,
+    })
+}
+
+/// A value of the `slivers` keyspace: the sliver itself (V1) or where it is (V2).
+#[derive(Serialize, Deserialize)]
+enum StoredSliverEntry {
+    V1(SliverData),
+    V2(Location),
+}
+
+/// Versions of `slivers` values this build reads.
+const SLIVER_ENTRY_VERSIONS: u8 = 2;
+
+/// What a `slivers` value says.
+pub(crate) enum SliverEntry {
+    Inline(SliverData),
+    Located(Location),
+}
+
+/// Encodes the value of a sliver stored in a segment.
+pub(crate) fn encode_location(at: &Location) -> Result<Vec<u8>, StoreError> {
+    to_bcs("sliver location", &StoredSliverEntry::V2(*at))
+}
+
+/// Decodes a `slivers` value.
+pub(crate) fn decode_sliver_entry(
+    shard: ShardIndex,
+    axis: SliverType,
+    blob_id: &BlobId,
+    bytes: &[u8],
+) -> Result<SliverEntry, StoreError> {
+    let what = || format!("{axis} sliver of blob {blob_id} in shard {shard}");
+    check_tag_of(what, bytes, SLIVER_ENTRY_VERSIONS)?;
+    match location_of(bytes) {
+        Some(at) => at.map(SliverEntry::Located),
+        None => decode_sliver(shard, axis, blob_id, bytes).map(SliverEntry::Inline),
+    }
+}
+
+/// The location in a `slivers` value, if it is one (V2); `None` for an inline sliver.
+pub(crate) fn location_of(bytes: &[u8]) -> Option<Result<Location, StoreError>> {
+    (bytes.first() == Some(&1)).then(|| {
+        match bcs::from_bytes(bytes)
+            .map_err(|e| StoreError::corrupt("sliver location", e.to_string()))?
+        {
+            StoredSliverEntry::V2(at) => Ok(at),
+            StoredSliverEntry::V1(_) => Err(StoreError::corrupt("sliver location", "tag 1 is V2")),
+        }
+    })
+}
+
+/// Prefix of the segment records in [`NODE_STATE`]: `segment/` then the segment id (u64 BE).
+pub(crate) const SEGMENT_RECORD_PREFIX: &[u8] = b"segment/";
+
+/// Key of the record of segment `id`.
+pub(crate) fn segment_record_key(id: u64) -> Vec<u8> {
+    let mut key = SEGMENT_RECORD_PREFIX.to_vec();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// Inverse of [`segment_record_key`].
+pub(crate) fn parse_segment_record_key(key: &[u8]) -> Result<u64, StoreError> {
+    key.strip_prefix(SEGMENT_RECORD_PREFIX)
+        .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                format!("key in keyspace {NODE_STATE}"),
+                format!("not a segment record key: {key:?}"),
+            )
+        })
+}
+
+/// A segment record: how many `slivers` values still point into the segment.
+#[derive(Serialize, Deserialize)]
+enum StoredSegment {
+    V1 { live: u32 },
+}
+
+/// Encodes a segment record.
+pub(crate) fn encode_segment_record(live: u32) -> Result<Vec<u8>, StoreError> {
+    to_bcs("segment record", &StoredSegment::V1 { live })
+}
+
+/// Decodes a segment record: its live count.
+pub(crate) fn decode_segment_record(id: u64, bytes: &[u8]) -> Result<u32, StoreError> {
+    match from_bcs(|| format!("record of segment {id:016x}"), bytes)? {
+        StoredSegment::V1 { live } => Ok(live),
+    }
 }
 
 /// Encodes a metadata value.

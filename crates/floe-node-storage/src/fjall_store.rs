@@ -15,6 +15,7 @@ use crate::blob_info::BlobInfo;
 use crate::codec::{self, BLOB_INFO, CURSOR_KEY, META, NODE_STATE, SLIVERS};
 use crate::error::StoreError;
 use crate::format;
+use crate::segments::Segments;
 use crate::store::{MigrationCursor, NodeStore};
 
 /// When a write is durable.
@@ -40,6 +41,11 @@ pub struct StoreOptions {
     /// memtable (64 MiB) and the journal (512 MiB), so a node with 200 shard keyspaces would
     /// otherwise keep up to the journal's size of recent slivers in memory.
     pub memtable_budget: u64,
+    /// A batch of slivers holding at least this many symbol bytes is written once, to a
+    /// segment file of its own, and the engine keeps only where each sliver is; smaller
+    /// writes go through the engine. Default: 256 KiB (a node's share of a blob of about
+    /// 600 KiB and more at 1000 shards).
+    pub segment_min_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +54,7 @@ impl Default for StoreOptions {
             durability: Durability::Sync,
             cache_size: 64 * 1024 * 1024,
             memtable_budget: 32 * 1024 * 1024,
+            segment_min_bytes: 256 * 1024,
         }
     }
 }
@@ -90,6 +97,11 @@ const WORKER_THREADS: usize = 1;
 /// * [`Durability::Buffered`]: `PersistMode::Buffer` (flush to the OS), so a write that returned
 ///   survives a process kill but not an OS crash or power loss until [`NodeStore::persist`].
 ///
+/// A batch of slivers of at least [`StoreOptions::segment_min_bytes`] is first written to a
+/// new segment file (fsynced with its directory under `Sync`; by `persist` under `Buffered`),
+/// and the batch commits only the slivers' locations: each byte is written once, and no
+/// memtable holds it (see `segments.rs` and `located.rs`).
+///
 /// # Shards
 ///
 /// A record `shard/<index>` in `node-state` says that a shard is held; its slivers are the keys
@@ -103,7 +115,7 @@ pub struct FjallStore {
     pub(crate) db: Database,
     meta: Keyspace,
     blob_info: Keyspace,
-    node_state: Keyspace,
+    pub(crate) node_state: Keyspace,
     pub(crate) slivers: Keyspace,
     /// The shards held. Held for reading by every sliver write, so a shard is not dropped
     /// under a writer.
@@ -115,6 +127,12 @@ pub struct FjallStore {
     memtable_budget: u64,
     /// Held by the one writer that flushes memtables over the budget; others go on.
     flushing: Mutex<()>,
+    /// The segment files holding the slivers of large batches.
+    pub(crate) segments: Segments,
+    /// Held by every change of the `slivers` keyspace from reading the values it replaces
+    /// until its batch is committed, so segment records count exactly (see `located.rs`).
+    pub(crate) reclaim: Mutex<()>,
+    pub(crate) segment_min_bytes: u64,
 }
 
 impl std::fmt::Debug for FjallStore {
@@ -177,6 +195,11 @@ impl FjallStore {
         let node_state = db.keyspace(NODE_STATE, small_options)?;
         let slivers = db.keyspace(SLIVERS, blob_options)?;
         let shards = Self::recorded_shards(&node_state)?;
+        let segments = Segments::open(
+            dir,
+            &Self::recorded_segments(&node_state)?,
+            options.durability == Durability::Sync,
+        )?;
         let store = Self {
             dir: dir.into(),
             db,
@@ -192,9 +215,15 @@ impl FjallStore {
             },
             memtable_budget: options.memtable_budget.max(MIN_MEMTABLE_BUDGET),
             flushing: Mutex::new(()),
+            segments,
+            reclaim: Mutex::new(()),
+            segment_min_bytes: options.segment_min_bytes,
         };
-        if version < format::STORE_FORMAT_VERSION {
+        if version < 2 {
             store.upgrade_from_v1()?;
+        }
+        if version < format::STORE_FORMAT_VERSION {
+            // Format 3 only adds segments: a format-2 store is one without any.
             format::write_record(dir, format::STORE_FORMAT_VERSION)?;
         }
         store.finish_drops()?;
@@ -251,9 +280,9 @@ impl FjallStore {
         &self.dir
     }
 
-    /// Total bytes on disk (journal, trees and blob files).
+    /// Total bytes on disk (journal, trees, blob files and segments).
     pub fn disk_space(&self) -> Result<u64, StoreError> {
-        Ok(self.db.disk_space()?)
+        Ok(self.db.disk_space()? + self.segments.disk_space()?)
     }
 
     /// The shards that have a record.
@@ -288,13 +317,17 @@ impl FjallStore {
     /// `purging` and has made sure the shard is not held.
     fn purge(&self, shard: ShardIndex) -> Result<(), StoreError> {
         const KEYS_PER_BATCH: usize = 4096;
-        let mut keys = self.slivers.prefix(codec::shard_prefix(shard)).peekable();
-        while keys.peek().is_some() {
-            let mut batch = self.db.batch();
-            for guard in keys.by_ref().take(KEYS_PER_BATCH) {
-                batch.remove(&self.slivers, guard.key()?);
+        loop {
+            let keys = self
+                .slivers
+                .prefix(codec::shard_prefix(shard))
+                .take(KEYS_PER_BATCH)
+                .map(|guard| guard.key())
+                .collect::<Result<Vec<_>, _>>()?;
+            if keys.is_empty() {
+                break;
             }
-            self.commit(batch)?;
+            self.remove_slivers(keys, |_| {})?;
         }
         if self.node_state.contains_key(codec::dropping_key(shard))? {
             let mut batch = self.db.batch();
@@ -317,7 +350,7 @@ impl FjallStore {
         }
     }
 
-    fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StoreError> {
         batch.durability(Some(self.persist_mode)).commit()?;
         Ok(())
     }
@@ -415,19 +448,12 @@ impl NodeStore for FjallStore {
         blob_id: &BlobId,
         sliver: &SliverData,
     ) -> Result<(), StoreError> {
-        let value = codec::encode_sliver(sliver)?;
         // Hold the shard set while committing so the shard cannot be dropped meanwhile.
         let shards = self.shards_read();
         if !shards.contains(&shard) {
             return Err(StoreError::ShardNotFound(shard));
         }
-        let mut batch = self.db.batch();
-        batch.insert(
-            &self.slivers,
-            codec::sliver_key(shard, axis, blob_id),
-            value,
-        );
-        self.commit(batch)?;
+        self.write_slivers(&[(shard, axis, *blob_id, sliver)])?;
         drop(shards);
         self.enforce_memtable_budget()
     }
@@ -440,20 +466,11 @@ impl NodeStore for FjallStore {
         if let Some((missing, ..)) = items.iter().find(|(s, ..)| !shards.contains(s)) {
             return Err(StoreError::ShardNotFound(*missing));
         }
-        // A key given twice keeps its last value; the batch holds each key once, so nothing
-        // depends on how the engine orders equal keys within one batch.
-        let mut seen = HashSet::new();
-        let mut batch = OwnedWriteBatch::with_capacity(self.db.clone(), items.len());
-        for (shard, axis, blob_id, sliver) in items.iter().rev() {
-            if seen.insert((*shard, *axis, *blob_id)) {
-                batch.insert(
-                    &self.slivers,
-                    codec::sliver_key(*shard, *axis, blob_id),
-                    codec::encode_sliver(sliver)?,
-                );
-            }
-        }
-        self.commit(batch)?;
+        let items: Vec<_> = items
+            .iter()
+            .map(|(shard, axis, blob_id, sliver)| (*shard, *axis, *blob_id, sliver))
+            .collect();
+        self.write_slivers(&items)?;
         drop(shards);
         self.enforce_memtable_budget()
     }
@@ -465,10 +482,7 @@ impl NodeStore for FjallStore {
         blob_id: &BlobId,
     ) -> Result<Option<SliverData>, StoreError> {
         self.check_held(shard)?;
-        self.slivers
-            .get(codec::sliver_key(shard, axis, blob_id))?
-            .map(|v| codec::decode_sliver(shard, axis, blob_id, &v))
-            .transpose()
+        self.read_sliver(shard, axis, blob_id)
     }
 
     fn has_sliver(
@@ -485,14 +499,13 @@ impl NodeStore for FjallStore {
 
     fn delete_blob_data(&self, blob_id: &BlobId) -> Result<(), StoreError> {
         let shards = self.shards_read();
-        let mut batch = self.db.batch();
-        batch.remove(&self.meta, codec::blob_key(blob_id));
-        for &shard in shards.iter() {
-            for axis in [SliverType::Primary, SliverType::Secondary] {
-                batch.remove(&self.slivers, codec::sliver_key(shard, axis, blob_id));
-            }
-        }
-        self.commit(batch)
+        let keys = shards.iter().flat_map(|&shard| {
+            [SliverType::Primary, SliverType::Secondary]
+                .map(|axis| codec::sliver_key(shard, axis, blob_id))
+        });
+        self.remove_slivers(keys, |batch| {
+            batch.remove(&self.meta, codec::blob_key(blob_id))
+        })
     }
 
     fn get_blob_info(&self, blob_id: &BlobId) -> Result<Option<BlobInfo>, StoreError> {
@@ -594,6 +607,7 @@ impl NodeStore for FjallStore {
     }
 
     fn persist(&self) -> Result<(), StoreError> {
+        self.segments.persist()?;
         Ok(self.db.persist(PersistMode::SyncAll)?)
     }
 }

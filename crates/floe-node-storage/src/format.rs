@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! floe-node-storage
-//! format-version 2
+//! format-version 3
 //! ```
 //!
 //! It is written (atomically: temporary file, fsync, rename, directory fsync) before the engine
@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::error::StoreError;
 
 /// The layout version written by this build, and the newest it can open.
-pub const STORE_FORMAT_VERSION: u64 = 2;
+pub const STORE_FORMAT_VERSION: u64 = 3;
 
 /// File name of the record inside the store directory.
 pub(crate) const FORMAT_FILE: &str = "store-format";
@@ -131,14 +131,14 @@ mod tests {
         );
         check_or_init(&dir).unwrap();
 
-        write_record(&dir, 3).unwrap();
+        write_record(&dir, 4).unwrap();
         let err = check_or_init(&dir).unwrap_err();
         assert!(
             matches!(
                 err,
                 StoreError::UnsupportedVersion {
-                    version: 3,
-                    supported: 2,
+                    version: 4,
+                    supported: 3,
                     ..
                 }
             ),
@@ -146,7 +146,7 @@ mod tests {
         );
         let msg = err.to_string();
         assert!(
-            msg.contains(&dir.display().to_string()) && msg.contains('3'),
+            msg.contains(&dir.display().to_string()) && msg.contains('4'),
             "{msg}"
         );
 

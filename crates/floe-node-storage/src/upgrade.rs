@@ -139,7 +139,7 @@ mod tests {
         drop(store);
         assert_eq!(
             std::fs::read_to_string(tmp.path().join(format::FORMAT_FILE)).unwrap(),
-            "floe-node-storage\nformat-version 2\n"
+            "floe-node-storage\nformat-version 3\n"
         );
         // The old keyspaces are empty, and a reopen (no upgrade now) sees the same slivers.
         let store = FjallStore::open(tmp.path(), StoreOptions::default()).unwrap();

@@ -1,5 +1,5 @@
-//! A real crash: a child process writes slivers with `Durability::Sync` and prints each
-//! acknowledged write; the parent SIGKILLs it mid-stream and checks every acknowledged write
+//! A real crash: a child process writes slivers with `Durability::Sync` (about half of them to
+//! segment files) and prints each acknowledged write; the parent SIGKILLs it mid-stream and checks every acknowledged write
 //! on reopening.
 //!
 //! The child is this test binary itself, re-executed with [`CHILD_DIR_ENV`] set so that only
@@ -42,7 +42,12 @@ fn crash_writer_child() {
         return;
     };
     let start: u32 = std::env::var(CHILD_START_ENV).unwrap().parse().unwrap();
-    let store = FjallStore::open(Path::new(&dir), StoreOptions::default()).unwrap();
+    // Slivers of 32 KiB and more go to segment files, smaller ones through the engine.
+    let options = StoreOptions {
+        segment_min_bytes: 32 * 1024,
+        ..StoreOptions::default()
+    };
+    let store = FjallStore::open(Path::new(&dir), options).unwrap();
     for s in 0..SHARDS {
         store.create_shard(ShardIndex(s)).unwrap();
     }

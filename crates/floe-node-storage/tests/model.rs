@@ -108,10 +108,18 @@ fn assert_same(model: &dyn NodeStore, real: &dyn NodeStore) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    /// `segment_min_bytes` 0 puts every write in a segment, `u64::MAX` none, 3000 some.
     #[test]
-    fn fjall_store_matches_memory_store(ops in proptest::collection::vec(op(), 1..40)) {
+    fn fjall_store_matches_memory_store(
+        ops in proptest::collection::vec(op(), 1..40),
+        segment_min_bytes in prop_oneof![Just(0u64), Just(3000), Just(u64::MAX)],
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { durability: Durability::Buffered, ..StoreOptions::default() };
+        let options = StoreOptions {
+            durability: Durability::Buffered,
+            segment_min_bytes,
+            ..StoreOptions::default()
+        };
         let model = MemoryStore::new();
         let mut real = Some(FjallStore::open(dir.path(), options.clone()).unwrap());
         for op in &ops {
@@ -124,6 +132,16 @@ proptest! {
         }
         assert_same(&model, real.as_ref().unwrap());
         drop(real.take());
-        assert_same(&model, &FjallStore::open(dir.path(), options).unwrap());
+        let real = FjallStore::open(dir.path(), options).unwrap();
+        assert_same(&model, &real);
+        // Every segment counted its slivers exactly: once none is referenced, none is left.
+        for b in 0..6 {
+            real.delete_blob_data(&blob(b)).unwrap();
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        prop_assert!(left.is_empty(), "segments left after deleting every blob: {:?}", left);
     }
 }

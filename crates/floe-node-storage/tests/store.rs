@@ -431,6 +431,8 @@ fn write_buffers_after_bulk_writes(budget: u64) -> u64 {
     let options = StoreOptions {
         durability: Durability::Buffered,
         memtable_budget: budget,
+        // Through the engine: this is about its write buffers.
+        segment_min_bytes: u64::MAX,
         ..StoreOptions::default()
     };
     let store = FjallStore::open(dir.path(), options).unwrap();
