@@ -434,6 +434,7 @@ impl StorageNode {
 
     /// The batched route: every pair this node holds, in one request and one durable write.
     pub fn put_sliver_batch(&self, blob_id: &BlobId, body: &[u8]) -> Result<usize, NodeError> {
+        let started = Instant::now();
         let batch: SliverBatch = bcs::from_bytes(body)
             .map_err(|e| NodeError::BadBody(format!("not a BCS sliver batch: {e}")))?;
         if batch.version != 1 {
@@ -467,12 +468,23 @@ impl StorageNode {
             items.push((shard, axis, *blob_id, data));
         }
         // Verification (expansion and hashing) is the costly part: all cores take part.
+        let decoded = started.elapsed();
         items
             .par_iter()
             .try_for_each(|(_, axis, _, data)| data.verify(*axis, &view.config, &metadata))
             .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
+        let verified = started.elapsed();
         let bytes: u64 = items.iter().map(|i| i.3.symbols.len() as u64).sum();
         self.store.put_slivers(&items)?;
+        tracing::debug!(
+            %blob_id,
+            slivers = items.len(),
+            bytes,
+            decode_ms = decoded.as_millis() as u64,
+            verify_ms = (verified - decoded).as_millis() as u64,
+            store_ms = (started.elapsed() - verified).as_millis() as u64,
+            "sliver batch stored"
+        );
         bump(&self.counters.slivers_stored, items.len() as u64);
         bump(&self.counters.sliver_bytes_stored, bytes);
         Ok(items.len())
