@@ -8,6 +8,15 @@
 //! of waiting out request timeouts and retries. A node that answers the probe is only slow and
 //! is probed again after another `silent_after_ms`.
 //!
+//! A probe that times out is not enough on a loaded machine: when every process competes for
+//! the CPU, a healthy node may take longer than `probe_timeout_ms` to answer (eight concurrent
+//! small PUTs at n = 1000 on two cores found healthy nodes "silent" a dozen times in 1000
+//! PUTs). So once a probe has timed out, a *witness* (the member that answered this operation
+//! most recently) is probed too, and the first probe keeps waiting: the target is silent only
+//! if the witness answers first, or neither answers within another `probe_timeout_ms`. A frozen
+//! node is still found within one timeout and a round trip to the witness; a node that is
+//! merely slow like everyone else answers before the witness's later probe does.
+//!
 //! Two shortcuts keep a node that froze from slowing the first operation that meets it:
 //! once a write has its quorum, the nodes it still waits for are probed at once with a short
 //! bound (`tail_probe`), and the tail does not wait for those that do not answer; and a read
@@ -17,6 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use floe_node_client::NodeClient;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
@@ -31,6 +41,8 @@ pub(crate) struct Liveness {
     probing: HashSet<usize>,
     /// When each member last answered a probe.
     alive_at: HashMap<usize, Instant>,
+    /// The member that answered a request of this operation last: the witness of probes.
+    last_answer: Option<(usize, Instant)>,
     silent: HashSet<usize>,
 }
 
@@ -45,8 +57,37 @@ impl Liveness {
             probes: JoinSet::new(),
             probing: HashSet::new(),
             alive_at: HashMap::new(),
+            last_answer: None,
             silent: HashSet::new(),
         }
+    }
+
+    /// Records that `member` answered a request: it may witness probes of others.
+    pub(crate) fn answered(&mut self, member: usize, now: Instant) {
+        self.last_answer = Some((member, now));
+    }
+
+    /// The witness for a probe of `member`: the last member to answer, if another one.
+    fn witness(&self, committee: &CommitteeView, member: usize) -> Option<NodeClient> {
+        self.last_answer
+            .filter(|(w, _)| *w != member && !self.silent.contains(w))
+            .map(|(w, _)| committee.members[w].client.clone())
+    }
+
+    /// Starts a probe of `member` (see the module docs).
+    fn spawn_probe(&mut self, committee: &CommitteeView, member: usize, timeout: Duration) {
+        let target = committee.members[member].client.clone();
+        let witness = self.witness(committee, member);
+        let cap = timeout * 2;
+        self.probes.spawn(async move {
+            let alive = verdict(
+                target.probe(cap),
+                witness.map(|w| async move { w.probe(cap).await }),
+                timeout,
+            )
+            .await;
+            (member, alive)
+        });
     }
 
     pub(crate) fn is_silent(&self, member: usize) -> bool {
@@ -74,10 +115,7 @@ impl Liveness {
             {
                 continue;
             }
-            let client = committee.members[member].client.clone();
-            let timeout = self.probe_timeout;
-            self.probes
-                .spawn(async move { (member, client.probe(timeout).await) });
+            self.spawn_probe(committee, member, self.probe_timeout);
         }
     }
 
@@ -92,9 +130,7 @@ impl Liveness {
             if self.silent.contains(&member) || !self.probing.insert(member) {
                 continue;
             }
-            let client = committee.members[member].client.clone();
-            self.probes
-                .spawn(async move { (member, client.probe(timeout).await) });
+            self.spawn_probe(committee, member, timeout);
         }
     }
 
@@ -157,6 +193,39 @@ impl Liveness {
     }
 }
 
+/// Whether the member probed by `target` is alive: it answers within `timeout`, or after that
+/// but before `witness` (probed only then) answers, and within twice `timeout` in all.
+pub(crate) async fn verdict(
+    target: impl Future<Output = bool>,
+    witness: Option<impl Future<Output = bool>>,
+    timeout: Duration,
+) -> bool {
+    tokio::pin!(target);
+    if let Ok(alive) = tokio::time::timeout(timeout, &mut target).await {
+        return alive;
+    }
+    let Some(witness) = witness else {
+        return false;
+    };
+    tokio::pin!(witness);
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut witness_pending = true;
+    loop {
+        tokio::select! {
+            biased;
+            alive = &mut target => return alive,
+            answered = &mut witness, if witness_pending => {
+                if answered {
+                    return false; // the network answers, the target does not
+                }
+                witness_pending = false; // no evidence either way: wait out the deadline
+            }
+            _ = &mut deadline => return false,
+        }
+    }
+}
+
 /// Latencies of the answers one read has had, for its hedge delay.
 #[derive(Debug, Default)]
 pub(crate) struct Latencies {
@@ -194,6 +263,46 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// A probe answering `after` it is first polled (`None`: never), alive or not.
+    async fn answer(after: Option<u64>, alive: bool) -> bool {
+        match after {
+            Some(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                alive
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_past_its_timeout_is_judged_against_a_witness() {
+        let timeout = 1500 * MS;
+        // (target answers after, witness: (answers after it is probed, alive), verdict, when)
+        let cases: [(Option<u64>, Option<(Option<u64>, bool)>, bool, u64); 7] = [
+            (Some(1000), Some((Some(10), true)), true, 1000),
+            (Some(1000), None, true, 1000),
+            // Frozen: the witness answers at once, so the verdict follows it.
+            (None, Some((Some(10), true)), false, 1510),
+            // Everyone slow: the target's answer comes before the witness's later probe's.
+            (Some(2000), Some((Some(800), true)), true, 2000),
+            (Some(2000), Some((Some(400), true)), false, 1900),
+            // No witness, or one that does not answer either: the timeout, or twice it.
+            (None, None, false, 1500),
+            (None, Some((Some(5), false)), false, 3000),
+        ];
+        for (i, (target, witness, alive, at)) in cases.into_iter().enumerate() {
+            let start = tokio::time::Instant::now();
+            let got = verdict(
+                answer(target, true),
+                witness.map(|(after, ok)| answer(after, ok)),
+                timeout,
+            )
+            .await;
+            assert_eq!(got, alive, "case {i}");
+            assert_eq!(start.elapsed(), Duration::from_millis(at), "case {i}");
+        }
+    }
 
     #[test]
     fn the_hedge_waits_for_samples_then_follows_the_slow_answers_within_bounds() {
