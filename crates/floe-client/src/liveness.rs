@@ -279,7 +279,8 @@ mod tests {
     async fn a_probe_past_its_timeout_is_judged_against_a_witness() {
         let timeout = 1500 * MS;
         // (target answers after, witness: (answers after it is probed, alive), verdict, when)
-        let cases: [(Option<u64>, Option<(Option<u64>, bool)>, bool, u64); 7] = [
+        type Witness = Option<(Option<u64>, bool)>;
+        let cases: [(Option<u64>, Witness, bool, u64); 7] = [
             (Some(1000), Some((Some(10), true)), true, 1000),
             (Some(1000), None, true, 1000),
             // Frozen: the witness answers at once, so the verdict follows it.

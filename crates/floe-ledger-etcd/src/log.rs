@@ -86,6 +86,8 @@ pub struct EtcdLog {
     client: Client,
     prefix: String,
     timeout: Duration,
+    /// What the log was connected with (maintenance reaches members one by one).
+    pub(crate) config: std::sync::Arc<EtcdLogConfig>,
 }
 
 impl std::fmt::Debug for EtcdLog {
@@ -96,7 +98,24 @@ impl std::fmt::Debug for EtcdLog {
     }
 }
 
-async fn bounded<T>(
+/// A client of `endpoints` with the log's options, bounded by the connect timeout.
+pub(crate) async fn connect_client(
+    config: &EtcdLogConfig,
+    endpoints: Vec<String>,
+) -> Result<Client, EtcdLogError> {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(config.connect_timeout)
+        .with_timeout(config.request_timeout)
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true);
+    bounded(
+        config.connect_timeout + config.request_timeout,
+        Client::connect(endpoints, Some(options)),
+    )
+    .await
+}
+
+pub(crate) async fn bounded<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdLogError> {
@@ -112,20 +131,12 @@ impl EtcdLog {
         if config.endpoints.is_empty() {
             return Err(EtcdLogError::NoEndpoints);
         }
-        let options = ConnectOptions::new()
-            .with_connect_timeout(config.connect_timeout)
-            .with_timeout(config.request_timeout)
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            .with_keep_alive_while_idle(true);
-        let client = bounded(
-            config.connect_timeout + config.request_timeout,
-            Client::connect(config.endpoints.clone(), Some(options)),
-        )
-        .await?;
+        let client = connect_client(config, config.endpoints.clone()).await?;
         Ok(EtcdLog {
             client,
             prefix: config.prefix.clone(),
             timeout: config.request_timeout,
+            config: std::sync::Arc::new(config.clone()),
         })
     }
 
@@ -303,7 +314,8 @@ impl EtcdLog {
     }
 
     /// Delete records below `seq` and compact etcd's history up to that deletion, so that the
-    /// space can be reclaimed (a `defragment` of each member returns it to the filesystem).
+    /// space can be reclaimed (a `defragment` of each member returns it to the filesystem: see
+    /// [`Self::defragment_members`]).
     /// Returns the revision compacted to.
     pub async fn prune_below(&self, seq: u64) -> Result<i64, EtcdLogError> {
         let mut kv = self.client.kv_client();

@@ -275,3 +275,54 @@ async fn a_writer_behind_a_pruned_prefix_appends_at_the_end_never_into_the_hole(
         ]
     );
 }
+
+/// Compaction frees pages inside each member's database file; only a defragmentation gives
+/// them back to the filesystem, and only members with enough free space get one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_space_returns_to_the_filesystem_member_by_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = cluster(dir.path()).await;
+    let log = connect(&members, "/t6/").await;
+    let mut writer = Writer::new(log.clone(), Chain::new(0, seed()));
+    for i in 0..100u32 {
+        append_retrying(&mut writer, vec![i as u8; 256 * 1024]).await;
+    }
+    // Nothing pruned yet: nothing worth defragmenting.
+    for m in log.defragment_members(1 << 20).await.unwrap() {
+        assert_eq!(m.defragmented_to, None, "{m:?}");
+    }
+    log.prune_below(99).await.unwrap();
+    // A member counts the compacted pages as free only after later writes commit (the ledger
+    // keeps writing): until then a pass finds nothing to do, and a later one does it.
+    let mut done: BTreeMap<String, floe_ledger_etcd::MemberSpace> = BTreeMap::new();
+    for i in 0..40 {
+        append_retrying(&mut writer, format!("after {i}").into_bytes()).await;
+        let pass = log.defragment_members(1 << 20).await.unwrap();
+        assert_eq!(pass.len(), 3, "every member looked at: {pass:?}");
+        done.extend(
+            pass.into_iter()
+                .filter(|m| m.defragmented_to.is_some())
+                .map(|m| (m.endpoint.clone(), m)),
+        );
+        if done.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(done.len(), 3, "not every member was defragmented: {done:?}");
+    for m in done.values() {
+        assert!(m.db_size > 20 << 20, "25 MiB written, db {m:?}");
+        let after = m
+            .defragmented_to
+            .unwrap_or_else(|| panic!("not defragmented: {m:?}"));
+        assert!(after < m.db_size / 4, "{m:?}");
+    }
+    // The log still reads and grows after the defragmentation.
+    let (lo, hi) = log.bounds().await.unwrap().unwrap();
+    assert_eq!(lo, 99);
+    append_retrying(&mut writer, b"last".to_vec()).await;
+    assert_eq!(log.bounds().await.unwrap(), Some((99, hi + 1)));
+    for m in log.defragment_members(1 << 20).await.unwrap() {
+        assert_eq!(m.defragmented_to, None, "nothing left to reclaim: {m:?}");
+    }
+}

@@ -90,7 +90,13 @@ pub(crate) struct Replica {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The ledger this replica belongs to (set once, right after it is built).
     self_ref: Mutex<Weak<Ledger>>,
+    /// Set while a pass over the etcd members' free space runs (one at a time).
+    defragmenting: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// A member's database is defragmented once at least this much of it is free (and at least
+/// half of it): a defragmentation blocks the member while it rewrites the file.
+pub const DEFRAG_MIN_BYTES: u64 = 64 << 20;
 
 impl Drop for Replica {
     fn drop(&mut self) {
@@ -282,6 +288,7 @@ impl Ledger {
                 }),
                 tasks: Mutex::new(Vec::new()),
                 self_ref: Mutex::new(Weak::new()),
+                defragmenting: Arc::default(),
             })),
             clock,
             genesis,
@@ -512,10 +519,21 @@ impl Ledger {
                 let below = seq.saturating_sub(every.max(1));
                 if below > 0 {
                     let log = replica.log.clone();
+                    let busy = replica.defragmenting.clone();
                     tokio::spawn(async move {
                         if let Err(e) = log.prune_below(below).await {
                             tracing::debug!(error = %e, below, "prune skipped");
+                            return;
                         }
+                        // Then give the space back, member by member (see `defragment_members`).
+                        use std::sync::atomic::Ordering;
+                        if busy.swap(true, Ordering::AcqRel) {
+                            return;
+                        }
+                        if let Err(e) = log.defragment_members(DEFRAG_MIN_BYTES).await {
+                            tracing::warn!(error = %e, "defragmenting etcd members failed");
+                        }
+                        busy.store(false, Ordering::Release);
                     });
                 }
             }
