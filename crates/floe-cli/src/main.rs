@@ -1,6 +1,7 @@
 //! `floe`: the command-line entry point. Argument parsing and output only; the work is in the
 //! library crates.
 
+mod argv;
 mod attribute_cmds;
 mod audit_cmd;
 mod blob_cmds;
@@ -118,7 +119,20 @@ fn main() {
     // Servers and clients here hold one socket per node connection: take every file
     // descriptor the hard limit allows (soft limits are often 1024).
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let cli = Cli::parse();
+    let args = argv::attach_hyphen_ids(std::env::args_os());
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.kind() == clap::error::ErrorKind::UnknownArgument
+                && let Some(hint) = argv::hyphen_id_hint(&args)
+            {
+                let _ = e.print();
+                eprintln!("{hint}");
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    };
     let result: Result<()> = match cli.command {
         Command::Store(a) => client_cmds::store(a),
         Command::Read(a) => client_cmds::read(a),

@@ -678,3 +678,29 @@ fn read_takes_a_blob_id_that_starts_with_a_hyphen() {
     let out = run(&["read", "--help"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// One blob ID in 64 starts with '-': after a list option it is that option's value, and as
+/// a positional the parser's error says how to pass it.
+#[test]
+fn blob_ids_that_start_with_a_hyphen_are_values_not_flags() {
+    let hyphen = "-a1B2X99gOfj_tGQ_Yf1vYVFsSuxKVOM1IXMsaHJqQQ";
+    let out = run(&[
+        "delete",
+        "--blob-ids",
+        REGRESSION_BLOB_ID,
+        hyphen,
+        "--ledger-url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_failure(&out);
+    let err = stderr(&out);
+    assert!(!err.contains("unexpected argument"), "{err}");
+
+    let out = run(&["audit", hyphen]);
+    assert_failure(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("unexpected argument") && err.contains(&format!("floe audit -- {hyphen}")),
+        "{err}"
+    );
+}

@@ -476,15 +476,9 @@ impl StorageNode {
         let verified = started.elapsed();
         let bytes: u64 = items.iter().map(|i| i.3.symbols.len() as u64).sum();
         self.store.put_slivers(&items)?;
-        tracing::debug!(
-            %blob_id,
-            slivers = items.len(),
-            bytes,
-            decode_ms = decoded.as_millis() as u64,
-            verify_ms = (verified - decoded).as_millis() as u64,
-            store_ms = (started.elapsed() - verified).as_millis() as u64,
-            "sliver batch stored"
-        );
+        let (decode, verify) = (decoded.as_millis(), (verified - decoded).as_millis());
+        let store_ms = (started.elapsed() - verified).as_millis();
+        tracing::debug!(%blob_id, bytes, decode, verify, store_ms, "sliver batch stored (ms)");
         bump(&self.counters.slivers_stored, items.len() as u64);
         bump(&self.counters.sliver_bytes_stored, bytes);
         Ok(items.len())
