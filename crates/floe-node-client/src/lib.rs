@@ -159,6 +159,18 @@ impl FinishedBatch {
     }
 }
 
+/// An error and its causes: reqwest's own message hides them (refused, reset, a protocol
+/// error of the connection, a timeout, …).
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    reason
+}
+
 /// A client of one node, `base` like `http://127.0.0.1:9185`.
 /// Upper bound on the time a small request may take. A connection that died silently (a
 /// partition, a frozen peer) then costs seconds, not the full timeout meant for large transfers.
@@ -278,7 +290,7 @@ impl NodeClient {
             .await
             .map_err(|e| NodeClientError::Unreachable {
                 url: url.into(),
-                reason: e.to_string(),
+                reason: with_causes(&e),
             })?;
         let status = resp.status().as_u16();
         let bytes = resp
@@ -286,7 +298,7 @@ impl NodeClient {
             .await
             .map_err(|e| NodeClientError::Unreachable {
                 url: url.into(),
-                reason: e.to_string(),
+                reason: with_causes(&e),
             })?;
         if (200..300).contains(&status) {
             return Ok((status, bytes.to_vec()));
@@ -565,18 +577,9 @@ impl NodeClient {
         let url = format!("{}/v1/blobs/{blob_id}/audit", self.base);
         self.check_usable(&url)?;
         let body = bcs::to_bytes(request).expect("a fixed-layout request serialises");
-        let unreachable = |e: reqwest::Error| {
-            // reqwest's message hides the cause (refused, reset, …): name it.
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = format!("{reason}: {s}");
-                source = s.source();
-            }
-            NodeClientError::Unreachable {
-                url: url.clone(),
-                reason,
-            }
+        let unreachable = |e: reqwest::Error| NodeClientError::Unreachable {
+            url: url.clone(),
+            reason: with_causes(&e),
         };
         let work = async {
             let mut resp = self
