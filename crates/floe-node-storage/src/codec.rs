@@ -318,15 +318,17 @@ pub(crate) fn sliver_frame(sliver: &SliverData) -> Result<(Vec<u8>, [u8; 4]), St
     Ok((head, tail))
 }
 
-/// Decodes a sliver value (the inverse of [`encode_sliver`], as strict as `bcs`).
-pub(crate) fn decode_sliver(
-    shard: ShardIndex,
-    axis: SliverType,
-    blob_id: &BlobId,
-    bytes: &[u8],
-) -> Result<SliverData, StoreError> {
-    let what = || format!("{axis} sliver of blob {blob_id} in shard {shard}");
-    check_tag(what, bytes)?;
+/// The layout of an inline sliver value, checked as strictly as `bcs`: where the symbols
+/// start, how many there are, and the symbol size and index that follow them.
+struct SliverFrame {
+    head: usize,
+    len: usize,
+    symbol_size: u16,
+    index: SliverIndex,
+}
+
+fn parse_sliver_frame(what: impl Fn() -> String, bytes: &[u8]) -> Result<SliverFrame, StoreError> {
+    check_tag(&what, bytes)?;
     let (len, rest) =
         uleb128::read(&bytes[1..]).map_err(|r| StoreError::corrupt(what(), r.to_string()))?;
     if rest.len() != len.saturating_add(4) {
@@ -338,11 +340,30 @@ pub(crate) fn decode_sliver(
             ),
         ));
     }
-    let (symbols, tail) = rest.split_at(len);
-    Ok(SliverData {
-        symbols: symbols.to_vec(),
+    let tail = &rest[len..];
+    Ok(SliverFrame {
+        head: bytes.len() - rest.len(),
+        len,
         symbol_size: u16::from_le_bytes([tail[0], tail[1]]),
         index: SliverIndex(u16::from_le_bytes([tail[2], tail[3]])),
+    })
+}
+
+/// Decodes a sliver value (the inverse of [`encode_sliver`], as strict as `bcs`).
+pub(crate) fn decode_sliver(
+    shard: ShardIndex,
+    axis: SliverType,
+    blob_id: &BlobId,
+    bytes: &[u8],
+) -> Result<SliverData, StoreError> {
+    let f = parse_sliver_frame(
+        || format!("{axis} sliver of blob {blob_id} in shard {shard}"),
+        bytes,
+    )?;
+    Ok(SliverData {
+        symbols: bytes[f.head..f.head + f.len].to_vec(),
+        symbol_size: f.symbol_size,
+        index: f.index,
     })
 }
 
@@ -354,28 +375,13 @@ pub(crate) fn decode_sliver_vec(
     mut bytes: Vec<u8>,
 ) -> Result<SliverData, StoreError> {
     let what = || format!("{axis} sliver of blob {blob_id} in shard {shard} (in a segment)");
-    check_tag(what, &bytes)?;
-    let (len, rest) =
-        uleb128::read(&bytes[1..]).map_err(|r| StoreError::corrupt(what(), r.to_string()))?;
-    if rest.len() != len.saturating_add(4) {
-        return Err(StoreError::corrupt(
-            what(),
-            format!(
-                "{} bytes for {len} symbol bytes and 4 header bytes",
-                rest.len()
-            ),
-        ));
-    }
-    let head = bytes.len() - rest.len();
-    let tail = &bytes[head + len..];
-    let symbol_size = u16::from_le_bytes([tail[0], tail[1]]);
-    let index = SliverIndex(u16::from_le_bytes([tail[2], tail[3]]));
-    bytes.truncate(head + len);
-    bytes.drain(..head);
+    let f = parse_sliver_frame(what, &bytes)?;
+    bytes.truncate(f.head + f.len);
+    bytes.drain(..f.head);
     Ok(SliverData {
         symbols: bytes,
-        symbol_size,
-        index,
+        symbol_size: f.symbol_size,
+        index: f.index,
     })
 }
 

@@ -25,6 +25,7 @@
 //! unlinked. Opening the store unlinks every segment without a record: one written by a batch
 //! that never committed, or emptied by a batch whose unlink did not happen.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
@@ -78,6 +79,7 @@ impl Segments {
         let dir = store_dir.join(SEGMENTS_DIR);
         fs::create_dir_all(&dir)
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let recorded: HashSet<u64> = recorded.iter().copied().collect();
         let mut max = recorded.iter().copied().max().unwrap_or(0);
         let entries = fs::read_dir(&dir)
             .map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
@@ -117,8 +119,8 @@ impl Segments {
         self.dir.join(format!("{id:016x}.seg"))
     }
 
-    /// Writes `values` (encoded sliver values) to a new segment, durably when the store syncs;
-    /// its id and where each value went.
+    /// Writes the slivers' inline values to a new segment, durably when the store syncs; its
+    /// id and where each value went.
     pub(crate) fn write(
         &self,
         slivers: &[&SliverData],
@@ -213,9 +215,17 @@ impl Segments {
         if dead.is_empty() && emptied.is_empty() {
             return;
         }
-        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        // Each segment is opened once, however many of its values died.
+        let mut holes: BTreeMap<u64, Vec<&Location>> = BTreeMap::new();
         for at in dead.iter().filter(|at| !emptied.contains(&at.segment)) {
-            if let Ok(file) = OpenOptions::new().write(true).open(self.path(at.segment)) {
+            holes.entry(at.segment).or_default().push(at);
+        }
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        for (id, ranges) in holes {
+            let Ok(file) = OpenOptions::new().write(true).open(self.path(id)) else {
+                continue;
+            };
+            for at in ranges {
                 let _ = rustix::fs::fallocate(
                     &file,
                     rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
