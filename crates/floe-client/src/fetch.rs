@@ -250,7 +250,7 @@ impl Client {
             answered.insert(member);
             match result {
                 Ok(s) => {
-                    liveness.answered(member, Instant::now());
+                    liveness.answered(member);
                     latencies.add(started.elapsed());
                     self.health.clear(address(member));
                     progress.advance(s.sliver().symbols.len() as u64);

@@ -519,7 +519,7 @@ async fn distribute(
         answered[idx] = true;
         match result {
             Ok(signed) => {
-                liveness.answered(idx, Instant::now());
+                liveness.answered(idx);
                 health.clear(&member.info.network_address);
                 weight += member.weight();
                 partials.push((idx, signed));
