@@ -84,16 +84,15 @@ pub enum Appended {
 #[derive(Clone)]
 pub struct EtcdLog {
     client: Client,
-    prefix: String,
-    timeout: Duration,
-    /// What the log was connected with (maintenance reaches members one by one).
+    /// What the log was connected with: its key prefix, its bounds, and the members
+    /// (maintenance reaches them one by one).
     pub(crate) config: std::sync::Arc<EtcdLogConfig>,
 }
 
 impl std::fmt::Debug for EtcdLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdLog")
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.config.prefix)
             .finish()
     }
 }
@@ -134,24 +133,22 @@ impl EtcdLog {
         let client = connect_client(config, config.endpoints.clone()).await?;
         Ok(EtcdLog {
             client,
-            prefix: config.prefix.clone(),
-            timeout: config.request_timeout,
             config: std::sync::Arc::new(config.clone()),
         })
     }
 
     /// The key of record `seq` (zero-padded so that key order is sequence order).
     pub fn key(&self, seq: u64) -> Vec<u8> {
-        format!("{}log/{seq:020}", self.prefix).into_bytes()
+        format!("{}log/{seq:020}", self.config.prefix).into_bytes()
     }
 
     fn log_prefix(&self) -> Vec<u8> {
-        format!("{}log/", self.prefix).into_bytes()
+        format!("{}log/", self.config.prefix).into_bytes()
     }
 
     /// The first key after every log key.
     fn log_end(&self) -> Vec<u8> {
-        format!("{}log0", self.prefix).into_bytes() // '0' follows '/'
+        format!("{}log0", self.config.prefix).into_bytes() // '0' follows '/'
     }
 
     fn seq_of(&self, key: &[u8]) -> Option<u64> {
@@ -207,7 +204,7 @@ impl EtcdLog {
         }
         let txn = Txn::new().when(compares).and_then(puts);
         let mut kv = self.client.kv_client();
-        let resp = bounded(self.timeout, kv.txn(txn)).await?;
+        let resp = bounded(self.config.request_timeout, kv.txn(txn)).await?;
         if resp.succeeded() {
             return Ok(Appended::Written {
                 first: seq,
@@ -233,13 +230,13 @@ impl EtcdLog {
 
     /// The marker pruning leaves, so that nothing is ever written at 0 again.
     fn pruned_key(&self) -> Vec<u8> {
-        format!("{}pruned", self.prefix).into_bytes()
+        format!("{}pruned", self.config.prefix).into_bytes()
     }
 
     /// Record `seq`, if present (linearizable read).
     pub async fn get(&self, seq: u64) -> Result<Option<Record>, EtcdLogError> {
         let mut kv = self.client.kv_client();
-        let resp = bounded(self.timeout, kv.get(self.key(seq), None)).await?;
+        let resp = bounded(self.config.request_timeout, kv.get(self.key(seq), None)).await?;
         match resp.kvs().first() {
             Some(kv) => Ok(Some(Record::decode(seq, kv.value())?)),
             None => Ok(None),
@@ -253,7 +250,11 @@ impl EtcdLog {
         let options = GetOptions::new()
             .with_range(self.log_end())
             .with_limit(READ_PAGE);
-        let resp = bounded(self.timeout, kv.get(self.key(from), Some(options))).await?;
+        let resp = bounded(
+            self.config.request_timeout,
+            kv.get(self.key(from), Some(options)),
+        )
+        .await?;
         let revision = resp.header().map_or(0, |h| h.revision());
         let mut records = Vec::with_capacity(resp.kvs().len());
         for kv in resp.kvs() {
@@ -273,7 +274,7 @@ impl EtcdLog {
     pub async fn bounds(&self) -> Result<Option<(u64, u64)>, EtcdLogError> {
         let mut kv = self.client.kv_client();
         let first = bounded(
-            self.timeout,
+            self.config.request_timeout,
             kv.get(
                 self.log_prefix(),
                 Some(
@@ -289,7 +290,7 @@ impl EtcdLog {
             return Ok(None);
         };
         let last = bounded(
-            self.timeout,
+            self.config.request_timeout,
             kv.get(
                 self.log_prefix(),
                 Some(
@@ -326,12 +327,12 @@ impl EtcdLog {
             ),
             TxnOp::put(self.pruned_key(), seq.to_be_bytes().to_vec(), None),
         ]);
-        let resp = bounded(self.timeout, kv.txn(txn)).await?;
+        let resp = bounded(self.config.request_timeout, kv.txn(txn)).await?;
         let revision = resp.header().map_or(0, |h| h.revision());
         if revision > 0 {
             let mut kv = self.client.kv_client();
             bounded(
-                self.timeout,
+                self.config.request_timeout,
                 kv.compact(
                     revision,
                     Some(etcd_client::CompactionOptions::new().with_physical()),
@@ -345,16 +346,16 @@ impl EtcdLog {
     /// Put an arbitrary small value under `<prefix><name>` (used for snapshot pointers).
     pub async fn put_meta(&self, name: &str, value: Vec<u8>) -> Result<(), EtcdLogError> {
         let mut kv = self.client.kv_client();
-        let key = format!("{}{name}", self.prefix);
-        bounded(self.timeout, kv.put(key, value, None)).await?;
+        let key = format!("{}{name}", self.config.prefix);
+        bounded(self.config.request_timeout, kv.put(key, value, None)).await?;
         Ok(())
     }
 
     /// The value under `<prefix><name>`, if any.
     pub async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, EtcdLogError> {
         let mut kv = self.client.kv_client();
-        let key = format!("{}{name}", self.prefix);
-        let resp = bounded(self.timeout, kv.get(key, None)).await?;
+        let key = format!("{}{name}", self.config.prefix);
+        let resp = bounded(self.config.request_timeout, kv.get(key, None)).await?;
         Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -457,7 +458,7 @@ impl Follower {
                 .with_start_revision(revision + 1);
             let mut client = self.log.client.clone();
             let stream = bounded(
-                self.log.timeout,
+                self.log.config.request_timeout,
                 client.watch(self.log.key(self.chain.next_seq), Some(options)),
             )
             .await?;
