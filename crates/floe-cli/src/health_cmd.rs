@@ -85,7 +85,7 @@ async fn fetch(
     detail: bool,
 ) -> Result<Value, String> {
     let (base, http) = pools
-        .route(&member.network_address, member.network_public_key)
+        .route(&member.network_address, &member.pinned_keys())
         .map_err(|e| e.to_string())?;
     let url = format!(
         "{base}/v1/health{}",

@@ -513,6 +513,11 @@ pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
             network_public_key: key,
         };
         cx.submit(action, tx).await?;
+        // Read back: the replaced key and how long clients still accept it.
+        let after = find_registered(&cx.ledger, cx.key(), &cx.keys.account.address())
+            .await?
+            .unwrap_or_else(|| node.clone());
+        let overlap = after.previous_network_key.filter(|_| node.network_public_key != Some(key));
         if a.op.json {
             return print(&json!({
                 "action": "setNetworkKey",
@@ -520,17 +525,31 @@ pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
                 "name": node.name,
                 "previousNetworkPublicKey": node.network_public_key,
                 "networkPublicKey": key,
+                "previousKeyAcceptedUntilEpoch": overlap.map(|p| p.until_epoch),
                 "ledgerUrl": cx.url,
             }));
         }
-        println!(
-            "Set the network key of node {} ({}) to {key} on the ledger at {}; clients pin it \
-             from now on: restart the node with {}.",
-            node.name,
-            node.id,
-            cx.url,
-            cx.keys.path.display()
-        );
+        match overlap {
+            Some(p) => println!(
+                "Set the network key of node {} ({}) to {key} on the ledger at {}. Clients accept \
+                 both it and the replaced key {} until the end of epoch {}: restart the node with \
+                 {} before then.",
+                node.name,
+                node.id,
+                cx.url,
+                p.key,
+                p.until_epoch,
+                cx.keys.path.display()
+            ),
+            None => println!(
+                "Set the network key of node {} ({}) to {key} on the ledger at {}; clients pin it \
+                 from now on: restart the node with {}.",
+                node.name,
+                node.id,
+                cx.url,
+                cx.keys.path.display()
+            ),
+        }
         Ok(())
     })
 }

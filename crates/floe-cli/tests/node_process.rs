@@ -271,7 +271,7 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
             .find(|m| m.network_address == address)
             .expect("every node is a member");
         let key = member.network_public_key.expect("a registered network key");
-        pools.route(&address, Some(key)).unwrap()
+        pools.route(&address, &[key]).unwrap()
     };
     let mut nodes: Vec<Option<Proc>> = Vec::new();
     for i in 0..NODES {
@@ -293,7 +293,7 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
             NodeClient::for_node(
                 &pools,
                 &m.network_address,
-                m.network_public_key,
+                &m.pinned_keys(),
                 Duration::from_secs(10),
             )
         })

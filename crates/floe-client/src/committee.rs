@@ -88,12 +88,7 @@ impl CommitteeView {
             .iter()
             .map(|m| Member {
                 info: m.clone(),
-                client: NodeClient::for_node(
-                    http,
-                    &m.network_address,
-                    m.network_public_key,
-                    timeout,
-                ),
+                client: NodeClient::for_node(http, &m.network_address, &m.pinned_keys(), timeout),
             })
             .collect();
         Ok(Self {

@@ -38,7 +38,7 @@ async fn nodes_serve_https_with_their_registered_key_over_http2() {
 
     // Pinned to the registered key: HTTPS, and ALPN picks HTTP/2.
     let pools = NodeHttp::with_defaults();
-    let (base, http) = pools.route(&member.network_address, Some(key)).unwrap();
+    let (base, http) = pools.route(&member.network_address, &[key]).unwrap();
     assert!(base.starts_with("https://"), "{base}");
     let resp = http.get(format!("{base}/v1/health")).send().await.unwrap();
     assert!(resp.status().is_success());
@@ -63,7 +63,7 @@ async fn nodes_serve_https_with_their_registered_key_over_http2() {
     let wrong = NodeClient::for_node(
         &pools,
         &member.network_address,
-        Some(other),
+        &[other],
         Duration::from_secs(5),
     );
     let err = wrong

@@ -224,12 +224,12 @@ async fn ask_nodes(
     let mut shards: Vec<ShardCell> =
         futures_util::stream::iter(cells.map(|(shard, pair, node)| {
             let answer = &nodes[node];
-            let key = members[node].network_public_key;
+            let key = members[node].pinned_keys();
             async move {
                 let state = if answer.metadata.is_err() {
                     ShardState::Unreachable
                 } else if check_slivers {
-                    sliver_state(d, (&answer.address, key), blob_id, pair).await
+                    sliver_state(d, (&answer.address, &key), blob_id, pair).await
                 } else if answer.metadata.as_deref() == Ok("stored") {
                     ShardState::MetadataOnly
                 } else {
@@ -254,10 +254,10 @@ async fn ask_nodes(
 async fn node_answers(d: &Dashboard, members: &[MemberInfo], blob_id: &BlobId) -> Vec<NodeAnswer> {
     // Owned per-node facts: a closure over borrowed members would not be `Send` for any
     // lifetime, which the router's handlers must be.
-    let owned: Vec<(String, String, usize, Option<NetworkPublicKey>)> = members
+    let owned: Vec<(String, String, usize, Vec<NetworkPublicKey>)> = members
         .iter()
         .map(|m| {
-            let key = m.network_public_key;
+            let key = m.pinned_keys();
             (
                 m.name.clone(),
                 m.network_address.clone(),
@@ -270,7 +270,7 @@ async fn node_answers(d: &Dashboard, members: &[MemberInfo], blob_id: &BlobId) -
         owned
             .into_iter()
             .map(|(name, address, shards, key)| async move {
-                let (base, http) = node_route(d, &address, key);
+                let (base, http) = node_route(d, &address, &key);
                 let (status_url, meta_url) = (
                     format!("{base}/v1/blobs/{blob_id}/status"),
                     format!("{base}/v1/blobs/{blob_id}/metadata/status"),
@@ -295,11 +295,7 @@ async fn node_answers(d: &Dashboard, members: &[MemberInfo], blob_id: &BlobId) -
 }
 
 /// A node's base URL and client: HTTPS pinned to its registered network key, or plain HTTP.
-fn node_route(
-    d: &Dashboard,
-    address: &str,
-    key: Option<NetworkPublicKey>,
-) -> (String, reqwest::Client) {
+fn node_route(d: &Dashboard, address: &str, key: &[NetworkPublicKey]) -> (String, reqwest::Client) {
     d.client
         .node_http()
         .route(address, key)
@@ -309,7 +305,7 @@ fn node_route(
 /// Both slivers of `pair` asked of the node at `address` (registered with `key`).
 async fn sliver_state(
     d: &Dashboard,
-    (address, key): (&str, Option<NetworkPublicKey>),
+    (address, key): (&str, &[NetworkPublicKey]),
     blob_id: &BlobId,
     pair: u16,
 ) -> ShardState {

@@ -416,10 +416,10 @@ async fn probe_nodes(
     let members = committee_nodes(s);
     let keys = network_keys(s);
     let probes = futures_util::stream::iter(members.into_iter().map(|node| {
-        let key = keys.get(&node.address).copied().flatten();
+        let key = keys.get(&node.address).cloned().unwrap_or_default();
         async move {
             // HTTPS pinned to the registered network key, or plain HTTP for a node without one.
-            let (base, http) = match d.client.node_http().route(&node.address, key) {
+            let (base, http) = match d.client.node_http().route(&node.address, &key) {
                 Ok(route) => route,
                 Err(e) => {
                     let error = Some(e.to_string());
@@ -461,12 +461,12 @@ async fn probe_nodes(
 /// Each member's registered network key, by address (current and next committee).
 fn network_keys(
     s: &SystemInfo,
-) -> std::collections::HashMap<String, Option<floe_crypto::NetworkPublicKey>> {
+) -> std::collections::HashMap<String, Vec<floe_crypto::NetworkPublicKey>> {
     s.committee
         .members
         .iter()
         .chain(s.next_committee.iter().flat_map(|c| c.members.iter()))
-        .map(|m| (m.network_address.clone(), m.network_public_key))
+        .map(|m| (m.network_address.clone(), m.pinned_keys()))
         .collect()
 }
 

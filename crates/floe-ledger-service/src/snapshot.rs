@@ -21,9 +21,10 @@ use crate::certificates::StoredCertificate;
 /// for entries before the snapshot after a restart). Version 3: the state holds the storage
 /// challenges of recent epochs, and the snapshot each blob's first certificate (so
 /// `GET /v1/blobs/{id}/certificate` answers after a restart from it). Version 4: storage nodes
-/// carry their network (TLS) public key. Version 5: the state holds shared blobs. Older
+/// carry their network (TLS) public key. Version 5: the state holds shared blobs. Version 6:
+/// storage nodes carry the network key they replaced, while clients still accept it. Older
 /// snapshots are skipped (the log is replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 5;
+pub const SNAPSHOT_VERSION: u8 = 6;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.

@@ -88,6 +88,20 @@ pub struct MemberInfo {
     /// the node serves plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_public_key: Option<floe_crypto::NetworkPublicKey>,
+    /// The key that `network_public_key` replaced, still accepted from the node's certificate
+    /// until the epoch after the change ends (the node may not have restarted with the new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_network_public_key: Option<floe_crypto::NetworkPublicKey>,
+}
+
+impl MemberInfo {
+    /// Every key a client accepts from this member's certificate (none: plain HTTP).
+    pub fn pinned_keys(&self) -> Vec<floe_crypto::NetworkPublicKey> {
+        self.network_public_key
+            .into_iter()
+            .chain(self.previous_network_public_key)
+            .collect()
+    }
 }
 
 /// A committee, members in signer-bitmap order.
@@ -134,6 +148,7 @@ impl CommitteeInfo {
                         capacity: n.capacity,
                         shards: m.shards.clone(),
                         network_public_key: n.network_public_key,
+                        previous_network_public_key: n.previous_network_key.map(|p| p.key),
                     })
                 })
                 .collect(),

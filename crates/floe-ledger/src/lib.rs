@@ -28,5 +28,5 @@ pub use tx::{
 };
 pub use types::{
     Address, BlobObject, Committee, CommitteeMember, EpochState, GenesisConfig, GenesisNode,
-    NodeId, SharedBlob, StorageNode, StorageResource, SystemParams,
+    NodeId, PreviousNetworkKey, SharedBlob, StorageNode, StorageResource, SystemParams,
 };

@@ -201,6 +201,7 @@ impl LedgerState {
                     capacity: n.capacity,
                     weight: n.weight,
                     network_public_key: n.network_public_key,
+                    previous_network_key: None,
                 },
             );
         }
@@ -513,6 +514,15 @@ impl LedgerState {
         std::mem::swap(&mut self.committee, &mut prev);
         self.previous_committee = Some(prev);
         self.epoch = next;
+        // Replaced network keys are honoured through their last epoch, then dropped.
+        for node in self.nodes.values_mut() {
+            if node
+                .previous_network_key
+                .is_some_and(|p| p.until_epoch < next)
+            {
+                node.previous_network_key = None;
+            }
+        }
         self.used_capacity = self.used_capacity.split_off(&next);
         self.refresh_weights();
         out.emit(EventKind::EpochChangeStart { epoch: next });

@@ -99,6 +99,30 @@ pub struct StorageNode {
     /// The public key of its TLS certificate, pinned by clients; `None`: the node serves
     /// plain HTTP (or sits behind a proxy that terminates TLS).
     pub network_public_key: Option<NetworkPublicKey>,
+    /// The key `network_public_key` replaced, still pinned by clients through its
+    /// `until_epoch`: the node keeps serving with it until it restarts with the new one.
+    #[serde(default)]
+    pub previous_network_key: Option<PreviousNetworkKey>,
+}
+
+impl StorageNode {
+    /// Every key a client accepts from this node's certificate: the registered one, then the
+    /// one it replaced while that is still honoured.
+    pub fn pinned_keys(&self) -> Vec<NetworkPublicKey> {
+        self.network_public_key
+            .into_iter()
+            .chain(self.previous_network_key.map(|p| p.key))
+            .collect()
+    }
+}
+
+/// A replaced network key and the last epoch in which clients still accept it (the epoch after
+/// the one in which it was replaced, so that the overlap is never shorter than one epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousNetworkKey {
+    pub key: NetworkPublicKey,
+    pub until_epoch: Epoch,
 }
 
 /// A committee member and the shards it holds in that epoch.

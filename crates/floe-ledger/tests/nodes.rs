@@ -478,3 +478,64 @@ fn only_the_owner_sets_a_network_key_and_keys_are_not_shared() {
     let err = net.submit(&other, set(members[1])).unwrap_err();
     assert!(matches!(err, TxError::BadNode(_)), "{err:?}");
 }
+
+/// A replaced network key stays pinned through the epoch after the change (the node keeps
+/// serving with it until it restarts), then the ledger drops it; setting the same key again
+/// changes nothing, and no other node may take either key meanwhile.
+#[test]
+fn a_replaced_network_key_is_honoured_through_the_next_epoch() {
+    let mut net = Net::new(4, 100);
+    let all = owners(&net);
+    let (id, owner) = all[0].clone();
+    let old = floe_crypto::NetworkPublicKey::from_bytes(&[2; 33]).unwrap();
+    let new = floe_crypto::NetworkPublicKey::from_bytes(&[3; 33]).unwrap();
+    let set = |key| TxKind::SetNetworkKey {
+        node_id: id,
+        network_public_key: key,
+    };
+    net.submit(&owner, set(old)).unwrap();
+    assert_eq!(net.state.nodes()[&id].previous_network_key, None);
+    net.submit(&owner, set(new)).unwrap();
+    let rotated_in = net.state.epoch();
+    let node = &net.state.nodes()[&id];
+    assert_eq!(node.pinned_keys(), vec![new, old]);
+    assert_eq!(
+        node.previous_network_key.map(|p| p.until_epoch),
+        Some(rotated_in + 1)
+    );
+    // Setting the current key again keeps the overlap as it is.
+    net.submit(&owner, set(new)).unwrap();
+    assert_eq!(net.state.nodes()[&id].pinned_keys(), vec![new, old]);
+    let member_keys = |net: &Net| {
+        let info =
+            floe_ledger::api_types::CommitteeInfo::new(net.state.committee(), net.state.nodes());
+        info.members
+            .iter()
+            .find(|m| m.node_id == id)
+            .unwrap()
+            .pinned_keys()
+    };
+    assert_eq!(member_keys(&net), vec![new, old]);
+    // Neither key may go to another node while both are pinned.
+    let (other, other_owner) = all[1].clone();
+    let err = net
+        .submit(
+            &other_owner,
+            TxKind::SetNetworkKey {
+                node_id: other,
+                network_public_key: old,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, TxError::BadNode(_)), "{err:?}");
+    change_epoch(&mut net, &all);
+    assert_eq!(
+        member_keys(&net),
+        vec![new, old],
+        "still honoured next epoch"
+    );
+    change_epoch(&mut net, &all);
+    assert_eq!(net.state.epoch(), rotated_in + 2);
+    assert_eq!(member_keys(&net), vec![new], "dropped after its last epoch");
+    assert_eq!(net.state.nodes()[&id].previous_network_key, None);
+}

@@ -189,15 +189,16 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    /// A client of the node registered at `address` with network key `key` (HTTPS pinned to
-    /// the key when there is one; see [`pool`]). Clients share connections through `pools`.
+    /// A client of the node registered at `address` with network keys `keys` (HTTPS pinned to
+    /// them when there are any: the registered key, then a replaced one still honoured; see
+    /// [`pool`]). Clients share connections through `pools`.
     pub fn for_node(
         pools: &NodeHttp,
         address: &str,
-        key: Option<NetworkPublicKey>,
+        keys: &[NetworkPublicKey],
         timeout: Duration,
     ) -> Self {
-        match pools.route(address, key) {
+        match pools.route(address, keys) {
             Ok((base, http)) => Self {
                 base,
                 http,

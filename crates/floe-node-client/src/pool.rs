@@ -18,11 +18,12 @@ const MAX_PINNED_CLIENTS: usize = 4096;
 type Configure = dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync;
 
 /// Clients towards nodes, shared by clones: one for plain HTTP (and CA-checked HTTPS), one per
-/// pinned network key.
+/// set of pinned network keys (a node's registered key, plus the one it replaced while the
+/// ledger still honours it).
 #[derive(Clone)]
 pub struct NodeHttp {
     plain: reqwest::Client,
-    pinned: Arc<Mutex<HashMap<NetworkPublicKey, reqwest::Client>>>,
+    pinned: Arc<Mutex<HashMap<Vec<NetworkPublicKey>, reqwest::Client>>>,
     configure: Arc<Configure>,
 }
 
@@ -62,41 +63,44 @@ impl NodeHttp {
         &self.plain
     }
 
-    /// The client that accepts only a node whose certificate carries `key`.
-    pub fn pinned(&self, key: NetworkPublicKey) -> Result<reqwest::Client, BuildError> {
+    /// The client that accepts only a node whose certificate carries one of `keys` (at least
+    /// one).
+    pub fn pinned(&self, keys: &[NetworkPublicKey]) -> Result<reqwest::Client, BuildError> {
+        if keys.is_empty() {
+            return Err(BuildError("no network key to pin".into()));
+        }
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = pinned.get(&key) {
+        if let Some(c) = pinned.get(keys) {
             return Ok(c.clone());
         }
         // A preconfigured TLS set-up needs no CA bundle.
         let client = (self.configure)(reqwest::Client::builder())
-            .tls_backend_preconfigured(floe_tls::pinned_client_config(key))
+            .tls_backend_preconfigured(floe_tls::pinned_client_config_any(keys.to_vec()))
             .build()
             .map_err(|e| BuildError(e.to_string()))?;
         if pinned.len() >= MAX_PINNED_CLIENTS {
             pinned.clear();
         }
-        pinned.insert(key, client.clone());
+        pinned.insert(keys.to_vec(), client.clone());
         Ok(client)
     }
 
-    /// The base URL and client for a node registered at `address` with `key`.
+    /// The base URL and client for a node registered at `address` with `keys` (its registered
+    /// network key first; none: plain HTTP).
     pub fn route(
         &self,
         address: &str,
-        key: Option<NetworkPublicKey>,
+        keys: &[NetworkPublicKey],
     ) -> Result<(String, reqwest::Client), BuildError> {
         let address = address.trim_end_matches('/');
         if address.starts_with("http://") {
             return Ok((address.to_string(), self.plain.clone()));
         }
         let host = address.strip_prefix("https://").unwrap_or(address);
-        match key {
-            Some(key) => Ok((format!("https://{host}"), self.pinned(key)?)),
-            None if address.starts_with("https://") => {
-                Ok((address.to_string(), self.plain.clone()))
-            }
-            None => Ok((format!("http://{host}"), self.plain.clone())),
+        match keys {
+            [_, ..] => Ok((format!("https://{host}"), self.pinned(keys)?)),
+            [] if address.starts_with("https://") => Ok((address.to_string(), self.plain.clone())),
+            [] => Ok((format!("http://{host}"), self.plain.clone())),
         }
     }
 }
@@ -109,21 +113,22 @@ mod tests {
     fn a_registered_key_means_https_and_an_explicit_scheme_wins() {
         let http = NodeHttp::with_defaults();
         let key = NetworkPublicKey::from_bytes(&[2; 33]).unwrap();
-        let url = |a: &str, k| http.route(a, k).unwrap().0;
-        assert_eq!(url("10.0.0.1:9185", Some(key)), "https://10.0.0.1:9185");
-        assert_eq!(url("10.0.0.1:9185", None), "http://10.0.0.1:9185");
+        let url = |a: &str, k: &[NetworkPublicKey]| http.route(a, k).unwrap().0;
+        assert_eq!(url("10.0.0.1:9185", &[key]), "https://10.0.0.1:9185");
+        assert_eq!(url("10.0.0.1:9185", &[]), "http://10.0.0.1:9185");
+        assert_eq!(url("http://10.0.0.1:9185/", &[key]), "http://10.0.0.1:9185");
+        assert_eq!(url("https://n.example:443", &[]), "https://n.example:443");
         assert_eq!(
-            url("http://10.0.0.1:9185/", Some(key)),
-            "http://10.0.0.1:9185"
-        );
-        assert_eq!(url("https://n.example:443", None), "https://n.example:443");
-        assert_eq!(
-            url("https://n.example:443", Some(key)),
+            url("https://n.example:443", &[key]),
             "https://n.example:443"
         );
-        // One pinned client per key, reused.
-        http.pinned(key).unwrap();
-        http.pinned(key).unwrap();
+        // One pinned client per set of keys, reused.
+        http.pinned(&[key]).unwrap();
+        http.pinned(&[key]).unwrap();
         assert_eq!(http.pinned.lock().unwrap().len(), 1);
+        let replaced = NetworkPublicKey::from_bytes(&[3; 33]).unwrap();
+        http.pinned(&[key, replaced]).unwrap();
+        assert_eq!(http.pinned.lock().unwrap().len(), 2);
+        assert!(http.pinned(&[]).is_err());
     }
 }

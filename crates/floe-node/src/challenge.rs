@@ -276,7 +276,7 @@ impl StorageNode {
             client: NodeClient::for_node(
                 &self.http,
                 &member.network_address,
-                member.network_public_key,
+                &member.pinned_keys(),
                 timeout,
             ),
             max_bytes: max_answer_bytes(symbol_size, request.samples, view.n()),

@@ -93,9 +93,21 @@ fn check_registered_tls(
         return Ok(());
     };
     let own = keys.network.as_ref().map(|k| k.public_key());
+    let registered = me.pinned_keys();
+    if let (Some(own), Some(current)) = (own, me.network_public_key)
+        && own != current
+        && registered.contains(&own)
+    {
+        tracing::warn!(
+            %own,
+            %current,
+            "this node's network key was replaced on the ledger; clients accept the old one \
+             only until the epoch after the change: restart with the key file of {current}"
+        );
+    }
     match tls_registration_problem(
         &me.network_address,
-        me.network_public_key,
+        &registered,
         own,
         config.tls.disable_tls,
     ) {
@@ -104,17 +116,18 @@ fn check_registered_tls(
     }
 }
 
-/// Why clients could not talk to a node registered at `address` with `registered`, whose key
-/// file holds `own`, serving TLS unless `disable_tls`; `None` when they can.
+/// Why clients could not talk to a node registered at `address` with `registered` (its current
+/// key, then a replaced one still honoured), whose key file holds `own`, serving TLS unless
+/// `disable_tls`; `None` when they can.
 fn tls_registration_problem(
     address: &str,
-    registered: Option<floe_crypto::NetworkPublicKey>,
+    registered: &[floe_crypto::NetworkPublicKey],
     own: Option<floe_crypto::NetworkPublicKey>,
     disable_tls: bool,
 ) -> Option<String> {
-    match (registered, own) {
-        (Some(registered), Some(own)) if registered != own => Some(format!(
-            "the ledger registers network key {registered} for this node, but its key file holds \
+    match (registered.first(), own) {
+        (Some(current), Some(own)) if !registered.contains(&own) => Some(format!(
+            "the ledger registers network key {current} for this node, but its key file holds \
              {own}: clients would refuse its certificate (use the registered key file)"
         )),
         (None, _) if !disable_tls && !address.starts_with("https://") => Some(format!(
@@ -136,16 +149,18 @@ mod tests {
         let b = NetworkPublicKey::from_bytes(&[3; 33]).unwrap();
         let addr = "127.0.0.1:9185";
         // The registered key, with or without TLS (a terminating proxy holds it then).
-        assert_eq!(problem(addr, Some(a), Some(a), false), None);
-        assert_eq!(problem(addr, Some(a), Some(a), true), None);
+        assert_eq!(problem(addr, &[a], Some(a), false), None);
+        assert_eq!(problem(addr, &[a], Some(a), true), None);
         // Another key than the registered one.
-        let other = problem(addr, Some(a), Some(b), false).unwrap();
+        let other = problem(addr, &[a], Some(b), false).unwrap();
         assert!(other.contains("use the registered key file"), "{other}");
+        // The key just replaced by `a` is still honoured (the node has not restarted yet).
+        assert_eq!(problem(addr, &[a, b], Some(b), false), None);
         // No key registered: clients speak plain HTTP, so TLS must be off.
-        let plain = problem(addr, None, Some(a), false).unwrap();
+        let plain = problem(addr, &[], Some(a), false).unwrap();
         assert!(plain.contains("disable_tls = true"), "{plain}");
-        assert_eq!(problem(addr, None, None, true), None);
+        assert_eq!(problem(addr, &[], None, true), None);
         // An explicit https:// address is checked against CAs, not a pinned key.
-        assert_eq!(problem("https://n.example:443", None, None, false), None);
+        assert_eq!(problem("https://n.example:443", &[], None, false), None);
     }
 }

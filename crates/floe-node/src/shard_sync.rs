@@ -176,7 +176,7 @@ impl StorageNode {
         let client = NodeClient::for_node(
             &self.http,
             &peer.network_address,
-            peer.network_public_key,
+            &peer.pinned_keys(),
             BATCH_TIMEOUT,
         );
         let url = format!(

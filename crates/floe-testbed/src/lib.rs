@@ -659,6 +659,6 @@ pub fn node_endpoint(
         _ => None,
     };
     pools
-        .route(&state.node_addresses[i], key)
+        .route(&state.node_addresses[i], key.as_slice())
         .map_err(|e| TestbedError::Options(e.to_string()))
 }

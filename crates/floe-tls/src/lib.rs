@@ -166,9 +166,16 @@ pub fn server_config(
 /// the private half of `key` (its certificate's key is `key`, and the handshake signature
 /// verifies with it).
 pub fn pinned_client_config(key: NetworkPublicKey) -> rustls::ClientConfig {
+    pinned_client_config_any(vec![key])
+}
+
+/// Like [`pinned_client_config`], accepting any of `keys`: a node's registered key and, while
+/// the ledger still honours it after a change, the one it replaced. Panics on no keys.
+pub fn pinned_client_config_any(keys: Vec<NetworkPublicKey>) -> rustls::ClientConfig {
+    assert!(!keys.is_empty(), "a pinned client needs a key");
     let provider = provider();
     let verifier = PinnedKey {
-        key,
+        keys,
         algorithms: provider.signature_verification_algorithms,
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -181,10 +188,10 @@ pub fn pinned_client_config(key: NetworkPublicKey) -> rustls::ClientConfig {
     config
 }
 
-/// Accepts exactly the certificates whose key is the pinned one.
+/// Accepts exactly the certificates whose key is one of the pinned ones.
 #[derive(Debug)]
 struct PinnedKey {
-    key: NetworkPublicKey,
+    keys: Vec<NetworkPublicKey>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -198,10 +205,14 @@ impl ServerCertVerifier for PinnedKey {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match certificate_key(end_entity) {
-            Some(k) if k == self.key => Ok(ServerCertVerified::assertion()),
+            Some(k) if self.keys.contains(&k) => Ok(ServerCertVerified::assertion()),
             Some(other) => Err(rustls::Error::General(format!(
-                "the node's certificate has network key {other}; the ledger registers {}",
-                self.key
+                "the node's certificate has network key {other}; the ledger registers {}{}",
+                self.keys[0],
+                match self.keys.get(1) {
+                    Some(previous) => format!(" (and still honours the replaced {previous})"),
+                    None => String::new(),
+                }
             ))),
             None => Err(rustls::Error::General(
                 "the node's certificate does not carry a P-256 network key".into(),

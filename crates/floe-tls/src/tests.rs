@@ -60,7 +60,14 @@ async fn connect(
     addr: std::net::SocketAddr,
     pinned: NetworkPublicKey,
 ) -> std::io::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(pinned_client_config(pinned)));
+    connect_any(addr, vec![pinned]).await
+}
+
+async fn connect_any(
+    addr: std::net::SocketAddr,
+    pinned: Vec<NetworkPublicKey>,
+) -> std::io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(pinned_client_config_any(pinned)));
     let tcp = TcpStream::connect(addr).await?;
     // The name is irrelevant to a pinned key: any name works.
     let name = ServerName::try_from("any-name.invalid").unwrap();
@@ -89,6 +96,27 @@ async fn a_node_with_another_key_is_refused() {
     let err = connect(addr, key.public_key()).await.unwrap_err();
     assert!(
         err.to_string().contains("the ledger registers"),
+        "unexpected error: {err}"
+    );
+}
+
+/// While a key change overlaps, a client pins both keys: the node is reached before its
+/// restart (old key) and after it (new key); any third key is still refused.
+#[tokio::test]
+async fn during_a_key_change_both_keys_are_accepted_and_no_other() {
+    let old = NetworkKeyPair::generate().unwrap();
+    let new = NetworkKeyPair::generate().unwrap();
+    let pinned = vec![new.public_key(), old.public_key()];
+    for serving in [&old, &new] {
+        let addr = echo_server(serving).await;
+        let (answer, _) = connect_any(addr, pinned.clone()).await.unwrap();
+        assert_eq!(answer, b"pong");
+    }
+    let impostor = NetworkKeyPair::generate().unwrap();
+    let addr = echo_server(&impostor).await;
+    let err = connect_any(addr, pinned).await.unwrap_err();
+    assert!(
+        err.to_string().contains("still honours the replaced"),
         "unexpected error: {err}"
     );
 }

@@ -127,7 +127,7 @@ pub async fn restart_behind_lying_proxy(
     let tls = floe_tls::server_config(&key, None, &["127.0.0.1".into()]).unwrap();
     let upstream = net
         .node_http
-        .route(&hidden.to_string(), Some(key.public_key()))
+        .route(&hidden.to_string(), &[key.public_key()])
         .unwrap();
     let proxy = tokio::spawn(serve_lying_proxy(registered, upstream, tls, (a, b)));
     net.spawn_node_unchecked(i);

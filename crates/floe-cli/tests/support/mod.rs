@@ -547,7 +547,7 @@ impl Net {
         NodeClient::for_node(
             &self.node_http,
             &self.state.node_addresses[i],
-            member.network_public_key,
+            &member.pinned_keys(),
             Duration::from_secs(10),
         )
     }

@@ -12,7 +12,7 @@ use super::{Effects, LedgerState};
 use crate::committee::transition;
 use crate::error::TxError;
 use crate::event::EventKind;
-use crate::types::{Address, Committee, NodeId, StorageNode};
+use crate::types::{Address, Committee, NodeId, PreviousNetworkKey, StorageNode};
 
 /// Longest node name accepted.
 const MAX_NAME_LEN: usize = 128;
@@ -104,12 +104,15 @@ impl LedgerState {
                 capacity: r.capacity,
                 weight: r.weight,
                 network_public_key: r.network_public_key,
+                previous_network_key: None,
             },
         );
         Ok(())
     }
 
-    /// Set a node's network (TLS) public key. Owner only; no two nodes share a key.
+    /// Set a node's network (TLS) public key. Owner only; no two nodes share a key (current
+    /// or still-honoured previous). The replaced key stays pinned through the next epoch, so
+    /// that clients reach the node both before and after it restarts with the new key.
     pub(super) fn set_network_key(
         &mut self,
         sender: &Address,
@@ -119,12 +122,13 @@ impl LedgerState {
         if self
             .nodes
             .values()
-            .any(|n| &n.id != node_id && n.network_public_key == Some(key))
+            .any(|n| &n.id != node_id && n.pinned_keys().contains(&key))
         {
             return Err(TxError::BadNode(
                 "network key already used by another node".into(),
             ));
         }
+        let epoch = self.epoch;
         let node = self
             .nodes
             .get_mut(node_id)
@@ -132,7 +136,13 @@ impl LedgerState {
         if &node.owner != sender {
             return Err(TxError::NotOwner(*node_id));
         }
-        node.network_public_key = Some(key);
+        if node.network_public_key != Some(key) {
+            node.previous_network_key = node.network_public_key.map(|k| PreviousNetworkKey {
+                key: k,
+                until_epoch: epoch + 1,
+            });
+            node.network_public_key = Some(key);
+        }
         Ok(())
     }
 

@@ -64,7 +64,7 @@ impl StorageNode {
                     NodeClient::for_node(
                         &self.http,
                         &m.network_address,
-                        m.network_public_key,
+                        &m.pinned_keys(),
                         PEER_TIMEOUT,
                     ),
                 )

@@ -180,7 +180,7 @@ impl<'a> Recovery<'a> {
                 let client = NodeClient::for_node(
                     &node.http,
                     &m.network_address,
-                    m.network_public_key,
+                    &m.pinned_keys(),
                     SYMBOLS_TIMEOUT,
                 );
                 (i, client)
