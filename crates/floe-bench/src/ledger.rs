@@ -376,7 +376,7 @@ async fn drive(
                 Ok(l) => break l,
                 // The log's lock is released once the last handle (a connection task of the
                 // stopped server may still hold one) and the committer thread are gone.
-                Err(OpenError::Log(LogError::Locked { .. })) if attempt < 50 => {
+                Err(OpenError::Log(LogError::Locked { .. })) if attempt < 250 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     // Waiting for the lock is not part of the restart.

@@ -22,9 +22,11 @@ use crate::certificates::StoredCertificate;
 /// challenges of recent epochs, and the snapshot each blob's first certificate (so
 /// `GET /v1/blobs/{id}/certificate` answers after a restart from it). Version 4: storage nodes
 /// carry their network (TLS) public key. Version 5: the state holds shared blobs. Version 6:
-/// storage nodes carry the network key they replaced, while clients still accept it. Older
-/// snapshots are skipped (the log is replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 6;
+/// storage nodes carry the network key they replaced, while clients still accept it. Version 7:
+/// the events, digests and certificates are sections of their own (byte strings), so that a
+/// restart decodes them and the state in parallel. Older snapshots are skipped (the log is
+/// replayed instead).
+pub const SNAPSHOT_VERSION: u8 = 7;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
@@ -43,23 +45,28 @@ pub enum SnapshotError {
     RootMismatch { expected: String, got: String },
 }
 
-/// The encoded form: every field is deterministic (BCS; the state's maps are ordered).
+/// The encoded form: every field is deterministic (BCS; the state's maps are ordered). Each
+/// section is a byte string holding its own BCS encoding, so sections decode independently.
 #[derive(Serialize, Deserialize)]
-struct SnapshotFile {
+struct SnapshotFile<'a> {
     version: u8,
     /// Log entries covered: the snapshot is the state after entries `0..seq`.
     seq: u64,
     /// Hash of log record `seq − 1` (the chain seed when `seq` is 0).
     chain_head: [u8; 32],
     /// [`LedgerState::to_snapshot_bytes`].
-    state: Vec<u8>,
-    /// Every event so far (storage nodes follow events from any cursor).
-    events: Vec<Event>,
-    /// The running digest after each entry `0..seq` (32 bytes per entry, like the events
-    /// above it grows with history; pruning both is future work).
-    digests: Vec<[u8; 32]>,
-    /// Each certified blob's first certificate, by blob ID.
-    certificates: Vec<StoredCertificate>,
+    #[serde(borrow, with = "serde_bytes")]
+    state: &'a [u8],
+    /// BCS `Vec<Event>`: every event so far (storage nodes follow events from any cursor).
+    #[serde(borrow, with = "serde_bytes")]
+    events: &'a [u8],
+    /// The running digest after each entry `0..seq`, 32 bytes each, concatenated (like the
+    /// events above it grows with history; pruning both is future work).
+    #[serde(borrow, with = "serde_bytes")]
+    digests: &'a [u8],
+    /// BCS `Vec<StoredCertificate>`: each certified blob's first certificate, by blob ID.
+    #[serde(borrow, with = "serde_bytes")]
+    certificates: &'a [u8],
 }
 
 /// A decoded snapshot.
@@ -94,14 +101,18 @@ pub fn encode(
     // Sorted, so that replicas with equal maps write equal bytes.
     let mut certificates: Vec<StoredCertificate> = certificates.values().cloned().collect();
     certificates.sort_by_key(|c| c.blob_id);
+    let state = state.to_snapshot_bytes();
+    let events = bcs::to_bytes(events).expect("events serialise");
+    let digests = digests.concat();
+    let certificates = bcs::to_bytes(&certificates).expect("certificates serialise");
     let file = SnapshotFile {
         version: SNAPSHOT_VERSION,
         seq,
         chain_head,
-        state: state.to_snapshot_bytes(),
-        events: events.to_vec(),
-        digests: digests.to_vec(),
-        certificates,
+        state: &state,
+        events: &events,
+        digests: &digests,
+        certificates: &certificates,
     };
     let bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
     let root = root_of(&bytes);
@@ -115,29 +126,47 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         Some(&v) => return Err(SnapshotError::Version(v)),
         None => return Err(SnapshotError::Decode("empty".into())),
     }
-    let file: SnapshotFile =
+    let file: SnapshotFile<'_> =
         bcs::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-    let state = LedgerState::from_snapshot_bytes(&file.state)
-        .map_err(|e| SnapshotError::Decode(format!("state: {e}")))?;
-    if file.digests.len() as u64 != file.seq {
+    if file.digests.len() as u64 != file.seq.saturating_mul(32) {
         return Err(SnapshotError::Decode(format!(
-            "{} entry digests for {} entries",
+            "{} bytes of entry digests for {} entries",
             file.digests.len(),
             file.seq
         )));
     }
+    let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
+    // The sections are independent: the state (the largest) and the root on other threads,
+    // the history here.
+    let (state, root, events, certificates) = std::thread::scope(|scope| {
+        let state = scope.spawn(|| LedgerState::from_snapshot_bytes(file.state));
+        let root = scope.spawn(|| root_of(bytes));
+        let events: Result<Vec<Event>, _> = bcs::from_bytes(file.events);
+        let certificates: Result<Vec<StoredCertificate>, _> = bcs::from_bytes(file.certificates);
+        let panicked = |_| SnapshotError::Decode("a decoding thread panicked".into());
+        Ok::<_, SnapshotError>((
+            state
+                .join()
+                .map_err(panicked)?
+                .map_err(|e| bad("state", e))?,
+            root.join().map_err(panicked)?,
+            events.map_err(|e| bad("events", e))?,
+            certificates.map_err(|e| bad("certificates", e))?,
+        ))
+    })?;
+    let digests = file
+        .digests
+        .chunks_exact(32)
+        .map(|d| <[u8; 32]>::try_from(d).expect("chunks of 32"))
+        .collect();
     Ok(Snapshot {
         seq: file.seq,
         chain_head: file.chain_head,
         state,
-        events: file.events,
-        digests: file.digests,
-        certificates: file
-            .certificates
-            .into_iter()
-            .map(|c| (c.blob_id, c))
-            .collect(),
-        root: root_of(bytes),
+        events,
+        digests,
+        certificates: certificates.into_iter().map(|c| (c.blob_id, c)).collect(),
+        root,
     })
 }
 
