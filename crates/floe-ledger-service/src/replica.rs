@@ -259,10 +259,11 @@ impl Ledger {
         let mut inner = Inner::new(genesis_state);
         let mut head = Chain::new(0, seed);
         let mut status = ReplicaStatus::default();
-        if let Some((snap, _)) = snapshot::load_newest(dir)? {
-            tracing::info!(seq = snap.seq, root = %hex(&snap.root), "loaded local snapshot");
+        if let Some((snap, bytes)) = snapshot::load_newest(dir)? {
+            let root = snapshot::root_of(&bytes);
+            tracing::info!(seq = snap.seq, root = %hex(&root), "loaded local snapshot");
             status.snapshot_seq = Some(snap.seq);
-            status.snapshot_root = Some(snap.root);
+            status.snapshot_root = Some(root);
             head = Chain::new(snap.seq, snap.chain_head);
             install(&mut inner, snap);
         }
@@ -597,8 +598,8 @@ impl Ledger {
         for round in 0..30 {
             for peer in &replica.options.peers {
                 match fetch_verified(&http, &replica.log, peer).await {
-                    Ok(snap) => {
-                        tracing::info!(peer, seq = snap.seq, root = %hex(&snap.root), "bootstrapped from a peer's snapshot");
+                    Ok((snap, root)) => {
+                        tracing::info!(peer, seq = snap.seq, root = %hex(&root), "bootstrapped from a peer's snapshot");
                         let head = Chain::new(snap.seq, snap.chain_head);
                         {
                             let mut inner = self.lock();
@@ -606,7 +607,7 @@ impl Ledger {
                             shared.head = head;
                             shared.status.chain_head = head.head;
                             shared.status.snapshot_seq = Some(snap.seq);
-                            shared.status.snapshot_root = Some(snap.root);
+                            shared.status.snapshot_root = Some(root);
                             install(&mut inner, snap);
                             let _ = replica.applied_tx.send(inner.applied);
                         }
@@ -641,7 +642,7 @@ async fn fetch_verified(
     http: &reqwest::Client,
     log: &EtcdLog,
     peer: &str,
-) -> Result<Snapshot, String> {
+) -> Result<(Snapshot, [u8; 32]), String> {
     let url = format!("{}/v1/snapshot", peer.trim_end_matches('/'));
     let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
@@ -649,6 +650,7 @@ async fn fetch_verified(
     }
     let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
     let snap = snapshot::decode(&bytes).map_err(|e| e.to_string())?;
+    let root = snapshot::root_of(&bytes);
     // The committed checkpoint for this position follows it in the log.
     let (records, _) = log.read_from(snap.seq).await.map_err(|e| e.to_string())?;
     let committed = records
@@ -658,12 +660,12 @@ async fn fetch_verified(
             _ => None,
         });
     match committed {
-        Some(root) if root == snap.root => Ok(snap),
-        Some(root) => Err(format!(
+        Some(committed) if committed == root => Ok((snap, root)),
+        Some(committed) => Err(format!(
             "snapshot at {} has root {}, the log committed {}",
             snap.seq,
-            hex(&snap.root),
-            hex(&root)
+            hex(&root),
+            hex(&committed)
         )),
         None => Err(format!(
             "no committed checkpoint for the snapshot at {} yet",

@@ -80,7 +80,6 @@ pub struct Snapshot {
     pub digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate.
     pub certificates: HashMap<BlobId, StoredCertificate>,
-    pub root: [u8; 32],
 }
 
 /// The root of encoded snapshot bytes.
@@ -136,20 +135,17 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         )));
     }
     let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
-    // The sections are independent: the state (the largest) and the root on other threads,
-    // the history here.
-    let (state, root, events, certificates) = std::thread::scope(|scope| {
+    // The sections are independent: the state (the largest) on another thread, the history
+    // here. The root is not computed: only a replica needs it ([`root_of`] the same bytes).
+    let (state, events, certificates) = std::thread::scope(|scope| {
         let state = scope.spawn(|| LedgerState::from_snapshot_bytes(file.state));
-        let root = scope.spawn(|| root_of(bytes));
         let events: Result<Vec<Event>, _> = bcs::from_bytes(file.events);
         let certificates: Result<Vec<StoredCertificate>, _> = bcs::from_bytes(file.certificates);
-        let panicked = |_| SnapshotError::Decode("a decoding thread panicked".into());
         Ok::<_, SnapshotError>((
             state
                 .join()
-                .map_err(panicked)?
+                .map_err(|_| SnapshotError::Decode("the state's decoding thread panicked".into()))?
                 .map_err(|e| bad("state", e))?,
-            root.join().map_err(panicked)?,
             events.map_err(|e| bad("events", e))?,
             certificates.map_err(|e| bad("certificates", e))?,
         ))
@@ -166,7 +162,6 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         events,
         digests,
         certificates: certificates.into_iter().map(|c| (c.blob_id, c)).collect(),
-        root,
     })
 }
 
