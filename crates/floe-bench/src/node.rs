@@ -348,7 +348,12 @@ impl Cluster {
             },
         };
         let node = floe_node::start(config).await?;
-        node.spawn_follower();
+        floe_node::workers::start(
+            &node,
+            floe_node::workers::WorkerOptions {
+                maintenance_every: None,
+            },
+        );
         tokio::spawn(floe_node::api::serve(
             node,
             listener,

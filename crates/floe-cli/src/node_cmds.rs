@@ -81,11 +81,11 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
                 .build()?;
             rt.block_on(async move {
                 let listen = config.listen_address.clone();
-                let node_interval = config.limits.maintenance_interval_secs;
                 let node = floe_node::start(config).await?;
-                node.spawn_follower();
-                // Retry incomplete syncs and collect garbage now and then (and once at start).
-                node.spawn_maintenance(std::time::Duration::from_secs(node_interval.max(1)));
+                floe_node::workers::start(
+                    &node,
+                    floe_node::workers::WorkerOptions::from_config(&node),
+                );
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;

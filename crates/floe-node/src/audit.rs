@@ -63,7 +63,7 @@ impl StorageNode {
             .get_sliver(shard, SliverType::Secondary, blob_id)?;
         let (Some(primary), Some(secondary)) = (&primary, &secondary) else {
             let recovering =
-                self.is_syncing(blob_id) || self.awaiting_shard_sync(view.epoch).contains(&shard.0);
+                self.is_syncing(blob_id) || self.epoch_sync.awaiting(view.epoch).contains(&shard.0);
             return refused(if recovering {
                 AuditRefusal::Recovering
             } else {

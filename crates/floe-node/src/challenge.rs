@@ -1,14 +1,15 @@
-//! The challenger worker: each epoch, once the ledger has fixed the storage challenges (see
-//! `floe_ledger::challenge`), challenge every shard this node does not hold on the ledger's
-//! samples, judge each signed answer against the blob's metadata, and submit one signed
-//! report. It also keeps the ledger's latest tallies for `/metrics` and health.
+//! Storage challenges, the challenger's side (run by `workers::challenger`): each epoch, once
+//! the ledger has fixed the storage challenges (see `floe_ledger::challenge`), challenge every
+//! shard this node does not hold on the ledger's samples, judge each signed answer against the
+//! blob's metadata, and submit one signed report. The ledger's latest tallies are kept for
+//! `/metrics` and health.
 //!
 //! Bounded: one round at a time, `challenge_concurrency` requests in flight, each limited by
 //! `challenge_timeout_ms` and by the largest answer its sample count allows.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use floe_core::audit::{AuditRequest, AuditRequestV1, DEFAULT_AUDIT_SAMPLES};
@@ -18,8 +19,8 @@ use floe_ledger::NodeId;
 use floe_ledger::TxKind;
 use floe_ledger::api_types::MemberInfo;
 use floe_ledger::challenge::{
-    self, ChallengeOutcome, ChallengeReport, ChallengeReportV1, ChallengeSummary, Duty,
-    EpochChallenges, FailureNote, MAX_NOTES, MAX_REASON_BYTES,
+    self, ChallengeOutcome, ChallengeReport, ChallengeReportV1, Duty, EpochChallenges, FailureNote,
+    MAX_NOTES, MAX_REASON_BYTES,
 };
 use floe_ledger_client::AccountSession;
 use floe_node_client::{NodeClient, NodeClientError};
@@ -27,32 +28,6 @@ use tokio::task::JoinSet;
 
 use crate::node::{NodeError, StorageNode};
 use crate::view::CommitteeView;
-
-/// Longest wait between rounds after failures (a ledger without challenges, or unreachable).
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// What the challenger did and what the ledger last said.
-#[derive(Default)]
-pub struct ChallengeState {
-    /// The ledger's tallies, as of the last poll.
-    pub summary: Mutex<Option<ChallengeSummary>>,
-    /// Challenges this node issued, and what they showed.
-    pub issued: AtomicU64,
-    pub passed: AtomicU64,
-    pub failed: AtomicU64,
-    pub no_answer: AtomicU64,
-    /// Reports the ledger accepted.
-    pub reports: AtomicU64,
-}
-
-impl ChallengeState {
-    pub fn summary(&self) -> Option<ChallengeSummary> {
-        self.summary
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
 
 impl StorageNode {
     /// Prometheus lines: the challenges this node issued, and, per kept epoch, the ledger's
@@ -113,32 +88,6 @@ fn ledger_error(e: impl std::fmt::Display) -> NodeError {
 }
 
 impl StorageNode {
-    /// Poll the ledger every `challenge_poll_ms` and run the challenges this node owes; after
-    /// a failed round, back off (doubling, at most a minute) and warn only when failures start.
-    /// The task holds the node only during a round.
-    pub fn spawn_challenger(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        let poll = Duration::from_millis(self.config.limits.challenge_poll_ms.max(100));
-        tokio::spawn(async move {
-            let mut wait = poll;
-            loop {
-                tokio::time::sleep(wait).await;
-                let Some(node) = weak.upgrade() else { return };
-                match node.challenge_round().await {
-                    Ok(()) => wait = poll,
-                    Err(e) => {
-                        if wait == poll {
-                            tracing::warn!(error = %e, "storage challenge round failed; backing off");
-                        } else {
-                            tracing::debug!(error = %e, ?wait, "storage challenge round failed again");
-                        }
-                        wait = (wait * 2).min(MAX_BACKOFF.max(poll));
-                    }
-                }
-            }
-        });
-    }
-
     /// One poll: refresh the tallies; if this node owes challenges in the current epoch and
     /// has not reported, run them and submit the signed report.
     pub async fn challenge_round(&self) -> Result<(), NodeError> {

@@ -15,8 +15,6 @@ use floe_core::{BlobId, Epoch};
 use floe_node_storage::BlobInfo;
 use serde::Serialize;
 
-use crate::node::{NodeError, StorageNode};
-
 const DOMAIN: &[u8] = b"floe-blob-table-v1";
 
 /// A node's blob-table digest at an epoch change.
@@ -93,41 +91,6 @@ impl TableHasher {
             certified: self.certified,
             invalid: self.invalid,
         }
-    }
-}
-
-impl StorageNode {
-    /// Digest the blob table for `epoch` as it stands after `event_position` events, and keep
-    /// it for the health route.
-    pub(crate) fn record_blob_table_digest(
-        &self,
-        epoch: Epoch,
-        event_position: u64,
-    ) -> Result<BlobTableDigest, NodeError> {
-        let mut hasher = TableHasher::new(epoch);
-        let mut after: Option<BlobId> = None;
-        loop {
-            let page = self.store.blob_infos(after.as_ref(), 1000)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(*last);
-            for (blob_id, info) in &page {
-                hasher.add(blob_id, info);
-            }
-        }
-        let digest = hasher.finish(event_position);
-        *self
-            .blob_table_digest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(digest.clone());
-        Ok(digest)
-    }
-
-    /// The last blob-table digest taken (none before this process saw an epoch change).
-    pub fn blob_table_digest(&self) -> Option<BlobTableDigest> {
-        self.blob_table_digest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 }
 

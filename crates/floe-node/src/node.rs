@@ -17,64 +17,14 @@ use floe_crypto::{
     BlobPersistenceType, Confirmation, InvalidBlobIdBody, ProtocolMessage, SignedMessage,
 };
 use floe_ledger_client::LedgerClient;
-use floe_node_storage::{BlobInfo, NodeStore, StoreError};
+use floe_node_storage::{BlobInfo, NodeStore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NodeConfig, NodeKeys};
+pub use crate::error::NodeError;
 use crate::pending::PendingBuffer;
 use crate::view::CommitteeView;
-
-/// Why a request failed; each maps to an HTTP status and a reason code.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error(
-        "blob {0} is not registered on the ledger (register it first, or upload with ?pending=true)"
-    )]
-    NotRegistered(BlobId),
-    #[error("no metadata for blob {0} on this node (upload the metadata first)")]
-    MetadataNotFound(BlobId),
-    #[error("invalid metadata: {0}")]
-    InvalidMetadata(String),
-    #[error("blob {0} was marked invalid")]
-    InvalidBlob(BlobId),
-    #[error("sliver not found")]
-    SliverNotFound,
-    #[error("shard {0} is not assigned to this node in the current epoch")]
-    ShardNotAssigned(ShardIndex),
-    #[error("sliver pair index {index} out of range for {n} shards")]
-    IndexOutOfRange { index: u16, n: u16 },
-    #[error("the sliver's own index {index} does not belong to pair {pair} on the {axis} axis")]
-    SliverIndexMismatch {
-        index: u16,
-        pair: u16,
-        axis: SliverType,
-    },
-    #[error("invalid sliver: {0}")]
-    InvalidSliver(String),
-    #[error("malformed body: {0}")]
-    BadBody(String),
-    #[error("not all slivers of this node's shards are stored yet ({missing} missing)")]
-    MissingSlivers { missing: usize },
-    #[error("object {0} is not a live deletable registration of this blob")]
-    NotLiveDeletable(ObjectId),
-    #[error("the buffer for uploads awaiting registration is full; retry after registering")]
-    CacheSaturated,
-    #[error("invalid inconsistency proof: {0}")]
-    InvalidProof(String),
-    #[error("too many concurrent requests of this kind; retry shortly")]
-    Busy,
-    #[error("bad request: {0}")]
-    BadQuery(String),
-    #[error("no target slivers given (use targetSlivers=INDEX, repeatable, and targetType)")]
-    NoTargetSlivers,
-    #[error("{got} target slivers requested; at most {max} per request")]
-    TooManyTargets { got: usize, max: usize },
-    #[error("storage failure: {0}")]
-    Storage(#[from] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// What a PUT did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,13 +84,15 @@ pub struct StorageNode {
     pub(crate) events_persisted: std::sync::atomic::AtomicU64,
     /// Connection pools towards peers (pinned to their network keys).
     pub(crate) http: floe_node_client::NodeHttp,
-    pub(crate) sync_state: crate::sync::SyncState,
+    pub(crate) sync_state: crate::state::SyncState,
     pub(crate) sync_permits: tokio::sync::Semaphore,
     /// An epoch event was processed but reloading the committee failed: retry before the
     /// next page (the event itself will not be seen again).
     pub(crate) view_stale: std::sync::atomic::AtomicBool,
     /// Epoch-change bookkeeping (migration of gained shards).
-    pub(crate) epoch_sync: crate::epoch::EpochSyncState,
+    pub(crate) epoch_sync: crate::state::EpochSyncState,
+    /// The follower's epoch-change plans, for the epoch-change worker.
+    pub(crate) plans: Arc<crate::state::PlanBox>,
     /// The event cursor, published after each page of events is persisted (wakes the
     /// confirmation long polls).
     pub(crate) events_applied: tokio::sync::watch::Sender<u64>,
@@ -149,7 +101,9 @@ pub struct StorageNode {
     /// The blob-table digest of the last epoch change seen (the drift check).
     pub(crate) blob_table_digest: Mutex<Option<crate::drift::BlobTableDigest>>,
     /// The storage-challenge worker's counters and the ledger's latest tallies.
-    pub(crate) challenges: crate::challenge::ChallengeState,
+    pub(crate) challenges: crate::state::ChallengeState,
+    /// The background workers (see the `workers` module).
+    workers: crate::runner::Runner,
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
@@ -181,59 +135,78 @@ impl StorageNode {
             counters: Counters::default(),
             events_persisted: std::sync::atomic::AtomicU64::new(cursor),
             http: floe_node_client::NodeHttp::with_defaults(),
-            sync_state: crate::sync::SyncState::default(),
+            sync_state: crate::state::SyncState::default(),
             sync_permits: tokio::sync::Semaphore::new(limits.max_concurrent_syncs),
             view_stale: std::sync::atomic::AtomicBool::new(false),
             epoch_sync: Default::default(),
+            plans: Default::default(),
             events_applied: tokio::sync::watch::Sender::new(cursor),
             confirmation_waiters: tokio::sync::Semaphore::new(limits.max_confirmation_waiters),
             blob_table_digest: Mutex::new(None),
             challenges: Default::default(),
+            workers: Default::default(),
         })
     }
 
-    /// The TLS server configuration: `None` with `tls.disable_tls`; else the network key with
-    /// the configured certificate chain, or a self-signed certificate for the listen address
-    /// and the registered address's host.
-    pub fn tls_config(
+    /// The runner of this node's background workers.
+    pub fn workers(&self) -> &crate::runner::Runner {
+        &self.workers
+    }
+
+    pub fn migration_stats(&self) -> crate::state::MigrationStats {
+        self.epoch_sync.stats()
+    }
+
+    /// Checks that `pair` is in range and its shard is served here (owned, or held read-only
+    /// during an epoch change); returns the shard.
+    pub(crate) fn served_shard_for(
         &self,
-        listening: &std::net::SocketAddr,
-    ) -> Result<Option<Arc<rustls::ServerConfig>>, NodeError> {
-        if self.config.tls.disable_tls {
-            return Ok(None);
+        view: &CommitteeView,
+        blob_id: &BlobId,
+        pair: u16,
+    ) -> Result<ShardIndex, NodeError> {
+        if pair >= view.n() {
+            return Err(NodeError::IndexOutOfRange {
+                index: pair,
+                n: view.n(),
+            });
         }
-        let key = self.keys.network.as_ref().ok_or_else(|| {
-            NodeError::Internal(
-                "the key file has no network key, so the node cannot serve TLS: run `floe node \
-                 keygen --network-key-only --out KEYS` to add one (and register it), or set \
-                 tls.disable_tls = true"
-                    .into(),
-            )
-        })?;
-        let chain = match &self.config.tls.certificate_path {
-            Some(path) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    NodeError::Internal(format!("cannot read {}: {e}", path.display()))
-                })?;
-                Some(
-                    floe_tls::certificate_chain_from_pem(&pem)
-                        .map_err(|e| NodeError::Internal(format!("{}: {e}", path.display())))?,
-                )
+        let shard = view.shard_of(blob_id, SliverPairIndex(pair));
+        if !view.serves(shard) {
+            return Err(NodeError::ShardNotAssigned(shard));
+        }
+        Ok(shard)
+    }
+
+    /// The long poll of the confirmation routes: wait at most `wait` until `blob_id` is
+    /// registered (and, for a deletable confirmation, `object` is a live registration of it).
+    /// Returns when it is, or when the wait is over; the caller then answers as usual. At most
+    /// `max_confirmation_waiters` requests wait at once; more get [`NodeError::Busy`].
+    pub async fn wait_for_registration(
+        &self,
+        blob_id: &BlobId,
+        object: Option<ObjectId>,
+        wait: Duration,
+    ) -> Result<(), NodeError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut applied = self.events_applied.subscribe();
+        let _permit = self
+            .confirmation_waiters
+            .try_acquire()
+            .map_err(|_| NodeError::Busy)?;
+        loop {
+            let epoch = self.view().epoch;
+            if let Some(info) = self.registration(blob_id, epoch)?
+                && object.is_none_or(|o| info.live_deletable(&o, epoch))
+            {
+                return Ok(());
             }
-            None => None,
-        };
-        let mut hosts = vec![listening.ip().to_string()];
-        let view = self.view();
-        if let Some(me) = view.my_index.map(|i| &view.committee.members[i]) {
-            let address = me.network_address.rsplit_once(':').map_or("", |(h, _)| h);
-            let host = address.rsplit("//").next().unwrap_or(address);
-            if !host.is_empty() && !hosts.iter().any(|h| h == host) {
-                hosts.push(host.to_string());
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => {}
+                // Out of time, or the node is shutting down.
+                Ok(Err(_)) | Err(_) => return Ok(()),
             }
         }
-        floe_tls::server_config(key, chain, &hosts)
-            .map(Some)
-            .map_err(|e| NodeError::Internal(e.to_string()))
     }
 
     pub fn view(&self) -> CommitteeView {
@@ -563,7 +536,7 @@ impl StorageNode {
         if missing.is_empty() {
             return Ok(!self.store.has_metadata(blob_id)?);
         }
-        let awaiting = self.awaiting_shard_sync(view.epoch);
+        let awaiting = self.epoch_sync.awaiting(view.epoch);
         Ok(missing
             .iter()
             .any(|(shard, _)| !awaiting.contains(&shard.0)))

@@ -7,8 +7,10 @@ use floe_core::{BlobId, TxDigest};
 use floe_node_storage::BlobInfo;
 use serde::Serialize;
 
-use crate::epoch::{MigrationPhase, gained_shards};
+use crate::drift::BlobTableDigest;
 use crate::node::{NodeError, StorageNode};
+use crate::plan::{EpochFacts, gained};
+use crate::state::MigrationPhase;
 
 /// A ledger event as Walrus's `EventID`: `txDigest` is the base58 digest of the ledger entry
 /// that emitted it, `eventSeq` the event's index in the ledger's event stream.
@@ -250,10 +252,21 @@ pub struct HealthInfo {
     /// Floe: the blob-table digest taken at the last epoch change this process saw (the drift
     /// check; see `drift`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub blob_table_digest: Option<crate::drift::BlobTableDigest>,
+    pub blob_table_digest: Option<BlobTableDigest>,
+    /// Floe, with `?detailed=true`: each background worker's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Vec<crate::runner::WorkerStatus>>,
 }
 
 impl StorageNode {
+    /// The last blob-table digest taken (none before this process saw an epoch change).
+    pub fn blob_table_digest(&self) -> Option<BlobTableDigest> {
+        self.blob_table_digest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn blob_status(&self, blob_id: &BlobId) -> Result<BlobStatus, NodeError> {
         let epoch = self.view().epoch;
         Ok(blob_status(
@@ -266,13 +279,14 @@ impl StorageNode {
         let view = self.view();
         let up = self.started.elapsed();
         let persisted = self.events_persisted.load(Ordering::Relaxed);
-        let gained: HashSet<u16> = gained_shards(&view).into_iter().map(|(s, _)| s).collect();
+        let facts = EpochFacts::of(&view, Default::default(), false);
+        let gained: HashSet<u16> = gained(&facts).into_iter().map(|(s, _)| s).collect();
         let (summary, detail) = shard_health(&ShardFacts {
             owned: &view.my_shards,
             read_only: &view.read_only,
             gained: &gained,
-            awaiting_pull: &self.awaiting_shard_sync(view.epoch),
-            phase: self.migration_phase(view.epoch),
+            awaiting_pull: &self.epoch_sync.awaiting(view.epoch),
+            phase: self.epoch_sync.phase(view.epoch),
             changing: view.syncing(),
         });
         HealthInfo {
@@ -296,6 +310,7 @@ impl StorageNode {
             shard_detail: detailed.then_some(detail),
             event_lag: ledger_events.map(|total| total.saturating_sub(persisted)),
             blob_table_digest: self.blob_table_digest(),
+            workers: detailed.then(|| self.workers().statuses()),
         }
     }
 }

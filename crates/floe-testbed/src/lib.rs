@@ -540,15 +540,13 @@ async fn launch(
     config: NodeConfig,
     listener: TcpListener,
 ) -> Result<RunningNode, TestbedError> {
-    let interval = Duration::from_secs(config.limits.maintenance_interval_secs.max(1));
     let node = floe_node::start(config)
         .await
         .map_err(|e| TestbedError::Node {
             index: i,
             reason: e.to_string(),
         })?;
-    node.spawn_follower();
-    node.spawn_maintenance(interval);
+    floe_node::workers::start(&node, floe_node::workers::WorkerOptions::from_config(&node));
     let handle = Arc::clone(&node);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -8,6 +8,9 @@
 //! * **Size.** No source file over [`MAX_FILE_LINES`] lines; functions over
 //!   [`LONG_FUNCTION_LINES`] lines are counted against a ratchet that may only go down.
 //! * **Lints.** Every crate opts into the workspace's `[workspace.lints]`.
+//! * **No circles inside a crate.** The top-level modules of each crate named in
+//!   [`ACYCLIC_CRATES`] refer to each other (`crate::module`) without a cycle, so the crate
+//!   reads bottom-up ([`module_cycle`]).
 //!
 //! The checks are plain functions over text, so they are tested here on small inputs.
 
@@ -53,6 +56,79 @@ pub const FORBIDDEN_IN_CORE: &[&str] = &[
     "etcd-client",
     "tonic",
 ];
+
+/// Crates whose top-level modules must not refer to each other in a circle.
+pub const ACYCLIC_CRATES: &[&str] = &["floe-node"];
+
+/// The top-level modules that `source` refers to by `crate::name`.
+pub fn module_refs(source: &str) -> std::collections::BTreeSet<String> {
+    let mut refs = std::collections::BTreeSet::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let before = rest[..i].chars().last();
+        // `floe_crate::…` or `$crate::…` is not this crate's path.
+        if !name.is_empty()
+            && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        {
+            refs.insert(name);
+        }
+        rest = after;
+    }
+    refs
+}
+
+/// A cycle among modules, given each module's references to the others (references to names
+/// that are not modules, such as re-exported items, are ignored); `None` if there is none.
+pub fn module_cycle(
+    graph: &BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    // Depth-first search with colours: 1 = on the stack, 2 = done.
+    fn visit(
+        m: &str,
+        graph: &BTreeMap<String, std::collections::BTreeSet<String>>,
+        colour: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        colour.insert(m.to_string(), 1);
+        stack.push(m.to_string());
+        for next in graph.get(m).into_iter().flatten() {
+            if next == m || !graph.contains_key(next) {
+                continue;
+            }
+            match colour.get(next.as_str()).copied().unwrap_or(0) {
+                1 => {
+                    let from = stack.iter().position(|s| s == next).unwrap_or(0);
+                    let mut cycle = stack[from..].to_vec();
+                    cycle.push(next.clone());
+                    return Some(cycle);
+                }
+                0 => {
+                    if let Some(c) = visit(next, graph, colour, stack) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        stack.pop();
+        colour.insert(m.to_string(), 2);
+        None
+    }
+    let mut colour = BTreeMap::new();
+    for m in graph.keys() {
+        if colour.get(m).copied().unwrap_or(0) == 0
+            && let Some(c) = visit(m, graph, &mut colour, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
 
 /// The longest a source file may be.
 pub const MAX_FILE_LINES: usize = 800;
@@ -275,6 +351,39 @@ mod tests {
                 ("one", 9, 1),
                 ("defaulted", 12, 1)
             ]
+        );
+    }
+
+    #[test]
+    fn module_references_and_cycles_are_found() {
+        let refs = module_refs(
+            "use crate::node::X;\nlet y = crate::view::f();\nfloe_crate::z; $crate::w;",
+        );
+        assert_eq!(
+            refs.into_iter().collect::<Vec<_>>(),
+            vec!["node".to_string(), "view".to_string()]
+        );
+        let g =
+            |edges: &[(&str, &[&str])]| -> BTreeMap<String, std::collections::BTreeSet<String>> {
+                edges
+                    .iter()
+                    .map(|(m, to)| (m.to_string(), to.iter().map(|t| t.to_string()).collect()))
+                    .collect()
+            };
+        let layered = g(&[
+            ("node", &["view", "Item"]),
+            ("view", &[]),
+            ("api", &["node", "view"]),
+        ]);
+        assert_eq!(module_cycle(&layered), None);
+        let circle = g(&[
+            ("node", &["epoch"]),
+            ("epoch", &["view", "node"]),
+            ("view", &[]),
+        ]);
+        assert_eq!(
+            module_cycle(&circle),
+            Some(vec!["epoch".into(), "node".into(), "epoch".into()])
         );
     }
 

@@ -105,6 +105,39 @@ impl RequestMetrics {
             "# TYPE floe_node_pending_uploads gauge\nfloe_node_pending_uploads {pending}"
         );
         out.push_str(&node.challenge_metrics());
+        out.push_str(&worker_metrics(node));
         out
     }
+}
+
+/// Each background worker's steps, failures and state.
+fn worker_metrics(node: &StorageNode) -> String {
+    let statuses = node.workers().statuses();
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE floe_node_worker_steps_total counter");
+    for w in &statuses {
+        let _ = writeln!(
+            out,
+            "floe_node_worker_steps_total{{worker=\"{}\"}} {}",
+            w.name, w.steps
+        );
+    }
+    let _ = writeln!(out, "# TYPE floe_node_worker_failures_total counter");
+    for w in &statuses {
+        let _ = writeln!(
+            out,
+            "floe_node_worker_failures_total{{worker=\"{}\"}} {}",
+            w.name, w.failures
+        );
+    }
+    let _ = writeln!(out, "# TYPE floe_node_worker_state gauge");
+    for w in &statuses {
+        let state = w.state.label();
+        let _ = writeln!(
+            out,
+            "floe_node_worker_state{{worker=\"{}\",state=\"{state}\"}} 1",
+            w.name
+        );
+    }
+    out
 }

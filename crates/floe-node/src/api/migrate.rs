@@ -62,7 +62,7 @@ pub async fn sync_shard(
         // The requester saw the epoch change before this node's follower did: catch up with
         // the ledger once and serve, instead of sending it to the slower recovery path.
         Err(ShardSyncError::WrongEpoch { mine, theirs }) if theirs > mine => {
-            state.node.refresh_view().await?;
+            crate::workers::follower::refresh_view(&state.node).await?;
             serve().await??
         }
         other => other?,

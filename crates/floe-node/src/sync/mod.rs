@@ -9,15 +9,15 @@
 //! * [`invalidate`]: with such a proof, f+1 shard weight of signed attestations and the
 //!   invalidation submitted to the ledger.
 //!
-//! Also here: the periodic maintenance scan, which retries syncs and garbage-collects data of
-//! expired, deleted and invalid blobs.
+//! The blob-sync worker (`workers::blob_sync`) runs the syncs queued with
+//! [`StorageNode::request_sync`]; the epoch-change worker calls [`StorageNode::sync_blob`] as
+//! the fallback of a shard pull.
 
 mod invalidate;
 mod optimistic;
 mod proven;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverIndex, SliverType};
@@ -30,8 +30,6 @@ use optimistic::{BatchOutcome, Recovery};
 
 /// Per-request timeout towards peers.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts of one sync before leaving it to the next maintenance scan.
-const MAX_ATTEMPTS: u32 = 6;
 
 /// What a sync achieved.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,12 +41,6 @@ pub enum SyncOutcome {
     /// The blob stopped needing data here (deleted, expired or invalidated) before the sync
     /// finished.
     Cancelled,
-}
-
-/// Sync bookkeeping shared by the node.
-#[derive(Default)]
-pub struct SyncState {
-    in_progress: Mutex<HashSet<BlobId>>,
 }
 
 impl StorageNode {
@@ -127,7 +119,7 @@ impl StorageNode {
             }
         };
         // Slivers of shards still being pulled from their previous owner are left to shard sync.
-        let awaiting = self.awaiting_shard_sync(view.epoch);
+        let awaiting = self.epoch_sync.awaiting(view.epoch);
         let mut missing = self.missing_slivers(&view, &blob_id)?;
         missing.retain(|(shard, _)| !awaiting.contains(&shard.0));
         let n = view.n();
@@ -172,114 +164,16 @@ impl StorageNode {
 
     /// Whether a background sync of `blob_id` is running or scheduled.
     pub fn is_syncing(&self, blob_id: &BlobId) -> bool {
-        self.sync_state
-            .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(blob_id)
+        self.sync_state.contains(blob_id)
     }
 
-    /// Start syncing `blob_id` in the background (once at a time per blob), after `delay` so
-    /// that a client's upload in flight can land first; retries with backoff.
-    pub fn spawn_sync(self: &Arc<Self>, blob_id: BlobId, delay: Duration) {
+    /// Queue a background sync of `blob_id` (once at a time per blob), to start after `delay`
+    /// so that a client's upload in flight can land first. The blob-sync worker runs it.
+    pub fn request_sync(&self, blob_id: BlobId, delay: Duration) {
         if self.config.limits.recovery_paused {
             tracing::debug!(%blob_id, "recovery paused by configuration: not syncing");
             return;
         }
-        if !self
-            .sync_state
-            .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(blob_id)
-        {
-            return;
-        }
-        let node = Arc::clone(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _permit = node.sync_permits.acquire().await;
-            let mut backoff = Duration::from_millis(500);
-            for attempt in 1..=MAX_ATTEMPTS {
-                match node.sync_blob(blob_id).await {
-                    Ok(outcome) => {
-                        tracing::info!(%blob_id, ?outcome, "blob sync finished");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(%blob_id, attempt, error = %e, "blob sync failed; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
-                    }
-                }
-            }
-            node.sync_state
-                .in_progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&blob_id);
-        });
-    }
-
-    /// One pass over every blob: sync certified blobs with missing data; delete the data of
-    /// blobs that are expired, deleted or invalid. Returns (syncs started, blobs collected).
-    pub fn maintenance_pass(self: &Arc<Self>) -> Result<(usize, usize), NodeError> {
-        let view = self.view();
-        let dropped = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .expire(std::time::Instant::now());
-        if dropped > 0 {
-            tracing::info!(
-                blobs = dropped,
-                "dropped buffered uploads whose registration never came"
-            );
-        }
-        let (mut synced, mut collected) = (0, 0);
-        let mut after: Option<BlobId> = None;
-        loop {
-            let page = self.store.blob_infos(after.as_ref(), 1000)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(*last);
-            for (blob_id, info) in &page {
-                if info.can_delete_data(view.epoch) {
-                    let held = 2 * view.my_shards.len();
-                    if self.store.has_metadata(blob_id)?
-                        || self.missing_slivers(&view, blob_id)?.len() < held
-                    {
-                        self.store.delete_blob_data(blob_id)?;
-                        collected += 1;
-                    }
-                } else if info.is_certified_live(view.epoch) && self.needs_sync(&view, blob_id)? {
-                    self.spawn_sync(*blob_id, Duration::ZERO);
-                    synced += 1;
-                }
-            }
-        }
-        Ok((synced, collected))
-    }
-
-    /// Run [`Self::maintenance_pass`] every `every` until the node is dropped.
-    pub fn spawn_maintenance(self: &Arc<Self>, every: Duration) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(node) = weak.upgrade() else { return };
-                let result = tokio::task::spawn_blocking({
-                    let node = Arc::clone(&node);
-                    move || node.maintenance_pass()
-                })
-                .await;
-                match result {
-                    Ok(Ok((s, c))) if s + c > 0 => {
-                        tracing::info!(syncs = s, collected = c, "maintenance pass")
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "maintenance pass failed"),
-                    _ => {}
-                }
-            }
-        });
+        self.sync_state.request(blob_id, delay);
     }
 }

@@ -170,8 +170,12 @@ impl Cluster {
         };
         let every = Duration::from_secs(self.limits.maintenance_interval_secs.max(1));
         let node = floe_node::start(config).await.unwrap();
-        node.spawn_follower();
-        node.spawn_maintenance(every);
+        floe_node::workers::start(
+            &node,
+            floe_node::workers::WorkerOptions {
+                maintenance_every: Some(every),
+            },
+        );
         tokio::spawn(async move {
             floe_node::api::serve(node, listener, std::future::pending())
                 .await

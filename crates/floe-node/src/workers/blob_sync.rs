@@ -1,0 +1,105 @@
+//! The blob-sync worker: runs the syncs queued by the follower and the maintenance scan
+//! (`StorageNode::request_sync`), each after its delay, at most `max_concurrent_syncs` at a
+//! time, each retried with backoff up to `MAX_ATTEMPTS` times before it is left to the next
+//! maintenance scan. The sync tasks are the worker's: stopping it aborts them.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use floe_core::BlobId;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::node::StorageNode;
+use crate::runner::{Next, StepError, Worker};
+use crate::state::SyncRequest;
+
+/// Attempts of one sync before leaving it to the next maintenance scan.
+const MAX_ATTEMPTS: u32 = 6;
+/// Backoff between attempts: first and longest.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+pub struct BlobSync {
+    node: Weak<StorageNode>,
+    requests: Option<mpsc::Receiver<SyncRequest>>,
+    tasks: JoinSet<()>,
+    finished: u64,
+}
+
+impl BlobSync {
+    pub fn new(node: &Arc<StorageNode>) -> Self {
+        Self {
+            node: Arc::downgrade(node),
+            requests: node.sync_state.take_receiver(),
+            tasks: JoinSet::new(),
+            finished: 0,
+        }
+    }
+}
+
+impl Worker for BlobSync {
+    fn name(&self) -> &'static str {
+        "blob_sync"
+    }
+
+    async fn step(&mut self) -> Result<Next, StepError> {
+        let Some(requests) = &mut self.requests else {
+            return Ok(Next::Done);
+        };
+        tokio::select! {
+            request = requests.recv() => {
+                let (Some(request), Some(node)) = (request, self.node.upgrade()) else {
+                    return Ok(Next::Done);
+                };
+                self.tasks.spawn(sync(node, request));
+            }
+            Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                self.finished += 1;
+                if let Err(e) = joined {
+                    tracing::error!(error = %e, "a blob sync task failed");
+                }
+            }
+        }
+        Ok(Next::Now)
+    }
+
+    fn progress(&self) -> Option<String> {
+        Some(format!(
+            "{} syncs queued or running, {} finished",
+            self.tasks.len(),
+            self.finished
+        ))
+    }
+}
+
+/// Clears the blob's in-progress mark however its sync task ends (finished, aborted or
+/// panicked), so a later request can start it again.
+struct InProgress(Arc<StorageNode>, BlobId);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.sync_state.finished(&self.1);
+    }
+}
+
+async fn sync(node: Arc<StorageNode>, request: SyncRequest) {
+    let blob_id = request.blob_id;
+    let guard = InProgress(node, blob_id);
+    let node = &guard.0;
+    tokio::time::sleep(request.delay).await;
+    let _permit = node.sync_permits.acquire().await;
+    let mut backoff = BACKOFF.0;
+    for attempt in 1..=MAX_ATTEMPTS {
+        match node.sync_blob(blob_id).await {
+            Ok(outcome) => {
+                tracing::info!(%blob_id, ?outcome, "blob sync finished");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%blob_id, attempt, error = %e, "blob sync failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+            }
+        }
+    }
+}
