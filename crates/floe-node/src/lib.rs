@@ -1,7 +1,8 @@
 //! The Floe storage node: Walrus's REST API over a durable sliver store, following the ledger.
 //!
 //! Modules, bottom to top (each uses only those above it; the tidy test checks it):
-//! * leaves: [`error`], [`config`], [`view`] (the committee as this node sees it),
+//! * leaves: [`error`], [`limits`] (fixed limits, their relations checked at compile time),
+//!   [`config`], [`view`] (the committee as this node sees it),
 //!   [`pending`] (the bounded pre-registration buffer), [`drift`] (the blob-table digest),
 //!   [`plan`] (the node's side of an epoch change, pure), [`state`] (what workers share with
 //!   request handling), [`runner`] (the worker runner);
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod drift;
 pub mod error;
+pub mod limits;
 pub mod pending;
 pub mod plan;
 pub mod runner;

@@ -51,8 +51,7 @@ pub struct SliverBatch {
     pub slivers: Vec<(SliverPairIndex, floe_core::Sliver)>,
 }
 
-/// Most target slivers one decoding-symbols request may name.
-pub const MAX_DECODING_TARGETS: usize = 100;
+pub use crate::limits::MAX_DECODING_TARGETS;
 
 /// Decoding symbols (no proofs) per target sliver index, as served by `decodingSymbols`.
 pub type DecodingSymbols = BTreeMap<SliverIndex, Vec<EitherDecodingSymbol>>;

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverData, SliverType};
 use floe_crypto::{
@@ -31,16 +30,10 @@ use crate::view::CommitteeView;
 
 /// The route.
 pub const SYNC_SHARD_PATH: &str = "/v1/migrate/sync_shard";
-/// Most slivers served per request.
-pub const MAX_SLIVERS_PER_BATCH: u64 = 256;
-/// Sliver bytes per response beyond which the batch is cut short.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
-/// Slivers asked for per request by the requester.
-const REQUEST_BATCH: u64 = 128;
-/// Metadata requests to the previous owner at once, for the blobs of a batch not known here.
-const METADATA_FETCHES: usize = 16;
-/// Per-request timeout of a batch.
-const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::limits::{BATCH_TIMEOUT, METADATA_FETCHES, REQUEST_BATCH};
+pub use crate::limits::{MAX_BATCH_BYTES, MAX_SLIVERS_PER_BATCH};
+/// Most bytes of an error answer kept for the message.
+const MAX_ERROR_TEXT: usize = 4096;
 
 /// The wire version of [`SyncShardResponse`] this node writes and reads.
 pub const SYNC_SHARD_RESPONSE_VERSION: u8 = 1;
@@ -210,7 +203,7 @@ impl StorageNode {
                 }),
             );
             let signed = SignedMessage::sign(&self.keys.protocol, &message);
-            let resp = client
+            let mut resp = client
                 .http()
                 .post(&url)
                 .timeout(BATCH_TIMEOUT)
@@ -220,10 +213,22 @@ impl StorageNode {
                 .map_err(|e| unavailable(e.to_string()))?;
             if !resp.status().is_success() {
                 let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
+                let text = match read_capped(&mut resp, MAX_ERROR_TEXT).await {
+                    Ok(b) | Err(ReadError::TooLong(b)) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(ReadError::Http(e)) => e,
+                };
                 return Err(unavailable(format!("{status}: {text}")));
             }
-            let body = resp.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+            // A batch is cut short past MAX_BATCH_BYTES, so it overshoots by at most one
+            // sliver, which no upload could make larger than the body limit.
+            let cap = MAX_BATCH_BYTES + self.config.limits.max_body_bytes;
+            let body = match read_capped(&mut resp, cap).await {
+                Ok(body) => body,
+                Err(ReadError::TooLong(_)) => {
+                    return Err(lied(format!("a batch of more than {cap} bytes")));
+                }
+                Err(ReadError::Http(e)) => return Err(unavailable(e)),
+            };
             let batch = match decode_batch(&body) {
                 Ok(batch) => batch,
                 Err(BatchError::NotBcs(e)) => return Err(lied(format!("not a BCS batch: {e}"))),
@@ -383,6 +388,30 @@ enum BatchError {
 }
 
 /// Decode a sync-shard answer, checking its wire version.
+enum ReadError {
+    /// Over the cap: the bytes read up to it.
+    TooLong(Vec<u8>),
+    Http(String),
+}
+
+/// Read an answer's body as it arrives, at most `cap` bytes.
+async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Http(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > cap {
+            let room = cap - bytes.len();
+            bytes.extend_from_slice(&chunk[..room]);
+            return Err(ReadError::TooLong(bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 fn decode_batch(body: &[u8]) -> Result<SyncShardResponse, BatchError> {
     let batch: SyncShardResponse =
         bcs::from_bytes(body).map_err(|e| BatchError::NotBcs(e.to_string()))?;
@@ -410,6 +439,49 @@ mod tests {
         assert_eq!(err, BatchError::Version(2));
         assert!(err.to_string().contains("version 2"), "{err}");
         assert!(matches!(decode_batch(&[0xff]), Err(BatchError::NotBcs(_))));
+    }
+
+    /// A peer that answers with `len` bytes of body over a real socket.
+    async fn peer_sending(len: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = s.read(&mut request).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+            let _ = s.write_all(head.as_bytes()).await;
+            let chunk = vec![7u8; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if s.write_all(&chunk[..n]).await.is_err() {
+                    return; // the reader hung up
+                }
+                left -= n;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_read_only_up_to_its_cap() {
+        let client = reqwest::Client::new();
+        let url = peer_sending(1000).await;
+        let mut resp = client.get(&url).send().await.unwrap();
+        assert_eq!(
+            read_capped(&mut resp, 1000).await.ok().map(|b| b.len()),
+            Some(1000)
+        );
+
+        let url = peer_sending(8 << 20).await;
+        let mut resp = client.get(&url).send().await.unwrap();
+        match read_capped(&mut resp, 100_000).await {
+            Err(ReadError::TooLong(b)) => assert_eq!(b.len(), 100_000),
+            Ok(b) => panic!("read {} bytes past the cap", b.len()),
+            Err(ReadError::Http(e)) => panic!("{e}"),
+        }
     }
 
     #[test]

@@ -14,10 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::plan::EpochPlan;
 
-/// Blob syncs that may wait in the queue for the blob-sync worker. The worker drains the queue
-/// at once (each sync then waits for one of `max_concurrent_syncs` permits); a request that
-/// finds it full is dropped, and the next maintenance scan asks again.
-pub const SYNC_QUEUE: usize = 16 * 1024;
+pub use crate::limits::SYNC_QUEUE;
 
 /// Where a node's migration into an epoch stands (for the health report).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

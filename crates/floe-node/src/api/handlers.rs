@@ -284,10 +284,13 @@ pub async fn recovery_symbols(
             }
         }
     }
-    if ids.len() > 1024 {
+    if ids.len() > crate::limits::MAX_SYMBOL_IDS {
         return Err(ApiError::bad_request(
             "INVALID_FILTER",
-            "at most 1024 symbol ids per request",
+            format!(
+                "at most {} symbol ids per request",
+                crate::limits::MAX_SYMBOL_IDS
+            ),
         ));
     }
     let permit = s
@@ -416,7 +419,7 @@ pub async fn audit(
     let id = blob_id(&id)?;
     no_query(&q, &[])?;
     let b = body(b)?;
-    if b.len() > 1024 {
+    if b.len() > crate::limits::MAX_AUDIT_REQUEST_BYTES {
         return Err(ApiError::bad_request(
             "INVALID_BODY",
             "an audit request is a few dozen bytes",

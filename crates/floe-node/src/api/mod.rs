@@ -141,15 +141,15 @@ pub async fn serve(
     let served =
         floe_http::serve_with(listener, router(Arc::clone(&node)), limits, tls, shutdown).await;
     // The server is down: stop the background workers too, so the store can close.
-    let report = node.workers().stop(WORKER_STOP_DEADLINE).await;
+    let report = node
+        .workers()
+        .stop(crate::limits::WORKER_STOP_DEADLINE)
+        .await;
     if !report.aborted.is_empty() {
         tracing::warn!(aborted = ?report.aborted, "workers still busy at the stop deadline were aborted");
     }
     served
 }
-
-/// How long the workers get to stop after the server is down.
-const WORKER_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// All routes.
 pub fn router(node: Arc<StorageNode>) -> Router {

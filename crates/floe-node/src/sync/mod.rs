@@ -24,12 +24,12 @@ use floe_core::{BlobId, BlobMetadata, ShardIndex, SliverIndex, SliverType};
 use floe_node_client::NodeClient;
 use rand::seq::SliceRandom;
 
-use crate::node::{MAX_DECODING_TARGETS, NodeError, StorageNode};
+use crate::limits::MAX_DECODING_TARGETS;
+use crate::node::{NodeError, StorageNode};
 use crate::view::CommitteeView;
 use optimistic::{BatchOutcome, Recovery};
 
-/// Per-request timeout towards peers.
-const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::limits::PEER_TIMEOUT;
 
 /// What a sync achieved.
 #[derive(Debug, PartialEq, Eq)]
@@ -114,7 +114,12 @@ impl StorageNode {
                 if !self.still_wanted(&blob_id)? {
                     return Ok(SyncOutcome::Cancelled);
                 }
-                self.store.put_metadata(&blob_id, &m)?;
+                // Store writes stay off the async workers.
+                let store = Arc::clone(&self.store);
+                let stored = m.clone();
+                tokio::task::spawn_blocking(move || store.put_metadata(&blob_id, &stored))
+                    .await
+                    .map_err(|e| NodeError::Internal(format!("storing metadata: {e}")))??;
                 m
             }
         };

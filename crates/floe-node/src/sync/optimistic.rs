@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use floe_core::recovery::{
     DecodingSymbol, EitherDecodingSymbol, InconsistencyProof, Recovered, RecoveryError,
@@ -32,18 +31,14 @@ use rand::seq::SliceRandom;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::node::{DecodingSymbols, MAX_DECODING_TARGETS, NodeError, StorageNode};
+use crate::limits::MAX_DECODING_TARGETS;
+use crate::node::{DecodingSymbols, NodeError, StorageNode};
 use crate::view::CommitteeView;
 
-/// Timeout of one decoding-symbols request.
-const SYMBOLS_TIMEOUT: Duration = Duration::from_secs(30);
-/// Decoding-symbols requests in flight at once, per batch of targets.
-const MAX_IN_FLIGHT: usize = 8;
-/// Aim for answers of at most this many bytes: a request names fewer targets when the peer
-/// holds many slivers or the symbols are large.
-const RESPONSE_BUDGET: usize = 8 << 20;
-/// Rounds of requests and decoding before the open targets go to the proven path.
-const MAX_ROUNDS: usize = 4;
+use crate::limits::{
+    OPTIMISTIC_ROUNDS as MAX_ROUNDS, SYMBOL_REQUESTS_IN_FLIGHT as MAX_IN_FLIGHT,
+    SYMBOLS_RESPONSE_BUDGET as RESPONSE_BUDGET, SYMBOLS_TIMEOUT,
+};
 
 /// Who supplied a decoding symbol.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -15,8 +15,7 @@ use rand::seq::SliceRandom;
 use crate::node::{NodeError, StorageNode};
 use crate::view::CommitteeView;
 
-/// Most symbol IDs a node serves in one request.
-const MAX_IDS_PER_REQUEST: usize = 1024;
+use crate::limits::MAX_SYMBOL_IDS as MAX_IDS_PER_REQUEST;
 
 impl StorageNode {
     /// Recover sliver (`axis`, `target`) from proven recovery symbols: the verified sliver, or

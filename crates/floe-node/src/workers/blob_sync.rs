@@ -4,7 +4,6 @@
 //! maintenance scan. The sync tasks are the worker's: stopping it aborts them.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use floe_core::BlobId;
 use tokio::sync::mpsc;
@@ -14,10 +13,7 @@ use crate::node::StorageNode;
 use crate::runner::{Next, StepError, Worker};
 use crate::state::SyncRequest;
 
-/// Attempts of one sync before leaving it to the next maintenance scan.
-const MAX_ATTEMPTS: u32 = 6;
-/// Backoff between attempts: first and longest.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+use crate::limits::{SYNC_ATTEMPTS as MAX_ATTEMPTS, SYNC_BACKOFF as BACKOFF};
 
 pub struct BlobSync {
     node: Weak<StorageNode>,

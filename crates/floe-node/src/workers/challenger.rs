@@ -8,8 +8,7 @@ use std::time::Duration;
 use crate::node::StorageNode;
 use crate::runner::{Next, StepError, Worker};
 
-/// Longest wait between rounds after failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+use crate::limits::CHALLENGER_MAX_BACKOFF as MAX_BACKOFF;
 
 pub struct Challenger {
     node: Weak<StorageNode>,

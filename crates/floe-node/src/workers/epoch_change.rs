@@ -12,7 +12,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use floe_core::{BlobId, ShardIndex, SliverType};
 use floe_ledger::TxKind;
@@ -28,10 +28,9 @@ use crate::shard_sync::ShardSyncError;
 use crate::state::PlanBox;
 use crate::view::CommitteeView;
 
-/// Pause between rounds of a migration that has not finished.
-const ROUND_PAUSE: Duration = Duration::from_secs(1);
-/// Attempts of a blob's recovery per round.
-const RECOVERY_ATTEMPTS: u32 = 3;
+use crate::limits::{
+    MIGRATION_RECOVERY_ATTEMPTS as RECOVERY_ATTEMPTS, MIGRATION_ROUND_PAUSE as ROUND_PAUSE,
+};
 
 /// Plan the node's side of the change its current view shows, mark a new migration started
 /// (so that blob syncs leave the gained shards to shard sync at once), and post the plan.

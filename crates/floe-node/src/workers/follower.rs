@@ -23,12 +23,7 @@ use crate::node::StorageNode;
 use crate::runner::{Next, StepError, Worker};
 use crate::view::CommitteeView;
 
-/// Events fetched per page.
-const PAGE: usize = 500;
-/// Long-poll wait per request.
-const WAIT: Duration = Duration::from_secs(5);
-/// Backoff after a failed page: first and longest.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(10));
+use crate::limits::{EVENT_PAGE as PAGE, EVENT_WAIT as WAIT, FOLLOWER_BACKOFF as BACKOFF};
 
 /// Follows the ledger until the node is dropped, with bounded backoff on errors. It holds the
 /// node only while processing a page, never across a long poll, so dropping the node (and
