@@ -517,36 +517,44 @@ pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
         let after = find_registered(&cx.ledger, cx.key(), &cx.keys.account.address())
             .await?
             .unwrap_or_else(|| node.clone());
-        let overlap = after.previous_network_key.filter(|_| node.network_public_key != Some(key));
+        // The ledger honours a replaced key until its epoch, also when this run changed
+        // nothing (the key was already set by an earlier run).
+        let overlap = after.previous_network_key;
+        let changed = node.network_public_key != Some(key);
         if a.op.json {
             return print(&json!({
                 "action": "setNetworkKey",
                 "nodeId": node.id,
                 "name": node.name,
+                "changed": changed,
                 "previousNetworkPublicKey": node.network_public_key,
                 "networkPublicKey": key,
-                "previousKeyAcceptedUntilEpoch": overlap.map(|p| p.until_epoch),
+                "previousKeyAcceptedUntilEpoch": overlap.as_ref().map(|p| p.until_epoch),
                 "ledgerUrl": cx.url,
             }));
         }
+        let what = if changed {
+            format!(
+                "Set the network key of node {} ({}) to {key} on the ledger at {}.",
+                node.name, node.id, cx.url
+            )
+        } else {
+            format!(
+                "Node {} ({}) already has the network key {key} on the ledger at {}; nothing \
+                 changed.",
+                node.name, node.id, cx.url
+            )
+        };
         match overlap {
             Some(p) => println!(
-                "Set the network key of node {} ({}) to {key} on the ledger at {}. Clients accept \
-                 both it and the replaced key {} until the end of epoch {}: restart the node with \
-                 {} before then.",
-                node.name,
-                node.id,
-                cx.url,
+                "{what} Clients accept both it and the replaced key {} until the end of epoch \
+                 {}: restart the node with {} before then.",
                 p.key,
                 p.until_epoch,
                 cx.keys.path.display()
             ),
             None => println!(
-                "Set the network key of node {} ({}) to {key} on the ledger at {}; clients pin it \
-                 from now on: restart the node with {}.",
-                node.name,
-                node.id,
-                cx.url,
+                "{what} Clients pin it from now on: restart the node with {}.",
                 cx.keys.path.display()
             ),
         }

@@ -103,6 +103,27 @@ async fn a_node_changes_its_network_key_without_becoming_unreachable() {
     assert_ne!(new, old.to_string());
     let until = set["previousKeyAcceptedUntilEpoch"].as_u64().unwrap() as u32;
     assert!(until > before, "{set}");
+    assert_eq!(set["changed"], true, "{set}");
+    // Run again with the same key file: nothing changes, and the overlap still running is
+    // reported as it stands on the ledger.
+    let (code, out, err) = operator(&[
+        "node",
+        "set-network-key",
+        "--keys",
+        new_path_s,
+        "--ledger-url",
+        &ledger_url,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["previousNetworkPublicKey"], new.as_str(), "{again}");
+    assert_eq!(
+        again["previousKeyAcceptedUntilEpoch"].as_u64(),
+        Some(u64::from(until)),
+        "{again}"
+    );
     println!(
         "node {node}: network key {old} -> {new} after epoch {before}, old kept until {until}"
     );
