@@ -17,7 +17,6 @@ use floe_ledger::{AccountKey, Address, EpochState, EventKind, StorageNode, TxKin
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
 use floe_node::config::NodeKeysFile;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::cli_config::{self, CommonArgs};
 
@@ -383,19 +382,20 @@ pub fn register(a: RegisterArgs) -> Result<()> {
         let next_shards = cx.next_shards(&after);
         let effect = Effect::after(&after, next_shards.map(|k| k > 0));
         if a.op.json {
-            let mut v = json!({
-                "action": "register",
-                "nodeId": node_id,
-                "name": cx.keys.file.name,
-                "networkAddress": cx.keys.file.network_address,
-                "owner": owner.to_string(),
-                "capacity": a.capacity,
-                "weight": a.weight,
-                "nextShards": next_shards,
-                "ledgerUrl": cx.url,
+            return print(&Change {
+                action: "register",
+                node_id,
+                name: &cx.keys.file.name,
+                details: Registered {
+                    network_address: &cx.keys.file.network_address,
+                    owner: owner.to_string(),
+                    capacity: a.capacity,
+                    weight: a.weight,
+                    next_shards,
+                },
+                ledger_url: &cx.url,
+                effect: Some(effect),
             });
-            merge(&mut v, &effect);
-            return print(&v);
         }
         println!(
             "Registered {} ({}) on the ledger at {}: node ID {}, weight {}, capacity {}.",
@@ -428,16 +428,17 @@ pub fn deregister(a: DeregisterArgs) -> Result<()> {
         let next_shards = cx.next_shards(&after);
         let effect = Effect::after(&after, next_shards.map(|k| k == 0));
         if a.op.json {
-            let mut v = json!({
-                "action": "deregister",
-                "nodeId": node.id,
-                "name": node.name,
-                "inCommittee": in_committee,
-                "nextShards": next_shards,
-                "ledgerUrl": cx.url,
+            return print(&Change {
+                action: "deregister",
+                node_id: Some(node.id),
+                name: &node.name,
+                details: Deregistered {
+                    in_committee,
+                    next_shards,
+                },
+                ledger_url: &cx.url,
+                effect: Some(effect),
             });
-            merge(&mut v, &effect);
-            return print(&v);
         }
         println!(
             "Deregistered node {} ({}) on the ledger at {}.",
@@ -475,17 +476,18 @@ pub fn set_weight(a: SetWeightArgs) -> Result<()> {
         let next_shards = cx.next_shards(&after);
         let effect = Effect::after(&after, None);
         if a.op.json {
-            let mut v = json!({
-                "action": "setWeight",
-                "nodeId": node.id,
-                "name": node.name,
-                "previousWeight": node.weight,
-                "weight": a.weight,
-                "nextShards": next_shards,
-                "ledgerUrl": cx.url,
+            return print(&Change {
+                action: "setWeight",
+                node_id: Some(node.id),
+                name: &node.name,
+                details: WeightSet {
+                    previous_weight: node.weight,
+                    weight: a.weight,
+                    next_shards,
+                },
+                ledger_url: &cx.url,
+                effect: Some(effect),
             });
-            merge(&mut v, &effect);
-            return print(&v);
         }
         println!(
             "Set the weight of node {} ({}) from {} to {} on the ledger at {}.",
@@ -522,16 +524,19 @@ pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
         let overlap = after.previous_network_key;
         let changed = node.network_public_key != Some(key);
         if a.op.json {
-            return print(&json!({
-                "action": "setNetworkKey",
-                "nodeId": node.id,
-                "name": node.name,
-                "changed": changed,
-                "previousNetworkPublicKey": node.network_public_key,
-                "networkPublicKey": key,
-                "previousKeyAcceptedUntilEpoch": overlap.as_ref().map(|p| p.until_epoch),
-                "ledgerUrl": cx.url,
-            }));
+            return print(&Change {
+                action: "setNetworkKey",
+                node_id: Some(node.id),
+                name: &node.name,
+                details: NetworkKeySet {
+                    changed,
+                    previous_network_public_key: node.network_public_key,
+                    network_public_key: key,
+                    previous_key_accepted_until_epoch: overlap.as_ref().map(|p| p.until_epoch),
+                },
+                ledger_url: &cx.url,
+                effect: None,
+            });
         }
         let what = if changed {
             format!(
@@ -571,7 +576,57 @@ pub fn merge(v: &mut serde_json::Value, effect: &Effect) {
     }
 }
 
-fn print(v: &serde_json::Value) -> Result<()> {
+/// What `floe node register|deregister|set-weight|set-network-key --json` prints: the fields
+/// every change has, the change's own (`details`), and when it takes effect.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Change<'a, D: Serialize> {
+    action: &'static str,
+    /// `null` when a registration could not be read back.
+    node_id: Option<floe_ledger::NodeId>,
+    name: &'a str,
+    #[serde(flatten)]
+    details: D,
+    ledger_url: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    effect: Option<Effect>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Registered<'a> {
+    network_address: &'a str,
+    owner: String,
+    capacity: u64,
+    weight: u64,
+    next_shards: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deregistered {
+    in_committee: bool,
+    next_shards: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WeightSet {
+    previous_weight: u64,
+    weight: u64,
+    next_shards: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkKeySet {
+    changed: bool,
+    previous_network_public_key: Option<floe_crypto::NetworkPublicKey>,
+    network_public_key: floe_crypto::NetworkPublicKey,
+    previous_key_accepted_until_epoch: Option<u32>,
+}
+
+fn print(v: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -630,6 +685,62 @@ mod tests {
         assert_eq!(
             Effect::after(&system(syncing, true), None).effective_epoch,
             6
+        );
+    }
+
+    /// The JSON keys scripts read: the common ones, the change's own, and the effect's, all at
+    /// the top level.
+    #[test]
+    fn a_change_prints_flat_camel_case_json() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let change = Change {
+            action: "setWeight",
+            node_id: Some(floe_core::ObjectId([1; 32])),
+            name: "node-1",
+            details: WeightSet {
+                previous_weight: 1,
+                weight: 2,
+                next_shards: Some(3),
+            },
+            ledger_url: "http://127.0.0.1:9",
+            effect: Some(Effect {
+                epoch: 4,
+                effective_epoch: 5,
+                effective_at_ms: 6,
+                next_committee_fixed: false,
+            }),
+        };
+        let v = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            keys(v.clone()),
+            [
+                "action",
+                "effectiveAtMs",
+                "effectiveEpoch",
+                "epoch",
+                "ledgerUrl",
+                "name",
+                "nextCommitteeFixed",
+                "nextShards",
+                "nodeId",
+                "previousWeight",
+                "weight"
+            ]
+        );
+        assert_eq!(v["weight"], 2);
+        let no_effect = Change {
+            effect: None,
+            ..change
+        };
+        assert!(
+            serde_json::to_value(&no_effect)
+                .unwrap()
+                .get("epoch")
+                .is_none()
         );
     }
 
