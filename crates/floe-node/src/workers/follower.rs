@@ -162,8 +162,17 @@ async fn process_events(
     let (page, epoch_started) = stop_after_epoch_start(page);
     let next_cursor = page.next_cursor;
     let count = page.events.len();
-    let Some((updates, epoch_changed)) =
-        blocking(node, move |node| persist_page(node, cursor, &page)).await?
+    let delay = Duration::from_millis(node.config.limits.sync_delay_ms);
+    let Some((updates, epoch_changed)) = blocking(node, move |node| {
+        let persisted = persist_page(node, cursor, &page)?;
+        // Without an epoch event, act on the page in the same call: a reader that sees a new
+        // registration finds its buffered upload flushed (as near at once as the store allows).
+        if let Some((updates, false)) = &persisted {
+            act_on_updates(node, updates, delay);
+        }
+        Ok(persisted)
+    })
+    .await?
     else {
         return Ok(0);
     };
@@ -186,17 +195,14 @@ async fn process_events(
             Err(e) => tracing::warn!(error = %e, "reloading the committee failed; retrying"),
         }
     }
-    let delay = Duration::from_millis(node.config.limits.sync_delay_ms);
-    blocking(node, move |node| {
-        let view = node.view();
-        for (blob_id, info) in &updates {
-            if let Err(e) = after_update(node, &view, blob_id, info, delay) {
-                tracing::warn!(%blob_id, error = %e, "acting on a ledger event failed");
-            }
-        }
-        Ok(())
-    })
-    .await?;
+    if epoch_changed {
+        // After the committee reload: the side effects use the new epoch's view.
+        blocking(node, move |node| {
+            act_on_updates(node, &updates, delay);
+            Ok(())
+        })
+        .await?;
+    }
     // Buffered uploads of new registrations are flushed: wake the confirmation long polls.
     node.events_applied.send_replace(next_cursor);
     if epoch_changed {
@@ -210,6 +216,17 @@ async fn process_events(
         }
     }
     Ok(count)
+}
+
+/// The side effects of a persisted page's blob infos (each failure logged: the page is not
+/// replayed).
+fn act_on_updates(node: &Arc<StorageNode>, updates: &[(BlobId, BlobInfo)], delay: Duration) {
+    let view = node.view();
+    for (blob_id, info) in updates {
+        if let Err(e) = after_update(node, &view, blob_id, info, delay) {
+            tracing::warn!(%blob_id, error = %e, "acting on a ledger event failed");
+        }
+    }
 }
 
 /// Fold a page into the blob infos and store them with the new cursor (one atomic write).
@@ -246,6 +263,15 @@ fn persist_page(
         }
     }
     let updates: Vec<(BlobId, BlobInfo)> = infos.into_iter().collect();
+    // Buffered uploads of new registrations go to the store before the registrations do, so
+    // a reader that sees a registration finds its metadata and slivers stored. (A crash in
+    // between replays the page: the data is stored already, the infos are written then.)
+    let epoch = node.view().epoch;
+    for (blob_id, info) in &updates {
+        if info.is_registered_live(epoch) && !info.can_delete_data(epoch) {
+            flush_pending(node, blob_id)?;
+        }
+    }
     node.store.apply_events(&updates, page.next_cursor)?;
     Ok(Some((updates, epoch_changed)))
 }
