@@ -183,17 +183,7 @@ async fn process_events(
     // The events are persisted: from here on, a failure must not skip the side effects of
     // the rest of the page, which would never be replayed.
     if epoch_changed {
-        node.view_stale.store(true, Ordering::Release);
-        match refresh_view(node).await {
-            Ok(()) => {
-                node.view_stale.store(false, Ordering::Release);
-                if let Err(e) = super::epoch_change::post_plan(node).await {
-                    tracing::warn!(error = %e, "planning the epoch change failed; retrying");
-                    node.view_stale.store(true, Ordering::Release);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reloading the committee failed; retrying"),
-        }
+        reload_committee(node).await;
     }
     if epoch_changed {
         // After the committee reload: the side effects use the new epoch's view.
@@ -216,6 +206,22 @@ async fn process_events(
         }
     }
     Ok(count)
+}
+
+/// After an epoch event: reload the committee and plan the change. A failure leaves the view
+/// marked stale, so the next page retries (the event itself is not seen again).
+async fn reload_committee(node: &Arc<StorageNode>) {
+    node.view_stale.store(true, Ordering::Release);
+    match refresh_view(node).await {
+        Ok(()) => {
+            node.view_stale.store(false, Ordering::Release);
+            if let Err(e) = super::epoch_change::post_plan(node).await {
+                tracing::warn!(error = %e, "planning the epoch change failed; retrying");
+                node.view_stale.store(true, Ordering::Release);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reloading the committee failed; retrying"),
+    }
 }
 
 /// The side effects of a persisted page's blob infos (each failure logged: the page is not
