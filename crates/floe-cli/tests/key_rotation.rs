@@ -87,15 +87,18 @@ async fn a_node_changes_its_network_key_without_becoming_unreachable() {
 
     let ledger_url = net.ledger_url();
     let before = net.ledger.system().await.unwrap().epoch;
-    let (code, out, err) = operator(&[
-        "node",
-        "set-network-key",
-        "--keys",
-        new_path_s,
-        "--ledger-url",
-        &ledger_url,
-        "--json",
-    ]);
+    let set_key = || {
+        operator(&[
+            "node",
+            "set-network-key",
+            "--keys",
+            new_path_s,
+            "--ledger-url",
+            &ledger_url,
+            "--json",
+        ])
+    };
+    let (code, out, err) = set_key();
     assert_eq!(code, 0, "{err}");
     let set: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(set["previousNetworkPublicKey"], old.to_string(), "{set}");
@@ -106,15 +109,7 @@ async fn a_node_changes_its_network_key_without_becoming_unreachable() {
     assert_eq!(set["changed"], true, "{set}");
     // Run again with the same key file: nothing changes, and the overlap still running is
     // reported as it stands on the ledger.
-    let (code, out, err) = operator(&[
-        "node",
-        "set-network-key",
-        "--keys",
-        new_path_s,
-        "--ledger-url",
-        &ledger_url,
-        "--json",
-    ]);
+    let (code, out, err) = set_key();
     assert_eq!(code, 0, "{err}");
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["changed"], false, "{again}");

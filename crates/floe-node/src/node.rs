@@ -105,6 +105,26 @@ pub struct StorageNode {
     workers: crate::runner::Runner,
 }
 
+/// The shard of `pair` of `blob_id`, if `pair` is in range and `held` says the shard is here.
+fn shard_of_pair(
+    view: &CommitteeView,
+    blob_id: &BlobId,
+    pair: u16,
+    held: fn(&CommitteeView, ShardIndex) -> bool,
+) -> Result<ShardIndex, NodeError> {
+    if pair >= view.n() {
+        return Err(NodeError::IndexOutOfRange {
+            index: pair,
+            n: view.n(),
+        });
+    }
+    let shard = view.shard_of(blob_id, SliverPairIndex(pair));
+    if !held(view, shard) {
+        return Err(NodeError::ShardNotAssigned(shard));
+    }
+    Ok(shard)
+}
+
 fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
     c.fetch_add(by, std::sync::atomic::Ordering::Relaxed);
 }
@@ -164,17 +184,7 @@ impl StorageNode {
         blob_id: &BlobId,
         pair: u16,
     ) -> Result<ShardIndex, NodeError> {
-        if pair >= view.n() {
-            return Err(NodeError::IndexOutOfRange {
-                index: pair,
-                n: view.n(),
-            });
-        }
-        let shard = view.shard_of(blob_id, SliverPairIndex(pair));
-        if !view.serves(shard) {
-            return Err(NodeError::ShardNotAssigned(shard));
-        }
-        Ok(shard)
+        shard_of_pair(view, blob_id, pair, CommitteeView::serves)
     }
 
     /// The long poll of the confirmation routes: wait at most `wait` until `blob_id` is
@@ -204,6 +214,24 @@ impl StorageNode {
                 Ok(Ok(())) => {}
                 // Out of time, or the node is shutting down.
                 Ok(Err(_)) | Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Call `f` on every blob info, in blob-ID order, a page of the store at a time.
+    pub(crate) fn for_each_blob_info(
+        &self,
+        mut f: impl FnMut(&BlobId, &BlobInfo) -> Result<(), NodeError>,
+    ) -> Result<(), NodeError> {
+        let mut after: Option<BlobId> = None;
+        loop {
+            let page = self.store.blob_infos(after.as_ref(), 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = Some(*last);
+            for (blob_id, info) in &page {
+                f(blob_id, info)?;
             }
         }
     }
@@ -328,17 +356,7 @@ impl StorageNode {
         blob_id: &BlobId,
         pair: u16,
     ) -> Result<ShardIndex, NodeError> {
-        if pair >= view.n() {
-            return Err(NodeError::IndexOutOfRange {
-                index: pair,
-                n: view.n(),
-            });
-        }
-        let shard = view.shard_of(blob_id, SliverPairIndex(pair));
-        if !view.owns(shard) {
-            return Err(NodeError::ShardNotAssigned(shard));
-        }
-        Ok(shard)
+        shard_of_pair(view, blob_id, pair, CommitteeView::owns)
     }
 
     /// Verify and store (or buffer) one sliver.

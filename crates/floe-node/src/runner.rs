@@ -229,6 +229,16 @@ impl Drop for Runner {
     }
 }
 
+/// `set` from the worker's own task: an abort already recorded stays (an abort takes effect
+/// only at the task's next `.await`, after a blocking step has returned).
+fn keep(record: &Mutex<WorkerStatus>, f: impl FnOnce(&mut WorkerStatus)) {
+    set(record, |r| {
+        if r.state != WorkerState::Aborted {
+            f(r)
+        }
+    });
+}
+
 fn record_name(e: &Entry) -> &'static str {
     e.record.lock().unwrap_or_else(|p| p.into_inner()).name
 }
@@ -242,7 +252,7 @@ async fn run<W: Worker>(
     let name = worker.name();
     let mut failing = false;
     loop {
-        set(&record, |r| r.state = WorkerState::Busy);
+        keep(&record, |r| r.state = WorkerState::Busy);
         let result = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => break,
@@ -257,7 +267,7 @@ async fn run<W: Worker>(
             Ok(Next::Now) => None,
             Ok(Next::After(d)) => Some((d, WorkerState::Idle)),
             Ok(Next::Done) => {
-                set(&record, |r| {
+                keep(&record, |r| {
                     r.steps += 1;
                     r.progress = progress;
                     r.state = WorkerState::Done;
@@ -272,14 +282,14 @@ async fn run<W: Worker>(
                     tracing::warn!(worker = name, error = %e.message, retry_in = ?e.retry_in, "worker step failed");
                 }
                 failing = true;
-                set(&record, |r| {
+                keep(&record, |r| {
                     r.failures += 1;
                     r.last_error = Some(e.message);
                 });
                 Some((e.retry_in, WorkerState::Retrying))
             }
         };
-        set(&record, |r| {
+        keep(&record, |r| {
             r.steps += 1;
             r.progress = progress;
             r.state = pause.map_or(WorkerState::Busy, |p| p.1);
@@ -293,7 +303,7 @@ async fn run<W: Worker>(
             None => tokio::task::yield_now().await,
         }
     }
-    set(&record, |r| r.state = WorkerState::Stopped);
+    keep(&record, |r| r.state = WorkerState::Stopped);
 }
 
 #[cfg(test)]
@@ -391,6 +401,39 @@ mod tests {
         let s = settle(&runner, "migration", WorkerState::Done).await;
         assert_eq!(s.steps, 1);
         assert_eq!(runner.statuses().len(), 1);
+    }
+
+    /// A step that blocks its thread (never reaching an `.await`): the stop signal cannot
+    /// cancel it, so the deadline must.
+    struct Blocks;
+    impl Worker for Blocks {
+        fn name(&self) -> &'static str {
+            "blocks"
+        }
+        async fn step(&mut self) -> Result<Next, StepError> {
+            std::thread::sleep(Duration::from_millis(800));
+            Ok(Next::Now)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_still_busy_at_the_deadline_is_aborted() {
+        let runner = Runner::default();
+        runner.spawn(Blocks);
+        settle(&runner, "blocks", WorkerState::Busy).await;
+        let started = std::time::Instant::now();
+        let report = runner.stop(Duration::from_millis(100)).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(report.aborted, vec!["blocks"]);
+        assert!(report.stopped.is_empty());
+        assert_eq!(runner.statuses()[0].state, WorkerState::Aborted);
+        // Once the blocking step returns, the task ends at its next await; it stays aborted.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(runner.statuses()[0].state, WorkerState::Aborted);
     }
 
     struct Panics;

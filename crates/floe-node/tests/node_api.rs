@@ -12,11 +12,11 @@ use floe_core::{
 };
 use floe_crypto::{
     BlobPersistenceType, Certificate, CommitteeMember, CommitteeWeights, Confirmation,
-    ProtocolKeyPair, SignedMessage,
+    SignedMessage,
 };
 use floe_ledger::{AccountKey, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
-use floe_node::config::{Limits, NodeKeysFile};
+use floe_node::config::Limits;
 use floe_node::node::SliverBatch;
 use serde_json::Value;
 
@@ -550,22 +550,7 @@ async fn read_answer(s: &mut tokio::net::TcpStream) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_bounded_and_refused_without_resets() {
     use tokio::io::AsyncWriteExt;
-    let dir = tempfile::tempdir().unwrap();
-    let key = ProtocolKeyPair::from_seed(&seed("node", 0));
-    let op = AccountKey::from_seed(&seed("op", 0));
-    let keys = NodeKeysFile {
-        name: "node-0".into(),
-        network_address: "127.0.0.1:0".into(),
-        protocol_key: key.to_tagged_base64(),
-        account_seed: hex::encode(op.seed()),
-        network_key: None,
-    };
-    std::fs::write(
-        dir.path().join("node-keys.json"),
-        serde_json::to_string(&keys).unwrap(),
-    )
-    .unwrap();
-    let ledger_url = start_ledger(dir.path(), &key, &op).await;
+    let (dir, _key, ledger_url) = ledger_and_keys().await;
     let limits = Limits {
         max_body_bytes: 1 << 20,
         body_idle_timeout_ms: 300,

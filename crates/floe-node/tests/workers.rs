@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use floe_node::config::Limits;
 use floe_node::runner::WorkerState;
-use serde_json::Value;
 
 mod single;
 use single::*;
@@ -47,14 +46,7 @@ async fn workers_report_their_state_and_stop_with_the_server() {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let workers = loop {
-        let v: Value = http
-            .get(format!("{url}/v1/health?detailed=true"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, v) = get_json(&http, &format!("{url}/v1/health?detailed=true")).await;
         let workers = v["success"]["data"]["workers"].clone();
         let steps = |name: &str| {
             workers.as_array().and_then(|ws| {
@@ -84,20 +76,10 @@ async fn workers_report_their_state_and_stop_with_the_server() {
         );
     }
     // The plain health route stays Walrus's shape.
-    let v: Value = http
-        .get(format!("{url}/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = get_json(&http, &format!("{url}/v1/health")).await;
     assert!(v["success"]["data"].get("workers").is_none(), "{v}");
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
+    let metrics = get(&http, &format!("{url}/metrics"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::AppState;
 use crate::node::StorageNode;
+use crate::runner::WorkerStatus;
 
 /// (method, route, status).
 type RouteKey = (String, String, u16);
@@ -110,34 +111,30 @@ impl RequestMetrics {
     }
 }
 
+/// A worker's extra labels and value in one series.
+type WorkerSample = fn(&WorkerStatus) -> (String, u64);
+
 /// Each background worker's steps, failures and state.
 fn worker_metrics(node: &StorageNode) -> String {
     let statuses = node.workers().statuses();
     let mut out = String::new();
-    let _ = writeln!(out, "# TYPE floe_node_worker_steps_total counter");
-    for w in &statuses {
-        let _ = writeln!(
-            out,
-            "floe_node_worker_steps_total{{worker=\"{}\"}} {}",
-            w.name, w.steps
-        );
-    }
-    let _ = writeln!(out, "# TYPE floe_node_worker_failures_total counter");
-    for w in &statuses {
-        let _ = writeln!(
-            out,
-            "floe_node_worker_failures_total{{worker=\"{}\"}} {}",
-            w.name, w.failures
-        );
-    }
-    let _ = writeln!(out, "# TYPE floe_node_worker_state gauge");
-    for w in &statuses {
-        let state = w.state.label();
-        let _ = writeln!(
-            out,
-            "floe_node_worker_state{{worker=\"{}\",state=\"{state}\"}} 1",
-            w.name
-        );
+    let series: [(&str, &str, WorkerSample); 3] = [
+        ("floe_node_worker_steps_total", "counter", |w| {
+            (String::new(), w.steps)
+        }),
+        ("floe_node_worker_failures_total", "counter", |w| {
+            (String::new(), w.failures)
+        }),
+        ("floe_node_worker_state", "gauge", |w| {
+            (format!(",state=\"{}\"", w.state.label()), 1)
+        }),
+    ];
+    for (name, kind, value) in series {
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for w in &statuses {
+            let (labels, v) = value(w);
+            let _ = writeln!(out, "{name}{{worker=\"{}\"{labels}}} {v}", w.name);
+        }
     }
     out
 }

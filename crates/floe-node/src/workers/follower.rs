@@ -376,15 +376,10 @@ fn record_blob_table_digest(
     event_position: u64,
 ) -> Result<BlobTableDigest, NodeError> {
     let mut hasher = TableHasher::new(epoch);
-    let mut after: Option<BlobId> = None;
-    loop {
-        let page = node.store.blob_infos(after.as_ref(), 1000)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(*last);
-        for (blob_id, info) in &page {
-            hasher.add(blob_id, info);
-        }
-    }
+    node.for_each_blob_info(|blob_id, info| {
+        hasher.add(blob_id, info);
+        Ok(())
+    })?;
     let digest = hasher.finish(event_position);
     *node
         .blob_table_digest

@@ -6,8 +6,6 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use floe_core::BlobId;
-
 use super::blocking;
 use crate::error::NodeError;
 use crate::node::StorageNode;
@@ -84,25 +82,20 @@ pub fn pass(node: &Arc<StorageNode>) -> Result<(usize, usize), NodeError> {
         );
     }
     let (mut synced, mut collected) = (0, 0);
-    let mut after: Option<BlobId> = None;
-    loop {
-        let page = node.store.blob_infos(after.as_ref(), 1000)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(*last);
-        for (blob_id, info) in &page {
-            if info.can_delete_data(view.epoch) {
-                let held = 2 * view.my_shards.len();
-                if node.store.has_metadata(blob_id)?
-                    || node.missing_slivers(&view, blob_id)?.len() < held
-                {
-                    node.store.delete_blob_data(blob_id)?;
-                    collected += 1;
-                }
-            } else if info.is_certified_live(view.epoch) && node.needs_sync(&view, blob_id)? {
-                node.request_sync(*blob_id, Duration::ZERO);
-                synced += 1;
+    node.for_each_blob_info(|blob_id, info| {
+        if info.can_delete_data(view.epoch) {
+            let held = 2 * view.my_shards.len();
+            if node.store.has_metadata(blob_id)?
+                || node.missing_slivers(&view, blob_id)?.len() < held
+            {
+                node.store.delete_blob_data(blob_id)?;
+                collected += 1;
             }
+        } else if info.is_certified_live(view.epoch) && node.needs_sync(&view, blob_id)? {
+            node.request_sync(*blob_id, Duration::ZERO);
+            synced += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok((synced, collected))
 }

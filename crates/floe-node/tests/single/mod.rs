@@ -158,23 +158,11 @@ impl Net {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.node_url))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        get_json(&self.http, &format!("{}{path}", self.node_url)).await
     }
 
     pub async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.node_url))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&self.http, &format!("{}{path}", self.node_url)).await;
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
     }
 
@@ -200,4 +188,15 @@ pub fn reason(v: &Value) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+pub async fn get(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    http.get(url).send().await.unwrap()
+}
+
+/// GET `url`: the status and the JSON body (`null` if it is not JSON).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = get(http, url).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
