@@ -8,9 +8,12 @@ use base64::Engine;
 use floe_client::{BlobStoreResult, Client, ConsistencyCheck, ReadOptions};
 use floe_core::{BlobId, ObjectId};
 use floe_ledger::BlobStatus;
-use serde_json::json;
 
 use crate::cli_config::{self, CommonArgs};
+use crate::client_json::{
+    BlobStatusJson, ClientPart, DeletedObject, DeletedObjects, Extended, InfoJson, ListedBlob,
+    NodeRow, PlaneRow, ReadBlob, StoredFile,
+};
 use crate::output::{self, Bar};
 pub use crate::store_how::StoreHowArgs;
 
@@ -201,7 +204,10 @@ pub fn store(a: StoreArgs) -> Result<()> {
                     }
                 }
             };
-            results.push(json!({"path": path, "blobStoreResult": result}));
+            results.push(StoredFile {
+                path,
+                blob_store_result: result,
+            });
         }
         if a.common.json {
             print_json(&results)?;
@@ -294,7 +300,11 @@ pub fn read(a: ReadArgs) -> Result<()> {
             std::fs::write(out, &blob)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             if json {
-                print_json(&json!({"blobId": blob_id, "out": out, "size": blob.len()}))?;
+                print_json(&ReadBlob::ToFile {
+                    blob_id,
+                    out,
+                    size: blob.len(),
+                })?;
             } else {
                 eprintln!(
                     "Read blob {blob_id} ({}) into {}",
@@ -303,10 +313,10 @@ pub fn read(a: ReadArgs) -> Result<()> {
                 );
             }
         }
-        (None, true) => print_json(&json!({
-            "blobId": blob_id,
-            "blob": base64::engine::general_purpose::STANDARD.encode(&blob),
-        }))?,
+        (None, true) => print_json(&ReadBlob::Inline {
+            blob_id,
+            blob: base64::engine::general_purpose::STANDARD.encode(&blob),
+        })?,
         (None, false) => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -335,10 +345,11 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
         let system = client.system().await?;
         let challenges = crate::challenge_cmd::blob_challenges(&client, &system, &blob_id).await;
         if a.common.json {
-            let mut v = serde_json::to_value(&status)?;
-            v["lastAudit"] = json!(last_audit);
-            v["lastChallenges"] = json!(challenges);
-            return print_json(&v);
+            return print_json(&BlobStatusJson {
+                status: &status,
+                last_audit: last_audit.as_ref(),
+                last_challenges: challenges.as_ref(),
+            });
         }
         let line = status_line(&system, &status.status);
         println!("Blob {blob_id} {line}.");
@@ -366,22 +377,16 @@ pub fn blob_status(a: StatusArgs) -> Result<()> {
 }
 
 /// The health of every ledger URL (bounded to 3 s each), for `floe info`.
-async fn control_plane(urls: &[String]) -> Vec<serde_json::Value> {
+async fn control_plane(urls: &[String]) -> Vec<PlaneRow> {
     let mut out = Vec::new();
     for url in urls {
         let client = floe_ledger_client::LedgerClient::new(url.clone());
-        let v = match tokio::time::timeout(std::time::Duration::from_secs(3), client.health()).await
-        {
-            Ok(Ok(h)) => json!({
-                "url": url, "up": h.status == "ok", "status": h.status,
-                "backend": h.backend.unwrap_or_else(|| "file".into()),
-                "entries": h.entries, "stateHash": h.state_hash,
-                "snapshotSeq": h.snapshot_seq, "lastError": h.last_error,
-            }),
-            Ok(Err(e)) => json!({"url": url, "up": false, "error": e.to_string()}),
-            Err(_) => json!({"url": url, "up": false, "error": "no answer within 3 s"}),
+        let row = match tokio::time::timeout(Duration::from_secs(3), client.health()).await {
+            Ok(Ok(h)) => PlaneRow::answered(url.clone(), h),
+            Ok(Err(e)) => PlaneRow::silent(url.clone(), e.to_string()),
+            Err(_) => PlaneRow::silent(url.clone(), "no answer within 3 s".into()),
         };
-        out.push(v);
+        out.push(row);
     }
     out
 }
@@ -452,42 +457,25 @@ pub fn info(a: InfoArgs) -> Result<()> {
         let plane = control_plane(&client.config().ledger_urls()).await;
         let challenges = client.ledger().challenge_summary().await.ok();
         if a.common.json {
-            let mut v = serde_json::to_value(&system)?;
-            v["controlPlane"] = json!(plane);
-            v["walletAddress"] = json!(client.address().map(|a| a.to_string()));
-            v["daemonUrl"] = json!(loaded.daemon_url);
-            v["challenges"] = json!(
-                challenges.as_ref().and_then(|c| c.latest())
-            );
-            if !a.committee {
-                v["committee"]["members"] = json!(system.committee.members.len());
-            }
-            v["nextCommitteeFixed"] = json!(crate::node_membership::next_committee_fixed(
-                &system.epoch_state
-            ));
-            v["nodes"] = json!(
-                node_rows(&system)
-                    .iter()
-                    .map(|r| json!({
-                        "nodeId": r.node_id,
-                        "name": r.name,
-                        "networkAddress": r.network_address,
-                        "shards": r.shards,
-                        "nextShards": r.next_shards,
-                        "change": r.change(),
-                    }))
-                    .collect::<Vec<_>>()
-            );
-            return print_json(&v);
+            let nodes = node_rows(&system);
+            let info = InfoJson::system(&system, a.committee).with(ClientPart {
+                control_plane: &plane,
+                wallet_address: client.address().map(|a| a.to_string()),
+                daemon_url: loaded.daemon_url.as_deref(),
+                challenges: challenges.as_ref().and_then(|c| c.latest()),
+                nodes: &nodes,
+            });
+            return print_json(&info);
         }
         let config = floe_core::EncodingConfig::new(system.n_shards)?;
         println!("Floe network at {}", client.config().ledger_urls().join(", "));
-        let up: Vec<&serde_json::Value> = plane.iter().filter(|p| p["up"] == json!(true)).collect();
-        let backend = up
-            .first()
-            .and_then(|p| p["backend"].as_str())
-            .unwrap_or("file");
-        let applied = up.iter().filter_map(|p| p["entries"].as_u64()).max();
+        let up: Vec<(&str, u64)> = plane
+            .iter()
+            .filter(|p| p.up)
+            .filter_map(PlaneRow::backend_and_entries)
+            .collect();
+        let backend = up.first().map_or("file", |(b, _)| b);
+        let applied = up.iter().map(|(_, n)| *n).max();
         println!(
             "  Control plane:   {} of {} ledger {} up ({} log){}",
             up.len(),
@@ -521,7 +509,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             // `NextParamsSelected`: nothing in flight, and the next committee is fixed.
             _ => println!("  Epoch change:    none in progress"),
         }
-        let next_fixed = crate::node_membership::next_committee_fixed(&system.epoch_state);
+        let next_fixed = floe_ledger::membership::next_committee_fixed(&system.epoch_state);
         println!(
             "  Next committee:  {}",
             if next_fixed {
@@ -547,7 +535,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
                 r.name,
                 r.shards,
                 r.next_shards.map_or("?".to_string(), |k| k.to_string()),
-                r.change().unwrap_or("")
+                r.change.unwrap_or("")
             );
         }
         println!(
@@ -596,26 +584,6 @@ pub fn info(a: InfoArgs) -> Result<()> {
     })
 }
 
-/// A node of the current or the next committee, with its shards in both.
-struct NodeRow {
-    node_id: floe_ledger::NodeId,
-    name: String,
-    network_address: String,
-    shards: usize,
-    /// `None` when the ledger does not show the next committee.
-    next_shards: Option<usize>,
-}
-
-impl NodeRow {
-    fn change(&self) -> Option<&'static str> {
-        match (self.shards, self.next_shards) {
-            (0, Some(k)) if k > 0 => Some("joining"),
-            (k, Some(0)) if k > 0 => Some("leaving"),
-            _ => None,
-        }
-    }
-}
-
 /// The union of the current and the next committee, current members first.
 fn node_rows(system: &floe_ledger::api_types::SystemInfo) -> Vec<NodeRow> {
     let next = system.next_committee.as_ref();
@@ -631,23 +599,25 @@ fn node_rows(system: &floe_ledger::api_types::SystemInfo) -> Vec<NodeRow> {
         .committee
         .members
         .iter()
-        .map(|m| NodeRow {
-            node_id: m.node_id,
-            name: m.name.clone(),
-            network_address: m.network_address.clone(),
-            shards: m.shards.len(),
-            next_shards: next_shards(&m.node_id),
+        .map(|m| {
+            NodeRow::new(
+                m.node_id,
+                m.name.clone(),
+                m.network_address.clone(),
+                m.shards.len(),
+                next_shards(&m.node_id),
+            )
         })
         .collect();
     for m in next.iter().flat_map(|c| c.members.iter()) {
         if !rows.iter().any(|r| r.node_id == m.node_id) {
-            rows.push(NodeRow {
-                node_id: m.node_id,
-                name: m.name.clone(),
-                network_address: m.network_address.clone(),
-                shards: 0,
-                next_shards: Some(m.shards.len()),
-            });
+            rows.push(NodeRow::new(
+                m.node_id,
+                m.name.clone(),
+                m.network_address.clone(),
+                0,
+                Some(m.shards.len()),
+            ));
         }
     }
     rows
@@ -661,12 +631,10 @@ pub fn list_blobs(a: ListArgs) -> Result<()> {
         if a.common.json {
             let v: Vec<_> = blobs
                 .iter()
-                .map(|b| {
-                    let mut v = serde_json::to_value(floe_client::BlobObjectJson::from(b))
-                        .expect("serialises");
-                    v["deleted"] = json!(b.deleted);
-                    v["expired"] = json!(b.end_epoch() <= system.epoch);
-                    v
+                .map(|b| ListedBlob {
+                    object: floe_client::BlobObjectJson::from(b),
+                    deleted: b.deleted,
+                    expired: b.end_epoch() <= system.epoch,
                 })
                 .collect();
             return print_json(&v);
@@ -736,10 +704,13 @@ pub fn delete(a: DeleteArgs) -> Result<()> {
             if !a.common.json {
                 println!("Deleted object {o} of blob {}.", blob.blob_id);
             }
-            deleted.push(json!({"objectId": o, "blobId": blob.blob_id}));
+            deleted.push(DeletedObject {
+                object_id: *o,
+                blob_id: blob.blob_id,
+            });
         }
         if a.common.json {
-            print_json(&json!({ "deleted": deleted }))?;
+            print_json(&DeletedObjects { deleted })?;
         }
         Ok(())
     })
@@ -750,15 +721,23 @@ pub fn extend(a: ExtendArgs) -> Result<()> {
     let object = parse_object_id(&a.blob_obj_id)?;
     runtime()?.block_on(async move {
         // --shared: the object is a shared blob, which any wallet may extend.
-        let (end, key, what) = if a.shared {
+        let (end, answer, what) = if a.shared {
             let end = client.extend_shared(&object, a.epochs_extended).await?;
-            (end, "sharedBlobObjectId", "shared blob ")
+            let answer = Extended::Shared {
+                shared_blob_object_id: object,
+                end_epoch: end,
+            };
+            (end, answer, "shared blob ")
         } else {
             let end = client.extend(&object, a.epochs_extended).await?;
-            (end, "objectId", "")
+            let answer = Extended::Owned {
+                object_id: object,
+                end_epoch: end,
+            };
+            (end, answer, "")
         };
         if a.common.json {
-            return print_json(&json!({key: object, "endEpoch": end}));
+            return print_json(&answer);
         }
         let system = client.system().await?;
         println!(

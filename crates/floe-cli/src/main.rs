@@ -8,6 +8,7 @@ mod blob_cmds;
 mod challenge_cmd;
 mod cli_config;
 mod client_cmds;
+mod client_json;
 mod daemon_cmd;
 mod dashboard_cmd;
 mod health_cmd;
@@ -20,7 +21,6 @@ mod quilt_cmds;
 mod shared_cmds;
 mod store_how;
 mod testbed_cmd;
-mod testbed_control;
 mod testbed_remote;
 mod testbed_replicas;
 

@@ -1,10 +1,9 @@
-//! `floe node register | deregister | set-weight`: a node's operator changes its membership on
-//! the ledger. Also the helpers `floe testbed`'s control API shares: where a protocol key sits
-//! in the committees, and when a membership change takes effect.
+//! `floe node register | deregister | set-weight | set-network-key`: a node's operator changes
+//! its membership on the ledger.
 //!
-//! Changes take effect at an epoch change. The ledger fixes the next committee half-way through
-//! an epoch, so a change made later waits one epoch more: we never promise "next epoch" but
-//! read the ledger after submitting and say which epoch it is.
+//! Changes take effect at an epoch change, so each verb reads the ledger back after submitting
+//! and reports the epoch `floe_ledger::membership::Effect` computes; [`when`] puts it in words
+//! (also for `floe testbed add-node | remove-node | set-weight`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,11 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use floe_crypto::{ProofOfPossession, ProtocolKeyPair, ProtocolPublicKey};
-use floe_ledger::api_types::{CommitteeInfo, MemberInfo, SystemInfo};
-use floe_ledger::{AccountKey, Address, EpochState, EventKind, StorageNode, TxKind};
+use floe_ledger::api_types::SystemInfo;
+use floe_ledger::{AccountKey, Address, EventKind, StorageNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
 use floe_node::config::NodeKeysFile;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli_config::{self, CommonArgs};
 
@@ -93,78 +92,32 @@ fn parse_capacity(s: &str) -> Result<u64, String> {
     floe_bench::units::parse_size(t).map_err(|e| e.replace("GiB, KB", "GiB, TiB, KB"))
 }
 
-/// When a membership change submitted just now takes effect.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Effect {
-    /// The ledger's epoch when the change was read back.
-    pub epoch: u32,
-    /// The first epoch whose committee reflects the change.
-    pub effective_epoch: u32,
-    /// When that epoch starts by the ledger's schedule (ms since the Unix epoch).
-    pub effective_at_ms: u64,
-    /// Whether the ledger had fixed the next committee when the change was read back.
-    pub next_committee_fixed: bool,
-}
+use floe_ledger::membership::{Effect, member, next_shard_count};
 
-impl Effect {
-    /// From the ledger's state read after the change. `reflected`: whether the next committee
-    /// shows the change (`None` when that cannot be seen from the committee, e.g. a weight
-    /// change: then it does unless the next committee is fixed).
-    pub fn after(system: &SystemInfo, reflected: Option<bool>) -> Self {
-        let fixed = next_committee_fixed(&system.epoch_state);
-        let reflected = match (reflected, &system.next_committee) {
-            (Some(r), Some(_)) => r,
-            _ => !fixed,
-        };
-        let effective_epoch = system.epoch + if reflected { 1 } else { 2 };
-        let effective_at_ms = system.current_epoch_start_ms
-            + u64::from(effective_epoch - system.epoch) * system.epoch_duration_ms;
-        Self {
-            epoch: system.epoch,
-            effective_epoch,
-            effective_at_ms,
-            next_committee_fixed: fixed,
-        }
-    }
-
-    /// `at the start of epoch 6 (in 40s)`; when it waits an extra epoch, also which committee
-    /// is already fixed.
-    pub fn when(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let eta = match self.effective_at_ms.checked_sub(now) {
-            Some(ms) if ms >= 1000 => {
-                format!(
-                    "in {}",
-                    humantime::format_duration(Duration::from_secs(ms / 1000))
-                )
-            }
-            _ => "due now".to_string(),
-        };
-        if self.effective_epoch > self.epoch + 1 {
+/// `at the start of epoch 6 (in 40s)`; when the change waits an extra epoch, also which
+/// committee is already fixed.
+pub fn when(effect: &Effect) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let eta = match effect.effective_at_ms.checked_sub(now) {
+        Some(ms) if ms >= 1000 => {
             format!(
-                "at the start of epoch {} ({eta}; the committee of epoch {} is already fixed)",
-                self.effective_epoch,
-                self.epoch + 1
+                "in {}",
+                humantime::format_duration(Duration::from_secs(ms / 1000))
             )
-        } else {
-            format!("at the start of epoch {} ({eta})", self.effective_epoch)
         }
+        _ => "due now".to_string(),
+    };
+    if effect.waits_an_extra_epoch() {
+        format!(
+            "at the start of epoch {} ({eta}; the committee of epoch {} is already fixed)",
+            effect.effective_epoch,
+            effect.epoch + 1
+        )
+    } else {
+        format!("at the start of epoch {} ({eta})", effect.effective_epoch)
     }
-}
-
-/// Whether the ledger has fixed the next committee, so that membership changes made now take
-/// effect one epoch later.
-pub fn next_committee_fixed(state: &EpochState) -> bool {
-    // `Done` and `Syncing` leave the next committee open; `NextParamsSelected` fixes it.
-    !matches!(state, EpochState::Done | EpochState::Syncing { .. })
-}
-
-/// The member of `c` with this protocol key.
-pub fn member<'a>(c: &'a CommitteeInfo, key: &ProtocolPublicKey) -> Option<&'a MemberInfo> {
-    c.members.iter().find(|m| &m.protocol_key == key)
 }
 
 /// A node key file, loaded.
@@ -311,8 +264,7 @@ impl Operator {
 
     /// The next committee's shards of this node after the change (`None`: not shown).
     fn next_shards(&self, system: &SystemInfo) -> Option<usize> {
-        let next = system.next_committee.as_ref()?;
-        Some(member(next, self.key()).map_or(0, |m| m.shards.len()))
+        next_shard_count(system, self.key())
     }
 }
 
@@ -406,7 +358,7 @@ pub fn register(a: RegisterArgs) -> Result<()> {
             a.weight,
             crate::output::size(a.capacity)
         );
-        println!("It joins the committee {}.", effect.when());
+        println!("It joins the committee {}.", when(&effect));
         println!(
             "Keep the node running (`floe node run --config NODE.toml`): it fetches its shards then."
         );
@@ -447,7 +399,7 @@ pub fn deregister(a: DeregisterArgs) -> Result<()> {
         if !in_committee && next_shards == Some(0) {
             println!("It holds no shards and will not join the committee.");
         } else {
-            println!("It leaves the committee {}.", effect.when());
+            println!("It leaves the committee {}.", when(&effect));
             println!(
                 "Keep it running until that epoch change completes (see `floe info`): the new \
                  owners fetch its shards from it."
@@ -493,7 +445,7 @@ pub fn set_weight(a: SetWeightArgs) -> Result<()> {
             "Set the weight of node {} ({}) from {} to {} on the ledger at {}.",
             node.name, node.id, node.weight, a.weight, cx.url
         );
-        println!("The new weight applies {}.", effect.when());
+        println!("The new weight applies {}.", when(&effect));
         Ok(())
     })
 }
@@ -567,15 +519,6 @@ pub fn set_network_key(a: SetNetworkKeyArgs) -> Result<()> {
     })
 }
 
-/// Add the effect's fields to the JSON object `v`.
-pub fn merge(v: &mut serde_json::Value, effect: &Effect) {
-    if let (Some(o), Ok(serde_json::Value::Object(e))) =
-        (v.as_object_mut(), serde_json::to_value(effect))
-    {
-        o.extend(e);
-    }
-}
-
 /// What `floe node register|deregister|set-weight|set-network-key --json` prints: the fields
 /// every change has, the change's own (`details`), and when it takes effect.
 #[derive(Serialize)]
@@ -635,56 +578,18 @@ fn print(v: &impl Serialize) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn system(epoch_state: EpochState, next: bool) -> SystemInfo {
-        let committee = CommitteeInfo {
-            epoch: 5,
-            n_shards: 10,
-            members: Vec::new(),
-        };
-        SystemInfo {
-            epoch: 5,
-            epoch_state,
-            n_shards: 10,
-            epoch_duration_ms: 60_000,
-            genesis_time_ms: 0,
-            current_epoch_start_ms: 300_000,
-            next_epoch_start_ms: 360_000,
-            max_epochs_ahead: 53,
-            total_capacity: 1,
-            used_capacity: 0,
-            max_blob_size: 1,
-            committee: committee.clone(),
-            previous_committee: None,
-            next_committee: next.then_some(committee),
-        }
-    }
-
     #[test]
-    fn a_change_the_next_committee_shows_takes_effect_next_epoch() {
-        let e = Effect::after(&system(EpochState::Done, true), Some(true));
-        assert_eq!((e.effective_epoch, e.effective_at_ms), (6, 360_000));
-        assert!(!e.next_committee_fixed);
-        assert!(
-            e.when().starts_with("at the start of epoch 6 ("),
-            "{}",
-            e.when()
-        );
-        let e = Effect::after(&system(EpochState::Done, true), Some(false));
-        assert_eq!((e.effective_epoch, e.effective_at_ms), (7, 420_000));
-        assert!(
-            e.when()
-                .contains("the committee of epoch 6 is already fixed")
-        );
-        // Without a next committee to look at, the epoch state decides.
-        let e = Effect::after(&system(EpochState::Done, false), Some(false));
-        assert_eq!(e.effective_epoch, 6);
-        let syncing = EpochState::Syncing {
-            reported: Vec::new(),
-            weight: 0,
+    fn the_effect_says_the_epoch_and_whether_the_next_committee_was_fixed() {
+        let effect = |effective_epoch| Effect {
+            epoch: 5,
+            effective_epoch,
+            effective_at_ms: 0,
+            next_committee_fixed: effective_epoch == 7,
         };
+        assert_eq!(when(&effect(6)), "at the start of epoch 6 (due now)");
         assert_eq!(
-            Effect::after(&system(syncing, true), None).effective_epoch,
-            6
+            when(&effect(7)),
+            "at the start of epoch 7 (due now; the committee of epoch 6 is already fixed)"
         );
     }
 

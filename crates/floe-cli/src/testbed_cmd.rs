@@ -1,6 +1,6 @@
 //! `floe testbed`: a whole network on this machine, started (or resumed) by one command. While
 //! it runs, `floe testbed add-node | remove-node | set-weight | nodes` change its membership
-//! from other terminals (`testbed_remote`, through the control API in `testbed_control`).
+//! from other terminals (`testbed_remote`, through the control API in `floe_testbed::control`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -241,11 +241,12 @@ pub fn run(a: TestbedArgs) -> Result<()> {
         println!("  floe testbed add-node{data_flag}   (also remove-node I, set-weight I W)");
         let dir = bed.dir().to_path_buf();
         let bed = Arc::new(tokio::sync::Mutex::new(Some(bed)));
-        let control = crate::testbed_control::serve(Arc::clone(&bed), &dir).await?;
+        let report: floe_testbed::control::Report = Arc::new(|line: &str| println!("{line}"));
+        let control = floe_testbed::control::serve(Arc::clone(&bed), &dir, report).await?;
         println!(
             "Membership control API: {} (token in {}).",
             control.url,
-            crate::testbed_control::control_path(&dir).display()
+            floe_testbed::control::control_path(&dir).display()
         );
         println!("Press Ctrl-C to stop; run `floe testbed` again to resume this network.");
         println!("ready");

@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod committee;
 pub mod error;
 pub mod event;
+pub mod membership;
 pub mod state;
 pub mod status;
 pub mod tx;

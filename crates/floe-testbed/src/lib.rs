@@ -15,6 +15,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod control;
 mod membership;
 
 use std::path::{Path, PathBuf};

@@ -1,24 +1,10 @@
-//! The control API of a running `floe testbed`: other terminals add, remove and re-weight its
-//! nodes (`floe testbed add-node | remove-node | set-weight | nodes`, in `testbed_remote`).
-//!
-//! It listens on a loopback port and writes `<data-dir>/control.json` (mode 0600) with its URL
-//! and a random bearer token; every request must carry `Authorization: Bearer <token>`. The file
-//! is removed when the testbed stops.
-//!
-//! | route | does |
-//! |---|---|
-//! | `GET /v1/nodes` | the nodes: index, address, running, removed, node ID, weight, shards now and next |
-//! | `POST /v1/nodes` `{"weight":W}` | add a node (register, start) |
-//! | `DELETE /v1/nodes/{i}` | remove node i: deregister it now; stop it once it is in no committee |
-//! | `POST /v1/nodes/{i}/weight` `{"weight":W}` | change node i's weight |
-//!
-//! Errors are `{"error": reason}` with a 4xx or 5xx status.
+//! The control API's server: routes, the bearer-token check, and the tasks that stop removed
+//! nodes once they have handed over their shards.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Request, State};
@@ -27,34 +13,20 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use floe_ledger::api_types::{ObjectResponse, SystemInfo};
+use floe_ledger::membership::{Effect, member, next_shard_count, shard_count};
 use floe_ledger_client::LedgerClient;
-use floe_testbed::{Testbed, TestbedError, node_protocol_key};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::node_membership::{Effect, member, merge};
+use super::{
+    Added, CONTROL_VERSION, ControlError, ControlFile, ErrorBody, NodeRow, Removed, WeightBody,
+    WeightChanged, control_path,
+};
+use crate::{Testbed, TestbedError, node_protocol_key};
 
 /// The running testbed, shared by the foreground task and the control API. `None` once the
 /// testbed is shutting down.
 pub type SharedTestbed = Arc<Mutex<Option<Testbed>>>;
-
-/// The format version of `control.json`.
-pub const CONTROL_VERSION: u32 = 1;
-
-/// `<data-dir>/control.json`.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ControlFile {
-    pub version: u32,
-    pub url: String,
-    pub token: String,
-}
-
-pub fn control_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("control.json")
-}
 
 /// The running control API; [`Control::stop`] it (dropping it removes `control.json` too).
 pub struct Control {
@@ -65,7 +37,7 @@ pub struct Control {
 }
 
 impl Control {
-    /// Stop serving (letting requests in flight finish, bounded) and remove `control.json`.
+    /// Stop serving (letting requests in flight finish, within 10 s) and remove `control.json`.
     pub async fn stop(mut self) {
         let _ = std::fs::remove_file(&self.path);
         if let Some(tx) = self.stop.take() {
@@ -76,7 +48,7 @@ impl Control {
                 .await
                 .is_err()
         {
-            eprintln!("warning: the testbed control API did not stop within 10 s");
+            tracing::warn!("the testbed control API did not stop within 10 s");
         }
     }
 }
@@ -87,57 +59,54 @@ impl Drop for Control {
     }
 }
 
+/// Where the control API tells its operator what it did on its own (a removed node stopped),
+/// one line at a time. `floe testbed` prints them.
+pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Clone)]
 struct Ctl {
     bed: SharedTestbed,
     token: Arc<str>,
     seed: u64,
     ledger: LedgerClient,
+    report: Report,
 }
 
 /// Serve the control API of `bed` (whose directory is `dir`) on a loopback port, and write
-/// `control.json`.
-pub async fn serve(bed: SharedTestbed, dir: &Path) -> Result<Control> {
-    let (seed, ledger_url) = {
+/// `control.json`. Nodes removed before the testbed last stopped are stopped again once they
+/// have handed over their shards.
+pub async fn serve(
+    bed: SharedTestbed,
+    dir: &Path,
+    report: Report,
+) -> Result<Control, ControlError> {
+    let (seed, ledger_url, leaving) = {
         let guard = bed.lock().await;
-        let b = guard.as_ref().context("the testbed is not running")?;
-        (b.state().seed, b.ledger_url())
+        let b = guard.as_ref().ok_or(ControlError::NotRunning)?;
+        (b.state().seed, b.ledger_url(), b.leaving())
     };
-    let token = random_hex()?;
+    let token = random_hex().map_err(ControlError::Random)?;
     let ctl = Ctl {
         bed,
         token: token.clone().into(),
         seed,
         ledger: LedgerClient::new(ledger_url),
-    };
-    let leaving = {
-        let guard = ctl.bed.lock().await;
-        guard.as_ref().map(|b| b.leaving()).unwrap_or_default()
+        report,
     };
     for i in leaving {
-        println!(
+        (ctl.report)(&format!(
             "node {i} was leaving when the testbed stopped: it serves its shards until they have moved"
-        );
+        ));
         tokio::spawn(stop_when_gone(ctl.clone(), i));
     }
-    let router = axum::Router::new()
-        .route("/v1/nodes", get(list).post(add))
-        .route("/v1/nodes/{i}", delete(remove))
-        .route("/v1/nodes/{i}/weight", post(set_weight))
-        .fallback(|| async {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                "no such route: use GET or POST /v1/nodes, DELETE /v1/nodes/{i}, \
-                 POST /v1/nodes/{i}/weight"
-                    .into(),
-            )
-        })
-        .layer(axum::middleware::from_fn_with_state(ctl.clone(), authorize))
-        .with_state(ctl);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
-        .context("cannot listen on a loopback port for the testbed control API")?;
-    let url = format!("http://{}", listener.local_addr()?);
+        .map_err(ControlError::Listen)?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(ControlError::Listen)?
+    );
+    let router = router(ctl);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -147,7 +116,7 @@ pub async fn serve(bed: SharedTestbed, dir: &Path) -> Result<Control> {
             .with_graceful_shutdown(stop)
             .await
         {
-            eprintln!("error: the testbed control API failed: {e}");
+            tracing::error!(error = %e, "the testbed control API failed");
         }
     });
     let path = control_path(dir);
@@ -165,17 +134,47 @@ pub async fn serve(bed: SharedTestbed, dir: &Path) -> Result<Control> {
         url,
         token,
     };
-    crate::cli_config::write_private(&path, &serde_json::to_string_pretty(&file)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    write_private(&path, &text).map_err(|source| ControlError::Write {
+        path: path.clone(),
+        source,
+    })?;
     Ok(control)
 }
 
-fn random_hex() -> Result<String> {
+fn router(ctl: Ctl) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/nodes", get(list).post(add))
+        .route("/v1/nodes/{i}", delete(remove))
+        .route("/v1/nodes/{i}/weight", post(set_weight))
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no such route: use GET or POST /v1/nodes, DELETE /v1/nodes/{i}, \
+                 POST /v1/nodes/{i}/weight"
+                    .into(),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(ctl.clone(), authorize))
+        .with_state(ctl)
+}
+
+/// Create `path` readable by its owner only (it holds the bearer token).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+fn random_hex() -> std::io::Result<String> {
     let mut b = [0u8; 32];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?,
-        &mut b,
-    )?;
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
     Ok(hex::encode(b))
 }
 
@@ -184,11 +183,9 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
-
-type ApiResult = Result<Json<Value>, ApiError>;
 
 fn stopping() -> ApiError {
     ApiError(
@@ -247,21 +244,15 @@ async fn authorize(State(ctl): State<Ctl>, req: Request, next: Next) -> Response
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WeightBody {
-    weight: Option<u64>,
-}
-
 /// The weight in a `{"weight":W}` body (`default` if the body is empty or has no weight).
 fn weight(body: &Bytes, default: Option<u64>) -> Result<u64, ApiError> {
     let bad = |reason: String| ApiError(StatusCode::BAD_REQUEST, reason);
     let parsed = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice::<Value>(body)
+        serde_json::from_slice::<serde_json::Value>(body)
             .ok()
-            .filter(Value::is_object)
+            .filter(serde_json::Value::is_object)
             .ok_or_else(|| bad("the body must be a JSON object {\"weight\": W}".into()))
             .and_then(|v| {
                 serde_json::from_value::<WeightBody>(v)
@@ -312,7 +303,7 @@ impl Ctl {
     }
 }
 
-async fn list(State(ctl): State<Ctl>) -> ApiResult {
+async fn list(State(ctl): State<Ctl>) -> Result<Json<Vec<NodeRow>>, ApiError> {
     let nodes: Vec<(usize, String, bool, bool)> = {
         let guard = ctl.bed.lock().await;
         let bed = guard.as_ref().ok_or_else(stopping)?;
@@ -328,9 +319,9 @@ async fn list(State(ctl): State<Ctl>) -> ApiResult {
             .collect()
     };
     let system = ctl.system().await?;
-    let mut out = Vec::new();
-    for (i, address, running, removed) in nodes {
-        let key = ctl.key(i);
+    let mut out = Vec::with_capacity(nodes.len());
+    for (index, address, running, removed) in nodes {
+        let key = ctl.key(index);
         let node_id = system.node_in_committees(&key);
         let weight = match node_id {
             Some(id) => match ctl.ledger.object(&id).await.map_err(ledger_unavailable)? {
@@ -339,97 +330,94 @@ async fn list(State(ctl): State<Ctl>) -> ApiResult {
             },
             None => None,
         };
-        out.push(json!({
-            "index": i,
-            "address": address,
-            "running": running,
-            "removed": removed,
-            "nodeId": node_id,
-            "weight": weight,
-            "shards": member(&system.committee, &key).map_or(0, |m| m.shards.len()),
-            "nextShards": system
-                .next_committee
-                .as_ref()
-                .map(|c| member(c, &key).map_or(0, |m| m.shards.len())),
-        }));
+        out.push(NodeRow {
+            index,
+            address,
+            running,
+            removed,
+            node_id,
+            weight,
+            shards: shard_count(&system.committee, &key),
+            next_shards: next_shard_count(&system, &key),
+        });
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }
 
-async fn add(State(ctl): State<Ctl>, body: Bytes) -> ApiResult {
-    let w = weight(&body, Some(1))?;
-    let (i, address) = {
+async fn add(State(ctl): State<Ctl>, body: Bytes) -> Result<Json<Added>, ApiError> {
+    let weight = weight(&body, Some(1))?;
+    let (index, address) = {
         let mut guard = ctl.bed.lock().await;
         let bed = guard.as_mut().ok_or_else(stopping)?;
-        let i = bed.add_node(w).await.map_err(testbed_error)?;
+        let i = bed.add_node(weight).await.map_err(testbed_error)?;
         (i, bed.node_address(i).to_string())
     };
     let system = ctl.system().await?;
-    let key = ctl.key(i);
+    let key = ctl.key(index);
     let in_next = system
         .next_committee
         .as_ref()
         .map(|c| member(c, &key).is_some());
-    let mut v = json!({
-        "index": i,
-        "address": address,
-        "nodeId": system.node_in_committees(&key),
-        "weight": w,
-    });
-    merge(&mut v, &Effect::after(&system, in_next));
-    Ok(Json(v))
+    Ok(Json(Added {
+        index,
+        address,
+        node_id: system.node_in_committees(&key),
+        weight,
+        effect: Effect::after(&system, in_next),
+    }))
 }
 
-async fn remove(State(ctl): State<Ctl>, UrlPath(i): UrlPath<String>) -> ApiResult {
-    let i = {
+async fn remove(
+    State(ctl): State<Ctl>,
+    UrlPath(i): UrlPath<String>,
+) -> Result<Json<Removed>, ApiError> {
+    let index = {
         let mut guard = ctl.bed.lock().await;
         let bed = guard.as_mut().ok_or_else(stopping)?;
         let i = index(bed, &i)?;
         bed.remove_node(i).await.map_err(testbed_error)?;
         i
     };
-    tokio::spawn(stop_when_gone(ctl.clone(), i));
+    tokio::spawn(stop_when_gone(ctl.clone(), index));
     let system = ctl.system().await?;
-    let key = ctl.key(i);
+    let key = ctl.key(index);
     let out_of_next = system
         .next_committee
         .as_ref()
         .map(|c| member(c, &key).is_none());
-    let mut v = json!({
-        "index": i,
-        "nodeId": system.node_in_committees(&key),
-        "inCommittee": member(&system.committee, &key).is_some(),
-        "nextShards": system
-            .next_committee
-            .as_ref()
-            .map(|c| member(c, &key).map_or(0, |m| m.shards.len())),
-    });
-    merge(&mut v, &Effect::after(&system, out_of_next));
-    Ok(Json(v))
+    Ok(Json(Removed {
+        index,
+        node_id: system.node_in_committees(&key),
+        in_committee: member(&system.committee, &key).is_some(),
+        next_shards: next_shard_count(&system, &key),
+        effect: Effect::after(&system, out_of_next),
+    }))
 }
 
-async fn set_weight(State(ctl): State<Ctl>, UrlPath(i): UrlPath<String>, body: Bytes) -> ApiResult {
-    let w = weight(&body, None)?;
-    let i = {
+async fn set_weight(
+    State(ctl): State<Ctl>,
+    UrlPath(i): UrlPath<String>,
+    body: Bytes,
+) -> Result<Json<WeightChanged>, ApiError> {
+    let weight = weight(&body, None)?;
+    let index = {
         let mut guard = ctl.bed.lock().await;
         let bed = guard.as_mut().ok_or_else(stopping)?;
         let i = index(bed, &i)?;
-        bed.set_node_weight(i, w).await.map_err(testbed_error)?;
+        bed.set_node_weight(i, weight)
+            .await
+            .map_err(testbed_error)?;
         i
     };
     let system = ctl.system().await?;
-    let key = ctl.key(i);
-    let mut v = json!({
-        "index": i,
-        "nodeId": system.node_in_committees(&key),
-        "weight": w,
-        "nextShards": system
-            .next_committee
-            .as_ref()
-            .map(|c| member(c, &key).map_or(0, |m| m.shards.len())),
-    });
-    merge(&mut v, &Effect::after(&system, None));
-    Ok(Json(v))
+    let key = ctl.key(index);
+    Ok(Json(WeightChanged {
+        index,
+        node_id: system.node_in_committees(&key),
+        weight,
+        next_shards: next_shard_count(&system, &key),
+        effect: Effect::after(&system, None),
+    }))
 }
 
 /// Stop removed node `i` once it is in none of the current, previous and next committees and
@@ -449,7 +437,7 @@ async fn stop_when_gone(ctl: Ctl, i: usize) {
         };
         if gone {
             bed.stop_node(i).await;
-            println!("node {i} left the committee and was stopped");
+            (ctl.report)(&format!("node {i} left the committee and was stopped"));
             return;
         }
     }
