@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use floe_client::Client;
 use floe_client::audit::{
-    AuditOptions, AuditReport, CertificateCheck, Evidence, Verdict, verify_evidence,
+    AuditOptions, AuditReport, CertificateCheck, Evidence, EvidenceCheck, Verdict, verify_evidence,
 };
 use floe_core::BlobId;
 use floe_ledger::BlobStatus;
@@ -138,6 +138,20 @@ async fn blob_ids(client: &Client, a: &AuditArgs) -> Result<Vec<BlobId>> {
     Ok(ids)
 }
 
+/// `floe audit --verify FILE --json`: one per piece of evidence in the file.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EvidenceVerdict {
+    blob_id: BlobId,
+    verified: bool,
+    /// What the evidence supports, when it verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<EvidenceCheck>,
+    /// Why it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 fn verify_file(path: &Path, json: bool) -> Result<i32> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -159,16 +173,24 @@ fn verify_file(path: &Path, json: bool) -> Result<i32> {
                         certificate_line(&check.certificate)
                     );
                 }
-                results.push(
-                    serde_json::json!({"blobId": e.blob_id, "verified": true, "check": check}),
-                );
+                results.push(EvidenceVerdict {
+                    blob_id: e.blob_id,
+                    verified: true,
+                    check: Some(check),
+                    error: None,
+                });
             }
             Err(err) => {
                 ok = false;
                 if !json {
                     println!("Blob {}: the evidence does NOT verify: {err}.", e.blob_id);
                 }
-                results.push(serde_json::json!({"blobId": e.blob_id, "verified": false, "error": err.to_string()}));
+                results.push(EvidenceVerdict {
+                    blob_id: e.blob_id,
+                    verified: false,
+                    check: None,
+                    error: Some(err.to_string()),
+                });
             }
         }
     }

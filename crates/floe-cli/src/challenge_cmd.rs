@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use floe_ledger::api_types::SystemInfo;
-use floe_ledger::challenge::{ChallengeSummary, EpochChallenges};
-use serde_json::{Value, json};
+use floe_ledger::challenge::{ChallengeSummary, EpochChallenges, EpochSummary, NodeSummary};
+use serde::Serialize;
 
 use crate::cli_config::CommonArgs;
 use crate::client_cmds::{client, print_json, runtime};
@@ -61,20 +61,48 @@ pub fn print_summary(summary: &ChallengeSummary) {
     }
 }
 
-/// The JSON of one node's tally in the latest epoch, if it has one.
-pub fn node_json(summary: &ChallengeSummary, name: &str) -> Value {
-    let Some(e) = summary.latest() else {
-        return Value::Null;
-    };
-    e.nodes
-        .iter()
-        .find(|n| n.name == name)
-        .map_or(Value::Null, |n| {
-            let mut v = serde_json::to_value(n).unwrap_or(Value::Null);
-            v["epoch"] = json!(e.epoch);
-            v["passRate"] = json!(n.tally.pass_rate());
-            v
-        })
+/// One node's tally in an epoch, for `floe health --json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeChallenges<'a> {
+    pub epoch: u32,
+    #[serde(flatten)]
+    pub node: &'a NodeSummary,
+    /// Passed of challenged; `None` when none was challenged.
+    pub pass_rate: Option<f64>,
+}
+
+/// One node's tally in the latest epoch, if it has one.
+pub fn node_challenges<'a>(
+    summary: &'a ChallengeSummary,
+    name: &str,
+) -> Option<NodeChallenges<'a>> {
+    let e = summary.latest()?;
+    let node = e.nodes.iter().find(|n| n.name == name)?;
+    Some(NodeChallenges {
+        epoch: e.epoch,
+        node,
+        pass_rate: node.tally.pass_rate(),
+    })
+}
+
+/// `floe challenges --json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", untagged)]
+enum ChallengesJson<'a> {
+    /// No epoch has challenges yet: the (empty) summary, `epoch` null.
+    Summary {
+        summary: &'a ChallengeSummary,
+        epoch: Option<u32>,
+    },
+    /// One epoch in detail: the ledger's record, its summary, and each report's signature
+    /// check as `[name, valid]`.
+    Epoch {
+        #[serde(flatten)]
+        set: &'a EpochChallenges,
+        summary: Option<&'a EpochSummary>,
+        signatures: &'a [(String, bool)],
+    },
 }
 
 pub fn run(a: ChallengesArgs) -> Result<()> {
@@ -85,7 +113,10 @@ pub fn run(a: ChallengesArgs) -> Result<()> {
             Some(e) => e,
             None => {
                 if a.common.json {
-                    return print_json(&json!({"summary": summary, "epoch": null}));
+                    return print_json(&ChallengesJson::Summary {
+                        summary: &summary,
+                        epoch: None,
+                    });
                 }
                 print_summary(&summary);
                 return Ok(());
@@ -100,10 +131,11 @@ pub fn run(a: ChallengesArgs) -> Result<()> {
         let system = client.system().await?;
         let checks = check_signatures(&set, &system);
         if a.common.json {
-            let mut v = serde_json::to_value(&set)?;
-            v["summary"] = serde_json::to_value(summary.epochs.iter().find(|e| e.epoch == epoch))?;
-            v["signatures"] = json!(checks);
-            return print_json(&v);
+            return print_json(&ChallengesJson::Epoch {
+                set: &set,
+                summary: summary.epochs.iter().find(|e| e.epoch == epoch),
+                signatures: &checks,
+            });
         }
         print_detail(&summary, &set, &system, &checks);
         Ok(())

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use floe_ledger::challenge::ChallengeSummary;
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::challenge_cmd::{NodeChallenges, node_challenges};
 use crate::client_cmds::{HealthArgs, client, print_json, runtime};
 
 /// One node's row.
@@ -122,14 +125,12 @@ pub fn health(a: HealthArgs) -> Result<()> {
         let drift = drift(&rows);
         let challenges = client.ledger().challenge_summary().await.ok();
         if a.common.json {
-            let mut v = json_rows(&rows, ledger_events, drift.as_ref());
-            if let (Some(c), Some(nodes)) = (&challenges, v.as_array_mut()) {
-                for n in nodes {
-                    let name = n["name"].as_str().unwrap_or_default().to_string();
-                    n["challenges"] = crate::challenge_cmd::node_json(c, &name);
-                }
-            }
-            return print_json(&v);
+            return print_json(&json_rows(
+                &rows,
+                ledger_events,
+                drift.as_ref(),
+                challenges.as_ref(),
+            ));
         }
         println!(
             "Epoch {} committee: {} nodes; the ledger has {ledger_events} events",
@@ -146,29 +147,57 @@ pub fn health(a: HealthArgs) -> Result<()> {
     })
 }
 
-/// `--json`: one object per node (as before this check existed), with its event lag and how
-/// its blob table compares (`agrees`, `disagrees`, or `none` without a digest of the epoch).
-fn json_rows(rows: &[Row], ledger_events: u64, drift: Option<&Drift>) -> Value {
-    let nodes: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let table = match drift {
+/// `floe health --json`: one per committee node.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthRow<'a> {
+    name: &'a str,
+    address: &'a str,
+    shards: usize,
+    /// Events the ledger has that the node has not persisted; `None` without an answer.
+    event_lag: Option<u64>,
+    ledger_events: u64,
+    /// `agrees`, `disagrees`, or `none` without a digest of the drift check's epoch.
+    blob_table: &'static str,
+    /// The node's own health data (`/v1/health`'s `data`), passed through as it answered.
+    health: NodeHealth<'a>,
+    /// Its tally in the latest challenged epoch; `None` when it has none or the ledger did
+    /// not answer.
+    challenges: Option<NodeChallenges<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NodeHealth<'a> {
+    Answered(&'a Value),
+    Failed { error: &'a str },
+}
+
+fn json_rows<'a>(
+    rows: &'a [Row],
+    ledger_events: u64,
+    drift: Option<&Drift>,
+    challenges: Option<&'a ChallengeSummary>,
+) -> Vec<HealthRow<'a>> {
+    rows.iter()
+        .map(|r| HealthRow {
+            name: &r.name,
+            address: &r.address,
+            shards: r.shards,
+            event_lag: r.persisted().map(|p| ledger_events.saturating_sub(p)),
+            ledger_events,
+            blob_table: match drift {
                 Some(d) if d.agreeing.contains(&r.name) => "agrees",
                 Some(d) if d.disagreeing.contains(&r.name) => "disagrees",
                 _ => "none",
-            };
-            json!({
-                "name": r.name,
-                "address": r.address,
-                "shards": r.shards,
-                "eventLag": r.persisted().map(|p| ledger_events.saturating_sub(p)),
-                "ledgerEvents": ledger_events,
-                "blobTable": table,
-                "health": match &r.health { Ok(v) => v.clone(), Err(e) => json!({"error": e}) },
-            })
+            },
+            health: match &r.health {
+                Ok(v) => NodeHealth::Answered(v),
+                Err(e) => NodeHealth::Failed { error: e },
+            },
+            challenges: challenges.and_then(|c| node_challenges(c, &r.name)),
         })
-        .collect();
-    Value::Array(nodes)
+        .collect()
 }
 
 fn print_rows(rows: &[Row], ledger_events: u64) {

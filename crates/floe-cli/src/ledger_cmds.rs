@@ -309,15 +309,25 @@ fn replay(args: ReplayArgs) -> Result<()> {
             .apply(&entry)
             .map_err(|e| anyhow::anyhow!("entry {i} does not apply: {e}"))?;
     }
-    println!(
-        "{}",
-        serde_json::json!({
-            "entries": entries.len(),
-            "epoch": state.epoch(),
-            "events": state.event_count(),
-            "digest": hex::encode(state.digest()),
-            "stateHash": hex::encode(state.state_hash()),
-        })
-    );
+    let replayed = Replayed {
+        entries: entries.len(),
+        epoch: state.epoch(),
+        events: state.event_count(),
+        digest: hex::encode(state.digest()),
+        state_hash: hex::encode(state.state_hash()),
+    };
+    println!("{}", serde_json::to_string(&replayed)?);
     Ok(())
+}
+
+/// What `floe ledger replay` prints (one line of JSON): where the replay ended, to compare with
+/// a running ledger's `/v1/health`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Replayed {
+    entries: usize,
+    epoch: u32,
+    events: u64,
+    digest: String,
+    state_hash: String,
 }

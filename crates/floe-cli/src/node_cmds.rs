@@ -103,6 +103,21 @@ pub fn run(cmd: NodeCommand) -> Result<()> {
     }
 }
 
+/// What `floe node keygen` prints (one line of JSON): the public halves of the keys it made,
+/// to put in a genesis committee file. With `--network-key-only`, only the network key.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeysMade<'a> {
+    key_file: &'a std::path::Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol_public_key: Option<String>,
+    network_public_key: floe_crypto::NetworkPublicKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proof_of_possession: Option<floe_crypto::ProofOfPossession>,
+}
+
 /// `floe node keygen --network-key-only --out FILE`: give an older key file a network key.
 fn add_network_key(path: &std::path::Path) -> Result<()> {
     let text = std::fs::read_to_string(path)
@@ -119,10 +134,14 @@ fn add_network_key(path: &std::path::Path) -> Result<()> {
     file.network_key = Some(network.to_pem());
     std::fs::write(path, serde_json::to_string_pretty(&file)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
-        "{}",
-        serde_json::json!({"keyFile": path, "networkPublicKey": network.public_key()})
-    );
+    let made = KeysMade {
+        key_file: path,
+        protocol_public_key: None,
+        network_public_key: network.public_key(),
+        owner: None,
+        proof_of_possession: None,
+    };
+    println!("{}", serde_json::to_string(&made)?);
     Ok(())
 }
 
@@ -146,16 +165,18 @@ fn keygen(a: KeygenArgs) -> Result<()> {
     };
     std::fs::write(&a.out, serde_json::to_string_pretty(&keys)?)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!(
-        "{}",
-        serde_json::json!({
-            "keyFile": a.out,
-            "protocolPublicKey": bls.public_key().to_base64(),
-            "networkPublicKey": network.public_key(),
-            "owner": account.address().to_string(),
-            // For a genesis committee file: epoch 0. Registration re-signs.
-            "proofOfPossession": floe_crypto::ProofOfPossession::create(&bls, 0, &account.address().0),
-        })
-    );
+    let made = KeysMade {
+        key_file: &a.out,
+        protocol_public_key: Some(bls.public_key().to_base64()),
+        network_public_key: network.public_key(),
+        owner: Some(account.address().to_string()),
+        // For a genesis committee file: epoch 0. Registration re-signs.
+        proof_of_possession: Some(floe_crypto::ProofOfPossession::create(
+            &bls,
+            0,
+            &account.address().0,
+        )),
+    };
+    println!("{}", serde_json::to_string(&made)?);
     Ok(())
 }

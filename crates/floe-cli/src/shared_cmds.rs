@@ -3,7 +3,6 @@
 //! why Floe's shared blobs hold no funds.
 
 use anyhow::{Result, bail};
-use serde_json::json;
 
 use crate::cli_config::CommonArgs;
 use crate::client_cmds::{client, parse_object_id, print_json, runtime};
@@ -46,7 +45,10 @@ pub fn share(a: ShareArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let shared = client.share_blob(&object).await?;
         if a.common.json {
-            return print_json(&json!({"blobObjectId": object, "sharedBlobObjectId": shared}));
+            return print_json(&Shared {
+                blob_object_id: object,
+                shared_blob_object_id: shared,
+            });
         }
         println!("Shared blob object {object} as shared blob {shared}.");
         println!(
@@ -81,4 +83,12 @@ pub(crate) async fn share_new(
         *shared_blob_object = Some(client.share_blob(&blob_object.id).await?);
     }
     Ok(())
+}
+
+/// `floe share --json`: the owned object that was wrapped, and the shared blob it became.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Shared {
+    blob_object_id: floe_core::ObjectId,
+    shared_blob_object_id: floe_core::ObjectId,
 }

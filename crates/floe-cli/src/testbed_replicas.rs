@@ -173,6 +173,139 @@ async fn wait_healthy(url: &str, limit: Duration) -> Result<()> {
 
 /// `floe testbed ledger`: the replicas (address, pid, applied entries, state hash, snapshot)
 /// and the etcd members (leader, raft index).
+/// `floe testbed ledger --json`: the replicas and etcd members as they answered now.
+#[derive(Serialize)]
+struct Listing<'a> {
+    replicas: Vec<ReplicaRow<'a>>,
+    etcd: Vec<MemberRow<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicaRow<'a> {
+    index: usize,
+    url: &'a str,
+    pid: u32,
+    up: bool,
+    #[serde(flatten)]
+    state: ReplicaState,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ReplicaState {
+    #[serde(rename_all = "camelCase")]
+    Up {
+        applied_seq: u64,
+        state_hash: String,
+        chain_head: Option<String>,
+        snapshot_seq: Option<u64>,
+        snapshot_root: Option<String>,
+        status: String,
+        last_error: Option<String>,
+    },
+    Down {
+        error: String,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberRow<'a> {
+    name: &'a str,
+    url: &'a str,
+    pid: Option<u32>,
+    up: bool,
+    #[serde(flatten)]
+    state: MemberState,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum MemberState {
+    #[serde(rename_all = "camelCase")]
+    Up {
+        leader: bool,
+        raft_index: u64,
+        version: String,
+    },
+    Down {
+        error: String,
+    },
+}
+
+/// Ask every replica (3 s each) and every etcd member how it is.
+async fn survey(file: &ReplicasFile) -> Listing<'_> {
+    let mut replicas = Vec::new();
+    for r in &file.replicas {
+        let health = tokio::time::timeout(
+            Duration::from_secs(3),
+            LedgerClient::new(r.url.clone()).health(),
+        )
+        .await;
+        let (up, state) = match health {
+            Ok(Ok(h)) => (
+                true,
+                ReplicaState::Up {
+                    applied_seq: h.entries,
+                    state_hash: h.state_hash,
+                    chain_head: h.chain_head,
+                    snapshot_seq: h.snapshot_seq,
+                    snapshot_root: h.snapshot_root,
+                    status: h.status,
+                    last_error: h.last_error,
+                },
+            ),
+            Ok(Err(e)) => (
+                false,
+                ReplicaState::Down {
+                    error: e.to_string(),
+                },
+            ),
+            Err(_) => (
+                false,
+                ReplicaState::Down {
+                    error: "no answer within 3 s".into(),
+                },
+            ),
+        };
+        replicas.push(ReplicaRow {
+            index: r.index,
+            url: &r.url,
+            pid: r.pid,
+            up,
+            state,
+        });
+    }
+    let mut etcd = Vec::new();
+    for m in &file.etcd {
+        let (up, state) = match floe_ledger_etcd::member_status(&m.url).await {
+            Ok(s) => (
+                true,
+                MemberState::Up {
+                    leader: s.leader_id == s.member_id,
+                    raft_index: s.raft_index,
+                    version: s.version,
+                },
+            ),
+            Err(e) => (
+                false,
+                MemberState::Down {
+                    error: e.to_string(),
+                },
+            ),
+        };
+        etcd.push(MemberRow {
+            name: &m.name,
+            url: &m.url,
+            pid: m.pid,
+            up,
+            state,
+        });
+    }
+    Listing { replicas, etcd }
+}
+
 pub async fn list(data_dir: &Path, json: bool) -> Result<()> {
     let path = data_dir.join(REPLICAS_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
@@ -184,108 +317,47 @@ pub async fn list(data_dir: &Path, json: bool) -> Result<()> {
     })?;
     let file: ReplicasFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a replicas file", path.display()))?;
-    {
-        let mut replicas = Vec::new();
-        for r in &file.replicas {
-            let health = tokio::time::timeout(
-                Duration::from_secs(3),
-                LedgerClient::new(r.url.clone()).health(),
-            )
-            .await;
-            let v = match health {
-                Ok(Ok(h)) => serde_json::json!({
-                    "index": r.index, "url": r.url, "pid": r.pid, "up": true,
-                    "appliedSeq": h.entries, "stateHash": h.state_hash,
-                    "chainHead": h.chain_head, "snapshotSeq": h.snapshot_seq,
-                    "snapshotRoot": h.snapshot_root, "status": h.status,
-                    "lastError": h.last_error,
-                }),
-                Ok(Err(e)) => serde_json::json!({
-                    "index": r.index, "url": r.url, "pid": r.pid, "up": false,
-                    "error": e.to_string(),
-                }),
-                Err(_) => serde_json::json!({
-                    "index": r.index, "url": r.url, "pid": r.pid, "up": false,
-                    "error": "no answer within 3 s",
-                }),
-            };
-            replicas.push(v);
-        }
-        let mut members = Vec::new();
-        for m in &file.etcd {
-            let v = match floe_ledger_etcd::member_status(&m.url).await {
-                Ok(s) => serde_json::json!({
-                    "name": m.name, "url": m.url, "pid": m.pid, "up": true,
-                    "leader": s.leader_id == s.member_id, "raftIndex": s.raft_index,
-                    "version": s.version,
-                }),
-                Err(e) => serde_json::json!({
-                    "name": m.name, "url": m.url, "pid": m.pid, "up": false,
-                    "error": e.to_string(),
-                }),
-            };
-            members.push(v);
-        }
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"replicas": replicas, "etcd": members})
-                )?
-            );
-            return Ok(());
-        }
-        println!("Ledger replicas:");
-        for r in &replicas {
-            if r["up"].as_bool() == Some(true) {
-                let short = |k: &str| {
-                    r[k].as_str()
-                        .map(|s| s.chars().take(16).collect::<String>())
-                };
-                println!(
-                    "  {}  {}  pid {}  applied {}  state {}  snapshot {}  {}",
-                    r["index"],
-                    r["url"].as_str().unwrap_or(""),
-                    r["pid"],
-                    r["appliedSeq"],
-                    short("stateHash").unwrap_or_default(),
-                    r["snapshotSeq"],
-                    r["status"].as_str().unwrap_or("")
-                );
-            } else {
-                println!(
-                    "  {}  {}  pid {}  DOWN: {}",
-                    r["index"],
-                    r["url"].as_str().unwrap_or(""),
-                    r["pid"],
-                    r["error"].as_str().unwrap_or("")
-                );
-            }
-        }
-        println!("etcd members:");
-        for m in &members {
-            if m["up"].as_bool() == Some(true) {
-                println!(
-                    "  {}  {}  pid {}  raft index {}{}",
-                    m["name"].as_str().unwrap_or(""),
-                    m["url"].as_str().unwrap_or(""),
-                    m["pid"],
-                    m["raftIndex"],
-                    if m["leader"].as_bool() == Some(true) {
-                        "  (leader)"
-                    } else {
-                        ""
-                    }
-                );
-            } else {
-                println!(
-                    "  {}  {}  DOWN: {}",
-                    m["name"].as_str().unwrap_or(""),
-                    m["url"].as_str().unwrap_or(""),
-                    m["error"].as_str().unwrap_or("")
-                );
-            }
-        }
-        Ok(())
+    let listing = survey(&file).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(());
     }
+    println!("Ledger replicas:");
+    for r in &listing.replicas {
+        match &r.state {
+            ReplicaState::Up {
+                applied_seq,
+                state_hash,
+                snapshot_seq,
+                status,
+                ..
+            } => println!(
+                "  {}  {}  pid {}  applied {applied_seq}  state {}  snapshot {}  {status}",
+                r.index,
+                r.url,
+                r.pid,
+                state_hash.chars().take(16).collect::<String>(),
+                snapshot_seq.map_or("null".to_string(), |s| s.to_string()),
+            ),
+            ReplicaState::Down { error } => {
+                println!("  {}  {}  pid {}  DOWN: {error}", r.index, r.url, r.pid);
+            }
+        }
+    }
+    println!("etcd members:");
+    for m in &listing.etcd {
+        match &m.state {
+            MemberState::Up {
+                leader, raft_index, ..
+            } => println!(
+                "  {}  {}  pid {}  raft index {raft_index}{}",
+                m.name,
+                m.url,
+                m.pid.map_or("null".to_string(), |p| p.to_string()),
+                if *leader { "  (leader)" } else { "" }
+            ),
+            MemberState::Down { error } => println!("  {}  {}  DOWN: {error}", m.name, m.url),
+        }
+    }
+    Ok(())
 }
