@@ -10,7 +10,7 @@ use clap::Args;
 use floe_client::{Client, ClientConfig, Lifetime, NoProgress, ReadOptions, StoreOptions};
 use floe_ledger::AccountKey;
 use floe_testbed::{Testbed, TestbedOptions};
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Args)]
 pub struct ClientBench {
@@ -28,6 +28,25 @@ pub struct ClientBench {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// One blob size's figures (`floe bench client --json` prints a list; keys in snake_case, as
+/// since the first version of this bench).
+#[derive(Debug, Serialize)]
+struct ClientRow {
+    size: u64,
+    runs: usize,
+    store_p50_ms: f64,
+    store_p99_ms: f64,
+    encode_p50_ms: f64,
+    /// Registration + distribution + confirmations + certification.
+    rest_p50_ms: f64,
+    register_p50_ms: f64,
+    upload_p50_ms: f64,
+    certify_p50_ms: f64,
+    store_mib_s: f64,
+    read_p50_ms: f64,
+    read_mib_s: f64,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -127,20 +146,20 @@ pub fn run(args: ClientBench) -> Result<()> {
             let mib = size as f64 / (1024.0 * 1024.0);
             let store_p50 = pct(&total, 0.5);
             let read_p50 = pct(&reads, 0.5);
-            rows.push(json!({
-                "size": size,
-                "runs": repeat,
-                "store_p50_ms": ms(store_p50),
-                "store_p99_ms": ms(pct(&total, 0.99)),
-                "encode_p50_ms": ms(pct(&encode, 0.5)),
-                "rest_p50_ms": ms(pct(&rest, 0.5)),
-                "register_p50_ms": ms(pct(&register, 0.5)),
-                "upload_p50_ms": ms(pct(&upload, 0.5)),
-                "certify_p50_ms": ms(pct(&certify, 0.5)),
-                "store_mib_s": mib / store_p50.as_secs_f64(),
-                "read_p50_ms": ms(read_p50),
-                "read_mib_s": mib / read_p50.as_secs_f64(),
-            }));
+            rows.push(ClientRow {
+                size,
+                runs: repeat,
+                store_p50_ms: ms(store_p50),
+                store_p99_ms: ms(pct(&total, 0.99)),
+                encode_p50_ms: ms(pct(&encode, 0.5)),
+                rest_p50_ms: ms(pct(&rest, 0.5)),
+                register_p50_ms: ms(pct(&register, 0.5)),
+                upload_p50_ms: ms(pct(&upload, 0.5)),
+                certify_p50_ms: ms(pct(&certify, 0.5)),
+                store_mib_s: mib / store_p50.as_secs_f64(),
+                read_p50_ms: ms(read_p50),
+                read_mib_s: mib / read_p50.as_secs_f64(),
+            });
         }
         bed.shutdown().await;
         if args.json {
@@ -155,15 +174,15 @@ pub fn run(args: ClientBench) -> Result<()> {
         for r in &rows {
             println!(
                 "{:>10} {:>5} {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>10.2} {:>9.1}ms {:>10.2}",
-                crate::units::format_size(r["size"].as_u64().unwrap_or(0)),
-                r["runs"],
-                r["store_p50_ms"].as_f64().unwrap_or(0.0),
-                r["encode_p50_ms"].as_f64().unwrap_or(0.0),
-                r["rest_p50_ms"].as_f64().unwrap_or(0.0),
-                r["store_p99_ms"].as_f64().unwrap_or(0.0),
-                r["store_mib_s"].as_f64().unwrap_or(0.0),
-                r["read_p50_ms"].as_f64().unwrap_or(0.0),
-                r["read_mib_s"].as_f64().unwrap_or(0.0),
+                crate::units::format_size(r.size),
+                r.runs,
+                r.store_p50_ms,
+                r.encode_p50_ms,
+                r.rest_p50_ms,
+                r.store_p99_ms,
+                r.store_mib_s,
+                r.read_p50_ms,
+                r.read_mib_s,
             );
         }
         println!(
@@ -172,10 +191,10 @@ pub fn run(args: ClientBench) -> Result<()> {
         for r in &rows {
             println!(
                 "{:>10}: rest p50 split: register {:.1} ms, upload until quorum + tail {:.1} ms, certify {:.1} ms",
-                crate::units::format_size(r["size"].as_u64().unwrap_or(0)),
-                r["register_p50_ms"].as_f64().unwrap_or(0.0),
-                r["upload_p50_ms"].as_f64().unwrap_or(0.0),
-                r["certify_p50_ms"].as_f64().unwrap_or(0.0),
+                crate::units::format_size(r.size),
+                r.register_p50_ms,
+                r.upload_p50_ms,
+                r.certify_p50_ms,
             );
         }
         Ok(())

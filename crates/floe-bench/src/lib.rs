@@ -11,6 +11,7 @@ pub mod e2e;
 pub mod encode;
 pub mod epoch;
 pub mod file_source;
+pub mod journal;
 pub mod ledger;
 pub mod load;
 pub mod node;

@@ -8,13 +8,7 @@
 //! passed, `--stop-file` exists or SIGTERM / Ctrl-C arrives, so a run ends by itself within
 //! `duration + op_timeout`.
 //!
-//! Journal lines (`op` tells which):
-//! * `store`: `worker`, `via` (`client` or `daemon`), `startMs`, `endMs`, `ok`, `blobId`,
-//!   `size`, `dataSeed` (16 hex digits), `error`, `errorKind`;
-//! * `read`: the same, plus `wrong` (the bytes returned differ from what was stored);
-//! * `summary`: totals, at the end of a run;
-//! * `verify` (one per certified blob) and `verifySummary` (`certified`, `readBack`, `lost`,
-//!   `wrong`), in verify mode.
+//! The journal's lines are typed in [`crate::journal`].
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use floe_client::{BlobStoreResult, Client, Lifetime, NoProgress, ReadOptions, StoreOptions};
 use floe_core::BlobId;
-use serde_json::{Value, json};
+
+use crate::journal::{JOURNAL_VERSION, Line, OpLine};
 
 use crate::units::parse_size;
 
@@ -139,8 +134,8 @@ impl Journal {
         Ok(Self(Arc::new(Mutex::new(sink))))
     }
 
-    fn line(&self, v: &Value) {
-        let mut text = v.to_string();
+    fn line(&self, line: &Line) {
+        let mut text = serde_json::to_string(line).unwrap_or_default();
         text.push('\n');
         let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // A journal that cannot be written is reported once per line on stderr; the load goes on.
@@ -284,12 +279,15 @@ async fn load(client: Client, args: &LoadArgs, journal: Journal) -> Result<()> {
     if args.workers + daemon_workers == 0 {
         bail!("no workers: give --workers N (or --daemon-url with --daemon-workers N)");
     }
-    journal.line(&json!({
-        "op": "start", "ms": now_ms(), "seed": format!("{seed:016x}"),
-        "workers": args.workers, "daemonWorkers": daemon_workers,
-        "durationMs": args.duration.as_millis() as u64,
-        "opTimeoutMs": args.op_timeout.as_millis() as u64,
-    }));
+    journal.line(&Line::Start {
+        journal_version: JOURNAL_VERSION,
+        ms: now_ms(),
+        seed: format!("{seed:016x}"),
+        workers: args.workers,
+        daemon_workers,
+        duration_ms: args.duration.as_millis() as u64,
+        op_timeout_ms: args.op_timeout.as_millis() as u64,
+    });
     {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -316,14 +314,14 @@ async fn load(client: Client, args: &LoadArgs, journal: Journal) -> Result<()> {
     }
     let c = &shared.counters;
     let wrong = c.wrong.load(Ordering::Relaxed);
-    journal.line(&json!({
-        "op": "summary", "ms": now_ms(),
-        "stores": c.stores.load(Ordering::Relaxed),
-        "storesOk": c.stores_ok.load(Ordering::Relaxed),
-        "reads": c.reads.load(Ordering::Relaxed),
-        "readsOk": c.reads_ok.load(Ordering::Relaxed),
-        "wrong": wrong,
-    }));
+    journal.line(&Line::Summary {
+        ms: now_ms(),
+        stores: c.stores.load(Ordering::Relaxed),
+        stores_ok: c.stores_ok.load(Ordering::Relaxed),
+        reads: c.reads.load(Ordering::Relaxed),
+        reads_ok: c.reads_ok.load(Ordering::Relaxed),
+        wrong,
+    });
     if wrong > 0 {
         bail!("{wrong} reads returned bytes that differ from what was stored");
     }
@@ -359,8 +357,7 @@ async fn worker(shared: Arc<Shared>, w: usize, via_daemon: bool, mut rng: Rng) {
                     shared.counters.wrong.fetch_add(1, Ordering::Relaxed);
                 }
                 ok_last = ok;
-                shared.journal.line(&op_line(
-                    "read",
+                shared.journal.line(&Line::Read(op_line(
                     w,
                     via,
                     start,
@@ -369,7 +366,7 @@ async fn worker(shared: Arc<Shared>, w: usize, via_daemon: bool, mut rng: Rng) {
                     ok,
                     wrong,
                     &r,
-                ));
+                )));
             }
             _ => {
                 let size = shared.min_size + rng.below(shared.max_size - shared.min_size + 1);
@@ -396,9 +393,9 @@ async fn worker(shared: Arc<Shared>, w: usize, via_daemon: bool, mut rng: Rng) {
                         .push(blob.clone());
                 }
                 let id = r.as_ref().ok().map(|(id, _)| *id);
-                shared
-                    .journal
-                    .line(&op_line("store", w, via, start, &blob, id, ok, false, &r));
+                shared.journal.line(&Line::Store(op_line(
+                    w, via, start, &blob, id, ok, false, &r,
+                )));
             }
         }
         store_next = !store_next;
@@ -414,7 +411,6 @@ async fn worker(shared: Arc<Shared>, w: usize, via_daemon: bool, mut rng: Rng) {
 
 #[allow(clippy::too_many_arguments)]
 fn op_line(
-    op: &str,
     worker: usize,
     via: &str,
     start: u64,
@@ -423,8 +419,8 @@ fn op_line(
     ok: bool,
     wrong: bool,
     r: &OpResult,
-) -> Value {
-    let (kind, error) = match r {
+) -> OpLine {
+    let (error_kind, error) = match r {
         Ok((_, true)) => (
             Some("WRONG_BYTES".to_string()),
             Some("the bytes read differ from the bytes stored".to_string()),
@@ -432,12 +428,19 @@ fn op_line(
         Ok(_) => (None, None),
         Err((k, e)) => (Some(k.clone()), Some(e.clone())),
     };
-    json!({
-        "op": op, "worker": worker, "via": via, "startMs": start, "endMs": now_ms(),
-        "ok": ok, "wrong": wrong, "blobId": blob_id.map(|b| b.to_string()),
-        "size": blob.size, "dataSeed": format!("{:016x}", blob.seed),
-        "errorKind": kind, "error": error,
-    })
+    OpLine {
+        worker,
+        via: via.to_string(),
+        start_ms: start,
+        end_ms: now_ms(),
+        ok,
+        wrong,
+        blob_id: blob_id.map(|b| b.to_string()),
+        size: blob.size,
+        data_seed: format!("{:016x}", blob.seed),
+        error_kind,
+        error,
+    }
 }
 
 async fn bounded(limit: Duration, f: impl std::future::Future<Output = OpResult>) -> OpResult {
@@ -560,39 +563,26 @@ async fn daemon_read(shared: &Shared, blob_id: &BlobId) -> Result<Vec<u8>, (Stri
 fn certified_in(paths: &[PathBuf]) -> Result<BTreeMap<String, Stored>> {
     let mut out = BTreeMap::new();
     for path in paths {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the journal {}", path.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+        for (n, line) in crate::journal::read(path)? {
+            let Line::Store(op) = line else {
                 continue;
-            }
-            let v: Value = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a JSON line", path.display(), n + 1))?;
-            if v["op"] != "store" || v["ok"] != true {
-                continue;
-            }
-            let (Some(id), Some(seed), Some(size)) = (
-                v["blobId"].as_str(),
-                v["dataSeed"].as_str(),
-                v["size"].as_u64(),
-            ) else {
-                bail!(
-                    "{}:{}: a store line without blobId, dataSeed or size",
-                    path.display(),
-                    n + 1
-                );
             };
-            let blob_id: BlobId = id
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{}:{}: {e:?}", path.display(), n + 1))?;
-            let seed = u64::from_str_radix(seed, 16)
-                .with_context(|| format!("{}:{}: bad dataSeed", path.display(), n + 1))?;
+            if !op.ok {
+                continue;
+            }
+            let at = || format!("{}:{n}", path.display());
+            let id = op
+                .blob_id
+                .with_context(|| format!("{}: a certified store without a blobId", at()))?;
+            let blob_id: BlobId = id.parse().map_err(|e| anyhow::anyhow!("{}: {e:?}", at()))?;
+            let seed = u64::from_str_radix(&op.data_seed, 16)
+                .with_context(|| format!("{}: bad dataSeed", at()))?;
             out.insert(
-                id.to_string(),
+                id,
                 Stored {
                     blob_id,
                     seed,
-                    size,
+                    size: op.size,
                 },
             );
         }
@@ -625,10 +615,13 @@ async fn verify_journals(client: Client, args: &LoadArgs, journal: Journal) -> R
         wrong += u64::from(outcome == Some(false));
         back += u64::from(outcome == Some(true));
     }
-    journal.line(&json!({
-        "op": "verifySummary", "ms": now_ms(), "certified": total,
-        "readBack": back, "lost": lost, "wrong": wrong,
-    }));
+    journal.line(&Line::VerifySummary {
+        ms: now_ms(),
+        certified: total,
+        read_back: back,
+        lost,
+        wrong,
+    });
     if lost > 0 || wrong > 0 {
         bail!("{lost} of {total} certified blobs lost, {wrong} read back wrong");
     }
@@ -639,7 +632,7 @@ struct Verdict {
     /// Some(true): read back identical; Some(false): read back different bytes; None: lost.
     outcome: Option<bool>,
     lost: bool,
-    line: Value,
+    line: Line,
 }
 
 async fn verify_one(
@@ -672,15 +665,21 @@ async fn verify_one(
         }
     }
     let lost = outcome.is_none();
-    let (kind, error) = match (&last_err, lost) {
+    let (error_kind, error) = match (&last_err, lost) {
         (Some((k, e)), true) => (Some(k.clone()), Some(e.clone())),
         _ => (None, None),
     };
-    let line = json!({
-        "op": "verify", "ms": now_ms(), "blobId": blob.blob_id.to_string(),
-        "size": blob.size, "attempts": attempts, "ok": outcome == Some(true),
-        "lost": lost, "wrong": outcome == Some(false), "errorKind": kind, "error": error,
-    });
+    let line = Line::Verify {
+        ms: now_ms(),
+        blob_id: blob.blob_id.to_string(),
+        size: blob.size,
+        attempts,
+        ok: outcome == Some(true),
+        lost,
+        wrong: outcome == Some(false),
+        error_kind,
+        error,
+    };
     Verdict {
         outcome,
         lost,
@@ -704,19 +703,38 @@ mod tests {
     fn certified_blobs_are_read_from_journals_once_each() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let id = BlobId([3; 32]).to_string();
-        let lines = [
-            json!({"op": "start"}),
-            json!({"op": "store", "ok": true, "blobId": id, "dataSeed": "00000000000000ff", "size": 5}),
-            json!({"op": "store", "ok": false, "blobId": null, "dataSeed": "0000000000000001", "size": 5}),
-            json!({"op": "store", "ok": true, "blobId": id, "dataSeed": "00000000000000ff", "size": 5}),
-            json!({"op": "read", "ok": true, "blobId": id}),
-        ];
-        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let id = BlobId([3; 32]);
+        let store = |ok: bool, seed: u64| {
+            let r: OpResult = if ok {
+                Ok((id, false))
+            } else {
+                Err(("TIMEOUT".into(), "slow".into()))
+            };
+            let blob = Stored {
+                blob_id: id,
+                seed,
+                size: 5,
+            };
+            Line::Store(op_line(
+                0,
+                "client",
+                0,
+                &blob,
+                ok.then_some(id),
+                ok,
+                false,
+                &r,
+            ))
+        };
+        let lines = [store(true, 255), store(false, 1), store(true, 255)];
+        let text: String = lines
+            .iter()
+            .map(|l| format!("{}\n", serde_json::to_string(l).unwrap()))
+            .collect();
         std::fs::write(&path, text).unwrap();
         let blobs = certified_in(&[path]).unwrap();
         assert_eq!(blobs.len(), 1);
-        let b = &blobs[&id];
+        let b = &blobs[&id.to_string()];
         assert_eq!((b.seed, b.size), (255, 5));
     }
 }

@@ -43,7 +43,6 @@ use floe_ledger_client::{AccountSession, LedgerClient};
 use floe_ledger_service::{Ledger, SystemClock};
 use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
 use floe_node_client::{NodeClient, Stored};
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use proxy::{
@@ -53,6 +52,8 @@ use proxy::{
 
 mod proxy;
 mod report;
+
+use report::{NodeReport, Percentiles, RECOVERY_TARGET, RateRow, RecoveryReport};
 
 const MIB: f64 = (1 << 20) as f64;
 /// Timeout of one request of the benchmark client (a batch can be large).
@@ -96,7 +97,7 @@ pub struct NodeBench {
 pub fn run(args: NodeBench) -> Result<()> {
     let report = measure(&args)?;
     if args.json {
-        println!("{report}");
+        println!("{}", serde_json::to_string(&report)?);
     } else {
         report::print_report(&report);
     }
@@ -104,7 +105,7 @@ pub fn run(args: NodeBench) -> Result<()> {
 }
 
 /// Set up the cluster in a temporary directory, run every measurement, and tear it down.
-fn measure(args: &NodeBench) -> Result<Value> {
+fn measure(args: &NodeBench) -> Result<NodeReport> {
     if args.nodes < 2 || args.blobs == 0 || args.concurrency == 0 || args.gets == 0 {
         bail!("--nodes must be at least 2; --blobs, --concurrency and --gets must be positive");
     }
@@ -504,23 +505,26 @@ where
     Ok((latencies, secs))
 }
 
-fn rate_json(route: &str, blobs: usize, bytes: u64, lat: &[f64], secs: f64) -> Value {
-    json!({
-        "route": route,
-        "blobs": blobs,
-        "requests": lat.len(),
-        "sliverBytes": bytes,
-        "seconds": secs,
-        "mibPerSecond": bytes as f64 / MIB / secs,
-        "requestsPerSecond": lat.len() as f64 / secs,
-        "latencyUs": {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99)},
-    })
+fn rate_json(route: &'static str, blobs: usize, bytes: u64, lat: &[f64], secs: f64) -> RateRow {
+    RateRow {
+        route,
+        blobs,
+        requests: lat.len(),
+        sliver_bytes: bytes,
+        seconds: secs,
+        mib_per_second: bytes as f64 / MIB / secs,
+        requests_per_second: lat.len() as f64 / secs,
+        latency_us: Percentiles {
+            p50: percentile(lat, 0.5),
+            p99: percentile(lat, 0.99),
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The measurements.
 
-async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Result<Value> {
+async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Result<NodeReport> {
     let t0 = Instant::now();
     let (cluster, listeners) = Cluster::prepare(args.nodes, config, root).await?;
     // The node that starts late and recovers: the last one holding at most f shards, so that
@@ -545,8 +549,8 @@ async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Resul
     let pair_bytes = (config.primary_sliver_len(sym) + config.secondary_sliver_len(sym)) as u64;
 
     let recovery = match (victim, late) {
-        (Some(v), Some(l)) => recovery(&cluster, args, v, l).await?,
-        _ => Value::Null,
+        (Some(v), Some(l)) => Some(recovery(&cluster, args, v, l).await?),
+        _ => None,
     };
     let all: Vec<usize> = (0..args.nodes).collect();
 
@@ -642,24 +646,29 @@ async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Resul
         get.push(rate_json(route, blobs.len(), got.load(Relaxed), &lat, secs));
     }
 
-    Ok(json!({
-        "nodes": args.nodes,
-        "nShards": args.n_shards,
-        "blobSize": args.size,
-        "symbolSize": sym,
-        "sliverPairBytes": pair_bytes,
-        "concurrency": args.concurrency,
-        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "setupSeconds": setup_seconds,
-        "put": [put_batched, put_single],
-        "get": get,
-        "recovery": recovery,
-    }))
+    Ok(NodeReport {
+        nodes: args.nodes,
+        n_shards: args.n_shards,
+        blob_size: args.size,
+        symbol_size: sym,
+        sliver_pair_bytes: pair_bytes,
+        concurrency: args.concurrency,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        setup_seconds,
+        put: vec![put_batched, put_single],
+        get,
+        recovery,
+    })
 }
 
 /// Store and certify a blob without node `v`, start `v`, wait until it confirms (it holds both
 /// slivers of every shard it owns), check what it recovered, and report the traffic.
-async fn recovery(c: &Cluster, args: &NodeBench, v: usize, listener: TcpListener) -> Result<Value> {
+async fn recovery(
+    c: &Cluster,
+    args: &NodeBench,
+    v: usize,
+    listener: TcpListener,
+) -> Result<RecoveryReport> {
     let others: Vec<usize> = (0..args.nodes).filter(|&i| i != v).collect();
     let blob = c.register(args.size, args.seed).await?;
     let id = blob.id();
@@ -706,29 +715,29 @@ async fn recovery(c: &Cluster, args: &NodeBench, v: usize, listener: TcpListener
     let n_pairs = pairs.len() as f64;
     let per_pair = downloaded as f64 / n_pairs;
     let min_symbols = f64::from(config.n_primary_source()) + f64::from(config.n_secondary_source());
-    Ok(json!({
-        "node": v,
-        "recoveredPairs": pairs.len(),
-        "nodeStartSeconds": start_seconds,
-        "seconds": seconds,
-        "recoveredMibPerSecond": n_pairs * pair_bytes / MIB / seconds,
-        "requests": t[REQUESTS],
-        "symbolRequests": t[SYMBOL_REQUESTS],
-        "symbolsRequested": t[SYMBOL_IDS],
-        "symbolsRequestedPerPair": t[SYMBOL_IDS] as f64 / n_pairs,
-        "minimumSymbolsPerPair": min_symbols,
-        "uploadedBytes": t[REQUEST_BYTES],
-        "downloadedBytes": downloaded,
-        "downloadedBodyBytes": t[RESPONSE_BODY_BYTES],
-        "downloadedSymbolBodyBytes": t[SYMBOL_BODY_BYTES],
-        "downloadedBytesPerPair": per_pair,
-        "perPairOverSliverPair": per_pair / pair_bytes,
-        "perPairOverBlob": per_pair / args.size as f64,
-        "plainRsPerPairOverSliverPair": args.size as f64 / pair_bytes,
-        "targetOverSliverPair": 3.0,
-        "targetMet": per_pair / pair_bytes <= 3.0,
-        "requestsToRecoveringNode": inbound,
-    }))
+    Ok(RecoveryReport {
+        node: v,
+        recovered_pairs: pairs.len(),
+        node_start_seconds: start_seconds,
+        seconds,
+        recovered_mib_per_second: n_pairs * pair_bytes / MIB / seconds,
+        requests: t[REQUESTS],
+        symbol_requests: t[SYMBOL_REQUESTS],
+        symbols_requested: t[SYMBOL_IDS],
+        symbols_requested_per_pair: t[SYMBOL_IDS] as f64 / n_pairs,
+        minimum_symbols_per_pair: min_symbols,
+        uploaded_bytes: t[REQUEST_BYTES],
+        downloaded_bytes: downloaded,
+        downloaded_body_bytes: t[RESPONSE_BODY_BYTES],
+        downloaded_symbol_body_bytes: t[SYMBOL_BODY_BYTES],
+        downloaded_bytes_per_pair: per_pair,
+        per_pair_over_sliver_pair: per_pair / pair_bytes,
+        per_pair_over_blob: per_pair / args.size as f64,
+        plain_rs_per_pair_over_sliver_pair: args.size as f64 / pair_bytes,
+        target_over_sliver_pair: RECOVERY_TARGET,
+        target_met: per_pair / pair_bytes <= RECOVERY_TARGET,
+        requests_to_recovering_node: inbound,
+    })
 }
 
 #[cfg(test)]
@@ -752,18 +761,23 @@ mod tests {
             json: true,
         };
         let r = measure(&args).unwrap();
-        let rec = &r["recovery"];
-        assert!(rec["recoveredPairs"].as_u64().unwrap() > 0);
-        assert!(rec["symbolRequests"].as_u64().unwrap() > 0);
-        assert!(rec["downloadedSymbolBodyBytes"].as_u64().unwrap() > 0);
-        assert!(rec["downloadedBytes"].as_u64().unwrap() > 0);
-        assert_eq!(rec["requestsToRecoveringNode"], 0);
-        let all_slivers = r["sliverPairBytes"].as_u64().unwrap() * 10;
-        for row in r["put"].as_array().unwrap() {
-            assert_eq!(row["sliverBytes"], all_slivers);
+        let rec = r.recovery.as_ref().expect("a node recovered");
+        assert!(rec.recovered_pairs > 0);
+        assert!(rec.symbol_requests > 0);
+        assert!(rec.downloaded_symbol_body_bytes > 0);
+        assert!(rec.downloaded_bytes > 0);
+        assert_eq!(rec.requests_to_recovering_node, 0);
+        let all_slivers = r.sliver_pair_bytes * 10;
+        for row in &r.put {
+            assert_eq!(row.sliver_bytes, all_slivers);
         }
-        for row in r["get"].as_array().unwrap() {
-            assert_eq!(row["requests"], 20);
+        for row in &r.get {
+            assert_eq!(row.requests, 20);
         }
+        // The JSON keys the notes and scripts read.
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["put"][0]["route"], "batched");
+        assert!(v["recovery"]["perPairOverSliverPair"].is_number());
+        assert!(v["get"][0]["latencyUs"]["p99"].is_number());
     }
 }

@@ -593,3 +593,84 @@ fn quilts_through_the_cli() {
     assert!(!ok && err.contains("not a plain relative path"), "{err}");
     assert!(!d.join("escaped").exists());
 }
+
+/// `floe load` journals every operation as typed lines, and `floe load --verify` reads back
+/// every blob the journal says was certified, with the bytes its seed determines.
+#[test]
+fn a_load_journal_is_verified_against_the_network() {
+    use floe_bench::journal::{self, Line};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _bed = Bed::start(d);
+    let (ok, _, err) = run(
+        d,
+        &[
+            "load",
+            "--duration",
+            "3s",
+            "--workers",
+            "2",
+            "--daemon-workers",
+            "0",
+            "--max-size",
+            "8KiB",
+            "--epochs",
+            "2",
+            "--seed",
+            "7",
+            "--journal",
+            "load.jsonl",
+        ],
+    );
+    assert!(ok, "floe load failed: {err}");
+    let lines: Vec<Line> = journal::read(&d.join("load.jsonl"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        matches!(lines.first(), Some(Line::Start { seed, .. }) if seed == "0000000000000007"),
+        "{:?}",
+        lines.first()
+    );
+    let certified: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Store(op) if op.ok => op.blob_id.clone(),
+            _ => None,
+        })
+        .collect();
+    assert!(!certified.is_empty(), "no store succeeded in 3 s: {lines:?}");
+    match lines.last() {
+        Some(Line::Summary { wrong, stores_ok, .. }) => {
+            assert_eq!(*wrong, 0);
+            assert!(*stores_ok >= certified.len() as u64);
+        }
+        other => panic!("the journal does not end with a summary: {other:?}"),
+    }
+
+    let (ok, _, err) = run(
+        d,
+        &[
+            "load",
+            "--verify",
+            "load.jsonl",
+            "--journal",
+            "verify.jsonl",
+        ],
+    );
+    assert!(ok, "floe load --verify failed: {err}");
+    let verified = journal::read(&d.join("verify.jsonl")).unwrap();
+    let summary = verified.iter().find_map(|(_, l)| match l {
+        Line::VerifySummary {
+            certified: c,
+            read_back,
+            lost,
+            wrong,
+            ..
+        } => Some((*c, *read_back, *lost, *wrong)),
+        _ => None,
+    });
+    let n = certified.len();
+    assert_eq!(summary, Some((n, n as u64, 0, 0)), "{verified:?}");
+}
