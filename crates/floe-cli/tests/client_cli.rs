@@ -2,102 +2,37 @@
 //! `read`, `blob-status`, `list-blobs`, `extend`, `delete`, `info` and `health` against it, and a
 //! Ctrl-C followed by a resume that still serves the stored blob.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use floe_test_support::{Bed, Floe};
 use serde_json::Value;
 
+fn cli(dir: &Path) -> Floe {
+    Floe::new(env!("CARGO_BIN_EXE_floe"), dir)
+}
+
 fn floe(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
-    c.current_dir(dir)
-        .env_remove("FLOE_CONFIG")
-        .env("HOME", dir);
-    c
-}
-
-/// `floe testbed` in `dir`, killed when dropped.
-struct Bed(Child);
-
-impl Bed {
-    fn start(dir: &Path) -> Self {
-        let mut child = floe(dir)
-            .args([
-                "testbed",
-                "--base-port",
-                "0",
-                "--nodes",
-                "4",
-                "--n-shards",
-                "10",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the testbed printed `ready` within 60 s");
-            if line == "ready" {
-                break;
-            }
-        }
-        Self(child)
-    }
-
-    /// Ctrl-C, and the process must exit cleanly.
-    fn interrupt(mut self) {
-        let pid = self.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                assert!(status.success(), "testbed exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "testbed did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    cli(dir).command()
 }
 
 fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = floe(dir).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(dir).run(args)
 }
 
 fn json(dir: &Path, args: &[&str]) -> Value {
-    let (ok, out, err) = run(dir, args);
-    assert!(ok, "floe {args:?} failed: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("floe {args:?}: {e}: {out}"))
+    cli(dir).json(args)
 }
+
+/// `floe testbed` with four nodes and ten shards in `dir`, on free ports.
+fn start_bed(dir: &Path) -> Bed {
+    let args = ["--base-port", "0", "--nodes", "4", "--n-shards", "10"];
+    Bed::start(&cli(dir), &args, false)
+}
+
+/// How long a testbed may take to stop on Ctrl-C.
+const STOP_WITHIN: Duration = Duration::from_secs(20);
 
 #[test]
 fn store_read_status_manage_and_resume_through_the_cli() {
@@ -108,7 +43,7 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     assert!(!ok);
     assert!(err.contains("floe testbed"), "{err}");
 
-    let bed = Bed::start(d);
+    let bed = start_bed(d);
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
     std::fs::write(d.join("a.bin"), &payload).unwrap();
     std::fs::write(d.join("empty.bin"), b"").unwrap();
@@ -359,8 +294,8 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     assert!(health[0]["health"]["nodeStatus"].is_string(), "{health}");
 
     // Ctrl-C, resume: the blob is still there.
-    bed.interrupt();
-    let bed = Bed::start(d);
+    bed.interrupt(STOP_WITHIN);
+    let bed = start_bed(d);
     let out = floe(d).args(["read", &blob_id]).output().unwrap();
     assert!(
         out.status.success(),
@@ -377,7 +312,7 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     // A malformed ID is explained.
     let (ok, _, err) = run(d, &["read", "not-a-blob-id"]);
     assert!(!ok && err.contains("43 base64url"), "{err}");
-    bed.interrupt();
+    bed.interrupt(STOP_WITHIN);
 }
 
 /// `store-quilt` (paths and blobs, dry run), `list-patches-in-quilt` and `read-quilt` (by
@@ -386,7 +321,7 @@ fn store_read_status_manage_and_resume_through_the_cli() {
 fn quilts_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let _bed = Bed::start(d);
+    let _bed = start_bed(d);
     std::fs::create_dir_all(d.join("site/css")).unwrap();
     let html: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
     let css = b"body { color: teal }".to_vec();
@@ -601,7 +536,7 @@ fn a_load_journal_is_verified_against_the_network() {
     use floe_bench::journal::{self, Line};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let _bed = Bed::start(d);
+    let _bed = start_bed(d);
     let (ok, _, err) = run(
         d,
         &[
@@ -640,9 +575,14 @@ fn a_load_journal_is_verified_against_the_network() {
             _ => None,
         })
         .collect();
-    assert!(!certified.is_empty(), "no store succeeded in 3 s: {lines:?}");
+    assert!(
+        !certified.is_empty(),
+        "no store succeeded in 3 s: {lines:?}"
+    );
     match lines.last() {
-        Some(Line::Summary { wrong, stores_ok, .. }) => {
+        Some(Line::Summary {
+            wrong, stores_ok, ..
+        }) => {
             assert_eq!(*wrong, 0);
             assert!(*stores_ok >= certified.len() as u64);
         }

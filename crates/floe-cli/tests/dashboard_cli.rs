@@ -1,44 +1,20 @@
 //! `floe dashboard` on its own: it starts from the command line, redirects `/` to the
 //! dashboard, is read-only (no upload form), and answers even when its ledger is down.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The child, killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use floe_test_support::proc::free_port;
+use floe_test_support::{Floe, Proc};
 
 #[tokio::test]
 async fn floe_dashboard_serves_read_only_pages() {
     let home = tempfile::tempdir().unwrap();
     let (port, dead) = (free_port(), free_port());
-    let _child = Child(
-        Command::new(env!("CARGO_BIN_EXE_floe"))
-            .args(["dashboard", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--ledger-url", &format!("http://127.0.0.1:{dead}")])
-            .env("HOME", home.path())
-            .env_remove("FLOE_CONFIG")
-            .current_dir(home.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("floe runs"),
-    );
+    let mut dashboard = Floe::new(env!("CARGO_BIN_EXE_floe"), home.path()).command();
+    dashboard
+        .args(["dashboard", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--ledger-url", &format!("http://127.0.0.1:{dead}")]);
+    let _child = Proc::spawn(dashboard, "dashboard", &home.path().join("logs"));
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

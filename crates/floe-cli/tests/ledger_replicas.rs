@@ -13,6 +13,7 @@
 //! Needs the `etcd` binary: `apt-get install etcd-server`. Without it this test fails with that
 //! message (it does not skip).
 
+use floe_test_support::test_seed;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,16 +24,6 @@ use std::time::{Duration, Instant};
 use floe_ledger_client::LedgerClient;
 use floe_ledger_etcd::EtcdMembers;
 use floe_ledger_etcd::members::free_port;
-
-/// `FLOE_TEST_SEED` or a fresh random seed, printed either way.
-fn test_seed(scenario: &str) -> u64 {
-    let seed = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("[{scenario}] seed {seed} (rerun with FLOE_TEST_SEED={seed})");
-    seed
-}
 
 /// One `floe ledger run` replica process.
 struct Replica {

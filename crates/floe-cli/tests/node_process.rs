@@ -3,10 +3,8 @@
 //! receives a stream of sliver uploads and is SIGKILLed while they are in flight. Restarted on
 //! the same config, it must serve every sliver it acknowledged, byte for byte.
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +17,7 @@ use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, EventKind, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
 use floe_node_client::{NodeClient, NodeHttp};
+use floe_test_support::{Proc, free_base_port};
 
 const NODES: usize = 4;
 const N_SHARDS: u16 = 10;
@@ -53,96 +52,6 @@ fn seed(run: u64, tag: &str, i: u64) -> [u8; 32] {
 
 /// One sliver upload: blob, pair, axis, sliver.
 type Upload = (BlobId, SliverPairIndex, SliverType, SliverData);
-
-/// `count` consecutive free loopback ports (probed, then released).
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..50 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > u16::MAX - count {
-            continue;
-        }
-        let held: Vec<_> = (0..count)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == usize::from(count) {
-            return base;
-        }
-    }
-    panic!("no {count} consecutive free ports");
-}
-
-/// A child process, SIGKILLed and reaped when dropped so that a failing test leaves nothing
-/// behind.
-struct Proc {
-    child: Option<Child>,
-    name: String,
-    stderr_path: PathBuf,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, name: &str, logs: &Path) -> Proc {
-        let n = std::fs::read_dir(logs).map(|d| d.count()).unwrap_or(0);
-        let stderr_path = logs.join(format!("{name}-{n}.err"));
-        let child = cmd
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(File::create(logs.join(format!("{name}-{n}.out"))).unwrap())
-            .stderr(File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        Proc {
-            child: Some(child),
-            name: name.into(),
-            stderr_path,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// Wait until `GET {url}` succeeds; panics if the process exits or 30 s pass.
-    async fn wait_healthy(&mut self, http: &reqwest::Client, url: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("{} exited with {status}:\n{}", self.name, self.stderr());
-            }
-            if let Ok(r) = http.get(url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer {url} within 30 s:\n{}",
-                self.name,
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// SIGKILL and reap.
-    fn kill(mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn start_node(dir: &Path, i: usize) -> Proc {
     let mut cmd = floe();
@@ -215,7 +124,7 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let base = free_ports(NODES as u16 + 1);
+    let base = free_base_port(NODES as u16 + 1);
     let ledger_port = base + NODES as u16;
     checked(
         floe()

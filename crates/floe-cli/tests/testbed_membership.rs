@@ -4,120 +4,47 @@
 //! still leaving; and the operator's path,
 //! `floe node keygen | register | set-weight | deregister`, against the testbed's ledger.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use floe_test_support::{Bed, Floe, wait_for};
 use serde_json::Value;
 
-fn floe(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
-    c.current_dir(dir)
-        .env_remove("FLOE_CONFIG")
-        .env("HOME", dir);
-    c
-}
-
-/// `floe testbed` on `data_dir`, killed when dropped.
-struct Bed(Child);
-
-impl Bed {
-    fn start(dir: &Path, data_dir: &Path) -> Self {
-        let mut child = floe(dir)
-            .args(["testbed", "--data-dir"])
-            .arg(data_dir)
-            .args([
-                "--nodes",
-                "4",
-                "--n-shards",
-                "40",
-                "--epoch-duration",
-                "4s",
-                "--base-port",
-                "0",
-                "--no-daemon",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("testbed> {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the testbed printed `ready` within 60 s");
-            if line == "ready" {
-                break;
-            }
-        }
-        Self(child)
-    }
-
-    /// Ctrl-C, and the process must exit cleanly.
-    fn interrupt(mut self) {
-        let pid = self.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                assert!(status.success(), "testbed exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "testbed did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn cli(dir: &Path) -> Floe {
+    Floe::new(env!("CARGO_BIN_EXE_floe"), dir)
 }
 
 fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = floe(dir).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(dir).run(args)
 }
 
 fn json(dir: &Path, args: &[&str]) -> Value {
-    let (ok, out, err) = run(dir, args);
-    assert!(ok, "floe {args:?} failed: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("floe {args:?}: {e}: {out}"))
+    cli(dir).json(args)
 }
 
-/// Poll `f` every 300 ms until it returns `Some`, for at most `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            println!("{what}: after {:.1} s", start.elapsed().as_secs_f64());
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+/// `floe testbed` on `data_dir`: four nodes, 40 shards, 4 s epochs, no daemon; its output
+/// echoed as `testbed> …`.
+fn start_bed(dir: &Path, data_dir: &Path) -> Bed {
+    let data_dir = data_dir.to_string_lossy();
+    let args = [
+        "--data-dir",
+        &data_dir,
+        "--nodes",
+        "4",
+        "--n-shards",
+        "40",
+        "--epoch-duration",
+        "4s",
+        "--base-port",
+        "0",
+        "--no-daemon",
+    ];
+    Bed::start(&cli(dir), &args, true)
 }
+
+/// How long a testbed may take to stop on Ctrl-C (a membership change may be in flight).
+const STOP_WITHIN: Duration = Duration::from_secs(30);
 
 /// A raw HTTP/1.1 request; the status code.
 fn http_status(url: &str, method: &str, path: &str, auth: Option<&str>) -> u16 {
@@ -212,7 +139,7 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         "{err}"
     );
 
-    let bed = Bed::start(d, &data);
+    let bed = start_bed(d, &data);
     let control: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("control.json")).unwrap()).unwrap();
     {
@@ -372,9 +299,9 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     assert!(!ok && err.contains("floe node keygen"), "{err}");
 
     // Stopped and resumed, the testbed does not start the removed node again.
-    bed.interrupt();
+    bed.interrupt(STOP_WITHIN);
     assert!(!data.join("control.json").exists(), "control.json removed");
-    let bed = Bed::start(d, &data);
+    let bed = start_bed(d, &data);
     let nodes = net.nodes();
     assert_eq!(nodes.len(), 5);
     assert_eq!(nodes[0]["running"], false);
@@ -389,8 +316,8 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     assert!(held > 0, "node 2 holds shards before its removal");
     let removed = net.testbed(&["remove-node", "2"]);
     assert_eq!(removed["index"], 2, "{removed}");
-    bed.interrupt();
-    let bed = Bed::start(d, &data);
+    bed.interrupt(STOP_WITHIN);
+    let bed = start_bed(d, &data);
     let n2 = net.nodes()[2].clone();
     assert!(
         n2["running"] == true && n2["removed"] == true,

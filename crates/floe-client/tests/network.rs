@@ -1,6 +1,7 @@
 //! The client against a real local network: a ledger and seven storage nodes on loopback
 //! sockets (n = 10 shards, f = 3), each with its own fjall store.
 
+use floe_test_support::{data, test_seed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,25 +14,9 @@ use floe_ledger::AccountKey;
 use floe_node::config::Limits;
 use floe_node_storage::NodeStore;
 use floe_testbed::{Testbed, TestbedOptions};
-use rand::{RngCore, SeedableRng};
 
 const NODES: usize = 7;
 const N: u16 = 10;
-
-fn seed() -> u64 {
-    let s = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
-    s
-}
-
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
 
 async fn network(epoch_ms: u64) -> (tempfile::TempDir, Testbed, Client) {
     network_with(epoch_ms, N).await
@@ -129,7 +114,7 @@ async fn nodes_holding_f(client: &Client, bed: &Testbed) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trips_of_edge_sizes_and_reads_with_f_shards_down() {
-    let seed = seed();
+    let seed = test_seed("round_trips_of_edge_sizes_and_reads_with_f_shards_down");
     let (_dir, mut bed, client) = network(3_600_000).await;
     let (_, committee) = client.committee().await.unwrap();
     // Symbol-size boundaries: a blob of k·(source symbols) bytes fills symbols exactly.
@@ -191,7 +176,7 @@ async fn round_trips_of_edge_sizes_and_reads_with_f_shards_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_serving_wrong_slivers_is_detected_and_never_returned() {
-    let seed = seed();
+    let seed = test_seed("a_node_serving_wrong_slivers_is_detected_and_never_returned");
     let (_dir, mut bed, client) = network(3_600_000).await;
     let bytes = data(seed, 200_000);
     let id = store(&client, &bytes, &permanent(2))
@@ -262,7 +247,7 @@ async fn a_node_serving_wrong_slivers_is_detected_and_never_returned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_answers_are_distinct_and_lifecycle_operations_work() {
-    let seed = seed();
+    let seed = test_seed("status_answers_are_distinct_and_lifecycle_operations_work");
     let (_dir, bed, client) = network(3_600_000).await;
     // Does not exist.
     let missing = BlobId([9; 32]);
@@ -402,7 +387,7 @@ async fn status_answers_are_distinct_and_lifecycle_operations_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_ranges_read_only_what_is_asked_and_bad_ranges_are_refused() {
-    let seed = seed();
+    let seed = test_seed("byte_ranges_read_only_what_is_asked_and_bad_ranges_are_refused");
     let (_dir, bed, client) = network(3_600_000).await;
     let bytes = data(seed, 300_001);
     let id = store(&client, &bytes, &permanent(1))
@@ -425,7 +410,7 @@ async fn byte_ranges_read_only_what_is_asked_and_bad_ranges_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_blobs_read_as_expired() {
-    let seed = seed();
+    let seed = test_seed("expired_blobs_read_as_expired");
     let (_dir, bed, client) = network(2_000).await;
     let bytes = data(seed, 10_000);
     let id = store(&client, &bytes, &permanent(1))
@@ -448,7 +433,7 @@ async fn expired_blobs_read_as_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_hangs_stalls_neither_writes_nor_reads() {
-    let seed = seed();
+    let seed = test_seed("a_node_that_hangs_stalls_neither_writes_nor_reads");
     let (_dir, mut bed, _) = network(3_600_000).await;
     // A client that would wait a whole minute for an answer.
     let client = patient_client(&bed, 5);
@@ -532,7 +517,7 @@ async fn freeze(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_more_than_f_shards_silent_a_write_fails_at_once_naming_them() {
-    let seed = seed();
+    let seed = test_seed("with_more_than_f_shards_silent_a_write_fails_at_once_naming_them");
     let (_dir, mut bed, _) = network(3_600_000).await;
     // A client that would retry each node request for minutes before giving up.
     let client = patient_client(&bed, 6);
@@ -594,7 +579,7 @@ async fn with_more_than_f_shards_silent_a_write_fails_at_once_naming_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_50_mib_blob_round_trips() {
-    let seed = seed();
+    let seed = test_seed("a_50_mib_blob_round_trips");
     // At n = 10 the largest blob is 1.8 MB (65535-byte symbols); n = 100 allows 149 MB.
     let (_dir, bed, client) = network_with(3_600_000, 100).await;
     let bytes = data(seed, 50 << 20);

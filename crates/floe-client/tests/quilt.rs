@@ -3,6 +3,7 @@
 //! their columns; with a column's node down, the column is rebuilt from decoding symbols, and
 //! with rebuilding turned off the whole quilt is read instead.
 
+use floe_test_support::{data, test_seed};
 use std::sync::Arc;
 
 use floe_client::{Client, ClientConfig, Lifetime, NoProgress, StoreOptions};
@@ -10,22 +11,6 @@ use floe_core::quilt::{QuiltPatchInput, Tags};
 use floe_core::{SliverIndex, SliverType};
 use floe_ledger::AccountKey;
 use floe_testbed::{Testbed, TestbedOptions};
-use rand::{RngCore, SeedableRng};
-
-fn seed() -> u64 {
-    let s = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
-    s
-}
-
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
 
 async fn network() -> (tempfile::TempDir, Testbed, Client) {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +37,7 @@ async fn network() -> (tempfile::TempDir, Testbed, Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patches_read_from_their_columns_and_survive_a_missing_column() {
-    let seed = seed();
+    let seed = test_seed("patches_read_from_their_columns_and_survive_a_missing_column");
     let (_dir, mut bed, client) = network().await;
     // n = 10: s = 7 columns, so up to 6 patches; sizes make some patches span several columns.
     let files: Vec<(String, Tags, Vec<u8>)> = [

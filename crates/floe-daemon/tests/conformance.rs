@@ -7,6 +7,7 @@
 //! published document is itself wrong; `tests/walrus-openapi/PATCHES.md` explains each patch.
 //! schemathesis must be installed (`python3 -m pip install schemathesis`; `.ci/run` does it).
 
+use floe_test_support::test_seed;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -19,15 +20,6 @@ use tokio::net::TcpListener;
 
 /// Checks run on every answer.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,response_schema_conformance";
-
-fn seed() -> u64 {
-    let s = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
-    s
-}
 
 fn spec(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -84,7 +76,7 @@ fn run(spec: &PathBuf, url: &str, seed: u64, examples: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_and_a_node_conform_to_walruss_published_specs() {
-    let seed = seed();
+    let seed = test_seed("the_daemon_and_a_node_conform_to_walruss_published_specs");
     let dir = tempfile::tempdir().unwrap();
     let bed = Testbed::start(
         dir.path(),

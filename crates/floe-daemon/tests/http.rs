@@ -16,7 +16,7 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
-    let seed = seed();
+    let seed = test_seed("stores_and_reads_with_ranges_headers_limits_cors_and_metrics");
     let (_dir, bed, client) = network().await;
     let http = reqwest::Client::new();
     let daemon = Daemon::start(
@@ -447,7 +447,9 @@ async fn stores_and_reads_with_ranges_headers_limits_cors_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_sends_and_shares_objects_authenticates_and_reports_missing_confirmations() {
-    let seed = seed();
+    let seed = test_seed(
+        "deletes_sends_and_shares_objects_authenticates_and_reports_missing_confirmations",
+    );
     let (_dir, mut bed, client) = network().await;
     let http = reqwest::Client::new();
     let daemon = Daemon::start(

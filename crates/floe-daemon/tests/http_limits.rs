@@ -28,7 +28,7 @@ async fn slivers_served(bed: &Testbed) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_of_one_blob_share_one_read() {
-    let seed = seed();
+    let seed = test_seed("concurrent_reads_of_one_blob_share_one_read");
     let (_dir, bed, client) = network().await;
     let http = reqwest::Client::new();
     let daemon = Daemon::start(&client, DaemonOptions::default()).await;
@@ -75,7 +75,8 @@ async fn concurrent_reads_of_one_blob_share_one_read() {
 /// `floe bench e2e`, a third of 1000 such GETs ended in 503 after 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_readers_of_small_blobs_under_a_saturated_cap_each_read_their_own_row() {
-    let seed = seed();
+    let seed =
+        test_seed("many_readers_of_small_blobs_under_a_saturated_cap_each_read_their_own_row");
     let (_dir, bed, client) = network().await;
     const READERS: u64 = 120;
     let mut stored = Vec::new();

@@ -51,7 +51,7 @@ async fn put_quilt(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quilts_are_stored_from_multipart_and_patches_read_with_their_headers() {
-    let seed = seed();
+    let seed = test_seed("quilts_are_stored_from_multipart_and_patches_read_with_their_headers");
     let (_dir, bed, client) = network().await;
     let http = reqwest::Client::new();
     let daemon = Daemon::start(

@@ -43,7 +43,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("assembly", &["floe-testbed", "floe-bench"]),
-    ("binary and tooling", &["floe-cli", "floe-tidy"]),
+    (
+        "binary and tooling",
+        &["floe-cli", "floe-tidy", "floe-test-support"],
+    ),
 ];
 
 /// Crates the pure core must not depend on: it does no I/O and runs no tasks.

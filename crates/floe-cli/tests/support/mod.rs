@@ -8,9 +8,8 @@
 pub mod faults;
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,10 +20,10 @@ use floe_ledger::api_types::SystemInfo;
 use floe_ledger_client::LedgerClient;
 use floe_node::config::Limits;
 use floe_node_client::NodeClient;
+pub use floe_test_support::{Proc, Stop, free_base_port, random_bytes, rng, test_seed};
 use floe_testbed::{Testbed, TestbedOptions, TestbedState};
+use rand::Rng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// Storage nodes of every network.
 pub const NODES: usize = 7;
@@ -35,29 +34,6 @@ pub const N_SHARDS: u16 = 10;
 /// timing (kills during in-flight stores) should not depend on a neighbour's load.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The suite's seed: `FLOE_TEST_SEED` or a fresh random one, printed either way.
-pub fn test_seed(scenario: &str) -> u64 {
-    let seed = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("[{scenario}] seed {seed} (rerun with FLOE_TEST_SEED={seed})");
-    seed
-}
-
-/// A deterministic generator for one purpose (`tag`) of a scenario.
-pub fn rng(seed: u64, tag: &str) -> ChaCha8Rng {
-    let h =
-        floe_core::merkle::blake2b256(&[b"floe-fault-suite", tag.as_bytes(), &seed.to_le_bytes()]);
-    ChaCha8Rng::from_seed(h)
-}
-
-pub fn random_bytes(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rng.fill_bytes(&mut v);
-    v
-}
-
 /// A size mostly small (≤ 16 KiB), sometimes up to 256 KiB.
 pub fn small_size(rng: &mut impl Rng) -> usize {
     if rng.random_ratio(1, 10) {
@@ -65,154 +41,6 @@ pub fn small_size(rng: &mut impl Rng) -> usize {
     } else {
         rng.random_range(1..=16 << 10)
     }
-}
-
-/// How to stop a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
-    /// SIGTERM, then wait for a clean exit.
-    Term,
-    /// SIGKILL.
-    Kill,
-}
-
-/// A child process; SIGKILLed and reaped when dropped.
-pub struct Proc {
-    child: Option<Child>,
-    name: String,
-    stderr_path: PathBuf,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, name: &str, logs: &Path) -> Proc {
-        // The how-manyth start of this process: `{name}-{n}.out` / `.err`.
-        let n = std::fs::read_dir(logs)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| {
-                        let f = e.file_name().to_string_lossy().into_owned();
-                        f.strip_prefix(&format!("{name}-"))
-                            .and_then(|rest| rest.strip_suffix(".err"))
-                            .is_some_and(|k| k.parse::<u32>().is_ok())
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        let stderr_path = logs.join(format!("{name}-{n}.err"));
-        let child = cmd
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(File::create(logs.join(format!("{name}-{n}.out"))).unwrap())
-            .stderr(File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        Proc {
-            child: Some(child),
-            name: name.into(),
-            stderr_path,
-        }
-    }
-
-    fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Wait until `GET url` succeeds; panics if the process exits or 30 s pass.
-    async fn wait_healthy(&mut self, http: &reqwest::Client, url: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "{} exited with {status}:\n{}",
-                    self.name,
-                    self.stderr_tail()
-                );
-            }
-            if let Ok(r) = http.get(url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer {url} within 30 s:\n{}",
-                self.name,
-                self.stderr_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// Stop the process and reap it. SIGTERM must lead to a clean exit within 15 s.
-    async fn stop(mut self, how: Stop) {
-        let mut child = self.child.take().unwrap();
-        match how {
-            Stop::Kill => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
-            Stop::Term => {
-                let pid = child.id().to_string();
-                let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-                assert!(sent.success(), "kill -TERM {pid} failed");
-                let deadline = Instant::now() + Duration::from_secs(15);
-                let status = loop {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        break status;
-                    }
-                    if Instant::now() > deadline {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        panic!("{} did not exit within 15 s of SIGTERM", self.name);
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                };
-                assert!(
-                    status.success(),
-                    "{} exited with {status} after SIGTERM:\n{}",
-                    self.name,
-                    self.stderr_tail()
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `count` consecutive free loopback ports below the ephemeral range, so that while a node
-/// is down its port cannot become the source port of some outgoing connection (which would
-/// keep the restarted node from listening on it).
-fn free_base_port(count: u16) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (from, to) = if low > 10_000 + 2 * count {
-        (10_000, low - count)
-    } else {
-        (1024, low.max(1024 + 2 * count) - count)
-    };
-    let mut r = rand::rng();
-    for _ in 0..200 {
-        let base = r.random_range(from..to);
-        let held: Vec<_> = (0..count)
-            .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == usize::from(count) {
-            return base;
-        }
-    }
-    panic!("no {count} consecutive free ports in {from}..{to}");
 }
 
 fn floe() -> Command {
@@ -523,15 +351,10 @@ impl Net {
     /// (Used by the dashboard's browser test, not by every scenario file.)
     #[allow(dead_code)]
     pub fn signal_node(&self, i: usize, signal: &str) {
-        let child = self.nodes[i]
+        let node = self.nodes[i]
             .as_ref()
-            .and_then(|p| p.child.as_ref())
             .unwrap_or_else(|| panic!("node {i} is not running"));
-        let sent = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill {signal} node {i} failed");
+        node.signal(signal.trim_start_matches('-'));
     }
 
     pub fn is_running(&self, i: usize) -> bool {

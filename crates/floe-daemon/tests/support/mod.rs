@@ -2,6 +2,9 @@
 //! small request helpers. Each test file uses only some of them.
 #![allow(dead_code)]
 
+// Not every test file that includes this module draws data.
+#[allow(unused_imports)]
+pub use floe_test_support::{data, test_seed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use floe_client::{Client, ClientConfig};
@@ -9,27 +12,11 @@ use floe_daemon::DaemonOptions;
 use floe_ledger::AccountKey;
 use floe_node::config::Limits;
 use floe_testbed::{Testbed, TestbedOptions};
-use rand::{RngCore, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-pub fn seed() -> u64 {
-    let s = std::env::var("FLOE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("seed {s} (set FLOE_TEST_SEED to repeat)");
-    s
-}
-
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
 
 pub async fn network() -> (tempfile::TempDir, Testbed, Client) {
     let dir = tempfile::tempdir().unwrap();
