@@ -16,7 +16,7 @@ use floe_core::metadata::derive_blob_id;
 use floe_core::{BlobId, EncodingConfig, EncodingType, ObjectId};
 use floe_crypto::{
     BlobPersistenceType, Certificate, CommitteeMember, CommitteeWeights, Confirmation,
-    ProofOfPossession, ProtocolKeyPair, SignedMessage,
+    ProtocolKeyPair, SignedMessage,
 };
 use floe_ledger::{AccountKey, EventKind, GenesisConfig, GenesisNode, LedgerState, TxKind};
 use floe_ledger_service::{Ledger, OpenError, ReplicaOptions, SystemClock};
@@ -70,28 +70,24 @@ pub fn run(args: LedgerBench) -> Result<()> {
     let ops: Vec<AccountKey> = (0..args.nodes)
         .map(|i| AccountKey::from_seed(&seed("bench-op", i as u64)))
         .collect();
-    let genesis = GenesisConfig {
-        version: 1,
-        n_shards: args.n_shards,
-        epoch_duration_ms: 24 * 3600 * 1000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: keys
-            .iter()
+    let genesis = GenesisConfig::new(
+        args.n_shards,
+        24 * 3600 * 1000,
+        floe_ledger_service::Clock::now_ms(&SystemClock),
+        keys.iter()
             .zip(&ops)
             .enumerate()
-            .map(|(i, (k, op))| GenesisNode {
-                name: format!("bench-{i}"),
-                network_address: format!("127.0.0.1:{}", 30000 + i),
-                protocol_key: *k.public_key(),
-                proof_of_possession: ProofOfPossession::create(k, 0, &op.address().0),
-                owner: op.address(),
-                capacity: u64::MAX / (args.nodes as u64 * 2),
-                weight: 1,
-                network_public_key: None,
+            .map(|(i, (k, op))| {
+                GenesisNode::new(
+                    format!("bench-{i}"),
+                    format!("127.0.0.1:{}", 30000 + i),
+                    k,
+                    op,
+                    u64::MAX / (args.nodes as u64 * 2),
+                )
             })
             .collect(),
-    };
+    );
     let state = LedgerState::genesis(&genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Committee order → key, and the smallest quorum prefix.
     let committee: Vec<(usize, u16)> = state

@@ -34,9 +34,7 @@ use floe_core::{
     BlobId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex, Sliver,
     SliverPairIndex, SliverType,
 };
-use floe_crypto::{
-    Certificate, CommitteeMember, CommitteeWeights, ProofOfPossession, ProtocolKeyPair,
-};
+use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights, ProtocolKeyPair};
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, EventKind, GenesisConfig, GenesisNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
@@ -236,28 +234,23 @@ impl Cluster {
             std::fs::write(dir.join("keys.json"), serde_json::to_string(&file)?)?;
             let upstream = format!("http://{}", real.local_addr()?);
             traffic.push(proxy::spawn(proxy, upstream, http.clone()));
-            genesis_nodes.push(GenesisNode {
-                name: format!("node-{i}"),
-                network_address: address.clone(),
-                protocol_key: *key.public_key(),
-                proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
-                owner: op.address(),
-                capacity: 1 << 42,
-                weight: 1,
-                network_public_key: None,
-            });
+            genesis_nodes.push(GenesisNode::new(
+                format!("node-{i}"),
+                address.clone(),
+                &key,
+                &op,
+                1 << 42,
+            ));
             public.push(address);
             inner.push(real.local_addr()?.to_string());
             listeners.push(real);
         }
-        let genesis = GenesisConfig {
-            version: 1,
-            n_shards: n,
-            epoch_duration_ms: 24 * 3_600_000,
-            genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-            max_epochs_ahead: 53,
-            nodes: genesis_nodes,
-        };
+        let genesis = GenesisConfig::new(
+            n,
+            24 * 3_600_000,
+            floe_ledger_service::Clock::now_ms(&SystemClock),
+            genesis_nodes,
+        );
         let ledger = Ledger::open(&root.join("ledger"), genesis, Arc::new(SystemClock))
             .context("open the ledger")?;
         let ll = TcpListener::bind("127.0.0.1:0").await?;

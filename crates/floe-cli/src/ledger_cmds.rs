@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry};
 use floe_ledger_etcd::EtcdLogConfig;
 use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
@@ -147,12 +147,13 @@ fn init(args: InitArgs) -> Result<()> {
         _ => bail!("give either --committee FILE or --generate N (N > 0)"),
     };
     let config = GenesisConfig {
-        version: 1,
-        n_shards: args.n_shards,
-        epoch_duration_ms: args.epoch_duration,
-        genesis_time_ms: args.genesis_time_ms.unwrap_or_else(now_ms),
         max_epochs_ahead: args.max_epochs_ahead,
-        nodes,
+        ..GenesisConfig::new(
+            args.n_shards,
+            args.epoch_duration,
+            args.genesis_time_ms.unwrap_or_else(now_ms),
+            nodes,
+        )
     };
     // Check it the way the ledger will.
     let state =
@@ -196,16 +197,10 @@ fn generate_nodes(args: &InitArgs, n: usize) -> Result<Vec<GenesisNode>> {
         let path = args.keys_dir.join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&keys)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        nodes.push(GenesisNode {
-            name,
-            network_address,
-            protocol_key: *bls.public_key(),
-            proof_of_possession: ProofOfPossession::create(&bls, 0, &account.address().0),
-            owner: account.address(),
-            capacity: args.capacity,
-            weight: 1,
-            network_public_key: Some(network.public_key()),
-        });
+        nodes.push(
+            GenesisNode::new(name, network_address, &bls, &account, args.capacity)
+                .with_network_key(Some(network.public_key())),
+        );
     }
     Ok(nodes)
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_core::{EncodingConfig, EncodingType, ObjectId, compute_metadata};
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, BlobStatus, EventKind, GenesisConfig, GenesisNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
 use floe_ledger_service::{Ledger, SystemClock};
@@ -19,26 +19,21 @@ async fn start() -> (String, tempfile::TempDir) {
         .map(|i| {
             let k = ProtocolKeyPair::from_seed(&seed("bls", i));
             let op = AccountKey::from_seed(&seed("op", i));
-            GenesisNode {
-                name: format!("n{i}"),
-                network_address: format!("127.0.0.1:{}", 40000 + i),
-                protocol_key: *k.public_key(),
-                proof_of_possession: ProofOfPossession::create(&k, 0, &op.address().0),
-                owner: op.address(),
-                capacity: 1 << 40,
-                weight: 1,
-                network_public_key: None,
-            }
+            GenesisNode::new(
+                format!("n{i}"),
+                format!("127.0.0.1:{}", 40000 + i),
+                &k,
+                &op,
+                1 << 40,
+            )
         })
         .collect();
-    let genesis = GenesisConfig {
-        version: 1,
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
+    let genesis = GenesisConfig::new(
+        10,
+        3_600_000,
+        floe_ledger_service::Clock::now_ms(&SystemClock),
         nodes,
-    };
+    );
     let ledger = Ledger::open(dir.path(), genesis, Arc::new(SystemClock)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 
 use floe_core::metadata::derive_blob_id;
 use floe_core::{BlobId, EncodingConfig, EncodingType, ObjectId, compute_metadata};
-use floe_crypto::{
-    BlobPersistenceType, Certificate, Confirmation, ProofOfPossession, ProtocolKeyPair,
-    SignedMessage,
-};
+use floe_crypto::{BlobPersistenceType, Certificate, Confirmation, ProtocolKeyPair, SignedMessage};
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, SignedTransaction, TxKind};
 use floe_ledger_service::{Ledger, OpenError, SystemClock};
 use reqwest::StatusCode;
@@ -48,26 +45,16 @@ impl TestNet {
             .enumerate()
             .map(|(i, k)| {
                 let op = AccountKey::from_seed(&seed("operator", i as u64));
-                GenesisNode {
-                    name: format!("node-{i}"),
-                    network_address: format!("127.0.0.1:{}", 31000 + i),
-                    protocol_key: *k.public_key(),
-                    proof_of_possession: ProofOfPossession::create(k, 0, &op.address().0),
-                    owner: op.address(),
-                    capacity: 1 << 40,
-                    weight: 1,
-                    network_public_key: None,
-                }
+                GenesisNode::new(
+                    format!("node-{i}"),
+                    format!("127.0.0.1:{}", 31000 + i),
+                    k,
+                    &op,
+                    1 << 40,
+                )
             })
             .collect();
-        let config = GenesisConfig {
-            version: 1,
-            n_shards,
-            epoch_duration_ms,
-            genesis_time_ms: now_ms(),
-            max_epochs_ahead: 53,
-            nodes,
-        };
+        let config = GenesisConfig::new(n_shards, epoch_duration_ms, now_ms(), nodes);
         let genesis_state = LedgerState::genesis(&config).expect("valid genesis");
         let keys = genesis_state
             .committee()

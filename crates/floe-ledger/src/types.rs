@@ -5,8 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use floe_core::{BlobId, EncodingType, Epoch, ObjectId};
-use floe_crypto::{NetworkPublicKey, ProofOfPossession, ProtocolPublicKey};
+use floe_crypto::{NetworkPublicKey, ProofOfPossession, ProtocolKeyPair, ProtocolPublicKey};
 use serde::{Deserialize, Serialize};
+
+use crate::tx::AccountKey;
 
 /// Default bound on how far ahead storage may be bought (as on Walrus Mainnet).
 pub const DEFAULT_MAX_EPOCHS_AHEAD: u32 = 53;
@@ -186,6 +188,58 @@ pub struct GenesisConfig {
 
 fn default_max_epochs_ahead() -> u32 {
     DEFAULT_MAX_EPOCHS_AHEAD
+}
+
+/// The format version of the genesis file this build writes.
+pub const GENESIS_VERSION: u32 = 1;
+
+impl GenesisNode {
+    /// A node of weight 1 serving plain HTTP, whose operator `owner` proves possession of
+    /// `key` for epoch 0.
+    pub fn new(
+        name: impl Into<String>,
+        network_address: impl Into<String>,
+        key: &ProtocolKeyPair,
+        owner: &AccountKey,
+        capacity: u64,
+    ) -> Self {
+        let address = owner.address();
+        Self {
+            name: name.into(),
+            network_address: network_address.into(),
+            protocol_key: *key.public_key(),
+            proof_of_possession: ProofOfPossession::create(key, 0, &address.0),
+            owner: address,
+            capacity,
+            weight: 1,
+            network_public_key: None,
+        }
+    }
+
+    /// With this network (TLS) key; `None` keeps plain HTTP.
+    pub fn with_network_key(mut self, key: Option<NetworkPublicKey>) -> Self {
+        self.network_public_key = key;
+        self
+    }
+}
+
+impl GenesisConfig {
+    /// A genesis of the current version with the default storage horizon.
+    pub fn new(
+        n_shards: u16,
+        epoch_duration_ms: u64,
+        genesis_time_ms: u64,
+        nodes: Vec<GenesisNode>,
+    ) -> Self {
+        Self {
+            version: GENESIS_VERSION,
+            n_shards,
+            epoch_duration_ms,
+            genesis_time_ms,
+            max_epochs_ahead: DEFAULT_MAX_EPOCHS_AHEAD,
+            nodes,
+        }
+    }
 }
 
 /// Bought storage: `size` encoded bytes for epochs `[start_epoch, end_epoch)`.

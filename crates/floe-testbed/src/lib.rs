@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_crypto::ProtocolKeyPair;
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode};
 use floe_ledger_service::{Clock, Ledger, SystemClock};
@@ -345,24 +345,20 @@ impl Testbed {
                 disable_tls: o.disable_tls,
             };
             let network_public_key = files.write(o.seed, i)?;
-            nodes.push(GenesisNode {
-                name: format!("node-{i}"),
-                network_address: address.clone(),
-                protocol_key: *key.public_key(),
-                proof_of_possession: ProofOfPossession::create(&key, 0, &account.address().0),
-                owner: account.address(),
-                capacity: 1 << 40,
-                weight: 1,
-                network_public_key,
-            });
+            nodes.push(
+                GenesisNode::new(
+                    format!("node-{i}"),
+                    address.clone(),
+                    &key,
+                    &account,
+                    1 << 40,
+                )
+                .with_network_key(network_public_key),
+            );
         }
         let genesis = GenesisConfig {
-            version: 1,
-            n_shards: o.n_shards,
-            epoch_duration_ms: o.epoch_duration_ms,
-            genesis_time_ms: SystemClock.now_ms(),
             max_epochs_ahead: o.max_epochs_ahead,
-            nodes,
+            ..GenesisConfig::new(o.n_shards, o.epoch_duration_ms, SystemClock.now_ms(), nodes)
         };
         write(
             &dir.join("genesis.json"),

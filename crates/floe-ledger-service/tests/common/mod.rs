@@ -5,7 +5,7 @@
 
 use floe_core::EncodingType;
 use floe_core::metadata::derive_blob_id;
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
 use floe_ledger_service::SystemClock;
 
@@ -18,23 +18,12 @@ pub fn seed(tag: &str, i: u64) -> [u8; 32] {
 pub fn genesis() -> GenesisConfig {
     let key = ProtocolKeyPair::from_seed(&seed("bls", 0));
     let op = AccountKey::from_seed(&seed("op", 0));
-    GenesisConfig {
-        version: 1,
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: vec![GenesisNode {
-            name: "n".into(),
-            network_address: "127.0.0.1:1".into(),
-            protocol_key: *key.public_key(),
-            proof_of_possession: ProofOfPossession::create(&key, 0, &op.address().0),
-            owner: op.address(),
-            capacity: 1 << 50,
-            weight: 1,
-            network_public_key: None,
-        }],
-    }
+    GenesisConfig::new(
+        10,
+        3_600_000,
+        floe_ledger_service::Clock::now_ms(&SystemClock),
+        vec![GenesisNode::new("n", "127.0.0.1:1", &key, &op, 1 << 50)],
+    )
 }
 
 /// Reserve and register a 10-byte deletable blob until epoch 3, whose root is

@@ -138,28 +138,13 @@ mod tests {
     use super::*;
     use crate::tx::AccountKey;
     use crate::types::{GenesisConfig, GenesisNode};
-    use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+    use floe_crypto::ProtocolKeyPair;
 
     fn one_node_genesis() -> GenesisConfig {
         let key = ProtocolKeyPair::from_seed(&[1; 32]);
-        let owner = AccountKey::from_seed(&[2; 32]).address();
-        GenesisConfig {
-            version: 1,
-            n_shards: 10,
-            epoch_duration_ms: 1000,
-            genesis_time_ms: 1_000_000,
-            max_epochs_ahead: 53,
-            nodes: vec![GenesisNode {
-                name: "node-0".into(),
-                network_address: "127.0.0.1:20000".into(),
-                protocol_key: *key.public_key(),
-                proof_of_possession: ProofOfPossession::create(&key, 0, &owner.0),
-                owner,
-                capacity: 1 << 40,
-                weight: 1,
-                network_public_key: None,
-            }],
-        }
+        let owner = AccountKey::from_seed(&[2; 32]);
+        let node = GenesisNode::new("node-0", "127.0.0.1:20000", &key, &owner, 1 << 40);
+        GenesisConfig::new(10, 1000, 1_000_000, vec![node])
     }
 
     /// The checks notice counters that do not match the events, and an event that names a blob

@@ -3,8 +3,8 @@
 
 use floe_core::{BlobId, EncodingConfig, ObjectId, compute_metadata};
 use floe_crypto::{
-    BlobPersistenceType, Certificate, Confirmation, InvalidBlobIdBody, ProofOfPossession,
-    ProtocolKeyPair, ProtocolMessage, SignedMessage,
+    BlobPersistenceType, Certificate, Confirmation, InvalidBlobIdBody, ProtocolKeyPair,
+    ProtocolMessage, SignedMessage,
 };
 use floe_ledger::{
     AccountKey, BlobStatus, Event, EventKind, GenesisConfig, GenesisNode, LedgerState, LogEntry,
@@ -38,25 +38,17 @@ pub fn genesis_config(
         .iter()
         .zip(&ops)
         .enumerate()
-        .map(|(i, (k, op))| GenesisNode {
-            name: format!("node-{i}"),
-            network_address: format!("127.0.0.1:{}", 20000 + i),
-            protocol_key: *k.public_key(),
-            proof_of_possession: ProofOfPossession::create(k, 0, &op.address().0),
-            owner: op.address(),
-            capacity,
-            weight: 1,
-            network_public_key: None,
+        .map(|(i, (k, op))| {
+            GenesisNode::new(
+                format!("node-{i}"),
+                format!("127.0.0.1:{}", 20000 + i),
+                k,
+                op,
+                capacity,
+            )
         })
         .collect();
-    let config = GenesisConfig {
-        version: 1,
-        n_shards,
-        epoch_duration_ms: 1000,
-        genesis_time_ms: 1_000_000,
-        max_epochs_ahead: 53,
-        nodes,
-    };
+    let config = GenesisConfig::new(n_shards, 1000, 1_000_000, nodes);
     (config, keys, ops)
 }
 

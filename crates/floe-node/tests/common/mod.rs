@@ -13,10 +13,7 @@ use floe_core::{
     BlobId, BlobMetadataWithId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex,
     Sliver, SliverPair, encode,
 };
-use floe_crypto::{
-    Certificate, CommitteeMember, CommitteeWeights, ProofOfPossession, ProtocolKeyPair,
-    SignedMessage,
-};
+use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights, ProtocolKeyPair, SignedMessage};
 use floe_ledger::api_types::SystemInfo;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
@@ -80,29 +77,22 @@ impl Cluster {
             listeners.push(l);
             addresses.push(address);
         }
-        let genesis = GenesisConfig {
-            version: 1,
+        let genesis = GenesisConfig::new(
             n_shards,
             epoch_duration_ms,
-            genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-            max_epochs_ahead: 53,
-            nodes: (0..nodes)
-                .map(|i| GenesisNode {
-                    name: format!("node-{i}"),
-                    network_address: addresses[i].clone(),
-                    protocol_key: *keys[i].public_key(),
-                    proof_of_possession: ProofOfPossession::create(
+            floe_ledger_service::Clock::now_ms(&SystemClock),
+            (0..nodes)
+                .map(|i| {
+                    GenesisNode::new(
+                        format!("node-{i}"),
+                        addresses[i].clone(),
                         &keys[i],
-                        0,
-                        &ops[i].address().0,
-                    ),
-                    owner: ops[i].address(),
-                    capacity: 1 << 40,
-                    weight: 1,
-                    network_public_key: None,
+                        &ops[i],
+                        1 << 40,
+                    )
                 })
                 .collect(),
-        };
+        );
         let ledger =
             Ledger::open(&root.path().join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
         ledger.spawn_epoch_clock(Duration::from_millis(50));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_core::BlobId;
-use floe_crypto::{ProofOfPossession, ProtocolKeyPair};
+use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode};
 use floe_ledger_service::{Ledger, SystemClock};
 use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
@@ -29,23 +29,12 @@ pub struct Net {
 
 pub async fn start_ledger(dir: &std::path::Path, key: &ProtocolKeyPair, op: &AccountKey) -> String {
     // One node holding every shard: its confirmation alone is a quorum.
-    let genesis = GenesisConfig {
-        version: 1,
-        n_shards: N,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: floe_ledger_service::Clock::now_ms(&SystemClock),
-        max_epochs_ahead: 53,
-        nodes: vec![GenesisNode {
-            name: "node-0".into(),
-            network_address: "127.0.0.1:0".into(),
-            protocol_key: *key.public_key(),
-            proof_of_possession: ProofOfPossession::create(key, 0, &op.address().0),
-            owner: op.address(),
-            capacity: 1 << 40,
-            weight: 1,
-            network_public_key: None,
-        }],
-    };
+    let genesis = GenesisConfig::new(
+        N,
+        3_600_000,
+        floe_ledger_service::Clock::now_ms(&SystemClock),
+        vec![GenesisNode::new("node-0", "127.0.0.1:0", key, op, 1 << 40)],
+    );
     let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
