@@ -34,6 +34,16 @@ fn start_bed(dir: &Path) -> Bed {
 /// How long a testbed may take to stop on Ctrl-C.
 const STOP_WITHIN: Duration = Duration::from_secs(20);
 
+/// What storing leaves for the steps after it.
+struct Stored {
+    payload: Vec<u8>,
+    blob_id: String,
+    object_id: String,
+    /// The empty blob's object (shared by [`shared_blobs`]).
+    empty_object: String,
+}
+
+/// The user's whole path through the CLI, as named steps on one testbed.
 #[test]
 fn store_read_status_manage_and_resume_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,6 +54,30 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     assert!(err.contains("floe testbed"), "{err}");
 
     let bed = start_bed(d);
+    let s = store_and_read(d);
+    lifetimes_are_checked(d);
+    status_list_and_extend(d, &s);
+    shared_blobs(d, &s);
+    the_daemon_serves_the_same_network(d, &s);
+
+    // Ctrl-C, resume: the blob is still there.
+    bed.interrupt(STOP_WITHIN);
+    let bed = start_bed(d);
+    let out = floe(d).args(["read", &s.blob_id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, s.payload);
+
+    delete_and_bad_ids(d, &s);
+    bed.interrupt(STOP_WITHIN);
+}
+
+/// Store two files (one empty), check the ID against the offline computation, read to
+/// stdout and to a file, and store again (a no-op that says so).
+fn store_and_read(d: &Path) -> Stored {
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
     std::fs::write(d.join("a.bin"), &payload).unwrap();
     std::fs::write(d.join("empty.bin"), b"").unwrap();
@@ -89,9 +123,22 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         "{again}"
     );
 
-    // --earliest-expiry-time: 1 h epochs, so 150 min from now ends 3 epochs after this one
-    // (the testbed's first epoch began seconds ago); the past, beyond the network's 53 epochs,
-    // and together with --epochs are refused with what to do.
+    let empty_object = stored[1]["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Stored {
+        payload,
+        blob_id,
+        object_id,
+        empty_object,
+    }
+}
+
+/// `--earliest-expiry-time`: 1 h epochs, so 150 min from now ends 3 epochs after this one
+/// (the testbed's first epoch began seconds ago); the past, beyond the network's 53 epochs,
+/// and together with `--epochs` are refused with what to do.
+fn lifetimes_are_checked(d: &Path) {
     std::fs::write(d.join("c.bin"), b"expires no earlier than asked").unwrap();
     let at = |secs: u64| {
         humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs))
@@ -147,7 +194,11 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         ],
     );
     assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
 
+/// The stored blob's status (by ID and by file), listing, and extending the owned object.
+fn status_list_and_extend(d: &Path, s: &Stored) {
+    let (blob_id, object_id) = (s.blob_id.clone(), s.object_id.clone());
     let status = json(d, &["blob-status", "--blob-id", &blob_id, "--json"]);
     assert_eq!(status["status"]["status"], "certified", "{status}");
     assert_eq!(status["nodes"]["confirmed"], true, "{status}");
@@ -177,12 +228,13 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         ],
     );
     assert_eq!(extended["endEpoch"], 5);
-    // share (the empty blob's object): it becomes a shared blob that `extend --shared`
-    // extends and that can no longer be extended (or deleted) as an owned object.
-    let empty_object = stored[1]["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+}
+
+/// `share` (the empty blob's object): it becomes a shared blob that `extend --shared`
+/// extends and that can no longer be extended (or deleted) as an owned object; `store
+/// --share` shares the new object at once and names it in the answer.
+fn shared_blobs(d: &Path, s: &Stored) {
+    let empty_object = s.empty_object.clone();
     let (ok, _, err) = run(
         d,
         &["share", "--blob-obj-id", &empty_object, "--amount", "5"],
@@ -250,7 +302,12 @@ fn store_read_status_manage_and_resume_through_the_cli() {
         ],
     );
     assert!(extended["endEpoch"].is_number(), "{extended}");
+}
 
+/// `info`, and the testbed's daemon serving the same network over Walrus's HTTP API (a GET
+/// of the stored blob, a PUT the CLI reads back); `health` lists every node.
+fn the_daemon_serves_the_same_network(d: &Path, s: &Stored) {
+    let (blob_id, payload) = (&s.blob_id, &s.payload);
     let info = json(d, &["info", "--json"]);
     assert_eq!(info["nShards"], 10);
     // The testbed's daemon serves the same network over Walrus's HTTP API.
@@ -282,7 +339,7 @@ fn store_read_status_manage_and_resume_through_the_cli() {
             .unwrap();
         (got, put)
     });
-    assert_eq!(got, payload);
+    assert_eq!(&got, payload);
     let http_id = put["newlyCreated"]["blobObject"]["blobId"]
         .as_str()
         .unwrap_or_else(|| panic!("{put}"))
@@ -292,19 +349,11 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     let health = json(d, &["health", "--json"]);
     assert_eq!(health.as_array().unwrap().len(), 4);
     assert!(health[0]["health"]["nodeStatus"].is_string(), "{health}");
+}
 
-    // Ctrl-C, resume: the blob is still there.
-    bed.interrupt(STOP_WITHIN);
-    let bed = start_bed(d);
-    let out = floe(d).args(["read", &blob_id]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, payload);
-
-    // Delete, then reads say it is gone.
+/// Delete, then reads say it is gone; a malformed ID is explained.
+fn delete_and_bad_ids(d: &Path, s: &Stored) {
+    let (blob_id, object_id) = (s.blob_id.clone(), s.object_id.clone());
     let deleted = json(d, &["delete", "--blob-ids", &blob_id, "--json"]);
     assert_eq!(deleted["deleted"][0]["objectId"], object_id.as_str());
     let (ok, _, err) = run(d, &["read", &blob_id]);
@@ -312,7 +361,6 @@ fn store_read_status_manage_and_resume_through_the_cli() {
     // A malformed ID is explained.
     let (ok, _, err) = run(d, &["read", "not-a-blob-id"]);
     assert!(!ok && err.contains("43 base64url"), "{err}");
-    bed.interrupt(STOP_WITHIN);
 }
 
 /// `store-quilt` (paths and blobs, dry run), `list-patches-in-quilt` and `read-quilt` (by
