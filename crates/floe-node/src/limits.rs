@@ -48,10 +48,14 @@ pub const EVENT_WAIT: Duration = Duration::from_secs(5);
 /// The follower's backoff after a failed page: first and longest.
 pub const FOLLOWER_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(10));
-/// Blob syncs that may wait in the queue for the blob-sync worker. The worker drains the queue
-/// at once (each sync then waits for one of `max_concurrent_syncs` permits); a request that
-/// finds it full is dropped, and the next maintenance scan asks again.
+/// Blob syncs that may wait in the queue for the blob-sync worker; a request that finds it
+/// full is dropped, and the next maintenance scan asks again.
 pub const SYNC_QUEUE: usize = 16 * 1024;
+/// Sync tasks the blob-sync worker keeps per sync permit (`max_concurrent_syncs`): each task
+/// waits out its delay, then for a permit. Requests beyond that wait in the queue, so the tasks
+/// and the set of blobs being synced stay bounded (by this times the permits, plus
+/// [`SYNC_QUEUE`]) however many blobs need syncing.
+pub const SYNC_TASKS_PER_PERMIT: usize = 64;
 /// Attempts of one blob sync before it is left to the next maintenance scan.
 pub const SYNC_ATTEMPTS: u32 = 6;
 /// Backoff between attempts of a blob sync: first and longest.
@@ -87,6 +91,7 @@ const _: () = {
     // Every retry loop is bounded, and so is the queue.
     assert!(SYNC_ATTEMPTS >= 1 && MIGRATION_RECOVERY_ATTEMPTS >= 1);
     assert!(SYNC_QUEUE >= 1);
+    assert!(SYNC_TASKS_PER_PERMIT >= 1);
     // A stop waits at least for one migration round's pause to end.
     assert!(ms(WORKER_STOP_DEADLINE) > ms(MIGRATION_ROUND_PAUSE));
 };

@@ -121,3 +121,60 @@ async fn workers_report_their_state_and_stop_with_the_server() {
     floe_node_storage::FjallStore::open(&storage, Default::default())
         .expect("the store was closed with the node");
 }
+
+/// However many blobs need syncing, the blob-sync worker holds at most
+/// `SYNC_TASKS_PER_PERMIT` tasks per sync permit; the other requests wait in the bounded queue
+/// (and are still counted as syncing, so they are not asked for twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_syncs_beyond_the_task_bound_wait_in_the_queue() {
+    use floe_node::limits::SYNC_TASKS_PER_PERMIT;
+    const REQUESTS: usize = 3 * SYNC_TASKS_PER_PERMIT;
+    let (dir, _key, ledger_url) = ledger_and_keys().await;
+    let limits = Limits {
+        max_concurrent_syncs: 1,
+        ..Limits::default()
+    };
+    let node = floe_node::start(node_config(dir.path(), &ledger_url, limits))
+        .await
+        .unwrap();
+    // Queued before the worker runs, each to start in an hour: none finishes during the test.
+    let ids: Vec<floe_core::BlobId> = (0..REQUESTS)
+        .map(|i| floe_core::BlobId(floe_core::merkle::blake2b256(&[&i.to_le_bytes()])))
+        .collect();
+    for id in &ids {
+        node.request_sync(*id, Duration::from_secs(3600));
+    }
+    let options = floe_node::workers::WorkerOptions {
+        maintenance_every: None,
+    };
+    floe_node::workers::start(&node, options);
+    let expected = format!(
+        "{SYNC_TASKS_PER_PERMIT} syncs running or waiting out their delay, {} queued, 0 finished",
+        REQUESTS - SYNC_TASKS_PER_PERMIT
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let progress = node
+            .workers()
+            .statuses()
+            .into_iter()
+            .find(|s| s.name == "blob_sync")
+            .and_then(|s| s.progress);
+        if progress.as_deref() == Some(expected.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "blob_sync's progress is {progress:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It stays there: the worker takes no more while its tasks wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = node.workers().statuses();
+    let blob_sync = status.iter().find(|s| s.name == "blob_sync").unwrap();
+    assert_eq!(blob_sync.progress.as_deref(), Some(expected.as_str()));
+    assert!(ids.iter().all(|id| node.is_syncing(id)));
+    let report = node.workers().stop(Duration::from_secs(5)).await;
+    assert!(report.aborted.is_empty(), "{report:?}");
+}

@@ -1,7 +1,9 @@
 //! The blob-sync worker: runs the syncs queued by the follower and the maintenance scan
 //! (`StorageNode::request_sync`), each after its delay, at most `max_concurrent_syncs` at a
 //! time, each retried with backoff up to `MAX_ATTEMPTS` times before it is left to the next
-//! maintenance scan. The sync tasks are the worker's: stopping it aborts them.
+//! maintenance scan. It holds at most `SYNC_TASKS_PER_PERMIT` tasks per permit; further
+//! requests wait in the bounded queue. The sync tasks are the worker's: stopping it aborts
+//! them.
 
 use std::sync::{Arc, Weak};
 
@@ -13,12 +15,16 @@ use crate::node::StorageNode;
 use crate::runner::{Next, StepError, Worker};
 use crate::state::SyncRequest;
 
-use crate::limits::{SYNC_ATTEMPTS as MAX_ATTEMPTS, SYNC_BACKOFF as BACKOFF};
+use crate::limits::{
+    SYNC_ATTEMPTS as MAX_ATTEMPTS, SYNC_BACKOFF as BACKOFF, SYNC_TASKS_PER_PERMIT,
+};
 
 pub struct BlobSync {
     node: Weak<StorageNode>,
     requests: Option<mpsc::Receiver<SyncRequest>>,
     tasks: JoinSet<()>,
+    /// The most tasks held at once; requests beyond wait in the queue.
+    max_tasks: usize,
     finished: u64,
 }
 
@@ -28,6 +34,7 @@ impl BlobSync {
             node: Arc::downgrade(node),
             requests: node.sync_state.take_receiver(),
             tasks: JoinSet::new(),
+            max_tasks: node.config.limits.max_concurrent_syncs.max(1) * SYNC_TASKS_PER_PERMIT,
             finished: 0,
         }
     }
@@ -43,7 +50,7 @@ impl Worker for BlobSync {
             return Ok(Next::Done);
         };
         tokio::select! {
-            request = requests.recv() => {
+            request = requests.recv(), if self.tasks.len() < self.max_tasks => {
                 let (Some(request), Some(node)) = (request, self.node.upgrade()) else {
                     return Ok(Next::Done);
                 };
@@ -60,8 +67,9 @@ impl Worker for BlobSync {
     }
 
     fn progress(&self) -> Option<String> {
+        let queued = self.requests.as_ref().map_or(0, mpsc::Receiver::len);
         Some(format!(
-            "{} syncs queued or running, {} finished",
+            "{} syncs running or waiting out their delay, {queued} queued, {} finished",
             self.tasks.len(),
             self.finished
         ))
