@@ -98,6 +98,32 @@ impl Client {
         }
     }
 
+    /// `r`, or after a failed read step [`Self::reason_since`] its error.
+    async fn or_reason_since<T>(
+        &self,
+        blob_id: &BlobId,
+        r: Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.reason_since(blob_id, e).await),
+        }
+    }
+
+    /// After a read failed: the ledger's reason when the blob stopped being readable while it
+    /// was read (it expired, was deleted or was found invalid, and the nodes dropped its
+    /// slivers), which is the definite answer; otherwise `e` itself.
+    async fn reason_since(&self, blob_id: &BlobId, e: ClientError) -> ClientError {
+        match self.certified_epoch(blob_id).await {
+            Err(
+                now @ (ClientError::Expired { .. }
+                | ClientError::Deleted(_)
+                | ClientError::Invalid(_)),
+            ) => now,
+            _ => e,
+        }
+    }
+
     /// Read a whole certified blob.
     pub async fn read(
         &self,
@@ -122,7 +148,8 @@ impl Client {
         let started = Instant::now();
         let committee = self.read_committee(blob_id).await?;
         let status_at = started.elapsed();
-        let metadata = self.fetch_metadata(&committee, blob_id).await?;
+        let metadata = self.fetch_metadata(&committee, blob_id).await;
+        let metadata = self.or_reason_since(blob_id, metadata).await?;
         let metadata_at = started.elapsed();
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
@@ -152,12 +179,13 @@ impl Client {
             .await;
         if slivers.len() < p {
             progress.finish();
-            return Err(ClientError::NotEnoughSlivers {
+            let e = ClientError::NotEnoughSlivers {
                 blob_id: *blob_id,
                 have: slivers.len(),
                 need: p,
                 failures,
-            });
+            };
+            return Err(self.reason_since(blob_id, e).await);
         }
         let slivers_at = started.elapsed();
         let repair_rows = slivers
