@@ -98,18 +98,6 @@ impl Client {
         }
     }
 
-    /// `r`, or after a failed read step [`Self::reason_since`] its error.
-    async fn or_reason_since<T>(
-        &self,
-        blob_id: &BlobId,
-        r: Result<T, ClientError>,
-    ) -> Result<T, ClientError> {
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.reason_since(blob_id, e).await),
-        }
-    }
-
     /// After a read failed: the ledger's reason when the blob stopped being readable while it
     /// was read (it expired, was deleted or was found invalid, and the nodes dropped its
     /// slivers), which is the definite answer; otherwise `e` itself.
@@ -148,8 +136,7 @@ impl Client {
         let started = Instant::now();
         let committee = self.read_committee(blob_id).await?;
         let status_at = started.elapsed();
-        let metadata = self.fetch_metadata(&committee, blob_id).await;
-        let metadata = self.or_reason_since(blob_id, metadata).await?;
+        let metadata = self.fetch_metadata(&committee, blob_id).await?;
         let metadata_at = started.elapsed();
         let config = committee.config;
         let p = usize::from(config.n_primary_source());
@@ -341,8 +328,21 @@ impl Client {
     }
 
     /// Metadata from the first member (in random order, a few at once) whose answer verifies
-    /// against the blob ID.
+    /// against the blob ID. When none has it because the blob expired, was deleted or was found
+    /// invalid since the caller checked the ledger, that is the error.
     pub async fn fetch_metadata(
+        &self,
+        committee: &CommitteeView,
+        blob_id: &BlobId,
+    ) -> Result<BlobMetadataWithId, ClientError> {
+        let fetched = self.metadata_from_nodes(committee, blob_id).await;
+        match fetched {
+            Ok(m) => Ok(m),
+            Err(e) => Err(self.reason_since(blob_id, e).await),
+        }
+    }
+
+    async fn metadata_from_nodes(
         &self,
         committee: &CommitteeView,
         blob_id: &BlobId,
