@@ -458,13 +458,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
         let challenges = client.ledger().challenge_summary().await.ok();
         if a.common.json {
             let nodes = node_rows(&system);
-            let info = InfoJson::system(&system, a.committee).with(ClientPart {
+            let client_part = ClientPart {
                 control_plane: &plane,
                 wallet_address: client.address().map(|a| a.to_string()),
                 daemon_url: loaded.daemon_url.as_deref(),
                 challenges: challenges.as_ref().and_then(|c| c.latest()),
                 nodes: &nodes,
-            });
+            };
+            let info = InfoJson::new(&system, a.committee, client_part);
             return print_json(&info);
         }
         let config = floe_core::EncodingConfig::new(system.n_shards)?;

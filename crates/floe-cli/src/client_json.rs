@@ -190,41 +190,17 @@ pub struct InfoJson<'a> {
 }
 
 impl<'a> InfoJson<'a> {
-    /// The system's fields; the caller fills in the rest.
-    pub fn system(s: &'a SystemInfo, whole_committee: bool) -> SystemPart<'a> {
-        SystemPart {
-            s,
-            committee: if whole_committee {
-                CommitteeJson::Whole(&s.committee)
-            } else {
-                CommitteeJson::Counted {
-                    epoch: s.committee.epoch,
-                    n_shards: s.committee.n_shards,
-                    members: s.committee.members.len(),
-                }
-            },
-        }
-    }
-}
-
-/// The half of [`InfoJson`] that comes from the ledger's system object.
-pub struct SystemPart<'a> {
-    s: &'a SystemInfo,
-    committee: CommitteeJson<'a>,
-}
-
-/// What the client adds to the system object in `floe info --json`.
-pub struct ClientPart<'a> {
-    pub control_plane: &'a [PlaneRow],
-    pub wallet_address: Option<String>,
-    pub daemon_url: Option<&'a str>,
-    pub challenges: Option<&'a EpochSummary>,
-    pub nodes: &'a [NodeRow],
-}
-
-impl<'a> SystemPart<'a> {
-    pub fn with(self, c: ClientPart<'a>) -> InfoJson<'a> {
-        let s = self.s;
+    /// The system's fields (the committee whole or counted), then the client's.
+    pub fn new(s: &'a SystemInfo, whole_committee: bool, c: ClientPart<'a>) -> Self {
+        let committee = if whole_committee {
+            CommitteeJson::Whole(&s.committee)
+        } else {
+            CommitteeJson::Counted {
+                epoch: s.committee.epoch,
+                n_shards: s.committee.n_shards,
+                members: s.committee.members.len(),
+            }
+        };
         InfoJson {
             epoch: s.epoch,
             epoch_state: &s.epoch_state,
@@ -237,7 +213,7 @@ impl<'a> SystemPart<'a> {
             total_capacity: s.total_capacity,
             used_capacity: s.used_capacity,
             max_blob_size: s.max_blob_size,
-            committee: self.committee,
+            committee,
             previous_committee: s.previous_committee.as_ref(),
             next_committee: s.next_committee.as_ref(),
             control_plane: c.control_plane,
@@ -248,6 +224,15 @@ impl<'a> SystemPart<'a> {
             nodes: c.nodes,
         }
     }
+}
+
+/// What the client adds to the system object in `floe info --json`.
+pub struct ClientPart<'a> {
+    pub control_plane: &'a [PlaneRow],
+    pub wallet_address: Option<String>,
+    pub daemon_url: Option<&'a str>,
+    pub challenges: Option<&'a EpochSummary>,
+    pub nodes: &'a [NodeRow],
 }
 
 /// `floe list-blobs --json`: one per blob object.
@@ -325,13 +310,17 @@ mod tests {
         let s = system();
         let plane = [PlaneRow::silent("http://l".into(), "down".into())];
         let info = |whole| {
-            serde_json::to_value(InfoJson::system(&s, whole).with(ClientPart {
-                control_plane: &plane,
-                wallet_address: None,
-                daemon_url: None,
-                challenges: None,
-                nodes: &[],
-            }))
+            serde_json::to_value(InfoJson::new(
+                &s,
+                whole,
+                ClientPart {
+                    control_plane: &plane,
+                    wallet_address: None,
+                    daemon_url: None,
+                    challenges: None,
+                    nodes: &[],
+                },
+            ))
             .unwrap()
         };
         let sys = serde_json::to_value(&s).unwrap();
