@@ -83,6 +83,11 @@ pub struct TestbedOptions {
     /// Nodes serve plain HTTP and register no network key (by default each node has a
     /// network key and serves HTTPS with a certificate from it).
     pub disable_tls: bool,
+    /// Start every node with the testbed (the default). When false, each node's address is
+    /// held but nothing serves it until [`Testbed::start_node`] or
+    /// [`Testbed::start_node_behind`]: tests and benchmarks that put a proxy in front of some
+    /// nodes, or change limits first, start them one by one.
+    pub start_nodes: bool,
 }
 
 impl Default for TestbedOptions {
@@ -97,6 +102,7 @@ impl Default for TestbedOptions {
             node_limits: Limits::default(),
             external_ledger: Vec::new(),
             disable_tls: false,
+            start_nodes: true,
         }
     }
 }
@@ -138,7 +144,15 @@ struct RunningNode {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
     node: Arc<floe_node::StorageNode>,
+    /// The proxy serving the node's public address, if it runs behind one.
+    front: Option<JoinHandle<()>>,
 }
+
+/// A proxy in front of a node (see [`Testbed::start_node_behind`]): given the listener of the
+/// node's public address (the one in the genesis) and the base URL of the node itself, it
+/// serves the one from the other until the testbed aborts the task it returns.
+pub trait Front: FnOnce(TcpListener, String) -> JoinHandle<()> {}
+impl<F: FnOnce(TcpListener, String) -> JoinHandle<()>> Front for F {}
 
 /// A running network.
 pub struct Testbed {
@@ -148,6 +162,9 @@ pub struct Testbed {
     ledger_shutdown: Option<oneshot::Sender<()>>,
     ledger_task: Option<JoinHandle<()>>,
     nodes: Vec<Option<RunningNode>>,
+    /// Listeners of nodes not started yet ([`TestbedOptions::start_nodes`] false): the
+    /// addresses stay held until the node starts.
+    held: Vec<Option<TcpListener>>,
     /// Replicas run elsewhere (empty: the testbed's own ledger).
     external_ledger: Vec<String>,
 }
@@ -257,8 +274,13 @@ impl Testbed {
             ledger_shutdown,
             ledger_task,
             nodes: (0..n).map(|_| None).collect(),
+            held: (0..n).map(|_| None).collect(),
             external_ledger: options.external_ledger.clone(),
         };
+        if !options.start_nodes {
+            bed.held = listeners;
+            return Ok(bed);
+        }
         // Nodes open their stores (creating shard keyspaces, a synced write each) in parallel.
         let mut set = tokio::task::JoinSet::new();
         for (i, listener) in listeners.iter_mut().enumerate() {
@@ -382,7 +404,8 @@ impl Testbed {
         Ok((state, listeners, ledger))
     }
 
-    fn node_config(&self, i: usize) -> NodeConfig {
+    /// The configuration node `i` starts with (for harnesses that start a node their own way).
+    pub fn node_config(&self, i: usize) -> NodeConfig {
         let node_dir = self.node_dir(i);
         NodeConfig {
             storage_path: node_dir.join("data"),
@@ -396,12 +419,6 @@ impl Testbed {
                 certificate_path: None,
             },
         }
-    }
-
-    async fn serve_node(&mut self, i: usize, listener: TcpListener) -> Result<(), TestbedError> {
-        let node = launch(i, self.node_config(i), listener).await?;
-        self.nodes[i] = Some(node);
-        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -474,6 +491,11 @@ impl Testbed {
     pub async fn stop_node(&mut self, i: usize) {
         if let Some(n) = self.nodes[i].take() {
             let _ = n.shutdown.send(());
+            if let Some(front) = n.front {
+                // Aborted and awaited: the public port is free again once this returns.
+                front.abort();
+                let _ = front.await;
+            }
             let mut task = n.task;
             if tokio::time::timeout(Duration::from_secs(10), &mut task)
                 .await
@@ -487,24 +509,81 @@ impl Testbed {
         }
     }
 
-    /// Start node `i` again on its address (no-op if it runs).
+    /// Start node `i` (again) on its address (no-op if it runs).
     pub async fn start_node(&mut self, i: usize) -> Result<(), TestbedError> {
         if self.nodes[i].is_some() {
             return Ok(());
         }
-        // The port and the store may still be closing after a stop: retry briefly.
+        let (node, _) = self.launch_retrying(i, false).await?;
+        self.nodes[i] = Some(node);
+        Ok(())
+    }
+
+    /// Start node `i` on a private loopback port with a proxy in front of it: `front` gets the
+    /// listener of the node's public address and the node's own base URL, and its task is
+    /// aborted when the node stops. Returns the node's private address (`host:port`), which
+    /// reaches it without the proxy. No-op (returning `None`) if the node runs.
+    pub async fn start_node_behind(
+        &mut self,
+        i: usize,
+        front: impl Front,
+    ) -> Result<Option<String>, TestbedError> {
+        if self.nodes[i].is_some() {
+            return Ok(None);
+        }
+        let (mut node, address) = self.launch_retrying(i, true).await?;
+        let public = match self.held[i].take() {
+            Some(listener) => listener,
+            None => bind(&self.state.node_addresses[i]).await?,
+        };
+        let scheme = if self.state.disable_tls {
+            "http"
+        } else {
+            "https"
+        };
+        node.front = Some(front(public, format!("{scheme}://{address}")));
+        self.nodes[i] = Some(node);
+        Ok(Some(address))
+    }
+
+    /// Launch node `i` on its public address (the held listener or a new bind), or `private`ly
+    /// on a fresh loopback port; returns the node and the address it serves. The port and the
+    /// store may still be closing after a stop, so a failure is retried for a few seconds.
+    async fn launch_retrying(
+        &mut self,
+        i: usize,
+        private: bool,
+    ) -> Result<(RunningNode, String), TestbedError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let attempt = match bind(&self.state.node_addresses[i]).await {
-                Ok(listener) => self.serve_node(i, listener).await,
+            let listener = match (private, self.held[i].take()) {
+                (true, held) => {
+                    self.held[i] = held;
+                    bind("127.0.0.1:0").await
+                }
+                (false, Some(listener)) => Ok(listener),
+                (false, None) => bind(&self.state.node_addresses[i]).await,
+            };
+            let attempt = match listener {
+                Ok(listener) => match listener.local_addr() {
+                    Ok(address) => launch(i, self.node_config(i), listener)
+                        .await
+                        .map(|node| (node, address.to_string())),
+                    Err(e) => Err(io(&self.dir)(e)),
+                },
                 Err(e) => Err(e),
             };
             match attempt {
-                Ok(()) => return Ok(()),
+                Ok(launched) => return Ok(launched),
                 Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+
+    /// Limits of the nodes started from now on (those running keep theirs).
+    pub fn set_node_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// Stop node `i` and delete its stored data (keys and config stay).
@@ -558,6 +637,7 @@ async fn launch(
         shutdown: tx,
         task,
         node: handle,
+        front: None,
     })
 }
 

@@ -85,6 +85,7 @@ impl Testbed {
         }
         self.state.node_addresses.push(address);
         self.nodes.push(None);
+        self.held.push(None);
         write(
             &self.dir.join("testbed.json"),
             &serde_json::to_string_pretty(&self.state).expect("serialises"),
