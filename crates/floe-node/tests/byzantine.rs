@@ -109,7 +109,7 @@ async fn recover_despite(lies: Lies, decoding_symbols: bool) -> [u64; 2] {
         .with_env_filter("floe_node=info")
         .with_test_writer()
         .try_init();
-    let (mut cluster, listeners) = Cluster::prepare(NODES, N).await;
+    let mut cluster = Cluster::prepare(NODES, N).await;
     cluster.limits.sync_decoding_symbols = decoding_symbols;
     // The liar holds 2 shards, the victim 1: together 3 = f, so recovery must still succeed.
     let liar = (0..NODES)
@@ -119,15 +119,10 @@ async fn recover_despite(lies: Lies, decoding_symbols: bool) -> [u64; 2] {
         .find(|&i| cluster.shards_of(i).len() == 1)
         .unwrap();
     let corrupted: Arc<[AtomicU64; 2]> = Arc::default();
-    let mut tasks = Vec::new();
-    for (i, public) in listeners.into_iter().enumerate() {
-        if i == liar {
-            let rewrite = corrupt_symbols(lies, corrupted.clone());
-            tasks.push(Some(cluster.start_lying_node(i, public, rewrite).await));
-        } else {
-            tasks.push(Some(cluster.start_node(i, public).await));
-        }
-    }
+    cluster
+        .start_lying_node(liar, corrupt_symbols(lies, corrupted.clone()))
+        .await;
+    cluster.start_all().await;
     let data: Vec<u8> = (0..30_000u32)
         .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
         .collect();
@@ -135,9 +130,7 @@ async fn recover_despite(lies: Lies, decoding_symbols: bool) -> [u64; 2] {
     let blob_id = e.blob_id();
 
     // Wipe the victim and restart it; it recovers despite the liar.
-    let _restarted = cluster
-        .wipe_and_restart(victim, tasks[victim].take().unwrap())
-        .await;
+    cluster.wipe_and_restart(victim).await;
     let client = cluster.client(victim);
     let pair = ShardIndex(cluster.shards_of(victim)[0]).to_pair_index(N, &blob_id);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -19,11 +19,11 @@ const HEADER_MS: u64 = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_clients_are_cut_off_and_h2_is_served() {
-    let (mut cluster, mut listeners) = Cluster::prepare(1, 4).await;
+    let mut cluster = Cluster::prepare(1, 4).await;
     cluster.limits.max_connections = SLOTS;
     cluster.limits.header_read_timeout_ms = HEADER_MS;
-    let address = listeners[0].local_addr().unwrap();
-    let _node = cluster.start_node(0, listeners.remove(0)).await;
+    cluster.start_node(0).await;
+    let address: std::net::SocketAddr = cluster.addresses[0].parse().unwrap();
     let health = format!("http://{address}/v1/health");
 
     // Fill every slot: two clients that send nothing, two that dribble a request's headers.

@@ -24,11 +24,8 @@ fn reason(v: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decoding_symbols_are_the_blobs_symbols_without_proofs() {
-    let (cluster, listeners) = Cluster::prepare(4, N).await;
-    let mut tasks = Vec::new();
-    for (i, l) in listeners.into_iter().enumerate() {
-        tasks.push(cluster.start_node(i, l).await);
-    }
+    let mut cluster = Cluster::prepare(4, N).await;
+    cluster.start_all().await;
     let config = EncodingConfig::new(N).unwrap();
     let data: Vec<u8> = (0..30_000u32)
         .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
@@ -217,5 +214,4 @@ async fn decoding_symbols_are_the_blobs_symbols_without_proofs() {
         doc["paths"]["/v1/migrate/sync_shard"]["post"].is_object(),
         "{doc}"
     );
-    drop(tasks);
 }

@@ -19,17 +19,6 @@ fn blob(tag: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn start_all(
-    cluster: &Cluster,
-    listeners: Vec<tokio::net::TcpListener>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for (i, l) in listeners.into_iter().enumerate() {
-        tasks.push(cluster.start_node(i, l).await);
-    }
-    tasks
-}
-
 /// Every sliver of every node's shards, and the metadata, of `blob_id` are stored (`true`) or
 /// gone (`false`) on every node, within `timeout`.
 async fn wait_stored_everywhere(
@@ -169,8 +158,8 @@ async fn store_in_epoch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_blob_is_collected_from_every_node() {
     let started = Instant::now();
-    let (cluster, listeners) = Cluster::prepare(4, N).await;
-    let _tasks = start_all(&cluster, listeners).await;
+    let mut cluster = Cluster::prepare(4, N).await;
+    cluster.start_all().await;
     let config = EncodingConfig::new(N).unwrap();
     let kept = cluster.store_and_certify(&blob(1, 9_000)).await;
 
@@ -211,10 +200,10 @@ async fn a_deleted_blob_is_collected_from_every_node() {
 async fn an_expired_blob_is_collected_at_the_epoch_change() {
     let started = Instant::now();
     const EPOCH_MS: u64 = 3_000;
-    let (mut cluster, listeners) = Cluster::prepare_with_epochs(4, N, EPOCH_MS).await;
+    let mut cluster = Cluster::prepare_with_epochs(4, N, EPOCH_MS).await;
     // No periodic scan during the test: collection must come from the epoch change itself.
     cluster.limits.maintenance_interval_secs = 3_600;
-    let _tasks = start_all(&cluster, listeners).await;
+    cluster.start_all().await;
     let config = EncodingConfig::new(N).unwrap();
     let user = cluster.user(4);
 

@@ -44,11 +44,8 @@ async fn a_recovering_node_proves_an_inconsistent_blob_invalid() {
         )
     };
 
-    let (cluster, listeners) = Cluster::prepare(4, N).await;
-    let mut tasks = Vec::new();
-    for (i, l) in listeners.into_iter().enumerate() {
-        tasks.push(cluster.start_node(i, l).await);
-    }
+    let mut cluster = Cluster::prepare(4, N).await;
+    cluster.start_all().await;
     let config = EncodingConfig::new(N).unwrap();
     let data: Vec<u8> = (0..20_000u64)
         .map(|i| (rand(i / 8) >> (i % 8)) as u8)
@@ -163,5 +160,4 @@ async fn a_recovering_node_proves_an_inconsistent_blob_invalid() {
         assert_eq!(v["success"]["data"], "nonexistent", "node {i}");
     }
     println!("test took {:?}", started.elapsed());
-    drop(tasks);
 }

@@ -53,7 +53,7 @@ async fn register(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_confirm_certify_restart_and_reject() {
-    let net = Net::new().await;
+    let mut net = Net::new().await;
     let ledger = LedgerClient::new(net.ledger_url.clone());
     let user = AccountSession::new(AccountKey::from_seed(&seed("user", 0)), ledger.clone());
     let config = EncodingConfig::new(N).unwrap();
@@ -293,11 +293,8 @@ async fn upload_confirm_certify_restart_and_reject() {
     assert_eq!((s, v["openapi"].as_str()), (200, Some("3.1.0")));
 
     // Restart the node on the same directory: everything is still there.
-    net.node_task.abort();
-    let _ = net.node_task.await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (url, _task) = start_node(net.dir.path(), &net.ledger_url, 1 << 20).await;
-    let r = reqwest::get(format!("{url}/v1/blobs/{id}/slivers/7/primary"))
+    net.restart_node().await;
+    let r = reqwest::get(format!("{}/v1/blobs/{id}/slivers/7/primary", net.node_url))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -550,14 +547,12 @@ async fn read_answer(s: &mut tokio::net::TcpStream) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_bounded_and_refused_without_resets() {
     use tokio::io::AsyncWriteExt;
-    let (dir, _key, ledger_url) = ledger_and_keys().await;
-    let limits = Limits {
-        max_body_bytes: 1 << 20,
+    let net = Net::with_limits(Limits {
         body_idle_timeout_ms: 300,
-        ..Limits::default()
-    };
-    let (url, _task) = start_node_with(dir.path(), &ledger_url, limits).await;
-    let address = url.trim_start_matches("http://").to_string();
+        ..net_limits()
+    })
+    .await;
+    let address = net.bed.node_address(0).to_string();
     let id = BlobId([7; 32]);
     let connect = || tokio::net::TcpStream::connect(address.clone());
 

@@ -108,15 +108,15 @@ fn data(tag: u64) -> Vec<u8> {
 }
 
 /// One node holding every shard, with buffered uploads kept for `ttl_secs`.
-async fn single_node(ttl_secs: u64) -> (Cluster, tokio::task::JoinHandle<()>, Raw) {
-    let (mut cluster, mut listeners) = Cluster::prepare(1, N).await;
+async fn single_node(ttl_secs: u64) -> (Cluster, Raw) {
+    let mut cluster = Cluster::prepare(1, N).await;
     cluster.limits.pending_ttl_secs = ttl_secs;
-    let task = cluster.start_node(0, listeners.remove(0)).await;
+    cluster.start_node(0).await;
     let raw = Raw {
         http: cluster.http.clone(),
         base: format!("http://{}", cluster.addresses[0]),
     };
-    (cluster, task, raw)
+    (cluster, raw)
 }
 
 async fn wait_registered(cluster: &Cluster, e: &EncodedBlob) {
@@ -129,7 +129,7 @@ async fn wait_registered(cluster: &Cluster, e: &EncodedBlob) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_uploads_are_flushed_on_registration() {
-    let (cluster, _task, raw) = single_node(60).await;
+    let (cluster, raw) = single_node(60).await;
     let e = encode(&EncodingConfig::new(N).unwrap(), &data(1)).unwrap();
     let id = e.blob_id();
     raw.put_all_pending(&e).await;
@@ -188,7 +188,7 @@ async fn pending_uploads_are_flushed_on_registration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_uploads_older_than_the_ttl_are_dropped() {
-    let (cluster, _task, raw) = single_node(1).await;
+    let (cluster, raw) = single_node(1).await;
     let e = encode(&EncodingConfig::new(N).unwrap(), &data(2)).unwrap();
     let id = e.blob_id();
     let buffered_at = Instant::now();
@@ -235,7 +235,7 @@ async fn pending_uploads_older_than_the_ttl_are_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmation_long_poll_waits_for_the_registration() {
-    let (cluster, _task, raw) = single_node(60).await;
+    let (cluster, raw) = single_node(60).await;
     let e = encode(&EncodingConfig::new(N).unwrap(), &data(3)).unwrap();
     let id = e.blob_id();
     raw.put_all_pending(&e).await;

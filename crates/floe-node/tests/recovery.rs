@@ -17,11 +17,8 @@ async fn a_wiped_node_recovers_every_sliver_of_its_shards() {
         .with_env_filter("floe_node=info")
         .with_test_writer()
         .try_init();
-    let (cluster, listeners) = Cluster::prepare(4, N).await;
-    let mut tasks = Vec::new();
-    for (i, l) in listeners.into_iter().enumerate() {
-        tasks.push(Some(cluster.start_node(i, l).await));
-    }
+    let mut cluster = Cluster::prepare(4, N).await;
+    cluster.start_all().await;
     let data: Vec<u8> = (0..40_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
@@ -29,20 +26,21 @@ async fn a_wiped_node_recovers_every_sliver_of_its_shards() {
     let blob_id = e.blob_id();
 
     // Wipe the last committee member and restart it on the same address.
-    let victim_addr = &cluster
+    let victim_addr = cluster
         .system
         .committee
         .members
         .last()
         .unwrap()
-        .network_address;
+        .network_address
+        .clone();
     let v = cluster
         .addresses
         .iter()
-        .position(|a| a == victim_addr)
+        .position(|a| *a == victim_addr)
         .unwrap();
     let started = Instant::now();
-    let _restarted = cluster.wipe_and_restart(v, tasks[v].take().unwrap()).await;
+    cluster.wipe_and_restart(v).await;
 
     let client = cluster.client(v);
     let shards = cluster.shards_of(v);

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use common::{Cluster, Rewrite, seed};
+use common::{Cluster, Rewrite};
 use floe_core::{BlobId, EncodedBlob, ShardIndex, SliverType};
-use floe_ledger::{AccountKey, TxKind};
-use floe_ledger_client::AccountSession;
+use floe_ledger::TxKind;
 use floe_node::shard_sync::{SYNC_SHARD_PATH, SyncShardResponse};
 use floe_node_client::NodeClient;
 
@@ -83,27 +82,19 @@ async fn new_owners_recover_the_shards_of_a_previous_owner_that_lies() {
         .with_test_writer()
         .try_init();
     let started = Instant::now();
-    let (cluster, listeners) = Cluster::prepare_with_epochs(NODES, N, EPOCH_MS).await;
+    let mut cluster = Cluster::prepare_with_epochs(NODES, N, EPOCH_MS).await;
     let corrupted = Arc::new(AtomicU64::new(0));
-    let mut _tasks = Vec::new();
-    for (i, public) in listeners.into_iter().enumerate() {
-        if i == 0 {
-            let rewrite = corrupt_slivers(corrupted.clone());
-            _tasks.push(cluster.start_lying_node(i, public, rewrite).await);
-        } else {
-            _tasks.push(cluster.start_node(i, public).await);
-        }
-    }
+    cluster
+        .start_lying_node(0, corrupt_slivers(corrupted.clone()))
+        .await;
+    cluster.start_all().await;
     let blobs: Vec<EncodedBlob> = store_blobs(&cluster).await;
     let liar_shards = cluster.shards_of(0).to_vec();
     assert!(!liar_shards.is_empty());
 
     // Node 0's operator deregisters it: its shards move at a coming epoch change.
     let member = &cluster.system.committee.members[cluster.member_of(0)];
-    let operator = AccountSession::new(
-        AccountKey::from_seed(&seed("op", 0)),
-        cluster.ledger.clone(),
-    );
+    let operator = cluster.operator(0);
     operator
         .submit(TxKind::DeregisterNode {
             node_id: member.node_id,

@@ -21,13 +21,13 @@ const WORKERS: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_report_their_state_and_stop_with_the_server() {
-    let (dir, _key, ledger_url) = ledger_and_keys().await;
-    let limits = Limits {
+    let (_dir, bed) = bed(Limits {
         maintenance_interval_secs: 1,
         challenge_poll_ms: 200,
         ..Limits::default()
-    };
-    let config = node_config(dir.path(), &ledger_url, limits);
+    })
+    .await;
+    let config = bed.node_config(0);
     let storage = config.storage_path.clone();
     let node = floe_node::start(config).await.unwrap();
     floe_node::workers::start(&node, floe_node::workers::WorkerOptions::from_config(&node));
@@ -129,14 +129,12 @@ async fn workers_report_their_state_and_stop_with_the_server() {
 async fn blob_syncs_beyond_the_task_bound_wait_in_the_queue() {
     use floe_node::limits::SYNC_TASKS_PER_PERMIT;
     const REQUESTS: usize = 3 * SYNC_TASKS_PER_PERMIT;
-    let (dir, _key, ledger_url) = ledger_and_keys().await;
-    let limits = Limits {
+    let (_dir, bed) = bed(Limits {
         max_concurrent_syncs: 1,
         ..Limits::default()
-    };
-    let node = floe_node::start(node_config(dir.path(), &ledger_url, limits))
-        .await
-        .unwrap();
+    })
+    .await;
+    let node = floe_node::start(bed.node_config(0)).await.unwrap();
     // Queued before the worker runs, each to start in an hour: none finishes during the test.
     let ids: Vec<floe_core::BlobId> = (0..REQUESTS)
         .map(|i| floe_core::BlobId(floe_core::merkle::blake2b256(&[&i.to_le_bytes()])))

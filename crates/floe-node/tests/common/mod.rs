@@ -1,5 +1,6 @@
-//! A test cluster: a real ledger and real nodes on loopback sockets, and the client-side write
-//! path (register, upload, confirmations, certificate, certification).
+//! A test cluster: a [`Testbed`] (a real ledger and real nodes on loopback sockets) whose nodes
+//! each test starts itself, and the client-side write path (register, upload, confirmations,
+//! certificate, certification).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -13,20 +14,26 @@ use floe_core::{
     BlobId, BlobMetadataWithId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex,
     Sliver, SliverPair, encode,
 };
-use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights, ProtocolKeyPair, SignedMessage};
+use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights, SignedMessage};
 use floe_ledger::api_types::SystemInfo;
-use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger::{AccountKey, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient, LedgerClientError};
-use floe_ledger_service::{Ledger, SystemClock};
-use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
+use floe_node::config::Limits;
 use floe_node_client::NodeClient;
+use floe_testbed::{Testbed, TestbedOptions};
 
 pub fn seed(tag: &str, i: u64) -> [u8; 32] {
     floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
 }
 
+/// The testbed's key seed: node keys and operator accounts derive from it.
+const BED_SEED: u64 = 0;
+
+/// A [`Testbed`] over plain HTTP whose nodes the test starts one by one (some behind a lying
+/// proxy), with the client-side write path on top.
 pub struct Cluster {
-    pub root: tempfile::TempDir,
+    pub bed: Testbed,
+    root: tempfile::TempDir,
     pub n_shards: u16,
     /// Public address of node i (as in the genesis).
     pub addresses: Vec<String>,
@@ -39,76 +46,38 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Keys, genesis and a running ledger for `nodes` nodes; returns the bound (not yet
-    /// served) public listener of each node.
-    pub async fn prepare(nodes: usize, n_shards: u16) -> (Self, Vec<tokio::net::TcpListener>) {
+    /// A ledger and `nodes` nodes' keys, genesis and held addresses; no node runs yet.
+    pub async fn prepare(nodes: usize, n_shards: u16) -> Self {
         Self::prepare_with_epochs(nodes, n_shards, 3_600_000).await
     }
 
     /// As [`Self::prepare`], with epochs of `epoch_duration_ms`; the ledger advances them on
     /// its wall clock.
-    pub async fn prepare_with_epochs(
-        nodes: usize,
-        n_shards: u16,
-        epoch_duration_ms: u64,
-    ) -> (Self, Vec<tokio::net::TcpListener>) {
+    pub async fn prepare_with_epochs(nodes: usize, n_shards: u16, epoch_duration_ms: u64) -> Self {
         let root = tempfile::tempdir().unwrap();
-        let keys: Vec<ProtocolKeyPair> = (0..nodes)
-            .map(|i| ProtocolKeyPair::from_seed(&seed("bls", i as u64)))
-            .collect();
-        let ops: Vec<AccountKey> = (0..nodes)
-            .map(|i| AccountKey::from_seed(&seed("op", i as u64)))
-            .collect();
-        let mut listeners = Vec::new();
-        let mut addresses = Vec::new();
-        for i in 0..nodes {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let address = l.local_addr().unwrap().to_string();
-            let dir = root.path().join(format!("node-{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let file = NodeKeysFile {
-                name: format!("node-{i}"),
-                network_address: address.clone(),
-                protocol_key: keys[i].to_tagged_base64(),
-                account_seed: hex::encode(ops[i].seed()),
-                network_key: None,
-            };
-            std::fs::write(dir.join("keys.json"), serde_json::to_string(&file).unwrap()).unwrap();
-            listeners.push(l);
-            addresses.push(address);
-        }
-        let genesis = GenesisConfig::new(
-            n_shards,
-            epoch_duration_ms,
-            floe_ledger_service::Clock::now_ms(&SystemClock),
-            (0..nodes)
-                .map(|i| {
-                    GenesisNode::new(
-                        format!("node-{i}"),
-                        addresses[i].clone(),
-                        &keys[i],
-                        &ops[i],
-                        1 << 40,
-                    )
-                })
-                .collect(),
-        );
-        let ledger =
-            Ledger::open(&root.path().join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
-        ledger.spawn_epoch_clock(Duration::from_millis(50));
-        let ll = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ledger_url = format!("http://{}", ll.local_addr().unwrap());
-        tokio::spawn(floe_ledger_service::serve(
-            ledger,
-            ll,
-            std::future::pending(),
-        ));
+        let bed = Testbed::start(
+            &root.path().join("bed"),
+            TestbedOptions {
+                nodes,
+                n_shards,
+                epoch_duration_ms,
+                seed: BED_SEED,
+                // Plain HTTP: these tests talk to nodes with raw HTTP requests.
+                disable_tls: true,
+                start_nodes: false,
+                ..TestbedOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let ledger_url = bed.ledger_url();
         let client = LedgerClient::new(ledger_url.clone());
         let system = client.system().await.unwrap();
-        let cluster = Self {
+        Self {
+            addresses: bed.state().node_addresses.clone(),
+            bed,
             root,
             n_shards,
-            addresses,
             ledger_url,
             ledger: client,
             system,
@@ -117,12 +86,53 @@ impl Cluster {
                 sync_delay_ms: 0,
                 ..Limits::default()
             },
-        };
-        (cluster, listeners)
+        }
+    }
+
+    /// Start every node not started yet.
+    pub async fn start_all(&mut self) {
+        for i in 0..self.addresses.len() {
+            self.start_node(i).await;
+        }
+    }
+
+    /// Start node `i` (no-op if it runs) with [`Self::limits`].
+    pub async fn start_node(&mut self, i: usize) {
+        self.bed.set_node_limits(self.limits.clone());
+        self.bed.start_node(i).await.unwrap();
+    }
+
+    /// Stop node `i`, wipe its data directory, and start it again on its address.
+    pub async fn wipe_and_restart(&mut self, i: usize) {
+        self.bed.wipe_node(i).await.unwrap();
+        self.start_node(i).await;
+    }
+
+    /// Start node `i` behind a proxy on its public address that passes every successful
+    /// answer's body through `rewrite`: a node that lies about what it stores.
+    pub async fn start_lying_node(&mut self, i: usize, rewrite: Rewrite) {
+        self.bed.set_node_limits(self.limits.clone());
+        self.bed
+            .start_node_behind(i, move |public, upstream| {
+                let state = LyingProxy {
+                    upstream,
+                    http: reqwest::Client::new(),
+                    rewrite,
+                };
+                let app = axum::Router::new().fallback(lying_proxy).with_state(state);
+                tokio::spawn(async move { axum::serve(public, app).await.unwrap() })
+            })
+            .await
+            .unwrap();
     }
 
     pub fn node_dir(&self, i: usize) -> PathBuf {
-        self.root.path().join(format!("node-{i}"))
+        self.bed.node_dir(i)
+    }
+
+    /// The session of node `i`'s operator account.
+    pub fn operator(&self, i: usize) -> AccountSession {
+        AccountSession::new(floe_testbed::node_account(BED_SEED, i), self.ledger.clone())
     }
 
     /// The committee member index of node `i`.
@@ -137,78 +147,6 @@ impl Cluster {
 
     pub fn shards_of(&self, i: usize) -> &[u16] {
         &self.system.committee.members[self.member_of(i)].shards
-    }
-
-    /// Start node `i` (its storage in its directory) serving on `listener`.
-    pub async fn start_node(
-        &self,
-        i: usize,
-        listener: tokio::net::TcpListener,
-    ) -> tokio::task::JoinHandle<()> {
-        let config = NodeConfig {
-            storage_path: self.node_dir(i).join("data"),
-            keys_path: self.node_dir(i).join("keys.json"),
-            listen_address: listener.local_addr().unwrap().to_string(),
-            ledger_url: self.ledger_url.clone(),
-            ledger_urls: Vec::new(),
-            limits: self.limits.clone(),
-            // Plain HTTP: these tests talk to nodes with raw HTTP requests.
-            tls: floe_node::config::TlsConfig {
-                disable_tls: true,
-                certificate_path: None,
-            },
-        };
-        let every = Duration::from_secs(self.limits.maintenance_interval_secs.max(1));
-        let node = floe_node::start(config).await.unwrap();
-        floe_node::workers::start(
-            &node,
-            floe_node::workers::WorkerOptions {
-                maintenance_every: Some(every),
-            },
-        );
-        tokio::spawn(async move {
-            floe_node::api::serve(node, listener, std::future::pending())
-                .await
-                .unwrap();
-        })
-    }
-
-    /// Stop node `i`'s server task, wipe its data directory, and restart it on its address.
-    pub async fn wipe_and_restart(
-        &self,
-        i: usize,
-        task: tokio::task::JoinHandle<()>,
-    ) -> tokio::task::JoinHandle<()> {
-        task.abort();
-        let _ = task.await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        std::fs::remove_dir_all(self.node_dir(i).join("data")).unwrap();
-        let l = tokio::net::TcpListener::bind(&self.addresses[i])
-            .await
-            .unwrap();
-        self.start_node(i, l).await
-    }
-
-    /// Start node `i` on a private port and serve `public` (its address in the ledger) as a
-    /// proxy to it that passes every successful answer's body through `rewrite`: a node that
-    /// lies about what it stores.
-    pub async fn start_lying_node(
-        &self,
-        i: usize,
-        public: tokio::net::TcpListener,
-        rewrite: Rewrite,
-    ) -> tokio::task::JoinHandle<()> {
-        let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = format!("http://{}", inner.local_addr().unwrap());
-        let task = self.start_node(i, inner).await;
-        let state = LyingProxy {
-            upstream,
-            http: reqwest::Client::new(),
-            rewrite,
-        };
-        let app = axum::Router::new().fallback(lying_proxy).with_state(state);
-        tokio::spawn(async move { axum::serve(public, app).await.unwrap() });
-        task
     }
 
     pub fn client(&self, i: usize) -> NodeClient {

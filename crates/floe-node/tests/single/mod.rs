@@ -2,14 +2,12 @@
 //! on-disk storage: the harness of the node API tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_core::BlobId;
 use floe_crypto::ProtocolKeyPair;
-use floe_ledger::{AccountKey, GenesisConfig, GenesisNode};
-use floe_ledger_service::{Ledger, SystemClock};
-use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
+use floe_node::config::Limits;
+use floe_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
 
 pub const N: u16 = 10;
@@ -18,120 +16,73 @@ pub fn seed(tag: &str, i: u64) -> [u8; 32] {
     floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
 }
 
-pub struct Net {
-    pub ledger_url: String,
-    pub node_url: String,
-    pub key: ProtocolKeyPair,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-    pub node_task: tokio::task::JoinHandle<()>,
-}
+/// The testbed's key seed.
+const BED_SEED: u64 = 0;
 
-pub async fn start_ledger(dir: &std::path::Path, key: &ProtocolKeyPair, op: &AccountKey) -> String {
-    // One node holding every shard: its confirmation alone is a quorum.
-    let genesis = GenesisConfig::new(
-        N,
-        3_600_000,
-        floe_ledger_service::Clock::now_ms(&SystemClock),
-        vec![GenesisNode::new("node-0", "127.0.0.1:0", key, op, 1 << 40)],
-    );
-    let ledger = Ledger::open(&dir.join("ledger"), genesis, Arc::new(SystemClock)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(floe_ledger_service::serve(
-        ledger,
-        listener,
-        std::future::pending(),
-    ));
-    url
-}
-
-pub async fn start_node(
-    dir: &std::path::Path,
-    ledger_url: &str,
-    max_body: usize,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let limits = Limits {
-        max_body_bytes: max_body,
-        ..Limits::default()
-    };
-    start_node_with(dir, ledger_url, limits).await
-}
-
-/// The node's configuration: data under `dir`, plain HTTP.
-pub fn node_config(dir: &std::path::Path, ledger_url: &str, limits: Limits) -> NodeConfig {
-    NodeConfig {
-        storage_path: dir.join("node-data"),
-        keys_path: dir.join("node-keys.json"),
-        listen_address: "127.0.0.1:0".into(),
-        ledger_url: ledger_url.into(),
-        ledger_urls: Vec::new(),
-        limits,
-        // Plain HTTP: these tests talk to nodes with raw HTTP requests.
-        tls: floe_node::config::TlsConfig {
+/// A [`Testbed`] of one node holding every shard (its confirmation alone is a quorum) over
+/// plain HTTP, with the node not started: for tests that start it their own way. The testbed
+/// lives in the returned directory.
+pub async fn bed(limits: Limits) -> (tempfile::TempDir, Testbed) {
+    let root = tempfile::tempdir().unwrap();
+    let bed = Testbed::start(
+        &root.path().join("bed"),
+        TestbedOptions {
+            nodes: 1,
+            n_shards: N,
+            seed: BED_SEED,
+            node_limits: limits,
+            // Plain HTTP: these tests talk to the node with raw HTTP requests.
             disable_tls: true,
-            certificate_path: None,
+            start_nodes: false,
+            ..TestbedOptions::default()
         },
+    )
+    .await
+    .unwrap();
+    (root, bed)
+}
+
+/// The limits of [`Net::new`]'s node: 1 MiB bodies, and no periodic maintenance during a test.
+pub fn net_limits() -> Limits {
+    Limits {
+        max_body_bytes: 1 << 20,
+        maintenance_interval_secs: 24 * 3600,
+        ..Limits::default()
     }
 }
 
-pub async fn start_node_with(
-    dir: &std::path::Path,
-    ledger_url: &str,
-    limits: Limits,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let config = node_config(dir, ledger_url, limits);
-    let node = floe_node::start(config).await.unwrap();
-    floe_node::workers::start(
-        &node,
-        floe_node::workers::WorkerOptions {
-            maintenance_every: None,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, floe_node::api::router(node))
-            .await
-            .unwrap();
-    });
-    (url, task)
-}
-
-/// A temporary directory holding the node's key file, and a ledger whose genesis committee is
-/// that node alone.
-pub async fn ledger_and_keys() -> (tempfile::TempDir, ProtocolKeyPair, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = ProtocolKeyPair::from_seed(&seed("node", 0));
-    let op = AccountKey::from_seed(&seed("op", 0));
-    let keys = NodeKeysFile {
-        name: "node-0".into(),
-        network_address: "127.0.0.1:0".into(),
-        protocol_key: key.to_tagged_base64(),
-        account_seed: hex::encode(op.seed()),
-        network_key: None,
-    };
-    std::fs::write(
-        dir.path().join("node-keys.json"),
-        serde_json::to_string(&keys).unwrap(),
-    )
-    .unwrap();
-    let ledger_url = start_ledger(dir.path(), &key, &op).await;
-    (dir, key, ledger_url)
+/// The one-node network, its node running.
+pub struct Net {
+    pub bed: Testbed,
+    pub ledger_url: String,
+    pub node_url: String,
+    pub key: ProtocolKeyPair,
+    pub http: reqwest::Client,
+    _root: tempfile::TempDir,
 }
 
 impl Net {
     pub async fn new() -> Self {
-        let (dir, key, ledger_url) = ledger_and_keys().await;
-        let (node_url, node_task) = start_node(dir.path(), &ledger_url, 1 << 20).await;
+        Self::with_limits(net_limits()).await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let (root, mut bed) = bed(limits).await;
+        bed.start_node(0).await.unwrap();
         Self {
-            ledger_url,
-            node_url,
-            key,
-            dir,
+            ledger_url: bed.ledger_url(),
+            node_url: format!("http://{}", bed.node_address(0)),
+            key: floe_testbed::node_protocol_key(BED_SEED, 0),
             http: reqwest::Client::new(),
-            node_task,
+            bed,
+            _root: root,
         }
+    }
+
+    /// Stop the node and start it again on the same directory and address.
+    pub async fn restart_node(&mut self) {
+        self.bed.stop_node(0).await;
+        self.bed.start_node(0).await.unwrap();
     }
 
     pub async fn put(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
