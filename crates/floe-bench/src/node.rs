@@ -1,10 +1,10 @@
 //! `floe bench node`: storage-node PUT throughput, GET latency and the network cost of
 //! recovery, measured end to end on loopback.
 //!
-//! A real ledger and `--nodes` real storage nodes run in this process, each node with its own
-//! fjall store under a temporary directory, with the default durability (an fsync per write).
-//! Every address in the genesis belongs to a counting reverse proxy in front of the node's real
-//! listener. Peers find each other through the ledger, so all node-to-node traffic crosses a
+//! A [`Testbed`] runs in this process: a real ledger and `--nodes` real storage nodes, each node
+//! with its own fjall store under a temporary directory, with the default durability (an fsync
+//! per write). Each node is started behind a counting reverse proxy, which serves the node's
+//! address in the genesis. Peers find each other through the ledger, so all node-to-node traffic crosses a
 //! proxy and is counted at the HTTP level. The benchmark client talks to the real listeners
 //! directly, so the proxies do not slow the PUT and GET figures.
 //!
@@ -34,14 +34,13 @@ use floe_core::{
     BlobId, EncodedBlob, EncodingConfig, EncodingType, ObjectId, ShardIndex, Sliver,
     SliverPairIndex, SliverType,
 };
-use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights, ProtocolKeyPair};
+use floe_crypto::{Certificate, CommitteeMember, CommitteeWeights};
 use floe_ledger::api_types::SystemInfo;
-use floe_ledger::{AccountKey, EventKind, GenesisConfig, GenesisNode, TxKind};
+use floe_ledger::{AccountKey, EventKind, TxKind};
 use floe_ledger_client::{AccountSession, LedgerClient};
-use floe_ledger_service::{Ledger, SystemClock};
-use floe_node::config::{Limits, NodeConfig, NodeKeysFile};
+use floe_node::config::Limits;
 use floe_node_client::{NodeClient, Stored};
-use tokio::net::TcpListener;
+use floe_testbed::{Testbed, TestbedOptions};
 
 use proxy::{
     Counts, REQUEST_BYTES, REQUESTS, RESPONSE_BODY_BYTES, RESPONSE_HEADER_BYTES, SYMBOL_BODY_BYTES,
@@ -177,15 +176,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 // The cluster.
 
 struct Cluster {
-    root: PathBuf,
+    /// The ledger and the nodes, each node behind a counting proxy on its genesis address.
+    bed: Testbed,
     n: u16,
     config: EncodingConfig,
-    /// Address of node i's proxy, as in the genesis.
-    public: Vec<String>,
-    /// Address of node i's real listener.
-    inner: Vec<String>,
+    /// Address of node i's real listener, once it runs.
+    inner: Vec<Option<String>>,
     traffic: Vec<Arc<Traffic>>,
-    ledger_url: String,
     system: SystemInfo,
     http: reqwest::Client,
     user: AccountSession,
@@ -204,81 +201,54 @@ impl Blob {
 }
 
 impl Cluster {
-    /// Keys, genesis, a running ledger and a proxy per node. Returns the bound, not yet served,
-    /// real listener of each node.
+    /// A testbed in `root` (plain HTTP, no node started yet) and a proxy's counters per node.
     async fn prepare(
         nodes: usize,
         config: EncodingConfig,
+        seed: u64,
         root: PathBuf,
-    ) -> Result<(Self, Vec<TcpListener>)> {
-        let n = config.n_shards();
+    ) -> Result<Self> {
         let http = floe_tls::http_client(reqwest::Client::builder().pool_max_idle_per_host(256))?;
-        let (mut public, mut inner, mut listeners, mut traffic) = (vec![], vec![], vec![], vec![]);
-        let mut genesis_nodes = Vec::new();
-        for i in 0..nodes {
-            let key = ProtocolKeyPair::from_seed(&key_seed("bench-node-bls", i as u64));
-            let op = AccountKey::from_seed(&key_seed("bench-node-op", i as u64));
-            let real = TcpListener::bind("127.0.0.1:0").await?;
-            let proxy = TcpListener::bind("127.0.0.1:0").await?;
-            let address = proxy.local_addr()?.to_string();
-            let dir = root.join(format!("node-{i}"));
-            std::fs::create_dir_all(&dir)?;
-            let file = NodeKeysFile {
-                name: format!("node-{i}"),
-                network_address: address.clone(),
-                protocol_key: key.to_tagged_base64(),
-                account_seed: hex::encode(op.seed()),
+        let bed = Testbed::start(
+            &root,
+            TestbedOptions {
+                nodes,
+                n_shards: config.n_shards(),
+                epoch_duration_ms: 24 * 3_600_000,
+                seed,
+                node_limits: Limits {
+                    sync_delay_ms: 0,
+                    // No periodic maintenance during the measurements.
+                    maintenance_interval_secs: 24 * 3_600,
+                    ..Limits::default()
+                },
                 // Plain HTTP: a counting proxy sits in front of each node.
-                network_key: None,
-            };
-            std::fs::write(dir.join("keys.json"), serde_json::to_string(&file)?)?;
-            let upstream = format!("http://{}", real.local_addr()?);
-            traffic.push(proxy::spawn(proxy, upstream, http.clone()));
-            genesis_nodes.push(GenesisNode::new(
-                format!("node-{i}"),
-                address.clone(),
-                &key,
-                &op,
-                1 << 42,
-            ));
-            public.push(address);
-            inner.push(real.local_addr()?.to_string());
-            listeners.push(real);
-        }
-        let genesis = GenesisConfig::new(
-            n,
-            24 * 3_600_000,
-            floe_ledger_service::Clock::now_ms(&SystemClock),
-            genesis_nodes,
-        );
-        let ledger = Ledger::open(&root.join("ledger"), genesis, Arc::new(SystemClock))
-            .context("open the ledger")?;
-        let ll = TcpListener::bind("127.0.0.1:0").await?;
-        let ledger_url = format!("http://{}", ll.local_addr()?);
-        tokio::spawn(floe_ledger_service::serve(
-            ledger,
-            ll,
-            std::future::pending(),
-        ));
-        let client = LedgerClient::new(ledger_url.clone());
+                disable_tls: true,
+                start_nodes: false,
+                ..TestbedOptions::default()
+            },
+        )
+        .await?;
+        let client = LedgerClient::new(bed.ledger_url());
         let system = client.system().await?;
         let user = AccountSession::new(
             AccountKey::from_seed(&key_seed("bench-node-user", 0)),
             client,
         );
-        let cluster = Self {
-            root,
-            n,
+        Ok(Self {
+            bed,
+            n: config.n_shards(),
             config,
-            public,
-            inner,
-            traffic,
-            ledger_url,
+            inner: vec![None; nodes],
+            traffic: (0..nodes).map(|_| Arc::default()).collect(),
             system,
             http,
             user,
-        };
-        Ok((cluster, listeners))
+        })
+    }
+
+    fn nodes(&self) -> usize {
+        self.inner.len()
     }
 
     fn member_of(&self, i: usize) -> usize {
@@ -286,13 +256,14 @@ impl Cluster {
             .committee
             .members
             .iter()
-            .position(|m| m.network_address == self.public[i])
+            .position(|m| m.network_address == self.bed.node_address(i))
             .expect("every node is a member")
     }
 
     /// A client of node i's real listener (not its proxy).
     fn client(&self, i: usize) -> NodeClient {
-        NodeClient::new(self.http.clone(), &self.inner[i], REQUEST_TIMEOUT)
+        let address = self.inner[i].as_deref().unwrap_or(self.bed.node_address(i));
+        NodeClient::new(self.http.clone(), address, REQUEST_TIMEOUT)
     }
 
     fn shards_of(&self, i: usize) -> &[u16] {
@@ -313,7 +284,7 @@ impl Cluster {
     ) -> Vec<(usize, &'a Blob, SliverPairIndex, SliverType)> {
         let mut out = Vec::new();
         for blob in blobs {
-            for i in 0..self.public.len() {
+            for i in 0..self.nodes() {
                 for pair in self.pairs_of(i, &blob.id()) {
                     out.push((i, blob, pair, SliverType::Primary));
                     out.push((i, blob, pair, SliverType::Secondary));
@@ -323,36 +294,15 @@ impl Cluster {
         out
     }
 
-    /// Start node i (store in its directory) serving on `listener`.
-    async fn start_node(&self, i: usize, listener: TcpListener) -> Result<()> {
-        let dir = self.root.join(format!("node-{i}"));
-        let config = NodeConfig {
-            storage_path: dir.join("data"),
-            keys_path: dir.join("keys.json"),
-            listen_address: self.inner[i].clone(),
-            ledger_url: self.ledger_url.clone(),
-            ledger_urls: Vec::new(),
-            limits: Limits {
-                sync_delay_ms: 0,
-                ..Limits::default()
-            },
-            tls: floe_node::config::TlsConfig {
-                disable_tls: true,
-                certificate_path: None,
-            },
-        };
-        let node = floe_node::start(config).await?;
-        floe_node::workers::start(
-            &node,
-            floe_node::workers::WorkerOptions {
-                maintenance_every: None,
-            },
-        );
-        tokio::spawn(floe_node::api::serve(
-            node,
-            listener,
-            std::future::pending(),
-        ));
+    /// Start node i (store in its directory) behind its counting proxy.
+    async fn start_node(&mut self, i: usize) -> Result<()> {
+        let (http, traffic) = (self.http.clone(), Arc::clone(&self.traffic[i]));
+        self.inner[i] = self
+            .bed
+            .start_node_behind(i, move |public, upstream| {
+                proxy::spawn(public, upstream, http, traffic)
+            })
+            .await?;
         Ok(())
     }
 
@@ -519,7 +469,7 @@ fn rate_json(route: &'static str, blobs: usize, bytes: u64, lat: &[f64], secs: f
 
 async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Result<NodeReport> {
     let t0 = Instant::now();
-    let (cluster, listeners) = Cluster::prepare(args.nodes, config, root).await?;
+    let mut cluster = Cluster::prepare(args.nodes, config, args.seed, root).await?;
     // The node that starts late and recovers: the last one holding at most f shards, so that
     // the others alone reach a quorum.
     let victim = (0..args.nodes)
@@ -529,21 +479,16 @@ async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Resul
     if victim.is_none() && !args.no_recovery {
         bail!("every node holds more than f shards; use more nodes or --no-recovery");
     }
-    let mut late = None;
-    for (i, l) in listeners.into_iter().enumerate() {
-        if Some(i) == victim {
-            late = Some(l);
-        } else {
-            cluster.start_node(i, l).await?;
-        }
+    for i in (0..args.nodes).filter(|&i| Some(i) != victim) {
+        cluster.start_node(i).await?;
     }
     let setup_seconds = t0.elapsed().as_secs_f64();
     let sym = config.symbol_size(args.size)?;
     let pair_bytes = (config.primary_sliver_len(sym) + config.secondary_sliver_len(sym)) as u64;
 
-    let recovery = match (victim, late) {
-        (Some(v), Some(l)) => Some(recovery(&cluster, args, v, l).await?),
-        _ => None,
+    let recovery = match victim {
+        Some(v) => Some(recovery(&mut cluster, args, v).await?),
+        None => None,
     };
     let all: Vec<usize> = (0..args.nodes).collect();
 
@@ -656,12 +601,7 @@ async fn drive(args: &NodeBench, config: EncodingConfig, root: PathBuf) -> Resul
 
 /// Store and certify a blob without node `v`, start `v`, wait until it confirms (it holds both
 /// slivers of every shard it owns), check what it recovered, and report the traffic.
-async fn recovery(
-    c: &Cluster,
-    args: &NodeBench,
-    v: usize,
-    listener: TcpListener,
-) -> Result<RecoveryReport> {
+async fn recovery(c: &mut Cluster, args: &NodeBench, v: usize) -> Result<RecoveryReport> {
     let others: Vec<usize> = (0..args.nodes).filter(|&i| i != v).collect();
     let blob = c.register(args.size, args.seed).await?;
     let id = blob.id();
@@ -673,7 +613,7 @@ async fn recovery(
 
     let before = c.traffic(Some(v));
     let t0 = Instant::now();
-    c.start_node(v, listener).await?;
+    c.start_node(v).await?;
     // Recovery is timed from here: the node's store is open and its follower running.
     let start = Instant::now();
     let start_seconds = start.duration_since(t0).as_secs_f64();

@@ -91,15 +91,23 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     r
 }
 
-/// Serve on `listener` a proxy to `upstream` (`http://host:port`); returns its counters.
-pub fn spawn(listener: TcpListener, upstream: String, http: reqwest::Client) -> Arc<Traffic> {
-    let traffic = Arc::new(Traffic::default());
+/// Serve on `listener` a proxy to `upstream` (`http://host:port`) that adds to `traffic`; the
+/// task runs until aborted.
+pub fn spawn(
+    listener: TcpListener,
+    upstream: String,
+    http: reqwest::Client,
+    traffic: Arc<Traffic>,
+) -> tokio::task::JoinHandle<()> {
     let state = Proxy {
         upstream,
         http,
-        traffic: traffic.clone(),
+        traffic,
     };
     let app = axum::Router::new().fallback(forward).with_state(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    traffic
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "counting proxy stopped");
+        }
+    })
 }
