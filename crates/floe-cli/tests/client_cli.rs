@@ -363,13 +363,40 @@ fn delete_and_bad_ids(d: &Path, s: &Stored) {
     assert!(!ok && err.contains("43 base64url"), "{err}");
 }
 
+/// The files a quilt is made of.
+struct Site {
+    html: Vec<u8>,
+    css: Vec<u8>,
+    bin: Vec<u8>,
+}
+
+/// A stored quilt of the site's two files.
+struct StoredQuilt {
+    quilt_id: String,
+    object: String,
+    css_patch_id: String,
+}
+
 /// `store-quilt` (paths and blobs, dry run), `list-patches-in-quilt` and `read-quilt` (by
-/// identifiers, by tag, by patch ID) through real processes, and the refusals a user can meet.
+/// identifiers, by tag, by patch ID) through real processes, and the refusals a user can meet,
+/// as named steps on one testbed.
 #[test]
 fn quilts_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let _bed = start_bed(d);
+    let site = write_site(d);
+    let predicted = a_dry_run_predicts_the_quilt(d);
+    let q = store_a_quilt_of_paths(d, &predicted);
+    owners_manage_the_quilts_attributes(d, &q.object);
+    patches_are_listed_and_read(d, &q, &site);
+    tagged_blobs_are_read_by_tag(d, &site);
+    refusals_say_what_is_wrong(d, &q);
+    read_quilt_out_never_writes_outside_its_directory(d);
+}
+
+/// `site/index.html`, `site/css/a.css` and `b.bin`.
+fn write_site(d: &Path) -> Site {
     std::fs::create_dir_all(d.join("site/css")).unwrap();
     let html: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
     let css = b"body { color: teal }".to_vec();
@@ -377,8 +404,11 @@ fn quilts_through_the_cli() {
     std::fs::write(d.join("site/index.html"), &html).unwrap();
     std::fs::write(d.join("site/css/a.css"), &css).unwrap();
     std::fs::write(d.join("b.bin"), &bin).unwrap();
+    Site { html, css, bin }
+}
 
-    // A dry run predicts the quilt ID and the index without a wallet or a store.
+/// A dry run predicts the quilt ID and the index without a wallet or a store.
+fn a_dry_run_predicts_the_quilt(d: &Path) -> String {
     let dry = json(
         d,
         &["store-quilt", "--paths", "site", "--dry-run", "--json"],
@@ -394,7 +424,11 @@ fn quilts_through_the_cli() {
         .collect();
     assert_eq!(names, ["a.css", "index.html"], "file names, sorted");
     assert!(patches[0]["endIndex"].as_u64().unwrap() >= 2);
+    predicted
+}
 
+/// Storing the site's files gives the predicted ID and a patch ID per file.
+fn store_a_quilt_of_paths(d: &Path, predicted: &str) -> StoredQuilt {
     let stored = json(
         d,
         &["store-quilt", "--paths", "site", "--epochs", "2", "--json"],
@@ -413,19 +447,26 @@ fn quilts_through_the_cli() {
     assert_eq!(css_patch_id.len(), 50);
     assert_eq!(stored_patches[0]["identifier"], "a.css");
     assert!(stored_patches[0]["range"].is_array());
-
-    // The quilt's object is marked as a quilt; its owner sets and removes attributes.
     let object = stored["blobStoreResult"]["newlyCreated"]["blobObject"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    StoredQuilt {
+        quilt_id,
+        object,
+        css_patch_id,
+    }
+}
+
+/// The quilt's object is marked as a quilt; its owner sets and removes attributes.
+fn owners_manage_the_quilts_attributes(d: &Path, object: &str) {
+    let attributes = json(d, &["get-blob-attribute", object, "--json"]);
     assert_eq!(attributes["_walrusBlobType"], "quilt");
     let (ok, _, err) = run(
         d,
         &[
             "set-blob-attribute",
-            &object,
+            object,
             "--attr",
             "content-type",
             "text/css",
@@ -436,25 +477,28 @@ fn quilts_through_the_cli() {
         d,
         &[
             "remove-blob-attribute-fields",
-            &object,
+            object,
             "--keys",
             "_walrusBlobType",
         ],
     );
     assert!(ok, "{err}");
-    let attributes = json(d, &["get-blob-attribute", &object, "--json"]);
+    let attributes = json(d, &["get-blob-attribute", object, "--json"]);
     assert_eq!(attributes, serde_json::json!({"content-type": "text/css"}));
-    let (ok, _, err) = run(d, &["remove-blob-attribute", &object]);
+    let (ok, _, err) = run(d, &["remove-blob-attribute", object]);
     assert!(ok, "{err}");
     assert_eq!(
-        json(d, &["get-blob-attribute", &object, "--json"]),
+        json(d, &["get-blob-attribute", object, "--json"]),
         serde_json::json!({})
     );
+}
 
-    let listed = json(d, &["list-patches-in-quilt", &quilt_id, "--json"]);
-    assert_eq!(listed[0]["patch_id"], css_patch_id.as_str());
+/// `list-patches-in-quilt`, `resolve-quilt`, and `read-quilt` by identifiers and by patch ID.
+fn patches_are_listed_and_read(d: &Path, q: &StoredQuilt, site: &Site) {
+    let listed = json(d, &["list-patches-in-quilt", &q.quilt_id, "--json"]);
+    assert_eq!(listed[0]["patch_id"], q.css_patch_id.as_str());
     assert_eq!(listed[1]["identifier"], "index.html");
-    let (ok, human, _) = run(d, &["resolve-quilt", &quilt_id]);
+    let (ok, human, _) = run(d, &["resolve-quilt", &q.quilt_id]);
     assert!(ok && human.contains("index.html"), "{human}");
 
     let (ok, _, err) = run(
@@ -462,7 +506,7 @@ fn quilts_through_the_cli() {
         &[
             "read-quilt",
             "--quilt-id",
-            &quilt_id,
+            &q.quilt_id,
             "--identifiers",
             "index.html",
             "a.css",
@@ -471,17 +515,19 @@ fn quilts_through_the_cli() {
         ],
     );
     assert!(ok, "{err}");
-    assert_eq!(std::fs::read(d.join("out/index.html")).unwrap(), html);
-    assert_eq!(std::fs::read(d.join("out/a.css")).unwrap(), css);
+    assert_eq!(std::fs::read(d.join("out/index.html")).unwrap(), site.html);
+    assert_eq!(std::fs::read(d.join("out/a.css")).unwrap(), site.css);
     // By patch ID, to standard output: no index needed.
     let out = floe(d)
-        .args(["read-quilt", "--quilt-patch-ids", &css_patch_id])
+        .args(["read-quilt", "--quilt-patch-ids", &q.css_patch_id])
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(out.stdout, css);
+    assert_eq!(out.stdout, site.css);
+}
 
-    // --blobs: explicit identifiers and tags (a number tag is kept as its JSON text).
+/// --blobs: explicit identifiers and tags (a number tag is kept as its JSON text).
+fn tagged_blobs_are_read_by_tag(d: &Path, site: &Site) {
     let stored = json(
         d,
         &[
@@ -517,9 +563,11 @@ fn quilts_through_the_cli() {
     let data = base64::engine::general_purpose::STANDARD
         .decode(read[0]["data"].as_str().unwrap())
         .unwrap();
-    assert_eq!(data, bin);
+    assert_eq!(data, site.bin);
+}
 
-    // Refusals, each with a message that says what is wrong.
+/// Refusals, each with a message that says what is wrong.
+fn refusals_say_what_is_wrong(d: &Path, q: &StoredQuilt) {
     let (ok, _, err) = run(d, &["store-quilt", "--paths", "site", "site", "--dry-run"]);
     assert!(!ok && err.contains("duplicate identifier"), "{err}");
     let (ok, _, err) = run(
@@ -545,7 +593,7 @@ fn quilts_through_the_cli() {
         &[
             "read-quilt",
             "--quilt-id",
-            &quilt_id,
+            &q.quilt_id,
             "--identifiers",
             "nope.txt",
         ],
@@ -553,7 +601,10 @@ fn quilts_through_the_cli() {
     assert!(!ok && err.contains("no patch \"nope.txt\""), "{err}");
     let (ok, _, err) = run(d, &["read-quilt", "--quilt-patch-ids", "AAAA"]);
     assert!(!ok && err.contains("33 bytes"), "{err}");
-    // An identifier is any valid string, "../x" included: --out never writes outside DIR.
+}
+
+/// An identifier is any valid string, "../x" included: --out never writes outside DIR.
+fn read_quilt_out_never_writes_outside_its_directory(d: &Path) {
     let stored = json(
         d,
         &[

@@ -11,7 +11,7 @@ use floe_tidy::{
 
 /// Functions over `LONG_FUNCTION_LINES` lines in non-test code. A ratchet: it may only go
 /// down. When you shorten one, lower this number to what the test prints.
-const LONG_FUNCTIONS: usize = 45;
+const LONG_FUNCTIONS: usize = 44;
 
 /// Test files allowed over `MAX_FILE_LINES` (as long as they are today, no longer); split
 /// them into scenario files when you touch them.
