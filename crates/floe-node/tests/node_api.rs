@@ -51,6 +51,15 @@ async fn register(
         .unwrap()
 }
 
+/// The blob the upload test stores, and its encoding.
+struct Upload {
+    config: EncodingConfig,
+    data: Vec<u8>,
+    e: floe_core::EncodedBlob,
+    id: BlobId,
+}
+
+/// The whole upload path on one node, as named steps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_confirm_certify_restart_and_reject() {
     let mut net = Net::new().await;
@@ -59,10 +68,28 @@ async fn upload_confirm_certify_restart_and_reject() {
     let config = EncodingConfig::new(N).unwrap();
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 256) as u8).collect();
     let e = encode(&config, &data).unwrap();
-    let id = e.blob_id();
-    let meta_bytes = bcs::to_bytes(&e.metadata().metadata).unwrap();
+    let u = Upload {
+        id: e.blob_id(),
+        config,
+        data,
+        e,
+    };
+    metadata_before_registration_is_refused_or_buffered(&net, &u).await;
+    let object = registration_flushes_the_buffered_metadata(&net, &ledger, &user, &u).await;
+    bad_slivers_are_refused_with_their_reason(&net, &u).await;
+    slivers_are_stored_one_at_a_time_and_in_a_batch(&net, &u).await;
+    let signed = the_node_confirms_with_a_signature_that_verifies(&net, &u).await;
+    certification_is_reported_by_the_node(&net, &user, object, signed, &u).await;
+    recovery_symbols_verify_and_rebuild_a_sliver(&net, &u).await;
+    health_metrics_and_the_api_document_are_served(&net).await;
+    a_restarted_node_still_serves_its_slivers(&mut net, &u).await;
+}
 
-    // Before registration: refused, or buffered with ?pending=true.
+/// Before registration metadata is refused, or buffered with `?pending=true`; garbage and
+/// lying metadata are refused.
+async fn metadata_before_registration_is_refused_or_buffered(net: &Net, u: &Upload) {
+    let (config, e, id) = (&u.config, &u.e, u.id);
+    let meta_bytes = bcs::to_bytes(&e.metadata().metadata).unwrap();
     let (s, v) = net
         .put(&format!("/v1/blobs/{id}/metadata"), meta_bytes.clone())
         .await;
@@ -78,16 +105,24 @@ async fn upload_confirm_certify_restart_and_reject() {
         .get_json(&format!("/v1/blobs/{id}/metadata/status"))
         .await;
     assert_eq!(v["success"]["data"], "buffered");
-    // Garbage and lying metadata.
     let (s, v) = net
         .put(&format!("/v1/blobs/{id}/metadata"), vec![1, 2, 3])
         .await;
     assert_eq!((s, reason(&v).as_str()), (400, "INVALID_BODY"));
-    let other = bcs::to_bytes(&encode(&config, b"other").unwrap().metadata().metadata).unwrap();
+    let other = bcs::to_bytes(&encode(config, b"other").unwrap().metadata().metadata).unwrap();
     let (s, v) = net.put(&format!("/v1/blobs/{id}/metadata"), other).await;
     assert_eq!((s, reason(&v).as_str()), (400, "INVALID_METADATA"));
+}
 
-    let object = register(&ledger, &user, &e, data.len() as u64, false).await;
+/// Registration flushes the buffered metadata, which the node then serves.
+async fn registration_flushes_the_buffered_metadata(
+    net: &Net,
+    ledger: &LedgerClient,
+    user: &AccountSession,
+    u: &Upload,
+) -> floe_core::ObjectId {
+    let (e, id) = (&u.e, u.id);
+    let object = register(ledger, user, e, u.data.len() as u64, false).await;
     net.wait_status(&id, |d| d.get("permanent").is_some()).await;
     // The buffered metadata was flushed on registration.
     let (_, v) = net
@@ -100,14 +135,18 @@ async fn upload_confirm_certify_restart_and_reject() {
         bcs::from_bytes::<floe_core::BlobMetadataWithId>(&bytes).unwrap(),
         *e.metadata()
     );
+    object
+}
 
+/// Confirmation waits for every sliver; bad slivers are refused with their reason.
+async fn bad_slivers_are_refused_with_their_reason(net: &Net, u: &Upload) {
+    let (config, e, id) = (&u.config, &u.e, u.id);
     // Confirmation is refused until every sliver is stored.
     let (s, v) = net
         .get_json(&format!("/v1/blobs/{id}/confirmation/permanent"))
         .await;
     assert_eq!((s, reason(&v).as_str()), (400, "MISSING_SLIVERS"), "{v}");
 
-    // Sliver rejections.
     let pair0 = e.sliver_pair(SliverPairIndex(0));
     let mut bad = pair0.primary.clone();
     bad.symbols[0] ^= 1;
@@ -147,7 +186,7 @@ async fn upload_confirm_certify_restart_and_reject() {
         )
         .await;
     assert_eq!((s, reason(&v).as_str()), (413, "BODY_TOO_LARGE"));
-    let unregistered = encode(&config, b"never registered").unwrap();
+    let unregistered = encode(config, b"never registered").unwrap();
     let (s, v) = net
         .put(
             &format!("/v1/blobs/{}/slivers/0/primary", unregistered.blob_id()),
@@ -155,8 +194,12 @@ async fn upload_confirm_certify_restart_and_reject() {
         )
         .await;
     assert_eq!((s, reason(&v).as_str()), (400, "NOT_REGISTERED"));
+}
 
-    // Pair 0 one sliver at a time; the rest through the batched route.
+/// Pair 0 one sliver at a time (a repeat is "already stored"), the rest in one batch.
+async fn slivers_are_stored_one_at_a_time_and_in_a_batch(net: &Net, u: &Upload) {
+    let (e, id) = (&u.e, u.id);
+    let pair0 = e.sliver_pair(SliverPairIndex(0));
     let (s, _) = net
         .put(
             &format!("/v1/blobs/{id}/slivers/0/primary"),
@@ -206,8 +249,11 @@ async fn upload_confirm_certify_restart_and_reject() {
         bcs::from_bytes::<SliverData>(&bytes).unwrap(),
         e.sliver_pair(SliverPairIndex(3)).secondary
     );
+}
 
-    // Now the node confirms; the signature verifies over the exact 40-byte message.
+/// Now the node confirms; the signature verifies over the exact 40-byte message.
+async fn the_node_confirms_with_a_signature_that_verifies(net: &Net, u: &Upload) -> SignedMessage {
+    let id = u.id;
     let (s, v) = net
         .get_json(&format!("/v1/blobs/{id}/confirmation/permanent"))
         .await;
@@ -226,8 +272,18 @@ async fn upload_confirm_certify_restart_and_reject() {
         signed.serialized_message,
         Confirmation::new(0, id, BlobPersistenceType::Permanent).to_bytes()
     );
+    signed
+}
 
-    // Certify on the ledger; the node reports it.
+/// Certified on the ledger, the blob is reported certified by the node.
+async fn certification_is_reported_by_the_node(
+    net: &Net,
+    user: &AccountSession,
+    object: floe_core::ObjectId,
+    signed: SignedMessage,
+    u: &Upload,
+) {
+    let id = u.id;
     let weights = CommitteeWeights::new(
         vec![CommitteeMember {
             public_key: *net.key.public_key(),
@@ -247,9 +303,12 @@ async fn upload_confirm_certify_restart_and_reject() {
         .wait_status(&id, |d| d["permanent"]["isCertified"] == true)
         .await;
     assert_eq!(st["permanent"]["endEpoch"], 5);
+}
 
-    // Recovery symbols for primary sliver 2, all verified against the metadata; recovering
-    // the sliver from them gives the original.
+/// Recovery symbols for primary sliver 2 all verify against the metadata, and recovering the
+/// sliver from them gives the original; a request naming no symbol is refused.
+async fn recovery_symbols_verify_and_rebuild_a_sliver(net: &Net, u: &Upload) {
+    let (config, e, id) = (&u.config, &u.e, u.id);
     let (s, bytes) = net
         .get_bytes(&format!(
             "/v1/blobs/{id}/recoverySymbols?targetSliver=2&targetType=primary"
@@ -259,7 +318,7 @@ async fn upload_confirm_certify_restart_and_reject() {
     let symbols: Vec<GeneralRecoverySymbol> = bcs::from_bytes(&bytes).unwrap();
     assert_eq!(symbols.len(), N as usize);
     match recover_sliver(
-        &config,
+        config,
         &e.metadata().metadata,
         SliverType::Primary,
         SliverIndex(2),
@@ -274,8 +333,10 @@ async fn upload_confirm_certify_restart_and_reject() {
         .get_json(&format!("/v1/blobs/{id}/recoverySymbols"))
         .await;
     assert_eq!((s, reason(&v).as_str()), (400, "NO_SYMBOLS_SPECIFIED"));
+}
 
-    // Health, metrics, API document.
+/// Health, metrics and the API document.
+async fn health_metrics_and_the_api_document_are_served(net: &Net) {
     let (s, v) = net.get_json("/v1/health?detailed=true").await;
     assert_eq!(s, 200);
     assert_eq!(v["success"]["data"]["shardSummary"]["owned"], N);
@@ -291,8 +352,11 @@ async fn upload_confirm_certify_restart_and_reject() {
     );
     let (s, v) = net.get_json("/v1/api").await;
     assert_eq!((s, v["openapi"].as_str()), (200, Some("3.1.0")));
+}
 
-    // Restart the node on the same directory: everything is still there.
+/// Restarted on the same directory, the node still serves what it stored.
+async fn a_restarted_node_still_serves_its_slivers(net: &mut Net, u: &Upload) {
+    let (e, id) = (&u.e, u.id);
     net.restart_node().await;
     let r = reqwest::get(format!("{}/v1/blobs/{id}/slivers/7/primary", net.node_url))
         .await
