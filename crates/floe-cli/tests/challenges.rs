@@ -21,8 +21,8 @@ use floe_ledger::challenge::{ChallengeOutcome, EpochChallenges};
 use floe_node::config::Limits;
 use serde_json::Value;
 use support::faults::{
-    delete_shard_on_disk, floe, restart_behind_lying_proxy, restart_with_config_edit, store_random,
-    write_cli_config,
+    LyingNode, delete_shard_on_disk, floe, restart_behind_lying_proxy, restart_with_config_edit,
+    store_random, write_cli_config,
 };
 use support::{NODES, Net, SERIAL};
 
@@ -59,6 +59,17 @@ async fn wait_reports(net: &Net, epoch: u32, reporters: &[NodeId]) -> EpochChall
     }
 }
 
+/// The three faulty nodes, the stored blobs, and the epoch whose challenges are checked.
+#[derive(Clone, Copy)]
+struct Roles {
+    victim: usize,
+    liar: usize,
+    idle: usize,
+    lost_shard: u16,
+    blobs: [BlobId; 2],
+    epoch: u32,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() {
     let _serial = SERIAL.lock().await;
@@ -69,9 +80,19 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
     net.wait_replicated(&[a, b], Duration::from_secs(30))
         .await
         .unwrap();
+    let (mut r, lying) = three_faults_are_put_in_place(&mut net, [a, b]).await;
+    let (issuers, set) = every_issuer_reports_the_next_epoch(&net, &mut r).await;
+    the_tallies_name_each_fault(&net, &r, &issuers, &set);
+    floe_challenges_verifies_every_reports_signature(&net, &r, &issuers, &set);
+    blob_status_gives_each_blobs_outcomes(&net, &r, &set);
+    pass_rates_show_in_health_info_and_metrics(&net, &r).await;
+    lying.restore();
+}
 
-    // Three faulty nodes, distinct: the heaviest loses a shard on disk, the lightest lies,
-    // another one does not challenge.
+/// Three faulty nodes, distinct: the heaviest loses a shard on disk, the lightest lies,
+/// another one does not challenge.
+async fn three_faults_are_put_in_place(net: &mut Net, blobs: [BlobId; 2]) -> (Roles, LyingNode) {
+    let [a, b] = blobs;
     let victim = (0..NODES).max_by_key(|&i| net.weight(i)).unwrap();
     let liar = (0..NODES)
         .filter(|&i| i != victim)
@@ -79,21 +100,37 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
         .unwrap();
     let idle = (0..NODES).find(|&i| i != victim && i != liar).unwrap();
     let lost_shard = net.shards(victim)[0];
-    delete_shard_on_disk(&mut net, victim, lost_shard).await;
+    delete_shard_on_disk(net, victim, lost_shard).await;
     restart_with_config_edit(
-        &mut net,
+        net,
         idle,
         "challenges_enabled = true",
         "challenges_enabled = false",
     )
     .await;
-    let lying = restart_behind_lying_proxy(&mut net, liar, a, b).await;
+    let lying = restart_behind_lying_proxy(net, liar, a, b).await;
+    let roles = Roles {
+        victim,
+        liar,
+        idle,
+        lost_shard,
+        blobs,
+        epoch: 0,
+    };
+    (roles, lying)
+}
 
-    // The first epoch whose challenges start after every fault is in place.
+/// The first epoch whose challenges start after every fault is in place: wait until every
+/// node but the idle one reported it.
+async fn every_issuer_reports_the_next_epoch(
+    net: &Net,
+    r: &mut Roles,
+) -> (Vec<NodeId>, EpochChallenges) {
+    let idle = r.idle;
     let epoch = net.ledger.system().await.unwrap().epoch + 1;
     let id = |i: usize| net.system.committee.members[net.member(i)].node_id;
     let issuers: Vec<NodeId> = (0..NODES).filter(|&i| i != idle).map(id).collect();
-    let set = wait_reports(&net, epoch, &issuers).await;
+    let set = wait_reports(net, epoch, &issuers).await;
     let current = net.ledger.system().await.unwrap().epoch;
     println!(
         "epoch {epoch}: {} reports, {} failures (ledger now in epoch {current})",
@@ -101,9 +138,23 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
         set.failures.len()
     );
     assert_eq!(set.eligible_blobs, 2);
+    r.epoch = epoch;
+    (issuers, set)
+}
+
+/// The victim fails exactly its lost shard's challenges, the liar every one, the idle node
+/// issued nothing but passed, and every other node passed everything and issued what it owed.
+fn the_tallies_name_each_fault(net: &Net, r: &Roles, issuers: &[NodeId], set: &EpochChallenges) {
+    let Roles {
+        victim,
+        liar,
+        idle,
+        lost_shard,
+        ..
+    } = *r;
+    let id = |i: usize| net.system.committee.members[net.member(i)].node_id;
     let t = |i: usize| set.tallies[&id(i)].clone();
     let others_issuing = |i: usize| issuers.iter().filter(|&&x| x != id(i)).count() as u32;
-
     // The victim fails exactly its lost shard's challenges, from every issuing challenger.
     let v = t(victim);
     assert_eq!(v.failed, 2 * others_issuing(victim), "{v:?}");
@@ -158,9 +209,17 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
         let h = t(n);
         assert!(h.reported && h.issued == h.duties, "node {n}: {h:?}");
     }
+}
 
-    // Every failure comes from a report whose signature the CLI verifies with the committee's
-    // keys; the failures name the challenger and the challenged node.
+/// Every failure comes from a report whose signature the CLI verifies with the committee's
+/// keys; the failures name the challenger and the challenged node.
+fn floe_challenges_verifies_every_reports_signature(
+    net: &Net,
+    r: &Roles,
+    issuers: &[NodeId],
+    set: &EpochChallenges,
+) {
+    let (epoch, victim, lost_shard) = (r.epoch, r.victim, r.lost_shard);
     let (code, out, err) = floe(net.dir(), &["challenges", "--epoch", &epoch.to_string()]);
     println!("{out}");
     assert_eq!(code, 0, "{err}");
@@ -184,9 +243,13 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["failures"].as_array().unwrap().len(), set.failures.len());
+}
 
-    // `floe blob-status` gives each blob's outcomes in that epoch: together they are every
-    // challenge issued, and they name the failing nodes.
+/// `floe blob-status` gives each blob's outcomes in that epoch: together they are every
+/// challenge issued, and they name the failing nodes.
+fn blob_status_gives_each_blobs_outcomes(net: &Net, r: &Roles, set: &EpochChallenges) {
+    let (epoch, victim, liar, [a, b]) = (r.epoch, r.victim, r.liar, r.blobs);
+    let name = |i: usize| net.system.committee.members[net.member(i)].name.clone();
     let (mut outcomes, mut failing) = (0, Vec::new());
     for blob in [a, b] {
         let (code, out, err) = floe(
@@ -211,8 +274,12 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
         out.contains(&format!("Storage challenges (epoch {epoch})")),
         "{out}"
     );
+}
 
-    // Pass rates in `floe health --json` (per node) and `floe info`, and in a node's /metrics.
+/// Pass rates in `floe health --json` (per node) and `floe info`, and in a node's /metrics.
+async fn pass_rates_show_in_health_info_and_metrics(net: &Net, r: &Roles) {
+    let (epoch, victim, liar, idle) = (r.epoch, r.victim, r.liar, r.idle);
+    let name = |i: usize| net.system.committee.members[net.member(i)].name.clone();
     let (code, out, err) = floe(net.dir(), &["health", "--json"]);
     assert_eq!(code, 0, "{err}");
     let rows: Value = serde_json::from_str(&out).unwrap();
@@ -255,5 +322,4 @@ async fn challenges_catch_missing_and_lying_nodes_and_record_idle_challengers() 
         assert!(Instant::now() < deadline, "{metrics}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    lying.restore();
 }

@@ -456,6 +456,16 @@ async fn verify(server: &Server, acked: &Acked) -> usize {
     checked
 }
 
+/// The files of the crash test's ledger.
+struct Dirs {
+    genesis: PathBuf,
+    keys: PathBuf,
+    data: PathBuf,
+    logs: PathBuf,
+}
+
+/// One ledger process per cycle under load, SIGKILLed with submissions in flight, restarted,
+/// checked, stopped cleanly and replayed offline: as named steps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() {
     let started = Instant::now();
@@ -471,31 +481,14 @@ async fn acknowledged_writes_survive_sigkill() {
     println!("crash test seed {run} (set FLOE_CRASH_SEED to repeat the accounts and blobs)");
 
     let tmp = tempfile::tempdir().unwrap();
-    let genesis = tmp.path().join("genesis.json");
-    let keys_dir = tmp.path().join("keys");
-    let data_dir = tmp.path().join("data");
-    let logs = tmp.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-
-    let out = floe()
-        .args(["ledger", "init", "--generate", "4", "--n-shards", "100"])
-        .args(["--epoch-duration", "1h", "--keys-dir"])
-        .arg(&keys_dir)
-        .arg("--out")
-        .arg(&genesis)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "floe ledger init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config: GenesisConfig =
-        serde_json::from_str(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
-    assert_eq!(config.nodes.len(), 4);
-    assert_eq!(config.n_shards, 100);
-    assert_eq!(config.epoch_duration_ms, 3_600_000);
-    let committee = Arc::new(Committee::load(&config, &keys_dir));
+    let dirs = Dirs {
+        genesis: tmp.path().join("genesis.json"),
+        keys: tmp.path().join("keys"),
+        data: tmp.path().join("data"),
+        logs: tmp.path().join("logs"),
+    };
+    std::fs::create_dir_all(&dirs.logs).unwrap();
+    let committee = Arc::new(ledger_init_writes_the_genesis_and_keys(&dirs));
 
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut starts = 0;
@@ -503,73 +496,20 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut submitted = 0u64;
     for cycle in 0..CYCLES as u64 {
         let cycle_start = Instant::now();
-        let server = Server::start(&genesis, &data_dir, &logs, starts).await;
+        let server = Server::start(&dirs.genesis, &dirs.data, &dirs.logs, starts).await;
         starts += 1;
-
-        // Load, then SIGKILL with submissions in flight.
-        let counters = Arc::new(Counters::default());
-        let rejections = Arc::new(Mutex::new(Vec::new()));
-        let mut clients = tokio::task::JoinSet::new();
-        for k in 0..CLIENTS {
-            clients.spawn(client_loop(
-                run,
-                cycle,
-                k,
-                server.base.clone(),
-                Arc::clone(&committee),
-                Arc::clone(&acked),
-                Arc::clone(&counters),
-                Arc::clone(&rejections),
-            ));
-        }
-        tokio::time::sleep(LOAD).await;
-        let acked_at_kill = counters.acked.load(Ordering::Relaxed);
-        server.kill();
-        let drained = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(r) = clients.join_next().await {
-                r.unwrap();
-            }
-        })
-        .await;
-        assert!(drained.is_ok(), "clients did not stop after the kill");
+        let counters = load_then_sigkill(run, cycle, server, &committee, &acked).await;
         submitted += counters.acked.load(Ordering::Relaxed)
             + counters.unacked.load(Ordering::Relaxed)
             + counters.rejected.load(Ordering::Relaxed);
-        let rejections = rejections.lock().unwrap().clone();
-        assert!(
-            rejections.is_empty(),
-            "submissions refused during the load (each client has its own account, so none \
-             should be):\n{}",
-            rejections.join("\n")
-        );
 
         // Restart on the same directory: every acknowledged write is there.
-        let server = Server::start(&genesis, &data_dir, &logs, starts).await;
+        let server = Server::start(&dirs.genesis, &dirs.data, &dirs.logs, starts).await;
         starts += 1;
-        let http = client();
-        let (_, health) = get_json(&http, &server.url("/v1/health")).await;
-        let health = health["success"]["data"].clone();
-        let entries = health["entries"].as_u64().unwrap();
-        let snapshot = {
-            let a = acked.lock().unwrap();
-            Acked {
-                entries: a.entries.clone(),
-                registered: a.registered.clone(),
-                certified: a.certified.clone(),
-            }
-        };
-        let max_acked = snapshot.entries.iter().map(|e| e.0).max();
-        assert!(
-            max_acked.is_none_or(|m| m < entries),
-            "entry {max_acked:?} was acknowledged but the restarted ledger has {entries} entries"
-        );
-        assert!(
-            entries <= submitted,
-            "the restarted ledger has {entries} entries but only {submitted} were ever submitted"
-        );
-        let checked = verify(&server, &snapshot).await;
+        let (checked, snapshot, entries) =
+            the_restarted_ledger_has_every_acknowledged_write(&server, &acked, submitted).await;
         println!(
-            "cycle {cycle}: acked {} (at kill {acked_at_kill}), unacked {}, rejected {}; \
+            "cycle {cycle}: acked {}, unacked {}, rejected {}; \
              after restart {entries} entries; {} cumulative acked writes checked ({} entries, \
              {} registrations, {} certifications); {:?}",
             counters.acked.load(Ordering::Relaxed),
@@ -585,50 +525,7 @@ async fn acknowledged_writes_survive_sigkill() {
             counters.acked.load(Ordering::Relaxed) > 0,
             "no submission was acknowledged in cycle {cycle}"
         );
-
-        // Stop cleanly; an offline replay reproduces what the server reported.
-        let (_, health) = get_json(&http, &server.url("/v1/health")).await;
-        let health = health["success"]["data"].clone();
-        assert_eq!(health["status"], "ok", "{health}");
-        server.terminate().await;
-        // A clean stop leaves a snapshot at the last entry, so the next start replays nothing.
-        let entries = health["entries"].as_u64().unwrap();
-        let last = data_dir.join(format!("snapshots/snapshot-{entries:020}.bin"));
-        assert!(
-            last.is_file(),
-            "no snapshot at entry {entries} after SIGTERM: {:?}",
-            std::fs::read_dir(data_dir.join("snapshots"))
-                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
-        );
-        let out = floe()
-            .args(["ledger", "replay", "--genesis"])
-            .arg(&genesis)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "floe ledger replay failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let replay: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "replay output is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        assert_eq!(
-            replay["digest"], health["digest"],
-            "replay {replay} vs health {health}"
-        );
-        assert_eq!(
-            replay["stateHash"], health["stateHash"],
-            "replay {replay} vs health {health}"
-        );
-        assert_eq!(replay["entries"], health["entries"]);
-        assert_eq!(replay["events"], health["events"]);
-        assert_eq!(replay["epoch"], health["epoch"]);
+        a_clean_stop_snapshots_and_an_offline_replay_agrees(server, &dirs).await;
     }
     let total = acked.lock().unwrap().entries.len();
     println!(
@@ -640,4 +537,154 @@ async fn acknowledged_writes_survive_sigkill() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// `floe ledger init --generate 4` writes a genesis with the asked parameters and the keys.
+fn ledger_init_writes_the_genesis_and_keys(dirs: &Dirs) -> Committee {
+    let out = floe()
+        .args(["ledger", "init", "--generate", "4", "--n-shards", "100"])
+        .args(["--epoch-duration", "1h", "--keys-dir"])
+        .arg(&dirs.keys)
+        .arg("--out")
+        .arg(&dirs.genesis)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "floe ledger init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config: GenesisConfig =
+        serde_json::from_str(&std::fs::read_to_string(&dirs.genesis).unwrap()).unwrap();
+    assert_eq!(config.nodes.len(), 4);
+    assert_eq!(config.n_shards, 100);
+    assert_eq!(config.epoch_duration_ms, 3_600_000);
+    Committee::load(&config, &dirs.keys)
+}
+
+/// Load from `CLIENTS` clients, then SIGKILL with submissions in flight: the clients stop,
+/// and none of their submissions was refused. Returns what they counted.
+async fn load_then_sigkill(
+    run: u64,
+    cycle: u64,
+    server: Server,
+    committee: &Arc<Committee>,
+    acked: &Arc<Mutex<Acked>>,
+) -> Arc<Counters> {
+    let counters = Arc::new(Counters::default());
+    let rejections = Arc::new(Mutex::new(Vec::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for k in 0..CLIENTS {
+        clients.spawn(client_loop(
+            run,
+            cycle,
+            k,
+            server.base.clone(),
+            Arc::clone(committee),
+            Arc::clone(acked),
+            Arc::clone(&counters),
+            Arc::clone(&rejections),
+        ));
+    }
+    tokio::time::sleep(LOAD).await;
+    let acked_at_kill = counters.acked.load(Ordering::Relaxed);
+    server.kill();
+    println!("cycle {cycle}: {acked_at_kill} acknowledged when the ledger was killed");
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(r) = clients.join_next().await {
+            r.unwrap();
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "clients did not stop after the kill");
+    let rejections = rejections.lock().unwrap().clone();
+    assert!(
+        rejections.is_empty(),
+        "submissions refused during the load (each client has its own account, so none \
+         should be):\n{}",
+        rejections.join("\n")
+    );
+    counters
+}
+
+/// The restarted ledger holds every acknowledged entry and no more entries than were ever
+/// submitted, and every acknowledged write reads back. Returns (writes checked, what was
+/// acknowledged, entries).
+async fn the_restarted_ledger_has_every_acknowledged_write(
+    server: &Server,
+    acked: &Mutex<Acked>,
+    submitted: u64,
+) -> (usize, Acked, u64) {
+    let http = client();
+    let (_, health) = get_json(&http, &server.url("/v1/health")).await;
+    let health = health["success"]["data"].clone();
+    let entries = health["entries"].as_u64().unwrap();
+    let snapshot = {
+        let a = acked.lock().unwrap();
+        Acked {
+            entries: a.entries.clone(),
+            registered: a.registered.clone(),
+            certified: a.certified.clone(),
+        }
+    };
+    let max_acked = snapshot.entries.iter().map(|e| e.0).max();
+    assert!(
+        max_acked.is_none_or(|m| m < entries),
+        "entry {max_acked:?} was acknowledged but the restarted ledger has {entries} entries"
+    );
+    assert!(
+        entries <= submitted,
+        "the restarted ledger has {entries} entries but only {submitted} were ever submitted"
+    );
+    let checked = verify(server, &snapshot).await;
+    (checked, snapshot, entries)
+}
+
+/// Stopped cleanly, the ledger leaves a snapshot at its last entry (so the next start replays
+/// nothing), and an offline replay reproduces what the server reported.
+async fn a_clean_stop_snapshots_and_an_offline_replay_agrees(server: Server, dirs: &Dirs) {
+    let http = client();
+    let (_, health) = get_json(&http, &server.url("/v1/health")).await;
+    let health = health["success"]["data"].clone();
+    assert_eq!(health["status"], "ok", "{health}");
+    server.terminate().await;
+    let entries = health["entries"].as_u64().unwrap();
+    let last = dirs
+        .data
+        .join(format!("snapshots/snapshot-{entries:020}.bin"));
+    assert!(
+        last.is_file(),
+        "no snapshot at entry {entries} after SIGTERM: {:?}",
+        std::fs::read_dir(dirs.data.join("snapshots"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    let out = floe()
+        .args(["ledger", "replay", "--genesis"])
+        .arg(&dirs.genesis)
+        .arg("--data-dir")
+        .arg(&dirs.data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "floe ledger replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "replay output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(
+        replay["digest"], health["digest"],
+        "replay {replay} vs health {health}"
+    );
+    assert_eq!(
+        replay["stateHash"], health["stateHash"],
+        "replay {replay} vs health {health}"
+    );
+    assert_eq!(replay["entries"], health["entries"]);
+    assert_eq!(replay["events"], health["events"]);
+    assert_eq!(replay["epoch"], health["epoch"]);
 }

@@ -140,6 +140,22 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     );
 
     let bed = start_bed(d, &data);
+    the_control_api_is_private_and_authenticated(&data);
+    four_nodes_run_with_ten_shards_each(&net);
+    a_fifth_node_joins(&net);
+    a_node_is_reweighted_and_another_leaves(&net);
+    an_operator_registers_reweights_and_deregisters_a_node(&net);
+    let bed = a_resumed_testbed_leaves_the_removed_node_stopped(&net, bed, &data);
+    let bed = a_node_removed_before_a_stop_hands_its_shards_over_after_the_resume(&net, bed, &data);
+    drop(bed);
+    println!(
+        "membership test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `control.json` is mode 0600, and the control API wants its bearer token.
+fn the_control_api_is_private_and_authenticated(data: &Path) {
     let control: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("control.json")).unwrap()).unwrap();
     {
@@ -157,7 +173,10 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     assert_eq!(http_status(url, "GET", "/v1/nodes", Some("wrong")), 401);
     assert_eq!(http_status(url, "GET", "/v1/nodes", Some(token)), 200);
     assert_eq!(http_status(url, "DELETE", "/v1/nodes/9", Some(token)), 404);
+}
 
+/// The testbed starts with four running nodes of ten shards each.
+fn four_nodes_run_with_ten_shards_each(net: &Net) {
     let nodes = net.nodes();
     assert_eq!(nodes.len(), 4);
     assert!(
@@ -165,8 +184,11 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
             .iter()
             .all(|n| n["running"] == true && n["shards"] == 10)
     );
+}
 
-    // A fifth node joins.
+/// A fifth node joins: it holds shards from the epoch `add-node` named, and `info` shows it.
+fn a_fifth_node_joins(net: &Net) {
+    let d = net.dir.as_path();
     let added = net.testbed(&["add-node"]);
     assert_eq!(added["index"], 4, "{added}");
     let epoch = added["epoch"].as_u64().unwrap();
@@ -188,8 +210,12 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         human.contains("Shards per node") && human.contains("node-4"),
         "{human}"
     );
+}
 
-    // Node 1 weighs three times as much; node 0 leaves.
+/// Node 1 weighs three times as much and node 0 leaves (a second removal and a zero weight
+/// are refused): node 1's share grows, node 0 ends with no shards, stopped.
+fn a_node_is_reweighted_and_another_leaves(net: &Net) {
+    let d = net.dir.as_path();
     let next_before = net.nodes()[1]["nextShards"].as_u64().unwrap();
     let reweighted = net.testbed(&["set-weight", "1", "3"]);
     assert_eq!(reweighted["weight"], 3, "{reweighted}");
@@ -223,8 +249,12 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         "node 0 no longer serves on {address0}"
     );
     assert_eq!(total_shards(&net.info()), 40);
+}
 
-    // The operator's path against the same ledger: a node of its own keys.
+/// The operator's path against the same ledger: a node of its own keys is registered,
+/// re-keyed (a no-op), re-weighted and deregistered, with the refusals on the way.
+fn an_operator_registers_reweights_and_deregisters_a_node(net: &Net) {
+    let d = net.dir.as_path();
     let ledger_url = std::fs::read_to_string(&net.config)
         .unwrap()
         .lines()
@@ -297,19 +327,28 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     assert!(!ok && err.contains("deregistered"), "{err}");
     let (ok, _, err) = op(&["register"], &keys);
     assert!(!ok && err.contains("floe node keygen"), "{err}");
+}
 
-    // Stopped and resumed, the testbed does not start the removed node again.
+/// Stopped and resumed, the testbed does not start the removed node again.
+fn a_resumed_testbed_leaves_the_removed_node_stopped(net: &Net, bed: Bed, data: &Path) -> Bed {
     bed.interrupt(STOP_WITHIN);
     assert!(!data.join("control.json").exists(), "control.json removed");
-    let bed = start_bed(d, &data);
+    let bed = start_bed(&net.dir, data);
     let nodes = net.nodes();
     assert_eq!(nodes.len(), 5);
     assert_eq!(nodes[0]["running"], false);
     assert_eq!(nodes[0]["removed"], true);
     assert!(nodes[1..].iter().all(|n| n["running"] == true));
+    bed
+}
 
-    // A node removed just before the testbed stops is still handing its shards over: the
-    // resumed testbed starts it again, and stops it once they have moved.
+/// A node removed just before the testbed stops is still handing its shards over: the
+/// resumed testbed starts it again, and stops it once they have moved.
+fn a_node_removed_before_a_stop_hands_its_shards_over_after_the_resume(
+    net: &Net,
+    bed: Bed,
+    data: &Path,
+) -> Bed {
     let held = row(&net.info(), "node-2").unwrap()["shards"]
         .as_u64()
         .unwrap();
@@ -317,7 +356,7 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
     let removed = net.testbed(&["remove-node", "2"]);
     assert_eq!(removed["index"], 2, "{removed}");
     bed.interrupt(STOP_WITHIN);
-    let bed = start_bed(d, &data);
+    let bed = start_bed(&net.dir, data);
     let n2 = net.nodes()[2].clone();
     assert!(
         n2["running"] == true && n2["removed"] == true,
@@ -334,9 +373,5 @@ fn nodes_join_leave_and_reweight_a_running_testbed() {
         },
     );
     assert_eq!(total_shards(&net.info()), 40);
-    drop(bed);
-    println!(
-        "membership test took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    bed
 }
