@@ -166,6 +166,9 @@ async fn digest_after(url: &str, i: u64) -> Option<String> {
     v["success"]["data"]["digest"].as_str().map(str::to_string)
 }
 
+/// What one load account got: acknowledged (entry, blob, latency) and failed submissions.
+type Outcome = (Vec<(u64, floe_core::BlobId, Duration)>, Vec<String>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
     let seed = test_seed("ledger_replicas");
@@ -174,11 +177,33 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
         .await
         .unwrap_or_else(|e| panic!("cannot run the etcd cluster this test needs: {e}"));
     let genesis = write_genesis(dir.path());
-    let endpoints = members.endpoints().join(",");
+    let mut replicas = three_replicas(dir.path(), &genesis, &members.endpoints().join(","));
+    for r in &mut replicas {
+        r.spawn();
+    }
+    for r in &replicas {
+        wait_healthy(&r.url(), Duration::from_secs(30)).await;
+    }
+    let urls: Vec<String> = replicas.iter().map(Replica::url).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(seed, &urls, &stop);
+    replicas_and_etcd_members_are_killed_and_paused(&mut replicas, &mut members).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = no_submission_failed(seed, load).await;
+    let entries = the_replicas_converge_to_one_state(&urls).await;
+    their_logs_are_prefixes_of_one_another(&urls, entries).await;
+    every_acknowledged_transaction_landed_exactly_once(&urls, &acked).await;
+    the_paused_replica_reloaded_a_snapshot_and_all_wrote_some(&replicas);
+}
+
+/// Three `floe ledger run --etcd-endpoints` replicas on free ports, each knowing the others as
+/// peers, snapshotting every 25 entries (not started yet).
+fn three_replicas(dir: &Path, genesis: &Path, endpoints: &str) -> Vec<Replica> {
     let ports: Vec<u16> = (0..3).map(|_| free_port().unwrap()).collect();
-    let mut replicas: Vec<Replica> = (0..3)
+    let replicas: Vec<Replica> = (0..3)
         .map(|i| {
-            let data_dir = dir.path().join(format!("replica-{i}"));
+            let data_dir = dir.join(format!("replica-{i}"));
             let peers: Vec<String> = ports
                 .iter()
                 .enumerate()
@@ -195,7 +220,7 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
                 "--listen".into(),
                 format!("127.0.0.1:{}", ports[i]),
                 "--etcd-endpoints".into(),
-                endpoints.clone(),
+                endpoints.to_string(),
                 "--snapshot-every".into(),
                 "25".into(),
                 "--peers".into(),
@@ -206,24 +231,24 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
                 port: ports[i],
                 args,
                 child: None,
-                log: dir.path().join(format!("replica-{i}.log")),
+                log: dir.join(format!("replica-{i}.log")),
             }
         })
         .collect();
-    for r in &mut replicas {
-        r.spawn();
-    }
-    for r in &replicas {
-        wait_healthy(&r.url(), Duration::from_secs(30)).await;
-    }
-    let urls: Vec<String> = replicas.iter().map(Replica::url).collect();
+    replicas
+}
 
-    // The load: accounts submitting one transaction after another through all replicas.
+/// The load: accounts submitting one transaction after another through all replicas, until
+/// `stop`.
+fn start_load(
+    seed: u64,
+    urls: &[String],
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Outcome>> {
     const ACCOUNTS: u64 = 4;
-    let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
     for a in 0..ACCOUNTS {
-        let client = LedgerClient::with_urls(urls.clone());
+        let client = LedgerClient::with_urls(urls.to_vec());
         let stop = stop.clone();
         load.push(tokio::spawn(async move {
             let key = floe_ledger::AccountKey::from_seed(&floe_core::merkle::blake2b256(&[
@@ -253,7 +278,15 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
             (acked, failures)
         }));
     }
+    load
+}
 
+/// Faults during the load: a replica SIGKILLed and restarted, another SIGSTOPped for 4 s,
+/// the etcd leader and then another member SIGKILLed and restarted.
+async fn replicas_and_etcd_members_are_killed_and_paused(
+    replicas: &mut [Replica],
+    members: &mut EtcdMembers,
+) {
     let pause = |s: u64| tokio::time::sleep(Duration::from_secs(s));
     pause(2).await;
     eprintln!("fault: kill -9 replica 0");
@@ -287,8 +320,14 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
     pause(3).await;
     members.restart(other).unwrap();
     pause(2).await;
-    stop.store(true, Ordering::Relaxed);
+}
 
+/// No submission failed while a majority of etcd and a replica were up, and enough got
+/// through; returns what was acknowledged.
+async fn no_submission_failed(
+    seed: u64,
+    load: Vec<tokio::task::JoinHandle<Outcome>>,
+) -> Vec<(u64, floe_core::BlobId, Duration)> {
     let mut acked = Vec::new();
     let mut failures = Vec::new();
     for t in load {
@@ -308,8 +347,12 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
         "operations failed while a majority of etcd and a replica were up:\n{}",
         failures.join("\n")
     );
+    acked
+}
 
-    // Converge: every replica reaches the same number of applied entries.
+/// Every replica reaches the same number of applied entries, with equal state hashes;
+/// returns that number.
+async fn the_replicas_converge_to_one_state(urls: &[String]) -> u64 {
     let clients: Vec<LedgerClient> = urls.iter().map(|u| LedgerClient::new(u.clone())).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     let entries = loop {
@@ -334,11 +377,15 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
         hashes.iter().all(|h| *h == hashes[0]),
         "equal positions ({entries}), different state hashes: {hashes:?}"
     );
-    // Prefixes of one another: equal digests wherever two replicas still hold a position.
+    entries
+}
+
+/// Prefixes of one another: equal digests wherever two replicas still hold a position.
+async fn their_logs_are_prefixes_of_one_another(urls: &[String], entries: u64) {
     let mut compared = 0;
     for i in 0..entries {
         let mut seen: Option<String> = None;
-        for u in &urls {
+        for u in urls {
             if let Some(d) = digest_after(u, i).await {
                 if let Some(s) = &seen {
                     assert_eq!(s, &d, "replicas differ after entry {i}");
@@ -349,22 +396,29 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
         }
     }
     assert!(compared > 0);
-    // Exactly once.
+}
+
+/// Exactly once: no two acknowledgements name one entry, and every replica registered every
+/// acknowledged blob once.
+async fn every_acknowledged_transaction_landed_exactly_once(
+    urls: &[String],
+    acked: &[(u64, floe_core::BlobId, Duration)],
+) {
     let mut positions = std::collections::BTreeSet::new();
-    for (index, _, _) in &acked {
+    for (index, _, _) in acked {
         assert!(
             positions.insert(*index),
             "two acknowledgements name entry {index}"
         );
     }
-    for u in &urls {
+    for u in urls {
         let mut registered: BTreeMap<floe_core::BlobId, usize> = BTreeMap::new();
         for e in all_events(u).await {
             if let floe_ledger::EventKind::BlobRegistered { blob_id, .. } = e.kind {
                 *registered.entry(blob_id).or_default() += 1;
             }
         }
-        for (_, blob, _) in &acked {
+        for (_, blob, _) in acked {
             assert_eq!(
                 registered.get(blob),
                 Some(&1),
@@ -372,11 +426,14 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
             );
         }
     }
-    // The pause outlasted the pruning point (snapshots every 25 entries, records kept one
-    // interval below the newest checkpoint): the paused replica found its position pruned
-    // and reloaded a peer's snapshot. Its appender was just as far behind; that it wrote
-    // nothing into the pruned prefix is what the checks above (no failed submission, equal
-    // digests, every acknowledged blob registered exactly once) show.
+}
+
+/// The pause outlasted the pruning point (snapshots every 25 entries, records kept one
+/// interval below the newest checkpoint): the paused replica found its position pruned and
+/// reloaded a peer's snapshot. Its appender was just as far behind; that it wrote nothing into
+/// the pruned prefix is what the checks before (no failed submission, equal digests, every
+/// acknowledged blob registered exactly once) show. And every replica wrote snapshots.
+fn the_paused_replica_reloaded_a_snapshot_and_all_wrote_some(replicas: &[Replica]) {
     let paused_log = std::fs::read_to_string(&replicas[1].log).unwrap_or_default();
     assert!(
         paused_log.contains("fell behind a compaction")
@@ -385,8 +442,7 @@ async fn replicas_survive_kills_and_pauses_with_no_failed_operation() {
          (too little load during the pause?); its log: {}",
         replicas[1].log.display()
     );
-    // Snapshots were written.
-    for r in &replicas {
+    for r in replicas {
         let snaps = std::fs::read_dir(r.data_dir.join("snapshots"))
             .map(|d| d.count())
             .unwrap_or(0);

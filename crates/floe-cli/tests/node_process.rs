@@ -3,7 +3,7 @@
 //! receives a stream of sliver uploads and is SIGKILLed while they are in flight. Restarted on
 //! the same config, it must serve every sliver it acknowledged, byte for byte.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,6 +113,47 @@ fn member_slivers(
         .collect()
 }
 
+/// The ledger and nodes of one run, and the clients that reach them.
+struct Net {
+    dir: PathBuf,
+    base: u16,
+    system: SystemInfo,
+    pools: NodeHttp,
+    config: EncodingConfig,
+    clients: Vec<NodeClient>,
+    user: AccountSession,
+    /// Node processes by node index (`None` once killed).
+    nodes: Vec<Option<Proc>>,
+    ledger_proc: Proc,
+}
+
+/// Node `i`'s base URL and a client pinned to the network key the genesis registers for it.
+fn endpoint(
+    system: &SystemInfo,
+    pools: &NodeHttp,
+    base: u16,
+    i: usize,
+) -> (String, reqwest::Client) {
+    let address = format!("127.0.0.1:{}", base + i as u16);
+    let member = system
+        .committee
+        .members
+        .iter()
+        .find(|m| m.network_address == address)
+        .expect("every node is a member");
+    let key = member.network_public_key.expect("a registered network key");
+    pools.route(&address, &[key]).unwrap()
+}
+
+/// The node that is killed: its committee member, its node index and a client of it.
+struct Victim {
+    member: usize,
+    node: usize,
+    client: NodeClient,
+}
+
+/// A node SIGKILLed during a stream of sliver uploads and restarted on its config, as named
+/// steps on one network.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_serves_every_sliver_it_acknowledged() {
     let started = Instant::now();
@@ -122,7 +163,23 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         .as_nanos() as u64;
     println!("run seed {run}");
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let base = ledger_init_lays_out_four_nodes(tmp.path());
+    let mut net = the_ledger_and_the_nodes_come_up(tmp.path(), base, run, started).await;
+    let certified = a_blob_is_stored_on_every_node_and_certified(&net, run, started).await;
+    let victim = the_victim_is_the_member_with_the_most_shards(&net);
+    let streamed = more_blobs_are_registered_with_the_victim(&net, &victim, run).await;
+    let acked = the_victim_is_killed_with_uploads_in_flight(&mut net, &victim, &streamed).await;
+    let restarted = the_victim_restarts_on_the_same_config(&net, &victim).await;
+    every_acknowledged_sliver_is_served_byte_for_byte(&victim, &acked, &streamed).await;
+    the_certified_blob_is_still_served_and_confirmed(&net, &victim, &certified).await;
+    restarted.kill();
+    drop(net.nodes);
+    drop(net.ledger_proc);
+    println!("test took {:?}", started.elapsed());
+}
+
+/// `floe ledger init --generate` lays out four nodes on free ports; returns the base port.
+fn ledger_init_lays_out_four_nodes(dir: &Path) -> u16 {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let base = free_base_port(NODES as u16 + 1);
     let ledger_port = base + NODES as u16;
@@ -154,6 +211,18 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         )
         .unwrap();
     }
+    base
+}
+
+/// `floe ledger run` and the four `floe node run` processes start and answer their health routes.
+async fn the_ledger_and_the_nodes_come_up(
+    dir: &Path,
+    base: u16,
+    run: u64,
+    started: Instant,
+) -> Net {
+    let ledger_port = base + NODES as u16;
+    let ledger_url = format!("http://127.0.0.1:{ledger_port}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut ledger_cmd = floe();
     ledger_cmd
@@ -171,23 +240,12 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
     // Nodes serve HTTPS with the network keys the genesis registers: reach each through a
     // client pinned to its key.
     let pools = NodeHttp::new(|b| b.no_proxy()).unwrap();
-    let endpoint = |i: usize| {
-        let address = format!("127.0.0.1:{}", base + i as u16);
-        let member = system
-            .committee
-            .members
-            .iter()
-            .find(|m| m.network_address == address)
-            .expect("every node is a member");
-        let key = member.network_public_key.expect("a registered network key");
-        pools.route(&address, &[key]).unwrap()
-    };
     let mut nodes: Vec<Option<Proc>> = Vec::new();
     for i in 0..NODES {
         nodes.push(Some(start_node(dir, i)));
     }
     for (i, node) in nodes.iter_mut().enumerate() {
-        let (base_url, http) = endpoint(i);
+        let (base_url, http) = endpoint(&system, &pools, base, i);
         let url = format!("{base_url}/v1/health");
         node.as_mut().unwrap().wait_healthy(&http, &url).await;
     }
@@ -208,17 +266,34 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         })
         .collect();
     let user = AccountSession::new(AccountKey::from_seed(&seed(run, "user", 0)), ledger.clone());
+    Net {
+        dir: dir.to_path_buf(),
+        base,
+        system,
+        pools,
+        config,
+        clients,
+        user,
+        nodes,
+        ledger_proc,
+    }
+}
 
-    // A blob stored on every node and certified through HTTP.
+/// A blob stored on every node is certified through HTTP with the nodes' confirmations.
+async fn a_blob_is_stored_on_every_node_and_certified(
+    net: &Net,
+    run: u64,
+    started: Instant,
+) -> EncodedBlob {
     let data: Vec<u8> = (0..60_000u64)
         .map(|i| seed(run, "certified", i / 32)[(i % 32) as usize])
         .collect();
-    let certified = encode(&config, &data).unwrap();
-    let object = register(&user, &certified).await;
+    let certified = encode(&net.config, &data).unwrap();
+    let object = register(&net.user, &certified).await;
     let mut partials = Vec::new();
-    for (member, client) in clients.iter().enumerate() {
+    for (member, client) in net.clients.iter().enumerate() {
         put_metadata(client, &certified).await;
-        for (pair, axis, sliver) in member_slivers(&system, member, &certified) {
+        for (pair, axis, sliver) in member_slivers(&net.system, member, &certified) {
             client
                 .put_sliver(&certified.blob_id(), pair, axis, &sliver)
                 .await
@@ -233,7 +308,7 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         ));
     }
     let weights = CommitteeWeights::new(
-        system
+        net.system
             .committee
             .members
             .iter()
@@ -245,47 +320,71 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         N_SHARDS,
     )
     .unwrap();
-    user.submit(TxKind::CertifyBlob {
-        blob_object: object,
-        certificate: Certificate::aggregate(&weights, &partials).unwrap(),
-    })
-    .await
-    .unwrap();
+    net.user
+        .submit(TxKind::CertifyBlob {
+            blob_object: object,
+            certificate: Certificate::aggregate(&weights, &partials).unwrap(),
+        })
+        .await
+        .unwrap();
     println!(
         "blob {} certified after {:?}",
         certified.blob_id(),
         started.elapsed()
     );
+    certified
+}
 
-    // The victim: the member with the most shards.
-    let victim = (0..NODES)
-        .max_by_key(|&m| system.committee.members[m].shards.len())
+/// The victim is the member with the most shards, found by its port among the nodes.
+fn the_victim_is_the_member_with_the_most_shards(net: &Net) -> Victim {
+    let member = (0..NODES)
+        .max_by_key(|&m| net.system.committee.members[m].shards.len())
         .unwrap();
-    let victim_node: usize = system.committee.members[victim]
+    let node: usize = net.system.committee.members[member]
         .network_address
         .rsplit(':')
         .next()
         .unwrap()
         .parse::<u16>()
-        .map(|port| usize::from(port - base))
+        .map(|port| usize::from(port - net.base))
         .unwrap();
-    let vclient = clients[victim].clone();
+    Victim {
+        member,
+        node,
+        client: net.clients[member].clone(),
+    }
+}
 
-    // Stream uploads of more (registered) blobs to the victim, several PUTs in flight.
+/// More blobs are registered on the ledger and their metadata taken by the victim.
+async fn more_blobs_are_registered_with_the_victim(
+    net: &Net,
+    victim: &Victim,
+    run: u64,
+) -> Vec<EncodedBlob> {
     let mut streamed = Vec::new();
     for b in 0..STREAMED_BLOBS {
         let data: Vec<u8> = (0..20_000u64)
             .map(|i| seed(run, "streamed", (b << 32) | (i / 32))[(i % 32) as usize])
             .collect();
-        let e = encode(&config, &data).unwrap();
-        register(&user, &e).await;
-        put_metadata(&vclient, &e).await;
+        let e = encode(&net.config, &data).unwrap();
+        register(&net.user, &e).await;
+        put_metadata(&victim.client, &e).await;
         streamed.push(e);
     }
+    streamed
+}
+
+/// The victim is SIGKILLed once half its streamed slivers are acknowledged; returns those.
+async fn the_victim_is_killed_with_uploads_in_flight(
+    net: &mut Net,
+    victim: &Victim,
+    streamed: &[EncodedBlob],
+) -> Vec<Upload> {
+    // Stream uploads of the registered blobs to the victim, several PUTs in flight.
     let work: Vec<Upload> = streamed
         .iter()
         .flat_map(|e| {
-            member_slivers(&system, victim, e)
+            member_slivers(&net.system, victim.member, e)
                 .into_iter()
                 .map(|(p, a, s)| (e.blob_id(), p, a, s))
         })
@@ -295,7 +394,7 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
     let acked: Arc<Mutex<Vec<Upload>>> = Arc::default();
     let mut uploaders = Vec::new();
     for _ in 0..IN_FLIGHT {
-        let (queue, acked, client) = (queue.clone(), acked.clone(), vclient.clone());
+        let (queue, acked, client) = (queue.clone(), acked.clone(), victim.client.clone());
         uploaders.push(tokio::spawn(async move {
             loop {
                 let Some((id, pair, axis, sliver)) = queue.lock().unwrap().pop() else {
@@ -315,25 +414,39 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         assert!(Instant::now() < deadline, "uploads to the victim stalled");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    nodes[victim_node].take().unwrap().kill();
+    net.nodes[victim.node].take().unwrap().kill();
     for u in uploaders {
         u.await.unwrap();
     }
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     println!(
-        "node {victim_node} killed after {} of {total} streamed sliver uploads were acknowledged",
+        "node {} killed after {} of {total} streamed sliver uploads were acknowledged",
+        victim.node,
         acked.len()
     );
     assert!(acked.len() >= total / 2);
+    acked
+}
 
-    // Restart on the same config: every acknowledged sliver is served, byte for byte.
-    let mut restarted = start_node(dir, victim_node);
-    let (victim_url, victim_http) = endpoint(victim_node);
+/// The victim restarts on the same config and answers its health route.
+async fn the_victim_restarts_on_the_same_config(net: &Net, victim: &Victim) -> Proc {
+    let mut restarted = start_node(&net.dir, victim.node);
+    let (victim_url, victim_http) = endpoint(&net.system, &net.pools, net.base, victim.node);
     restarted
         .wait_healthy(&victim_http, &format!("{victim_url}/v1/health"))
         .await;
-    for (id, pair, axis, sliver) in &acked {
-        let got = vclient
+    restarted
+}
+
+/// Every acknowledged sliver is served byte for byte, and the streamed blobs' metadata.
+async fn every_acknowledged_sliver_is_served_byte_for_byte(
+    victim: &Victim,
+    acked: &[Upload],
+    streamed: &[EncodedBlob],
+) {
+    for (id, pair, axis, sliver) in acked {
+        let got = victim
+            .client
             .get_sliver(id, *pair, *axis)
             .await
             .unwrap_or_else(|e| {
@@ -341,13 +454,22 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
             });
         assert_eq!(&got, sliver, "{axis} sliver of pair {pair} of {id} changed");
     }
-    for e in &streamed {
+    for e in streamed {
         assert_eq!(
-            vclient.get_metadata(&e.blob_id()).await.unwrap(),
+            victim.client.get_metadata(&e.blob_id()).await.unwrap(),
             *e.metadata()
         );
     }
-    for (pair, axis, sliver) in member_slivers(&system, victim, &certified) {
+}
+
+/// The certified blob's slivers are served, and the victim still knows it is certified.
+async fn the_certified_blob_is_still_served_and_confirmed(
+    net: &Net,
+    victim: &Victim,
+    certified: &EncodedBlob,
+) {
+    let vclient = &victim.client;
+    for (pair, axis, sliver) in member_slivers(&net.system, victim.member, certified) {
         let got = vclient
             .get_sliver(&certified.blob_id(), pair, axis)
             .await
@@ -362,14 +484,10 @@ async fn a_killed_node_serves_every_sliver_it_acknowledged() {
         .await
         .unwrap()
         .verify_confirmation(
-            &system.committee.members[victim].protocol_key,
+            &net.system.committee.members[victim.member].protocol_key,
             0,
             &certified.blob_id(),
             &floe_crypto::BlobPersistenceType::Permanent,
         )
         .unwrap();
-    restarted.kill();
-    drop(nodes);
-    drop(ledger_proc);
-    println!("test took {:?}", started.elapsed());
 }

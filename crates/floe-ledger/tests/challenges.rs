@@ -53,16 +53,43 @@ fn submit(net: &mut Net, i: usize, kind: TxKind) -> Result<(), TxError> {
     net.submit(&op, kind).map(|_| ())
 }
 
+/// The blobs stored for the challenges: before epoch 1 and during it.
+struct Blobs {
+    a: BlobId,
+    b: BlobId,
+    /// Ends at epoch 1, so never sampled.
+    short: BlobId,
+    /// Certified during epoch 1, so sampled from epoch 2 on.
+    late: BlobId,
+}
+
+/// Sampling, reports, their refusals, the epoch's close and a replay, as named steps on one
+/// ledger.
 #[test]
 fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports() {
     let mut net = Net::new(4, 10);
-    let a = store(&mut net, b"first blob", 10);
-    let b = store(&mut net, b"second blob", 10);
-    let short = store(&mut net, b"lives until epoch 1", 1);
+    let blobs = store_blobs_before_and_during_epoch_1(&mut net);
+    epoch_1_samples_only_blobs_certified_before_it_that_outlive_it(&net, &blobs);
+    a_signed_report_is_tallied_with_its_failure_and_signature(&mut net);
+    bad_reports_are_rejected_and_leave_the_state_unchanged(&mut net);
+    the_next_epoch_closes_epoch_1_and_unreported_duties_count_as_not_issued(&mut net);
+    replaying_the_log_gives_the_same_state_challenges_included(&net);
+}
+
+/// Stores `a`, `b` and `short` (which ends at epoch 1) before epoch 1, and `late` during it.
+fn store_blobs_before_and_during_epoch_1(net: &mut Net) -> Blobs {
+    let a = store(net, b"first blob", 10);
+    let b = store(net, b"second blob", 10);
+    let short = store(net, b"lives until epoch 1", 1);
     net.tick_to_epoch(1);
     // Certified in epoch 1: sampled from epoch 2 on.
-    let late = store(&mut net, b"certified during epoch 1", 10);
+    let late = store(net, b"certified during epoch 1", 10);
+    Blobs { a, b, short, late }
+}
 
+/// Epoch 1 samples only `a` and `b`: `short` ends at epoch 1 and `late` came too late.
+fn epoch_1_samples_only_blobs_certified_before_it_that_outlive_it(net: &Net, blobs: &Blobs) {
+    let Blobs { a, b, short, late } = blobs;
     let started: Vec<_> = net
         .events
         .iter()
@@ -78,19 +105,23 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
     assert_eq!(started, vec![(1, 2)], "a and b; `short` ends at epoch 1");
     let set = net.state.challenges(1).unwrap();
     assert_eq!(set.samples.len(), 10 * SAMPLES_PER_SHARD);
-    assert!(set.samples.iter().all(|s| *s == a || *s == b));
-    assert!(!set.samples.contains(&short) && !set.samples.contains(&late));
+    assert!(set.samples.iter().all(|s| s == a || s == b));
+    assert!(!set.samples.contains(short) && !set.samples.contains(late));
     assert!(set.skipped_shards.is_empty(), "no shard moved");
+}
 
-    // Member 0 reports: its first duty failed (with a reason), the rest passed.
-    let first = duties(set, net.state.committee(), &member(&net, 0))[0];
-    let owed = duties(set, net.state.committee(), &member(&net, 0)).len();
+/// Member 0's report (first duty failed with a reason, the rest passed) is tallied, its
+/// failure recorded, and its signature verifiable.
+fn a_signed_report_is_tallied_with_its_failure_and_signature(net: &mut Net) {
+    let set = net.state.challenges(1).unwrap();
+    let first = duties(set, net.state.committee(), &member(net, 0))[0];
+    let owed = duties(set, net.state.committee(), &member(net, 0)).len();
     assert_eq!(
         owed,
         (10 - net.state.committee().members[0].shards.len()) * 2
     );
     let kind = report(
-        &net,
+        net,
         0,
         ChallengeOutcome::Passed,
         |r| {
@@ -102,9 +133,9 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
         },
         0,
     );
-    submit(&mut net, 0, kind).unwrap();
+    submit(net, 0, kind).unwrap();
     let set = net.state.challenges(1).unwrap();
-    let t0 = &set.tallies[&member(&net, 0)];
+    let t0 = &set.tallies[&member(net, 0)];
     assert_eq!(
         (t0.issued, t0.duties, t0.reported),
         (owed as u32, owed as u32, true)
@@ -118,25 +149,38 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
     let challenged: u32 = set.tallies.values().map(|t| t.challenged).sum();
     assert_eq!(challenged, owed as u32);
     // The accepted report's signature verifies for anyone with the committee's keys.
-    let accepted = &set.reports[&member(&net, 0)];
-    let key = net.state.nodes()[&member(&net, 0)].protocol_key;
+    let accepted = &set.reports[&member(net, 0)];
+    let key = net.state.nodes()[&member(net, 0)].protocol_key;
     key.verify(&accepted.report.signing_bytes(), &accepted.signature)
         .unwrap();
+}
 
-    // Rejected, state unchanged.
+/// Badly signed, malformed, misdirected, repeated and mistimed reports are rejected, each
+/// with its code, and the state is unchanged.
+fn bad_reports_are_rejected_and_leave_the_state_unchanged(net: &mut Net) {
     let before = net.state.state_hash();
-    let cases: Vec<(&str, usize, TxKind, &str)> = vec![
+    for (what, sender, kind, code) in bad_reports(net) {
+        let e = submit(net, sender, kind).unwrap_err();
+        assert_eq!(e.code(), code, "{what}: {e}");
+    }
+    assert_eq!(net.state.state_hash(), before);
+}
+
+/// The bad reports of [`bad_reports_are_rejected_and_leave_the_state_unchanged`]: what is
+/// wrong, the sending member, the transaction, and the expected error code.
+fn bad_reports(net: &Net) -> Vec<(&'static str, usize, TxKind, &'static str)> {
+    vec![
         (
             "signed with another node's key",
             1,
-            report(&net, 1, ChallengeOutcome::Passed, |_| {}, 2),
+            report(net, 1, ChallengeOutcome::Passed, |_| {}, 2),
             "BAD_CHALLENGE_REPORT",
         ),
         (
             "one outcome short",
             1,
             report(
-                &net,
+                net,
                 1,
                 ChallengeOutcome::Passed,
                 |r| {
@@ -150,7 +194,7 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
             "a note on a passed duty",
             1,
             report(
-                &net,
+                net,
                 1,
                 ChallengeOutcome::Passed,
                 |r| {
@@ -166,42 +210,41 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
         (
             "sent by another operator",
             2,
-            report(&net, 1, ChallengeOutcome::Passed, |_| {}, 1),
+            report(net, 1, ChallengeOutcome::Passed, |_| {}, 1),
             "NOT_OWNER",
         ),
         (
             "a second report",
             0,
-            report(&net, 0, ChallengeOutcome::Passed, |_| {}, 0),
+            report(net, 0, ChallengeOutcome::Passed, |_| {}, 0),
             "CHALLENGES_ALREADY_REPORTED",
         ),
         (
             "for another epoch",
             1,
-            report(&net, 1, ChallengeOutcome::Passed, |r| r.epoch = 2, 1),
+            report(net, 1, ChallengeOutcome::Passed, |r| r.epoch = 2, 1),
             "WRONG_EPOCH",
         ),
-    ];
-    for (what, sender, kind, code) in cases {
-        let e = submit(&mut net, sender, kind).unwrap_err();
-        assert_eq!(e.code(), code, "{what}: {e}");
-    }
-    assert_eq!(net.state.state_hash(), before);
+    ]
+}
 
+/// The next epoch closes epoch 1: a late report is refused, unreported duties count as not
+/// issued, and epoch 2 samples the late blob too.
+fn the_next_epoch_closes_epoch_1_and_unreported_duties_count_as_not_issued(net: &mut Net) {
     // Member 1 reports nothing issued; members 2 and 3 never report. The next epoch closes
     // epoch 1: late reports are refused, and unreported duties count as not issued.
-    let kind = report(&net, 1, ChallengeOutcome::NotIssued, |_| {}, 1);
-    submit(&mut net, 1, kind).unwrap();
-    let late_report = report(&net, 2, ChallengeOutcome::Passed, |_| {}, 2);
+    let kind = report(net, 1, ChallengeOutcome::NotIssued, |_| {}, 1);
+    submit(net, 1, kind).unwrap();
+    let late_report = report(net, 2, ChallengeOutcome::Passed, |_| {}, 2);
     net.tick_to_epoch(2);
     assert_eq!(
-        submit(&mut net, 2, late_report).unwrap_err().code(),
+        submit(net, 2, late_report).unwrap_err().code(),
         "WRONG_EPOCH"
     );
     let closed = net.state.challenges(1).unwrap();
     assert!(closed.closed);
     for i in 1..4 {
-        let t = &closed.tallies[&member(&net, i)];
+        let t = &closed.tallies[&member(net, i)];
         assert_eq!(t.issued, 0);
         assert_eq!(t.not_issued(), t.duties, "member {i}");
     }
@@ -212,8 +255,10 @@ fn challenges_sample_blobs_certified_before_the_epoch_and_tally_signed_reports()
     );
     // Epoch 2 samples the late blob too.
     assert_eq!(net.state.challenges(2).unwrap().eligible_blobs, 3);
+}
 
-    // Replaying the log gives the same state, challenges included.
+/// Replaying the log from genesis gives the same state, challenges included.
+fn replaying_the_log_gives_the_same_state_challenges_included(net: &Net) {
     let mut replay = LedgerState::genesis(&common::genesis_config(4, 10, 1 << 40).0).unwrap();
     for entry in &net.log {
         replay.apply(entry).unwrap();
