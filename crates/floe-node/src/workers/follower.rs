@@ -35,6 +35,11 @@ pub struct Follower {
     /// Whether the committee the node started with was planned for (a restarted node may be
     /// in the middle of an epoch change).
     planned: bool,
+    /// The ledger's event count when the follower started. The starting committee is planned
+    /// for once every event before it is persisted here: a migration keeps only slivers of
+    /// blobs this node knows, so planning earlier would drop what it pulled of blobs the
+    /// follower had not reached yet, and leave them to recovery.
+    plan_at: Option<u64>,
     pages: u64,
     events: u64,
 }
@@ -46,6 +51,7 @@ impl Follower {
             ledger: node.ledger.clone(),
             backoff: BACKOFF.0,
             planned: false,
+            plan_at: None,
             pages: 0,
             events: 0,
         }
@@ -64,15 +70,23 @@ impl Worker for Follower {
     }
 
     async fn step(&mut self) -> Result<Next, StepError> {
+        if !self.planned && self.plan_at.is_none() {
+            let head = match self.ledger.health().await {
+                Ok(h) => h.events,
+                Err(e) => return Err(self.failed(format!("ledger: {e}"))),
+            };
+            self.plan_at = Some(head);
+        }
         let cursor = match self.node.upgrade() {
             Some(node) => {
-                if !self.planned {
+                let cursor = node.store.event_cursor().map_err(|e| self.failed(e))?;
+                if !self.planned && self.plan_at.is_some_and(|head| cursor >= head) {
                     super::epoch_change::post_plan(&node)
                         .await
                         .map_err(|e| self.failed(e))?;
                     self.planned = true;
                 }
-                node.store.event_cursor().map_err(|e| self.failed(e))?
+                cursor
             }
             None => return Ok(Next::Done),
         };
