@@ -46,9 +46,52 @@ pub fn find_etcd() -> Result<PathBuf, MembersError> {
     Err(MembersError::Missing)
 }
 
-/// A free loopback port (bound and released; good enough for tests on one machine).
+/// Where ports of [`free_port`] come from: up to the start of the ephemeral range.
+const FIRST_PORT: u16 = 10_000;
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A free loopback port for a child process to listen on, never handed out twice by this
+/// process (until the range wraps).
+///
+/// A port of the ephemeral range (what binding port 0 gives) stays free only until some
+/// outgoing connection takes it as its source port, which can happen before the child that
+/// should listen on it has started; and two callers in one process could be given the same
+/// one. So ports are taken in turn below the ephemeral range, from a starting point that
+/// differs between processes, each checked free by binding it.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+    let end = ephemeral_start();
+    if end <= FIRST_PORT + 100 {
+        // An unusual range: fall back to one the kernel picks.
+        return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    }
+    let span = end - FIRST_PORT;
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    let offset = u64::from(std::process::id()).wrapping_mul(7919) % u64::from(span);
+    let mut port = next.unwrap_or(FIRST_PORT + offset as u16);
+    for _ in 0..span {
+        let candidate = port;
+        port = if port + 1 >= end {
+            FIRST_PORT
+        } else {
+            port + 1
+        };
+        if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            *next = Some(port);
+            return Ok(candidate);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free loopback port below the ephemeral range",
+    ))
 }
 
 /// One member's fixed settings.
@@ -301,6 +344,29 @@ impl Drop for EtcdMembers {
         for i in 0..self.children.len() {
             let _ = self.signal(i, "CONT");
             self.kill(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports are distinct within a process, below the ephemeral range, and free when given.
+    #[test]
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
+        let end = ephemeral_start();
+        let ports: Vec<u16> = (0..64).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for &p in &ports {
+            if end > FIRST_PORT + 100 {
+                assert!(
+                    (FIRST_PORT..end).contains(&p),
+                    "{p} not in {FIRST_PORT}..{end}"
+                );
+            }
+            TcpListener::bind(("127.0.0.1", p)).unwrap();
         }
     }
 }

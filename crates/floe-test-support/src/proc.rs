@@ -229,12 +229,10 @@ pub fn free_base_port(count: u16) -> u16 {
     panic!("no {count} consecutive free ports in {from}..{to}");
 }
 
-/// One free loopback port (free when asked; another process may take it after).
+/// One free loopback port for a child to listen on: below the ephemeral range, like
+/// [`free_base_port`], so no outgoing connection takes it before the child binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_base_port(1)
 }
 
 #[cfg(test)]
