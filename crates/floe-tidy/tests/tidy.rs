@@ -100,6 +100,26 @@ fn source_files_stay_short() {
     );
 }
 
+/// Every function of `files` over `limit` lines, as `path:line name (N lines)`.
+fn longer_than(files: &[PathBuf], limit: usize) -> Vec<String> {
+    let mut long = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
+        for f in functions(&source) {
+            if f.lines > limit {
+                long.push(format!(
+                    "{}:{} {} ({} lines)",
+                    relative(file),
+                    f.line,
+                    f.name,
+                    f.lines
+                ));
+            }
+        }
+    }
+    long
+}
+
 #[test]
 fn long_functions_only_get_fewer() {
     let mut long = Vec::new();
@@ -112,20 +132,7 @@ fn long_functions_only_get_fewer() {
             let inner = f.strip_prefix(&src).unwrap_or(f);
             !(inner.components().any(|c| c.as_os_str() == "tests") || f.ends_with("tests.rs"))
         });
-        for file in files {
-            let source = std::fs::read_to_string(&file).unwrap();
-            for f in functions(&source) {
-                if f.lines > LONG_FUNCTION_LINES {
-                    long.push(format!(
-                        "{}:{} {} ({} lines)",
-                        relative(&file),
-                        f.line,
-                        f.name,
-                        f.lines
-                    ));
-                }
-            }
-        }
+        long.extend(longer_than(&files, LONG_FUNCTION_LINES));
     }
     println!(
         "functions over {LONG_FUNCTION_LINES} lines ({}):\n  {}",
@@ -154,20 +161,7 @@ fn no_test_function_is_long() {
     for dir in members() {
         let mut files = Vec::new();
         rust_files(&dir.join("tests"), &mut files);
-        for file in files {
-            let source = std::fs::read_to_string(&file).unwrap();
-            for f in functions(&source) {
-                if f.lines > LONG_TEST_LINES {
-                    long.push(format!(
-                        "{}:{} {} ({} lines)",
-                        relative(&file),
-                        f.line,
-                        f.name,
-                        f.lines
-                    ));
-                }
-            }
-        }
+        long.extend(longer_than(&files, LONG_TEST_LINES));
     }
     assert!(
         long.is_empty(),
