@@ -514,7 +514,13 @@ impl Testbed {
         if self.nodes[i].is_some() {
             return Ok(());
         }
-        let (node, _) = self.launch_retrying(i, false).await?;
+        let (config, address) = (self.node_config(i), self.state.node_addresses[i].clone());
+        let held = &mut self.held[i];
+        let node = retrying(|| {
+            let (held, config, address) = (held.take(), config.clone(), address.clone());
+            async move { launch(i, config, take_or_bind(held, &address).await?).await }
+        })
+        .await?;
         self.nodes[i] = Some(node);
         Ok(())
     }
@@ -531,54 +537,31 @@ impl Testbed {
         if self.nodes[i].is_some() {
             return Ok(None);
         }
-        let (mut node, address) = self.launch_retrying(i, true).await?;
-        let public = match self.held[i].take() {
-            Some(listener) => listener,
-            None => bind(&self.state.node_addresses[i]).await?,
-        };
+        let (config, address) = (self.node_config(i), self.state.node_addresses[i].clone());
+        let held = &mut self.held[i];
+        let public = retrying(|| {
+            let (held, address) = (held.take(), address.clone());
+            async move { take_or_bind(held, &address).await }
+        })
+        .await?;
+        let dir = self.dir.clone();
+        let (mut node, private) = retrying(|| {
+            let (config, dir) = (config.clone(), dir.clone());
+            async move {
+                let listener = bind("127.0.0.1:0").await?;
+                let private = listener.local_addr().map_err(io(&dir))?.to_string();
+                Ok((launch(i, config, listener).await?, private))
+            }
+        })
+        .await?;
         let scheme = if self.state.disable_tls {
             "http"
         } else {
             "https"
         };
-        node.front = Some(front(public, format!("{scheme}://{address}")));
+        node.front = Some(front(public, format!("{scheme}://{private}")));
         self.nodes[i] = Some(node);
-        Ok(Some(address))
-    }
-
-    /// Launch node `i` on its public address (the held listener or a new bind), or `private`ly
-    /// on a fresh loopback port; returns the node and the address it serves. The port and the
-    /// store may still be closing after a stop, so a failure is retried for a few seconds.
-    async fn launch_retrying(
-        &mut self,
-        i: usize,
-        private: bool,
-    ) -> Result<(RunningNode, String), TestbedError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let listener = match (private, self.held[i].take()) {
-                (true, held) => {
-                    self.held[i] = held;
-                    bind("127.0.0.1:0").await
-                }
-                (false, Some(listener)) => Ok(listener),
-                (false, None) => bind(&self.state.node_addresses[i]).await,
-            };
-            let attempt = match listener {
-                Ok(listener) => match listener.local_addr() {
-                    Ok(address) => launch(i, self.node_config(i), listener)
-                        .await
-                        .map(|node| (node, address.to_string())),
-                    Err(e) => Err(io(&self.dir)(e)),
-                },
-                Err(e) => Err(e),
-            };
-            match attempt {
-                Ok(launched) => return Ok(launched),
-                Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        Ok(Some(private))
     }
 
     /// Limits of the nodes started from now on (those running keep theirs).
@@ -639,6 +622,33 @@ async fn launch(
         node: handle,
         front: None,
     })
+}
+
+/// The held listener of a node's address, or a new bind of it.
+async fn take_or_bind(
+    held: Option<TcpListener>,
+    address: &str,
+) -> Result<TcpListener, TestbedError> {
+    match held {
+        Some(listener) => Ok(listener),
+        None => bind(address).await,
+    }
+}
+
+/// Retry `attempt` for a few seconds: after a stop, a node's port and store may still be
+/// closing.
+async fn retrying<T, F>(mut attempt: impl FnMut() -> F) -> Result<T, TestbedError>
+where
+    F: std::future::Future<Output = Result<T, TestbedError>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TestbedError> {
