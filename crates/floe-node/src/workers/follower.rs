@@ -32,16 +32,24 @@ pub struct Follower {
     node: Weak<StorageNode>,
     ledger: LedgerClient,
     backoff: Duration,
-    /// Whether the committee the node started with was planned for (a restarted node may be
-    /// in the middle of an epoch change).
-    planned: bool,
-    /// The ledger's event count when the follower started. The starting committee is planned
-    /// for once every event before it is persisted here: a migration keeps only slivers of
-    /// blobs this node knows, so planning earlier would drop what it pulled of blobs the
-    /// follower had not reached yet, and leave them to recovery.
-    plan_at: Option<u64>,
+    /// Where the plan for the committee the node started with stands (a restarted node may
+    /// be in the middle of an epoch change).
+    start_plan: StartPlan,
     pages: u64,
     events: u64,
+}
+
+/// The plan for the committee a node starts with is posted once every event the ledger had
+/// when the follower started is persisted here: a migration keeps only slivers of blobs this
+/// node knows, so planning earlier would drop what it pulled of blobs the follower had not
+/// reached yet, and leave them to recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartPlan {
+    /// The ledger's event count is not known yet.
+    Ask,
+    /// Post the plan once the event cursor reaches this count.
+    At(u64),
+    Posted,
 }
 
 impl Follower {
@@ -50,8 +58,7 @@ impl Follower {
             node: Arc::downgrade(node),
             ledger: node.ledger.clone(),
             backoff: BACKOFF.0,
-            planned: false,
-            plan_at: None,
+            start_plan: StartPlan::Ask,
             pages: 0,
             events: 0,
         }
@@ -70,21 +77,23 @@ impl Worker for Follower {
     }
 
     async fn step(&mut self) -> Result<Next, StepError> {
-        if !self.planned && self.plan_at.is_none() {
+        if self.start_plan == StartPlan::Ask {
             let head = match self.ledger.health().await {
                 Ok(h) => h.events,
                 Err(e) => return Err(self.failed(format!("ledger: {e}"))),
             };
-            self.plan_at = Some(head);
+            self.start_plan = StartPlan::At(head);
         }
         let cursor = match self.node.upgrade() {
             Some(node) => {
                 let cursor = node.store.event_cursor().map_err(|e| self.failed(e))?;
-                if !self.planned && self.plan_at.is_some_and(|head| cursor >= head) {
+                if let StartPlan::At(head) = self.start_plan
+                    && cursor >= head
+                {
                     super::epoch_change::post_plan(&node)
                         .await
                         .map_err(|e| self.failed(e))?;
-                    self.planned = true;
+                    self.start_plan = StartPlan::Posted;
                 }
                 cursor
             }
