@@ -146,7 +146,7 @@ impl Cluster {
             cluster.wait_node(i).await?;
         }
         // The daemon: its own config and wallet (created on first use), a free loopback port.
-        let port = free_port().map_err(io(&layout.dir))?;
+        let port = floe_ledger_etcd::members::free_port().map_err(io(&layout.dir))?;
         let address = format!("127.0.0.1:{port}");
         let config = layout.dir.join("floe.yaml");
         // The client settings are the defaults, as for a new user.
@@ -328,13 +328,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> E2eError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// A loopback port free right now (the listener is closed again before the daemon binds it).
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// Shards per node address, in the order of `addresses`.
