@@ -478,11 +478,13 @@ fn write_buffers_stay_within_the_memtable_budget() {
         held <= budget,
         "{held} bytes held in memtables, budget {budget}"
     );
-    // Without the budget, the engine keeps every byte written in its memtables: the bound
-    // above is the store's doing.
+    // Without the budget, the active memtable grows to the store's hard limit (32 MiB) before
+    // it is sealed: about 29 MiB of the 94 MiB written are still in it at the end, plus
+    // whatever sealed memtables fjall's worker has not flushed yet (none, when it was quick).
+    // So the bound above is the budget's doing.
     let unbounded = write_buffers_after_bulk_writes(u64::MAX);
     assert!(
-        unbounded > 40 * 1024 * 1024,
-        "{unbounded} bytes held without a budget"
+        unbounded > 5 * budget,
+        "{unbounded} bytes held without a budget, against {budget} with it"
     );
 }
