@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use floe_core::Epoch;
-use floe_ledger::{GenesisConfig, LedgerState, LogEntry, TxError};
+use floe_ledger::{EntryDecodeError, GenesisConfig, LedgerState, LogEntry, TxError};
 use floe_ledger_etcd::{
     Chain, EtcdLog, EtcdLogConfig, EtcdLogError, Follower, MAX_BATCH, MAX_BATCH_BYTES, Record,
     Writer, hash_parts,
@@ -388,9 +388,9 @@ impl Ledger {
             if inner.poisoned.is_some() {
                 return;
             }
-            let entries: Vec<Option<LogEntry>> = records
+            let entries: Vec<Result<LogEntry, EntryDecodeError>> = records
                 .iter()
-                .map(|r| LogEntry::from_bytes(&r.payload).ok())
+                .map(|r| LogEntry::from_bytes(&r.payload))
                 .collect();
             let decoded: Vec<LogEntry> = entries.iter().flatten().cloned().collect();
             inner.state.preverify(&decoded);
@@ -398,12 +398,20 @@ impl Ledger {
                 debug_assert_eq!(record.seq, inner.applied);
                 let epoch_before: Epoch = inner.state.epoch();
                 let outcome = match entry {
-                    None => Err(TxError::Undecodable(format!("record {}", record.seq))),
-                    Some(LogEntry::Checkpoint { seq, state_root }) => {
+                    // Written by a newer build: skipping it would go on under older rules
+                    // than the replicas that apply it, so this replica stops instead.
+                    Err(e) if e.is_from_newer_build() => {
+                        let reason = format!("log record {}: {e}", record.seq);
+                        tracing::error!(%reason, "replica stopped");
+                        inner.poisoned = Some(reason);
+                        break;
+                    }
+                    Err(_) => Err(TxError::Undecodable(format!("record {}", record.seq))),
+                    Ok(LogEntry::Checkpoint { seq, state_root }) => {
                         checkpoints.push((seq, state_root));
                         Ok(Vec::new())
                     }
-                    Some(e) => {
+                    Ok(e) => {
                         let r = match crate::guard::apply(&mut inner.state, &e) {
                             Ok(r) => r,
                             Err(reason) => {

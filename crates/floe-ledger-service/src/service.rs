@@ -591,13 +591,49 @@ impl Ledger {
         self.clock.now_ms()
     }
 
+    /// Step the ledger's rules up to this build's ([`floe_ledger::RULES_VERSION`]) when its
+    /// state is older: one `Rules` entry, after which every entry is judged by the new rules.
+    /// Returns the entry's index when one was written. A second writer (another replica) gets
+    /// `RULES_NOT_NEWER`, which changes nothing.
+    pub async fn step_rules(&self) -> Result<Option<u64>, SubmitError> {
+        let from = {
+            let inner = self.lock();
+            if !inner.state.rules_behind() {
+                return Ok(None);
+            }
+            inner.state.rules()
+        };
+        let version = floe_ledger::RULES_VERSION;
+        let accepted = self.submit(LogEntry::Rules { version }).await?;
+        tracing::info!(
+            from,
+            to = version,
+            entry = accepted.entry_index,
+            "ledger rules stepped up"
+        );
+        Ok(Some(accepted.entry_index))
+    }
+
     /// Drive the epoch state machine by the clock: fix the next committee half an epoch in,
     /// start the next epoch at its boundary (one step per clock entry, each change completing
-    /// before the next starts). Runs until the ledger is dropped.
+    /// before the next starts). Runs until the ledger is dropped. Its first act is to step the
+    /// rules up ([`Ledger::step_rules`]) if this ledger's are older than this build's.
     pub fn spawn_epoch_clock(self: &Arc<Self>, tick: Duration) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
+            let mut rules_stepped = false;
             loop {
+                let Some(ledger) = weak.upgrade() else { return };
+                if !rules_stepped {
+                    match ledger.step_rules().await {
+                        // A stopped ledger (a failed log) takes no entries: nothing to retry.
+                        Ok(_)
+                        | Err(SubmitError::Rejected(TxError::RulesNotNewer { .. }))
+                        | Err(SubmitError::LogFailed(_)) => rules_stepped = true,
+                        Err(e) => tracing::warn!(error = %e, "ledger rules step failed; retrying"),
+                    }
+                }
+                drop(ledger);
                 tokio::time::sleep(tick).await;
                 let Some(ledger) = weak.upgrade() else { return };
                 let now = ledger.clock.now_ms();

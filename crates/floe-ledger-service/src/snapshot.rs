@@ -24,9 +24,9 @@ use crate::certificates::StoredCertificate;
 /// carry their network (TLS) public key. Version 5: the state holds shared blobs. Version 6:
 /// storage nodes carry the network key they replaced, while clients still accept it. Version 7:
 /// the events, digests and certificates are sections of their own (byte strings), so that a
-/// restart decodes them and the state in parallel. Older snapshots are skipped (the log is
-/// replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 7;
+/// restart decodes them and the state in parallel. Version 8: the state holds the version of
+/// the ledger's rules. Older snapshots are skipped (the log is replayed instead).
+pub const SNAPSHOT_VERSION: u8 = 8;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.

@@ -1,7 +1,8 @@
 //! Ledger replicas over a real 3-member etcd cluster (child processes), served over HTTP:
 //! every acknowledged transaction is applied exactly once, replicas agree entry by entry, a
 //! killed etcd leader costs no acknowledged write, a restarted replica resumes from its
-//! snapshot, and a replica behind a compaction bootstraps from a peer's snapshot.
+//! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, and replicas
+//! step their rules up once and stop at rules they lack.
 //!
 //! Needs the `etcd` binary (`apt-get install etcd-server`); fails with that message otherwise.
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use floe_ledger::{AccountKey, Event, GenesisConfig, TxKind};
 use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
-use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
+use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError, SystemClock};
 
 mod common;
 use common::{genesis, seed};
@@ -308,4 +309,73 @@ async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
         events_a, events_b,
         "the bootstrapped replica serves the same events"
     );
+}
+
+/// Two replicas of a ledger whose genesis predates versioned rules both step the rules up at
+/// once: one entry does it, and the replicas agree. A record from a newer build (rules this
+/// build lacks) then stops both with a reason, where skipping it would leave them judging
+/// later entries by older rules than their peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_step_the_rules_up_once_and_stop_at_rules_they_lack() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = etcd(dir.path()).await;
+    let g = GenesisConfig {
+        rules: 1,
+        ..genesis()
+    };
+    let a = open(&dir.path().join("a"), &g, options(&members, 0, vec![])).await;
+    let b = open(&dir.path().join("b"), &g, options(&members, 0, vec![])).await;
+    let (sa, sb) = tokio::join!(a.step_rules(), b.step_rules());
+    println!("rules steps: {sa:?}, {sb:?}");
+    // Both may write the same bytes at the same position (the log takes them once, and each
+    // replica recognises its own entry), or the later one finds the step done or refused.
+    let mut stepped_at = std::collections::BTreeSet::new();
+    for r in [sa, sb] {
+        match r {
+            Ok(Some(index)) => {
+                stepped_at.insert(index);
+            }
+            Ok(None) | Err(SubmitError::Rejected(floe_ledger::TxError::RulesNotNewer { .. })) => {}
+            Err(e) => panic!("a rules step failed: {e}"),
+        }
+    }
+    assert_eq!(
+        stepped_at.len(),
+        1,
+        "one rules entry takes effect: {stepped_at:?}"
+    );
+    let end = a.progress().0.max(b.progress().0);
+    converge(&[&a, &b], end).await;
+    assert_agree(&a, &b).await;
+    for l in [&a, &b] {
+        let rules = l.read(|s, _| s.rules()).await.unwrap();
+        assert_eq!(rules, floe_ledger::RULES_VERSION);
+    }
+
+    let log =
+        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
+            .await
+            .unwrap();
+    let (_, end) = log.bounds().await.unwrap().unwrap();
+    let head = log.get(end - 1).await.unwrap().unwrap().hash();
+    let newer = floe_ledger::LogEntry::Rules {
+        version: floe_ledger::RULES_VERSION + 1,
+    };
+    log.append(end, head, &[newer.to_bytes()]).await.unwrap();
+    for l in [&a, &b] {
+        let t = std::time::Instant::now();
+        let reason = loop {
+            if let Some(reason) = l.poisoned() {
+                break reason;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "a replica went on past rules it lacks: {:?}",
+                l.progress()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(reason.contains("upgrade this build"), "{reason}");
+        assert_eq!(l.progress().0, end, "nothing past the newer record applied");
+    }
 }

@@ -96,6 +96,16 @@ pub enum TxError {
     /// of this build); it is recorded as a rejection, so every replica skips it the same way.
     #[error("log entry cannot be decoded: {0}")]
     Undecodable(String),
+    /// A [`crate::LogEntry::Rules`] entry that is not a step forward (a second replica asked
+    /// for the same step): recorded as a rejection, so it changes nothing.
+    #[error(
+        "the ledger's rules are at version {current} already; a step to {requested} changes nothing"
+    )]
+    RulesNotNewer { current: u16, requested: u16 },
+    /// Rules this build does not know. Decoding refuses such an entry first, so a ledger
+    /// meets this only for an entry made in-process.
+    #[error("ledger rules version {0} are unknown to this build")]
+    UnknownRules(u16),
 }
 
 impl TxError {
@@ -137,6 +147,8 @@ impl TxError {
             TxError::LastNode => "LAST_NODE",
             TxError::BadAttributes(_) => "BAD_ATTRIBUTES",
             TxError::Undecodable(_) => "UNDECODABLE",
+            TxError::RulesNotNewer { .. } => "RULES_NOT_NEWER",
+            TxError::UnknownRules(_) => "UNKNOWN_RULES",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod error;
 pub mod event;
 pub mod membership;
+pub mod rules;
 pub mod state;
 pub mod status;
 pub mod tx;
@@ -21,6 +22,7 @@ pub mod types;
 
 pub use error::TxError;
 pub use event::{Event, EventKind};
+pub use rules::RULES_VERSION;
 pub use state::{CertCheck, GenesisError, LedgerState, Threshold, created_object_id};
 pub use status::BlobStatus;
 pub use tx::{

@@ -21,6 +21,7 @@ pub use effects::created_object_id;
 mod invariants;
 mod node_rules;
 mod preverify;
+mod rules_step;
 mod shared_rules;
 mod snapshot;
 
@@ -76,6 +77,8 @@ pub struct LedgerState {
     pub(crate) shared_blobs: BTreeMap<ObjectId, ObjectId>,
     /// The reverse: blob object ID → the shared blob wrapping it.
     pub(crate) shared_of: BTreeMap<ObjectId, ObjectId>,
+    /// The version of the rules in force (see [`crate::rules`]).
+    pub(crate) rules: u16,
     #[serde(skip)]
     weights: Option<Arc<CommitteeWeights>>,
     /// Certificates already verified (outside the sequencing lock) for the current epoch.
@@ -140,6 +143,11 @@ impl CertCheck {
 pub enum GenesisError {
     #[error("unsupported genesis version {0} (this build reads version 1)")]
     Version(u32),
+    #[error(
+        "the genesis asks for ledger rules version {0}; this build applies versions 1 to {max}: upgrade this build",
+        max = crate::rules::RULES_VERSION
+    )]
+    Rules(u16),
     #[error("{0}")]
     Params(String),
     #[error("node {name}: {reason}")]
@@ -151,6 +159,9 @@ impl LedgerState {
     pub fn genesis(config: &GenesisConfig) -> Result<Self, GenesisError> {
         if config.version != 1 {
             return Err(GenesisError::Version(config.version));
+        }
+        if !(crate::rules::FIRST_RULES..=crate::rules::RULES_VERSION).contains(&config.rules) {
+            return Err(GenesisError::Rules(config.rules));
         }
         EncodingConfig::new(config.n_shards).map_err(|e| GenesisError::Params(e.to_string()))?;
         if config.epoch_duration_ms == 0 {
@@ -185,6 +196,14 @@ impl LedgerState {
                 .any(|x: &StorageNode| x.protocol_key == n.protocol_key)
             {
                 return Err(bad("protocol key already used by another node"));
+            }
+            if config.rules >= crate::rules::UNIQUE_NETWORK_KEYS
+                && n.network_public_key.is_some()
+                && nodes
+                    .values()
+                    .any(|x: &StorageNode| x.network_public_key == n.network_public_key)
+            {
+                return Err(bad("network key already used by another node"));
             }
             let id = ObjectId(blake2b256(&[
                 b"floe-genesis-node",
@@ -237,6 +256,7 @@ impl LedgerState {
             challenges: BTreeMap::new(),
             shared_blobs: BTreeMap::new(),
             shared_of: BTreeMap::new(),
+            rules: config.rules,
             weights: None,
             verified: VerifiedCache::default(),
         };
@@ -423,6 +443,7 @@ impl LedgerState {
         match entry {
             LogEntry::Clock { now_ms } => self.apply_clock(*now_ms, &mut out)?,
             LogEntry::Tx(tx) => self.apply_tx(tx, &mut out)?,
+            LogEntry::Rules { version } => self.step_rules(*version)?,
             LogEntry::Checkpoint { .. } => unreachable!("returned above"),
         }
         let events = out.events;

@@ -175,42 +175,86 @@ pub enum LogEntry {
         #[serde(with = "hex32")]
         state_root: [u8; 32],
     },
+    /// From this entry on, the ledger applies the rules of `version` (see
+    /// [`crate::rules`]). A running ledger writes it once when its state's rules are older
+    /// than this build's, so that a log replays under the rules each entry was applied with.
+    Rules { version: u16 },
 }
 
 /// First byte of every encoded log entry. Entries written before entries were versioned start
 /// with their BCS variant index (0–2), which can never be this byte.
 pub const LOG_ENTRY_MARKER: u8 = 0xF1;
-/// Version of the log entry encoding: `LOG_ENTRY_MARKER ‖ version ‖ BCS(LogEntry)`. Version 1
-/// added the network key to `RegisterNode`.
-pub const LOG_ENTRY_VERSION: u8 = 1;
+/// The newest version of the log entry encoding, `LOG_ENTRY_MARKER ‖ version ‖ BCS(LogEntry)`.
+/// Version 1 added the network key to `RegisterNode`; version 2 added [`LogEntry::Rules`].
+/// Each entry is written with the oldest version that can express it, so entries of version 1
+/// keep their bytes (and the ledger's running digest over them) from build to build.
+pub const LOG_ENTRY_VERSION: u8 = 2;
 
 /// A log entry's bytes that this build cannot read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EntryDecodeError {
     #[error(
-        "an unversioned log entry (written before Floe versioned its log entries); this build reads version {LOG_ENTRY_VERSION}: start from a fresh data directory"
+        "an unversioned log entry (written before Floe versioned its log entries); this build reads versions 1 to {LOG_ENTRY_VERSION}: start from a fresh data directory"
     )]
     Unversioned,
-    #[error("log entry format version {0}; this build reads version {LOG_ENTRY_VERSION}")]
+    #[error(
+        "log entry format version {0}; this build reads versions 1 to {LOG_ENTRY_VERSION}: upgrade this build"
+    )]
     Version(u8),
+    #[error(
+        "the log moves to ledger rules version {0}; this build applies versions 1 to {max}: upgrade this build",
+        max = crate::rules::RULES_VERSION
+    )]
+    Rules(u16),
     #[error("a log entry that does not decode: {0}")]
     Decode(String),
 }
 
+impl EntryDecodeError {
+    /// Whether the entry was written by a newer build: a replica must stop rather than skip it,
+    /// or it would go on under older rules than its peers.
+    pub fn is_from_newer_build(&self) -> bool {
+        matches!(
+            self,
+            EntryDecodeError::Version(_) | EntryDecodeError::Rules(_)
+        )
+    }
+}
+
 impl LogEntry {
+    /// The oldest encoding version that can express this entry.
+    pub fn format_version(&self) -> u8 {
+        match self {
+            LogEntry::Rules { .. } => 2,
+            _ => 1,
+        }
+    }
+
     /// The versioned encoding (see [`LOG_ENTRY_VERSION`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![LOG_ENTRY_MARKER, LOG_ENTRY_VERSION];
+        let mut out = vec![LOG_ENTRY_MARKER, self.format_version()];
         out.extend(bcs::to_bytes(self).expect("log entries serialise"));
         out
     }
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EntryDecodeError> {
-        match bytes {
-            [LOG_ENTRY_MARKER, LOG_ENTRY_VERSION, rest @ ..] => {
-                bcs::from_bytes(rest).map_err(|e| EntryDecodeError::Decode(e.to_string()))
+        let (version, rest) = match bytes {
+            [LOG_ENTRY_MARKER, v @ 1..=LOG_ENTRY_VERSION, rest @ ..] => (*v, rest),
+            [LOG_ENTRY_MARKER, v, ..] => return Err(EntryDecodeError::Version(*v)),
+            _ => return Err(EntryDecodeError::Unversioned),
+        };
+        let entry: LogEntry =
+            bcs::from_bytes(rest).map_err(|e| EntryDecodeError::Decode(e.to_string()))?;
+        if entry.format_version() != version {
+            return Err(EntryDecodeError::Decode(format!(
+                "an entry of format {} written as format {version}",
+                entry.format_version()
+            )));
+        }
+        match entry {
+            LogEntry::Rules { version } if version > crate::rules::RULES_VERSION => {
+                Err(EntryDecodeError::Rules(version))
             }
-            [LOG_ENTRY_MARKER, v, ..] => Err(EntryDecodeError::Version(*v)),
-            _ => Err(EntryDecodeError::Unversioned),
+            entry => Ok(entry),
         }
     }
 
@@ -227,6 +271,10 @@ impl LogEntry {
                 b"floe-checkpoint",
                 &seq.to_le_bytes(),
                 state_root,
+            ])),
+            LogEntry::Rules { version } => TxDigest(floe_core::merkle::blake2b256(&[
+                b"floe-rules",
+                &version.to_le_bytes(),
             ])),
         }
     }

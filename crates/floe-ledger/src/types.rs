@@ -184,10 +184,23 @@ pub struct GenesisConfig {
     #[serde(default = "default_max_epochs_ahead")]
     pub max_epochs_ahead: u32,
     pub nodes: Vec<GenesisNode>,
+    /// The version of the ledger's rules at genesis (see [`crate::rules`]). Absent in files
+    /// written before rules were versioned, which start at version 1; left out when 1, so that
+    /// such a genesis keeps its bytes and digest.
+    #[serde(default = "first_rules", skip_serializing_if = "is_first_rules")]
+    pub rules: u16,
 }
 
 fn default_max_epochs_ahead() -> u32 {
     DEFAULT_MAX_EPOCHS_AHEAD
+}
+
+fn first_rules() -> u16 {
+    crate::rules::FIRST_RULES
+}
+
+fn is_first_rules(rules: &u16) -> bool {
+    *rules == crate::rules::FIRST_RULES
 }
 
 /// The format version of the genesis file this build writes.
@@ -224,7 +237,8 @@ impl GenesisNode {
 }
 
 impl GenesisConfig {
-    /// A genesis of the current version with the default storage horizon.
+    /// A genesis of the current version with the default storage horizon, under this build's
+    /// newest rules.
     pub fn new(
         n_shards: u16,
         epoch_duration_ms: u64,
@@ -238,6 +252,7 @@ impl GenesisConfig {
             genesis_time_ms,
             max_epochs_ahead: DEFAULT_MAX_EPOCHS_AHEAD,
             nodes,
+            rules: crate::rules::RULES_VERSION,
         }
     }
 }

@@ -316,3 +316,34 @@ async fn reopen_right_after_drop_is_not_locked() {
          after an acknowledged submit) out of 50"
     );
 }
+
+/// A ledger whose genesis predates versioned rules steps up to this build's rules once, by its
+/// epoch clock's first act; a restart replays that entry and writes no second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_ledger_steps_its_rules_up_once() {
+    let mut net = TestNet::new(4, 10, 3_600_000);
+    net.config.rules = 1;
+    let dir = tempdir();
+    let ledger = Ledger::open(dir.path(), net.config.clone(), Arc::new(SystemClock)).unwrap();
+    let rules = |l: &Arc<Ledger>| {
+        let l = l.clone();
+        async move { l.read(|s, _| (s.rules(), s.entry_count())).await.unwrap() }
+    };
+    assert_eq!(rules(&ledger).await, (1, 0));
+    ledger.spawn_epoch_clock(Duration::from_millis(50));
+    let t = Instant::now();
+    while rules(&ledger).await.0 != floe_ledger::RULES_VERSION {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the epoch clock did not step the rules up within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rules(&ledger).await, (floe_ledger::RULES_VERSION, 1));
+    assert_eq!(ledger.step_rules().await.unwrap(), None, "one step only");
+    drop(ledger);
+
+    let (ledger, _) = reopen(dir.path(), &net.config).await;
+    assert_eq!(rules(&ledger).await, (floe_ledger::RULES_VERSION, 1));
+    assert_eq!(ledger.step_rules().await.unwrap(), None);
+}

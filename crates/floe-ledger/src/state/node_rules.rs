@@ -75,6 +75,12 @@ impl LedgerState {
         if self.nodes.values().any(|n| n.name == r.name) {
             return bad("name already used by another node");
         }
+        if let Some(key) = r.network_public_key
+            && self.rules >= crate::rules::UNIQUE_NETWORK_KEYS
+            && self.nodes.values().any(|n| n.pinned_keys().contains(&key))
+        {
+            return bad("network key already used by another node");
+        }
         r.proof_of_possession
             .verify(r.protocol_key, self.epoch, &owner.0)
             .map_err(|_| {

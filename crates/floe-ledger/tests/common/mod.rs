@@ -59,7 +59,16 @@ impl Net {
 
     pub fn with_capacity(n_nodes: usize, n_shards: u16, capacity: u64) -> Self {
         let (config, node_keys, operators) = genesis_config(n_nodes, n_shards, capacity);
-        let state = LedgerState::genesis(&config).unwrap();
+        Self::from_genesis(&config, node_keys, operators)
+    }
+
+    /// A network from a genesis of the caller's (its nodes' keys and operators in order).
+    pub fn from_genesis(
+        config: &GenesisConfig,
+        node_keys: Vec<ProtocolKeyPair>,
+        operators: Vec<AccountKey>,
+    ) -> Self {
+        let state = LedgerState::genesis(config).unwrap();
         // Committee members are in node-ID order; reorder keys to match.
         let mut net = Self {
             state,
