@@ -316,11 +316,10 @@ impl Ledger {
                 max_queued_bytes: 2 * 1024 * 1024 * 1024,
             },
         )?;
-        let mut inner = Inner::new(LedgerState::genesis(&genesis)?);
-        inner.applied = state.entry_count();
+        // `Inner::new` counts every applied entry; the snapshot covered those before `start`.
+        let mut inner = Inner::new(state);
         inner.base = start as u64;
         inner.base_events = base_events;
-        inner.state = state;
         inner.events = events;
         inner.events_after = events_after;
         inner.digests = digests;
