@@ -382,7 +382,17 @@ async fn drive(
         latencies.extend(t.await??);
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let _ = tokio::time::timeout(Duration::from_secs(10), follower).await;
+    let follower_abort = follower.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .is_err()
+    {
+        follower_abort.abort();
+    }
+    // Close the client's pooled keep-alive connections first: the server's task for each holds
+    // the ledger (and so its log's lock) until the connection ends, and the restart below
+    // opens the same log.
+    drop(client);
     let _ = stop_tx.send(());
     let _ = server.await;
     let entries = ledger.progress().0;
