@@ -44,7 +44,7 @@ use floe_testbed::{Testbed, TestbedOptions};
 
 use proxy::{
     Counts, REQUEST_BYTES, REQUESTS, RESPONSE_BODY_BYTES, RESPONSE_HEADER_BYTES, SYMBOL_BODY_BYTES,
-    SYMBOL_IDS, SYMBOL_REQUESTS, Traffic,
+    SYMBOL_IDS, SYMBOL_REQUESTS, SYMBOLS_RECEIVED, Traffic,
 };
 
 mod proxy;
@@ -658,6 +658,8 @@ async fn recovery(c: &mut Cluster, args: &NodeBench, v: usize) -> Result<Recover
         symbol_requests: t[SYMBOL_REQUESTS],
         symbols_requested: t[SYMBOL_IDS],
         symbols_requested_per_pair: t[SYMBOL_IDS] as f64 / n_pairs,
+        symbols_received: t[SYMBOLS_RECEIVED],
+        symbols_received_per_pair: t[SYMBOLS_RECEIVED] as f64 / n_pairs,
         minimum_symbols_per_pair: min_symbols,
         uploaded_bytes: t[REQUEST_BYTES],
         downloaded_bytes: downloaded,

@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 
 /// HTTP traffic through one proxy, in bytes as on the wire (headers approximately), indexed by
 /// the constants below.
-pub type Traffic = [AtomicU64; 7];
-pub type Counts = [u64; 7];
+pub type Traffic = [AtomicU64; 8];
+pub type Counts = [u64; 8];
 pub const REQUESTS: usize = 0;
 pub const REQUEST_BYTES: usize = 1;
 pub const RESPONSE_HEADER_BYTES: usize = 2;
@@ -22,6 +22,18 @@ pub const SYMBOL_REQUESTS: usize = 4;
 /// Proven recovery-symbol IDs asked for (`id=` parameters; 0 when no fallback was needed).
 pub const SYMBOL_IDS: usize = 5;
 pub const SYMBOL_BODY_BYTES: usize = 6;
+/// Symbols received: the decoding symbols in each successful answer (counted by decoding it),
+/// plus the proven recovery symbols asked for.
+pub const SYMBOLS_RECEIVED: usize = 7;
+
+/// The number of decoding symbols in a `decodingSymbols` answer (0 if it does not decode).
+fn decoding_symbols_in(body: &[u8]) -> u64 {
+    type Answer = std::collections::BTreeMap<
+        floe_core::SliverIndex,
+        Vec<floe_core::recovery::EitherDecodingSymbol>,
+    >;
+    bcs::from_bytes::<Answer>(body).map_or(0, |a| a.values().map(|v| v.len() as u64).sum())
+}
 
 #[derive(Clone)]
 struct Proxy {
@@ -79,8 +91,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let decoding = path.contains("/decodingSymbols");
     if decoding || path.contains("/recoverySymbols") {
         t[SYMBOL_REQUESTS].fetch_add(1, Relaxed);
-        if !decoding {
-            t[SYMBOL_IDS].fetch_add(path.matches("id=").count() as u64, Relaxed);
+        if decoding {
+            if status.is_success() {
+                t[SYMBOLS_RECEIVED].fetch_add(decoding_symbols_in(&bytes), Relaxed);
+            }
+        } else {
+            let ids = path.matches("id=").count() as u64;
+            t[SYMBOL_IDS].fetch_add(ids, Relaxed);
+            t[SYMBOLS_RECEIVED].fetch_add(ids, Relaxed);
         }
         t[SYMBOL_BODY_BYTES].fetch_add(bytes.len() as u64, Relaxed);
     }

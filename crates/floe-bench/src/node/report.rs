@@ -58,8 +58,12 @@ pub(super) struct RecoveryReport {
     pub recovered_mib_per_second: f64,
     pub requests: u64,
     pub symbol_requests: u64,
+    /// Proven recovery-symbol IDs asked for (the fallback; 0 when it was not needed).
     pub symbols_requested: u64,
     pub symbols_requested_per_pair: f64,
+    /// Symbols received: decoding symbols in the answers plus proven symbols asked for.
+    pub symbols_received: u64,
+    pub symbols_received_per_pair: f64,
     pub minimum_symbols_per_pair: f64,
     pub uploaded_bytes: u64,
     pub downloaded_bytes: u64,
@@ -123,11 +127,12 @@ pub(super) fn print_report(r: &NodeReport) {
         rec.recovered_mib_per_second,
     );
     println!(
-        "  downloaded {:.2} MiB in {} requests ({} for recovery symbols; {:.0} symbols asked per pair, \
-         minimum p + s = {:.0}); uploaded {:.2} MiB",
+        "  downloaded {:.2} MiB in {} requests ({} for symbols; {:.0} symbols received per pair, \
+         {:.0} of them proven ones asked for by ID, minimum p + s = {:.0}); uploaded {:.2} MiB",
         rec.downloaded_bytes as f64 / MIB,
         rec.requests,
         rec.symbol_requests,
+        rec.symbols_received_per_pair,
         rec.symbols_requested_per_pair,
         rec.minimum_symbols_per_pair,
         rec.uploaded_bytes as f64 / MIB,
