@@ -238,17 +238,20 @@ impl Ledger {
         let mut state = LedgerState::genesis(&genesis)?;
         let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
         let t = std::time::Instant::now();
-        let (log, replay) = FileLog::open(dir, LogOptions::default())?;
-        let log_ms = ms(t);
+        // Payloads are kept from the newest snapshot's position on (its file name says which);
+        // if that snapshot turns out unusable, the log is read again from an earlier one.
+        let keep_from = crate::snapshot::newest_seq(dir)?.unwrap_or(0);
+        let (mut log, mut replay) = FileLog::open_from(dir, LogOptions::default(), keep_from)?;
+        let mut log_ms = ms(t);
         let t = std::time::Instant::now();
         let mut events = Vec::new();
-        let mut digests = Vec::with_capacity(replay.len());
+        let mut digests = Vec::with_capacity(replay.records as usize);
         let mut certificates = HashMap::new();
         let mut start = 0usize;
         // The newest snapshot that the durable log covers (one ahead of it, after a crash
         // that lost the log's tail, is not used).
         if let Some((snap, _)) = crate::snapshot::load_newest(dir)? {
-            if snap.seq as usize <= replay.len() && snap.chain_head == snap.state.digest() {
+            if snap.seq <= replay.records && snap.chain_head == snap.state.digest() {
                 tracing::info!(seq = snap.seq, "loaded local snapshot");
                 start = snap.seq as usize;
                 state = snap.state;
@@ -258,16 +261,25 @@ impl Ledger {
             } else {
                 tracing::warn!(
                     seq = snap.seq,
-                    log = replay.len(),
+                    log = replay.records,
                     "snapshot does not fit the log; replaying from the start"
                 );
             }
         }
         let snapshot_ms = ms(t);
+        if (start as u64) < replay.first {
+            // The newest snapshot was not used: read the log again, keeping what we need.
+            let t = std::time::Instant::now();
+            drop(log);
+            (log, replay) = FileLog::open_from(dir, LogOptions::default(), start as u64)?;
+            log_ms += ms(t);
+        }
+        let replay = &replay.payloads[start - replay.first as usize..];
+        let total = start + replay.len();
         let base_events = events.len() as u64;
-        let mut events_after = Vec::with_capacity(replay.len() - start);
+        let mut events_after = Vec::with_capacity(replay.len());
         let started = std::time::Instant::now();
-        for (w, window) in replay[start..].chunks(REPLAY_WINDOW).enumerate() {
+        for (w, window) in replay.chunks(REPLAY_WINDOW).enumerate() {
             let first = (start + w * REPLAY_WINDOW) as u64;
             let entries = window
                 .iter()
@@ -297,10 +309,10 @@ impl Ledger {
             log_ms,
             snapshot_ms,
             replay_ms: ms(started),
-            replayed: (replay.len() - start) as u64,
+            replayed: replay.len() as u64,
         };
         tracing::info!(
-            entries = replay.len(),
+            entries = total,
             replayed = open_stats.replayed,
             events = events.len(),
             epoch = state.epoch(),

@@ -12,7 +12,7 @@ use crate::format::{
     RECORD_HEADER_LEN, checksum, decode_file_header, decode_record_header, encode_file_header,
     encode_record, record_len,
 };
-use crate::recovery::{Recovery, scan};
+use crate::recovery::{Recovery, Truncation, scan};
 
 /// Options for [`FileLog::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,18 @@ impl Default for LogOptions {
             max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
         }
     }
+}
+
+/// What [`FileLog::open_from`] recovered: the number of records, and the payloads of those
+/// from `first` on.
+#[derive(Debug)]
+pub struct Replay {
+    /// Index of `payloads[0]`: the `keep_from` asked for, or the record count if that is less.
+    pub first: u64,
+    /// Records in the log.
+    pub records: u64,
+    /// The payloads of records `first..records`, in order.
+    pub payloads: Vec<Vec<u8>>,
 }
 
 /// A durable log stored in `<dir>/ledger.log`.
@@ -62,6 +74,18 @@ impl FileLog {
     /// checksum, or is not the next consecutive index; the file is truncated to the end of the
     /// last good record and fsync'd. A missing or unreadable header is a hard error.
     pub fn open(dir: &Path, options: LogOptions) -> Result<(FileLog, Vec<Vec<u8>>), LogError> {
+        Self::open_from(dir, options, 0).map(|(log, replay)| (log, replay.payloads))
+    }
+
+    /// Like [`open`](Self::open), but return only the payloads from index `keep_from` on (for
+    /// a caller that restores the state before it from a snapshot). Every record is still read
+    /// and checked, but the earlier payloads are not held, so the memory an open needs does
+    /// not grow with the log's history.
+    pub fn open_from(
+        dir: &Path,
+        options: LogOptions,
+        keep_from: u64,
+    ) -> Result<(FileLog, Replay), LogError> {
         fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
         let path = dir.join(LOG_FILE_NAME);
         let exists = path
@@ -87,31 +111,9 @@ impl FileLog {
             .len();
         check_header(&file, &path, file_len)?;
 
-        let scan = scan(&file, &path, file_len)?;
+        let scan = scan(&file, &path, file_len, keep_from)?;
         if let Some(t) = &scan.truncation {
-            if t.valid_record_follows {
-                tracing::warn!(
-                    path = %path.display(),
-                    offset = t.offset,
-                    discarded_bytes = t.discarded_bytes,
-                    damage = %t.damage,
-                    "log: damaged record is followed by a valid-looking record; this is not a \
-                     torn write and may be media corruption. Cutting the log at the damaged \
-                     record; everything after it is discarded"
-                );
-            } else {
-                tracing::warn!(
-                    path = %path.display(),
-                    offset = t.offset,
-                    discarded_bytes = t.discarded_bytes,
-                    damage = %t.damage,
-                    "log: discarding damaged tail (an unacknowledged write torn by a crash)"
-                );
-            }
-            file.set_len(t.offset)
-                .map_err(|e| LogError::io("truncate", &path, e))?;
-            file.sync_all()
-                .map_err(|e| LogError::io("fsync", &path, e))?;
+            cut_damaged_tail(&file, &path, t)?;
         }
 
         let recovery = Recovery {
@@ -128,7 +130,13 @@ impl FileLog {
             poisoned: None,
             recovery,
         };
-        Ok((log, scan.payloads))
+        let records = log.offsets.len() as u64;
+        let replay = Replay {
+            first: keep_from.min(records),
+            records,
+            payloads: scan.payloads,
+        };
+        Ok((log, replay))
     }
 
     /// Path of the log file.
@@ -307,5 +315,33 @@ fn check_header(file: &File, path: &Path, file_len: u64) -> Result<(), LogError>
             reason: format!("reserved header field is {:#010x}, expected 0", h.reserved),
         });
     }
+    Ok(())
+}
+
+/// Report a damaged tail found on open and cut the file at its start (then fsync).
+fn cut_damaged_tail(file: &File, path: &Path, t: &Truncation) -> Result<(), LogError> {
+    if t.valid_record_follows {
+        tracing::warn!(
+            path = %path.display(),
+            offset = t.offset,
+            discarded_bytes = t.discarded_bytes,
+            damage = %t.damage,
+            "log: damaged record is followed by a valid-looking record; this is not a \
+             torn write and may be media corruption. Cutting the log at the damaged \
+             record; everything after it is discarded"
+        );
+    } else {
+        tracing::warn!(
+            path = %path.display(),
+            offset = t.offset,
+            discarded_bytes = t.discarded_bytes,
+            damage = %t.damage,
+            "log: discarding damaged tail (an unacknowledged write torn by a crash)"
+        );
+    }
+    file.set_len(t.offset)
+        .map_err(|e| LogError::io("truncate", path, e))?;
+    file.sync_all()
+        .map_err(|e| LogError::io("fsync", path, e))?;
     Ok(())
 }

@@ -37,7 +37,7 @@ mod memory;
 mod recovery;
 
 pub use error::LogError;
-pub use file_log::{FileLog, LogOptions};
+pub use file_log::{FileLog, LogOptions, Replay};
 pub use group::{CommitterOptions, GroupCommitter, Pending};
 pub use memory::MemoryLog;
 pub use recovery::{Recovery, TailDamage, Truncation};

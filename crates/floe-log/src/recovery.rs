@@ -83,7 +83,8 @@ impl std::fmt::Display for TailDamage {
 
 /// The outcome of scanning a file.
 pub(crate) struct Scan {
-    /// Payloads of the valid records, in order.
+    /// Payloads of the valid records from index `keep_from` on, in order (those before it are
+    /// checked and dropped).
     pub payloads: Vec<Vec<u8>>,
     /// Byte offset of each valid record.
     pub offsets: Vec<u64>,
@@ -94,8 +95,15 @@ pub(crate) struct Scan {
 }
 
 /// Read every record after the file header. Only genuine I/O errors are returned as errors;
-/// damage is reported in [`Scan::truncation`] and never causes anything to be cut here.
-pub(crate) fn scan(file: &File, path: &Path, file_len: u64) -> Result<Scan, LogError> {
+/// damage is reported in [`Scan::truncation`] and never causes anything to be cut here. Every
+/// record is checked, but only the payloads from index `keep_from` on are kept: those before
+/// are read into one reused buffer.
+pub(crate) fn scan(
+    file: &File,
+    path: &Path,
+    file_len: u64,
+    keep_from: u64,
+) -> Result<Scan, LogError> {
     let read_err = |e| LogError::io("read", path, e);
     let mut reader_file = file;
     reader_file
@@ -106,6 +114,7 @@ pub(crate) fn scan(file: &File, path: &Path, file_len: u64) -> Result<Scan, LogE
     let mut payloads = Vec::new();
     let mut offsets = Vec::new();
     let mut offset = FILE_HEADER_LEN;
+    let mut skipped = Vec::new();
 
     let damage = loop {
         let remaining = file_len - offset;
@@ -131,10 +140,16 @@ pub(crate) fn scan(file: &File, path: &Path, file_len: u64) -> Result<Scan, LogE
             };
             break Some((damage, None));
         }
-        let mut payload = vec![0u8; h.len as usize];
+        let expected = offsets.len() as u64;
+        let keep = expected >= keep_from;
+        let mut payload = if keep {
+            vec![0u8; h.len as usize]
+        } else {
+            skipped.resize(h.len as usize, 0);
+            std::mem::take(&mut skipped)
+        };
         reader.read_exact(&mut payload).map_err(read_err)?;
         let record_end = offset + RECORD_HEADER_LEN as u64 + u64::from(h.len);
-        let expected = payloads.len() as u64;
         if checksum(h.index, &payload) != h.crc {
             break Some((TailDamage::BadChecksum, Some(record_end)));
         }
@@ -146,7 +161,11 @@ pub(crate) fn scan(file: &File, path: &Path, file_len: u64) -> Result<Scan, LogE
             break Some((damage, Some(record_end)));
         }
         offsets.push(offset);
-        payloads.push(payload);
+        if keep {
+            payloads.push(payload);
+        } else {
+            skipped = payload;
+        }
         offset = record_end;
     };
 

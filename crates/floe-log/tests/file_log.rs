@@ -373,3 +373,41 @@ proptest! {
         prop_assert_eq!(log.byte_len(), ends[complete]);
     }
 }
+
+/// `open_from` hands back only the payloads from the asked index on, but still checks every
+/// record: damage before that index cuts the log there, as `open` does.
+#[test]
+fn open_from_keeps_later_payloads_and_still_checks_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (payloads, bytes) = build_log(dir.path(), 10);
+    let (log, replay) = FileLog::open_from(dir.path(), LogOptions::default(), 6).unwrap();
+    assert_eq!((replay.first, replay.records), (6, 10));
+    assert_eq!(replay.payloads, &payloads[6..]);
+    assert_eq!(log.len(), 10);
+    assert_eq!(
+        log.read_range(0, 2).unwrap(),
+        &payloads[..2],
+        "offsets of all kept"
+    );
+    drop(log);
+    let (_, past) = FileLog::open_from(dir.path(), LogOptions::default(), 20).unwrap();
+    assert_eq!((past.first, past.records), (10, 10));
+    assert!(past.payloads.is_empty());
+
+    // A flipped byte in record 3, below the index asked for.
+    let rec3 = FILE_HEADER_LEN as usize
+        + payloads[..3]
+            .iter()
+            .map(|p| RECORD_HEADER_LEN + p.len())
+            .sum::<usize>();
+    let mut damaged = bytes;
+    damaged[rec3 + RECORD_HEADER_LEN + 5] ^= 0xff;
+    fs::write(log_path(dir.path()), &damaged).unwrap();
+    let (log, replay) = FileLog::open_from(dir.path(), LogOptions::default(), 6).unwrap();
+    assert_eq!((replay.first, replay.records), (3, 3));
+    assert!(replay.payloads.is_empty());
+    assert_eq!(
+        log.recovery().truncation.as_ref().map(|t| t.damage),
+        Some(TailDamage::BadChecksum)
+    );
+}
