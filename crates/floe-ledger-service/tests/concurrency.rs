@@ -69,6 +69,23 @@ async fn workload() {
     assert_eq!((applied, durable), (SUBMITTERS * PER, SUBMITTERS * PER));
 }
 
+/// Open the ledger in `dir` with a snapshot every 5 entries, retrying (for at most a second)
+/// while the previous instance still holds the log's lock.
+async fn reopen(dir: &std::path::Path, genesis: &floe_ledger::GenesisConfig) -> Arc<Ledger> {
+    let mut attempt = 0;
+    loop {
+        match Ledger::open_with_snapshots(dir, genesis.clone(), Arc::new(SystemClock), 5) {
+            Ok(l) => return l,
+            Err(e) if attempt < 50 => {
+                attempt += 1;
+                eprintln!("reopen: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
+}
+
 /// The embedded log with snapshots: a restart loads the newest snapshot and applies only the
 /// tail, and ends in the same state, events and digests as the ledger before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,18 +121,7 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(snap.exists(), "no snapshot at 20");
-    let mut attempt = 0;
-    let reopened = loop {
-        match Ledger::open_with_snapshots(dir.path(), genesis.clone(), Arc::new(SystemClock), 5) {
-            Ok(l) => break l,
-            Err(e) if attempt < 50 => {
-                attempt += 1;
-                eprintln!("reopen: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("reopen: {e}"),
-        }
-    };
+    let reopened = reopen(dir.path(), &genesis).await;
     assert_eq!(reopened.progress().0, 23);
     assert_eq!(reopened.read(|s, _| s.state_hash()).await.unwrap(), hash);
     assert_eq!(reopened.events(0, 1000, Duration::ZERO).await, events);
@@ -141,18 +147,7 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     let mut bytes = std::fs::read(&snap).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&snap, bytes).unwrap();
-    let mut attempt = 0;
-    let fallback = loop {
-        match Ledger::open_with_snapshots(dir.path(), genesis.clone(), Arc::new(SystemClock), 5) {
-            Ok(l) => break l,
-            Err(e) if attempt < 50 => {
-                attempt += 1;
-                eprintln!("reopen: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("reopen: {e}"),
-        }
-    };
+    let fallback = reopen(dir.path(), &genesis).await;
     assert_eq!(fallback.open_stats().replayed, 24 - 15);
     assert_eq!(fallback.read(|s, _| s.state_hash()).await.unwrap(), hash);
     for (i, d) in digests.iter().enumerate() {
