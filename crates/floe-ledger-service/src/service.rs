@@ -627,22 +627,21 @@ impl Ledger {
 
     /// Drive the epoch state machine by the clock: fix the next committee half an epoch in,
     /// start the next epoch at its boundary (one step per clock entry, each change completing
-    /// before the next starts). Runs until the ledger is dropped. Its first act is to step the
-    /// rules up ([`Ledger::step_rules`]) if this ledger's are older than this build's.
+    /// before the next starts). Runs until the ledger is dropped. Its first act, retried each tick
+    /// until done, is to step the rules up ([`Ledger::step_rules`]) if this ledger's are older
+    /// than this build's.
     pub fn spawn_epoch_clock(self: &Arc<Self>, tick: Duration) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut rules_stepped = false;
             loop {
                 let Some(ledger) = weak.upgrade() else { return };
-                if !rules_stepped {
-                    match ledger.step_rules().await {
-                        // A stopped ledger (a failed log) takes no entries: nothing to retry.
-                        Ok(_)
-                        | Err(SubmitError::Rejected(TxError::RulesNotNewer { .. }))
-                        | Err(SubmitError::LogFailed(_)) => rules_stepped = true,
-                        Err(e) => tracing::warn!(error = %e, "ledger rules step failed; retrying"),
-                    }
+                // Once the rules are this build's, this only reads the state. Another replica
+                // stepping first, or a stopped ledger (a failed log), is nothing to report.
+                match ledger.step_rules().await {
+                    Ok(_)
+                    | Err(SubmitError::Rejected(TxError::RulesNotNewer { .. }))
+                    | Err(SubmitError::LogFailed(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "ledger rules step failed; retrying"),
                 }
                 drop(ledger);
                 tokio::time::sleep(tick).await;
