@@ -77,10 +77,15 @@ pub struct RunArgs {
     /// restart applies only the entries after the newest snapshot. 0: never.
     #[arg(long, default_value_t = 1000)]
     snapshot_every: u64,
-    /// Replicas: keep every record in etcd (by default records below the previous
-    /// checkpoint are deleted and etcd's history compacted).
+    /// Keep every log record. By default the embedded log deletes its sealed segments (8 MiB
+    /// each) below the older of the two snapshots kept, and a replica deletes etcd records
+    /// below the previous checkpoint and compacts etcd's history.
     #[arg(long)]
     no_prune: bool,
+    /// Embedded log: seal the file being appended to once it holds this many bytes, so that
+    /// pruning can delete whole files.
+    #[arg(long, default_value_t = floe_log::format::DEFAULT_SEGMENT_BYTES)]
+    log_segment_bytes: u64,
     /// Replicas: URLs of other replicas, asked for a snapshot when this one must bootstrap.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
@@ -231,13 +236,16 @@ fn run_server(args: RunArgs) -> Result<()> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
         let ledger = if args.etcd_endpoints.is_empty() {
-            Ledger::open_with_snapshots(
-                &args.data_dir,
-                genesis,
-                Arc::new(SystemClock),
-                args.snapshot_every,
-            )
-            .context("cannot open the ledger")?
+            let options = floe_ledger_service::LocalOptions {
+                snapshot_every: args.snapshot_every,
+                prune: !args.no_prune,
+                log: floe_log::LogOptions {
+                    segment_bytes: args.log_segment_bytes,
+                    ..Default::default()
+                },
+            };
+            Ledger::open_local(&args.data_dir, genesis, Arc::new(SystemClock), options)
+                .context("cannot open the ledger")?
         } else {
             let options = replica_options(&args, &genesis)?;
             println!(
@@ -294,18 +302,44 @@ pub async fn shutdown_signal() {
 
 fn replay(args: ReplayArgs) -> Result<()> {
     let genesis = read_genesis(&args.genesis)?;
-    let mut state =
-        LedgerState::genesis(&genesis).map_err(|e| anyhow::anyhow!("invalid genesis: {e}"))?;
-    let (_, entries) = floe_log::FileLog::open(&args.data_dir, floe_log::LogOptions::default())
-        .context("cannot open the log")?;
-    for (i, bytes) in entries.iter().enumerate() {
+    let (log, replay) =
+        floe_log::FileLog::open_from(&args.data_dir, floe_log::LogOptions::default(), 0)
+            .context("cannot open the log")?;
+    drop(log);
+    // A pruned log starts at a snapshot: the oldest one it continues, to replay the most.
+    let (mut state, from_snapshot) = if replay.first == 0 {
+        let state =
+            LedgerState::genesis(&genesis).map_err(|e| anyhow::anyhow!("invalid genesis: {e}"))?;
+        (state, None)
+    } else {
+        let snap = floe_ledger_service::snapshot::load_oldest_from(&args.data_dir, replay.first)?
+            .with_context(|| {
+            format!(
+                "the log before entry {} was pruned and no snapshot covers it (run the \
+                     ledger with --no-prune to keep every entry)",
+                replay.first
+            )
+        })?;
+        anyhow::ensure!(
+            snap.seq <= replay.records,
+            "the oldest snapshot ({}) is past the log's end ({})",
+            snap.seq,
+            replay.records
+        );
+        (snap.state, Some(snap.seq))
+    };
+    let start = from_snapshot.unwrap_or(0);
+    let entries = &replay.payloads[(start - replay.first) as usize..];
+    for (j, bytes) in entries.iter().enumerate() {
+        let i = start + j as u64;
         let entry = LogEntry::from_bytes(bytes).with_context(|| format!("entry {i} is corrupt"))?;
         state
             .apply(&entry)
             .map_err(|e| anyhow::anyhow!("entry {i} does not apply: {e}"))?;
     }
     let replayed = Replayed {
-        entries: entries.len(),
+        entries: replay.records,
+        from_snapshot,
         epoch: state.epoch(),
         events: state.event_count(),
         digest: hex::encode(state.digest()),
@@ -320,7 +354,10 @@ fn replay(args: ReplayArgs) -> Result<()> {
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Replayed {
-    entries: usize,
+    entries: u64,
+    /// Where the replay started when the log before it was pruned: a snapshot's position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_snapshot: Option<u64>,
     epoch: u32,
     events: u64,
     digest: String,

@@ -134,6 +134,9 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            // Small log segments and frequent snapshots, so that the load rolls the log over
+            // and prunes it many times between the kills.
+            .args(["--snapshot-every", "50", "--log-segment-bytes", "16384"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(File::create(&stdout_path).unwrap())
@@ -494,6 +497,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut starts = 0;
     // Every submission ever sent (acknowledged or not): a bound on the log's length.
     let mut submitted = 0u64;
+    let mut last_replay_from = None;
     for cycle in 0..CYCLES as u64 {
         let cycle_start = Instant::now();
         let server = Server::start(&dirs.genesis, &dirs.data, &dirs.logs, starts).await;
@@ -525,8 +529,14 @@ async fn acknowledged_writes_survive_sigkill() {
             counters.acked.load(Ordering::Relaxed) > 0,
             "no submission was acknowledged in cycle {cycle}"
         );
-        a_clean_stop_snapshots_and_an_offline_replay_agrees(server, &dirs).await;
+        last_replay_from = a_clean_stop_snapshots_and_an_offline_replay_agrees(server, &dirs).await;
     }
+    // The load rolled the log over (16 KiB files) and pruned it behind its snapshots, between
+    // kills: what the checks above held across.
+    assert!(
+        last_replay_from.is_some(),
+        "the log was never pruned: the replay started from the genesis"
+    );
     let total = acked.lock().unwrap().entries.len();
     println!(
         "crash test seed {run}: {CYCLES} cycles, {total} acknowledged entries, {:?}",
@@ -642,7 +652,10 @@ async fn the_restarted_ledger_has_every_acknowledged_write(
 
 /// Stopped cleanly, the ledger leaves a snapshot at its last entry (so the next start replays
 /// nothing), and an offline replay reproduces what the server reported.
-async fn a_clean_stop_snapshots_and_an_offline_replay_agrees(server: Server, dirs: &Dirs) {
+async fn a_clean_stop_snapshots_and_an_offline_replay_agrees(
+    server: Server,
+    dirs: &Dirs,
+) -> Option<u64> {
     let http = client();
     let (_, health) = get_json(&http, &server.url("/v1/health")).await;
     let health = health["success"]["data"].clone();
@@ -687,4 +700,10 @@ async fn a_clean_stop_snapshots_and_an_offline_replay_agrees(server: Server, dir
     assert_eq!(replay["entries"], health["entries"]);
     assert_eq!(replay["events"], health["events"]);
     assert_eq!(replay["epoch"], health["epoch"]);
+    // A pruned log is replayed from the oldest snapshot that covers its first entry.
+    let pruned = !dirs.data.join("ledger-00000000000000000000.log").exists()
+        && std::fs::read(dirs.data.join("ledger.log")).unwrap()[8] == 2;
+    let from_snapshot = replay["fromSnapshot"].as_u64();
+    assert_eq!(pruned, from_snapshot.is_some(), "{replay}");
+    from_snapshot
 }

@@ -5,11 +5,13 @@
 pub mod api;
 pub mod certificates;
 mod guard;
+mod local_open;
 pub mod openapi;
 pub mod replica;
 pub mod service;
 pub mod snapshot;
 
+pub use local_open::LocalOptions;
 pub use replica::{ReplicaOptions, ReplicaStatus};
 pub use service::{Accepted, Clock, Ledger, OpenError, OpenStats, SubmitError, SystemClock};
 

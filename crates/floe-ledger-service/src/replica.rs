@@ -295,6 +295,7 @@ impl Ledger {
             genesis,
             snapshot_every: 0,
             dir: dir.to_path_buf(),
+            pruner: None,
             open_stats: Default::default(),
         });
         *ledger

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use floe_ledger::api_types::CertificateRecord;
 use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction, TxError};
-use floe_log::{CommitterOptions, FileLog, GroupCommitter, LogError, LogOptions};
+use floe_log::{GroupCommitter, LogError};
 use tokio::sync::watch;
 
 use crate::replica::Replica;
 
 /// Log entries parsed and pre-verified together on replay.
-const REPLAY_WINDOW: usize = 1024;
+pub(crate) const REPLAY_WINDOW: usize = 1024;
 /// Most entries applied but not yet durable; beyond it submissions get "busy" (429). Kept far
 /// below the committer's own queue bound so that an applied entry can always be enqueued.
 pub const MAX_IN_FLIGHT: u64 = 4096;
@@ -78,6 +78,11 @@ pub enum OpenError {
     Snapshot(#[from] crate::snapshot::SnapshotError),
     #[error("cannot bootstrap from a peer's snapshot: {0}")]
     Bootstrap(String),
+    #[error(
+        "the log before entry {first} was pruned and no usable snapshot covers it: restore the \
+         data directory's snapshots/ from a backup"
+    )]
+    Pruned { first: u64 },
 }
 
 /// The acknowledgement of an accepted entry.
@@ -188,6 +193,24 @@ impl Inner {
     }
 }
 
+/// Write a local snapshot, then let the log delete the segments that the oldest snapshot kept
+/// covers (the newest may turn out damaged on the next start; the one before it is the
+/// fallback, so the log is kept from there).
+fn write_snapshot(
+    dir: &Path,
+    seq: u64,
+    bytes: &[u8],
+    pruner: Option<&floe_log::Pruner>,
+) -> Result<(), crate::snapshot::SnapshotError> {
+    crate::snapshot::write_atomic(dir, seq, bytes)?;
+    if let Some(pruner) = pruner
+        && let Some(oldest) = crate::snapshot::oldest_seq(dir)?
+    {
+        pruner.prune_before(oldest);
+    }
+    Ok(())
+}
+
 /// A running ledger.
 pub struct Ledger {
     pub(crate) inner: Mutex<Inner>,
@@ -198,6 +221,8 @@ pub struct Ledger {
     pub(crate) snapshot_every: u64,
     /// The data directory (the log, and snapshots).
     pub(crate) dir: std::path::PathBuf,
+    /// Local log, when pruning is on: deletes log segments a kept snapshot covers.
+    pub(crate) pruner: Option<floe_log::Pruner>,
     /// Where the last open's time went (local log; zero for a replica).
     pub(crate) open_stats: OpenStats,
 }
@@ -228,123 +253,18 @@ impl Ledger {
 
     /// Like [`open`](Self::open), and snapshot the state every `snapshot_every` entries and at
     /// each epoch change (0: never), so that a restart loads the newest snapshot and applies
-    /// only the entries after it.
+    /// only the entries after it; log segments before the older snapshot kept are deleted.
     pub fn open_with_snapshots(
         dir: &Path,
         genesis: GenesisConfig,
         clock: Arc<dyn Clock>,
         snapshot_every: u64,
     ) -> Result<Arc<Self>, OpenError> {
-        let mut state = LedgerState::genesis(&genesis)?;
-        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
-        let t = std::time::Instant::now();
-        // Payloads are kept from the newest snapshot's position on (its file name says which);
-        // if that snapshot turns out unusable, the log is read again from an earlier one.
-        let keep_from = crate::snapshot::newest_seq(dir)?.unwrap_or(0);
-        let (mut log, mut replay) = FileLog::open_from(dir, LogOptions::default(), keep_from)?;
-        let mut log_ms = ms(t);
-        let t = std::time::Instant::now();
-        let mut events = Vec::new();
-        let mut digests = Vec::with_capacity(replay.records as usize);
-        let mut certificates = HashMap::new();
-        let mut start = 0usize;
-        // The newest snapshot that the durable log covers (one ahead of it, after a crash
-        // that lost the log's tail, is not used).
-        if let Some((snap, _)) = crate::snapshot::load_newest(dir)? {
-            if snap.seq <= replay.records && snap.chain_head == snap.state.digest() {
-                tracing::info!(seq = snap.seq, "loaded local snapshot");
-                start = snap.seq as usize;
-                state = snap.state;
-                events = snap.events;
-                digests = snap.digests;
-                certificates = snap.certificates;
-            } else {
-                tracing::warn!(
-                    seq = snap.seq,
-                    log = replay.records,
-                    "snapshot does not fit the log; replaying from the start"
-                );
-            }
-        }
-        let snapshot_ms = ms(t);
-        if (start as u64) < replay.first {
-            // The newest snapshot was not used: read the log again, keeping what we need.
-            let t = std::time::Instant::now();
-            drop(log);
-            (log, replay) = FileLog::open_from(dir, LogOptions::default(), start as u64)?;
-            log_ms += ms(t);
-        }
-        let replay = &replay.payloads[start - replay.first as usize..];
-        let total = start + replay.len();
-        let base_events = events.len() as u64;
-        let mut events_after = Vec::with_capacity(replay.len());
-        let started = std::time::Instant::now();
-        for (w, window) in replay.chunks(REPLAY_WINDOW).enumerate() {
-            let first = (start + w * REPLAY_WINDOW) as u64;
-            let entries = window
-                .iter()
-                .enumerate()
-                .map(|(j, bytes)| {
-                    LogEntry::from_bytes(bytes).map_err(|e| OpenError::Corrupt {
-                        index: first + j as u64,
-                        reason: e.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            // The window's certificates are verified across the cores first; the result is
-            // the same as applying one by one (see `LedgerState::preverify`).
-            state.preverify(&entries);
-            for (j, entry) in entries.iter().enumerate() {
-                let index = first + j as u64;
-                let evs = crate::guard::apply(&mut state, entry)
-                    .map_err(|reason| OpenError::Invariant { index, reason })?
-                    .map_err(|error| OpenError::Diverged { index, error })?;
-                crate::certificates::note_certificate(&mut certificates, entry, &evs);
-                events.extend(evs);
-                events_after.push(events.len() as u64);
-                digests.push(state.digest());
-            }
-        }
-        let open_stats = OpenStats {
-            log_ms,
-            snapshot_ms,
-            replay_ms: ms(started),
-            replayed: replay.len() as u64,
-        };
-        tracing::info!(
-            entries = total,
-            replayed = open_stats.replayed,
-            events = events.len(),
-            epoch = state.epoch(),
-            log_ms,
-            snapshot_ms,
-            replay_ms = open_stats.replay_ms,
-            "ledger replayed"
-        );
-        let committer = GroupCommitter::spawn(
-            Box::new(log),
-            CommitterOptions {
-                max_queued_records: 65_536,
-                max_queued_bytes: 2 * 1024 * 1024 * 1024,
-            },
-        )?;
-        // `Inner::new` counts every applied entry; the snapshot covered those before `start`.
-        let mut inner = Inner::new(state);
-        inner.base = start as u64;
-        inner.base_events = base_events;
-        inner.events = events;
-        inner.events_after = events_after;
-        inner.digests = digests;
-        inner.certificates = certificates;
-        Ok(Arc::new(Self {
-            inner: Mutex::new(inner),
-            backend: Backend::Local(committer),
-            clock,
-            genesis,
+        let options = crate::local_open::LocalOptions {
             snapshot_every,
-            dir: dir.to_path_buf(),
-            open_stats,
-        }))
+            ..Default::default()
+        };
+        Self::open_local(dir, genesis, clock, options)
     }
 
     /// Where the last open spent its time (local log).
@@ -447,8 +367,9 @@ impl Ledger {
         // Written only once the entries it covers are durable, so it is never ahead of the log.
         if let Some((seq, bytes)) = snapshot {
             let dir = self.dir.clone();
+            let pruner = self.pruner.clone();
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = crate::snapshot::write_atomic(&dir, seq, &bytes) {
+                if let Err(e) = write_snapshot(&dir, seq, &bytes, pruner.as_ref()) {
                     tracing::warn!(seq, error = %e, "snapshot write failed");
                 }
             });
@@ -475,7 +396,8 @@ impl Ledger {
         // the durable log.
         self.backend.wait_durable(seq).await?;
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || crate::snapshot::write_atomic(&dir, seq, &bytes))
+        let pruner = self.pruner.clone();
+        tokio::task::spawn_blocking(move || write_snapshot(&dir, seq, &bytes, pruner.as_ref()))
             .await
             .map_err(|e| SubmitError::LogFailed(format!("snapshot task: {e}")))?
             .map_err(|e| SubmitError::LogFailed(format!("final snapshot: {e}")))?;

@@ -222,10 +222,22 @@ pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, Snaps
 /// The newest snapshot that decodes, with its bytes (a damaged newest one is skipped with a
 /// warning in favour of the previous one).
 pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotError> {
+    load_newest_where(dir, |_| true)
+}
+
+/// The newest snapshot that decodes and that `usable` accepts, with its bytes (each one
+/// skipped is logged).
+pub fn load_newest_where(
+    dir: &Path,
+    usable: impl Fn(&Snapshot) -> bool,
+) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotError> {
     for (seq, path) in list(dir)?.into_iter().rev() {
         let bytes = std::fs::read(&path)?;
         match decode(&bytes) {
-            Ok(s) if s.seq == seq => return Ok(Some((s, bytes))),
+            Ok(s) if s.seq == seq && usable(&s) => return Ok(Some((s, bytes))),
+            Ok(s) if s.seq == seq => {
+                tracing::warn!(file = %path.display(), "snapshot does not fit the log; skipped")
+            }
             Ok(s) => {
                 tracing::warn!(file = %path.display(), seq = s.seq, "snapshot file name and content disagree; skipped")
             }
@@ -235,6 +247,23 @@ pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotEr
         }
     }
     Ok(None)
+}
+
+/// The oldest snapshot with a position of at least `min_seq` that decodes (for a replay that
+/// must start where a pruned log starts, and should check as much of it as it can).
+pub fn load_oldest_from(dir: &Path, min_seq: u64) -> Result<Option<Snapshot>, SnapshotError> {
+    for (seq, path) in list(dir)?.into_iter().filter(|(seq, _)| *seq >= min_seq) {
+        match decode(&std::fs::read(&path)?) {
+            Ok(s) if s.seq == seq => return Ok(Some(s)),
+            _ => tracing::warn!(file = %path.display(), "damaged snapshot skipped"),
+        }
+    }
+    Ok(None)
+}
+
+/// The position of the oldest snapshot file kept, from its name (nothing is read).
+pub fn oldest_seq(dir: &Path) -> Result<Option<u64>, SnapshotError> {
+    Ok(list(dir)?.first().map(|(seq, _)| *seq))
 }
 
 /// The position of the newest snapshot file, from its name (nothing is read).

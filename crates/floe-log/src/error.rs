@@ -38,7 +38,8 @@ pub enum LogError {
 
     /// The file was written in a format version this build does not understand.
     #[error(
-        "{}: unsupported log format version {found} (this build reads version {supported})",
+        "{}: unsupported log format version {found} (this build reads versions 1 to \
+         {supported}; upgrade this build)",
         path.display()
     )]
     UnsupportedVersion {
@@ -84,6 +85,15 @@ pub enum LogError {
         to: u64,
         /// Records in the log.
         len: u64,
+    },
+
+    /// `read_range` asked for records that were pruned (deleted after a snapshot covered them).
+    #[error("records before {first} were pruned (asked from {from}); a snapshot covers them")]
+    Pruned {
+        /// Requested start.
+        from: u64,
+        /// The oldest record still held.
+        first: u64,
     },
 
     /// A record that was valid when the log was opened no longer checks out on read.

@@ -86,6 +86,8 @@ struct Queue {
     pending_bytes: usize,
     /// Index the next enqueued record will get.
     next_index: u64,
+    /// Records before this may be pruned ([`GroupCommitter::prune_before`]).
+    prune_to: u64,
     state: State,
 }
 
@@ -137,6 +139,7 @@ impl GroupCommitter {
                 pending_records: 0,
                 pending_bytes: 0,
                 next_index: len,
+                prune_to: 0,
                 state: State::Open,
             }),
             wake: Condvar::new(),
@@ -240,6 +243,19 @@ impl GroupCommitter {
         Err(self.stopped_error())
     }
 
+    /// Let the worker prune the records before `index` ([`DurableLog::prune_before`]) between
+    /// two batches. Lower values than an earlier call's are ignored. A failure to
+    /// prune is logged and retried at the next higher call; it does not stop the committer.
+    pub fn prune_before(&self, index: u64) {
+        self.pruner().prune_before(index);
+    }
+
+    /// A handle that asks for pruning ([`prune_before`](Self::prune_before)) from elsewhere,
+    /// for example from a task that has just written a snapshot.
+    pub fn pruner(&self) -> Pruner {
+        Pruner(Arc::clone(&self.shared))
+    }
+
     fn stopped_error(&self) -> LogError {
         match &self.shared.lock().state {
             State::Failed(cause) => LogError::CommitterFailed {
@@ -287,6 +303,30 @@ impl Drop for GroupCommitter {
     }
 }
 
+/// Asks a [`GroupCommitter`]'s worker to prune its log; see [`GroupCommitter::prune_before`].
+/// Does nothing once the worker has stopped.
+#[derive(Clone)]
+pub struct Pruner(Arc<Shared>);
+
+impl std::fmt::Debug for Pruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pruner").finish_non_exhaustive()
+    }
+}
+
+impl Pruner {
+    /// See [`GroupCommitter::prune_before`].
+    pub fn prune_before(&self, index: u64) {
+        let mut q = self.0.lock();
+        if index <= q.prune_to {
+            return;
+        }
+        q.prune_to = index;
+        drop(q);
+        self.0.wake.notify_one();
+    }
+}
+
 /// Marks the committer closed and fails anything still queued when the worker exits, even by
 /// panicking, so that no enqueue can wait forever on a dead worker.
 struct ExitGuard(Arc<Shared>);
@@ -307,6 +347,13 @@ impl Drop for ExitGuard {
     }
 }
 
+/// Prune between batches; a failure is logged and retried at the next request.
+fn prune_log(log: &mut dyn DurableLog, index: u64) {
+    if let Err(e) = log.prune_before(index) {
+        tracing::warn!(error = %e, index, "group commit: pruning the log failed");
+    }
+}
+
 fn run_worker(
     mut log: Box<dyn DurableLog>,
     shared: Arc<Shared>,
@@ -314,21 +361,32 @@ fn run_worker(
     log_back: oneshot::Sender<Box<dyn DurableLog>>,
 ) {
     let guard = ExitGuard(Arc::clone(&shared));
+    let mut pruned_to = 0;
     loop {
-        let batch = {
+        let (batch, prune) = {
             let mut q = shared.lock();
             loop {
-                if !q.entries.is_empty() {
-                    break std::mem::take(&mut q.entries);
+                let prune = (q.prune_to > pruned_to).then_some(q.prune_to);
+                if !q.entries.is_empty() || prune.is_some() {
+                    break (std::mem::take(&mut q.entries), prune);
                 }
                 if !matches!(q.state, State::Open) {
-                    break Vec::new();
+                    break (Vec::new(), None);
                 }
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
+        if let Some(index) = prune {
+            pruned_to = index;
+        }
         let Some(first_expected) = batch.first().map(|e| e.index) else {
-            break;
+            match prune {
+                Some(index) => {
+                    prune_log(&mut *log, index);
+                    continue;
+                }
+                None => break,
+            }
         };
 
         let bytes: usize = batch.iter().map(|e| e.payload.len()).sum();
@@ -355,6 +413,10 @@ fn run_worker(
                 }
                 for e in batch {
                     let _ = e.tx.send(Ok(e.index));
+                }
+                // After the batch is acknowledged, so that pruning never delays it.
+                if let Some(index) = prune {
+                    prune_log(&mut *log, index);
                 }
             }
             Err(err) => {

@@ -6,9 +6,10 @@
 //!
 //! * [`DurableLog`] — the narrow, synchronous, object-safe interface the ledger depends on. A
 //!   replicated log will implement it later.
-//! * [`FileLog`] — the embedded implementation: one file, `<dir>/ledger.log`, in the format
-//!   described in [`format`]. Opening it recovers from a torn tail and returns the payloads to
-//!   replay.
+//! * [`FileLog`] — the embedded implementation: segment files in one directory (the newest,
+//!   appended to, is `<dir>/ledger.log`), in the format described in [`format`]. Opening it
+//!   recovers from a torn tail and returns the payloads to replay; whole sealed files before a
+//!   snapshot can be deleted ([`DurableLog::prune_before`]).
 //! * [`GroupCommitter`] — an async front end that batches concurrent submissions into one
 //!   write+fsync, preserving submission order, with a bounded queue and a durable watermark.
 //! * [`MemoryLog`] — a non-durable implementation for tests.
@@ -35,10 +36,11 @@ pub mod format;
 mod group;
 mod memory;
 mod recovery;
+mod segment;
 
 pub use error::LogError;
-pub use file_log::{FileLog, LogOptions, Replay};
-pub use group::{CommitterOptions, GroupCommitter, Pending};
+pub use file_log::{FileLog, LOCK_FILE_NAME, LogOptions, Replay};
+pub use group::{CommitterOptions, GroupCommitter, Pending, Pruner};
 pub use memory::MemoryLog;
 pub use recovery::{Recovery, TailDamage, Truncation};
 
@@ -68,8 +70,22 @@ pub trait DurableLog: Send {
     fn append_durable(&mut self, payloads: &[&[u8]]) -> Result<u64, LogError>;
 
     /// Read records `[from, to)`, for replay or serving. Errors if `from > to` or
-    /// `to > len()`.
+    /// `to > len()`, or if `from` is below [`first_index`](Self::first_index).
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LogError>;
+
+    /// Index of the oldest record still held (records before it were pruned). Default 0.
+    fn first_index(&self) -> u64 {
+        0
+    }
+
+    /// Allow the records before `index` to be deleted (the caller holds a snapshot of the
+    /// state they lead to). An implementation may keep some of them, for example to delete
+    /// only whole files. Returns the new [`first_index`](Self::first_index). By default
+    /// nothing is deleted.
+    fn prune_before(&mut self, index: u64) -> Result<u64, LogError> {
+        let _ = index;
+        Ok(self.first_index())
+    }
 }
 
 impl<L: DurableLog + ?Sized> DurableLog for Box<L> {
@@ -84,5 +100,11 @@ impl<L: DurableLog + ?Sized> DurableLog for Box<L> {
     }
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LogError> {
         (**self).read_range(from, to)
+    }
+    fn first_index(&self) -> u64 {
+        (**self).first_index()
+    }
+    fn prune_before(&mut self, index: u64) -> Result<u64, LogError> {
+        (**self).prune_before(index)
     }
 }

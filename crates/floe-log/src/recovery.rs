@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::LogError;
-use crate::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN, checksum, decode_record_header};
+use crate::format::{RECORD_HEADER_LEN, checksum, decode_record_header};
 
 /// What [`FileLog::open`](crate::FileLog::open) found and did while recovering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,26 +94,36 @@ pub(crate) struct Scan {
     pub truncation: Option<Truncation>,
 }
 
-/// Read every record after the file header. Only genuine I/O errors are returned as errors;
-/// damage is reported in [`Scan::truncation`] and never causes anything to be cut here. Every
-/// record is checked, but only the payloads from index `keep_from` on are kept: those before
-/// are read into one reused buffer.
+/// Where a segment file's records start and which index the first one has.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// Byte offset of the first record (the header's length).
+    pub offset: u64,
+    /// Index of the first record.
+    pub index: u64,
+}
+
+/// Read every record of a segment file after its header. Only genuine I/O errors are returned
+/// as errors; damage is reported in [`Scan::truncation`] and never causes anything to be cut
+/// here. Every record is checked, but only the payloads from index `keep_from` on are kept:
+/// those before are read into one reused buffer.
 pub(crate) fn scan(
     file: &File,
     path: &Path,
+    start: Start,
     file_len: u64,
     keep_from: u64,
 ) -> Result<Scan, LogError> {
     let read_err = |e| LogError::io("read", path, e);
     let mut reader_file = file;
     reader_file
-        .seek(SeekFrom::Start(FILE_HEADER_LEN))
+        .seek(SeekFrom::Start(start.offset))
         .map_err(read_err)?;
     let mut reader = BufReader::with_capacity(1 << 20, reader_file);
 
     let mut payloads = Vec::new();
     let mut offsets = Vec::new();
-    let mut offset = FILE_HEADER_LEN;
+    let mut offset = start.offset;
     let mut skipped = Vec::new();
 
     let damage = loop {
@@ -140,7 +150,7 @@ pub(crate) fn scan(
             };
             break Some((damage, None));
         }
-        let expected = offsets.len() as u64;
+        let expected = start.index + offsets.len() as u64;
         let keep = expected >= keep_from;
         let mut payload = if keep {
             vec![0u8; h.len as usize]

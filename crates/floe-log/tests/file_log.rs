@@ -268,20 +268,20 @@ fn bad_magic_is_a_clear_error() {
 fn future_version_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut bytes) = build_log(dir.path(), 2);
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     fs::write(log_path(dir.path()), &bytes).unwrap();
     let err = open_err(dir.path());
     assert!(matches!(
         err,
         LogError::UnsupportedVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         }
     ));
     let msg = err.to_string();
     assert!(
-        msg.contains("ledger.log") && msg.contains("version 2"),
+        msg.contains("ledger.log") && msg.contains("version 3") && msg.contains("upgrade"),
         "{msg}"
     );
 }
@@ -304,6 +304,7 @@ fn oversize_payload_refused_and_log_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let opts = LogOptions {
         max_payload_len: 100,
+        ..LogOptions::default()
     };
     let (mut log, _) = FileLog::open(dir.path(), opts.clone()).unwrap();
     assert_eq!(log.max_payload_len(), 100);
