@@ -161,7 +161,7 @@ impl Serialize for BlobId {
         if serializer.is_human_readable() {
             serializer.serialize_str(&self.to_base64())
         } else {
-            self.0.serialize(serializer)
+            crate::bytes32::serialize(&self.0, serializer)
         }
     }
 }
@@ -172,7 +172,7 @@ impl<'de> Deserialize<'de> for BlobId {
             let s = String::deserialize(deserializer)?;
             s.parse().map_err(serde::de::Error::custom)
         } else {
-            Ok(BlobId(<[u8; 32]>::deserialize(deserializer)?))
+            Ok(BlobId(crate::bytes32::deserialize(deserializer)?))
         }
     }
 }
@@ -220,7 +220,7 @@ impl Serialize for ObjectId {
         if serializer.is_human_readable() {
             serializer.serialize_str(&self.to_string())
         } else {
-            self.0.serialize(serializer)
+            crate::bytes32::serialize(&self.0, serializer)
         }
     }
 }
@@ -231,7 +231,7 @@ impl<'de> Deserialize<'de> for ObjectId {
             let s = String::deserialize(deserializer)?;
             s.parse().map_err(serde::de::Error::custom)
         } else {
-            Ok(ObjectId(<[u8; 32]>::deserialize(deserializer)?))
+            Ok(ObjectId(crate::bytes32::deserialize(deserializer)?))
         }
     }
 }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bytes32;
 pub mod config;
 pub mod decode;
 pub mod encode;

@@ -96,7 +96,7 @@ impl Serialize for TxDigest {
         if s.is_human_readable() {
             s.collect_str(self)
         } else {
-            self.0.serialize(s)
+            crate::bytes32::serialize(&self.0, s)
         }
     }
 }
@@ -107,7 +107,7 @@ impl<'de> Deserialize<'de> for TxDigest {
             let s = String::deserialize(d)?;
             s.parse().map_err(serde::de::Error::custom)
         } else {
-            <[u8; 32]>::deserialize(d).map(TxDigest)
+            crate::bytes32::deserialize(d).map(TxDigest)
         }
     }
 }

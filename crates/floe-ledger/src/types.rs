@@ -52,7 +52,7 @@ impl Serialize for Address {
         if s.is_human_readable() {
             s.serialize_str(&self.to_string())
         } else {
-            self.0.serialize(s)
+            floe_core::bytes32::serialize(&self.0, s)
         }
     }
 }
@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for Address {
                 .parse()
                 .map_err(serde::de::Error::custom)
         } else {
-            Ok(Address(<[u8; 32]>::deserialize(d)?))
+            Ok(Address(floe_core::bytes32::deserialize(d)?))
         }
     }
 }
