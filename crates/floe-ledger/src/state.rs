@@ -4,7 +4,7 @@
 //! rejected entry leaves the state untouched. Applying the same entries in the same order
 //! gives the same state, the same events and the same digest chain.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use floe_core::merkle::blake2b256;
@@ -13,6 +13,9 @@ use floe_crypto::{Certificate, CommitteeWeights};
 use serde::{Deserialize, Serialize};
 
 mod attribute_rules;
+mod cert_check;
+pub use cert_check::{CertCheck, Threshold};
+use cert_check::{MAX_VERIFIED_CACHE, VerifiedCache, cert_key};
 mod blob_rules;
 mod capacity_rules;
 mod challenge_rules;
@@ -61,11 +64,17 @@ pub struct LedgerState {
     /// The next epoch's committee, once fixed (see [`EpochState::NextParamsSelected`]).
     #[serde(default)]
     pub(crate) selected_committee: Option<Committee>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) nodes: BTreeMap<NodeId, StorageNode>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) accounts: BTreeMap<Address, u64>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) storage: BTreeMap<ObjectId, StorageResource>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) blobs: BTreeMap<ObjectId, BlobObject>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) object_events: BTreeMap<ObjectId, ObjectEvents>,
+    #[serde(with = "snapshot::id_map")]
     pub(crate) by_blob_id: BTreeMap<BlobId, BlobIdRecord>,
     pub(crate) used_capacity: BTreeMap<Epoch, u64>,
     pub(crate) entry_count: u64,
@@ -74,8 +83,10 @@ pub struct LedgerState {
     /// Storage challenges of the last [`crate::challenge::EPOCHS_KEPT`] epochs.
     pub(crate) challenges: BTreeMap<Epoch, crate::challenge::EpochChallenges>,
     /// Shared blobs: shared object ID → the blob object it wraps.
+    #[serde(with = "snapshot::id_map")]
     pub(crate) shared_blobs: BTreeMap<ObjectId, ObjectId>,
     /// The reverse: blob object ID → the shared blob wrapping it.
+    #[serde(with = "snapshot::id_map")]
     pub(crate) shared_of: BTreeMap<ObjectId, ObjectId>,
     /// The version of the rules in force (see [`crate::rules`]).
     pub(crate) rules: u16,
@@ -84,58 +95,6 @@ pub struct LedgerState {
     /// Certificates already verified (outside the sequencing lock) for the current epoch.
     #[serde(skip)]
     verified: VerifiedCache,
-}
-
-/// Keys of certificates known to verify in the current epoch. Only an accelerator: a hit means
-/// exactly what running the verification would return, so `apply` stays deterministic. It is
-/// not part of the state (equal states may have different caches).
-#[derive(Clone, Debug, Default)]
-struct VerifiedCache(HashSet<[u8; 32]>);
-
-impl PartialEq for VerifiedCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for VerifiedCache {}
-
-/// Most cached verifications kept; the cache is cleared when it is full and at every epoch.
-const MAX_VERIFIED_CACHE: usize = 100_000;
-
-/// Whether a certificate needs quorum (n − f) or validity (f + 1) weight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threshold {
-    Quorum,
-    Validity,
-}
-
-fn cert_key(epoch: Epoch, threshold: Threshold, certificate: &Certificate) -> [u8; 32] {
-    let t = [threshold as u8];
-    blake2b256(&[
-        b"floe-cert-check",
-        &epoch.to_le_bytes(),
-        &t,
-        &bcs::to_bytes(certificate).expect("serialises"),
-    ])
-}
-
-/// A certificate check that can run anywhere (no access to the state needed).
-pub struct CertCheck {
-    key: [u8; 32],
-    certificate: Certificate,
-    threshold: Threshold,
-    weights: Arc<CommitteeWeights>,
-}
-
-impl CertCheck {
-    /// Runs the BLS verification; returns the key to record if the certificate is valid.
-    pub fn run(&self) -> Option<[u8; 32]> {
-        let ok = match self.threshold {
-            Threshold::Quorum => self.certificate.verify_quorum(&self.weights),
-            Threshold::Validity => self.certificate.verify_validity(&self.weights),
-        };
-        ok.is_ok().then_some(self.key)
-    }
 }
 
 /// Errors in a genesis configuration.
