@@ -1,4 +1,4 @@
-//! Serde for 32-byte identifiers in binary formats, in four 8-byte words.
+//! Serde for 32-byte identifiers (and other byte arrays) in binary formats, in 8-byte words.
 //!
 //! Serde's own `[u8; 32]` goes through the format one byte at a time (32 calls each way); in
 //! BCS that is most of the time spent decoding the ledger's state, whose maps are keyed and
@@ -13,29 +13,63 @@ use serde::{Deserializer, Serializer};
 
 /// Write `bytes` as four little-endian `u64` words (in BCS: the 32 bytes as they are).
 pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-    let mut tuple = serializer.serialize_tuple(4)?;
+    serialize_words(bytes, serializer)
+}
+
+/// Read what [`serialize`] wrote.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+    deserialize_words(deserializer)
+}
+
+/// Any array of a multiple of 8 bytes (keys and signatures too) as `N / 8` little-endian `u64`
+/// words: in BCS, the `N` bytes as they are. Other lengths go one byte at a time.
+pub fn serialize_words<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if N % 8 != 0 {
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for byte in bytes {
+            tuple.serialize_element(byte)?;
+        }
+        return tuple.end();
+    }
+    let mut tuple = serializer.serialize_tuple(N / 8)?;
     for word in bytes.chunks_exact(8) {
         tuple.serialize_element(&u64::from_le_bytes(word.try_into().expect("8 bytes")))?;
     }
     tuple.end()
 }
 
-/// Read what [`serialize`] wrote.
-pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
-    deserializer.deserialize_tuple(4, Words)
+/// Read what [`serialize_words`] wrote.
+pub fn deserialize_words<'de, D: Deserializer<'de>, const N: usize>(
+    deserializer: D,
+) -> Result<[u8; N], D::Error> {
+    if N % 8 != 0 {
+        return deserializer.deserialize_tuple(N, Words::<N>);
+    }
+    deserializer.deserialize_tuple(N / 8, Words::<N>)
 }
 
-struct Words;
+struct Words<const N: usize>;
 
-impl<'de> Visitor<'de> for Words {
-    type Value = [u8; 32];
+impl<'de, const N: usize> Visitor<'de> for Words<N> {
+    type Value = [u8; N];
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("32 bytes")
+        write!(f, "{N} bytes")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; 32], A::Error> {
-        let mut out = [0u8; 32];
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+        let mut out = [0u8; N];
+        if N % 8 != 0 {
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+            }
+            return Ok(out);
+        }
         for (i, word) in out.chunks_exact_mut(8).enumerate() {
             let w: u64 = seq
                 .next_element()?
@@ -50,6 +84,30 @@ impl<'de> Visitor<'de> for Words {
 mod tests {
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct Id(#[serde(with = "super")] [u8; 32]);
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Wide(
+        #[serde(
+            serialize_with = "super::serialize_words",
+            deserialize_with = "super::deserialize_words"
+        )]
+        [u8; 96],
+        #[serde(
+            serialize_with = "super::serialize_words",
+            deserialize_with = "super::deserialize_words"
+        )]
+        [u8; 5],
+    );
+
+    #[test]
+    fn other_lengths_are_their_raw_bytes_too() {
+        let a: [u8; 96] = std::array::from_fn(|i| i as u8 ^ 0x3C);
+        let b = [9u8, 8, 7, 6, 5];
+        let bytes = bcs::to_bytes(&Wide(a, b)).unwrap();
+        assert_eq!(bytes, [&a[..], &b[..]].concat());
+        assert_eq!(bcs::from_bytes::<Wide>(&bytes).unwrap(), Wide(a, b));
+        assert!(bcs::from_bytes::<Wide>(&bytes[..100]).is_err());
+    }
 
     #[test]
     fn the_bcs_bytes_are_the_raw_bytes_and_round_trip() {

@@ -34,11 +34,7 @@ pub(crate) fn serialize_fixed<S: Serializer, const N: usize>(
     if serializer.is_human_readable() {
         serializer.serialize_str(&encode_base64(bytes))
     } else {
-        let mut tuple = serializer.serialize_tuple(N)?;
-        for byte in bytes {
-            tuple.serialize_element(byte)?;
-        }
-        tuple.end()
+        floe_core::bytes32::serialize_words(bytes, serializer)
     }
 }
 
@@ -52,7 +48,7 @@ pub(crate) fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
         <[u8; N]>::try_from(bytes.as_slice())
             .map_err(|_| de::Error::invalid_length(bytes.len(), &ArrayVisitor::<N>))
     } else {
-        deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+        floe_core::bytes32::deserialize_words(deserializer)
     }
 }
 
@@ -91,7 +87,9 @@ pub(crate) mod base64_vec {
         if serializer.is_human_readable() {
             serializer.serialize_str(&super::encode_base64(bytes))
         } else {
-            bytes.serialize(serializer)
+            // As BCS bytes: the same encoding as a sequence of u8 (length, then the bytes),
+            // written and read in one call instead of one per byte.
+            serde_bytes::serialize(bytes, serializer)
         }
     }
 
@@ -103,7 +101,7 @@ pub(crate) mod base64_vec {
             let text = String::deserialize(deserializer)?;
             super::decode_base64(&text).map_err(de::Error::custom)
         } else {
-            Vec::<u8>::deserialize(deserializer)
+            serde_bytes::ByteBuf::deserialize(deserializer).map(serde_bytes::ByteBuf::into_vec)
         }
     }
 }

@@ -19,9 +19,13 @@ pub struct StoredCertificate {
     pub blob_id: BlobId,
     pub epoch: Epoch,
     pub event_index: u64,
+    // Byte strings for serde: the same BCS bytes as sequences of u8, read in one call each.
+    #[serde(with = "serde_bytes")]
     pub signers_bitmap: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub serialized_message: Vec<u8>,
     /// The compressed aggregate signature (96 bytes).
+    #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
 
@@ -78,5 +82,47 @@ pub(crate) fn note_certificate(
                 .entry(*blob_id)
                 .or_insert_with(|| StoredCertificate::new(*blob_id, e.epoch, e.index, certificate));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What snapshots held before the byte-string attributes: plain sequences of u8.
+    #[derive(Serialize)]
+    struct Plain {
+        blob_id: BlobId,
+        epoch: Epoch,
+        event_index: u64,
+        signers_bitmap: Vec<u8>,
+        serialized_message: Vec<u8>,
+        signature: Vec<u8>,
+    }
+
+    #[test]
+    fn stored_certificates_keep_their_bcs_bytes() {
+        let stored = StoredCertificate {
+            blob_id: BlobId([3; 32]),
+            epoch: 7,
+            event_index: 300,
+            signers_bitmap: vec![0b1011, 1],
+            serialized_message: (0..70).collect(),
+            signature: vec![0xAB; 96],
+        };
+        let plain = Plain {
+            blob_id: stored.blob_id,
+            epoch: stored.epoch,
+            event_index: stored.event_index,
+            signers_bitmap: stored.signers_bitmap.clone(),
+            serialized_message: stored.serialized_message.clone(),
+            signature: stored.signature.clone(),
+        };
+        let bytes = bcs::to_bytes(&stored).unwrap();
+        assert_eq!(bytes, bcs::to_bytes(&plain).unwrap());
+        assert_eq!(
+            bcs::from_bytes::<StoredCertificate>(&bytes).unwrap(),
+            stored
+        );
     }
 }
