@@ -27,7 +27,7 @@ pub fn serialize_words<S: Serializer, const N: usize>(
     bytes: &[u8; N],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    if N % 8 != 0 {
+    if !N.is_multiple_of(8) {
         let mut tuple = serializer.serialize_tuple(N)?;
         for byte in bytes {
             tuple.serialize_element(byte)?;
@@ -45,7 +45,7 @@ pub fn serialize_words<S: Serializer, const N: usize>(
 pub fn deserialize_words<'de, D: Deserializer<'de>, const N: usize>(
     deserializer: D,
 ) -> Result<[u8; N], D::Error> {
-    if N % 8 != 0 {
+    if !N.is_multiple_of(8) {
         return deserializer.deserialize_tuple(N, Words::<N>);
     }
     deserializer.deserialize_tuple(N / 8, Words::<N>)
@@ -62,7 +62,7 @@ impl<'de, const N: usize> Visitor<'de> for Words<N> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
         let mut out = [0u8; N];
-        if N % 8 != 0 {
+        if !N.is_multiple_of(8) {
             for (i, byte) in out.iter_mut().enumerate() {
                 *byte = seq
                     .next_element()?
