@@ -13,7 +13,6 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, SeqAccess, Visitor};
-use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// Encode bytes as standard base64 with padding.
@@ -80,7 +79,7 @@ impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
 /// `#[serde(with = ...)]` module for `Vec<u8>` fields: base64 text when human-readable, a plain
 /// byte vector otherwise.
 pub(crate) mod base64_vec {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+    use serde::{Deserialize, Deserializer, Serializer, de};
 
     /// Serialize the bytes.
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
