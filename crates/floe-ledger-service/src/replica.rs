@@ -466,7 +466,7 @@ impl Ledger {
                 }
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
-                    let (bytes, root) = snapshot::encode(
+                    let bytes = snapshot::encode(
                         inner.applied,
                         record.hash(),
                         &inner.state,
@@ -476,8 +476,8 @@ impl Ledger {
                     );
                     pending.push(PendingSnapshot {
                         seq: inner.applied,
+                        root: snapshot::root_of(&bytes),
                         bytes,
-                        root,
                     });
                 }
             }

@@ -163,7 +163,7 @@ impl Backend {
 impl Inner {
     /// The snapshot of everything applied: its position and bytes.
     fn snapshot(&self) -> (u64, Vec<u8>) {
-        let (bytes, _) = crate::snapshot::encode(
+        let bytes = crate::snapshot::encode(
             self.applied,
             self.state.digest(),
             &self.state,

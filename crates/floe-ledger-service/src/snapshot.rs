@@ -87,7 +87,8 @@ pub fn root_of(bytes: &[u8]) -> [u8; 32] {
     blake2b256(&[b"floe-snapshot-root-v1", bytes])
 }
 
-/// Encode a snapshot; returns the bytes and their root.
+/// Encode a snapshot. Its root ([`root_of`] the bytes, a hash of the whole file) is left to
+/// the callers that need one: a replica commits it; the embedded ledger never uses it.
 pub fn encode(
     seq: u64,
     chain_head: [u8; 32],
@@ -95,11 +96,11 @@ pub fn encode(
     events: &[Event],
     digests: &[[u8; 32]],
     certificates: &HashMap<BlobId, StoredCertificate>,
-) -> (Vec<u8>, [u8; 32]) {
+) -> Vec<u8> {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
     // Sorted, so that replicas with equal maps write equal bytes.
-    let mut certificates: Vec<StoredCertificate> = certificates.values().cloned().collect();
-    certificates.sort_by_key(|c| c.blob_id);
+    let mut certificates: Vec<&StoredCertificate> = certificates.values().collect();
+    certificates.sort_unstable_by_key(|c| c.blob_id);
     let state = state.to_snapshot_bytes();
     let events = bcs::to_bytes(events).expect("events serialise");
     let digests = digests.concat();
@@ -113,9 +114,7 @@ pub fn encode(
         digests: &digests,
         certificates: &certificates,
     };
-    let bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
-    let root = root_of(&bytes);
-    (bytes, root)
+    bcs::to_bytes(&file).expect("a snapshot serialises")
 }
 
 /// Decode snapshot bytes (checking the version first).

@@ -1,0 +1,112 @@
+//! A whole ledger snapshot (state, events, digests, certificates) as a restart reads it and as
+//! the ledger writes it every `--snapshot-every` entries under its state lock:
+//! `cargo bench -p floe-ledger-service --bench snapshot_file`.
+//!
+//! `n` blobs registered and certified (10 nodes, 1000 shards): two events and one certificate
+//! per blob, as after `floe bench ledger --blobs n`. The certificates are stand-ins of the real
+//! size (their bytes are not checked by an encode or a decode).
+
+use std::collections::HashMap;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use floe_core::EncodingType;
+use floe_core::metadata::derive_blob_id;
+use floe_crypto::ProtocolKeyPair;
+use floe_ledger::{AccountKey, Event, GenesisConfig, GenesisNode, LedgerState, LogEntry, TxKind};
+use floe_ledger_service::certificates::StoredCertificate;
+use floe_ledger_service::snapshot;
+
+fn seed(tag: &str, i: u64) -> [u8; 32] {
+    floe_core::merkle::blake2b256(&[tag.as_bytes(), &i.to_le_bytes()])
+}
+
+struct History {
+    state: LedgerState,
+    events: Vec<Event>,
+    digests: Vec<[u8; 32]>,
+    certificates: HashMap<floe_core::BlobId, StoredCertificate>,
+}
+
+fn history(n: u64) -> History {
+    let nodes = (0..10)
+        .map(|i| {
+            let key = ProtocolKeyPair::from_seed(&seed("bls", i));
+            let op = AccountKey::from_seed(&seed("op", i));
+            GenesisNode::new(
+                format!("n{i}"),
+                format!("127.0.0.1:{}", 1000 + i),
+                &key,
+                &op,
+                1 << 50,
+            )
+        })
+        .collect();
+    let genesis = GenesisConfig::new(1000, 3_600_000, 0, nodes);
+    let mut state = LedgerState::genesis(&genesis).expect("genesis");
+    let account = AccountKey::from_seed(&seed("user", 0));
+    let (mut events, mut digests, mut certificates) = (Vec::new(), Vec::new(), HashMap::new());
+    for i in 0..n {
+        let root = seed("root", i);
+        let blob_id = derive_blob_id(EncodingType::RS2, 1 << 20, &root);
+        let kind = TxKind::ReserveAndRegister {
+            end_epoch: 3,
+            blob_id,
+            root_hash: root,
+            size: 1 << 20,
+            encoding_type: EncodingType::RS2,
+            deletable: false,
+        };
+        let evs = state
+            .apply(&LogEntry::Tx(account.sign(i, kind)))
+            .expect("registration applies");
+        // A certification's event has the same shape; a copy stands in for it.
+        events.extend(evs.iter().cloned());
+        events.extend(evs);
+        digests.push(state.digest());
+        digests.push(state.digest());
+        let stand_in = StoredCertificate {
+            blob_id,
+            epoch: 0,
+            event_index: 2 * i + 1,
+            signers_bitmap: vec![0xFF, 0x03],
+            serialized_message: vec![1; 70],
+            signature: vec![2; 96],
+        };
+        certificates.insert(blob_id, stand_in);
+    }
+    History {
+        state,
+        events,
+        digests,
+        certificates,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_file");
+    group.sample_size(20);
+    for n in [2_000u64, 20_000] {
+        let h = history(n);
+        let seq = h.digests.len() as u64;
+        let encode = || {
+            snapshot::encode(
+                seq,
+                [0; 32],
+                &h.state,
+                &h.events,
+                &h.digests,
+                &h.certificates,
+            )
+        };
+        let bytes = encode();
+        eprintln!("{n} blobs: snapshot of {} bytes", bytes.len());
+        group.bench_function(BenchmarkId::new("encode", n), |b| b.iter(encode));
+        group.bench_with_input(BenchmarkId::new("decode", n), &bytes, |b, bytes| {
+            b.iter(|| snapshot::decode(bytes).expect("decodes"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
