@@ -200,7 +200,12 @@ pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, Snaps
     std::fs::create_dir_all(&snap_dir)?;
     let path = snap_dir.join(file_name(seq));
     if !path.exists() {
-        let tmp = snap_dir.join(format!("{}.tmp", file_name(seq)));
+        // Two writers may take the same position at once (a clean stop and the periodic
+        // snapshot): each writes its own temporary file, and either rename leaves the same
+        // bytes in place (the encoding is deterministic).
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = snap_dir.join(format!("{}.{}-{n}.tmp", file_name(seq), std::process::id()));
         {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(bytes)?;
