@@ -10,8 +10,10 @@
 //! * With a TLS configuration ([`serve_with`]), the handshake must finish within the same
 //!   deadline, and ALPN picks HTTP/2 or HTTP/1.1; an HTTP/2 client must then send its preface
 //!   within the same deadline (hyper's HTTP/2 server waits for it without one).
-//! * On shutdown the listener closes at once, requests in flight finish, and connections are
-//!   dropped after `drain_timeout` at the latest.
+//! * On shutdown the listener closes at once, connections that have not yet sent a byte (or
+//!   finished a TLS handshake) are closed, requests in flight finish, and connections are
+//!   dropped after `drain_timeout` at the latest. When the server returns, every connection
+//!   task has ended, so nothing it held (the router's state) outlives the server.
 
 use std::future::Future;
 use std::io;
@@ -77,8 +79,12 @@ pub async fn serve_with(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&limits));
+    // Set at shutdown: connections still waiting for their first bytes stop waiting.
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        while tasks.try_join_next().is_some() {}
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
@@ -105,47 +111,72 @@ pub async fn serve_with(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        let opening = Opening {
+            watcher,
+            timeout,
+            closing: closing.clone(),
+        };
+        tasks.spawn(async move {
             match acceptor {
-                None => serve_plain(stream, &builder, service, watcher, timeout).await,
-                Some(a) => serve_tls(stream, &a, &builder, service, watcher, timeout).await,
+                None => serve_plain(stream, &builder, service, opening).await,
+                Some(a) => serve_tls(stream, &a, &builder, service, opening).await,
             }
             drop(slot);
         });
     }
     drop(listener);
     drop(slots);
+    closing_tx.send_replace(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!("connections still open after the drain timeout; dropping them");
         }
     }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
 type Service = TowerToHyperService<Router>;
+
+/// What a connection needs before hyper takes it over.
+struct Opening {
+    watcher: hyper_util::server::graceful::Watcher,
+    /// Deadline for the first bytes (or the TLS handshake).
+    timeout: Duration,
+    /// Becomes true at shutdown.
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Opening {
+    /// `step` within the deadline, unless the server starts shutting down first (a connection
+    /// that has sent nothing yet has no request to finish). `None` if it did not complete.
+    async fn first<T>(&mut self, step: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.closing.wait_for(|c| *c) => None,
+            done = tokio::time::timeout(self.timeout, step) => done.ok(),
+        }
+    }
+}
 
 /// One plain connection: HTTP/1.1 or HTTP/2 by its first bytes.
 async fn serve_plain(
     stream: tokio::net::TcpStream,
     builder: &Builder<TokioExecutor>,
     service: Service,
-    watcher: hyper_util::server::graceful::Watcher,
-    timeout: Duration,
+    mut opening: Opening,
 ) {
     // hyper's protocol detection waits for the first bytes without a deadline: a client that
-    // connects and sends nothing must not hold a slot for ever.
-    if !tokio::time::timeout(timeout, protocol_known(&stream))
-        .await
-        .unwrap_or(false)
-    {
+    // connects and sends nothing must not hold a slot (or, at shutdown, the server) for ever.
+    if opening.first(protocol_known(&stream)).await != Some(true) {
         return;
     }
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .into_owned();
-    if let Err(e) = watcher.watch(conn).await {
+    if let Err(e) = opening.watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
@@ -157,16 +188,16 @@ async fn serve_tls(
     acceptor: &tokio_rustls::TlsAcceptor,
     builder: &Builder<TokioExecutor>,
     service: Service,
-    watcher: hyper_util::server::graceful::Watcher,
-    timeout: Duration,
+    mut opening: Opening,
 ) {
-    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+    let timeout = opening.timeout;
+    let tls = match opening.first(acceptor.accept(stream)).await {
+        Some(Ok(tls)) => tls,
+        Some(Err(e)) => {
             tracing::debug!(error = %e, "TLS handshake failed");
             return;
         }
-        Err(_) => return,
+        None => return,
     };
     let builder = builder.clone();
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -181,7 +212,7 @@ async fn serve_tls(
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
-    if let Err(e) = watcher.watch(conn).await {
+    if let Err(e) = opening.watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
