@@ -382,16 +382,8 @@ async fn entry(State(ledger): Shared, Path(index): Path<String>) -> Result<Respo
 async fn health(State(ledger): Shared) -> Result<Response, ApiError> {
     let (applied, durable) = ledger.progress();
     let poisoned = ledger.poisoned();
-    let (epoch, digest, state_hash, events) = ledger
-        .read(|s, ev| {
-            (
-                s.epoch(),
-                hex::encode(s.digest()),
-                hex::encode(s.state_hash()),
-                ev.len(),
-            )
-        })
-        .await?;
+    let (epoch, digest, state_hash, events) = ledger.summary().await?;
+    let (digest, state_hash) = (hex::encode(digest), hex::encode(state_hash));
     let replica = ledger.replica_status();
     Ok(ok(HealthInfo {
         backend: Some(if replica.is_some() { "etcd" } else { "file" }.to_string()),

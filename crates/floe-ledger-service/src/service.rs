@@ -122,6 +122,9 @@ pub(crate) struct Inner {
     /// The certificate of each blob's first certification (served for audits; not part of
     /// the state, so the state hash is unchanged; carried by snapshots).
     pub(crate) certificates: crate::certificates::Certificates,
+    /// The state hash with the running digest it was computed at: every change to the state
+    /// is an applied entry, which moves the digest, so an equal digest means an equal hash.
+    pub(crate) state_hash_memo: Option<([u8; 32], [u8; 32])>,
 }
 
 /// Where entries become durable.
@@ -189,6 +192,7 @@ impl Inner {
             accepted_txs: HashMap::new(),
             accepted_order: VecDeque::new(),
             certificates: HashMap::new(),
+            state_hash_memo: None,
         }
     }
 }
@@ -438,6 +442,28 @@ impl Ledger {
         let (answer, applied) = {
             let inner = self.lock();
             (f(&inner.state, &inner.events), inner.applied)
+        };
+        self.backend.wait_durable(applied).await?;
+        Ok(answer)
+    }
+
+    /// The epoch, running digest, state hash and event count, read together once what they
+    /// reflect is durable (for `/v1/health`). The state hash encodes and hashes the whole
+    /// state, so it is computed once per state, not once per call.
+    pub async fn summary(&self) -> Result<(u32, [u8; 32], [u8; 32], usize), SubmitError> {
+        let (answer, applied) = {
+            let mut inner = self.lock();
+            let digest = inner.state.digest();
+            let hash = match inner.state_hash_memo {
+                Some((at, hash)) if at == digest => hash,
+                _ => {
+                    let hash = inner.state.state_hash();
+                    inner.state_hash_memo = Some((digest, hash));
+                    hash
+                }
+            };
+            let answer = (inner.state.epoch(), digest, hash, inner.events.len());
+            (answer, inner.applied)
         };
         self.backend.wait_durable(applied).await?;
         Ok(answer)

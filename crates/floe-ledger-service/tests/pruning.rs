@@ -89,7 +89,15 @@ async fn a_pruned_log_restarts_to_the_same_ledger() {
     for (i, d) in digests.iter().enumerate() {
         assert_eq!(reopened.digest_after(i as u64), Some(*d), "entry {i}");
     }
+    // `/v1/health`'s summary: its state hash is remembered per state, and follows each change.
+    let summary = reopened.summary().await.unwrap();
+    assert_eq!((summary.1, summary.2), (digests[149], hash));
     load(&reopened, 150, 160).await;
+    let after = reopened.summary().await.unwrap();
+    let now = reopened.read(|s, _| s.state_hash()).await.unwrap();
+    assert_ne!(after.2, hash);
+    assert_eq!(after.2, now);
+    assert_eq!(reopened.summary().await.unwrap(), after);
     drop(reopened);
 
     // Without any snapshot, the pruned log cannot rebuild the state: a clear refusal, not a
