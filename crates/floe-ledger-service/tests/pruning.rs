@@ -48,6 +48,16 @@ async fn load(ledger: &Ledger, from: u64, to: u64) {
     }
 }
 
+/// Snapshots are written in the background once durable: wait for the one at `seq`.
+async fn wait_for_snapshot(dir: &Path, seq: u64) {
+    let file = dir.join(format!("snapshots/snapshot-{seq:020}.bin"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "no snapshot at {seq}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn first_segment(dir: &Path) -> std::path::PathBuf {
     dir.join(sealed_segment_name(0))
 }
@@ -74,6 +84,7 @@ async fn a_pruned_log_restarts_to_the_same_ledger() {
     let hash = ledger.read(|s, _| s.state_hash()).await.unwrap();
     let events = ledger.events(0, 10_000, Duration::ZERO).await;
     let digests: Vec<_> = (0..150).map(|i| ledger.digest_after(i).unwrap()).collect();
+    wait_for_snapshot(dir.path(), 150).await;
     drop(ledger);
 
     let reopened = open(dir.path(), true).await;
@@ -102,7 +113,23 @@ async fn a_pruned_log_restarts_to_the_same_ledger() {
 
     // Without any snapshot, the pruned log cannot rebuild the state: a clear refusal, not a
     // ledger that silently starts over from the genesis.
-    std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+    // The snapshot at 160 is written in the background: let it (and its clean-up of older
+    // ones) finish before the directory goes.
+    wait_for_snapshot(dir.path(), 160).await;
+    let snapshots = dir.path().join("snapshots");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::remove_dir_all(&snapshots) {
+            Ok(()) => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "snapshots not removable: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     let err = loop {
         match Ledger::open_local(dir.path(), genesis(), Arc::new(SystemClock), options(true)) {
