@@ -225,15 +225,10 @@ fn builder(limits: &ServeLimits) -> Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    // A client that has its answer from a quorum cancels its other requests, and a busy node
-    // may not have accepted those streams yet. h2 closes the whole connection (every request
-    // on it fails) once more than 20 such resets are pending; allow as many as streams may
-    // be open, which still bounds a rapid-reset flood.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_pending_accept_reset_streams(limits.max_concurrent_streams as usize)
         .adaptive_window(true);
     builder
 }
