@@ -8,11 +8,9 @@
 //! * variable-length byte vectors: in binary formats an ordinary `Vec<u8>` (BCS: ULEB128 length,
 //!   then the bytes), in human-readable formats a standard base64 string with padding.
 
-use std::fmt;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::de::{self, SeqAccess, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// Encode bytes as standard base64 with padding.
@@ -44,35 +42,11 @@ pub(crate) fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
     if deserializer.is_human_readable() {
         let text = String::deserialize(deserializer)?;
         let bytes = decode_base64(&text).map_err(de::Error::custom)?;
+        let expected = format!("exactly {N} bytes");
         <[u8; N]>::try_from(bytes.as_slice())
-            .map_err(|_| de::Error::invalid_length(bytes.len(), &ArrayVisitor::<N>))
+            .map_err(|_| de::Error::invalid_length(bytes.len(), &expected.as_str()))
     } else {
         floe_core::bytes32::deserialize_words(deserializer)
-    }
-}
-
-/// Visitor reading exactly `N` bytes from a sequence (or a byte string of length `N`).
-struct ArrayVisitor<const N: usize>;
-
-impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
-    type Value = [u8; N];
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "exactly {N} bytes")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = [0u8; N];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = seq
-                .next_element::<u8>()?
-                .ok_or_else(|| de::Error::invalid_length(i, &self))?;
-        }
-        Ok(out)
-    }
-
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        <[u8; N]>::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))
     }
 }
 
