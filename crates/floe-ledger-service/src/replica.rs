@@ -562,8 +562,8 @@ impl Ledger {
                 tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &p.bytes))
                     .await;
             match written {
-                Ok(Ok(path)) => {
-                    tracing::info!(seq, root = %hex(&root), file = %path.display(), "snapshot written");
+                Ok(Ok(written)) => {
+                    tracing::info!(seq, root = %hex(&root), file = %written.path.display(), "snapshot written");
                     if let Some(l) = weak.upgrade() {
                         let mut shared = l.replica().shared();
                         shared.status.snapshot_seq = Some(seq);

@@ -206,11 +206,9 @@ fn write_snapshot(
     bytes: &[u8],
     pruner: Option<&floe_log::Pruner>,
 ) -> Result<(), crate::snapshot::SnapshotError> {
-    crate::snapshot::write_atomic(dir, seq, bytes)?;
-    if let Some(pruner) = pruner
-        && let Some(oldest) = crate::snapshot::oldest_seq(dir)?
-    {
-        pruner.prune_before(oldest);
+    let written = crate::snapshot::write_atomic(dir, seq, bytes)?;
+    if let Some(pruner) = pruner {
+        pruner.prune_before(written.oldest_kept);
     }
     Ok(())
 }

@@ -193,9 +193,18 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     Ok(out)
 }
 
+/// A snapshot written by [`write_atomic`].
+#[derive(Debug)]
+pub struct Written {
+    /// Its file.
+    pub path: PathBuf,
+    /// The position of the oldest snapshot still kept (the log is needed from there on).
+    pub oldest_kept: u64,
+}
+
 /// Write `bytes` as the snapshot at `seq` atomically, then delete all but the newest
 /// [`KEEP_SNAPSHOTS`]. An existing snapshot at `seq` is kept as it is.
-pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
+pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<Written, SnapshotError> {
     let snap_dir = dir.join(SNAPSHOT_DIR);
     std::fs::create_dir_all(&snap_dir)?;
     let path = snap_dir.join(file_name(seq));
@@ -215,12 +224,12 @@ pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, Snaps
         std::fs::File::open(&snap_dir)?.sync_all()?;
     }
     let all = list(dir)?;
-    if all.len() > KEEP_SNAPSHOTS {
-        for (_, old) in &all[..all.len() - KEEP_SNAPSHOTS] {
-            let _ = std::fs::remove_file(old);
-        }
+    let kept = all.len().saturating_sub(KEEP_SNAPSHOTS);
+    for (_, old) in &all[..kept] {
+        let _ = std::fs::remove_file(old);
     }
-    Ok(path)
+    let oldest_kept = all.get(kept).map_or(seq, |(s, _)| *s);
+    Ok(Written { path, oldest_kept })
 }
 
 /// The newest snapshot that decodes, with its bytes (a damaged newest one is skipped with a
@@ -263,11 +272,6 @@ pub fn load_oldest_from(dir: &Path, min_seq: u64) -> Result<Option<Snapshot>, Sn
         }
     }
     Ok(None)
-}
-
-/// The position of the oldest snapshot file kept, from its name (nothing is read).
-pub fn oldest_seq(dir: &Path) -> Result<Option<u64>, SnapshotError> {
-    Ok(list(dir)?.first().map(|(seq, _)| *seq))
 }
 
 /// The position of the newest snapshot file, from its name (nothing is read).
