@@ -53,6 +53,32 @@ impl BlobParts {
         self.parts
     }
 
+    /// The pieces, with each run of pieces shorter than `min` bytes joined into buffers of
+    /// about `min` (copies of those only; a longer piece is passed on as it is). Each piece of
+    /// a streamed HTTP body goes out as a frame of its own, and an HTTP/2 peer that holds too
+    /// many tiny frames unread closes the connection: a small blob's rows are such frames.
+    pub fn into_coalesced_parts(self, min: usize) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut run: Vec<u8> = Vec::new();
+        for part in self.parts {
+            if part.len() >= min {
+                if !run.is_empty() {
+                    out.push(std::mem::take(&mut run).into());
+                }
+                out.push(part);
+                continue;
+            }
+            run.extend_from_slice(&part);
+            if run.len() >= min {
+                out.push(std::mem::take(&mut run).into());
+            }
+        }
+        if !run.is_empty() {
+            out.push(run.into());
+        }
+        out
+    }
+
     /// The bytes in one buffer (a copy, unless there is a single piece).
     pub fn into_vec(self) -> Vec<u8> {
         if self.parts.len() == 1 {
@@ -105,6 +131,24 @@ mod tests {
             "one buffer, one piece"
         );
         assert_eq!(one.into_vec(), vec![1, 1, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn short_pieces_are_joined_and_long_ones_passed_on() {
+        let pieces: Vec<Bytes> = [3usize, 3, 3, 10, 2, 2, 2, 2, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Bytes::from(vec![i as u8; *n]))
+            .collect();
+        let long = pieces[3].as_ptr();
+        let len = pieces.iter().map(|p| p.len() as u64).sum();
+        let blob = BlobParts { parts: pieces, len };
+        let whole = blob.clone().into_vec();
+        let joined = blob.into_coalesced_parts(5);
+        let lens: Vec<usize> = joined.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, vec![6, 3, 10, 6, 3]);
+        assert_eq!(joined[2].as_ptr(), long, "a long piece is not copied");
+        assert_eq!(joined.concat(), whole);
     }
 
     #[test]

@@ -341,6 +341,10 @@ pub fn content_type(request: &HeaderMap) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }
 
+/// Pieces of a blob's body shorter than this are joined before they are sent
+/// ([`BlobParts::into_coalesced_parts`]).
+pub const MIN_BODY_CHUNK: usize = 16 * 1024;
+
 fn blob_response(
     status: StatusCode,
     blob_id: &BlobId,
@@ -350,8 +354,9 @@ fn blob_response(
 ) -> Response {
     let blob: BlobParts = blob.into();
     let len = blob.len();
-    // The pieces go out as they are (a read's systematic slivers), never joined into a copy.
-    let body = match <[bytes::Bytes; 1]>::try_from(blob.into_parts()) {
+    // The pieces go out as they are (a read's systematic slivers), never joined into a copy,
+    // except short ones (a small blob's rows), which would be tiny HTTP/2 frames.
+    let body = match <[bytes::Bytes; 1]>::try_from(blob.into_coalesced_parts(MIN_BODY_CHUNK)) {
         Ok([one]) => axum::body::Body::from(one),
         Err(parts) => axum::body::Body::from_stream(futures_util::stream::iter(
             parts.into_iter().map(Ok::<_, std::convert::Infallible>),

@@ -204,7 +204,7 @@ async fn concat(
         for blob_id in blobs {
             let read = s.reads_in_flight.read(&s.client, blob_id, options).await;
             let parts = match read {
-                Ok(blob) => blob.into_parts(),
+                Ok(blob) => blob.into_coalesced_parts(crate::aggregator::MIN_BODY_CHUNK),
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                     return;

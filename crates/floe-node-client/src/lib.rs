@@ -5,12 +5,14 @@
 //! symbols against the metadata, and signatures against the committee.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod pool;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use batch::{FinishedBatch, SLIVER_BATCH_VERSION, SliverBatchBody};
 use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof};
 use floe_core::{
     BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverIndex,
@@ -58,105 +60,6 @@ pub enum Stored {
     Created,
     Buffered,
     AlreadyStored,
-}
-
-/// The body of the batched upload `PUT /v1/blobs/{id}/slivers`: the BCS encoding of
-/// `SliverBatch { version: 1, slivers: Vec<(SliverPairIndex, Sliver)> }` (wire version 1), as
-/// a list of chunks in which each sliver's symbols are the caller's [`Bytes`], never copied
-/// (a view into the encoded blob, say). Cloning the body clones handles, so retries are free.
-#[derive(Clone, Debug, Default)]
-pub struct SliverBatchBody {
-    chunks: Vec<bytes::Bytes>,
-    /// Bytes of the sliver entries (the header is added by [`Self::finish`]).
-    len: usize,
-    count: usize,
-}
-
-/// The sliver batch's wire version.
-pub const SLIVER_BATCH_VERSION: u8 = 1;
-
-impl SliverBatchBody {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends sliver `index` of `axis` (pair `pair`) with its symbols.
-    pub fn push(
-        &mut self,
-        pair: SliverPairIndex,
-        axis: SliverType,
-        index: SliverIndex,
-        symbol_size: u16,
-        symbols: bytes::Bytes,
-    ) {
-        let mut head = Vec::with_capacity(8);
-        head.extend_from_slice(&pair.0.to_le_bytes());
-        head.push(match axis {
-            SliverType::Primary => 0,
-            SliverType::Secondary => 1,
-        });
-        floe_core::uleb128::push(&mut head, symbols.len());
-        let mut tail = Vec::with_capacity(4);
-        tail.extend_from_slice(&symbol_size.to_le_bytes());
-        tail.extend_from_slice(&index.0.to_le_bytes());
-        self.len += head.len() + symbols.len() + tail.len();
-        self.chunks.push(head.into());
-        self.chunks.push(symbols);
-        self.chunks.push(tail.into());
-        self.count += 1;
-    }
-
-    /// Slivers pushed so far.
-    pub fn slivers(&self) -> usize {
-        self.count
-    }
-
-    /// The finished body: version, sliver count, the slivers.
-    pub fn finish(mut self) -> FinishedBatch {
-        let mut header = vec![SLIVER_BATCH_VERSION];
-        floe_core::uleb128::push(&mut header, self.count);
-        self.len += header.len();
-        self.chunks.insert(0, header.into());
-        FinishedBatch {
-            chunks: self.chunks.into(),
-            len: self.len,
-        }
-    }
-}
-
-/// A finished batch body: shared chunks and their total length.
-#[derive(Clone, Debug)]
-pub struct FinishedBatch {
-    chunks: std::sync::Arc<[bytes::Bytes]>,
-    len: usize,
-}
-
-impl FinishedBatch {
-    /// Total bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The body as one buffer (a copy).
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len);
-        for c in self.chunks.iter() {
-            out.extend_from_slice(c);
-        }
-        out
-    }
-
-    fn body(&self) -> reqwest::Body {
-        let chunks = self.chunks.clone();
-        let stream = futures_util::stream::iter(
-            (0..chunks.len()).map(move |i| Ok::<_, std::io::Error>(chunks[i].clone())),
-        );
-        reqwest::Body::wrap_stream(stream)
-    }
 }
 
 /// An error and its causes: reqwest's own message hides them (refused, reset, a protocol
@@ -635,69 +538,6 @@ impl NodeClient {
         );
         let (_, b) = self.send(self.http.get(&url), &url).await?;
         Self::json_data(&url, &b)
-    }
-}
-
-#[cfg(test)]
-mod batch_tests {
-    use super::*;
-
-    #[derive(serde::Serialize)]
-    struct Batch {
-        version: u8,
-        slivers: Vec<(SliverPairIndex, Sliver)>,
-    }
-
-    fn slivers(k: usize, len: usize) -> Vec<(SliverPairIndex, Sliver)> {
-        (0..k)
-            .map(|i| {
-                let data = SliverData {
-                    symbols: (0..len + i).map(|b| (b * 7 + i) as u8).collect(),
-                    symbol_size: 3,
-                    index: SliverIndex(i as u16 * 300),
-                };
-                let s = if i % 2 == 0 {
-                    Sliver::Primary(data)
-                } else {
-                    Sliver::Secondary(data)
-                };
-                (SliverPairIndex(i as u16 * 2 + 1), s)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn batch_body_is_the_bcs_of_the_batch() {
-        // Lengths on both sides of the one- and two-byte ULEB128 boundaries, counts too.
-        for (k, len) in [
-            (0usize, 0usize),
-            (1, 0),
-            (3, 127),
-            (2, 128),
-            (130, 5),
-            (4, 20_000),
-        ] {
-            let slivers = slivers(k, len);
-            let mut body = SliverBatchBody::new();
-            for (pair, s) in &slivers {
-                let d = s.data();
-                body.push(
-                    *pair,
-                    s.axis(),
-                    d.index,
-                    d.symbol_size,
-                    d.symbols.clone().into(),
-                );
-            }
-            let expected = bcs::to_bytes(&Batch {
-                version: 1,
-                slivers,
-            })
-            .unwrap();
-            let body = body.finish();
-            assert_eq!(body.len(), expected.len());
-            assert_eq!(body.to_vec(), expected, "{k} slivers of {len}+ bytes");
-        }
     }
 }
 
