@@ -12,8 +12,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use floe_core::EncodingType;
 use floe_core::metadata::derive_blob_id;
 use floe_crypto::ProtocolKeyPair;
-use floe_ledger::{AccountKey, Event, GenesisConfig, GenesisNode, LedgerState, LogEntry, TxKind};
+use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry, TxKind};
 use floe_ledger_service::certificates::StoredCertificate;
+use floe_ledger_service::event_log::EventLog;
 use floe_ledger_service::snapshot;
 
 fn seed(tag: &str, i: u64) -> [u8; 32] {
@@ -22,7 +23,7 @@ fn seed(tag: &str, i: u64) -> [u8; 32] {
 
 struct History {
     state: LedgerState,
-    events: Vec<Event>,
+    events: EventLog,
     digests: Vec<[u8; 32]>,
     certificates: HashMap<floe_core::BlobId, StoredCertificate>,
 }
@@ -44,7 +45,7 @@ fn history(n: u64) -> History {
     let genesis = GenesisConfig::new(1000, 3_600_000, 0, nodes);
     let mut state = LedgerState::genesis(&genesis).expect("genesis");
     let account = AccountKey::from_seed(&seed("user", 0));
-    let (mut events, mut digests, mut certificates) = (Vec::new(), Vec::new(), HashMap::new());
+    let (mut events, mut digests, mut certificates) = (EventLog::new(), Vec::new(), HashMap::new());
     for i in 0..n {
         let root = seed("root", i);
         let blob_id = derive_blob_id(EncodingType::RS2, 1 << 20, &root);
@@ -60,8 +61,8 @@ fn history(n: u64) -> History {
             .apply(&LogEntry::Tx(account.sign(i, kind)))
             .expect("registration applies");
         // A certification's event has the same shape; a copy stands in for it.
-        events.extend(evs.iter().cloned());
-        events.extend(evs);
+        events.extend(&evs);
+        events.extend(&evs);
         digests.push(state.digest());
         digests.push(state.digest());
         let stand_in = StoredCertificate {

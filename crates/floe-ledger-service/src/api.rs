@@ -244,7 +244,7 @@ async fn blob(State(ledger): Shared, Path(blob_id): Path<String>) -> Result<Resp
     let resp = ledger
         .read(|s, events| {
             let status = s.blob_status(&blob_id);
-            let event = status_event(&status).and_then(|i| events.get(i as usize).cloned());
+            let event = status_event(&status).and_then(|i| events.get(i as usize));
             BlobStatusResponse {
                 blob_id,
                 epoch: s.epoch(),

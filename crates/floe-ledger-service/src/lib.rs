@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod certificates;
+pub mod event_log;
 mod guard;
 mod local_open;
 pub mod openapi;

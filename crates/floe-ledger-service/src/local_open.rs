@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry};
+use floe_ledger::{GenesisConfig, LedgerState, LogEntry};
 use floe_log::{CommitterOptions, DurableLog, FileLog, GroupCommitter, LogOptions, Replay};
 
+use crate::event_log::EventLog;
 use crate::service::{Backend, Clock, Inner, Ledger, OpenError, OpenStats, REPLAY_WINDOW};
 use crate::snapshot::Snapshot;
 
@@ -38,7 +39,7 @@ struct Restored {
     state: LedgerState,
     /// Entries the snapshot covers (0: from the genesis).
     start: u64,
-    events: Vec<Event>,
+    events: EventLog,
     digests: Vec<[u8; 32]>,
     certificates: crate::certificates::Certificates,
 }
@@ -144,7 +145,7 @@ fn restore(
     Ok(Restored {
         state: genesis_state,
         start: 0,
-        events: Vec::new(),
+        events: EventLog::new(),
         digests: Vec::with_capacity(records as usize),
         certificates: HashMap::new(),
     })
@@ -184,7 +185,7 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
                 .map_err(|reason| OpenError::Invariant { index, reason })?
                 .map_err(|error| OpenError::Diverged { index, error })?;
             crate::certificates::note_certificate(&mut certificates, entry, &evs);
-            events.extend(evs);
+            events.extend(&evs);
             events_after.push(events.len() as u64);
             digests.push(state.digest());
         }

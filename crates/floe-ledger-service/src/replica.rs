@@ -444,7 +444,7 @@ impl Ledger {
                 };
                 let digest = inner.state.digest();
                 let outcome = outcome.map(|events| {
-                    inner.events.extend(events.iter().cloned());
+                    inner.events.extend(&events);
                     Accepted {
                         entry_index: record.seq,
                         events,

@@ -15,6 +15,7 @@ use floe_ledger::{Event, GenesisConfig, LedgerState, LogEntry, SignedTransaction
 use floe_log::{GroupCommitter, LogError};
 use tokio::sync::watch;
 
+use crate::event_log::EventLog;
 use crate::replica::Replica;
 
 /// Log entries parsed and pre-verified together on replay.
@@ -96,8 +97,8 @@ pub struct Accepted {
 
 pub(crate) struct Inner {
     pub(crate) state: LedgerState,
-    /// Every event, in order (index = position).
-    pub(crate) events: Vec<Event>,
+    /// Every event, in order (index = position), encoded.
+    pub(crate) events: EventLog,
     /// For entry i: the event count after it.
     pub(crate) events_after: Vec<u64>,
     /// For every entry i from the first (snapshots carry the digests they cover): the
@@ -181,7 +182,7 @@ impl Inner {
         let applied = state.entry_count();
         Inner {
             state,
-            events: Vec::new(),
+            events: EventLog::new(),
             events_after: Vec::new(),
             digests: Vec::new(),
             poisoned: None,
@@ -335,7 +336,7 @@ impl Ledger {
             };
             debug_assert_eq!(pending.index(), entry_index);
             crate::certificates::note_certificate(&mut inner.certificates, &entry, &events);
-            inner.events.extend(events.iter().cloned());
+            inner.events.extend(&events);
             let count = inner.events.len() as u64;
             inner.events_after.push(count);
             let digest = inner.state.digest();
@@ -435,7 +436,7 @@ impl Ledger {
     /// durable.
     pub async fn read<R>(
         &self,
-        f: impl FnOnce(&LedgerState, &[Event]) -> R,
+        f: impl FnOnce(&LedgerState, &EventLog) -> R,
     ) -> Result<R, SubmitError> {
         let (answer, applied) = {
             let inner = self.lock();
@@ -523,7 +524,7 @@ impl Ledger {
         let end = durable
             .min(cursor.saturating_add(limit as u64))
             .min(inner.events.len() as u64);
-        inner.events[cursor as usize..end as usize].to_vec()
+        inner.events.range(cursor as usize, end as usize)
     }
 
     /// Entries applied and entries durable.

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use floe_core::BlobId;
 use floe_core::merkle::blake2b256;
 use floe_ledger::{Event, LedgerState};
+
+pub use crate::event_log::EventLog;
 use serde::{Deserialize, Serialize};
 
 use crate::certificates::StoredCertificate;
@@ -25,8 +27,12 @@ use crate::certificates::StoredCertificate;
 /// storage nodes carry the network key they replaced, while clients still accept it. Version 7:
 /// the events, digests and certificates are sections of their own (byte strings), so that a
 /// restart decodes them and the state in parallel. Version 8: the state holds the version of
-/// the ledger's rules. Older snapshots are skipped (the log is replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 8;
+/// the ledger's rules. Version 9: the events are kept as their encodings back to back, with
+/// where each ends, so that a restart takes them without decoding them ([`EventLog`]).
+/// Version 8 is still read; older snapshots are skipped (the log is replayed instead).
+pub const SNAPSHOT_VERSION: u8 = 9;
+/// The oldest version this build reads.
+const OLDEST_READ: u8 = 8;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
@@ -37,7 +43,7 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 pub enum SnapshotError {
     #[error("snapshot io: {0}")]
     Io(#[from] std::io::Error),
-    #[error("snapshot format version {0}; this build reads {SNAPSHOT_VERSION}")]
+    #[error("snapshot format version {0}; this build reads {OLDEST_READ} to {SNAPSHOT_VERSION}")]
     Version(u8),
     #[error("snapshot cannot be decoded: {0}")]
     Decode(String),
@@ -57,14 +63,34 @@ struct SnapshotFile<'a> {
     /// [`LedgerState::to_snapshot_bytes`].
     #[serde(borrow, with = "serde_bytes")]
     state: &'a [u8],
-    /// BCS `Vec<Event>`: every event so far (storage nodes follow events from any cursor).
+    /// Every event so far (storage nodes follow events from any cursor): their BCS
+    /// encodings back to back.
     #[serde(borrow, with = "serde_bytes")]
     events: &'a [u8],
+    /// Where each event ends in `events`: a little-endian `u64` each.
+    #[serde(borrow, with = "serde_bytes")]
+    event_ends: &'a [u8],
     /// The running digest after each entry `0..seq`, 32 bytes each, concatenated (like the
     /// events above it grows with history; pruning both is future work).
     #[serde(borrow, with = "serde_bytes")]
     digests: &'a [u8],
     /// BCS `Vec<StoredCertificate>`: each certified blob's first certificate, by blob ID.
+    #[serde(borrow, with = "serde_bytes")]
+    certificates: &'a [u8],
+}
+
+/// Version 8: the same, but the events as BCS `Vec<Event>` and no ends.
+#[derive(Deserialize)]
+struct SnapshotFileV8<'a> {
+    version: u8,
+    seq: u64,
+    chain_head: [u8; 32],
+    #[serde(borrow, with = "serde_bytes")]
+    state: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    events: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    digests: &'a [u8],
     #[serde(borrow, with = "serde_bytes")]
     certificates: &'a [u8],
 }
@@ -75,7 +101,7 @@ pub struct Snapshot {
     pub seq: u64,
     pub chain_head: [u8; 32],
     pub state: LedgerState,
-    pub events: Vec<Event>,
+    pub events: EventLog,
     /// The running digest after each entry `0..seq`.
     pub digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate.
@@ -93,7 +119,7 @@ pub fn encode(
     seq: u64,
     chain_head: [u8; 32],
     state: &LedgerState,
-    events: &[Event],
+    events: &EventLog,
     digests: &[[u8; 32]],
     certificates: &HashMap<BlobId, StoredCertificate>,
 ) -> Vec<u8> {
@@ -102,7 +128,7 @@ pub fn encode(
     let mut certificates: Vec<&StoredCertificate> = certificates.values().collect();
     certificates.sort_unstable_by_key(|c| c.blob_id);
     let state = state.to_snapshot_bytes();
-    let events = bcs::to_bytes(events).expect("events serialise");
+    let event_ends: Vec<u8> = events.ends().iter().flat_map(|e| e.to_le_bytes()).collect();
     let digests = digests.concat();
     let certificates = bcs::to_bytes(&certificates).expect("certificates serialise");
     let file = SnapshotFile {
@@ -110,7 +136,8 @@ pub fn encode(
         seq,
         chain_head,
         state: &state,
-        events: &events,
+        events: events.bytes(),
+        event_ends: &event_ends,
         digests: &digests,
         certificates: &certificates,
     };
@@ -119,49 +146,125 @@ pub fn encode(
 
 /// Decode snapshot bytes (checking the version first).
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-    match bytes.first() {
-        Some(&SNAPSHOT_VERSION) => {}
+    let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
+    let sections = match bytes.first() {
+        Some(&SNAPSHOT_VERSION) => {
+            let f: SnapshotFile<'_> = bcs::from_bytes(bytes).map_err(|e| bad("sections", e))?;
+            Sections {
+                seq: f.seq,
+                chain_head: f.chain_head,
+                state: f.state,
+                events: Events::Encoded {
+                    bytes: f.events,
+                    ends: f.event_ends,
+                },
+                digests: f.digests,
+                certificates: f.certificates,
+            }
+        }
+        Some(&OLDEST_READ) => {
+            let f: SnapshotFileV8<'_> = bcs::from_bytes(bytes).map_err(|e| bad("sections", e))?;
+            debug_assert_eq!(f.version, OLDEST_READ);
+            Sections {
+                seq: f.seq,
+                chain_head: f.chain_head,
+                state: f.state,
+                events: Events::Bcs(f.events),
+                digests: f.digests,
+                certificates: f.certificates,
+            }
+        }
         Some(&v) => return Err(SnapshotError::Version(v)),
         None => return Err(SnapshotError::Decode("empty".into())),
+    };
+    sections.decode()
+}
+
+/// The sections of a snapshot file, any version.
+struct Sections<'a> {
+    seq: u64,
+    chain_head: [u8; 32],
+    state: &'a [u8],
+    events: Events<'a>,
+    digests: &'a [u8],
+    certificates: &'a [u8],
+}
+
+/// The events section: encoded with ends (version 9), or BCS `Vec<Event>` (version 8).
+enum Events<'a> {
+    Encoded { bytes: &'a [u8], ends: &'a [u8] },
+    Bcs(&'a [u8]),
+}
+
+impl Events<'_> {
+    fn decode(&self) -> Result<EventLog, SnapshotError> {
+        match self {
+            Events::Encoded { bytes, ends } => {
+                if ends.len() % 8 != 0 {
+                    return Err(SnapshotError::Decode(format!(
+                        "{} bytes of event ends, not a multiple of 8",
+                        ends.len()
+                    )));
+                }
+                let ends = ends
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                    .collect();
+                EventLog::from_parts(bytes.to_vec(), ends)
+                    .map_err(|e| SnapshotError::Decode(e.to_string()))
+            }
+            Events::Bcs(bytes) => {
+                let events: Vec<Event> = bcs::from_bytes(bytes)
+                    .map_err(|e| SnapshotError::Decode(format!("events: {e}")))?;
+                Ok(EventLog::from_events(&events))
+            }
+        }
     }
-    let file: SnapshotFile<'_> =
-        bcs::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-    if file.digests.len() as u64 != file.seq.saturating_mul(32) {
-        return Err(SnapshotError::Decode(format!(
-            "{} bytes of entry digests for {} entries",
-            file.digests.len(),
-            file.seq
-        )));
+}
+
+impl Sections<'_> {
+    fn decode(self) -> Result<Snapshot, SnapshotError> {
+        if self.digests.len() as u64 != self.seq.saturating_mul(32) {
+            return Err(SnapshotError::Decode(format!(
+                "{} bytes of entry digests for {} entries",
+                self.digests.len(),
+                self.seq
+            )));
+        }
+        let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
+        // The sections are independent: the state (the largest) on another thread, the
+        // history here. The root is not computed: only a replica needs it ([`root_of`] the
+        // same bytes).
+        let (state, events, certificates) = std::thread::scope(|scope| {
+            let state = scope.spawn(|| LedgerState::from_snapshot_bytes(self.state));
+            let events = self.events.decode();
+            let certificates: Result<Vec<StoredCertificate>, _> =
+                bcs::from_bytes(self.certificates);
+            Ok::<_, SnapshotError>((
+                state
+                    .join()
+                    .map_err(|_| {
+                        SnapshotError::Decode("the state's decoding thread panicked".into())
+                    })?
+                    .map_err(|e| bad("state", e))?,
+                events?,
+                certificates.map_err(|e| bad("certificates", e))?,
+            ))
+        })?;
+        let digests = self
+            .digests
+            .chunks_exact(32)
+            .map(|d| <[u8; 32]>::try_from(d).expect("chunks of 32"))
+            .collect();
+        Ok(Snapshot {
+            seq: self.seq,
+            chain_head: self.chain_head,
+            state,
+            events,
+            digests,
+            certificates: certificates.into_iter().map(|c| (c.blob_id, c)).collect(),
+        })
     }
-    let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
-    // The sections are independent: the state (the largest) on another thread, the history
-    // here. The root is not computed: only a replica needs it ([`root_of`] the same bytes).
-    let (state, events, certificates) = std::thread::scope(|scope| {
-        let state = scope.spawn(|| LedgerState::from_snapshot_bytes(file.state));
-        let events: Result<Vec<Event>, _> = bcs::from_bytes(file.events);
-        let certificates: Result<Vec<StoredCertificate>, _> = bcs::from_bytes(file.certificates);
-        Ok::<_, SnapshotError>((
-            state
-                .join()
-                .map_err(|_| SnapshotError::Decode("the state's decoding thread panicked".into()))?
-                .map_err(|e| bad("state", e))?,
-            events.map_err(|e| bad("events", e))?,
-            certificates.map_err(|e| bad("certificates", e))?,
-        ))
-    })?;
-    let digests = file
-        .digests
-        .chunks_exact(32)
-        .map(|d| <[u8; 32]>::try_from(d).expect("chunks of 32"))
-        .collect();
-    Ok(Snapshot {
-        seq: file.seq,
-        chain_head: file.chain_head,
-        state,
-        events,
-        digests,
-        certificates: certificates.into_iter().map(|c| (c.blob_id, c)).collect(),
-    })
 }
 
 fn file_name(seq: u64) -> String {
