@@ -4,7 +4,7 @@
 //! Each chunk of a streamed request body goes out as (at least) one HTTP/2 DATA frame, and an
 //! HTTP/2 server counts frames of under 256 bytes that it holds unread against a budget: once
 //! a connection exceeds it, the server closes the whole connection, and every request on it
-//! fails ("stream closed because of a broken pipe"). h2 does this since 0.4.14 against
+//! fails ("stream closed because of a broken pipe"). h2 (0.4.20 here) does this against
 //! framing-overhead floods. A body of one chunk per field of every sliver (7 bytes, the
 //! symbols, 4 bytes) is such a flood for small blobs whenever the node reads slower than the
 //! client writes: a loaded node then dropped the daemon's shared connection in the middle of
