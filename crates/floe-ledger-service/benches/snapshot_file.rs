@@ -1,5 +1,6 @@
 //! A whole ledger snapshot (state, events, digests, certificates) as a restart reads it and as
-//! the ledger writes it every `--snapshot-every` entries under its state lock:
+//! the ledger writes it every `--snapshot-every` entries (`encode_sections` under its state
+//! lock, then the file joined outside it; `encode` is both):
 //! `cargo bench -p floe-ledger-service --bench snapshot_file`.
 //!
 //! `n` blobs registered and certified (10 nodes, 1000 shards): two events and one certificate
@@ -102,6 +103,19 @@ fn bench(c: &mut Criterion) {
         let bytes = encode();
         eprintln!("{n} blobs: snapshot of {} bytes", bytes.len());
         group.bench_function(BenchmarkId::new("encode", n), |b| b.iter(encode));
+        // What the embedded ledger does under its state lock: the sections, not yet joined.
+        group.bench_function(BenchmarkId::new("encode_sections", n), |b| {
+            b.iter(|| {
+                snapshot::encode_sections(
+                    seq,
+                    [0; 32],
+                    &h.state,
+                    &h.events,
+                    &h.digests,
+                    &h.certificates,
+                )
+            })
+        });
         group.bench_with_input(BenchmarkId::new("decode", n), &bytes, |b, bytes| {
             b.iter(|| snapshot::decode(bytes).expect("decodes"))
         });

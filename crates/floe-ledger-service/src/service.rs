@@ -165,17 +165,16 @@ impl Backend {
 }
 
 impl Inner {
-    /// The snapshot of everything applied: its position and bytes.
-    fn snapshot(&self) -> (u64, Vec<u8>) {
-        let bytes = crate::snapshot::encode(
+    /// The snapshot of everything applied, its sections encoded (joined outside the lock).
+    fn snapshot(&self) -> crate::snapshot::EncodedSnapshot {
+        crate::snapshot::encode_sections(
             self.applied,
             self.state.digest(),
             &self.state,
             &self.events,
             &self.digests,
             &self.certificates,
-        );
-        (self.applied, bytes)
+        )
     }
 
     pub(crate) fn new(state: LedgerState) -> Self {
@@ -203,11 +202,10 @@ impl Inner {
 /// fallback, so the log is kept from there).
 fn write_snapshot(
     dir: &Path,
-    seq: u64,
-    bytes: &[u8],
+    snapshot: &crate::snapshot::EncodedSnapshot,
     pruner: Option<&floe_log::Pruner>,
 ) -> Result<(), crate::snapshot::SnapshotError> {
-    let written = crate::snapshot::write_atomic(dir, seq, bytes)?;
+    let written = crate::snapshot::write_atomic(dir, snapshot.seq(), &snapshot.to_bytes())?;
     if let Some(pruner) = pruner {
         pruner.prune_before(written.oldest_kept);
     }
@@ -368,12 +366,12 @@ impl Ledger {
             SubmitError::LogFailed(reason)
         })?;
         // Written only once the entries it covers are durable, so it is never ahead of the log.
-        if let Some((seq, bytes)) = snapshot {
+        if let Some(snapshot) = snapshot {
             let dir = self.dir.clone();
             let pruner = self.pruner.clone();
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = write_snapshot(&dir, seq, &bytes, pruner.as_ref()) {
-                    tracing::warn!(seq, error = %e, "snapshot write failed");
+                if let Err(e) = write_snapshot(&dir, &snapshot, pruner.as_ref()) {
+                    tracing::warn!(seq = snapshot.seq(), error = %e, "snapshot write failed");
                 }
             });
         }
@@ -394,13 +392,14 @@ impl Ledger {
         if applied == 0 || newest.is_some_and(|seq| seq >= applied) {
             return Ok(None);
         }
-        let (seq, bytes) = self.lock().snapshot();
+        let snapshot = self.lock().snapshot();
+        let seq = snapshot.seq();
         // A submit may have slipped in after the wait: the snapshot must never be ahead of
         // the durable log.
         self.backend.wait_durable(seq).await?;
         let dir = self.dir.clone();
         let pruner = self.pruner.clone();
-        tokio::task::spawn_blocking(move || write_snapshot(&dir, seq, &bytes, pruner.as_ref()))
+        tokio::task::spawn_blocking(move || write_snapshot(&dir, &snapshot, pruner.as_ref()))
             .await
             .map_err(|e| SubmitError::LogFailed(format!("snapshot task: {e}")))?
             .map_err(|e| SubmitError::LogFailed(format!("final snapshot: {e}")))?;

@@ -123,25 +123,67 @@ pub fn encode(
     digests: &[[u8; 32]],
     certificates: &HashMap<BlobId, StoredCertificate>,
 ) -> Vec<u8> {
+    encode_sections(seq, chain_head, state, events, digests, certificates).to_bytes()
+}
+
+/// A snapshot's sections, each encoded, not yet joined into the file. The embedded ledger
+/// encodes them under its state lock and joins them outside it (joining copies every byte
+/// once more into a fresh buffer: about a third of the work at 20k blobs).
+#[derive(Debug)]
+pub struct EncodedSnapshot {
+    seq: u64,
+    chain_head: [u8; 32],
+    state: Vec<u8>,
+    events: Vec<u8>,
+    event_ends: Vec<u8>,
+    digests: Vec<u8>,
+    certificates: Vec<u8>,
+}
+
+impl EncodedSnapshot {
+    /// The log entries it covers.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The snapshot file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let file = SnapshotFile {
+            version: SNAPSHOT_VERSION,
+            seq: self.seq,
+            chain_head: self.chain_head,
+            state: &self.state,
+            events: &self.events,
+            event_ends: &self.event_ends,
+            digests: &self.digests,
+            certificates: &self.certificates,
+        };
+        bcs::to_bytes(&file).expect("a snapshot serialises")
+    }
+}
+
+/// Encode each section of a snapshot ([`EncodedSnapshot::to_bytes`] makes the file).
+pub fn encode_sections(
+    seq: u64,
+    chain_head: [u8; 32],
+    state: &LedgerState,
+    events: &EventLog,
+    digests: &[[u8; 32]],
+    certificates: &HashMap<BlobId, StoredCertificate>,
+) -> EncodedSnapshot {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
     // Sorted, so that replicas with equal maps write equal bytes.
     let mut certificates: Vec<&StoredCertificate> = certificates.values().collect();
     certificates.sort_unstable_by_key(|c| c.blob_id);
-    let state = state.to_snapshot_bytes();
-    let event_ends: Vec<u8> = events.ends().iter().flat_map(|e| e.to_le_bytes()).collect();
-    let digests = digests.concat();
-    let certificates = bcs::to_bytes(&certificates).expect("certificates serialise");
-    let file = SnapshotFile {
-        version: SNAPSHOT_VERSION,
+    EncodedSnapshot {
         seq,
         chain_head,
-        state: &state,
-        events: events.bytes(),
-        event_ends: &event_ends,
-        digests: &digests,
-        certificates: &certificates,
-    };
-    bcs::to_bytes(&file).expect("a snapshot serialises")
+        state: state.to_snapshot_bytes(),
+        events: events.bytes().to_vec(),
+        event_ends: events.ends().iter().flat_map(|e| e.to_le_bytes()).collect(),
+        digests: digests.concat(),
+        certificates: bcs::to_bytes(&certificates).expect("certificates serialise"),
+    }
 }
 
 /// Decode snapshot bytes (checking the version first).
