@@ -111,16 +111,10 @@ async fn a_local_restart_from_a_snapshot_equals_the_full_replay() {
     let digests: Vec<_> = (0..23).map(|i| ledger.digest_after(i).unwrap()).collect();
     drop(ledger);
     // Snapshots are written in the background once durable: wait for the one at 20.
+    common::wait_for_snapshot(dir.path(), 20).await;
     let snap = dir
         .path()
         .join("snapshots/snapshot-00000000000000000020.bin");
-    for _ in 0..100 {
-        if snap.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(snap.exists(), "no snapshot at 20");
     let reopened = reopen(dir.path(), &genesis).await;
     assert_eq!(reopened.progress().0, 23);
     assert_eq!(reopened.read(|s, _| s.state_hash()).await.unwrap(), hash);

@@ -12,7 +12,7 @@ use floe_log::LogOptions;
 use floe_log::format::sealed_segment_name;
 
 mod common;
-use common::{genesis, register, seed};
+use common::{genesis, register, seed, wait_for_snapshot};
 
 fn options(prune: bool) -> LocalOptions {
     LocalOptions {
@@ -45,16 +45,6 @@ async fn load(ledger: &Ledger, from: u64, to: u64) {
     for i in from..to {
         let (kind, _) = register(i);
         ledger.submit_tx(account.sign(i, kind)).await.unwrap();
-    }
-}
-
-/// Snapshots are written in the background once durable: wait for the one at `seq`.
-async fn wait_for_snapshot(dir: &Path, seq: u64) {
-    let file = dir.join(format!("snapshots/snapshot-{seq:020}.bin"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !file.exists() {
-        assert!(Instant::now() < deadline, "no snapshot at {seq}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -4,7 +4,6 @@
 //! back to back with where each ends, so that a restart does not decode them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use floe_ledger::{AccountKey, Event};
 use floe_ledger_service::snapshot::{self, SNAPSHOT_VERSION};
@@ -49,15 +48,10 @@ async fn a_version_8_snapshot_decodes_to_the_same_snapshot() {
             .await
             .unwrap();
     }
+    common::wait_for_snapshot(dir.path(), 5).await;
     let path = dir
         .path()
         .join("snapshots/snapshot-00000000000000000005.bin");
-    for _ in 0..100 {
-        if path.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let bytes = std::fs::read(&path).expect("the snapshot at 5");
     assert_eq!(bytes[0], SNAPSHOT_VERSION);
     let new = snapshot::decode(&bytes).unwrap();

@@ -80,3 +80,13 @@ pub fn registered_object(events: &[floe_ledger::Event]) -> floe_core::ObjectId {
         })
         .expect("a registration emits BlobRegistered")
 }
+
+/// Snapshots are written in the background once durable: wait for the one at `seq`.
+pub async fn wait_for_snapshot(dir: &std::path::Path, seq: u64) {
+    let file = dir.join(format!("snapshots/snapshot-{seq:020}.bin"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !file.exists() {
+        assert!(std::time::Instant::now() < deadline, "no snapshot at {seq}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
