@@ -64,10 +64,10 @@ impl EventLog {
     }
 
     pub fn push(&mut self, event: &Event) {
-        // BCS writes into a Vec without failing for these types.
-        if bcs::serialize_into(&mut self.bytes, event).is_ok() {
-            self.ends.push(self.bytes.len() as u64);
-        }
+        // BCS writes an event into a Vec without failing; skipping one would shift every
+        // later event's index, so a failure is a bug to stop at, like the other encodings.
+        bcs::serialize_into(&mut self.bytes, event).expect("an event serialises");
+        self.ends.push(self.bytes.len() as u64);
     }
 
     pub fn extend(&mut self, events: &[Event]) {
