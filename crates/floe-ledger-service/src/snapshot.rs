@@ -12,11 +12,10 @@ use std::path::{Path, PathBuf};
 use floe_core::BlobId;
 use floe_core::merkle::blake2b256;
 use floe_ledger::{Event, LedgerState};
-
-pub use crate::event_log::EventLog;
 use serde::{Deserialize, Serialize};
 
 use crate::certificates::StoredCertificate;
+pub use crate::event_log::EventLog;
 
 /// The snapshot format this build writes and reads.
 /// Version 2 added the running digest after every covered entry (so `/v1/entries/N` answers
