@@ -104,7 +104,20 @@ impl EventLog {
             .collect()
     }
 
-    /// Every event, decoded (for checks and tools; reads use [`Self::range`]).
+    /// Events `start..end` (clamped to those held) as a log of their own: a copy of their
+    /// bytes, cheap to take under a lock and decode once it is released.
+    pub fn slice(&self, start: usize, end: usize) -> EventLog {
+        let end = end.min(self.len());
+        let start = start.min(end);
+        let offset = |i: usize| if i == 0 { 0 } else { self.ends[i - 1] };
+        let (from, to) = (offset(start), offset(end));
+        EventLog {
+            bytes: self.bytes[from as usize..to as usize].to_vec(),
+            ends: self.ends[start..end].iter().map(|e| e - from).collect(),
+        }
+    }
+
+    /// Every event, decoded.
     pub fn to_vec(&self) -> Vec<Event> {
         self.range(0, self.len())
     }
@@ -153,6 +166,17 @@ mod tests {
         assert_eq!(log.range(10, 13), events[10..13].to_vec());
         assert_eq!(log.range(48, 1000), events[48..].to_vec());
         assert!(log.range(60, 70).is_empty());
+        for (a, b) in [
+            (0, 50),
+            (10, 13),
+            (48, 1000),
+            (0, 0),
+            (7, 7),
+            (60, 70),
+            (50, 50),
+        ] {
+            assert_eq!(log.slice(a, b).to_vec(), log.range(a, b), "slice {a}..{b}");
+        }
         // The bytes are BCS `Vec<Event>` after its length.
         let bcs_vec = bcs::to_bytes(&events).unwrap();
         assert_eq!(&bcs_vec[1..], log.bytes());

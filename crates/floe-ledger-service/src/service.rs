@@ -519,11 +519,15 @@ impl Ledger {
         if durable <= cursor {
             return Vec::new();
         }
-        let inner = self.lock();
-        let end = durable
-            .min(cursor.saturating_add(limit as u64))
-            .min(inner.events.len() as u64);
-        inner.events.range(cursor as usize, end as usize)
+        // Only the encoded bytes are copied under the lock; they are decoded after it.
+        let page = {
+            let inner = self.lock();
+            let end = durable
+                .min(cursor.saturating_add(limit as u64))
+                .min(inner.events.len() as u64);
+            inner.events.slice(cursor as usize, end as usize)
+        };
+        page.to_vec()
     }
 
     /// Entries applied and entries durable.
