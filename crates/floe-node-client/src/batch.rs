@@ -35,8 +35,6 @@ pub struct SliverBatchBody {
     chunks: Vec<bytes::Bytes>,
     /// Framing and short slivers not yet cut into a chunk.
     pending: Vec<u8>,
-    /// Bytes of the sliver entries (the header is added by [`Self::finish`]).
-    len: usize,
     count: usize,
 }
 
@@ -54,23 +52,20 @@ impl SliverBatchBody {
         symbol_size: u16,
         symbols: bytes::Bytes,
     ) {
-        let before = self.pending.len();
         self.pending.extend_from_slice(&pair.0.to_le_bytes());
         self.pending.push(match axis {
             SliverType::Primary => 0,
             SliverType::Secondary => 1,
         });
         floe_core::uleb128::push(&mut self.pending, symbols.len());
-        let framing = self.pending.len() - before;
         if symbols.len() >= ZERO_COPY_MIN {
             self.cut();
-            self.chunks.push(symbols.clone());
+            self.chunks.push(symbols);
         } else {
             self.pending.extend_from_slice(&symbols);
         }
         self.pending.extend_from_slice(&symbol_size.to_le_bytes());
         self.pending.extend_from_slice(&index.0.to_le_bytes());
-        self.len += framing + symbols.len() + 4;
         self.count += 1;
         if self.pending.len() >= COALESCE_BYTES {
             self.cut();
@@ -94,7 +89,6 @@ impl SliverBatchBody {
     pub fn finish(mut self) -> FinishedBatch {
         let mut header = vec![SLIVER_BATCH_VERSION];
         floe_core::uleb128::push(&mut header, self.count);
-        self.len += header.len();
         self.cut();
         // The first chunk is always a buffer of framing (a sliver's head comes before its
         // symbols), at most `COALESCE_BYTES` plus one short sliver: the header joins it.
@@ -105,9 +99,10 @@ impl SliverBatchBody {
             }
             None => self.chunks.push(header.into()),
         }
+        let len = self.chunks.iter().map(|c| c.len()).sum();
         FinishedBatch {
             chunks: self.chunks.into(),
-            len: self.len,
+            len,
         }
     }
 }
