@@ -107,6 +107,11 @@ fn bench(c: &mut Criterion) {
         eprintln!("{n} blobs: snapshot of {} bytes", bytes.len());
         group.bench_function(BenchmarkId::new("encode", n), |b| b.iter(encode));
         group.bench_function(BenchmarkId::new("encode_sections", n), |b| b.iter(sections));
+        // A replica's whole work per snapshot: the file and its root (committed in a
+        // checkpoint). Only the sections are encoded under its state lock.
+        group.bench_function(BenchmarkId::new("encode_and_root", n), |b| {
+            b.iter(|| snapshot::root_of(&encode()))
+        });
         group.bench_with_input(BenchmarkId::new("decode", n), &bytes, |b, bytes| {
             b.iter(|| snapshot::decode(bytes).expect("decodes"))
         });

@@ -116,6 +116,19 @@ pub fn chain_seed(genesis: &LedgerState) -> [u8; 32] {
     hash_parts(&[b"floe-etcd-chain-seed-v1", &genesis.digest()])
 }
 
+/// Why the replica stops if its own snapshot root at `seq` is not the committed one.
+fn divergence(seq: u64, own: &[u8; 32], committed: &[u8; 32]) -> Option<String> {
+    (own != committed).then(|| {
+        let reason = format!(
+            "divergence: this replica's snapshot root at {seq} is {}, the committed checkpoint says {}",
+            hex(own),
+            hex(committed)
+        );
+        tracing::error!(%reason, "replica stopped");
+        reason
+    })
+}
+
 fn hex(b: &[u8; 32]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -236,11 +249,10 @@ fn accepted_outcome(inner: &Inner, digest: &[u8; 32]) -> Option<Accepted> {
     }
 }
 
-/// A snapshot encoded at one position, to be written and checkpointed outside the lock.
+/// A snapshot's sections encoded at one position under the lock; joined, hashed for its root,
+/// written and checkpointed outside it.
 struct PendingSnapshot {
-    seq: u64,
-    bytes: Vec<u8>,
-    root: [u8; 32],
+    sections: snapshot::EncodedSnapshot,
 }
 
 impl Ledger {
@@ -466,18 +478,15 @@ impl Ledger {
                 }
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
-                    let bytes = snapshot::encode(
-                        inner.applied,
-                        record.hash(),
-                        &inner.state,
-                        &inner.events,
-                        &inner.digests,
-                        &inner.certificates,
-                    );
                     pending.push(PendingSnapshot {
-                        seq: inner.applied,
-                        root: snapshot::root_of(&bytes),
-                        bytes,
+                        sections: snapshot::encode_sections(
+                            inner.applied,
+                            record.hash(),
+                            &inner.state,
+                            &inner.events,
+                            &inner.digests,
+                            &inner.certificates,
+                        ),
                     });
                 }
             }
@@ -487,23 +496,13 @@ impl Ledger {
                 shared.head = Chain::new(last.seq + 1, last.hash());
                 shared.status.chain_head = last.hash();
             }
-            for p in &pending {
-                shared.own_roots.insert(p.seq, p.root);
-                while shared.own_roots.len() > MAX_OWN_ROOTS {
-                    shared.own_roots.pop_first();
-                }
-            }
             for (seq, root) in &checkpoints {
                 let first = *shared.committed.entry(*seq).or_insert(*root);
+                // This replica's own root at `seq`, if its snapshot was hashed already (if
+                // not, `record_own_root` compares when it is).
                 if let Some(own) = shared.own_roots.get(seq)
-                    && *own != first
+                    && let Some(reason) = divergence(*seq, own, &first)
                 {
-                    let reason = format!(
-                        "divergence: this replica's snapshot root at {seq} is {}, the committed checkpoint says {}",
-                        hex(own),
-                        hex(&first)
-                    );
-                    tracing::error!(%reason, "replica stopped");
                     inner.poisoned = Some(reason);
                 }
                 if shared
@@ -556,10 +555,22 @@ impl Ledger {
         let appender = replica.appender.clone();
         let weak = self.weak();
         tokio::spawn(async move {
-            let seq = p.seq;
-            let root = p.root;
+            let seq = p.sections.seq();
+            // Joining and hashing the file grow with the history: both run here, not under
+            // the state lock (`apply_records` only encodes the sections).
+            let hashed = tokio::task::spawn_blocking(move || {
+                let bytes = p.sections.to_bytes();
+                let root = snapshot::root_of(&bytes);
+                (bytes, root)
+            })
+            .await;
+            let Ok((bytes, root)) = hashed else { return };
+            match weak.upgrade() {
+                Some(l) => l.record_own_root(seq, root),
+                None => return,
+            }
             let written =
-                tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &p.bytes))
+                tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &bytes))
                     .await;
             match written {
                 Ok(Ok(written)) => {
@@ -586,6 +597,24 @@ impl Ledger {
                 reply,
             });
         });
+    }
+
+    /// Note this replica's snapshot root at `seq` and compare it with the committed checkpoint
+    /// at `seq`, if one was applied already; a difference stops the replica.
+    fn record_own_root(&self, seq: u64, root: [u8; 32]) {
+        // The state lock first, then the shared status: the order `apply_records` takes them.
+        let mut inner = self.lock();
+        let mut shared = self.replica().shared();
+        shared.own_roots.insert(seq, root);
+        while shared.own_roots.len() > MAX_OWN_ROOTS {
+            shared.own_roots.pop_first();
+        }
+        if let Some(committed) = shared.committed.get(&seq)
+            && let Some(reason) = divergence(seq, &root, committed)
+            && inner.poisoned.is_none()
+        {
+            inner.poisoned = Some(reason);
+        }
     }
 
     fn weak(&self) -> Weak<Ledger> {

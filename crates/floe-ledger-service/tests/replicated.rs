@@ -1,8 +1,9 @@
 //! Ledger replicas over a real 3-member etcd cluster (child processes), served over HTTP:
 //! every acknowledged transaction is applied exactly once, replicas agree entry by entry, a
 //! killed etcd leader costs no acknowledged write, a restarted replica resumes from its
-//! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, and replicas
-//! step their rules up once and stop at rules they lack.
+//! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, replicas step
+//! their rules up once and stop at rules they lack, and a replica whose snapshot root differs
+//! from a committed checkpoint stops.
 //!
 //! Needs the `etcd` binary (`apt-get install etcd-server`); fails with that message otherwise.
 
@@ -378,4 +379,63 @@ async fn replicas_step_the_rules_up_once_and_stop_at_rules_they_lack() {
         assert!(reason.contains("upgrade this build"), "{reason}");
         assert_eq!(l.progress().0, end, "nothing past the newer record applied");
     }
+}
+
+/// A committed checkpoint that disagrees with this replica's own snapshot root stops the
+/// replica. The wrong checkpoint is in the log before the replica reaches its position, so the
+/// replica compares when it has hashed its snapshot (outside its state lock), and again when
+/// its own checkpoint for that position is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_stops_when_its_snapshot_root_differs_from_a_committed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = etcd(dir.path()).await;
+    let g = genesis();
+    let every = 10;
+    let a = open(&dir.path().join("a"), &g, options(&members, every, vec![])).await;
+    let account = AccountKey::from_seed(&seed("user", 3));
+    // One entry first: the log's last record gives the hash the next one chains to.
+    a.submit_tx(account.sign(0, register(3, 0).0))
+        .await
+        .unwrap();
+    let log =
+        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
+            .await
+            .unwrap();
+    let (_, end) = log.bounds().await.unwrap().unwrap();
+    let head = log.get(end - 1).await.unwrap().unwrap().hash();
+    // A position past the checkpoint record itself where the replica will snapshot.
+    let at = ((end + 1) / every + 1) * every;
+    let wrong = floe_ledger::LogEntry::Checkpoint {
+        seq: at,
+        state_root: [7; 32],
+    };
+    log.append(end, head, &[wrong.to_bytes()]).await.unwrap();
+    converge(&[&a], end + 1).await;
+    assert!(a.poisoned().is_none(), "nothing to compare yet");
+
+    let t = std::time::Instant::now();
+    let mut i = 1;
+    let reason = loop {
+        if let Some(reason) = a.poisoned() {
+            break reason;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the replica went on past a divergent checkpoint at {at}: {:?}",
+            a.progress()
+        );
+        if a.progress().0 <= at {
+            // Refused once the replica has stopped; the loop then sees why.
+            let _ = a.submit_tx(account.sign(i, register(3, i).0)).await;
+            i += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert!(
+        reason.contains("divergence") && reason.contains(&format!("at {at} ")),
+        "{reason}"
+    );
+    let refused = a.submit_tx(account.sign(i, register(3, i).0)).await;
+    assert!(refused.is_err(), "a stopped replica accepted a write");
 }
