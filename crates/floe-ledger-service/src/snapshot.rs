@@ -125,9 +125,10 @@ pub fn encode(
     encode_sections(seq, chain_head, state, events, digests, certificates).to_bytes()
 }
 
-/// A snapshot's sections, each encoded, not yet joined into the file. The embedded ledger
-/// encodes them under its state lock and joins them outside it (joining copies every byte
-/// once more into a fresh buffer: about a third of the work at 20k blobs).
+/// A snapshot's sections, each encoded, not yet joined into the file. Both backends encode
+/// them under the state lock and join them outside it (joining copies every byte once more
+/// into a fresh buffer: about a third of the work at 20k blobs; a replica also hashes the file
+/// for its root there).
 #[derive(Debug)]
 pub struct EncodedSnapshot {
     seq: u64,
