@@ -54,29 +54,16 @@ impl BlobParts {
     }
 
     /// The pieces, with each run of pieces shorter than `min` bytes joined into buffers of
-    /// about `min` (copies of those only; a longer piece is passed on as it is). Each piece of
-    /// a streamed HTTP body goes out as a frame of its own, and an HTTP/2 peer that holds too
-    /// many tiny frames unread closes the connection: a small blob's rows are such frames.
+    /// about `min` (copies of those only; a longer piece is passed on as it is): a streamed
+    /// body's pieces must not be tiny HTTP/2 frames ([`floe_node_client::chunks`]), and a
+    /// small blob's rows would be.
     pub fn into_coalesced_parts(self, min: usize) -> Vec<Bytes> {
-        let mut out = Vec::new();
-        let mut run: Vec<u8> = Vec::new();
+        let mut chunks = floe_node_client::BodyChunks::new(min, min);
         for part in self.parts {
-            if part.len() >= min {
-                if !run.is_empty() {
-                    out.push(std::mem::take(&mut run).into());
-                }
-                out.push(part);
-                continue;
-            }
-            run.extend_from_slice(&part);
-            if run.len() >= min {
-                out.push(std::mem::take(&mut run).into());
-            }
+            chunks.piece(part);
+            chunks.cut_if_full();
         }
-        if !run.is_empty() {
-            out.push(run.into());
-        }
-        out
+        chunks.finish()
     }
 
     /// The bytes in one buffer (a copy, unless there is a single piece).

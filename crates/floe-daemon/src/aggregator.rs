@@ -342,8 +342,8 @@ pub fn content_type(request: &HeaderMap) -> HeaderValue {
 }
 
 /// Pieces of a blob's body shorter than this are joined before they are sent
-/// ([`BlobParts::into_coalesced_parts`]).
-pub const MIN_BODY_CHUNK: usize = 16 * 1024;
+/// ([`BlobParts::into_coalesced_parts`]): the threshold of the sliver batches' chunks.
+pub const MIN_BODY_CHUNK: usize = floe_node_client::batch::ZERO_COPY_MIN;
 
 fn blob_response(
     status: StatusCode,

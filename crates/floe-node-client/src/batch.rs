@@ -1,18 +1,13 @@
 //! The body of the batched sliver upload, built without copying large slivers and without
-//! tiny HTTP/2 frames.
-//!
-//! Each chunk of a streamed request body goes out as (at least) one HTTP/2 DATA frame, and an
-//! HTTP/2 server counts frames of under 256 bytes that it holds unread against a budget: once
-//! a connection exceeds it, the server closes the whole connection, and every request on it
-//! fails ("stream closed because of a broken pipe"). h2 (0.4.20 here) does this against
-//! framing-overhead floods. A body of one chunk per field of every sliver (7 bytes, the
-//! symbols, 4 bytes) is such a flood for small blobs whenever the node reads slower than the
-//! client writes: a loaded node then dropped the daemon's shared connection in the middle of
-//! a burst of small PUTs (the `floe bench e2e` flake). So the framing and every short sliver
-//! are copied into shared buffers of up to [`COALESCE_BYTES`], and only slivers of
-//! [`ZERO_COPY_MIN`] bytes or more travel as chunks of their own, uncopied.
+//! tiny HTTP/2 frames ([`crate::chunks`] says why those break connections): the framing and
+//! every short sliver are copied into shared buffers of up to [`COALESCE_BYTES`], and only
+//! slivers of [`ZERO_COPY_MIN`] bytes or more travel as chunks of their own, uncopied. A
+//! loaded node used to drop the daemon's shared connection in the middle of a burst of small
+//! PUTs (the `floe bench e2e` flake) when each field of every sliver was a chunk.
 
 use floe_core::{SliverIndex, SliverPairIndex, SliverType};
+
+use crate::chunks::BodyChunks;
 
 /// Symbols this long or longer are sent as a chunk of their own, pointing into the caller's
 /// buffer; shorter ones are copied next to their framing.
@@ -30,17 +25,27 @@ pub const SLIVER_BATCH_VERSION: u8 = 1;
 /// handles, so retries are free.
 ///
 /// [`Bytes`]: bytes::Bytes
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SliverBatchBody {
-    chunks: Vec<bytes::Bytes>,
-    /// Framing and short slivers not yet cut into a chunk.
-    pending: Vec<u8>,
+    chunks: BodyChunks,
+    /// A sliver's head (pair, axis, length), reused from one push to the next.
+    head: Vec<u8>,
     count: usize,
+}
+
+impl Default for SliverBatchBody {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SliverBatchBody {
     pub fn new() -> Self {
-        Self::default()
+        SliverBatchBody {
+            chunks: BodyChunks::new(ZERO_COPY_MIN, COALESCE_BYTES),
+            head: Vec::with_capacity(16),
+            count: 0,
+        }
     }
 
     /// Appends sliver `index` of `axis` (pair `pair`) with its symbols.
@@ -52,32 +57,20 @@ impl SliverBatchBody {
         symbol_size: u16,
         symbols: bytes::Bytes,
     ) {
-        self.pending.extend_from_slice(&pair.0.to_le_bytes());
-        self.pending.push(match axis {
+        let head = &mut self.head;
+        head.clear();
+        head.extend_from_slice(&pair.0.to_le_bytes());
+        head.push(match axis {
             SliverType::Primary => 0,
             SliverType::Secondary => 1,
         });
-        floe_core::uleb128::push(&mut self.pending, symbols.len());
-        if symbols.len() >= ZERO_COPY_MIN {
-            self.cut();
-            self.chunks.push(symbols);
-        } else {
-            self.pending.extend_from_slice(&symbols);
-        }
-        self.pending.extend_from_slice(&symbol_size.to_le_bytes());
-        self.pending.extend_from_slice(&index.0.to_le_bytes());
+        floe_core::uleb128::push(head, symbols.len());
+        self.chunks.copy(head);
+        self.chunks.piece(symbols);
+        self.chunks.copy(&symbol_size.to_le_bytes());
+        self.chunks.copy(&index.0.to_le_bytes());
         self.count += 1;
-        if self.pending.len() >= COALESCE_BYTES {
-            self.cut();
-        }
-    }
-
-    /// Makes the pending buffer a chunk.
-    fn cut(&mut self) {
-        if !self.pending.is_empty() {
-            let full = std::mem::take(&mut self.pending);
-            self.chunks.push(full.into());
-        }
+        self.chunks.cut_if_full();
     }
 
     /// Slivers pushed so far.
@@ -86,22 +79,22 @@ impl SliverBatchBody {
     }
 
     /// The finished body: version, sliver count, the slivers.
-    pub fn finish(mut self) -> FinishedBatch {
+    pub fn finish(self) -> FinishedBatch {
         let mut header = vec![SLIVER_BATCH_VERSION];
         floe_core::uleb128::push(&mut header, self.count);
-        self.cut();
+        let mut chunks = self.chunks.finish();
         // The first chunk is always a buffer of framing (a sliver's head comes before its
         // symbols), at most `COALESCE_BYTES` plus one short sliver: the header joins it.
-        match self.chunks.first_mut() {
+        match chunks.first_mut() {
             Some(first) => {
                 header.extend_from_slice(first);
                 *first = header.into();
             }
-            None => self.chunks.push(header.into()),
+            None => chunks.push(header.into()),
         }
-        let len = self.chunks.iter().map(|c| c.len()).sum();
+        let len = chunks.iter().map(|c| c.len()).sum();
         FinishedBatch {
-            chunks: self.chunks.into(),
+            chunks: chunks.into(),
             len,
         }
     }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod chunks;
 pub mod pool;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{FinishedBatch, SLIVER_BATCH_VERSION, SliverBatchBody};
+pub use chunks::BodyChunks;
 use floe_core::recovery::{EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof};
 use floe_core::{
     BlobId, BlobMetadata, BlobMetadataWithId, ObjectId, Sliver, SliverData, SliverIndex,
