@@ -76,11 +76,15 @@ impl EventLog {
         }
     }
 
+    /// Where event `i` starts in the bytes (`i` at most the number of events).
+    fn start_of(&self, i: usize) -> u64 {
+        if i == 0 { 0 } else { self.ends[i - 1] }
+    }
+
     /// The encoded bytes of event `i`.
     fn encoded(&self, i: usize) -> Option<&[u8]> {
         let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.bytes.get(start..end)
+        self.bytes.get(self.start_of(i) as usize..end)
     }
 
     /// Event `i`, decoded; `None` past the end, or if its bytes (from a snapshot) do not
@@ -109,8 +113,7 @@ impl EventLog {
     pub fn slice(&self, start: usize, end: usize) -> EventLog {
         let end = end.min(self.len());
         let start = start.min(end);
-        let offset = |i: usize| if i == 0 { 0 } else { self.ends[i - 1] };
-        let (from, to) = (offset(start), offset(end));
+        let (from, to) = (self.start_of(start), self.start_of(end));
         EventLog {
             bytes: self.bytes[from as usize..to as usize].to_vec(),
             ends: self.ends[start..end].iter().map(|e| e - from).collect(),
