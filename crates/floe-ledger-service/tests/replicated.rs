@@ -39,6 +39,25 @@ fn options(members: &EtcdMembers, every: u64, peers: Vec<String>) -> ReplicaOpti
     }
 }
 
+/// Append a record to the log directly, as a replica's appender would: `entry(end)` at
+/// position `end`, after (and chained to) the last record; returns `end`. The log must not be
+/// empty.
+async fn append_raw(
+    members: &EtcdMembers,
+    entry: impl FnOnce(u64) -> floe_ledger::LogEntry,
+) -> u64 {
+    let log =
+        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
+            .await
+            .unwrap();
+    let (_, end) = log.bounds().await.unwrap().unwrap();
+    let head = log.get(end - 1).await.unwrap().unwrap().hash();
+    log.append(end, head, &[entry(end).to_bytes()])
+        .await
+        .unwrap();
+    end
+}
+
 /// A replica served over HTTP; dropping the handle stops the server.
 struct Served {
     ledger: Arc<Ledger>,
@@ -353,16 +372,10 @@ async fn replicas_step_the_rules_up_once_and_stop_at_rules_they_lack() {
         assert_eq!(rules, floe_ledger::RULES_VERSION);
     }
 
-    let log =
-        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
-            .await
-            .unwrap();
-    let (_, end) = log.bounds().await.unwrap().unwrap();
-    let head = log.get(end - 1).await.unwrap().unwrap().hash();
-    let newer = floe_ledger::LogEntry::Rules {
+    let end = append_raw(&members, |_| floe_ledger::LogEntry::Rules {
         version: floe_ledger::RULES_VERSION + 1,
-    };
-    log.append(end, head, &[newer.to_bytes()]).await.unwrap();
+    })
+    .await;
     for l in [&a, &b] {
         let t = std::time::Instant::now();
         let reason = loop {
@@ -397,19 +410,14 @@ async fn a_replica_stops_when_its_snapshot_root_differs_from_a_committed_checkpo
     a.submit_tx(account.sign(0, register(3, 0).0))
         .await
         .unwrap();
-    let log =
-        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
-            .await
-            .unwrap();
-    let (_, end) = log.bounds().await.unwrap().unwrap();
-    let head = log.get(end - 1).await.unwrap().unwrap().hash();
     // A position past the checkpoint record itself where the replica will snapshot.
-    let at = ((end + 1) / every + 1) * every;
-    let wrong = floe_ledger::LogEntry::Checkpoint {
-        seq: at,
+    let at_after = |end: u64| ((end + 1) / every + 1) * every;
+    let end = append_raw(&members, |end| floe_ledger::LogEntry::Checkpoint {
+        seq: at_after(end),
         state_root: [7; 32],
-    };
-    log.append(end, head, &[wrong.to_bytes()]).await.unwrap();
+    })
+    .await;
+    let at = at_after(end);
     converge(&[&a], end + 1).await;
     assert!(a.poisoned().is_none(), "nothing to compare yet");
 
