@@ -27,7 +27,8 @@ impl Client {
     /// client's next reads. So a node that
     /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
     /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
-    /// [`Latencies`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
+    /// [`Latencies`]); it is shorter for a holder that answered nothing while its peers
+    /// answered later requests ([`Delays`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
     /// request has no replacement left to try, if the client has requests to spare
     /// ([`Client::has_spare_requests`]).
     pub(crate) async fn fetch_slivers(
@@ -66,6 +67,9 @@ impl Client {
             .collect();
         let share = limit.div_ceil(first.len().max(1));
         let mut answered: HashSet<usize> = HashSet::new();
+        // The latest start of a request that has been answered: a holder whose requests are
+        // older, and that has answered none of them, was overtaken by its peers.
+        let mut overtaken_before: Option<Instant> = None;
         let mut hedged_requests = 0usize;
         let started_at = Instant::now();
         let mut pending: VecDeque<u16> = order.into();
@@ -187,7 +191,12 @@ impl Client {
                 set.abort_all();
                 break;
             }
-            let hedge = latencies.hedge(hedge_min, patience.first_hedge);
+            let delays = Delays {
+                hedge: latencies.hedge(hedge_min, patience.first_hedge),
+                overtaken: latencies.median().map(|m| (m * 2).max(hedge_min / 2)),
+                overtaken_before,
+            };
+            let due = |f: &InFlight| delays.due(f, answered.contains(&f.holder));
             let now = Instant::now();
             liveness.probe_stalled(
                 committee,
@@ -197,9 +206,9 @@ impl Client {
             let wait = in_flight
                 .values()
                 .filter(|f| !f.hedged)
-                .map(|f| (f.started + hedge).saturating_duration_since(now))
+                .map(|f| due(f).saturating_duration_since(now))
                 .min()
-                .unwrap_or(hedge)
+                .unwrap_or(delays.hedge)
                 .min(TICK);
             let joined = tokio::select! {
                 j = set.join_next_with_id() => match j {
@@ -219,7 +228,7 @@ impl Client {
                     let now = Instant::now();
                     let late: HashSet<usize> = in_flight
                         .values()
-                        .filter(|f| !f.hedged && now.duration_since(f.started) >= hedge)
+                        .filter(|f| !f.hedged && now >= due(f))
                         .map(|f| f.holder)
                         .collect();
                     for f in in_flight.values_mut() {
@@ -248,6 +257,7 @@ impl Client {
                 continue;
             };
             answered.insert(member);
+            overtaken_before = overtaken_before.max(Some(started));
             match result {
                 Ok(s) => {
                     liveness.answered(member);
@@ -301,6 +311,32 @@ struct InFlight {
     hedged: bool,
     /// The sliver asked for.
     index: u16,
+}
+
+/// When a request of a read is hedged.
+#[derive(Clone, Copy, Debug)]
+struct Delays {
+    /// After this long unanswered (from the read's latencies, within its bounds).
+    hedge: Duration,
+    /// After this long, sooner, when its holder has answered nothing in this read while a
+    /// request sent later to another holder was answered: twice the usual answer time, at
+    /// least half `hedge_min_ms`. A frozen node is then found as soon as its peers show what
+    /// to expect, instead of after the hedge delay's floor (which a read of a small blob may
+    /// not even take in all). `None` until there are enough answers to tell.
+    overtaken: Option<Duration>,
+    /// The latest start of an answered request.
+    overtaken_before: Option<Instant>,
+}
+
+impl Delays {
+    /// When `f` is hedged; `holder_answered`: its holder answered a request of this read.
+    fn due(&self, f: &InFlight, holder_answered: bool) -> Instant {
+        let overtaken = !holder_answered && self.overtaken_before.is_some_and(|t| f.started < t);
+        match self.overtaken {
+            Some(d) if overtaken => f.started + d.min(self.hedge),
+            _ => f.started + self.hedge,
+        }
+    }
 }
 
 /// What the choice of the next request knows of a candidate's holder.
@@ -367,8 +403,37 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::time::{Duration, Instant};
 
-    use super::{Holder, next_candidate};
+    use super::{Delays, Holder, InFlight, next_candidate};
+
+    #[test]
+    fn a_holder_overtaken_by_its_peers_is_hedged_sooner() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let request = |started_ms: u64| InFlight {
+            started: t0 + ms(started_ms),
+            holder: 0,
+            hedged: false,
+            index: 0,
+        };
+        let delays = |overtaken: Option<u64>, before: Option<u64>| Delays {
+            hedge: ms(60),
+            overtaken: overtaken.map(ms),
+            overtaken_before: before.map(|b| t0 + ms(b)),
+        };
+        let at = |d: Delays, f: InFlight, answered: bool| d.due(&f, answered) - t0;
+        // No answers to go by yet, or none to a later request: the hedge delay.
+        assert_eq!(at(delays(None, Some(5)), request(0), false), ms(60));
+        assert_eq!(at(delays(Some(20), None), request(0), false), ms(60));
+        assert_eq!(at(delays(Some(20), Some(5)), request(10), false), ms(70));
+        // A request sent at 5 ms was answered while this one, sent at 0, was not: sooner.
+        assert_eq!(at(delays(Some(20), Some(5)), request(0), false), ms(20));
+        // Not when the holder has answered in this read (it is alive, merely behind)...
+        assert_eq!(at(delays(Some(20), Some(5)), request(0), true), ms(60));
+        // ...and never later than the hedge delay.
+        assert_eq!(at(delays(Some(90), Some(5)), request(0), false), ms(60));
+    }
 
     #[test]
     fn the_next_request_skips_capped_holders_and_prefers_ones_not_suspect() {
