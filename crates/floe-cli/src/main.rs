@@ -1,6 +1,7 @@
 //! `floe`: the command-line entry point. Argument parsing and output only; the work is in the
 //! library crates.
 
+mod allocator;
 mod argv;
 mod attribute_cmds;
 mod audit_cmd;
@@ -119,6 +120,10 @@ fn main() {
     // Servers and clients here hold one socket per node connection: take every file
     // descriptor the hard limit allows (soft limits are often 1024).
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    // Large buffers go back to the system when freed, and a daemon returns the rest of its
+    // free pages once idle (see `allocator`).
+    allocator::configure();
+    floe_daemon::memory::set_release(allocator::release_free_memory);
     let args = argv::attach_hyphen_ids(std::env::args_os());
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -78,6 +78,21 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
         rise < 0.5,
         "node peak RSS rose {rise:.2} bytes per byte stored over the second half: {context}"
     );
+    // The daemon gives its memory back once idle: after the fill (PUTs of 8 MiB, each holding
+    // about 50 MiB while it stores) and a second with no request, it is within 128 MiB of
+    // where it started. Without the allocator's fixed thresholds and the idle release, it
+    // stayed at its peak, about 250 MiB above its start.
+    let memory = &r["daemon_memory"];
+    let (start, idle) = (
+        memory["start_rss_bytes"].as_u64().unwrap(),
+        memory["idle_rss_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        start > 0 && idle < start + (128 << 20),
+        "the daemon kept {} MiB after its requests ({} MiB at its start): {context}",
+        idle >> 20,
+        start >> 20
+    );
     // Six processes with their memory, all stopped at the end.
     let procs = r["processes"].as_array().unwrap();
     assert_eq!(procs.len(), 6, "{context}");

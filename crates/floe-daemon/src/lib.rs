@@ -25,7 +25,8 @@
 //! [`shutdown_signal`]; [`router`] gives the bare routes.
 //!
 //! Layout: `options` (settings, clap flags), `aggregator` and `publisher` (handlers), `range`
-//! (the `Range` header), `auth` (JWT), `limit` (load shedding), `metrics`, `openapi`, `error`.
+//! (the `Range` header), `auth` (JWT), `limit` (load shedding), `metrics`, `openapi`, `error`,
+//! `memory` (free memory returned once idle).
 #![forbid(unsafe_code)]
 
 mod aggregator;
@@ -33,6 +34,7 @@ pub mod auth;
 mod coalesce;
 pub mod error;
 mod limit;
+pub mod memory;
 mod metrics;
 mod multipart;
 mod openapi;
@@ -94,6 +96,8 @@ pub struct Shared {
     pub(crate) writes: Limiter,
     pub(crate) auth: Option<JwtAuth>,
     pub(crate) reads_in_flight: coalesce::Coalescer,
+    /// Requests in flight, for returning free memory when idle ([`memory`]).
+    pub(crate) idle: Arc<memory::Idle>,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -107,6 +111,7 @@ fn build(client: Client, options: DaemonOptions) -> Result<AppState, DaemonError
     Ok(Arc::new(Shared {
         client,
         reads_in_flight: coalesce::Coalescer::default(),
+        idle: Arc::default(),
         reads: Limiter::new(
             options.aggregator_max_concurrent_requests,
             options.aggregator_max_buffer_size,
@@ -234,12 +239,15 @@ fn app(state: AppState) -> Router {
             floe_http::body::guard_bodies::<error::DaemonDomain>,
         ))
         .with_state(state.clone());
-    if state.options.no_dashboard {
-        return router;
-    }
+    let idle = state.idle.clone();
     // Merged after the layers: the dashboard sets its own headers, and its polling is not
     // counted in the daemon's request metrics.
-    router.merge(dashboard(state))
+    let router = if state.options.no_dashboard {
+        router
+    } else {
+        router.merge(dashboard(state))
+    };
+    router.layer(axum::middleware::from_fn_with_state(idle, memory::track))
 }
 
 /// The web dashboard at `/dashboard`, charting this daemon's own metrics; uploads through
@@ -304,6 +312,13 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     let state = build(client, options)?;
+    let releasing = memory::release().map(|release| {
+        tokio::spawn(memory::release_when_idle(
+            state.idle.clone(),
+            release,
+            memory::IDLE_BEFORE_RELEASE,
+        ))
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics_server = match state.options.metrics_address {
         Some(address) => {
@@ -338,6 +353,9 @@ pub async fn serve_on(
         },
     )
     .await;
+    if let Some(task) = releasing {
+        task.abort();
+    }
     if let Some(task) = metrics_server {
         match task.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "the metrics server failed"),

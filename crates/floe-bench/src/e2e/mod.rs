@@ -39,7 +39,7 @@ use cluster::{Cluster, CpuSample, Layout};
 use faults::{Baseline, Stored};
 use http::Daemon;
 pub use report::Report;
-use report::{CpuRow, ProcRow, SizeRow, ms, percentile};
+use report::{CpuRow, DaemonMemoryRow, ProcRow, SizeRow, ms, percentile};
 
 /// Size of the blob the readers and the silent-node scenarios use.
 const MIB_BLOB: usize = 1 << 20;
@@ -51,6 +51,9 @@ const SMALL_STORE_CONCURRENCY: usize = 8;
 const LARGE: u64 = 32 << 20;
 /// After each PUT of the largest size, CPU keeps being counted this long.
 const CPU_SETTLE: Duration = Duration::from_secs(1);
+/// How long the run waits with no request before it samples the daemon's idle RSS: twice the
+/// daemon's wait before it returns free memory (`floe_daemon::memory::IDLE_BEFORE_RELEASE`).
+const DAEMON_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Args, Clone, Debug)]
 pub struct E2eBench {
@@ -374,6 +377,14 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     let mut cluster = Cluster::start(&layout).await?;
     let setup_ms = ms(started.elapsed());
     progress(plan, &format!("network up in {:.1} s", setup_ms / 1000.0));
+    let daemon_rss = |cluster: &Cluster| {
+        cluster
+            .stats()
+            .into_iter()
+            .find(|(name, _)| name == "daemon")
+            .map_or(0, |(_, s)| s.rss_bytes)
+    };
+    let daemon_start_rss = daemon_rss(&cluster);
     let daemon = Daemon::new(&cluster.daemon_url, plan.timeout)?;
 
     // 1. Sizes, with the CPU of the largest size's PUTs.
@@ -509,6 +520,13 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
             rss_bytes: s.rss_bytes,
         })
         .collect();
+    // The daemon gives free memory back once idle for a while: its RSS then.
+    tokio::time::sleep(DAEMON_IDLE_WAIT).await;
+    let daemon_memory = DaemonMemoryRow {
+        start_rss_bytes: daemon_start_rss,
+        idle_rss_bytes: daemon_rss(&cluster),
+        idle_wait_ms: ms(DAEMON_IDLE_WAIT),
+    };
     cluster.shutdown();
     Ok(Report {
         seed: plan.seed,
@@ -531,6 +549,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         silent_more,
         fill,
         processes,
+        daemon_memory,
         total_ms: ms(started.elapsed()),
     })
 }

@@ -45,7 +45,19 @@ pub struct Report {
     pub fill: Option<super::fill::FillRow>,
     /// Every process at the end.
     pub processes: Vec<ProcRow>,
+    /// The daemon's RSS when the network came up, and after the run once idle.
+    pub daemon_memory: DaemonMemoryRow,
     pub total_ms: f64,
+}
+
+/// The daemon's memory: whether it returns to its baseline once its requests are over.
+#[derive(Debug, Serialize)]
+pub struct DaemonMemoryRow {
+    /// `VmRSS` once the network answered, before any blob.
+    pub start_rss_bytes: u64,
+    /// `VmRSS` after the run and `idle_wait_ms` with no request.
+    pub idle_rss_bytes: u64,
+    pub idle_wait_ms: f64,
 }
 
 /// PUT and GET of one size.
@@ -312,6 +324,13 @@ pub fn print_table(r: &Report) {
             mib(p.rss_bytes)
         );
     }
+    let d = &r.daemon_memory;
+    println!(
+        "daemon RSS: {:.1} MiB at the start, {:.1} MiB after the run and {:.1} s idle",
+        mib(d.start_rss_bytes),
+        mib(d.idle_rss_bytes),
+        d.idle_wait_ms / 1000.0
+    );
     println!("\ntotal {:.1} s", r.total_ms / 1000.0);
 }
 

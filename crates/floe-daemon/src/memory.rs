@@ -1,0 +1,222 @@
+//! Giving freed memory back to the system once the daemon is idle.
+//!
+//! A 64 MiB PUT holds its body and its slivers (about 5.5 times the blob) while it stores. When
+//! it ends, the allocator keeps most of those pages for the next allocation: glibc raises its
+//! mmap threshold after a large free, so later large buffers come from its heaps, and it keeps
+//! a heap per thread. A daemon that had served a few large PUTs stayed at 250–550 MiB with no
+//! request in flight.
+//!
+//! How free pages are returned depends on the allocator, which is the binary's choice: the
+//! binary registers a function for it with [`set_release`] (`floe` registers glibc's
+//! `malloc_trim`). The daemon counts the requests in flight, each until its response body is
+//! dropped (a streamed GET holds its blob until then), and calls that function once none has
+//! been in flight for [`IDLE_BEFORE_RELEASE`]. Requests back to back reuse the pages of the
+//! ones before; an idle daemon returns to its baseline.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::sync::Notify;
+
+/// How long no request must be in flight before free memory is returned.
+pub const IDLE_BEFORE_RELEASE: Duration = Duration::from_millis(500);
+
+/// A way to return the allocator's free pages to the system.
+pub type Release = fn();
+
+static RELEASE: OnceLock<Release> = OnceLock::new();
+
+/// Register how this process returns free memory (once; later calls are ignored and return
+/// `false`). Without one, the daemon never tries.
+pub fn set_release(release: Release) -> bool {
+    RELEASE.set(release).is_ok()
+}
+
+/// The registered [`Release`], if any.
+pub(crate) fn release() -> Option<Release> {
+    RELEASE.get().copied()
+}
+
+/// Requests in flight, and a signal when their number drops to zero.
+#[derive(Debug, Default)]
+pub(crate) struct Idle {
+    in_flight: AtomicUsize,
+    /// Requests started so far: a request that came and went during the wait shows here.
+    started: AtomicU64,
+    went_idle: Notify,
+}
+
+impl Idle {
+    /// Count a request until the guard is dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// One request in flight (see [`Idle::start`]).
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Idle>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A permit is stored if the releasing task is not waiting right now.
+            self.0.went_idle.notify_one();
+        }
+    }
+}
+
+/// Call `release` (on a blocking thread) each time no request has been in flight for `after`.
+/// Runs until the runtime stops.
+pub(crate) async fn release_when_idle(idle: Arc<Idle>, release: Release, after: Duration) {
+    loop {
+        idle.went_idle.notified().await;
+        let started = idle.started.load(Ordering::Acquire);
+        tokio::time::sleep(after).await;
+        // A request started meanwhile: its end notifies again, and the wait starts over.
+        if idle.in_flight() == 0 && idle.started.load(Ordering::Acquire) == started {
+            let _ = tokio::task::spawn_blocking(release).await;
+            tracing::debug!("idle: free memory returned to the system");
+        }
+    }
+}
+
+/// Middleware counting every request in flight until its response body is dropped.
+pub(crate) async fn track(State(idle): State<Arc<Idle>>, req: Request, next: Next) -> Response {
+    let guard = idle.start();
+    let response = next.run(req).await;
+    response.map(|body| {
+        Body::new(Tracked {
+            inner: body,
+            _guard: guard,
+        })
+    })
+}
+
+/// A response body that keeps its request counted in flight until it is dropped.
+struct Tracked {
+    inner: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_release() {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Wait (in real time: the release runs on a blocking thread) until `count_release` has
+    /// run `expected` times, or a while; the count then.
+    fn released(expected: usize) -> usize {
+        for _ in 0..200 {
+            let n = RELEASED.load(Ordering::SeqCst);
+            if n == expected {
+                // Long enough for an extra, unexpected release to show too.
+                std::thread::sleep(Duration::from_millis(20));
+                return RELEASED.load(Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        RELEASED.load(Ordering::SeqCst)
+    }
+
+    /// Let the paused clock move by `d`, and the releasing task run.
+    async fn pass(d: Duration) {
+        tokio::time::sleep(d).await;
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_is_released_once_no_request_has_been_in_flight_for_a_while() {
+        let idle = Arc::new(Idle::default());
+        let after = Duration::from_millis(500);
+        tokio::spawn(release_when_idle(idle.clone(), count_release, after));
+        let (a, b) = (idle.start(), idle.start());
+        drop(a);
+        pass(after * 2).await;
+        assert_eq!(released(0), 0, "one request is still in flight");
+        drop(b);
+        pass(after / 2).await;
+        assert_eq!(released(0), 0, "not idle long enough yet");
+        // A request comes and goes during the wait: the wait starts over when it ends.
+        let c = idle.start();
+        pass(after / 4).await;
+        drop(c);
+        pass(after / 2).await;
+        assert_eq!(
+            released(0),
+            0,
+            "idle for less than {after:?} since the last request"
+        );
+        pass(after).await;
+        assert_eq!(released(1), 1, "idle for {after:?}: released");
+        // No release while a request is in flight, however long it takes.
+        let d = idle.start();
+        pass(after * 4).await;
+        assert_eq!(released(1), 1);
+        drop(d);
+        pass(after * 2).await;
+        assert_eq!(released(2), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_counts_until_its_body_is_dropped_and_keeps_its_length() {
+        let idle = Arc::new(Idle::default());
+        let tracked = Tracked {
+            inner: Body::from("four"),
+            _guard: idle.start(),
+        };
+        assert_eq!(tracked.size_hint().exact(), Some(4), "Content-Length kept");
+        assert_eq!(idle.in_flight(), 1);
+        let body = Body::new(tracked);
+        let bytes = body.collect().await.expect("collect").to_bytes();
+        assert_eq!(&bytes[..], b"four");
+        assert_eq!(idle.in_flight(), 0, "the body was consumed and dropped");
+    }
+}
