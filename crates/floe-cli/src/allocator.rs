@@ -49,16 +49,6 @@ pub fn configure() {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn heaps_scale_with_cores_from_a_floor() {
-        assert_eq!(super::max_arenas(1), 4);
-        assert_eq!(super::max_arenas(2), 4);
-        assert_eq!(super::max_arenas(16), 32);
-    }
-}
-
 /// Other allocators have their own policies.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn configure() {}
@@ -77,3 +67,13 @@ pub fn release_free_memory() {
 /// Other allocators return free memory on their own terms.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn release_free_memory() {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn heaps_scale_with_cores_from_a_floor() {
+        assert_eq!(super::max_arenas(1), 4);
+        assert_eq!(super::max_arenas(2), 4);
+        assert_eq!(super::max_arenas(16), 32);
+    }
+}
