@@ -4,13 +4,13 @@
 //! so after the first large request the next bodies and slivers come from its heaps, and a
 //! heap of another thread than the main one gives back nothing of its free top, not even to
 //! `malloc_trim`. A daemon that had served a few large PUTs and concurrent GETs stayed at
-//! 180–300 MiB with nothing in flight (20 MiB at its start).
+//! 140–300 MiB with nothing in flight (about 20 MiB at its start).
 //!
 //! So [`configure`] fixes the thresholds: blocks of 4 MiB and more are mapped on their own
 //! and unmapped when freed; a heap gives back its free top beyond 16 MiB. Each heap may keep
 //! that much, and glibc makes up to 8 heaps per core: [`configure`] allows 2 per core (at
-//! least 4), which on 2 cores took the nodes' peak RSS from 103–121 to 72 MiB over three
-//! 64 MiB PUTs and 200 readers, the PUTs no slower. And the daemon calls
+//! least 4), which on 2 cores took the nodes' peak RSS from 103–121 to 72–79 MiB over three
+//! 64 MiB PUTs and 200 readers, with PUT times within the runs' spread. And the daemon calls
 //! [`release_free_memory`] once idle for the rest. A `GLIBC_TUNABLES` variable that sets
 //! one of these wins over this.
 

@@ -28,9 +28,9 @@ impl Client {
     /// vanished costs one hedge delay, not a request timeout, and only once. The hedge delay
     /// is `patience.first_hedge` until a few answers came, then follows their latencies (see
     /// [`Latencies`]); it is shorter for a holder that answered nothing while its peers
-    /// answered later requests ([`Delays`]). With `patience.give_up_when_stuck`, the fetch ends as soon as a hedged
-    /// request has no replacement left to try, if the client has requests to spare
-    /// ([`Client::has_spare_requests`]).
+    /// answered later requests ([`Delays`]). With `patience.give_up_when_stuck`, the fetch
+    /// ends as soon as a hedged request has no replacement left to try, if the client has
+    /// requests to spare ([`Client::has_spare_requests`]).
     pub(crate) async fn fetch_slivers(
         &self,
         committee: &CommitteeView,

@@ -50,7 +50,7 @@ pub struct FillRow {
 }
 
 /// RSS of each node and of the daemon, by process name (`node-<i>`, `daemon`).
-fn rss(cluster: &Cluster) -> (Vec<u64>, u64) {
+pub(super) fn rss(cluster: &Cluster) -> (Vec<u64>, u64) {
     let mut nodes = Vec::new();
     let mut daemon = 0;
     for (name, s) in cluster.stats() {

@@ -377,14 +377,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     let mut cluster = Cluster::start(&layout).await?;
     let setup_ms = ms(started.elapsed());
     progress(plan, &format!("network up in {:.1} s", setup_ms / 1000.0));
-    let daemon_rss = |cluster: &Cluster| {
-        cluster
-            .stats()
-            .into_iter()
-            .find(|(name, _)| name == "daemon")
-            .map_or(0, |(_, s)| s.rss_bytes)
-    };
-    let daemon_start_rss = daemon_rss(&cluster);
+    let daemon_start_rss = fill::rss(&cluster).1;
     let daemon = Daemon::new(&cluster.daemon_url, plan.timeout)?;
 
     // 1. Sizes, with the CPU of the largest size's PUTs.
@@ -524,7 +517,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     tokio::time::sleep(DAEMON_IDLE_WAIT).await;
     let daemon_memory = DaemonMemoryRow {
         start_rss_bytes: daemon_start_rss,
-        idle_rss_bytes: daemon_rss(&cluster),
+        idle_rss_bytes: fill::rss(&cluster).1,
         idle_wait_ms: ms(DAEMON_IDLE_WAIT),
     };
     cluster.shutdown();
