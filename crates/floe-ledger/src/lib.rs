@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod committee;
 pub mod error;
 pub mod event;
+pub mod lazy_map;
 pub mod membership;
 pub mod rules;
 pub mod state;
@@ -23,7 +24,10 @@ pub mod types;
 pub use error::TxError;
 pub use event::{Event, EventKind};
 pub use rules::RULES_VERSION;
-pub use state::{CertCheck, GenesisError, LedgerState, Threshold, created_object_id};
+pub use state::{
+    CertCheck, GenesisError, LedgerState, MapIndex, StateIndex, StateLoadError, Threshold,
+    created_object_id,
+};
 pub use status::BlobStatus;
 pub use tx::{
     AccountKey, EntryDecodeError, LOG_ENTRY_VERSION, LogEntry, SignedTransaction, Transaction,

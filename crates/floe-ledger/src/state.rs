@@ -27,10 +27,12 @@ mod preverify;
 mod rules_step;
 mod shared_rules;
 mod snapshot;
+pub use snapshot::{MapIndex, StateIndex, StateLoadError};
 
 use crate::committee::genesis_committee;
 use crate::error::TxError;
 use crate::event::{Event, EventKind};
+use crate::lazy_map::LazyMap;
 use crate::tx::{LogEntry, SignedTransaction, TxKind};
 use crate::types::{
     Address, BlobObject, Committee, EpochState, GenesisConfig, NodeId, StorageNode,
@@ -68,14 +70,10 @@ pub struct LedgerState {
     pub(crate) nodes: BTreeMap<NodeId, StorageNode>,
     #[serde(with = "snapshot::id_map")]
     pub(crate) accounts: BTreeMap<Address, u64>,
-    #[serde(with = "snapshot::id_map")]
-    pub(crate) storage: BTreeMap<ObjectId, StorageResource>,
-    #[serde(with = "snapshot::id_map")]
-    pub(crate) blobs: BTreeMap<ObjectId, BlobObject>,
-    #[serde(with = "snapshot::id_map")]
-    pub(crate) object_events: BTreeMap<ObjectId, ObjectEvents>,
-    #[serde(with = "snapshot::id_map")]
-    pub(crate) by_blob_id: BTreeMap<BlobId, BlobIdRecord>,
+    pub(crate) storage: LazyMap<ObjectId, StorageResource>,
+    pub(crate) blobs: LazyMap<ObjectId, BlobObject>,
+    pub(crate) object_events: LazyMap<ObjectId, ObjectEvents>,
+    pub(crate) by_blob_id: LazyMap<BlobId, BlobIdRecord>,
     pub(crate) used_capacity: BTreeMap<Epoch, u64>,
     pub(crate) entry_count: u64,
     pub(crate) event_count: u64,
@@ -204,10 +202,10 @@ impl LedgerState {
             selected_committee: None,
             nodes,
             accounts: BTreeMap::new(),
-            storage: BTreeMap::new(),
-            blobs: BTreeMap::new(),
-            object_events: BTreeMap::new(),
-            by_blob_id: BTreeMap::new(),
+            storage: LazyMap::default(),
+            blobs: LazyMap::default(),
+            object_events: LazyMap::default(),
+            by_blob_id: LazyMap::default(),
             used_capacity: BTreeMap::new(),
             entry_count: 0,
             event_count: 0,
@@ -356,7 +354,8 @@ impl LedgerState {
     pub fn state_hash(&self) -> [u8; 32] {
         blake2b256(&[
             b"floe-ledger-state-v1",
-            &bcs::to_bytes(self).expect("state serialises"),
+            // The BCS encoding of the state, without decoding entries loaded lazily.
+            &self.to_snapshot_bytes(),
         ])
     }
     /// Total capacity of the committee in bytes.

@@ -212,6 +212,81 @@ fn a_snapshot_restores_an_equal_state_that_applies_the_same_way() {
     assert_eq!(restored, state);
 }
 
+#[test]
+fn a_snapshot_loaded_lazily_is_the_same_state_and_applies_the_same_way() {
+    for seed_value in [3u64, 17, 29] {
+        eprintln!("seed {seed_value}");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_value);
+        let mut net = Net::new(4, 40);
+        let accepted = random_workload(&mut net, &mut rng, 80);
+        assert!(accepted > 10, "the workload must build some state");
+        let (bytes, index) = net.state.to_snapshot_parts();
+        assert_eq!(
+            bytes,
+            bcs::to_bytes(&net.state).unwrap(),
+            "the canonical BCS"
+        );
+        let whole = 0..bytes.len();
+        let lazy =
+            LedgerState::from_snapshot_parts(std::sync::Arc::new(bytes.clone()), whole, &index)
+                .unwrap();
+        assert_eq!(lazy.state_hash(), net.state.state_hash());
+        assert_eq!(lazy, net.state);
+        // Both continue identically, the loaded one decoding entries as it goes.
+        let mut twin = Net::new(4, 40);
+        // This one's section shares a buffer with other bytes around it.
+        let mut shared = vec![7u8; 11];
+        shared.extend(&bytes);
+        shared.extend([9u8; 5]);
+        let section = 11..11 + bytes.len();
+        twin.state =
+            LedgerState::from_snapshot_parts(std::sync::Arc::new(shared), section, &index).unwrap();
+        let mut rng_a = ChaCha8Rng::seed_from_u64(seed_value + 1);
+        let mut rng_b = ChaCha8Rng::seed_from_u64(seed_value + 1);
+        random_workload(&mut net, &mut rng_a, 60);
+        random_workload(&mut twin, &mut rng_b, 60);
+        assert_eq!(twin.state.digest(), net.state.digest());
+        assert_eq!(twin.state.state_hash(), net.state.state_hash());
+        // Written again (unchanged entries copied as loaded), it is the same encoding.
+        let (again, again_index) = twin.state.to_snapshot_parts();
+        assert_eq!(again, net.state.to_snapshot_bytes());
+        assert_eq!(again_index, net.state.to_snapshot_parts().1);
+        assert_eq!(twin.state, net.state);
+    }
+}
+
+#[test]
+fn a_state_index_that_does_not_fit_its_bytes_is_refused() {
+    let mut net = Net::new(4, 40);
+    random_workload(&mut net, &mut ChaCha8Rng::seed_from_u64(8), 60);
+    let (bytes, index) = net.state.to_snapshot_parts();
+    let bytes = std::sync::Arc::new(bytes);
+    let load = |index: &floe_ledger::StateIndex| {
+        LedgerState::from_snapshot_parts(bytes.clone(), 0..bytes.len(), index).map(|_| ())
+    };
+    assert_eq!(load(&index), Ok(()));
+    for section in [0..bytes.len() - 1, 1..bytes.len(), 0..bytes.len() + 1] {
+        let loaded = LedgerState::from_snapshot_parts(bytes.clone(), section.clone(), &index);
+        assert!(loaded.is_err(), "{section:?}");
+    }
+    let mut short = index.clone();
+    short.maps.pop();
+    assert!(load(&short).is_err());
+    let mut moved = index.clone();
+    moved.maps[1].start += 1;
+    assert!(load(&moved).is_err());
+    let mut dropped = index.clone();
+    dropped.maps[1].ends.pop();
+    assert!(load(&dropped).is_err());
+    let mut swapped = index.clone();
+    assert!(
+        swapped.maps[1].ends.len() >= 2,
+        "the workload registers blobs"
+    );
+    swapped.maps[1].ends.swap(0, 1);
+    assert!(load(&swapped).is_err());
+}
+
 /// The bytes of the state, the log's entries and the events belong to the protocol: state hashes
 /// are compared across builds and replicas, transactions are signed over their BCS, snapshots
 /// are checked against committed roots. A fixed workload must keep giving these exact hashes;

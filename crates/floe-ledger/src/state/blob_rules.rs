@@ -126,7 +126,7 @@ impl LedgerState {
                 last: event,
             },
         );
-        self.by_blob_id.entry(blob_id).or_default().objects.push(id);
+        self.by_blob_id.get_or_default(blob_id).objects.push(id);
     }
 
     pub(super) fn certify(
@@ -184,7 +184,7 @@ impl LedgerState {
             is_extension: false,
         });
         self.blobs.get_mut(id).expect("checked").certified_epoch = Some(self.epoch);
-        let ev = self.object_events.entry(*id).or_default();
+        let ev = self.object_events.get_or_default(*id);
         ev.certified = Some(event);
         ev.last = event;
         Ok(())
@@ -215,7 +215,7 @@ impl LedgerState {
         }
         self.check_certificate(certificate, Threshold::Validity)?;
         let event = out.emit(EventKind::InvalidBlobId { blob_id });
-        self.by_blob_id.entry(blob_id).or_default().invalid_event = Some(event);
+        self.by_blob_id.get_or_default(blob_id).invalid_event = Some(event);
         Ok(())
     }
 
@@ -243,7 +243,7 @@ impl LedgerState {
             was_certified,
         });
         self.blobs.get_mut(id).expect("checked").deleted = true;
-        self.object_events.entry(*id).or_default().last = event;
+        self.object_events.get_or_default(*id).last = event;
         self.storage.insert(storage.id, storage);
         Ok(())
     }
@@ -290,7 +290,7 @@ impl LedgerState {
             deletable,
             is_extension: true,
         });
-        let ev = self.object_events.entry(*id).or_default();
+        let ev = self.object_events.get_or_default(*id);
         ev.certified = Some(event);
         ev.last = event;
         Ok(())
