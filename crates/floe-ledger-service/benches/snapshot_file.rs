@@ -7,14 +7,12 @@
 //! per blob, as after `floe bench ledger --blobs n`. The certificates are stand-ins of the real
 //! size (their bytes are not checked by an encode or a decode).
 
-use std::collections::HashMap;
-
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use floe_core::EncodingType;
 use floe_core::metadata::derive_blob_id;
 use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry, TxKind};
-use floe_ledger_service::certificates::StoredCertificate;
+use floe_ledger_service::certificates::{Certificates, StoredCertificate};
 use floe_ledger_service::event_log::EventLog;
 use floe_ledger_service::snapshot;
 
@@ -26,7 +24,7 @@ struct History {
     state: LedgerState,
     events: EventLog,
     digests: Vec<[u8; 32]>,
-    certificates: HashMap<floe_core::BlobId, StoredCertificate>,
+    certificates: Certificates,
 }
 
 fn history(n: u64) -> History {
@@ -46,7 +44,7 @@ fn history(n: u64) -> History {
     let genesis = GenesisConfig::new(1000, 3_600_000, 0, nodes);
     let mut state = LedgerState::genesis(&genesis).expect("genesis");
     let account = AccountKey::from_seed(&seed("user", 0));
-    let (mut events, mut digests, mut certificates) = (EventLog::new(), Vec::new(), HashMap::new());
+    let (mut events, mut digests, mut certificates) = (EventLog::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let root = seed("root", i);
         let blob_id = derive_blob_id(EncodingType::RS2, 1 << 20, &root);
@@ -74,13 +72,13 @@ fn history(n: u64) -> History {
             serialized_message: vec![1; 70],
             signature: vec![2; 96],
         };
-        certificates.insert(blob_id, stand_in);
+        certificates.push(stand_in);
     }
     History {
         state,
         events,
         digests,
-        certificates,
+        certificates: Certificates::from_records(certificates),
     }
 }
 

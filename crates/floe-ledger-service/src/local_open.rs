@@ -1,6 +1,5 @@
 //! Opening a ledger on the embedded file log: the newest usable snapshot, then the log's tail.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -147,7 +146,7 @@ fn restore(
         start: 0,
         events: EventLog::new(),
         digests: Vec::with_capacity(records as usize),
-        certificates: HashMap::new(),
+        certificates: Default::default(),
     })
 }
 

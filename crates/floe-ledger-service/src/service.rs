@@ -191,7 +191,7 @@ impl Inner {
             outcomes: BTreeMap::new(),
             accepted_txs: HashMap::new(),
             accepted_order: VecDeque::new(),
-            certificates: HashMap::new(),
+            certificates: Default::default(),
             state_hash_memo: None,
         }
     }

@@ -5,16 +5,15 @@
 //! at equal sequence numbers is a check of agreement, and a replica can take a peer's snapshot
 //! once its root matches the one committed in the log by a `Checkpoint` entry.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use floe_core::BlobId;
 use floe_core::merkle::blake2b256;
-use floe_ledger::{Event, LedgerState};
+use floe_ledger::{Event, LedgerState, StateIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::certificates::StoredCertificate;
+use crate::certificates::{Certificates, StoredCertificate};
 pub use crate::event_log::EventLog;
 
 /// The snapshot format this build writes and reads.
@@ -28,14 +27,19 @@ pub use crate::event_log::EventLog;
 /// restart decodes them and the state in parallel. Version 8: the state holds the version of
 /// the ledger's rules. Version 9: the events are kept as their encodings back to back, with
 /// where each ends, so that a restart takes them without decoding them ([`EventLog`]).
-/// Version 8 is still read; older snapshots are skipped (the log is replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 9;
+/// Version 10: where each entry of the state's large maps and each certificate ends, so that a
+/// restart decodes them only when they are used ([`floe_ledger::lazy_map`]), and a CRC-32 of
+/// the file at its end (checked before anything is read from it).
+/// Versions 8 and 9 are still read; older snapshots are skipped (the log is replayed instead).
+pub const SNAPSHOT_VERSION: u8 = 10;
 /// The oldest version this build reads.
 const OLDEST_READ: u8 = 8;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
 pub const SNAPSHOT_DIR: &str = "snapshots";
+/// The length of the checksum that ends a version 10 file.
+const CHECKSUM_LEN: usize = 4;
 
 /// Why a snapshot could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +50,17 @@ pub enum SnapshotError {
     Version(u8),
     #[error("snapshot cannot be decoded: {0}")]
     Decode(String),
+    #[error(
+        "snapshot checksum {got:08x} is not the one it ends with ({expected:08x}): the file is damaged"
+    )]
+    Checksum { expected: u32, got: u32 },
     #[error("snapshot root {got} is not the committed root {expected}")]
     RootMismatch { expected: String, got: String },
 }
 
 /// The encoded form: every field is deterministic (BCS; the state's maps are ordered). Each
-/// section is a byte string holding its own BCS encoding, so sections decode independently.
+/// section is a byte string holding its own encoding, so sections decode independently. The
+/// file is this structure's BCS encoding followed by its CRC-32 (little-endian).
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile<'a> {
     version: u8,
@@ -62,6 +71,9 @@ struct SnapshotFile<'a> {
     /// [`LedgerState::to_snapshot_bytes`].
     #[serde(borrow, with = "serde_bytes")]
     state: &'a [u8],
+    /// BCS [`StateIndex`]: where the state's large maps and each of their entries end.
+    #[serde(borrow, with = "serde_bytes")]
+    state_index: &'a [u8],
     /// Every event so far (storage nodes follow events from any cursor): their BCS
     /// encodings back to back.
     #[serde(borrow, with = "serde_bytes")]
@@ -76,9 +88,30 @@ struct SnapshotFile<'a> {
     /// BCS `Vec<StoredCertificate>`: each certified blob's first certificate, by blob ID.
     #[serde(borrow, with = "serde_bytes")]
     certificates: &'a [u8],
+    /// Where each certificate ends in `certificates`: a little-endian `u64` each.
+    #[serde(borrow, with = "serde_bytes")]
+    certificate_ends: &'a [u8],
 }
 
-/// Version 8: the same, but the events as BCS `Vec<Event>` and no ends.
+/// Version 9: no state index, certificate ends or checksum.
+#[derive(Deserialize)]
+struct SnapshotFileV9<'a> {
+    version: u8,
+    seq: u64,
+    chain_head: [u8; 32],
+    #[serde(borrow, with = "serde_bytes")]
+    state: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    events: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    event_ends: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    digests: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    certificates: &'a [u8],
+}
+
+/// Version 8: as version 9, but the events as BCS `Vec<Event>` and no ends.
 #[derive(Deserialize)]
 struct SnapshotFileV8<'a> {
     version: u8,
@@ -104,7 +137,7 @@ pub struct Snapshot {
     /// The running digest after each entry `0..seq`.
     pub digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate.
-    pub certificates: HashMap<BlobId, StoredCertificate>,
+    pub certificates: Certificates,
 }
 
 /// The root of encoded snapshot bytes.
@@ -120,24 +153,25 @@ pub fn encode(
     state: &LedgerState,
     events: &EventLog,
     digests: &[[u8; 32]],
-    certificates: &HashMap<BlobId, StoredCertificate>,
+    certificates: &Certificates,
 ) -> Vec<u8> {
     encode_sections(seq, chain_head, state, events, digests, certificates).to_bytes()
 }
 
 /// A snapshot's sections, each encoded, not yet joined into the file. Both backends encode
 /// them under the state lock and join them outside it (joining copies every byte once more
-/// into a fresh buffer: about a third of the work at 20k blobs; a replica also hashes the file
-/// for its root there).
+/// into a fresh buffer; a replica also hashes the file for its root there).
 #[derive(Debug)]
 pub struct EncodedSnapshot {
     seq: u64,
     chain_head: [u8; 32],
     state: Vec<u8>,
+    state_index: Vec<u8>,
     events: Vec<u8>,
     event_ends: Vec<u8>,
     digests: Vec<u8>,
     certificates: Vec<u8>,
+    certificate_ends: Vec<u8>,
 }
 
 impl EncodedSnapshot {
@@ -153,13 +187,22 @@ impl EncodedSnapshot {
             seq: self.seq,
             chain_head: self.chain_head,
             state: &self.state,
+            state_index: &self.state_index,
             events: &self.events,
             event_ends: &self.event_ends,
             digests: &self.digests,
             certificates: &self.certificates,
+            certificate_ends: &self.certificate_ends,
         };
-        bcs::to_bytes(&file).expect("a snapshot serialises")
+        let mut bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
+        let checksum = crc32fast::hash(&bytes);
+        bytes.extend(checksum.to_le_bytes());
+        bytes
     }
+}
+
+fn le_u64s(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|e| e.to_le_bytes()).collect()
 }
 
 /// Encode each section of a snapshot ([`EncodedSnapshot::to_bytes`] makes the file).
@@ -169,39 +212,96 @@ pub fn encode_sections(
     state: &LedgerState,
     events: &EventLog,
     digests: &[[u8; 32]],
-    certificates: &HashMap<BlobId, StoredCertificate>,
+    certificates: &Certificates,
 ) -> EncodedSnapshot {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
-    // Sorted, so that replicas with equal maps write equal bytes.
-    let mut certificates: Vec<&StoredCertificate> = certificates.values().collect();
-    certificates.sort_unstable_by_key(|c| c.blob_id);
+    let (state, index) = state.to_snapshot_parts();
+    let (certificates, certificate_ends) = certificates.encode();
     EncodedSnapshot {
         seq,
         chain_head,
-        state: state.to_snapshot_bytes(),
+        state,
+        state_index: bcs::to_bytes(&index).expect("an index serialises"),
         events: events.bytes().to_vec(),
-        event_ends: events.ends().iter().flat_map(|e| e.to_le_bytes()).collect(),
+        event_ends: le_u64s(events.ends()),
         digests: digests.concat(),
-        certificates: bcs::to_bytes(&certificates).expect("certificates serialise"),
+        certificates,
+        certificate_ends: le_u64s(&certificate_ends),
     }
 }
 
-/// Decode snapshot bytes (checking the version first).
+/// Little-endian `u64`s, or why not.
+fn read_u64s(what: &str, bytes: &[u8]) -> Result<Vec<u64>, SnapshotError> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(SnapshotError::Decode(format!(
+            "{} bytes of {what}, not a multiple of 8",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect())
+}
+
+/// Decode snapshot bytes (checking the version, and the checksum of a version 10 file, first).
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    decode_shared(&Arc::new(bytes.to_vec()))
+}
+
+/// [`decode`] a file's bytes without copying them: the state's large maps and the
+/// certificates keep a reference to `file` and decode their entries from it when first used.
+pub fn decode_shared(file: &Arc<Vec<u8>>) -> Result<Snapshot, SnapshotError> {
+    decode_file(file, None)
+}
+
+/// [`decode_shared`], given the CRC-32 of all of `file` but its last [`CHECKSUM_LEN`] bytes if
+/// it was computed while reading.
+fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, SnapshotError> {
+    let bytes: &[u8] = file;
     let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
     let sections = match bytes.first() {
         Some(&SNAPSHOT_VERSION) => {
-            let f: SnapshotFile<'_> = bcs::from_bytes(bytes).map_err(|e| bad("sections", e))?;
+            let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+                return Err(SnapshotError::Decode("too short for its checksum".into()));
+            };
+            let (body, end) = bytes.split_at(body_len);
+            let expected = u32::from_le_bytes(end.try_into().expect("4 bytes"));
+            let got = body_crc.unwrap_or_else(|| crc32fast::hash(body));
+            if got != expected {
+                return Err(SnapshotError::Checksum { expected, got });
+            }
+            let f: SnapshotFile<'_> = bcs::from_bytes(body).map_err(|e| bad("sections", e))?;
             Sections {
                 seq: f.seq,
                 chain_head: f.chain_head,
-                state: f.state,
+                state: StateSection::Indexed {
+                    bytes: f.state,
+                    index: f.state_index,
+                },
                 events: Events::Encoded {
                     bytes: f.events,
                     ends: f.event_ends,
                 },
                 digests: f.digests,
                 certificates: f.certificates,
+                certificate_ends: Some(f.certificate_ends),
+            }
+        }
+        Some(9) => {
+            let f: SnapshotFileV9<'_> = bcs::from_bytes(bytes).map_err(|e| bad("sections", e))?;
+            debug_assert_eq!(f.version, 9);
+            Sections {
+                seq: f.seq,
+                chain_head: f.chain_head,
+                state: StateSection::Bcs(f.state),
+                events: Events::Encoded {
+                    bytes: f.events,
+                    ends: f.event_ends,
+                },
+                digests: f.digests,
+                certificates: f.certificates,
+                certificate_ends: None,
             }
         }
         Some(&OLDEST_READ) => {
@@ -210,26 +310,57 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
             Sections {
                 seq: f.seq,
                 chain_head: f.chain_head,
-                state: f.state,
+                state: StateSection::Bcs(f.state),
                 events: Events::Bcs(f.events),
                 digests: f.digests,
                 certificates: f.certificates,
+                certificate_ends: None,
             }
         }
         Some(&v) => return Err(SnapshotError::Version(v)),
         None => return Err(SnapshotError::Decode("empty".into())),
     };
-    sections.decode()
+    sections.decode(file)
+}
+
+/// Where `part` (a slice of `file`) lies in it.
+fn range_in(file: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(file.as_ptr() as usize);
+    debug_assert!(start + part.len() <= file.len(), "a slice of the file");
+    start..start + part.len()
 }
 
 /// The sections of a snapshot file, any version.
 struct Sections<'a> {
     seq: u64,
     chain_head: [u8; 32],
-    state: &'a [u8],
+    state: StateSection<'a>,
     events: Events<'a>,
     digests: &'a [u8],
     certificates: &'a [u8],
+    /// Where each certificate ends (version 10); earlier versions decode them all.
+    certificate_ends: Option<&'a [u8]>,
+}
+
+/// The state section: with its index (version 10), or BCS alone.
+enum StateSection<'a> {
+    Indexed { bytes: &'a [u8], index: &'a [u8] },
+    Bcs(&'a [u8]),
+}
+
+impl StateSection<'_> {
+    fn decode(&self, file: &Arc<Vec<u8>>) -> Result<LedgerState, SnapshotError> {
+        match self {
+            StateSection::Indexed { bytes, index } => {
+                let index: StateIndex = bcs::from_bytes(index)
+                    .map_err(|e| SnapshotError::Decode(format!("state index: {e}")))?;
+                LedgerState::from_snapshot_parts(file.clone(), range_in(file, bytes), &index)
+                    .map_err(|e| SnapshotError::Decode(format!("state: {e}")))
+            }
+            StateSection::Bcs(bytes) => LedgerState::from_snapshot_bytes(bytes)
+                .map_err(|e| SnapshotError::Decode(format!("state: {e}"))),
+        }
+    }
 }
 
 /// The events section: encoded with ends (version 9), or BCS `Vec<Event>` (version 8).
@@ -242,16 +373,7 @@ impl Events<'_> {
     fn decode(&self) -> Result<EventLog, SnapshotError> {
         match self {
             Events::Encoded { bytes, ends } => {
-                if ends.len() % 8 != 0 {
-                    return Err(SnapshotError::Decode(format!(
-                        "{} bytes of event ends, not a multiple of 8",
-                        ends.len()
-                    )));
-                }
-                let ends = ends
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-                    .collect();
+                let ends = read_u64s("event ends", ends)?;
                 EventLog::from_parts(bytes.to_vec(), ends)
                     .map_err(|e| SnapshotError::Decode(e.to_string()))
             }
@@ -265,7 +387,7 @@ impl Events<'_> {
 }
 
 impl Sections<'_> {
-    fn decode(self) -> Result<Snapshot, SnapshotError> {
+    fn decode(self, file: &Arc<Vec<u8>>) -> Result<Snapshot, SnapshotError> {
         if self.digests.len() as u64 != self.seq.saturating_mul(32) {
             return Err(SnapshotError::Decode(format!(
                 "{} bytes of entry digests for {} entries",
@@ -273,25 +395,26 @@ impl Sections<'_> {
                 self.seq
             )));
         }
-        let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
-        // The sections are independent: the state (the largest) on another thread, the
-        // history here. The root is not computed: only a replica needs it ([`root_of`] the
-        // same bytes).
+        // The sections are independent: the state on another thread, the history here. The
+        // root is not computed: only a replica needs it ([`root_of`] the same bytes).
         let (state, events, certificates) = std::thread::scope(|scope| {
-            let state = scope.spawn(|| LedgerState::from_snapshot_bytes(self.state));
+            let state = scope.spawn(|| self.state.decode(file));
             let events = self.events.decode();
-            let certificates: Result<Vec<StoredCertificate>, _> =
-                bcs::from_bytes(self.certificates);
-            Ok::<_, SnapshotError>((
-                state
-                    .join()
-                    .map_err(|_| {
-                        SnapshotError::Decode("the state's decoding thread panicked".into())
-                    })?
-                    .map_err(|e| bad("state", e))?,
-                events?,
-                certificates.map_err(|e| bad("certificates", e))?,
-            ))
+            let certificates = match self.certificate_ends {
+                Some(ends) => {
+                    let ends = read_u64s("certificate ends", ends)?;
+                    let section = range_in(file, self.certificates);
+                    Certificates::from_encoded(file.clone(), section, &ends)
+                        .map_err(|e| SnapshotError::Decode(format!("certificates: {e}")))
+                }
+                None => bcs::from_bytes::<Vec<StoredCertificate>>(self.certificates)
+                    .map(Certificates::from_records)
+                    .map_err(|e| SnapshotError::Decode(format!("certificates: {e}"))),
+            };
+            let state = state.join().map_err(|_| {
+                SnapshotError::Decode("the state's decoding thread panicked".into())
+            })?;
+            Ok::<_, SnapshotError>((state?, events?, certificates?))
         })?;
         let digests = self
             .digests
@@ -304,7 +427,7 @@ impl Sections<'_> {
             state,
             events,
             digests,
-            certificates: certificates.into_iter().map(|c| (c.blob_id, c)).collect(),
+            certificates,
         })
     }
 }
@@ -379,7 +502,7 @@ pub fn write_atomic(dir: &Path, seq: u64, bytes: &[u8]) -> Result<Written, Snaps
 
 /// The newest snapshot that decodes, with its bytes (a damaged newest one is skipped with a
 /// warning in favour of the previous one).
-pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotError> {
+pub fn load_newest(dir: &Path) -> Result<Option<Loaded>, SnapshotError> {
     load_newest_where(dir, |_| true)
 }
 
@@ -388,10 +511,21 @@ pub fn load_newest(dir: &Path) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotEr
 pub fn load_newest_where(
     dir: &Path,
     usable: impl Fn(&Snapshot) -> bool,
-) -> Result<Option<(Snapshot, Vec<u8>)>, SnapshotError> {
+) -> Result<Option<Loaded>, SnapshotError> {
     for (seq, path) in list(dir)?.into_iter().rev() {
-        let bytes = std::fs::read(&path)?;
-        match decode(&bytes) {
+        let started = std::time::Instant::now();
+        let (bytes, body_crc) = read_file(&path)?;
+        let bytes = Arc::new(bytes);
+        let read = started.elapsed();
+        let decoded = decode_file(&bytes, Some(body_crc));
+        tracing::debug!(
+            file = %path.display(),
+            bytes = bytes.len(),
+            read_ms = read.as_secs_f64() * 1e3,
+            decode_ms = (started.elapsed() - read).as_secs_f64() * 1e3,
+            "snapshot read"
+        );
+        match decoded {
             Ok(s) if s.seq == seq && usable(&s) => return Ok(Some((s, bytes))),
             Ok(s) if s.seq == seq => {
                 tracing::warn!(file = %path.display(), "snapshot does not fit the log; skipped")
@@ -407,11 +541,55 @@ pub fn load_newest_where(
     Ok(None)
 }
 
+/// A snapshot file's bytes, with the CRC-32 of all but its last [`CHECKSUM_LEN`] bytes (what a
+/// version 10 file's checksum covers). The halves are read, and their CRCs computed while they
+/// are in cache, on two threads: a restart's largest single cost is copying the file into
+/// fresh memory (about 1 GB/s on one core here), and both halves' copies and page faults
+/// proceed at once.
+///
+/// Snapshot files are written whole and renamed into place, never changed after.
+fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::os::unix::fs::FileExt;
+    const SPLIT_ABOVE: usize = 1 << 20;
+    let file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let body_len = len.saturating_sub(CHECKSUM_LEN);
+    if len < SPLIT_ABOVE {
+        let bytes = std::fs::read(path)?;
+        let crc = crc32fast::hash(&bytes[..bytes.len().saturating_sub(CHECKSUM_LEN)]);
+        return Ok((bytes, crc));
+    }
+    let mut bytes = vec![0u8; len];
+    let mid = len / 2;
+    let (first, second) = bytes.split_at_mut(mid);
+    // Read `part` at `offset` and hash the bytes of it that lie in the body.
+    let read = |part: &mut [u8], offset: usize| -> std::io::Result<crc32fast::Hasher> {
+        file.read_exact_at(part, offset as u64)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&part[..body_len.saturating_sub(offset).min(part.len())]);
+        Ok(crc)
+    };
+    let crc = std::thread::scope(|scope| {
+        let other = scope.spawn(|| read(second, mid));
+        let mut crc = read(first, 0)?;
+        let rest = other
+            .join()
+            .map_err(|_| std::io::Error::other("a snapshot reading thread panicked"))??;
+        crc.combine(&rest);
+        Ok::<_, std::io::Error>(crc)
+    })?;
+    Ok((bytes, crc.finalize()))
+}
+
+/// A loaded snapshot and the file's bytes (which it shares).
+pub type Loaded = (Snapshot, Arc<Vec<u8>>);
+
 /// The oldest snapshot with a position of at least `min_seq` that decodes (for a replay that
 /// must start where a pruned log starts, and should check as much of it as it can).
 pub fn load_oldest_from(dir: &Path, min_seq: u64) -> Result<Option<Snapshot>, SnapshotError> {
     for (seq, path) in list(dir)?.into_iter().filter(|(seq, _)| *seq >= min_seq) {
-        match decode(&std::fs::read(&path)?) {
+        let (bytes, body_crc) = read_file(&path)?;
+        match decode_file(&Arc::new(bytes), Some(body_crc)) {
             Ok(s) if s.seq == seq => return Ok(Some(s)),
             _ => tracing::warn!(file = %path.display(), "damaged snapshot skipped"),
         }

@@ -1,7 +1,9 @@
 //! Snapshot files of the previous format still load: a ledger upgraded in place finds its
 //! newest snapshot written by the older build, and with a pruned log it has nothing else to
 //! start from. Version 8 held the events as BCS `Vec<Event>`; version 9 holds their encodings
-//! back to back with where each ends, so that a restart does not decode them.
+//! back to back with where each ends, so that a restart does not decode them. Version 10 adds
+//! where each entry of the state's large maps and each certificate ends, so that a restart
+//! decodes them only when used, and a checksum.
 
 use std::sync::Arc;
 
@@ -12,6 +14,24 @@ use serde::Serialize;
 
 mod common;
 use common::{genesis, register, seed};
+
+/// The version 9 layout, written out here as that build wrote it.
+#[derive(Serialize)]
+struct SnapshotV9<'a> {
+    version: u8,
+    seq: u64,
+    chain_head: [u8; 32],
+    #[serde(with = "serde_bytes")]
+    state: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    events: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    event_ends: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    digests: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    certificates: &'a [u8],
+}
 
 /// The version 8 layout, written out here as that build wrote it.
 #[derive(Serialize)]
@@ -30,7 +50,7 @@ struct SnapshotV8<'a> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_8_snapshot_decodes_to_the_same_snapshot() {
+async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let account = AccountKey::from_seed(&seed("user", 0));
     let ledger =
@@ -59,9 +79,24 @@ async fn a_version_8_snapshot_decodes_to_the_same_snapshot() {
     assert_eq!(events.len(), new.events.len());
     assert!(events.len() >= 5, "registrations and a certification");
 
-    let mut certificates: Vec<_> = new.certificates.values().collect();
-    certificates.sort_by_key(|c| c.blob_id);
-    assert_eq!(certificates.len(), 1);
+    assert_eq!(new.certificates.len(), 1);
+    let certificates = new.certificates.encode().0;
+    let v9 = bcs::to_bytes(&SnapshotV9 {
+        version: 9,
+        seq: new.seq,
+        chain_head: new.chain_head,
+        state: &new.state.to_snapshot_bytes(),
+        events: new.events.bytes(),
+        event_ends: &new
+            .events
+            .ends()
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        digests: &new.digests.concat(),
+        certificates: &certificates,
+    })
+    .unwrap();
     let v8 = bcs::to_bytes(&SnapshotV8 {
         version: 8,
         seq: new.seq,
@@ -69,31 +104,42 @@ async fn a_version_8_snapshot_decodes_to_the_same_snapshot() {
         state: &new.state.to_snapshot_bytes(),
         events: &bcs::to_bytes(&events).unwrap(),
         digests: &new.digests.concat(),
-        certificates: &bcs::to_bytes(&certificates).unwrap(),
+        certificates: &certificates,
     })
     .unwrap();
-    let old = snapshot::decode(&v8).unwrap();
-    assert_eq!(old.seq, new.seq);
-    assert_eq!(old.chain_head, new.chain_head);
-    assert_eq!(old.state.state_hash(), new.state.state_hash());
-    assert_eq!(old.events, new.events, "the same encoded events");
-    assert_eq!(old.digests, new.digests);
-    assert_eq!(old.certificates, new.certificates);
-    // Re-encoded, it is the current format, byte for byte what the ledger wrote.
-    let again = snapshot::encode(
-        old.seq,
-        old.chain_head,
-        &old.state,
-        &old.events,
-        &old.digests,
-        &old.certificates,
-    );
-    assert_eq!(again, bytes);
+    for old in [&v8, &v9] {
+        let old = snapshot::decode(old).unwrap();
+        assert_eq!(old.seq, new.seq);
+        assert_eq!(old.chain_head, new.chain_head);
+        assert_eq!(old.state.state_hash(), new.state.state_hash());
+        assert_eq!(old.state, new.state, "decoded at once, or when used");
+        assert_eq!(old.events, new.events, "the same encoded events");
+        assert_eq!(old.digests, new.digests);
+        assert_eq!(old.certificates, new.certificates);
+        // Re-encoded, it is the current format, byte for byte what the ledger wrote.
+        let again = snapshot::encode(
+            old.seq,
+            old.chain_head,
+            &old.state,
+            &old.events,
+            &old.digests,
+            &old.certificates,
+        );
+        assert_eq!(again, bytes);
+    }
 
     // A version this build never wrote is refused with what it reads.
     let mut future = bytes.clone();
     future[0] = SNAPSHOT_VERSION + 1;
     let err = snapshot::decode(&future).unwrap_err().to_string();
-    assert!(err.contains("this build reads 8 to 9"), "{err}");
+    assert!(err.contains("this build reads 8 to 10"), "{err}");
+
+    // A damaged byte anywhere is caught by the checksum before anything is decoded.
+    for at in [1, bytes.len() / 2, bytes.len() - 1] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x20;
+        let err = snapshot::decode(&damaged).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "byte {at}: {err}");
+    }
     drop(ledger);
 }
