@@ -555,7 +555,8 @@ fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     let body_len = len.saturating_sub(CHECKSUM_LEN);
     if len < SPLIT_ABOVE {
-        let bytes = std::fs::read(path)?;
+        let mut bytes = Vec::with_capacity(len);
+        std::io::Read::read_to_end(&mut &file, &mut bytes)?;
         let crc = crc32fast::hash(&bytes[..bytes.len().saturating_sub(CHECKSUM_LEN)]);
         return Ok((bytes, crc));
     }

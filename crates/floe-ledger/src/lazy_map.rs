@@ -492,17 +492,8 @@ where
     V: DeserializeOwned,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            let map = BTreeMap::<K, V>::deserialize(deserializer)?;
-            return Ok(Self::from_entries(map, Layout::Pairs));
-        }
-        let entries = Vec::<(K, V)>::deserialize(deserializer)?;
-        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(serde::de::Error::custom(
-                "map keys are not in strictly ascending order",
-            ));
-        }
-        Ok(Self::from_entries(entries, Layout::Pairs))
+        let map = crate::state::snapshot::id_map::deserialize(deserializer)?;
+        Ok(Self::from_entries(map, Layout::Pairs))
     }
 }
 

@@ -26,7 +26,7 @@ mod node_rules;
 mod preverify;
 mod rules_step;
 mod shared_rules;
-mod snapshot;
+pub(crate) mod snapshot;
 pub use snapshot::{MapIndex, StateIndex, StateLoadError};
 
 use crate::committee::genesis_committee;

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 /// every entry. Read as that sequence, checked strictly ascending (what BCS itself checks of a
 /// map, so a non-canonical encoding is still refused), and built in one pass, the map skips the
 /// per-entry search and the copy of every key. Human-readable formats use an ordinary map.
-pub(super) mod id_map {
+pub(crate) mod id_map {
     use std::collections::BTreeMap;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -119,6 +119,16 @@ fn load_map<K: FixedKey, V: DeserializeOwned>(
 /// The state's maps loaded lazily, in field order.
 const LAZY_MAPS: usize = 4;
 
+/// [`id_map::serialize`] for a borrowed map (the same bytes as the owned field writes).
+fn id_map_ref<S, K, V>(map: &&BTreeMap<K, V>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    K: Serialize,
+    V: Serialize,
+{
+    id_map::serialize(map, serializer)
+}
+
 /// The state's fields before its lazily loaded maps, in field order (as written).
 #[derive(Serialize)]
 struct HeadRef<'a> {
@@ -128,7 +138,9 @@ struct HeadRef<'a> {
     committee: &'a Committee,
     previous_committee: &'a Option<Committee>,
     selected_committee: &'a Option<Committee>,
+    #[serde(serialize_with = "id_map_ref")]
     nodes: &'a BTreeMap<NodeId, StorageNode>,
+    #[serde(serialize_with = "id_map_ref")]
     accounts: &'a BTreeMap<Address, u64>,
 }
 
@@ -155,7 +167,9 @@ struct TailRef<'a> {
     event_count: u64,
     digest: &'a [u8; 32],
     challenges: &'a BTreeMap<Epoch, EpochChallenges>,
+    #[serde(serialize_with = "id_map_ref")]
     shared_blobs: &'a BTreeMap<ObjectId, ObjectId>,
+    #[serde(serialize_with = "id_map_ref")]
     shared_of: &'a BTreeMap<ObjectId, ObjectId>,
     rules: u16,
 }
