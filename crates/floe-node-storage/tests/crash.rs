@@ -52,6 +52,9 @@ fn crash_writer_child() {
         store.create_shard(ShardIndex(s)).unwrap();
     }
     let mut out = std::io::stdout().lock();
+    // The test harness has printed "test crash_writer_child ... " without a line end: end that
+    // line so the first acknowledgement starts a line of its own.
+    writeln!(out).unwrap();
     for i in start..start + 100_000 {
         let (shard, axis) = placement(i);
         store
@@ -117,6 +120,10 @@ fn run_and_kill(dir: &Path, start: u32, kill_after: usize) -> (Vec<u32>, Option<
         "child too slow: {} acks",
         acked.len()
     );
+    // The child writes in order, so its acknowledgements are start, start + 1, ...: a line the
+    // parser missed would show here rather than as an unexplained extra sliver later.
+    let expected: Vec<u32> = (start..).take(acked.len()).collect();
+    assert!(acked == expected, "acknowledgements out of sequence: {acked:?}");
     (acked, cursor)
 }
 
