@@ -202,6 +202,12 @@ struct Restart {
     entries: u64,
     replay_ms: f64,
     phases: floe_ledger_service::OpenStats,
+    /// From the restart's start until the snapshot's history (events, digests, certificates)
+    /// had been read on its own thread; the ledger serves from `replay_ms` on, and a request
+    /// for history before this waits for it. `None` when there was none to read (a full
+    /// replay, or a replica, which loads its snapshot whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history_ms: Option<f64>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -398,7 +404,7 @@ async fn drive(
     let entries = ledger.progress().0;
     drop(ledger);
     // A restart: the ledger replays its whole log.
-    let (replay_ms, replayed, stats) = {
+    let (replay_ms, replayed, stats, history_ms) = {
         let mut t = Instant::now();
         let mut attempt = 0;
         let reopened = loop {
@@ -431,7 +437,11 @@ async fn drive(
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        (ms, reopened.progress().0, reopened.open_stats())
+        let history_ms = reopened
+            .wait_history()
+            .map_err(|reason| anyhow::anyhow!("the snapshot's history: {reason}"))?
+            .map(|ended| ended.saturating_duration_since(t).as_secs_f64() * 1e3);
+        (ms, reopened.progress().0, reopened.open_stats(), history_ms)
     };
     // A replica may also see checkpoint entries appended after the load stopped.
     if replayed < entries || (!args.etcd && replayed != entries) {
@@ -463,6 +473,7 @@ async fn drive(
             entries,
             replay_ms,
             phases: stats,
+            history_ms,
         },
         backend: if args.etcd { "etcd" } else { "file" },
         entries,
@@ -475,7 +486,7 @@ async fn drive(
             "ledger: {n} blobs registered+certified by {} clients in {elapsed:.2} s = {:.0} certified blobs/s ({:.0} tx/s)\n\
              register+certify latency p50 {:.1} ms, p99 {:.1} ms; BlobCertified event delivered p50 {:.1} ms, p99 {:.1} ms after the certify request ({} samples)\n\
              restart ({} log): {entries} log entries, back in {replay_ms:.0} ms ({:.0} entries/s; \
-             log read {:.0} ms, snapshot {:.0} ms, {} entries applied in {:.0} ms)",
+             log read {:.0} ms, snapshot {:.0} ms, {} entries applied in {:.0} ms{})",
             args.clients,
             n as f64 / elapsed,
             2.0 * n as f64 / elapsed,
@@ -494,6 +505,9 @@ async fn drive(
             stats.snapshot_ms,
             stats.replayed,
             stats.replay_ms,
+            history_ms
+                .map(|h| format!("; the snapshot's history read by {h:.0} ms"))
+                .unwrap_or_default(),
         )
     })
 }

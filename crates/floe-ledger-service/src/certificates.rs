@@ -106,6 +106,14 @@ impl Certificates {
         self.0.is_empty()
     }
 
+    /// Add `later`'s certificates, noted after these: a blob certified in both keeps this
+    /// map's certificate, its first.
+    pub fn absorb(&mut self, later: Certificates) {
+        for (blob_id, certificate) in later.0.iter() {
+            self.0.get_or_insert_with(*blob_id, || certificate.clone());
+        }
+    }
+
     /// The BCS `Vec<StoredCertificate>` (by blob ID) and where each certificate ends in it.
     pub fn encode(&self) -> (Vec<u8>, Vec<u64>) {
         let (mut bytes, mut ends) = (Vec::new(), Vec::new());

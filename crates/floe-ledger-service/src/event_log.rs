@@ -76,6 +76,17 @@ impl EventLog {
         }
     }
 
+    /// Append `later`'s events after these.
+    pub fn append(&mut self, later: EventLog) {
+        let offset = self.bytes.len() as u64;
+        if self.bytes.is_empty() {
+            self.bytes = later.bytes;
+        } else {
+            self.bytes.extend_from_slice(&later.bytes);
+        }
+        self.ends.extend(later.ends.iter().map(|e| e + offset));
+    }
+
     /// Where event `i` starts in the bytes (`i` at most the number of events).
     fn start_of(&self, i: usize) -> u64 {
         if i == 0 { 0 } else { self.ends[i - 1] }
@@ -185,6 +196,12 @@ mod tests {
         assert_eq!(&bcs_vec[1..], log.bytes());
         let again = EventLog::from_parts(log.bytes().to_vec(), log.ends().to_vec()).unwrap();
         assert_eq!(again, log);
+        // Joining two logs gives the log of all their events.
+        for split in [0, 1, 25, 50] {
+            let mut joined = EventLog::from_events(&events[..split]);
+            joined.append(EventLog::from_events(&events[split..]));
+            assert_eq!(joined, log, "joined at {split}");
+        }
     }
 
     #[test]

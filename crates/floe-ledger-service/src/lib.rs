@@ -6,6 +6,7 @@ pub mod api;
 pub mod certificates;
 pub mod event_log;
 mod guard;
+mod history;
 mod local_open;
 pub mod openapi;
 pub mod replica;

@@ -7,9 +7,8 @@ use std::time::Instant;
 use floe_ledger::{GenesisConfig, LedgerState, LogEntry};
 use floe_log::{CommitterOptions, DurableLog, FileLog, GroupCommitter, LogOptions, Replay};
 
-use crate::event_log::EventLog;
+use crate::history::History;
 use crate::service::{Backend, Clock, Inner, Ledger, OpenError, OpenStats, REPLAY_WINDOW};
-use crate::snapshot::Snapshot;
 
 /// How a ledger on the embedded file log keeps its history.
 #[derive(Clone, Debug)]
@@ -38,9 +37,8 @@ struct Restored {
     state: LedgerState,
     /// Entries the snapshot covers (0: from the genesis).
     start: u64,
-    events: EventLog,
-    digests: Vec<[u8; 32]>,
-    certificates: crate::certificates::Certificates,
+    /// The snapshot's history (perhaps still being read).
+    history: History,
 }
 
 impl Ledger {
@@ -82,7 +80,7 @@ impl Ledger {
             entries = inner.state.entry_count(),
             replayed,
             first_log_entry = log.first_index(),
-            events = inner.events.len(),
+            events = inner.history.event_count(),
             epoch = inner.state.epoch(),
             log_ms,
             snapshot_ms,
@@ -120,16 +118,15 @@ fn restore(
     records: u64,
 ) -> Result<Restored, OpenError> {
     let first = log.first_index();
-    let usable =
-        |s: &Snapshot| s.seq <= records && s.seq >= first && s.chain_head == s.state.digest();
-    if let Some((snap, _)) = crate::snapshot::load_newest_where(dir, usable)? {
+    let usable = |seq: u64, chain_head: &[u8; 32], state: &LedgerState| {
+        seq <= records && seq >= first && *chain_head == state.digest()
+    };
+    if let Some(snap) = crate::snapshot::open_newest_where(dir, usable)? {
         tracing::info!(seq = snap.seq, "loaded local snapshot");
         return Ok(Restored {
             state: snap.state,
             start: snap.seq,
-            events: snap.events,
-            digests: snap.digests,
-            certificates: snap.certificates,
+            history: snap.history,
         });
     }
     if first > 0 {
@@ -144,9 +141,7 @@ fn restore(
     Ok(Restored {
         state: genesis_state,
         start: 0,
-        events: EventLog::new(),
-        digests: Vec::with_capacity(records as usize),
-        certificates: Default::default(),
+        history: History::default(),
     })
 }
 
@@ -156,12 +151,10 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
     let Restored {
         mut state,
         start,
-        mut events,
-        mut digests,
-        mut certificates,
+        mut history,
     } = restored;
     let tail = &replay.payloads[(start - replay.first) as usize..];
-    let base_events = events.len() as u64;
+    let base_events = history.event_count();
     let mut events_after = Vec::with_capacity(tail.len());
     for (w, window) in tail.chunks(REPLAY_WINDOW).enumerate() {
         let first = start + (w * REPLAY_WINDOW) as u64;
@@ -183,19 +176,15 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
             let evs = crate::guard::apply(&mut state, entry)
                 .map_err(|reason| OpenError::Invariant { index, reason })?
                 .map_err(|error| OpenError::Diverged { index, error })?;
-            crate::certificates::note_certificate(&mut certificates, entry, &evs);
-            events.extend(&evs);
-            events_after.push(events.len() as u64);
-            digests.push(state.digest());
+            history.record(entry, &evs, state.digest());
+            events_after.push(history.event_count());
         }
     }
     // `Inner::new` counts every applied entry; the snapshot covered those before `start`.
     let mut inner = Inner::new(state);
     inner.base = start;
     inner.base_events = base_events;
-    inner.events = events;
+    inner.history = history;
     inner.events_after = events_after;
-    inner.digests = digests;
-    inner.certificates = certificates;
     Ok((inner, tail.len() as u64))
 }

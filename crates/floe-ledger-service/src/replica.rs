@@ -418,11 +418,7 @@ impl Ledger {
                             }
                         };
                         if let Ok(events) = &r {
-                            crate::certificates::note_certificate(
-                                &mut inner.certificates,
-                                &e,
-                                events,
-                            );
+                            inner.history.note_certificate(&e, events);
                         }
                         if r.is_ok()
                             && let LogEntry::Tx(tx) = &e
@@ -440,16 +436,16 @@ impl Ledger {
                 };
                 let digest = inner.state.digest();
                 let outcome = outcome.map(|events| {
-                    inner.events.extend(&events);
+                    inner.history.extend_events(&events);
                     Accepted {
                         entry_index: record.seq,
                         events,
                         digest,
                     }
                 });
-                let count = inner.events.len() as u64;
+                let count = inner.history.event_count();
                 inner.events_after.push(count);
-                inner.digests.push(digest);
+                inner.history.push_digest(digest);
                 inner.applied = record.seq + 1;
                 inner.outcomes.insert(record.seq, outcome);
                 while inner.outcomes.len() > MAX_OUTCOMES {
@@ -462,16 +458,21 @@ impl Ledger {
                 }
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
-                    pending.push(PendingSnapshot {
-                        sections: snapshot::encode_sections(
-                            inner.applied,
-                            record.hash(),
-                            &inner.state,
-                            &inner.events,
-                            &inner.digests,
-                            &inner.certificates,
-                        ),
-                    });
+                    // A replica's history is never still loading (it loads snapshots whole).
+                    let inner = &mut *inner;
+                    match inner.history.parts() {
+                        Ok((events, digests, certificates)) => pending.push(PendingSnapshot {
+                            sections: snapshot::encode_sections(
+                                inner.applied,
+                                record.hash(),
+                                &inner.state,
+                                events,
+                                digests,
+                                certificates,
+                            ),
+                        }),
+                        Err(reason) => tracing::error!(%reason, "no snapshot taken"),
+                    }
                 }
             }
             let mut shared = replica.shared();

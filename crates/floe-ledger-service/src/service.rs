@@ -97,13 +97,12 @@ pub struct Accepted {
 
 pub(crate) struct Inner {
     pub(crate) state: LedgerState,
-    /// Every event, in order (index = position), encoded.
-    pub(crate) events: EventLog,
+    /// Every event, the digest after every entry from the first (snapshots carry those they
+    /// cover), and each blob's first certificate (served for audits; not part of the state,
+    /// so the state hash is unchanged).
+    pub(crate) history: crate::history::History,
     /// For entry i: the event count after it.
     pub(crate) events_after: Vec<u64>,
-    /// For every entry i from the first (snapshots carry the digests they cover): the
-    /// digest after it.
-    pub(crate) digests: Vec<[u8; 32]>,
     /// Set when the log failed: state may hold an entry the log does not.
     pub(crate) poisoned: Option<String>,
     /// Log entries applied (with the replicated log, rejected entries count too; with the
@@ -120,9 +119,6 @@ pub(crate) struct Inner {
     pub(crate) outcomes: BTreeMap<u64, Result<Accepted, TxError>>,
     pub(crate) accepted_txs: HashMap<[u8; 32], u64>,
     pub(crate) accepted_order: VecDeque<[u8; 32]>,
-    /// The certificate of each blob's first certification (served for audits; not part of
-    /// the state, so the state hash is unchanged; carried by snapshots).
-    pub(crate) certificates: crate::certificates::Certificates,
     /// The state hash with the running digest it was computed at: every change to the state
     /// is an applied entry, which moves the digest, so an equal digest means an equal hash.
     pub(crate) state_hash_memo: Option<([u8; 32], [u8; 32])>,
@@ -165,25 +161,35 @@ impl Backend {
 }
 
 impl Inner {
-    /// The snapshot of everything applied, its sections encoded (joined outside the lock).
-    fn snapshot(&self) -> crate::snapshot::EncodedSnapshot {
-        crate::snapshot::encode_sections(
+    /// The snapshot of everything applied, its sections encoded (joined outside the lock),
+    /// or why there is none.
+    fn snapshot(&mut self) -> Result<crate::snapshot::EncodedSnapshot, String> {
+        self.settle_history()?;
+        let (events, digests, certificates) = self.history.parts()?;
+        Ok(crate::snapshot::encode_sections(
             self.applied,
             self.state.digest(),
             &self.state,
-            &self.events,
-            &self.digests,
-            &self.certificates,
-        )
+            events,
+            digests,
+            certificates,
+        ))
+    }
+
+    /// Wait for a snapshot's history if it is still being read (see [`crate::history`]); if it
+    /// cannot be read, the ledger stops accepting writes, with the reason.
+    pub(crate) fn settle_history(&mut self) -> Result<(), String> {
+        self.history.settle().map(drop).inspect_err(|reason| {
+            self.poisoned.get_or_insert_with(|| reason.clone());
+        })
     }
 
     pub(crate) fn new(state: LedgerState) -> Self {
         let applied = state.entry_count();
         Inner {
             state,
-            events: EventLog::new(),
+            history: Default::default(),
             events_after: Vec::new(),
-            digests: Vec::new(),
             poisoned: None,
             applied,
             base: applied,
@@ -191,7 +197,6 @@ impl Inner {
             outcomes: BTreeMap::new(),
             accepted_txs: HashMap::new(),
             accepted_order: VecDeque::new(),
-            certificates: Default::default(),
             state_hash_memo: None,
         }
     }
@@ -304,6 +309,12 @@ impl Ledger {
             if let Some(reason) = &inner.poisoned {
                 return Err(SubmitError::LogFailed(reason.clone()));
             }
+            // A snapshot's history read meanwhile is joined as soon as it is there, so that a
+            // damaged one stops writes at once (see `crate::history`).
+            if inner.history.read_ended() && inner.settle_history().is_err() {
+                let reason = inner.poisoned.clone().unwrap_or_default();
+                return Err(SubmitError::LogFailed(reason));
+            }
             let in_flight = inner.state.entry_count() - committer.durable_len();
             if in_flight >= MAX_IN_FLIGHT {
                 return Err(SubmitError::Busy(in_flight));
@@ -333,16 +344,18 @@ impl Ledger {
                 }
             };
             debug_assert_eq!(pending.index(), entry_index);
-            crate::certificates::note_certificate(&mut inner.certificates, &entry, &events);
-            inner.events.extend(&events);
-            let count = inner.events.len() as u64;
-            inner.events_after.push(count);
             let digest = inner.state.digest();
-            inner.digests.push(digest);
+            inner.history.record(&entry, &events, digest);
+            let count = inner.history.event_count();
+            inner.events_after.push(count);
             let every = self.snapshot_every;
             let snapshot = (every > 0
                 && (inner.applied.is_multiple_of(every) || inner.state.epoch() != epoch_before))
-                .then(|| inner.snapshot());
+                .then(|| inner.snapshot())
+                .and_then(|s| {
+                    s.inspect_err(|reason| tracing::error!(%reason, "no snapshot taken"))
+                        .ok()
+                });
             Ok((
                 pending,
                 snapshot,
@@ -392,7 +405,7 @@ impl Ledger {
         if applied == 0 || newest.is_some_and(|seq| seq >= applied) {
             return Ok(None);
         }
-        let snapshot = self.lock().snapshot();
+        let snapshot = self.lock().snapshot().map_err(SubmitError::LogFailed)?;
         let seq = snapshot.seq();
         // A submit may have slipped in after the wait: the snapshot must never be ahead of
         // the durable log.
@@ -418,14 +431,14 @@ impl Ledger {
         blob_id: &floe_core::BlobId,
     ) -> Result<Option<CertificateRecord>, SubmitError> {
         let (answer, applied) = {
-            let inner = self.lock();
-            (
-                inner
-                    .certificates
-                    .get(blob_id)
-                    .and_then(crate::certificates::StoredCertificate::decode),
-                inner.applied,
-            )
+            let mut inner = self.lock();
+            inner.settle_history().map_err(SubmitError::LogFailed)?;
+            let record = inner
+                .history
+                .certificate(blob_id)
+                .map_err(SubmitError::LogFailed)?
+                .and_then(crate::certificates::StoredCertificate::decode);
+            (record, inner.applied)
         };
         self.backend.wait_durable(applied).await?;
         Ok(answer)
@@ -438,8 +451,11 @@ impl Ledger {
         f: impl FnOnce(&LedgerState, &EventLog) -> R,
     ) -> Result<R, SubmitError> {
         let (answer, applied) = {
-            let inner = self.lock();
-            (f(&inner.state, &inner.events), inner.applied)
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            inner.settle_history().map_err(SubmitError::LogFailed)?;
+            let events = inner.history.events().map_err(SubmitError::LogFailed)?;
+            (f(&inner.state, events), inner.applied)
         };
         self.backend.wait_durable(applied).await?;
         Ok(answer)
@@ -460,7 +476,12 @@ impl Ledger {
                     hash
                 }
             };
-            let answer = (inner.state.epoch(), digest, hash, inner.events.len());
+            let answer = (
+                inner.state.epoch(),
+                digest,
+                hash,
+                inner.history.event_count() as usize,
+            );
             (answer, inner.applied)
         };
         self.backend.wait_durable(applied).await?;
@@ -472,8 +493,26 @@ impl Ledger {
         if index >= self.backend.durable_len() {
             return None;
         }
-        let inner = self.lock();
-        inner.digests.get(index as usize).copied()
+        let mut inner = self.lock();
+        match inner.history.digest(index) {
+            Ok(d) => d,
+            Err(reason) => {
+                inner.poisoned.get_or_insert(reason);
+                None
+            }
+        }
+    }
+
+    /// Wait until the history of the snapshot this ledger started from has been read (the
+    /// ledger serves meanwhile; see [`crate::history`]). Returns when the read ended, if one
+    /// was still to be joined, or why the history cannot be read.
+    pub fn wait_history(&self) -> Result<Option<std::time::Instant>, String> {
+        let mut inner = self.lock();
+        let ended = inner.history.settle();
+        if let Err(reason) = &ended {
+            inner.poisoned.get_or_insert_with(|| reason.clone());
+        }
+        ended
     }
 
     /// Events of durable entries: the count after the last durable entry.
@@ -521,11 +560,18 @@ impl Ledger {
         }
         // Only the encoded bytes are copied under the lock; they are decoded after it.
         let page = {
-            let inner = self.lock();
+            let mut inner = self.lock();
+            if inner.settle_history().is_err() {
+                // Logged, and the health route reports it.
+                return Vec::new();
+            }
+            let Ok(events) = inner.history.events() else {
+                return Vec::new();
+            };
             let end = durable
                 .min(cursor.saturating_add(limit as u64))
-                .min(inner.events.len() as u64);
-            inner.events.slice(cursor as usize, end as usize)
+                .min(events.len() as u64);
+            events.slice(cursor as usize, end as usize)
         };
         page.to_vec()
     }

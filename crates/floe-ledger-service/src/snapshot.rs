@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use floe_core::merkle::blake2b256;
 use floe_ledger::{Event, LedgerState, StateIndex};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::certificates::{Certificates, StoredCertificate};
 pub use crate::event_log::EventLog;
@@ -29,15 +29,20 @@ pub use crate::event_log::EventLog;
 /// where each ends, so that a restart takes them without decoding them ([`EventLog`]).
 /// Version 10: where each entry of the state's large maps and each certificate ends, so that a
 /// restart decodes them only when they are used ([`floe_ledger::lazy_map`]), and a CRC-32 of
-/// the file at its end (checked before anything is read from it).
-/// Versions 8 and 9 are still read; older snapshots are skipped (the log is replayed instead).
-pub const SNAPSHOT_VERSION: u8 = 10;
+/// the file at its end (checked before anything is read from it). Version 11: a header with a
+/// table of sections, each with its own CRC-32 ([`v11`]), so that a restart reads and checks
+/// the state alone and reads the history (events, digests, certificates) on another thread.
+/// Versions 8 to 10 are still read; older snapshots are skipped (the log is replayed instead).
+pub const SNAPSHOT_VERSION: u8 = v11::VERSION;
 /// The oldest version this build reads.
 const OLDEST_READ: u8 = 8;
 /// Snapshots kept on disk (the newest, plus one fallback).
 pub const KEEP_SNAPSHOTS: usize = 2;
 /// Directory of the snapshots inside the data directory.
 pub const SNAPSHOT_DIR: &str = "snapshots";
+mod v11;
+pub use v11::HistoryParts;
+
 /// The length of the checksum that ends a version 10 file.
 const CHECKSUM_LEN: usize = 4;
 
@@ -51,18 +56,24 @@ pub enum SnapshotError {
     #[error("snapshot cannot be decoded: {0}")]
     Decode(String),
     #[error(
-        "snapshot checksum {got:08x} is not the one it ends with ({expected:08x}): the file is damaged"
+        "snapshot {what} checksum {got:08x} is not the one the file records ({expected:08x}): the file is damaged"
     )]
-    Checksum { expected: u32, got: u32 },
+    Checksum {
+        /// The part of the file that was checked.
+        what: &'static str,
+        expected: u32,
+        got: u32,
+    },
     #[error("snapshot root {got} is not the committed root {expected}")]
     RootMismatch { expected: String, got: String },
 }
 
-/// The encoded form: every field is deterministic (BCS; the state's maps are ordered). Each
-/// section is a byte string holding its own encoding, so sections decode independently. The
-/// file is this structure's BCS encoding followed by its CRC-32 (little-endian).
-#[derive(Serialize, Deserialize)]
-struct SnapshotFile<'a> {
+/// Version 10: every field is deterministic (BCS; the state's maps are ordered). Each section
+/// is a byte string holding its own encoding, so sections decode independently. The file is
+/// this structure's BCS encoding followed by its CRC-32 (little-endian). Version 11 holds the
+/// same sections ([`v11`]).
+#[derive(Deserialize)]
+struct SnapshotFileV10<'a> {
     version: u8,
     /// Log entries covered: the snapshot is the state after entries `0..seq`.
     seq: u64,
@@ -182,22 +193,19 @@ impl EncodedSnapshot {
 
     /// The snapshot file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let file = SnapshotFile {
-            version: SNAPSHOT_VERSION,
-            seq: self.seq,
-            chain_head: self.chain_head,
-            state: &self.state,
-            state_index: &self.state_index,
-            events: &self.events,
-            event_ends: &self.event_ends,
-            digests: &self.digests,
-            certificates: &self.certificates,
-            certificate_ends: &self.certificate_ends,
-        };
-        let mut bytes = bcs::to_bytes(&file).expect("a snapshot serialises");
-        let checksum = crc32fast::hash(&bytes);
-        bytes.extend(checksum.to_le_bytes());
-        bytes
+        v11::write(
+            self.seq,
+            self.chain_head,
+            [
+                &self.state,
+                &self.state_index,
+                &self.events,
+                &self.event_ends,
+                &self.digests,
+                &self.certificates,
+                &self.certificate_ends,
+            ],
+        )
     }
 }
 
@@ -261,7 +269,8 @@ fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, S
     let bytes: &[u8] = file;
     let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
     let sections = match bytes.first() {
-        Some(&SNAPSHOT_VERSION) => {
+        Some(&SNAPSHOT_VERSION) => return v11::decode(file),
+        Some(10) => {
             let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
                 return Err(SnapshotError::Decode("too short for its checksum".into()));
             };
@@ -269,9 +278,14 @@ fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, S
             let expected = u32::from_le_bytes(end.try_into().expect("4 bytes"));
             let got = body_crc.unwrap_or_else(|| crc32fast::hash(body));
             if got != expected {
-                return Err(SnapshotError::Checksum { expected, got });
+                return Err(SnapshotError::Checksum {
+                    what: "file",
+                    expected,
+                    got,
+                });
             }
-            let f: SnapshotFile<'_> = bcs::from_bytes(body).map_err(|e| bad("sections", e))?;
+            let f: SnapshotFileV10<'_> = bcs::from_bytes(body).map_err(|e| bad("sections", e))?;
+            debug_assert_eq!(f.version, 10);
             Sections {
                 seq: f.seq,
                 chain_head: f.chain_head,
@@ -539,6 +553,111 @@ pub fn load_newest_where(
         }
     }
     Ok(None)
+}
+
+/// A snapshot opened for a restart: the state, and the history (still being read on another
+/// thread from a version 11 file; read with the rest from an older one).
+pub(crate) struct OpenedSnapshot {
+    pub seq: u64,
+    pub state: LedgerState,
+    pub history: crate::history::History,
+}
+
+/// The newest snapshot that opens and that `usable` accepts (given its position, chain head and
+/// state), opened for a restart: of a version 11 file only the header and the state are read
+/// before this returns. Each one skipped is logged.
+pub(crate) fn open_newest_where(
+    dir: &Path,
+    usable: impl Fn(u64, &[u8; 32], &LedgerState) -> bool,
+) -> Result<Option<OpenedSnapshot>, SnapshotError> {
+    for (seq, path) in list(dir)?.into_iter().rev() {
+        let started = std::time::Instant::now();
+        let opened = open_for_restart(&path);
+        let (state_bytes, history_bytes) = match &opened {
+            Ok(ForRestart {
+                history: Err((header, _)),
+                ..
+            }) => header.sizes(),
+            _ => (0, 0),
+        };
+        tracing::debug!(
+            file = %path.display(),
+            state_bytes,
+            history_bytes,
+            open_ms = started.elapsed().as_secs_f64() * 1e3,
+            "snapshot opened"
+        );
+        let skipped = match opened {
+            Ok(o) if o.seq == seq && usable(o.seq, &o.chain_head, &o.state) => {
+                let history = match o.history {
+                    Ok(parts) => crate::history::History::from_parts(parts),
+                    Err((header, file)) => {
+                        let (events, digests) = (header.events(), header.seq);
+                        crate::history::History::loading(events, digests, path, move || {
+                            v11::read_history(&header, &file)
+                        })?
+                    }
+                };
+                return Ok(Some(OpenedSnapshot {
+                    seq: o.seq,
+                    state: o.state,
+                    history,
+                }));
+            }
+            Ok(o) if o.seq == seq => "snapshot does not fit the log; skipped".to_string(),
+            Ok(o) => format!(
+                "snapshot file name and content (at {}) disagree; skipped",
+                o.seq
+            ),
+            Err(e) => format!("damaged snapshot skipped: {e}"),
+        };
+        tracing::warn!(file = %path.display(), "{skipped}");
+    }
+    Ok(None)
+}
+
+/// A snapshot file read for a restart; `history` is the history itself (older versions) or
+/// where to read it (version 11).
+struct ForRestart {
+    seq: u64,
+    chain_head: [u8; 32],
+    state: LedgerState,
+    history: Result<HistoryParts, (v11::Header, std::fs::File)>,
+}
+
+fn open_for_restart(path: &Path) -> Result<ForRestart, SnapshotError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut head = vec![
+        0u8;
+        usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(v11::HEADER_LEN)
+    ];
+    file.read_exact_at(&mut head, 0)?;
+    if head.first() == Some(&v11::VERSION) {
+        let o = v11::open_state(file, &head, len)?;
+        return Ok(ForRestart {
+            seq: o.header.seq,
+            chain_head: o.header.chain_head,
+            state: o.state,
+            history: Err((o.header, o.file)),
+        });
+    }
+    drop(file);
+    let (bytes, body_crc) = read_file(path)?;
+    let s = decode_file(&Arc::new(bytes), Some(body_crc))?;
+    Ok(ForRestart {
+        seq: s.seq,
+        chain_head: s.chain_head,
+        state: s.state,
+        history: Ok(HistoryParts {
+            events: s.events,
+            digests: s.digests,
+            certificates: s.certificates,
+        }),
+    })
 }
 
 /// A snapshot file's bytes, with the CRC-32 of all but its last [`CHECKSUM_LEN`] bytes (what a

@@ -3,7 +3,8 @@
 //! start from. Version 8 held the events as BCS `Vec<Event>`; version 9 holds their encodings
 //! back to back with where each ends, so that a restart does not decode them. Version 10 adds
 //! where each entry of the state's large maps and each certificate ends, so that a restart
-//! decodes them only when used, and a checksum.
+//! decodes them only when used, and a checksum. Version 11 puts the same sections behind a
+//! header with a checksum for each, so that a restart reads the state alone.
 
 use std::sync::Arc;
 
@@ -14,6 +15,29 @@ use serde::Serialize;
 
 mod common;
 use common::{genesis, register, seed};
+
+/// The version 10 layout (followed by the CRC-32 of its BCS bytes), written out here as that
+/// build wrote it.
+#[derive(Serialize)]
+struct SnapshotV10<'a> {
+    version: u8,
+    seq: u64,
+    chain_head: [u8; 32],
+    #[serde(with = "serde_bytes")]
+    state: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    state_index: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    events: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    event_ends: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    digests: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    certificates: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    certificate_ends: &'a [u8],
+}
 
 /// The version 9 layout, written out here as that build wrote it.
 #[derive(Serialize)]
@@ -80,19 +104,31 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
     assert!(events.len() >= 5, "registrations and a certification");
 
     assert_eq!(new.certificates.len(), 1);
-    let certificates = new.certificates.encode().0;
+    let (certificates, certificate_ends) = new.certificates.encode();
+    let le = |v: &[u64]| v.iter().flat_map(|e| e.to_le_bytes()).collect::<Vec<u8>>();
+    let (state, state_index) = new.state.to_snapshot_parts();
+    let mut v10 = bcs::to_bytes(&SnapshotV10 {
+        version: 10,
+        seq: new.seq,
+        chain_head: new.chain_head,
+        state: &state,
+        state_index: &bcs::to_bytes(&state_index).unwrap(),
+        events: new.events.bytes(),
+        event_ends: &le(new.events.ends()),
+        digests: &new.digests.concat(),
+        certificates: &certificates,
+        certificate_ends: &le(&certificate_ends),
+    })
+    .unwrap();
+    let crc = crc32fast::hash(&v10);
+    v10.extend(crc.to_le_bytes());
     let v9 = bcs::to_bytes(&SnapshotV9 {
         version: 9,
         seq: new.seq,
         chain_head: new.chain_head,
         state: &new.state.to_snapshot_bytes(),
         events: new.events.bytes(),
-        event_ends: &new
-            .events
-            .ends()
-            .iter()
-            .flat_map(|e| e.to_le_bytes())
-            .collect::<Vec<u8>>(),
+        event_ends: &le(new.events.ends()),
         digests: &new.digests.concat(),
         certificates: &certificates,
     })
@@ -107,7 +143,7 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
         certificates: &certificates,
     })
     .unwrap();
-    for old in [&v8, &v9] {
+    for old in [&v8, &v9, &v10] {
         let old = snapshot::decode(old).unwrap();
         assert_eq!(old.seq, new.seq);
         assert_eq!(old.chain_head, new.chain_head);
@@ -132,14 +168,26 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
     let mut future = bytes.clone();
     future[0] = SNAPSHOT_VERSION + 1;
     let err = snapshot::decode(&future).unwrap_err().to_string();
-    assert!(err.contains("this build reads 8 to 10"), "{err}");
+    assert!(err.contains("this build reads 8 to 11"), "{err}");
 
-    // A damaged byte anywhere is caught by the checksum before anything is decoded.
-    for at in [1, bytes.len() / 2, bytes.len() - 1] {
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 0x20;
-        let err = snapshot::decode(&damaged).unwrap_err().to_string();
-        assert!(err.contains("checksum"), "byte {at}: {err}");
+    // A damaged byte anywhere is caught by a checksum (the header's or its section's) before
+    // anything is decoded, in both formats that have them.
+    for file in [&bytes, &v10] {
+        for at in [1, 60, file.len() / 2, file.len() - 1] {
+            let mut damaged = file.clone();
+            damaged[at] ^= 0x20;
+            let err = snapshot::decode(&damaged).unwrap_err().to_string();
+            assert!(err.contains("checksum"), "byte {at}: {err}");
+        }
     }
+    // A file cut short, or longer than its header says, is refused.
+    for len in [bytes.len() - 1, 100] {
+        let err = snapshot::decode(&bytes[..len]).unwrap_err().to_string();
+        assert!(err.contains("bytes"), "{len} bytes: {err}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = snapshot::decode(&longer).unwrap_err().to_string();
+    assert!(err.contains("the file has"), "{err}");
     drop(ledger);
 }

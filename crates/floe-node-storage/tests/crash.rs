@@ -123,7 +123,10 @@ fn run_and_kill(dir: &Path, start: u32, kill_after: usize) -> (Vec<u32>, Option<
     // The child writes in order, so its acknowledgements are start, start + 1, ...: a line the
     // parser missed would show here rather than as an unexplained extra sliver later.
     let expected: Vec<u32> = (start..).take(acked.len()).collect();
-    assert!(acked == expected, "acknowledgements out of sequence: {acked:?}");
+    assert!(
+        acked == expected,
+        "acknowledgements out of sequence: {acked:?}"
+    );
     (acked, cursor)
 }
 

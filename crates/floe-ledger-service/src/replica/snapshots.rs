@@ -140,10 +140,12 @@ pub(super) fn install(inner: &mut Inner, snap: Snapshot) {
     inner.applied = snap.seq;
     inner.base_events = snap.events.len() as u64;
     inner.state = snap.state;
-    inner.events = snap.events;
+    inner.history = crate::history::History::from_parts(crate::snapshot::HistoryParts {
+        events: snap.events,
+        digests: snap.digests,
+        certificates: snap.certificates,
+    });
     inner.events_after.clear();
-    inner.digests = snap.digests;
-    inner.certificates = snap.certificates;
     inner.outcomes.clear();
     inner.accepted_txs.clear();
     inner.accepted_order.clear();
