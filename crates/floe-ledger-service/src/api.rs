@@ -355,7 +355,8 @@ async fn events(
     let Query(q) = query.map_err(|e| ApiError::bad_request("BAD_QUERY", e.body_text()))?;
     let limit = q.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE);
     let wait = Duration::from_millis(q.wait_ms.min(MAX_WAIT_MS));
-    let events = ledger.events(q.cursor, limit, wait).await;
+    // A ledger whose snapshot history cannot be read answers 503 with the reason.
+    let events = ledger.try_events(q.cursor, limit, wait).await?;
     let next_cursor = events.last().map_or(q.cursor, |e| e.index + 1);
     Ok(ok(EventsPage {
         events,

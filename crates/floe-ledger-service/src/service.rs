@@ -533,9 +533,23 @@ impl Ledger {
             .unwrap_or(0)
     }
 
-    /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
-    /// An acknowledged entry's events are visible here as soon as it is acknowledged.
+    /// [`Self::try_events`], with none when the history cannot be read (which is logged, and
+    /// reported by `/v1/health`).
     pub async fn events(&self, cursor: u64, limit: usize, wait: Duration) -> Vec<Event> {
+        self.try_events(cursor, limit, wait)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Durable events from `cursor`, at most `limit`; waits up to `wait` for the first one.
+    /// An acknowledged entry's events are visible here as soon as it is acknowledged. Fails
+    /// only if the snapshot's history this ledger started from cannot be read.
+    pub async fn try_events(
+        &self,
+        cursor: u64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<Event>, SubmitError> {
         let mut watermark = self.backend.watermark_rx();
         let deadline = tokio::time::Instant::now() + wait;
         let durable = loop {
@@ -556,24 +570,19 @@ impl Ledger {
             }
         };
         if durable <= cursor {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // Only the encoded bytes are copied under the lock; they are decoded after it.
         let page = {
             let mut inner = self.lock();
-            if inner.settle_history().is_err() {
-                // Logged, and the health route reports it.
-                return Vec::new();
-            }
-            let Ok(events) = inner.history.events() else {
-                return Vec::new();
-            };
+            inner.settle_history().map_err(SubmitError::LogFailed)?;
+            let events = inner.history.events().map_err(SubmitError::LogFailed)?;
             let end = durable
                 .min(cursor.saturating_add(limit as u64))
                 .min(events.len() as u64);
             events.slice(cursor as usize, end as usize)
         };
-        page.to_vec()
+        Ok(page.to_vec())
     }
 
     /// Entries applied and entries durable.

@@ -263,6 +263,25 @@ pub fn decode_shared(file: &Arc<Vec<u8>>) -> Result<Snapshot, SnapshotError> {
     decode_file(file, None)
 }
 
+/// A version 10 file's bytes before its checksum, once they match it (`body_crc`: their CRC-32
+/// if it was computed while reading).
+fn v10_body(bytes: &[u8], body_crc: Option<u32>) -> Result<&[u8], SnapshotError> {
+    let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+        return Err(SnapshotError::Decode("too short for its checksum".into()));
+    };
+    let (body, end) = bytes.split_at(body_len);
+    let expected = u32::from_le_bytes(end.try_into().expect("4 bytes"));
+    let got = body_crc.unwrap_or_else(|| crc32fast::hash(body));
+    if got != expected {
+        return Err(SnapshotError::Checksum {
+            what: "file",
+            expected,
+            got,
+        });
+    }
+    Ok(body)
+}
+
 /// [`decode_shared`], given the CRC-32 of all of `file` but its last [`CHECKSUM_LEN`] bytes if
 /// it was computed while reading.
 fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, SnapshotError> {
@@ -271,19 +290,7 @@ fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, S
     let sections = match bytes.first() {
         Some(&SNAPSHOT_VERSION) => return v11::decode(file),
         Some(10) => {
-            let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
-                return Err(SnapshotError::Decode("too short for its checksum".into()));
-            };
-            let (body, end) = bytes.split_at(body_len);
-            let expected = u32::from_le_bytes(end.try_into().expect("4 bytes"));
-            let got = body_crc.unwrap_or_else(|| crc32fast::hash(body));
-            if got != expected {
-                return Err(SnapshotError::Checksum {
-                    what: "file",
-                    expected,
-                    got,
-                });
-            }
+            let body = v10_body(bytes, body_crc)?;
             let f: SnapshotFileV10<'_> = bcs::from_bytes(body).map_err(|e| bad("sections", e))?;
             debug_assert_eq!(f.version, 10);
             Sections {

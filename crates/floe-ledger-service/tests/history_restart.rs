@@ -163,6 +163,12 @@ async fn a_damaged_history_stops_writes_and_the_next_start_recovers_it() {
         matches!(&refused, SubmitError::LogFailed(r) if r.contains("restart the ledger")),
         "{refused:?}"
     );
+    // Reading the events says why too (the events route answers 503 with it).
+    let refused = damaged.try_events(0, 10, Duration::ZERO).await.unwrap_err();
+    assert!(
+        matches!(&refused, SubmitError::LogFailed(r) if r == &reason),
+        "{refused:?}"
+    );
     assert!(!newest.exists(), "the damaged snapshot is set aside");
     let mut aside = newest.clone().into_os_string();
     aside.push(".damaged");
