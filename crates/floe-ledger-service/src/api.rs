@@ -222,7 +222,7 @@ async fn submit(
 }
 
 async fn system(State(ledger): Shared) -> Result<Response, ApiError> {
-    let info = ledger.read(|s, _| SystemInfo::from_state(s)).await?;
+    let info = ledger.read_state(SystemInfo::from_state).await?;
     Ok(ok(info))
 }
 
@@ -241,19 +241,20 @@ async fn blob(State(ledger): Shared, Path(blob_id): Path<String>) -> Result<Resp
     let blob_id: BlobId = blob_id.parse().map_err(|e: floe_core::IdParseError| {
         ApiError::bad_request("BAD_BLOB_ID", e.to_string())
     })?;
-    let resp = ledger
-        .read(|s, events| {
-            let status = s.blob_status(&blob_id);
-            let event = status_event(&status).and_then(|i| events.get(i as usize));
-            BlobStatusResponse {
-                blob_id,
-                epoch: s.epoch(),
-                status,
-                event,
-            }
-        })
+    let (status, epoch) = ledger
+        .read_state(|s| (s.blob_status(&blob_id), s.epoch()))
         .await?;
-    Ok(ok(resp))
+    // The event of an applied entry never changes: read apart from the state.
+    let event = match status_event(&status) {
+        Some(i) => ledger.event(i)?,
+        None => None,
+    };
+    Ok(ok(BlobStatusResponse {
+        blob_id,
+        epoch,
+        status,
+        event,
+    }))
 }
 
 async fn certificate(
@@ -274,7 +275,7 @@ async fn certificate(
 
 /// `GET /v1/challenges`: the storage-challenge tallies of the kept epochs.
 async fn challenges(State(ledger): Shared) -> Result<Response, ApiError> {
-    Ok(ok(ledger.read(|s, _| s.challenge_summary()).await?))
+    Ok(ok(ledger.read_state(|s| s.challenge_summary()).await?))
 }
 
 /// `GET /v1/challenges/{epoch}`: one epoch's seed, samples, tallies, failures and signed
@@ -286,7 +287,7 @@ async fn epoch_challenges(
     let epoch: u32 = epoch.parse().map_err(|_| {
         ApiError::bad_request("BAD_EPOCH", format!("{epoch:?} is not an epoch number"))
     })?;
-    let found = ledger.read(|s, _| s.challenges(epoch).cloned()).await?;
+    let found = ledger.read_state(|s| s.challenges(epoch).cloned()).await?;
     found.map(ok).ok_or_else(|| {
         ApiError::not_found(
             "NO_CHALLENGES",
@@ -304,7 +305,7 @@ async fn object(State(ledger): Shared, Path(id): Path<String>) -> Result<Respons
         ApiError::bad_request("BAD_OBJECT_ID", e.to_string())
     })?;
     let found = ledger
-        .read(|s, _| {
+        .read_state(|s| {
             s.blob_object(&id)
                 .cloned()
                 .map(ObjectResponse::Blob)
@@ -327,7 +328,7 @@ async fn account(State(ledger): Shared, Path(address): Path<String>) -> Result<R
         .parse()
         .map_err(|e: String| ApiError::bad_request("BAD_ADDRESS", e))?;
     let resp = ledger
-        .read(|s, _| AccountResponse {
+        .read_state(|s| AccountResponse {
             address,
             next_sequence: s.next_sequence(&address),
             blobs: s.blobs_of(&address).cloned().collect(),

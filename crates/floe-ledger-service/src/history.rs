@@ -186,6 +186,18 @@ impl History {
         Ok(&self.events)
     }
 
+    /// Event `index`, if there is one (waiting for a snapshot's history only if the event is
+    /// in it).
+    pub(crate) fn event(&mut self, index: u64) -> Result<Option<Event>, String> {
+        if let Some(l) = &self.loading
+            && let Some(after) = index.checked_sub(l.events)
+        {
+            return Ok(self.events.get(after as usize));
+        }
+        self.settle()?;
+        Ok(self.events.get(index as usize))
+    }
+
     /// The digest after entry `index`, if recorded (waiting for a snapshot's history only if
     /// the digest is in it).
     pub(crate) fn digest(&mut self, index: u64) -> Result<Option<[u8; 32]>, String> {
@@ -270,8 +282,10 @@ mod tests {
         // The same blob again (its first certificate is the snapshot's), and a new one.
         history.certificates = Certificates::from_records([certificate(7, 9), certificate(8, 9)]);
         assert_eq!(history.event_count(), 7);
-        // A digest after the snapshot is answered without waiting for it.
+        // A digest or an event after the snapshot is answered without waiting for it.
         assert_eq!(history.digest(3), Ok(Some([3; 32])));
+        assert_eq!(history.event(6), Ok(Some(event(6))));
+        assert_eq!(history.event(7), Ok(None));
         assert!(history.loading.is_some(), "still loading");
         assert!(!history.read_ended());
 
@@ -285,6 +299,7 @@ mod tests {
         assert_eq!(history.digest(2), Ok(Some([2; 32])));
         assert_eq!(history.digest(3), Ok(Some([3; 32])));
         assert_eq!(history.digest(4), Ok(None));
+        assert_eq!(history.event(1), Ok(Some(event(1))));
         assert_eq!(
             history
                 .certificate(&BlobId([7; 32]))

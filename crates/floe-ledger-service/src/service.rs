@@ -444,8 +444,31 @@ impl Ledger {
         Ok(answer)
     }
 
-    /// Read from the state; the answer is returned only once everything it may reflect is
-    /// durable.
+    /// Read from the state alone; the answer is returned only once everything it may reflect
+    /// is durable. Unlike [`Self::read`], it never waits for the history of the snapshot a
+    /// restart started from.
+    pub async fn read_state<R>(&self, f: impl FnOnce(&LedgerState) -> R) -> Result<R, SubmitError> {
+        let (answer, applied) = {
+            let inner = self.lock();
+            (f(&inner.state), inner.applied)
+        };
+        self.backend.wait_durable(applied).await?;
+        Ok(answer)
+    }
+
+    /// Event `index`, if there is one (waiting for a restart's snapshot history only if the
+    /// event is in it).
+    pub fn event(&self, index: u64) -> Result<Option<Event>, SubmitError> {
+        let mut inner = self.lock();
+        let event = inner.history.event(index);
+        if let Err(reason) = &event {
+            inner.poisoned.get_or_insert_with(|| reason.clone());
+        }
+        event.map_err(SubmitError::LogFailed)
+    }
+
+    /// Read from the state and the events (waiting for a restart's snapshot history); the
+    /// answer is returned only once everything it may reflect is durable.
     pub async fn read<R>(
         &self,
         f: impl FnOnce(&LedgerState, &EventLog) -> R,

@@ -154,6 +154,9 @@ async fn a_damaged_history_stops_writes_and_the_next_start_recovers_it() {
     assert!(reason.contains("events checksum"), "{reason}");
     assert!(reason.contains("restart the ledger"), "{reason}");
     assert_eq!(damaged.poisoned().as_deref(), Some(reason.as_str()));
+    // The state still answers; only the history (and so writes) are unavailable.
+    assert_eq!(damaged.read_state(|s| s.entry_count()).await.unwrap(), 24);
+    assert!(damaged.read(|s, _| s.entry_count()).await.is_err());
     let account = AccountKey::from_seed(&seed("user", 0));
     let refused = damaged
         .submit_tx(account.sign(24, register(99).0))

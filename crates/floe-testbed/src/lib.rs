@@ -232,7 +232,7 @@ impl Testbed {
         if !state.removed.is_empty() {
             let system = match &ledger {
                 Some(ledger) => ledger
-                    .read(|s, _| SystemInfo::from_state(s))
+                    .read_state(SystemInfo::from_state)
                     .await
                     .map_err(|e| TestbedError::Ledger(e.to_string()))?,
                 None => {
