@@ -668,44 +668,25 @@ fn open_for_restart(path: &Path) -> Result<ForRestart, SnapshotError> {
 }
 
 /// A snapshot file's bytes, with the CRC-32 of all but its last [`CHECKSUM_LEN`] bytes (what a
-/// version 10 file's checksum covers). The halves are read, and their CRCs computed while they
-/// are in cache, on two threads: a restart's largest single cost is copying the file into
-/// fresh memory (about 1 GB/s on one core here), and both halves' copies and page faults
-/// proceed at once.
+/// version 10 file's checksum covers; a version 11 file checks its sections itself, so none is
+/// computed for it). A large file is read as two halves on two threads, each hashed while in
+/// cache ([`v11::read_hashed`]).
 ///
 /// Snapshot files are written whole and renamed into place, never changed after.
 fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     use std::os::unix::fs::FileExt;
-    const SPLIT_ABOVE: usize = 1 << 20;
     let file = std::fs::File::open(path)?;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    let body_len = len.saturating_sub(CHECKSUM_LEN);
-    if len < SPLIT_ABOVE {
-        let mut bytes = Vec::with_capacity(len);
-        std::io::Read::read_to_end(&mut &file, &mut bytes)?;
-        let crc = crc32fast::hash(&bytes[..bytes.len().saturating_sub(CHECKSUM_LEN)]);
-        return Ok((bytes, crc));
+    let mut version = [0u8; 1];
+    if len > 0 {
+        file.read_exact_at(&mut version, 0)?;
     }
-    let mut bytes = vec![0u8; len];
-    let mid = len / 2;
-    let (first, second) = bytes.split_at_mut(mid);
-    // Read `part` at `offset` and hash the bytes of it that lie in the body.
-    let read = |part: &mut [u8], offset: usize| -> std::io::Result<crc32fast::Hasher> {
-        file.read_exact_at(part, offset as u64)?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&part[..body_len.saturating_sub(offset).min(part.len())]);
-        Ok(crc)
+    let hashed = if version[0] == v11::VERSION {
+        0
+    } else {
+        len.saturating_sub(CHECKSUM_LEN)
     };
-    let crc = std::thread::scope(|scope| {
-        let other = scope.spawn(|| read(second, mid));
-        let mut crc = read(first, 0)?;
-        let rest = other
-            .join()
-            .map_err(|_| std::io::Error::other("a snapshot reading thread panicked"))??;
-        crc.combine(&rest);
-        Ok::<_, std::io::Error>(crc)
-    })?;
-    Ok((bytes, crc.finalize()))
+    v11::read_hashed(&file, 0, len, hashed, true)
 }
 
 /// A loaded snapshot and the file's bytes (which it shares).

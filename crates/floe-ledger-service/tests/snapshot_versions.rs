@@ -163,6 +163,24 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
         );
         assert_eq!(again, bytes);
     }
+    // Read from disk (the file read checks a version 10 file's checksum as it reads), every
+    // version loads to the same snapshot.
+    for file in [&v8, &v9, &v10, &bytes] {
+        let disk = tempfile::tempdir().unwrap();
+        std::fs::create_dir(disk.path().join("snapshots")).unwrap();
+        std::fs::write(
+            disk.path()
+                .join(format!("snapshots/snapshot-{:020}.bin", new.seq)),
+            file,
+        )
+        .unwrap();
+        let (loaded, read) = snapshot::load_newest(disk.path()).unwrap().unwrap();
+        assert_eq!(read.as_slice(), file.as_slice());
+        assert_eq!(loaded.state, new.state, "version {}", file[0]);
+        assert_eq!(loaded.events, new.events);
+        assert_eq!(loaded.digests, new.digests);
+        assert_eq!(loaded.certificates, new.certificates);
+    }
 
     // A version this build never wrote is refused with what it reads.
     let mut future = bytes.clone();

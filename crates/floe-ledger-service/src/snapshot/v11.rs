@@ -259,23 +259,34 @@ fn read_checked(
     len: usize,
     split: bool,
 ) -> std::io::Result<(Vec<u8>, u32)> {
+    read_hashed(file, offset, len, len, split)
+}
+
+/// [`read_checked`], with the CRC-32 of only the first `hashed` bytes read.
+pub(super) fn read_hashed(
+    file: &File,
+    offset: u64,
+    len: usize,
+    hashed: usize,
+    split: bool,
+) -> std::io::Result<(Vec<u8>, u32)> {
     let mut bytes = vec![0u8; len];
+    // Read `part`, which starts `at` bytes into the read, and hash what of it is hashed.
+    let read = |part: &mut [u8], at: usize| -> std::io::Result<crc32fast::Hasher> {
+        file.read_exact_at(part, offset + at as u64)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&part[..hashed.saturating_sub(at).min(part.len())]);
+        Ok(crc)
+    };
     if !split || len <= SPLIT_ABOVE {
-        file.read_exact_at(&mut bytes, offset)?;
-        let crc = crc32fast::hash(&bytes);
-        return Ok((bytes, crc));
+        let crc = read(&mut bytes, 0)?;
+        return Ok((bytes, crc.finalize()));
     }
     let mid = len / 2;
     let (first, second) = bytes.split_at_mut(mid);
-    let read = |part: &mut [u8], at: u64| -> std::io::Result<crc32fast::Hasher> {
-        file.read_exact_at(part, at)?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(part);
-        Ok(crc)
-    };
     let crc = std::thread::scope(|scope| {
-        let other = scope.spawn(|| read(second, offset + mid as u64));
-        let mut crc = read(first, offset)?;
+        let other = scope.spawn(|| read(second, mid));
+        let mut crc = read(first, 0)?;
         let rest = other
             .join()
             .map_err(|_| std::io::Error::other("a snapshot reading thread panicked"))??;
