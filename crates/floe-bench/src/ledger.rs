@@ -47,6 +47,10 @@ pub struct LedgerBench {
     /// Snapshot every this many log entries (0: never; the restart then replays everything).
     #[arg(long, default_value_t = 1000)]
     snapshot_every: u64,
+    /// Restarts to time after the load (the report gives the median one and every sample: a
+    /// single restart of a few tens of milliseconds varies by as much on a busy machine).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    restarts: u32,
 }
 
 struct Prepared {
@@ -208,6 +212,69 @@ struct Restart {
     /// replay, or a replica, which loads its snapshot whole).
     #[serde(skip_serializing_if = "Option::is_none")]
     history_ms: Option<f64>,
+    /// Every restart's time, in the order they ran (`replay_ms` and the phases are the
+    /// median one's).
+    samples_ms: Vec<f64>,
+}
+
+/// One timed restart.
+struct RestartSample {
+    ms: f64,
+    replayed: u64,
+    stats: floe_ledger_service::OpenStats,
+    history_ms: Option<f64>,
+}
+
+/// Open the ledger in `dir` again (its snapshots and log), timed until it serves, then wait
+/// for its snapshot's history and close it.
+async fn restart_once(
+    dir: &std::path::Path,
+    genesis: &GenesisConfig,
+    replica_options: &Option<ReplicaOptions>,
+    args: &LedgerBench,
+) -> Result<RestartSample> {
+    let mut t = Instant::now();
+    let mut attempt = 0;
+    let reopened = loop {
+        if let Some(o) = replica_options {
+            break Ledger::open_replicated(
+                &dir.join("replica"),
+                genesis.clone(),
+                Arc::new(SystemClock),
+                o.clone(),
+            )
+            .await
+            .context("reopen ledger replica")?;
+        }
+        match Ledger::open_with_snapshots(
+            dir,
+            genesis.clone(),
+            Arc::new(SystemClock),
+            args.snapshot_every,
+        ) {
+            Ok(l) => break l,
+            // The log's lock is released once the last handle (a connection task of the
+            // stopped server, or the previous restart's committer thread) is gone.
+            Err(OpenError::Log(LogError::Locked { .. })) if attempt < 250 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Waiting for the lock is not part of the restart.
+                t = Instant::now();
+            }
+            Err(e) => return Err(e).context("reopen ledger"),
+        }
+    };
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let history_ms = reopened
+        .wait_history()
+        .map_err(|reason| anyhow::anyhow!("the snapshot's history: {reason}"))?
+        .map(|ended| ended.saturating_duration_since(t).as_secs_f64() * 1e3);
+    Ok(RestartSample {
+        ms,
+        replayed: reopened.progress().0,
+        stats: reopened.open_stats(),
+        history_ms,
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -403,46 +470,16 @@ async fn drive(
     let _ = server.await;
     let entries = ledger.progress().0;
     drop(ledger);
-    // A restart: the ledger replays its whole log.
-    let (replay_ms, replayed, stats, history_ms) = {
-        let mut t = Instant::now();
-        let mut attempt = 0;
-        let reopened = loop {
-            if let Some(o) = &replica_options {
-                break Ledger::open_replicated(
-                    &dir.join("replica"),
-                    genesis.clone(),
-                    Arc::new(SystemClock),
-                    o.clone(),
-                )
-                .await
-                .context("reopen ledger replica")?;
-            }
-            match Ledger::open_with_snapshots(
-                &dir,
-                genesis.clone(),
-                Arc::new(SystemClock),
-                args.snapshot_every,
-            ) {
-                Ok(l) => break l,
-                // The log's lock is released once the last handle (a connection task of the
-                // stopped server may still hold one) and the committer thread are gone.
-                Err(OpenError::Log(LogError::Locked { .. })) if attempt < 250 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    // Waiting for the lock is not part of the restart.
-                    t = Instant::now();
-                }
-                Err(e) => return Err(e).context("reopen ledger"),
-            }
-        };
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        let history_ms = reopened
-            .wait_history()
-            .map_err(|reason| anyhow::anyhow!("the snapshot's history: {reason}"))?
-            .map(|ended| ended.saturating_duration_since(t).as_secs_f64() * 1e3);
-        (ms, reopened.progress().0, reopened.open_stats(), history_ms)
-    };
+    // Restarts: each opens the same log (its snapshots and tail) again.
+    let mut samples = Vec::with_capacity(args.restarts as usize);
+    for _ in 0..args.restarts {
+        samples.push(restart_once(&dir, &genesis, &replica_options, &args).await?);
+    }
+    let all_ms: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    samples.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+    let median = samples.swap_remove(samples.len() / 2);
+    let (replay_ms, replayed, stats, history_ms) =
+        (median.ms, median.replayed, median.stats, median.history_ms);
     // A replica may also see checkpoint entries appended after the load stopped.
     if replayed < entries || (!args.etcd && replayed != entries) {
         bail!("the reopened ledger replayed {replayed} entries, not {entries}");
@@ -474,6 +511,7 @@ async fn drive(
             replay_ms,
             phases: stats,
             history_ms,
+            samples_ms: all_ms,
         },
         backend: if args.etcd { "etcd" } else { "file" },
         entries,
