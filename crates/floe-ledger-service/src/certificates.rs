@@ -76,7 +76,7 @@ impl Certificates {
     pub fn from_encoded(
         bytes: Arc<Vec<u8>>,
         section: std::ops::Range<usize>,
-        ends: &[u64],
+        ends: Vec<u64>,
     ) -> Result<Self, EncodedMapError> {
         let len = section.len();
         let (map, end) = LazyMap::from_encoded(bytes, section.start, 0, ends, Layout::Records)?;

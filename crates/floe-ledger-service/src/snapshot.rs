@@ -375,7 +375,7 @@ impl StateSection<'_> {
             StateSection::Indexed { bytes, index } => {
                 let index: StateIndex = bcs::from_bytes(index)
                     .map_err(|e| SnapshotError::Decode(format!("state index: {e}")))?;
-                LedgerState::from_snapshot_parts(file.clone(), range_in(file, bytes), &index)
+                LedgerState::from_snapshot_parts(file.clone(), range_in(file, bytes), index)
                     .map_err(|e| SnapshotError::Decode(format!("state: {e}")))
             }
             StateSection::Bcs(bytes) => LedgerState::from_snapshot_bytes(bytes)
@@ -425,7 +425,7 @@ impl Sections<'_> {
                 Some(ends) => {
                     let ends = read_u64s("certificate ends", ends)?;
                     let section = range_in(file, self.certificates);
-                    Certificates::from_encoded(file.clone(), section, &ends)
+                    Certificates::from_encoded(file.clone(), section, ends)
                         .map_err(|e| SnapshotError::Decode(format!("certificates: {e}")))
                 }
                 None => bcs::from_bytes::<Vec<StoredCertificate>>(self.certificates)

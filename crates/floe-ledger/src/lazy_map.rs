@@ -26,17 +26,24 @@ pub const KEY_LEN: usize = 32;
 /// A key whose BCS encoding is its 32 bytes as they are (so byte order is key order).
 pub trait FixedKey: Ord + Copy {
     fn from_key_bytes(bytes: [u8; KEY_LEN]) -> Self;
+    fn key_bytes(&self) -> &[u8; KEY_LEN];
 }
 
 impl FixedKey for ObjectId {
     fn from_key_bytes(bytes: [u8; KEY_LEN]) -> Self {
         ObjectId(bytes)
     }
+    fn key_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
 }
 
 impl FixedKey for BlobId {
     fn from_key_bytes(bytes: [u8; KEY_LEN]) -> Self {
         BlobId(bytes)
+    }
+    fn key_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
     }
 }
 
@@ -73,21 +80,69 @@ pub enum EncodedMapError {
     Trailing { end: usize, len: usize },
 }
 
-/// Entries still encoded, as loaded.
+/// Decoded entries are kept in chunks of this many cells, each allocated when one of its
+/// entries is first decoded (so loading allocates nothing per entry).
+const CHUNK: usize = 256;
+
+/// The decoded entries of one chunk.
+type Chunk<K, V> = Box<[OnceLock<Box<(K, V)>>]>;
+
+/// Entries still encoded, as loaded. Nothing is copied or allocated per entry: keys are read
+/// from the bytes, and the entry ends are the index's own vector.
 #[derive(Clone)]
 struct Base<K, V> {
     bytes: Arc<Vec<u8>>,
-    keys: Vec<K>,
-    /// Entry `i` spans `bounds[i]..bounds[i + 1]` of `bytes`.
-    bounds: Vec<usize>,
+    /// Where entry 0 starts in `bytes`.
+    first: usize,
+    /// Where the offsets in `ends` count from in `bytes`.
+    origin: usize,
+    /// Entry `i` ends at byte `origin + ends[i]` (checked in range when loaded).
+    ends: Vec<u64>,
     layout: Layout,
-    /// Values decoded so far by reads (boxed: most stay empty, so each costs a word).
-    cells: Vec<OnceLock<Box<V>>>,
+    /// Entries decoded so far by reads, with their keys (see [`CHUNK`]).
+    cells: Vec<OnceLock<Chunk<K, V>>>,
 }
 
-impl<K, V: DeserializeOwned> Base<K, V> {
+impl<K: FixedKey, V: DeserializeOwned> Base<K, V> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn start(&self, i: usize) -> usize {
+        match i {
+            0 => self.first,
+            _ => self.origin + self.ends[i - 1] as usize,
+        }
+    }
+
     fn raw(&self, i: usize) -> &[u8] {
-        &self.bytes[self.bounds[i]..self.bounds[i + 1]]
+        &self.bytes[self.start(i)..self.origin + self.ends[i] as usize]
+    }
+
+    fn key_bytes(&self, i: usize) -> &[u8] {
+        let start = self.start(i);
+        &self.bytes[start..start + KEY_LEN]
+    }
+
+    fn key(&self, i: usize) -> K {
+        let mut key = [0u8; KEY_LEN];
+        key.copy_from_slice(self.key_bytes(i));
+        K::from_key_bytes(key)
+    }
+
+    /// The index of `key` among the entries (their keys are ascending, as checked on load).
+    fn find(&self, key: &K) -> Option<usize> {
+        let wanted = key.key_bytes();
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key_bytes(mid).cmp(wanted.as_slice()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
     }
 
     fn decode(&self, i: usize) -> V {
@@ -102,13 +157,33 @@ impl<K, V: DeserializeOwned> Base<K, V> {
         })
     }
 
+    fn cell(&self, i: usize) -> &OnceLock<Box<(K, V)>> {
+        let chunk = self.cells[i / CHUNK]
+            .get_or_init(|| std::iter::repeat_with(OnceLock::new).take(CHUNK).collect());
+        &chunk[i % CHUNK]
+    }
+
+    fn entry(&self, i: usize) -> &(K, V) {
+        self.cell(i)
+            .get_or_init(|| Box::new((self.key(i), self.decode(i))))
+    }
+
     fn value(&self, i: usize) -> &V {
-        self.cells[i].get_or_init(|| Box::new(self.decode(i)))
+        &self.entry(i).1
+    }
+
+    fn decoded(&self, i: usize) -> bool {
+        self.cells[i / CHUNK]
+            .get()
+            .is_some_and(|chunk| chunk[i % CHUNK].get().is_some())
     }
 
     fn take(&mut self, i: usize) -> V {
-        match self.cells[i].take() {
-            Some(v) => *v,
+        let cached = self.cells[i / CHUNK]
+            .get_mut()
+            .and_then(|chunk| chunk[i % CHUNK].take());
+        match cached {
+            Some(entry) => entry.1,
             None => self.decode(i),
         }
     }
@@ -176,14 +251,14 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
 
     /// The map encoded at `bytes[origin + start..]` (a BCS length, then entries in `layout`),
     /// where entry `i` ends at byte `origin + ends[i]` (offsets are relative to `origin`, where
-    /// the section holding the map begins). The keys and bounds are checked here; the values
-    /// are decoded when first read. Returns the map and where its last entry ends (relative to
-    /// `origin`).
+    /// the section holding the map begins). The keys and bounds are checked here (read in
+    /// place: nothing is copied per entry, and `ends` is kept as it is); the values are decoded
+    /// when first read. Returns the map and where its last entry ends (relative to `origin`).
     pub fn from_encoded(
         bytes: Arc<Vec<u8>>,
         origin: usize,
         start: usize,
-        ends: &[u64],
+        ends: Vec<u64>,
         layout: Layout,
     ) -> Result<(Self, usize), EncodedMapError> {
         let start = origin.saturating_add(start);
@@ -197,10 +272,9 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
                 indexed: ends.len(),
             });
         }
-        let mut bounds = Vec::with_capacity(count + 1);
-        let mut keys: Vec<K> = Vec::with_capacity(count);
-        let mut previous = start + len_bytes;
-        bounds.push(previous);
+        let first = start + len_bytes;
+        let mut previous = first;
+        let mut last_key: Option<&[u8]> = None;
         for (index, &end) in ends.iter().enumerate() {
             let end = usize::try_from(end)
                 .unwrap_or(usize::MAX)
@@ -213,22 +287,22 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
                     len: bytes.len(),
                 });
             }
-            let mut key = [0u8; KEY_LEN];
-            key.copy_from_slice(&bytes[previous..previous + KEY_LEN]);
-            let key = K::from_key_bytes(key);
-            if keys.last().is_some_and(|last| *last >= key) {
+            let key = &bytes[previous..previous + KEY_LEN];
+            if last_key.is_some_and(|last| last >= key) {
                 return Err(EncodedMapError::Order(index));
             }
-            keys.push(key);
-            bounds.push(end);
+            last_key = Some(key);
             previous = end;
         }
-        let cells = std::iter::repeat_with(OnceLock::new).take(count).collect();
+        let cells = std::iter::repeat_with(OnceLock::new)
+            .take(count.div_ceil(CHUNK))
+            .collect();
         let map = LazyMap {
             base: Some(Base {
                 bytes,
-                keys,
-                bounds,
+                first,
+                origin,
+                ends,
                 layout,
                 cells,
             }),
@@ -262,16 +336,14 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
     /// Entries loaded encoded and not decoded yet (for tests and metrics).
     pub fn undecoded(&self) -> usize {
         self.base.as_ref().map_or(0, |b| {
-            b.keys
-                .iter()
-                .zip(&b.cells)
-                .filter(|(k, c)| c.get().is_none() && !self.overlay.contains_key(k))
+            (0..b.len())
+                .filter(|&i| !b.decoded(i) && !self.overlay.contains_key(&b.key(i)))
                 .count()
         })
     }
 
     fn base_index(&self, key: &K) -> Option<usize> {
-        self.base.as_ref()?.keys.binary_search(key).ok()
+        self.base.as_ref()?.find(key)
     }
 
     pub fn get(&self, key: &K) -> Option<&V> {
@@ -279,7 +351,7 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
             return slot.as_ref();
         }
         let base = self.base.as_ref()?;
-        let i = base.keys.binary_search(key).ok()?;
+        let i = base.find(key)?;
         Some(base.value(i))
     }
 
@@ -353,11 +425,7 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
 
     /// The entries in key order (base entries are decoded as they are reached).
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter {
-            base: self.base.as_ref(),
-            position: 0,
-            overlay: self.overlay.iter().peekable(),
-        }
+        Iter(self.merge())
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
@@ -377,68 +445,86 @@ impl<K: FixedKey, V: DeserializeOwned> LazyMap<K, V> {
             Layout::Pairs => bcs::serialize_into(out, &(key, value)),
             Layout::Records => bcs::serialize_into(out, value),
         };
-        let mut overlay = self.overlay.iter().peekable();
-        let base_len = self.base.as_ref().map_or(0, |b| b.keys.len());
-        let mut position = 0;
-        loop {
-            let base_key = self.base.as_ref().and_then(|b| b.keys.get(position));
-            let take_base = match (base_key, overlay.peek()) {
-                (None, None) => break,
-                (Some(b), Some((o, _))) => b < *o,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-            };
-            if take_base {
-                let base = self.base.as_ref().expect("a base key was found");
-                out.extend_from_slice(base.raw(position));
-                position += 1;
-            } else {
-                let (key, slot) = overlay.next().expect("an overlay key was found");
-                if base_key == Some(key) {
-                    position += 1;
+        for step in self.merge() {
+            match step {
+                Step::Base(base, i) => out.extend_from_slice(base.raw(i)),
+                Step::Overlay(key, value) => {
+                    encode(out, key, value).expect("a ledger value serialises")
                 }
-                let Some(value) = slot else { continue };
-                encode(out, key, value).expect("a ledger value serialises");
             }
             ends.push(out.len() as u64);
         }
-        debug_assert!(position <= base_len);
+    }
+
+    /// The entries in key order, base entries by position (overlay entries shadow them).
+    fn merge(&self) -> Merge<'_, K, V> {
+        Merge {
+            base: self.base.as_ref(),
+            position: 0,
+            overlay: self.overlay.iter().peekable(),
+        }
     }
 }
 
-/// [`LazyMap::iter`].
-pub struct Iter<'a, K, V> {
+/// One entry of [`LazyMap::merge`].
+enum Step<'a, K, V> {
+    /// Entry `i` of the encoded base, unchanged.
+    Base(&'a Base<K, V>, usize),
+    /// An entry inserted or changed since the base was loaded.
+    Overlay(&'a K, &'a V),
+}
+
+/// The walk that merges a map's encoded base with its overlay, in key order: what both
+/// [`Iter`] and [`LazyMap::encode_into`] follow.
+struct Merge<'a, K, V> {
     base: Option<&'a Base<K, V>>,
     position: usize,
     overlay: Peekable<btree_map::Iter<'a, K, Option<V>>>,
 }
 
+impl<'a, K: FixedKey, V: DeserializeOwned> Iterator for Merge<'a, K, V> {
+    type Item = Step<'a, K, V>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let base = self.base.filter(|b| self.position < b.len());
+            let base_key = base.map(|b| b.key(self.position));
+            let take_base = match (base_key, self.overlay.peek()) {
+                (None, None) => return None,
+                (Some(b), Some((o, _))) => b < **o,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            if let (true, Some(base)) = (take_base, base) {
+                self.position += 1;
+                return Some(Step::Base(base, self.position - 1));
+            }
+            let (key, slot) = self.overlay.next()?;
+            if base_key == Some(*key) {
+                // The overlay's entry replaces (or removes) the base's.
+                self.position += 1;
+            }
+            if let Some(value) = slot {
+                return Some(Step::Overlay(key, value));
+            }
+        }
+    }
+}
+
+/// [`LazyMap::iter`].
+pub struct Iter<'a, K, V>(Merge<'a, K, V>);
+
 impl<'a, K: FixedKey, V: DeserializeOwned> Iterator for Iter<'a, K, V> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let base_key = self.base.and_then(|b| b.keys.get(self.position));
-            let take_base = match (base_key, self.overlay.peek()) {
-                (None, None) => return None,
-                (Some(b), Some((o, _))) => b < *o,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-            };
-            if take_base {
-                let base = self.base?;
-                let i = self.position;
-                self.position += 1;
-                return Some((&base.keys[i], base.value(i)));
+        Some(match self.0.next()? {
+            Step::Base(base, i) => {
+                let (key, value) = base.entry(i);
+                (key, value)
             }
-            let (key, slot) = self.overlay.next()?;
-            if base_key == Some(key) {
-                self.position += 1;
-            }
-            if let Some(value) = slot {
-                return Some((key, value));
-            }
-        }
+            Step::Overlay(key, value) => (key, value),
+        })
     }
 }
 

@@ -227,9 +227,12 @@ fn a_snapshot_loaded_lazily_is_the_same_state_and_applies_the_same_way() {
             "the canonical BCS"
         );
         let whole = 0..bytes.len();
-        let lazy =
-            LedgerState::from_snapshot_parts(std::sync::Arc::new(bytes.clone()), whole, &index)
-                .unwrap();
+        let lazy = LedgerState::from_snapshot_parts(
+            std::sync::Arc::new(bytes.clone()),
+            whole,
+            index.clone(),
+        )
+        .unwrap();
         assert_eq!(lazy.state_hash(), net.state.state_hash());
         assert_eq!(lazy, net.state);
         // Both continue identically, the loaded one decoding entries as it goes.
@@ -240,7 +243,7 @@ fn a_snapshot_loaded_lazily_is_the_same_state_and_applies_the_same_way() {
         shared.extend([9u8; 5]);
         let section = 11..11 + bytes.len();
         twin.state =
-            LedgerState::from_snapshot_parts(std::sync::Arc::new(shared), section, &index).unwrap();
+            LedgerState::from_snapshot_parts(std::sync::Arc::new(shared), section, index).unwrap();
         let mut rng_a = ChaCha8Rng::seed_from_u64(seed_value + 1);
         let mut rng_b = ChaCha8Rng::seed_from_u64(seed_value + 1);
         random_workload(&mut net, &mut rng_a, 60);
@@ -262,11 +265,12 @@ fn a_state_index_that_does_not_fit_its_bytes_is_refused() {
     let (bytes, index) = net.state.to_snapshot_parts();
     let bytes = std::sync::Arc::new(bytes);
     let load = |index: &floe_ledger::StateIndex| {
-        LedgerState::from_snapshot_parts(bytes.clone(), 0..bytes.len(), index).map(|_| ())
+        LedgerState::from_snapshot_parts(bytes.clone(), 0..bytes.len(), index.clone()).map(|_| ())
     };
     assert_eq!(load(&index), Ok(()));
     for section in [0..bytes.len() - 1, 1..bytes.len(), 0..bytes.len() + 1] {
-        let loaded = LedgerState::from_snapshot_parts(bytes.clone(), section.clone(), &index);
+        let loaded =
+            LedgerState::from_snapshot_parts(bytes.clone(), section.clone(), index.clone());
         assert!(loaded.is_err(), "{section:?}");
     }
     let mut short = index.clone();

@@ -186,7 +186,7 @@ fn state(
 ) -> Result<LedgerState, SnapshotError> {
     let index: StateIndex =
         bcs::from_bytes(index).map_err(|e| SnapshotError::Decode(format!("state index: {e}")))?;
-    LedgerState::from_snapshot_parts(file.clone(), state, &index)
+    LedgerState::from_snapshot_parts(file.clone(), state, index)
         .map_err(|e| SnapshotError::Decode(format!("state: {e}")))
 }
 
@@ -216,7 +216,7 @@ fn history(
         .collect();
     let ends = read_u64s("certificate ends", certificate_ends)?;
     let len = certificates.len();
-    let certificates = Certificates::from_encoded(certificates, 0..len, &ends)
+    let certificates = Certificates::from_encoded(certificates, 0..len, ends)
         .map_err(|e| SnapshotError::Decode(format!("certificates: {e}")))?;
     Ok(HistoryParts {
         events,

@@ -47,7 +47,7 @@ fn loaded(model: &BTreeMap<ObjectId, Value>) -> LazyMap<ObjectId, Value> {
     let (section, ends) = encoded(model, 0);
     let mut bytes = vec![0xbb; 5];
     bytes.extend(&section);
-    let (map, end) = LazyMap::from_encoded(Arc::new(bytes), 5, 0, &ends, Layout::Pairs).unwrap();
+    let (map, end) = LazyMap::from_encoded(Arc::new(bytes), 5, 0, ends, Layout::Pairs).unwrap();
     assert_eq!(end, section.len());
     map
 }
@@ -91,10 +91,11 @@ fn changes_over_a_loaded_map_behave_as_a_btreemap() {
     let seed: u64 = rand::random();
     println!("seed {seed}");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut model: BTreeMap<_, _> = (0..200).map(|i| (key(i), value(i))).collect();
+    // Over two chunks of decoded cells (`CHUNK`), with keys both in the base and not.
+    let mut model: BTreeMap<_, _> = (0..600).map(|i| (key(i), value(i))).collect();
     let mut map = loaded(&model);
-    for step in 0..2000 {
-        let k = key(rng.random_range(0..260));
+    for step in 0..3000 {
+        let k = key(rng.random_range(0..660));
         match rng.random_range(0..6) {
             0 => {
                 let v = value(rng.random_range(0..1000));
@@ -128,7 +129,7 @@ fn changes_over_a_loaded_map_behave_as_a_btreemap() {
     // An encoding of the changed map loads again.
     let (bytes, ends) = encoding(&map);
     let (again, _) =
-        LazyMap::<ObjectId, Value>::from_encoded(Arc::new(bytes), 0, 0, &ends, Layout::Pairs)
+        LazyMap::<ObjectId, Value>::from_encoded(Arc::new(bytes), 0, 0, ends, Layout::Pairs)
             .unwrap();
     assert!(again.iter().eq(model.iter()));
 }
@@ -160,7 +161,7 @@ fn records_keyed_by_their_first_field_load_lazily() {
         Arc::new(bytes.clone()),
         0,
         0,
-        &ends,
+        ends.clone(),
         Layout::Records,
     )
     .unwrap();
@@ -186,7 +187,7 @@ fn malformed_indexes_are_refused() {
     let (bytes, ends) = encoded(&model, 0);
     let bytes = Arc::new(bytes);
     let load = |ends: &[u64]| {
-        LazyMap::<ObjectId, Value>::from_encoded(bytes.clone(), 0, 0, ends, Layout::Pairs)
+        LazyMap::<ObjectId, Value>::from_encoded(bytes.clone(), 0, 0, ends.to_vec(), Layout::Pairs)
             .map(|_| ())
     };
     assert_eq!(load(&ends), Ok(()));
@@ -226,15 +227,21 @@ fn malformed_indexes_are_refused() {
             Arc::new(swapped),
             0,
             0,
-            &swapped_ends,
+            swapped_ends.to_vec(),
             Layout::Pairs
         )
         .map(|_| ()),
         Err(EncodedMapError::Order(1))
     );
     assert_eq!(
-        LazyMap::<ObjectId, Value>::from_encoded(Arc::new(vec![0x80]), 0, 0, &[], Layout::Pairs)
-            .map(|_| ()),
+        LazyMap::<ObjectId, Value>::from_encoded(
+            Arc::new(vec![0x80]),
+            0,
+            0,
+            Vec::new(),
+            Layout::Pairs
+        )
+        .map(|_| ()),
         Err(EncodedMapError::Count(0))
     );
 }

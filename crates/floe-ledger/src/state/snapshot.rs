@@ -94,15 +94,16 @@ pub enum StateLoadError {
     Part { part: &'static str, error: String },
 }
 
-/// Map `map` of `index`, which must start at `*at`; `*at` is moved past it.
+/// Map `map` of `index`, which must start at `*at`; `*at` is moved past it. The map keeps the
+/// index's entry ends (taken from `index`).
 fn load_map<K: FixedKey, V: DeserializeOwned>(
     bytes: &Arc<Vec<u8>>,
     origin: usize,
-    index: &StateIndex,
+    index: &mut StateIndex,
     map: usize,
     at: &mut usize,
 ) -> Result<LazyMap<K, V>, StateLoadError> {
-    let m = &index.maps[map];
+    let m = &mut index.maps[map];
     if m.start != *at as u64 {
         return Err(StateLoadError::Start {
             map,
@@ -110,7 +111,8 @@ fn load_map<K: FixedKey, V: DeserializeOwned>(
             expected: *at,
         });
     }
-    let (loaded, end) = LazyMap::from_encoded(bytes.clone(), origin, *at, &m.ends, Layout::Pairs)
+    let ends = std::mem::take(&mut m.ends);
+    let (loaded, end) = LazyMap::from_encoded(bytes.clone(), origin, *at, ends, Layout::Pairs)
         .map_err(|error| StateLoadError::Map { map, error })?;
     *at = end;
     Ok(loaded)
@@ -258,7 +260,7 @@ impl LedgerState {
     pub fn from_snapshot_parts(
         bytes: Arc<Vec<u8>>,
         section: std::ops::Range<usize>,
-        index: &StateIndex,
+        mut index: StateIndex,
     ) -> Result<Self, StateLoadError> {
         if index.maps.len() != LAZY_MAPS {
             return Err(StateLoadError::MapCount(index.maps.len()));
@@ -279,10 +281,10 @@ impl LedgerState {
         // Each map must start where the previous part ends; the tail must then decode from
         // where the last map ends to the section's end.
         let mut at = head_end;
-        let storage = load_map(&bytes, section.start, index, 0, &mut at)?;
-        let blobs = load_map(&bytes, section.start, index, 1, &mut at)?;
-        let object_events = load_map(&bytes, section.start, index, 2, &mut at)?;
-        let by_blob_id = load_map(&bytes, section.start, index, 3, &mut at)?;
+        let storage = load_map(&bytes, section.start, &mut index, 0, &mut at)?;
+        let blobs = load_map(&bytes, section.start, &mut index, 1, &mut at)?;
+        let object_events = load_map(&bytes, section.start, &mut index, 2, &mut at)?;
+        let by_blob_id = load_map(&bytes, section.start, &mut index, 3, &mut at)?;
         let tail: Tail = bcs::from_bytes(state.get(at..).unwrap_or_default())
             .map_err(|e| part("fields after its maps", e))?;
         let mut state = LedgerState {
