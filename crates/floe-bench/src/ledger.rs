@@ -209,7 +209,7 @@ struct Restart {
     /// From the restart's start until the snapshot's history (events, digests, certificates)
     /// had been read on its own thread; the ledger serves from `replay_ms` on, and a request
     /// for history before this waits for it. `None` when there was none to read (a full
-    /// replay, or a replica, which loads its snapshot whole).
+    /// replay, or a snapshot older than format 11).
     #[serde(skip_serializing_if = "Option::is_none")]
     history_ms: Option<f64>,
     /// Every restart's time, in the order they ran (`replay_ms` and the phases are the

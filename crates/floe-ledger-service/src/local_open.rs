@@ -103,7 +103,7 @@ impl Ledger {
             snapshot_every: options.snapshot_every,
             dir: dir.to_path_buf(),
             pruner,
-            open_stats,
+            open_stats: Mutex::new(open_stats),
         }))
     }
 }

@@ -27,11 +27,11 @@ use floe_ledger_etcd::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, SubmitError};
+use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenStats, SubmitError};
 use crate::snapshot;
 
 mod snapshots;
-use snapshots::{PendingSnapshot, divergence, install};
+use snapshots::{PendingSnapshot, divergence, install_opened};
 
 /// Submissions queued for the appender before "busy".
 pub const APPEND_QUEUE: usize = 4096;
@@ -255,15 +255,21 @@ impl Ledger {
         let mut inner = Inner::new(genesis_state);
         let mut head = Chain::new(0, seed);
         let mut status = ReplicaStatus::default();
-        if let Some((snap, bytes)) = snapshot::load_newest(dir)? {
-            let root = snapshot::root_of(&bytes);
-            tracing::info!(seq = snap.seq, root = %hex(&root), "loaded local snapshot");
+        // Opened as the embedded ledger opens its own: the state's sections now, the history
+        // on a thread of its own, the file's root (a hash of every byte) in the background.
+        let mut opened = None;
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        if let Some(snap) = snapshot::open_newest_where(dir, |_, _, _| true)? {
+            tracing::info!(seq = snap.seq, "opened local snapshot");
             status.snapshot_seq = Some(snap.seq);
-            status.snapshot_root = Some(root);
             head = Chain::new(snap.seq, snap.chain_head);
-            install(&mut inner, snap);
+            opened = Some((snap.seq, snap.path.clone()));
+            install_opened(&mut inner, snap);
         }
         status.chain_head = head.head;
+        let snapshot_ms = ms(t);
+        let t = std::time::Instant::now();
         let log = EtcdLog::connect(&options.etcd).await?;
         let (applied_tx, applied_rx) = watch::channel(inner.applied);
         let (appender, appender_rx) = mpsc::channel(APPEND_QUEUE);
@@ -292,16 +298,21 @@ impl Ledger {
             snapshot_every: 0,
             dir: dir.to_path_buf(),
             pruner: None,
-            open_stats: Default::default(),
+            open_stats: Mutex::default(),
         });
         *ledger
             .replica()
             .self_ref
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&ledger);
+        if let Some((seq, path)) = opened {
+            ledger.spawn_opened_root(seq, path);
+        }
         // Catch up before serving: to the log's end as it was when we started (a busy log
         // keeps growing; the follower task takes over from there).
         let target = log.bounds().await?.map_or(0, |(_, next)| next);
+        let log_ms = ms(t);
+        let (t, from) = (std::time::Instant::now(), ledger.progress().0);
         let mut follower = log.follow(head);
         let deadline = tokio::time::Instant::now() + CATCH_UP_BEFORE_SERVING;
         while ledger.progress().0 < target && tokio::time::Instant::now() < deadline {
@@ -322,6 +333,12 @@ impl Ledger {
             }
         }
         let (applied, _) = ledger.progress();
+        *ledger.open_stats.lock().unwrap_or_else(|e| e.into_inner()) = OpenStats {
+            log_ms,
+            snapshot_ms,
+            replay_ms: ms(t),
+            replayed: applied.saturating_sub(from),
+        };
         tracing::info!(
             applied,
             ms = started.elapsed().as_millis() as u64,
@@ -458,8 +475,14 @@ impl Ledger {
                 }
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
-                    // A replica's history is never still loading (it loads snapshots whole).
+                    // The history may still be loading from the snapshot this replica
+                    // opened: wait for it; a damaged one stops the replica, as it stops the
+                    // embedded ledger (`settle_history`).
                     let inner = &mut *inner;
+                    if let Err(reason) = inner.settle_history() {
+                        tracing::error!(%reason, "no snapshot taken");
+                        break;
+                    }
                     match inner.history.parts() {
                         Ok((events, digests, certificates)) => pending.push(PendingSnapshot {
                             sections: snapshot::encode_sections(
@@ -507,7 +530,9 @@ impl Ledger {
             self.spawn_snapshot_write(p);
         }
         if replica.options.prune {
-            for (seq, _) in checkpoints {
+            // Pruning below the newest checkpoint of the batch covers the older ones: one
+            // task, not one per checkpoint (a catch-up may apply dozens of them at once).
+            if let Some(seq) = checkpoints.iter().map(|(seq, _)| *seq).max() {
                 // Keep one snapshot interval below the newest checkpoint, for replicas a
                 // little behind; older records are only needed by replicas that can bootstrap.
                 let below = seq.saturating_sub(every.max(1));

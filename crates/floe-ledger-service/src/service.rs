@@ -230,18 +230,21 @@ pub struct Ledger {
     /// Local log, when pruning is on: deletes log segments a kept snapshot covers.
     pub(crate) pruner: Option<floe_log::Pruner>,
     /// Where the last open's time went (local log; zero for a replica).
-    pub(crate) open_stats: OpenStats,
+    /// Set once the open is done (a replica's after its catch-up).
+    pub(crate) open_stats: Mutex<OpenStats>,
 }
 
-/// Where a local ledger's open (a restart) spent its time, for `floe bench ledger`.
+/// Where a ledger's open (a restart) spent its time, for `floe bench ledger`.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenStats {
-    /// Reading and checking the log file (every record's checksum).
+    /// Reading and checking the log file (every record's checksum); for a replica,
+    /// connecting to etcd and asking where the log ends.
     pub log_ms: f64,
-    /// Loading and decoding the newest snapshot.
+    /// Opening the newest snapshot (its state; the history is read on another thread).
     pub snapshot_ms: f64,
-    /// Applying the entries after the snapshot.
+    /// Applying the entries after the snapshot (a replica's catch-up: reading them from etcd
+    /// and applying them).
     pub replay_ms: f64,
     /// Entries applied (the rest came from the snapshot).
     pub replayed: u64,
@@ -275,7 +278,7 @@ impl Ledger {
 
     /// Where the last open spent its time (local log).
     pub fn open_stats(&self) -> OpenStats {
-        self.open_stats
+        *self.open_stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn genesis(&self) -> &GenesisConfig {

@@ -566,8 +566,11 @@ pub fn load_newest_where(
 /// thread from a version 11 file; read with the rest from an older one).
 pub(crate) struct OpenedSnapshot {
     pub seq: u64,
+    pub chain_head: [u8; 32],
     pub state: LedgerState,
     pub history: crate::history::History,
+    /// The file it was opened from.
+    pub path: std::path::PathBuf,
 }
 
 /// The newest snapshot that opens and that `usable` accepts (given its position, chain head and
@@ -600,15 +603,20 @@ pub(crate) fn open_newest_where(
                     Ok(parts) => crate::history::History::from_parts(parts),
                     Err((header, file)) => {
                         let (events, digests) = (header.events(), header.seq);
-                        crate::history::History::loading(events, digests, path, move || {
-                            v11::read_history(&header, &file)
-                        })?
+                        crate::history::History::loading(
+                            events,
+                            digests,
+                            path.clone(),
+                            move || v11::read_history(&header, &file),
+                        )?
                     }
                 };
                 return Ok(Some(OpenedSnapshot {
                     seq: o.seq,
+                    chain_head: o.chain_head,
                     state: o.state,
                     history,
+                    path,
                 }));
             }
             Ok(o) if o.seq == seq => "snapshot does not fit the log; skipped".to_string(),

@@ -257,6 +257,26 @@ async fn replicas_apply_every_acknowledged_transaction_once_through_a_leader_kil
     r2.stop().await;
     let reopened = open(&dir.path().join("r2"), &g, options(&members, 40, vec![])).await;
     assert!(reopened.replica_status().unwrap().snapshot_seq.is_some());
+    // The opened file's root (a hash of every byte) is computed in the background, then shown
+    // (or a newer snapshot's, if one was written meanwhile): the root of that file.
+    let mut status = reopened.replica_status().unwrap();
+    for _ in 0..100 {
+        if status.snapshot_root.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = reopened.replica_status().unwrap();
+    }
+    let seq = status.snapshot_seq.unwrap();
+    let (_, bytes) =
+        floe_ledger_service::snapshot::load_newest_where(&dir.path().join("r2"), |s| s.seq == seq)
+            .unwrap()
+            .expect("the snapshot the status names");
+    assert_eq!(
+        status.snapshot_root,
+        Some(floe_ledger_service::snapshot::root_of(&bytes)),
+        "the status shows its snapshot's root"
+    );
     let account = AccountKey::from_seed(&seed("user", 0));
     let (kind, _) = register(0, PER);
     let r = replicas[0]

@@ -81,6 +81,29 @@ impl Ledger {
         });
     }
 
+    /// Hash the snapshot file opened at `seq` for its root, in the background: a restart
+    /// does not wait for a hash of every byte of the file. The status shows the root once it
+    /// is known, unless a newer snapshot was written meanwhile.
+    pub(super) fn spawn_opened_root(&self, seq: u64, path: std::path::PathBuf) {
+        let weak = self.weak();
+        tokio::task::spawn_blocking(move || {
+            let root = match std::fs::read(&path) {
+                Ok(bytes) => snapshot::root_of(&bytes),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot hash the opened snapshot");
+                    return;
+                }
+            };
+            if let Some(l) = weak.upgrade() {
+                let mut shared = l.replica().shared();
+                if shared.status.snapshot_seq == Some(seq) && shared.status.snapshot_root.is_none()
+                {
+                    shared.status.snapshot_root = Some(root);
+                }
+            }
+        });
+    }
+
     /// Note this replica's snapshot root at `seq` and compare it with the committed checkpoint
     /// at `seq`, if one was applied already; a difference stops the replica.
     fn record_own_root(&self, seq: u64, root: [u8; 32]) {
@@ -132,6 +155,19 @@ impl Ledger {
         }
         Err(OpenError::Bootstrap(last))
     }
+}
+
+/// [`install`] for a snapshot opened for a restart (its history perhaps still being read).
+pub(super) fn install_opened(inner: &mut Inner, snap: snapshot::OpenedSnapshot) {
+    inner.base = snap.seq;
+    inner.applied = snap.seq;
+    inner.base_events = snap.history.event_count();
+    inner.state = snap.state;
+    inner.history = snap.history;
+    inner.events_after.clear();
+    inner.outcomes.clear();
+    inner.accepted_txs.clear();
+    inner.accepted_order.clear();
 }
 
 /// Replace the state with `snap` (all positions before it are covered by it).
