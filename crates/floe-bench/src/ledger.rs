@@ -473,17 +473,19 @@ async fn drive(
     // Restarts: each opens the same log (its snapshots and tail) again.
     let mut samples = Vec::with_capacity(args.restarts as usize);
     for _ in 0..args.restarts {
-        samples.push(restart_once(&dir, &genesis, &replica_options, &args).await?);
+        let sample = restart_once(&dir, &genesis, &replica_options, &args).await?;
+        // Every restart must come back whole. A replica may also see checkpoint entries
+        // appended after the load stopped.
+        let replayed = sample.replayed;
+        if replayed < entries || (!args.etcd && replayed != entries) {
+            bail!("the reopened ledger replayed {replayed} entries, not {entries}");
+        }
+        samples.push(sample);
     }
     let all_ms: Vec<f64> = samples.iter().map(|s| s.ms).collect();
     samples.sort_by(|a, b| a.ms.total_cmp(&b.ms));
     let median = samples.swap_remove(samples.len() / 2);
-    let (replay_ms, replayed, stats, history_ms) =
-        (median.ms, median.replayed, median.stats, median.history_ms);
-    // A replica may also see checkpoint entries appended after the load stopped.
-    if replayed < entries || (!args.etcd && replayed != entries) {
-        bail!("the reopened ledger replayed {replayed} entries, not {entries}");
-    }
+    let (replay_ms, stats, history_ms) = (median.ms, median.stats, median.history_ms);
     latencies.sort_by(f64::total_cmp);
     let mut ev = event_latency.lock().expect("lock").clone();
     ev.sort_by(f64::total_cmp);

@@ -27,11 +27,13 @@ use floe_ledger_etcd::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenStats, SubmitError};
+use crate::service::{
+    Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenStats, SubmitError, poison_on,
+};
 use crate::snapshot;
 
 mod snapshots;
-use snapshots::{PendingSnapshot, divergence, install_opened};
+use snapshots::{PendingSnapshot, divergence, install};
 
 /// Submissions queued for the appender before "busy".
 pub const APPEND_QUEUE: usize = 4096;
@@ -265,7 +267,7 @@ impl Ledger {
             status.snapshot_seq = Some(snap.seq);
             head = Chain::new(snap.seq, snap.chain_head);
             opened = Some((snap.seq, snap.path.clone()));
-            install_opened(&mut inner, snap);
+            install(&mut inner, snap.seq, snap.state, snap.history);
         }
         status.chain_head = head.head;
         let snapshot_ms = ms(t);
@@ -476,14 +478,10 @@ impl Ledger {
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
                     // The history may still be loading from the snapshot this replica
-                    // opened: wait for it; a damaged one stops the replica, as it stops the
-                    // embedded ledger (`settle_history`).
+                    // opened: `parts` waits for it, and a damaged one stops the replica, as
+                    // it stops the embedded ledger.
                     let inner = &mut *inner;
-                    if let Err(reason) = inner.settle_history() {
-                        tracing::error!(%reason, "no snapshot taken");
-                        break;
-                    }
-                    match inner.history.parts() {
+                    match poison_on(&mut inner.poisoned, inner.history.parts()) {
                         Ok((events, digests, certificates)) => pending.push(PendingSnapshot {
                             sections: snapshot::encode_sections(
                                 inner.applied,
@@ -494,7 +492,10 @@ impl Ledger {
                                 certificates,
                             ),
                         }),
-                        Err(reason) => tracing::error!(%reason, "no snapshot taken"),
+                        Err(reason) => {
+                            tracing::error!(%reason, "no snapshot taken; replica stopped");
+                            break;
+                        }
                     }
                 }
             }

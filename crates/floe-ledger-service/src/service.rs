@@ -160,12 +160,22 @@ impl Backend {
     }
 }
 
+/// `result`, of an access to the history (see [`crate::history`]): one that failed means the
+/// history cannot be read, and the ledger stops accepting writes, with the reason.
+pub(crate) fn poison_on<T>(
+    poisoned: &mut Option<String>,
+    result: Result<T, String>,
+) -> Result<T, String> {
+    result.inspect_err(|reason| {
+        poisoned.get_or_insert_with(|| reason.clone());
+    })
+}
+
 impl Inner {
     /// The snapshot of everything applied, its sections encoded (joined outside the lock),
     /// or why there is none.
     fn snapshot(&mut self) -> Result<crate::snapshot::EncodedSnapshot, String> {
-        self.settle_history()?;
-        let (events, digests, certificates) = self.history.parts()?;
+        let (events, digests, certificates) = poison_on(&mut self.poisoned, self.history.parts())?;
         Ok(crate::snapshot::encode_sections(
             self.applied,
             self.state.digest(),
@@ -179,9 +189,7 @@ impl Inner {
     /// Wait for a snapshot's history if it is still being read (see [`crate::history`]); if it
     /// cannot be read, the ledger stops accepting writes, with the reason.
     pub(crate) fn settle_history(&mut self) -> Result<(), String> {
-        self.history.settle().map(drop).inspect_err(|reason| {
-            self.poisoned.get_or_insert_with(|| reason.clone());
-        })
+        poison_on(&mut self.poisoned, self.history.settle()).map(drop)
     }
 
     pub(crate) fn new(state: LedgerState) -> Self {
@@ -229,8 +237,8 @@ pub struct Ledger {
     pub(crate) dir: std::path::PathBuf,
     /// Local log, when pruning is on: deletes log segments a kept snapshot covers.
     pub(crate) pruner: Option<floe_log::Pruner>,
-    /// Where the last open's time went (local log; zero for a replica).
-    /// Set once the open is done (a replica's after its catch-up).
+    /// Where the last open's time went; set once the open is done (a replica's after its
+    /// catch-up).
     pub(crate) open_stats: Mutex<OpenStats>,
 }
 
@@ -276,7 +284,7 @@ impl Ledger {
         Self::open_local(dir, genesis, clock, options)
     }
 
-    /// Where the last open spent its time (local log).
+    /// Where the last open spent its time.
     pub fn open_stats(&self) -> OpenStats {
         *self.open_stats.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -434,11 +442,9 @@ impl Ledger {
         blob_id: &floe_core::BlobId,
     ) -> Result<Option<CertificateRecord>, SubmitError> {
         let (answer, applied) = {
-            let mut inner = self.lock();
-            inner.settle_history().map_err(SubmitError::LogFailed)?;
-            let record = inner
-                .history
-                .certificate(blob_id)
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let record = poison_on(&mut inner.poisoned, inner.history.certificate(blob_id))
                 .map_err(SubmitError::LogFailed)?
                 .and_then(crate::certificates::StoredCertificate::decode);
             (record, inner.applied)
@@ -462,12 +468,9 @@ impl Ledger {
     /// Event `index`, if there is one (waiting for a restart's snapshot history only if the
     /// event is in it).
     pub fn event(&self, index: u64) -> Result<Option<Event>, SubmitError> {
-        let mut inner = self.lock();
-        let event = inner.history.event(index);
-        if let Err(reason) = &event {
-            inner.poisoned.get_or_insert_with(|| reason.clone());
-        }
-        event.map_err(SubmitError::LogFailed)
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        poison_on(&mut inner.poisoned, inner.history.event(index)).map_err(SubmitError::LogFailed)
     }
 
     /// Read from the state and the events (waiting for a restart's snapshot history); the
@@ -479,8 +482,8 @@ impl Ledger {
         let (answer, applied) = {
             let mut guard = self.lock();
             let inner = &mut *guard;
-            inner.settle_history().map_err(SubmitError::LogFailed)?;
-            let events = inner.history.events().map_err(SubmitError::LogFailed)?;
+            let events = poison_on(&mut inner.poisoned, inner.history.events())
+                .map_err(SubmitError::LogFailed)?;
             (f(&inner.state, events), inner.applied)
         };
         self.backend.wait_durable(applied).await?;
@@ -519,26 +522,20 @@ impl Ledger {
         if index >= self.backend.durable_len() {
             return None;
         }
-        let mut inner = self.lock();
-        match inner.history.digest(index) {
-            Ok(d) => d,
-            Err(reason) => {
-                inner.poisoned.get_or_insert(reason);
-                None
-            }
-        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        poison_on(&mut inner.poisoned, inner.history.digest(index))
+            .ok()
+            .flatten()
     }
 
     /// Wait until the history of the snapshot this ledger started from has been read (the
     /// ledger serves meanwhile; see [`crate::history`]). Returns when the read ended, if one
     /// was still to be joined, or why the history cannot be read.
     pub fn wait_history(&self) -> Result<Option<std::time::Instant>, String> {
-        let mut inner = self.lock();
-        let ended = inner.history.settle();
-        if let Err(reason) = &ended {
-            inner.poisoned.get_or_insert_with(|| reason.clone());
-        }
-        ended
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        poison_on(&mut inner.poisoned, inner.history.settle())
     }
 
     /// Events of durable entries: the count after the last durable entry.
@@ -600,9 +597,10 @@ impl Ledger {
         }
         // Only the encoded bytes are copied under the lock; they are decoded after it.
         let page = {
-            let mut inner = self.lock();
-            inner.settle_history().map_err(SubmitError::LogFailed)?;
-            let events = inner.history.events().map_err(SubmitError::LogFailed)?;
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let events = poison_on(&mut inner.poisoned, inner.history.events())
+                .map_err(SubmitError::LogFailed)?;
             let end = durable
                 .min(cursor.saturating_add(limit as u64))
                 .min(events.len() as u64);

@@ -142,7 +142,7 @@ impl Ledger {
                             shared.status.chain_head = head.head;
                             shared.status.snapshot_seq = Some(snap.seq);
                             shared.status.snapshot_root = Some(root);
-                            install(&mut inner, snap);
+                            install_decoded(&mut inner, snap);
                             let _ = replica.applied_tx.send(inner.applied);
                         }
                         return Ok(replica.log.follow(head));
@@ -157,34 +157,33 @@ impl Ledger {
     }
 }
 
-/// [`install`] for a snapshot opened for a restart (its history perhaps still being read).
-pub(super) fn install_opened(inner: &mut Inner, snap: snapshot::OpenedSnapshot) {
-    inner.base = snap.seq;
-    inner.applied = snap.seq;
-    inner.base_events = snap.history.event_count();
-    inner.state = snap.state;
-    inner.history = snap.history;
+/// Replace the state with a snapshot's at `seq` (all positions before it are covered by it);
+/// its history may still be being read (a restart's, see [`crate::history`]).
+pub(super) fn install(
+    inner: &mut Inner,
+    seq: u64,
+    state: floe_ledger::LedgerState,
+    history: crate::history::History,
+) {
+    inner.base = seq;
+    inner.applied = seq;
+    inner.base_events = history.event_count();
+    inner.state = state;
+    inner.history = history;
     inner.events_after.clear();
     inner.outcomes.clear();
     inner.accepted_txs.clear();
     inner.accepted_order.clear();
 }
 
-/// Replace the state with `snap` (all positions before it are covered by it).
-pub(super) fn install(inner: &mut Inner, snap: Snapshot) {
-    inner.base = snap.seq;
-    inner.applied = snap.seq;
-    inner.base_events = snap.events.len() as u64;
-    inner.state = snap.state;
-    inner.history = crate::history::History::from_parts(crate::snapshot::HistoryParts {
+/// [`install`] a snapshot decoded whole (a peer's).
+fn install_decoded(inner: &mut Inner, snap: Snapshot) {
+    let history = crate::history::History::from_parts(crate::snapshot::HistoryParts {
         events: snap.events,
         digests: snap.digests,
         certificates: snap.certificates,
     });
-    inner.events_after.clear();
-    inner.outcomes.clear();
-    inner.accepted_txs.clear();
-    inner.accepted_order.clear();
+    install(inner, snap.seq, snap.state, history);
 }
 
 async fn fetch_verified(
