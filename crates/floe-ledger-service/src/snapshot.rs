@@ -153,7 +153,28 @@ pub struct Snapshot {
 
 /// The root of encoded snapshot bytes.
 pub fn root_of(bytes: &[u8]) -> [u8; 32] {
-    blake2b256(&[b"floe-snapshot-root-v1", bytes])
+    blake2b256(&[ROOT_DOMAIN, bytes])
+}
+
+const ROOT_DOMAIN: &[u8] = b"floe-snapshot-root-v1";
+
+/// [`root_of`] a file's bytes, read 1 MiB at a time (not the whole file in memory).
+pub fn root_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = floe_core::merkle::Blake2b256::default();
+    hasher.update(ROOT_DOMAIN);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Encode a snapshot. Its root ([`root_of`] the bytes, a hash of the whole file) is left to
