@@ -402,12 +402,16 @@ impl Ledger {
         Ok(accepted)
     }
 
-    /// A clean stop of the local backend: once everything applied is durable, write a snapshot
+    /// A clean stop. The local backend, once everything applied is durable, writes a snapshot
     /// at that position (if snapshots are on and the newest one is older), so the next start
     /// loads it and replays nothing. Returns the snapshot's position when one was written.
-    /// Replicas snapshot on their own schedule (their log is etcd); for them this does nothing.
+    /// A replica waits for the snapshots it is writing and, if it applied transactions since
+    /// the newest, writes one at its position and appends that snapshot's checkpoint.
     pub async fn close(&self) -> Result<Option<u64>, SubmitError> {
-        if self.snapshot_every == 0 || !matches!(self.backend, Backend::Local(_)) {
+        if let Backend::Replicated(_) = &self.backend {
+            return self.close_replica().await;
+        }
+        if self.snapshot_every == 0 {
             return Ok(None);
         }
         let applied = self.lock().applied;

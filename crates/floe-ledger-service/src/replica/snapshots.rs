@@ -8,7 +8,7 @@ use floe_ledger_etcd::{Chain, EtcdLog, Follower};
 use tokio::sync::oneshot;
 
 use super::{AppendRequest, MAX_OWN_ROOTS, hex};
-use crate::service::{Inner, Ledger, OpenError};
+use crate::service::{Inner, Ledger, OpenError, poison_on};
 use crate::snapshot::{self, Snapshot};
 
 /// A snapshot's sections encoded at one position under the lock; joined, hashed for its root,
@@ -32,53 +32,99 @@ pub(super) fn divergence(seq: u64, own: &[u8; 32], committed: &[u8; 32]) -> Opti
 
 impl Ledger {
     pub(super) fn spawn_snapshot_write(&self, p: PendingSnapshot) {
+        let task = tokio::spawn(write_and_checkpoint(self.weak(), p));
+        let mut tasks = self
+            .replica()
+            .snapshot_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// A replica's clean stop: wait (bounded) for the snapshots being written, then, if
+    /// anything but checkpoints was applied after the newest snapshot on disk, write one at
+    /// the applied position and wait (bounded) for its checkpoint to land in the log. The next
+    /// start then replays only checkpoints, not up to `snapshot_every` transactions whose
+    /// certificates would all be verified again. Returns the final snapshot's position.
+    pub(crate) async fn close_replica(&self) -> Result<Option<u64>, crate::SubmitError> {
+        use crate::SubmitError;
         let replica = self.replica();
-        let dir = replica.dir.clone();
-        let appender = replica.appender.clone();
-        let weak = self.weak();
-        tokio::spawn(async move {
-            let seq = p.sections.seq();
-            // Joining and hashing the file grow with the history: both run here, not under
-            // the state lock (`apply_records` only encodes the sections).
-            let hashed = tokio::task::spawn_blocking(move || {
-                let bytes = p.sections.to_bytes();
-                let root = snapshot::root_of(&bytes);
-                (bytes, root)
-            })
-            .await;
-            let Ok((bytes, root)) = hashed else { return };
-            match weak.upgrade() {
-                Some(l) => l.record_own_root(seq, root),
-                None => return,
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        let opened = replica
+            .opened_root
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = opened
+            && tokio::time::timeout_at(deadline, t).await.is_err()
+        {
+            tracing::warn!("hashing the opened snapshot outlived the clean stop's wait");
+        }
+        if replica.options.snapshot_every == 0 {
+            return Ok(None);
+        }
+        let tasks: Vec<_> = std::mem::take(
+            &mut *replica
+                .snapshot_tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for t in tasks {
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                tracing::warn!("a snapshot write outlived the clean stop's wait");
             }
-            let written =
-                tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &bytes))
-                    .await;
-            match written {
-                Ok(Ok(written)) => {
-                    tracing::info!(seq, root = %hex(&root), file = %written.path.display(), "snapshot written");
-                    if let Some(l) = weak.upgrade() {
-                        let mut shared = l.replica().shared();
-                        shared.status.snapshot_seq = Some(seq);
-                        shared.status.snapshot_root = Some(root);
-                    }
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(seq, error = %e, "snapshot write failed");
-                    return;
-                }
-                Err(_) => return,
+        }
+        let newest = snapshot::newest_seq(&replica.dir)
+            .map_err(|e| SubmitError::LogFailed(format!("cannot list snapshots: {e}")))?;
+        let pending = {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            if let Some(reason) = &inner.poisoned {
+                return Err(SubmitError::LogFailed(reason.clone()));
             }
-            let entry = LogEntry::Checkpoint {
-                seq,
-                state_root: root,
-            };
-            let (reply, _rx) = oneshot::channel();
-            let _ = appender.try_send(AppendRequest {
-                payload: entry.to_bytes(),
-                reply,
-            });
-        });
+            let shared = replica.shared();
+            if newest.unwrap_or(0) >= shared.last_work || inner.applied == 0 {
+                return Ok(None);
+            }
+            if shared.head.next_seq != inner.applied {
+                return Err(SubmitError::LogFailed(format!(
+                    "no final snapshot: the chain head is at {}, the state at {}",
+                    shared.head.next_seq, inner.applied
+                )));
+            }
+            let (events, digests, certificates) =
+                poison_on(&mut inner.poisoned, inner.history.parts())
+                    .map_err(SubmitError::LogFailed)?;
+            PendingSnapshot {
+                sections: snapshot::encode_sections(
+                    inner.applied,
+                    shared.head.head,
+                    &inner.state,
+                    events,
+                    digests,
+                    certificates,
+                ),
+            }
+        };
+        let seq = pending.sections.seq();
+        let landed = write_and_checkpoint(self.weak(), pending).await;
+        match landed {
+            Some(rx) => match tokio::time::timeout(CLOSE_WAIT, rx).await {
+                Ok(Ok(Ok(at))) => tracing::info!(seq, at, "final snapshot written and checkpointed"),
+                other => tracing::warn!(
+                    seq,
+                    answer = ?other.map(|r| r.ok()),
+                    "final snapshot written; its checkpoint did not land (peers cannot bootstrap from it until the next one)"
+                ),
+            },
+            None => {
+                return Err(SubmitError::LogFailed(format!(
+                    "the final snapshot at {seq} was not written"
+                )));
+            }
+        }
+        Ok(Some(seq))
     }
 
     /// Hash the snapshot file opened at `seq` for its root, in the background: a restart
@@ -86,15 +132,18 @@ impl Ledger {
     /// is known, unless a newer snapshot was written meanwhile.
     pub(super) fn spawn_opened_root(&self, seq: u64, path: std::path::PathBuf) {
         let weak = self.weak();
-        tokio::task::spawn_blocking(move || {
-            let root = match std::fs::read(&path) {
-                Ok(bytes) => snapshot::root_of(&bytes),
+        let task = tokio::task::spawn_blocking(move || {
+            let root = match snapshot::root_of_file(&path) {
+                Ok(root) => root,
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "cannot hash the opened snapshot");
                     return;
                 }
             };
             if let Some(l) = weak.upgrade() {
+                // A committed checkpoint at `seq` (its own, from before the restart, or a
+                // peer's) now checks the file this replica restarted from.
+                l.record_own_root(seq, root);
                 let mut shared = l.replica().shared();
                 if shared.status.snapshot_seq == Some(seq) && shared.status.snapshot_root.is_none()
                 {
@@ -102,6 +151,11 @@ impl Ledger {
                 }
             }
         });
+        *self
+            .replica()
+            .opened_root
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
 
     /// Note this replica's snapshot root at `seq` and compare it with the committed checkpoint
@@ -139,6 +193,8 @@ impl Ledger {
                             let mut inner = self.lock();
                             let mut shared = replica.shared();
                             shared.head = head;
+                            // Not on this replica's disk: a clean stop writes it.
+                            shared.last_work = snap.seq;
                             shared.status.chain_head = head.head;
                             shared.status.snapshot_seq = Some(snap.seq);
                             shared.status.snapshot_root = Some(root);
@@ -155,6 +211,56 @@ impl Ledger {
         }
         Err(OpenError::Bootstrap(last))
     }
+}
+
+/// Longest a clean stop waits for snapshot writes, and for its final checkpoint to land.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
+/// Join and hash a snapshot's sections for its root (not under the state lock: both grow with
+/// the history), compare the root with a committed checkpoint, write the file, and append its
+/// checkpoint. `None` if it was not written; else the append's answer.
+async fn write_and_checkpoint(
+    weak: std::sync::Weak<Ledger>,
+    p: PendingSnapshot,
+) -> Option<oneshot::Receiver<Result<u64, String>>> {
+    let seq = p.sections.seq();
+    let (bytes, root) = tokio::task::spawn_blocking(move || {
+        let bytes = p.sections.to_bytes();
+        let root = snapshot::root_of(&bytes);
+        (bytes, root)
+    })
+    .await
+    .ok()?;
+    let (dir, appender) = {
+        let l = weak.upgrade()?;
+        l.record_own_root(seq, root);
+        let replica = l.replica();
+        (replica.dir.clone(), replica.appender.clone())
+    };
+    match tokio::task::spawn_blocking(move || snapshot::write_atomic(&dir, seq, &bytes)).await {
+        Ok(Ok(written)) => {
+            tracing::info!(seq, root = %hex(&root), file = %written.path.display(), "snapshot written");
+            let l = weak.upgrade()?;
+            let mut shared = l.replica().shared();
+            shared.status.snapshot_seq = Some(seq);
+            shared.status.snapshot_root = Some(root);
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(seq, error = %e, "snapshot write failed");
+            return None;
+        }
+        Err(_) => return None,
+    }
+    let entry = LogEntry::Checkpoint {
+        seq,
+        state_root: root,
+    };
+    let (reply, rx) = oneshot::channel();
+    let _ = appender.try_send(AppendRequest {
+        payload: entry.to_bytes(),
+        reply,
+    });
+    Some(rx)
 }
 
 /// Replace the state with a snapshot's at `seq` (all positions before it are covered by it);
