@@ -45,19 +45,45 @@ pub struct EtcdEntry {
     pub pid: Option<u32>,
 }
 
-/// The running control plane; dropping it kills the replicas and the etcd members.
+/// The running control plane; dropping it stops the replicas (SIGTERM: each writes a final
+/// snapshot, so the next start replays no transaction; SIGKILL for any still running after
+/// [`STOP_GRACE`]) and the etcd members.
 pub struct ControlPlane {
     _etcd: EtcdMembers,
     replicas: Vec<Child>,
     urls: Vec<String>,
 }
 
+/// How long stopping the testbed waits for its replicas' clean stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         for c in &mut self.replicas {
+            if matches!(c.try_wait(), Ok(None)) {
+                terminate(c);
+            }
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for c in &mut self.replicas {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+#[allow(unsafe_code)] // kill(2); see SAFETY
+fn terminate(c: &Child) {
+    let Ok(pid) = libc::pid_t::try_from(c.id()) else {
+        return;
+    };
+    // SAFETY: kill(2) with the pid of our own child, not yet reaped (`try_wait` saw it
+    // running, and only this struct waits for it): the pid cannot name another process.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
     }
 }
 
