@@ -271,7 +271,10 @@ async fn restart_once(
         .map(|ended| ended.saturating_duration_since(t).as_secs_f64() * 1e3);
     // A clean stop, as `floe ledger run` stops: the next restart finds no work of this one
     // still running.
-    reopened.close().await.context("close the reopened ledger")?;
+    reopened
+        .close()
+        .await
+        .context("close the reopened ledger")?;
     Ok(RestartSample {
         ms,
         replayed: reopened.progress().0,

@@ -70,6 +70,9 @@ pub struct ReplicaStatus {
     pub last_error: Option<String>,
 }
 
+/// The appender's answer to one request: the position the record landed at, or why not.
+type AppendReply = oneshot::Receiver<Result<u64, String>>;
+
 struct AppendRequest {
     payload: Vec<u8>,
     reply: oneshot::Sender<Result<u64, String>>,
@@ -97,7 +100,7 @@ pub(crate) struct Replica {
     shared: Mutex<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Snapshot writes (and their checkpoints) in flight; a clean stop waits for them.
-    snapshot_tasks: Mutex<Vec<JoinHandle<Option<oneshot::Receiver<Result<u64, String>>>>>>,
+    snapshot_tasks: Mutex<Vec<JoinHandle<Option<AppendReply>>>>,
     /// Hashing the snapshot this replica opened (for its status); a clean stop waits for it.
     opened_root: Mutex<Option<JoinHandle<()>>>,
     /// The ledger this replica belongs to (set once, right after it is built).

@@ -488,13 +488,19 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
             .unwrap();
     }
     let at = a.progress().0;
-    assert_eq!(floe_ledger_service::snapshot::newest_seq(&a_dir).unwrap(), None);
+    assert_eq!(
+        floe_ledger_service::snapshot::newest_seq(&a_dir).unwrap(),
+        None
+    );
     let written = a.close().await.unwrap();
-    assert_eq!(written, Some(at), "the clean stop wrote no snapshot at {at}");
-    let (_, bytes) =
-        floe_ledger_service::snapshot::load_newest_where(&a_dir, |s| s.seq == at)
-            .unwrap()
-            .expect("the final snapshot");
+    assert_eq!(
+        written,
+        Some(at),
+        "the clean stop wrote no snapshot at {at}"
+    );
+    let (_, bytes) = floe_ledger_service::snapshot::load_newest_where(&a_dir, |s| s.seq == at)
+        .unwrap()
+        .expect("the final snapshot");
     let root = floe_ledger_service::snapshot::root_of(&bytes);
     // Its checkpoint is in the log once `close` returns.
     let log =
@@ -522,7 +528,10 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
     let reopened = open(&a_dir, &g, options(&members, every, vec![])).await;
     assert_eq!(reopened.progress().0, end);
     let stats = reopened.open_stats();
-    assert_eq!(stats.replayed, 1, "replayed more than the checkpoint: {stats:?}");
+    assert_eq!(
+        stats.replayed, 1,
+        "replayed more than the checkpoint: {stats:?}"
+    );
     // The reopened file's root is checked against that committed checkpoint in the
     // background; the status shows it once it agrees.
     let mut status = reopened.replica_status().unwrap();
@@ -539,5 +548,8 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
         .submit_tx(account.sign(15, register(4, 15).0))
         .await
         .unwrap();
-    assert_eq!(r.entry_index, end, "the reopened replica goes on from the log's end");
+    assert_eq!(
+        r.entry_index, end,
+        "the reopened replica goes on from the log's end"
+    );
 }

@@ -7,7 +7,7 @@ use floe_ledger::LogEntry;
 use floe_ledger_etcd::{Chain, EtcdLog, Follower};
 use tokio::sync::oneshot;
 
-use super::{AppendRequest, MAX_OWN_ROOTS, hex};
+use super::{AppendReply, AppendRequest, MAX_OWN_ROOTS, hex};
 use crate::service::{Inner, Ledger, OpenError, poison_on};
 use crate::snapshot::{self, Snapshot};
 
@@ -111,7 +111,9 @@ impl Ledger {
         let landed = write_and_checkpoint(self.weak(), pending).await;
         match landed {
             Some(rx) => match tokio::time::timeout(CLOSE_WAIT, rx).await {
-                Ok(Ok(Ok(at))) => tracing::info!(seq, at, "final snapshot written and checkpointed"),
+                Ok(Ok(Ok(at))) => {
+                    tracing::info!(seq, at, "final snapshot written and checkpointed")
+                }
                 other => tracing::warn!(
                     seq,
                     answer = ?other.map(|r| r.ok()),
@@ -222,7 +224,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(30);
 async fn write_and_checkpoint(
     weak: std::sync::Weak<Ledger>,
     p: PendingSnapshot,
-) -> Option<oneshot::Receiver<Result<u64, String>>> {
+) -> Option<AppendReply> {
     let seq = p.sections.seq();
     let (bytes, root) = tokio::task::spawn_blocking(move || {
         let bytes = p.sections.to_bytes();
