@@ -8,7 +8,7 @@ use floe_ledger_etcd::{Chain, EtcdLog, Follower};
 use tokio::sync::oneshot;
 
 use super::{AppendReply, AppendRequest, MAX_OWN_ROOTS, hex};
-use crate::service::{Inner, Ledger, OpenError, poison_on};
+use crate::service::{Inner, Ledger, OpenError, SubmitError, poison_on};
 use crate::snapshot::{self, Snapshot};
 
 /// A snapshot's sections encoded at one position under the lock; joined, hashed for its root,
@@ -42,91 +42,97 @@ impl Ledger {
         tasks.push(task);
     }
 
-    /// A replica's clean stop: wait (bounded) for the snapshots being written, then, if
-    /// anything but checkpoints was applied after the newest snapshot on disk, write one at
-    /// the applied position and wait (bounded) for its checkpoint to land in the log. The next
-    /// start then replays only checkpoints, not up to `snapshot_every` transactions whose
-    /// certificates would all be verified again. Returns the final snapshot's position.
-    pub(crate) async fn close_replica(&self) -> Result<Option<u64>, crate::SubmitError> {
-        use crate::SubmitError;
+    /// A replica's clean stop: wait (bounded) for its background work, then, if anything but
+    /// checkpoints was applied after the newest snapshot on disk, write one at the applied
+    /// position and wait (bounded) for its checkpoint to land in the log. The next start then
+    /// replays only checkpoints, not up to `snapshot_every` transactions whose certificates
+    /// would all be verified again. Returns the final snapshot's position.
+    pub(crate) async fn close_replica(&self) -> Result<Option<u64>, SubmitError> {
+        self.wait_background(tokio::time::Instant::now() + CLOSE_WAIT)
+            .await;
+        if self.replica().options.snapshot_every == 0 {
+            return Ok(None);
+        }
+        let Some(pending) = self.final_snapshot()? else {
+            return Ok(None);
+        };
+        let seq = pending.sections.seq();
+        let Some(rx) = write_and_checkpoint(self.weak(), pending).await else {
+            return Err(SubmitError::LogFailed(format!(
+                "the final snapshot at {seq} was not written"
+            )));
+        };
+        match tokio::time::timeout(CLOSE_WAIT, rx).await {
+            Ok(Ok(Ok(at))) => tracing::info!(seq, at, "final snapshot written and checkpointed"),
+            other => tracing::warn!(
+                seq,
+                answer = ?other.map(|r| r.ok()),
+                "final snapshot written; its checkpoint did not land (peers cannot bootstrap from it until the next one)"
+            ),
+        }
+        Ok(Some(seq))
+    }
+
+    /// Wait until `deadline` for the hash of the opened snapshot and the snapshot writes in
+    /// flight (with their checkpoints' appends queued).
+    async fn wait_background(&self, deadline: tokio::time::Instant) {
         let replica = self.replica();
-        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
         let opened = replica
             .opened_root
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(t) = opened
-            && tokio::time::timeout_at(deadline, t).await.is_err()
-        {
-            tracing::warn!("hashing the opened snapshot outlived the clean stop's wait");
-        }
-        if replica.options.snapshot_every == 0 {
-            return Ok(None);
-        }
-        let tasks: Vec<_> = std::mem::take(
+        let writes: Vec<_> = std::mem::take(
             &mut *replica
                 .snapshot_tasks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        for t in tasks {
+        if let Some(t) = opened
+            && tokio::time::timeout_at(deadline, t).await.is_err()
+        {
+            tracing::warn!("hashing the opened snapshot outlived the clean stop's wait");
+        }
+        for t in writes {
             if tokio::time::timeout_at(deadline, t).await.is_err() {
                 tracing::warn!("a snapshot write outlived the clean stop's wait");
             }
         }
+    }
+
+    /// The sections of a snapshot at the applied position, unless the newest one on disk
+    /// already covers every entry but checkpoints.
+    fn final_snapshot(&self) -> Result<Option<PendingSnapshot>, SubmitError> {
+        let replica = self.replica();
         let newest = snapshot::newest_seq(&replica.dir)
             .map_err(|e| SubmitError::LogFailed(format!("cannot list snapshots: {e}")))?;
-        let pending = {
-            let mut guard = self.lock();
-            let inner = &mut *guard;
-            if let Some(reason) = &inner.poisoned {
-                return Err(SubmitError::LogFailed(reason.clone()));
-            }
-            let shared = replica.shared();
-            if newest.unwrap_or(0) >= shared.last_work || inner.applied == 0 {
-                return Ok(None);
-            }
-            if shared.head.next_seq != inner.applied {
-                return Err(SubmitError::LogFailed(format!(
-                    "no final snapshot: the chain head is at {}, the state at {}",
-                    shared.head.next_seq, inner.applied
-                )));
-            }
-            let (events, digests, certificates) =
-                poison_on(&mut inner.poisoned, inner.history.parts())
-                    .map_err(SubmitError::LogFailed)?;
-            PendingSnapshot {
-                sections: snapshot::encode_sections(
-                    inner.applied,
-                    shared.head.head,
-                    &inner.state,
-                    events,
-                    digests,
-                    certificates,
-                ),
-            }
-        };
-        let seq = pending.sections.seq();
-        let landed = write_and_checkpoint(self.weak(), pending).await;
-        match landed {
-            Some(rx) => match tokio::time::timeout(CLOSE_WAIT, rx).await {
-                Ok(Ok(Ok(at))) => {
-                    tracing::info!(seq, at, "final snapshot written and checkpointed")
-                }
-                other => tracing::warn!(
-                    seq,
-                    answer = ?other.map(|r| r.ok()),
-                    "final snapshot written; its checkpoint did not land (peers cannot bootstrap from it until the next one)"
-                ),
-            },
-            None => {
-                return Err(SubmitError::LogFailed(format!(
-                    "the final snapshot at {seq} was not written"
-                )));
-            }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if let Some(reason) = &inner.poisoned {
+            return Err(SubmitError::LogFailed(reason.clone()));
         }
-        Ok(Some(seq))
+        let shared = replica.shared();
+        if newest.unwrap_or(0) >= shared.last_work || inner.applied == 0 {
+            return Ok(None);
+        }
+        if shared.head.next_seq != inner.applied {
+            return Err(SubmitError::LogFailed(format!(
+                "no final snapshot: the chain head is at {}, the state at {}",
+                shared.head.next_seq, inner.applied
+            )));
+        }
+        let (events, digests, certificates) = poison_on(&mut inner.poisoned, inner.history.parts())
+            .map_err(SubmitError::LogFailed)?;
+        Ok(Some(PendingSnapshot {
+            sections: snapshot::encode_sections(
+                inner.applied,
+                shared.head.head,
+                &inner.state,
+                events,
+                digests,
+                certificates,
+            ),
+        }))
     }
 
     /// Hash the snapshot file opened at `seq` for its root, in the background: a restart
