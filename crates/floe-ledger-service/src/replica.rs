@@ -11,7 +11,9 @@
 //! `Checkpoint {seq, state_root}`. A checkpoint that disagrees with this replica's own root for
 //! the same position stops it (divergence). Records below the previous checkpoint are pruned
 //! (deleted, and etcd compacted). A replica that finds its next record pruned bootstraps from a
-//! peer's snapshot whose root matches a committed checkpoint.
+//! peer's snapshot whose root matches a committed checkpoint. A clean stop ([`Ledger::close`])
+//! writes a snapshot at the replica's position and lands its checkpoint, so the next start
+//! replays no transaction.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
