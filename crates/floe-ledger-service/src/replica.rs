@@ -29,13 +29,11 @@ use floe_ledger_etcd::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::service::{
-    Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenStats, SubmitError, poison_on,
-};
+use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenStats, SubmitError};
 use crate::snapshot;
 
 mod snapshots;
-use snapshots::{PendingSnapshot, divergence, install};
+use snapshots::{divergence, install};
 
 /// Submissions queued for the appender before "busy".
 pub const APPEND_QUEUE: usize = 4096;
@@ -499,20 +497,10 @@ impl Ledger {
                 let epoch_changed = inner.state.epoch() != epoch_before;
                 if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
                     // The history may still be loading from the snapshot this replica
-                    // opened: `parts` waits for it, and a damaged one stops the replica, as
-                    // it stops the embedded ledger.
-                    let inner = &mut *inner;
-                    match poison_on(&mut inner.poisoned, inner.history.parts()) {
-                        Ok((events, digests, certificates)) => pending.push(PendingSnapshot {
-                            sections: snapshot::encode_sections(
-                                inner.applied,
-                                record.hash(),
-                                &inner.state,
-                                events,
-                                digests,
-                                certificates,
-                            ),
-                        }),
+                    // opened: `snapshot_at` waits for it, and a damaged one stops the
+                    // replica, as it stops the embedded ledger.
+                    match inner.snapshot_at(record.hash()) {
+                        Ok(sections) => pending.push(sections),
                         Err(reason) => {
                             tracing::error!(%reason, "no snapshot taken; replica stopped");
                             break;

@@ -173,12 +173,23 @@ pub(crate) fn poison_on<T>(
 
 impl Inner {
     /// The snapshot of everything applied, its sections encoded (joined outside the lock),
-    /// or why there is none.
+    /// or why there is none. The local log chains by the state's digest.
     fn snapshot(&mut self) -> Result<crate::snapshot::EncodedSnapshot, String> {
+        let head = self.state.digest();
+        self.snapshot_at(head)
+    }
+
+    /// [`Self::snapshot`] with the log's chain head after the last applied entry (a
+    /// replica's: the hash of that etcd record). Waits for a restart's history; a history
+    /// that cannot be read stops the ledger, with the reason.
+    pub(crate) fn snapshot_at(
+        &mut self,
+        chain_head: [u8; 32],
+    ) -> Result<crate::snapshot::EncodedSnapshot, String> {
         let (events, digests, certificates) = poison_on(&mut self.poisoned, self.history.parts())?;
         Ok(crate::snapshot::encode_sections(
             self.applied,
-            self.state.digest(),
+            chain_head,
             &self.state,
             events,
             digests,

@@ -8,14 +8,8 @@ use floe_ledger_etcd::{Chain, EtcdLog, Follower};
 use tokio::sync::oneshot;
 
 use super::{AppendReply, AppendRequest, MAX_OWN_ROOTS, hex};
-use crate::service::{Inner, Ledger, OpenError, SubmitError, poison_on};
-use crate::snapshot::{self, Snapshot};
-
-/// A snapshot's sections encoded at one position under the lock; joined, hashed for its root,
-/// written and checkpointed outside it.
-pub(super) struct PendingSnapshot {
-    pub(super) sections: snapshot::EncodedSnapshot,
-}
+use crate::service::{Inner, Ledger, OpenError, SubmitError};
+use crate::snapshot::{self, EncodedSnapshot, Snapshot};
 
 /// Why the replica stops if its own snapshot root at `seq` is not the committed one.
 pub(super) fn divergence(seq: u64, own: &[u8; 32], committed: &[u8; 32]) -> Option<String> {
@@ -31,7 +25,7 @@ pub(super) fn divergence(seq: u64, own: &[u8; 32], committed: &[u8; 32]) -> Opti
 }
 
 impl Ledger {
-    pub(super) fn spawn_snapshot_write(&self, p: PendingSnapshot) {
+    pub(super) fn spawn_snapshot_write(&self, p: EncodedSnapshot) {
         let task = tokio::spawn(write_and_checkpoint(self.weak(), p));
         let mut tasks = self
             .replica()
@@ -56,7 +50,7 @@ impl Ledger {
         let Some(pending) = self.final_snapshot()? else {
             return Ok(None);
         };
-        let seq = pending.sections.seq();
+        let seq = pending.seq();
         let Some(rx) = write_and_checkpoint(self.weak(), pending).await else {
             return Err(SubmitError::LogFailed(format!(
                 "the final snapshot at {seq} was not written"
@@ -102,12 +96,11 @@ impl Ledger {
 
     /// The sections of a snapshot at the applied position, unless the newest one on disk
     /// already covers every entry but checkpoints.
-    fn final_snapshot(&self) -> Result<Option<PendingSnapshot>, SubmitError> {
+    fn final_snapshot(&self) -> Result<Option<EncodedSnapshot>, SubmitError> {
         let replica = self.replica();
         let newest = snapshot::newest_seq(&replica.dir)
             .map_err(|e| SubmitError::LogFailed(format!("cannot list snapshots: {e}")))?;
-        let mut guard = self.lock();
-        let inner = &mut *guard;
+        let mut inner = self.lock();
         if let Some(reason) = &inner.poisoned {
             return Err(SubmitError::LogFailed(reason.clone()));
         }
@@ -121,18 +114,10 @@ impl Ledger {
                 shared.head.next_seq, inner.applied
             )));
         }
-        let (events, digests, certificates) = poison_on(&mut inner.poisoned, inner.history.parts())
-            .map_err(SubmitError::LogFailed)?;
-        Ok(Some(PendingSnapshot {
-            sections: snapshot::encode_sections(
-                inner.applied,
-                shared.head.head,
-                &inner.state,
-                events,
-                digests,
-                certificates,
-            ),
-        }))
+        inner
+            .snapshot_at(shared.head.head)
+            .map(Some)
+            .map_err(SubmitError::LogFailed)
     }
 
     /// Hash the snapshot file opened at `seq` for its root, in the background: a restart
@@ -229,11 +214,11 @@ const CLOSE_WAIT: Duration = Duration::from_secs(30);
 /// checkpoint. `None` if it was not written; else the append's answer.
 async fn write_and_checkpoint(
     weak: std::sync::Weak<Ledger>,
-    p: PendingSnapshot,
+    p: EncodedSnapshot,
 ) -> Option<AppendReply> {
-    let seq = p.sections.seq();
+    let seq = p.seq();
     let (bytes, root) = tokio::task::spawn_blocking(move || {
-        let bytes = p.sections.to_bytes();
+        let bytes = p.to_bytes();
         let root = snapshot::root_of(&bytes);
         (bytes, root)
     })
