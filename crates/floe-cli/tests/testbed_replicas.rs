@@ -38,24 +38,29 @@ fn store(d: &Path, config: &str, name: &str, bytes: &[u8]) -> String {
 }
 
 fn read_back(d: &Path, config: &str, blob_id: &str, expected: &[u8]) {
-    let out = cli(d)
-        .command()
-        .args(["read", blob_id, "--config", config])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = d.join(format!("{blob_id}.out"));
+    let (ok, _, err) = cli(d).run(&[
+        "read",
+        blob_id,
+        "--out",
+        &out.display().to_string(),
+        "--config",
+        config,
+    ]);
+    assert!(ok, "{err}");
     assert_eq!(
-        out.stdout, expected,
+        std::fs::read(&out).unwrap(),
+        expected,
         "blob {blob_id} read back different bytes"
     );
 }
 
 #[test]
 fn a_testbed_with_three_ledger_replicas_survives_a_replica_kill_and_stops_cleanly() {
+    // The testbed's own error (on its stderr) is not shown here: say how to get etcd first.
+    if let Err(e) = floe_ledger_etcd::members::find_etcd() {
+        panic!("this test runs etcd: {e}");
+    }
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let data_dir = d.join("bed");

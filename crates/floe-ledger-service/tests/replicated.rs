@@ -131,6 +131,20 @@ async fn assert_agree(a: &Ledger, b: &Ledger) {
     }
 }
 
+/// The status of a reopened replica once it shows the root of the file it opened (hashed in
+/// the background), or after 10 s without it.
+async fn root_shown(l: &Ledger) -> floe_ledger_service::ReplicaStatus {
+    let mut status = l.replica_status().unwrap();
+    for _ in 0..100 {
+        if status.snapshot_root.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = l.replica_status().unwrap();
+    }
+    status
+}
+
 async fn registered_blob_counts(l: &Ledger) -> BTreeMap<floe_core::BlobId, usize> {
     let mut counts = BTreeMap::new();
     let mut cursor = 0;
@@ -259,14 +273,7 @@ async fn replicas_apply_every_acknowledged_transaction_once_through_a_leader_kil
     assert!(reopened.replica_status().unwrap().snapshot_seq.is_some());
     // The opened file's root (a hash of every byte) is computed in the background, then shown
     // (or a newer snapshot's, if one was written meanwhile): the root of that file.
-    let mut status = reopened.replica_status().unwrap();
-    for _ in 0..100 {
-        if status.snapshot_root.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        status = reopened.replica_status().unwrap();
-    }
+    let status = root_shown(&reopened).await;
     let seq = status.snapshot_seq.unwrap();
     let (_, bytes) =
         floe_ledger_service::snapshot::load_newest_where(&dir.path().join("r2"), |s| s.seq == seq)
@@ -534,14 +541,7 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
     );
     // The reopened file's root is checked against that committed checkpoint in the
     // background; the status shows it once it agrees.
-    let mut status = reopened.replica_status().unwrap();
-    for _ in 0..100 {
-        if status.snapshot_root.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        status = reopened.replica_status().unwrap();
-    }
+    let status = root_shown(&reopened).await;
     assert_eq!(status.snapshot_root, Some(root));
     assert_eq!(reopened.poisoned(), None);
     let r = reopened
