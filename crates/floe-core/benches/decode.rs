@@ -8,6 +8,10 @@
 //! Run with `cargo bench -p floe-core --bench decode`; one case with e.g.
 //! `cargo bench -p floe-core --bench decode -- 'decode_primary/64MiB/missing111'`. The
 //! 64 MiB cases run only with `FLOE_BENCH_LARGE=1`.
+//!
+//! `verify_node_batch` is a storage node's side of a store: the 100 sliver pairs of one of 10
+//! nodes, verified one sliver at a time (`apart`) or together (`together`, as the node does:
+//! small symbols share coder calls), for a 1 KiB and a 1 MiB blob.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -133,5 +137,49 @@ fn bench_verify_primary(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode_primary, bench_verify_primary);
+/// A node's share of a store at n = 1000 on 10 nodes: 100 sliver pairs, verified apart (one
+/// `verify` per sliver, in parallel) or together (`verify_slivers`).
+fn bench_verify_node_batch(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let config = EncodingConfig::new(N_SHARDS).expect("1000 shards is a valid configuration");
+    let mut group = c.benchmark_group("verify_node_batch");
+    group
+        .sample_size(20)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (label, size) in [("1KiB", 1usize << 10), ("1MiB", 1 << 20)] {
+        let encoded = encode(&config, &blob(size)).expect("blob fits n = 1000");
+        let metadata = &encoded.metadata().metadata;
+        let slivers: Vec<(SliverType, SliverData)> = (0..N_SHARDS)
+            .step_by(10)
+            .flat_map(|i| {
+                [SliverType::Primary, SliverType::Secondary]
+                    .map(|axis| (axis, encoded.sliver(axis, SliverIndex(i))))
+            })
+            .collect();
+        let refs: Vec<(SliverType, &SliverData)> = slivers.iter().map(|(a, d)| (*a, d)).collect();
+        group.bench_function(BenchmarkId::new("apart", label), |b| {
+            b.iter(|| {
+                refs.par_iter()
+                    .try_for_each(|(axis, d)| d.verify(*axis, &config, metadata))
+                    .expect("an honest blob verifies")
+            })
+        });
+        group.bench_function(BenchmarkId::new("together", label), |b| {
+            b.iter(|| {
+                floe_core::sliver::verify_slivers(black_box(&refs), &config, metadata)
+                    .expect("an honest blob verifies")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decode_primary,
+    bench_verify_primary,
+    bench_verify_node_batch
+);
 criterion_main!(benches);

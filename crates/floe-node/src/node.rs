@@ -18,7 +18,6 @@ use floe_crypto::{
 };
 use floe_ledger_client::LedgerClient;
 use floe_node_storage::{BlobInfo, NodeStore};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NodeConfig, NodeKeys};
@@ -459,9 +458,11 @@ impl StorageNode {
         }
         // Verification (expansion and hashing) is the costly part: all cores take part.
         let decoded = started.elapsed();
-        items
-            .par_iter()
-            .try_for_each(|(_, axis, _, data)| data.verify(*axis, &view.config, &metadata))
+        let slivers: Vec<_> = items
+            .iter()
+            .map(|(_, axis, _, data)| (*axis, data))
+            .collect();
+        floe_core::sliver::verify_slivers(&slivers, &view.config, &metadata)
             .map_err(|e| NodeError::InvalidSliver(e.to_string()))?;
         let verified = started.elapsed();
         let bytes: u64 = items.iter().map(|i| i.3.symbols.len() as u64).sum();
