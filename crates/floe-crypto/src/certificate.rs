@@ -172,8 +172,9 @@ pub struct Certificate {
 impl Certificate {
     /// Aggregate partial signatures `(member index, signed message)` over the same bytes.
     ///
-    /// Each partial signature is verified against its member's key first; out-of-range and
-    /// duplicate indices and differing messages are rejected. Weight is not checked here: call
+    /// The partial signatures are verified together, as one aggregate against the sum of the
+    /// members' keys; when that fails, the first partial that does not verify alone is named.
+    /// Out-of-range and duplicate indices and differing messages are rejected. Weight is not checked here: call
     /// [`Self::verify_quorum`] or [`Self::verify_validity`] as appropriate.
     pub fn aggregate(
         committee: &CommitteeWeights,
@@ -184,6 +185,7 @@ impl Certificate {
         };
         let mut bitmap = vec![0u8; committee.bitmap_len()];
         let mut signatures: Vec<&Signature> = Vec::with_capacity(partials.len());
+        let mut keys: Vec<&PublicKey> = Vec::with_capacity(partials.len());
         for (index, partial) in partials {
             let index = *index;
             let member =
@@ -201,18 +203,29 @@ impl Certificate {
             if partial.serialized_message != first.serialized_message {
                 return Err(CertificateError::MessageMismatch(index));
             }
-            partial
-                .verify_signature(&member.public_key)
-                .map_err(|_| CertificateError::InvalidPartialSignature(index))?;
             bitmap[byte] |= mask;
             signatures.push(partial.signature.point());
+            keys.push(member.public_key.point());
         }
         let aggregate = AggregateSignature::aggregate(&signatures, false)
-            .map_err(|_| CertificateError::NoSigners)?;
+            .map_err(|_| CertificateError::NoSigners)?
+            .to_signature();
+        // One pairing check for all the partials; only when it fails is each checked apart, to
+        // name the member whose signature is bad.
+        if !aggregate_verifies(&aggregate, &first.serialized_message, &keys) {
+            let bad = partials.iter().find(|(index, partial)| {
+                let key = &committee.members[*index].public_key;
+                partial.verify_signature(key).is_err()
+            });
+            return Err(match bad {
+                Some((index, _)) => CertificateError::InvalidPartialSignature(*index),
+                None => CertificateError::InvalidAggregateSignature,
+            });
+        }
         Ok(Self {
             signers_bitmap: bitmap,
             serialized_message: first.serialized_message.clone(),
-            signature: ProtocolSignature::from_point(aggregate.to_signature()),
+            signature: ProtocolSignature::from_point(aggregate),
         })
     }
 
@@ -292,16 +305,17 @@ impl Certificate {
             .iter()
             .map(|&i| committee.members[i].public_key.point())
             .collect();
-        // Keys were validated on construction and PoP-checked at registration; the signature was
-        // group-checked when decoded.
-        match self.signature.point().fast_aggregate_verify(
-            false,
-            &self.serialized_message,
-            BLS_DST,
-            &keys,
-        ) {
-            BLST_ERROR::BLST_SUCCESS => Ok(()),
-            _ => Err(CertificateError::InvalidAggregateSignature),
+        if aggregate_verifies(self.signature.point(), &self.serialized_message, &keys) {
+            Ok(())
+        } else {
+            Err(CertificateError::InvalidAggregateSignature)
         }
     }
+}
+
+/// Fast aggregate verification: one pairing check of `signature` over `message` against the
+/// sum of `keys`. Keys were validated on construction and PoP-checked at registration, which is
+/// what makes this sound; the signature was group-checked when decoded.
+fn aggregate_verifies(signature: &Signature, message: &[u8], keys: &[&PublicKey]) -> bool {
+    signature.fast_aggregate_verify(false, message, BLS_DST, keys) == BLST_ERROR::BLST_SUCCESS
 }

@@ -235,6 +235,14 @@ fn aggregate_rejects_bad_partials() {
         CertificateError::InvalidPartialSignature(3)
     );
 
+    // Checked as one aggregate first; the member named is the bad one wherever it stands.
+    let mut bad_first = good.clone();
+    bad_first[0] = (0, SignedMessage::sign(&s.keys[4], &s.message));
+    assert_eq!(
+        Certificate::aggregate(committee, &bad_first).unwrap_err(),
+        CertificateError::InvalidPartialSignature(0)
+    );
+
     let other_message =
         Confirmation::new(4, BlobId([0; 32]), BlobPersistenceType::Permanent).to_message();
     let mut mismatch = good.clone();
