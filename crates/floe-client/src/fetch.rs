@@ -392,7 +392,7 @@ async fn verify(
             sliver.index.0
         ));
     }
-    tokio::task::spawn_blocking(move || {
+    crate::compute::compute(move || {
         VerifiedSliver::verify(sliver, axis, &config, &metadata)
             .map_err(|e| format!("sliver {index} failed verification: {e}"))
     })

@@ -23,6 +23,7 @@
 pub mod audit;
 mod challenges;
 mod committee;
+mod compute;
 mod config;
 mod error;
 mod fetch;

@@ -372,7 +372,7 @@ async fn rebuild(
     metadata: floe_core::BlobMetadata,
     symbols: BTreeMap<SliverIndex, BTreeMap<u16, DecodingSymbol>>,
 ) -> Vec<SliverData> {
-    tokio::task::spawn_blocking(move || {
+    crate::compute::compute(move || {
         symbols
             .into_iter()
             .filter_map(|(target, list)| {

@@ -248,7 +248,7 @@ impl Client {
             .into_iter()
             .map(VerifiedSliver::into_inner)
             .collect();
-        let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = crate::compute::compute(move || {
             floe_core::decode_from_data_rows(&config, &metadata, slivers, options.check)
         })
         .await
@@ -492,11 +492,10 @@ async fn decode(
 ) -> Result<Vec<u8>, ClientError> {
     let id = metadata.blob_id;
     // Each sliver was verified on arrival: the decoder does not hash them again.
-    let decoded = tokio::task::spawn_blocking(move || {
+    let decoded = crate::compute::compute(move || {
         decode_from_verified_primary(&config, &metadata, slivers, check)
     })
-    .await
-    .map_err(|e| ClientError::Internal(e.to_string()))?;
+    .await?;
     match decoded {
         Ok(d) => Ok(d.blob),
         Err(DecodeError::Inconsistent(reason)) => {

@@ -159,9 +159,7 @@ impl Client {
         progress.phase("encoding", size);
         let config = committee.config;
         // The blob's buffer becomes the primary slivers: no second copy of the blob.
-        let encoded = tokio::task::spawn_blocking(move || encode_buffer(&config, data, size))
-            .await
-            .map_err(|e| ClientError::Internal(e.to_string()))??;
+        let encoded = crate::compute::compute(move || encode_buffer(&config, data, size)).await??;
         progress.advance(size);
         timings.encode = t.elapsed();
         let blob_id = encoded.blob_id();

@@ -10,9 +10,10 @@
 //! binary registers a function for it with [`set_release`] (`floe` registers glibc's
 //! `malloc_trim`). The daemon counts the requests in flight, each until its response body is
 //! dropped (a streamed GET holds its blob until then), and calls that function once none has
-//! been in flight for [`IDLE_BEFORE_RELEASE`]. Requests back to back reuse the pages of the
-//! ones before; an idle daemon gives back what the allocator can (with `floe`'s allocator
-//! settings, 57–143 MiB were left after benchmark runs: not yet its baseline).
+//! been in flight for [`IDLE_BEFORE_RELEASE`], after dropping the state its coding threads keep
+//! (coders, hashing scratch and hash memo, sized by the largest job: about 25 MiB after 64 MiB
+//! PUTs and GETs, by heaptrack). Requests back to back reuse the pages of the ones before; an
+//! idle daemon gives back what the allocator can.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -82,7 +83,8 @@ impl Drop for InFlight {
     }
 }
 
-/// Call `release` (on a blocking thread) each time no request has been in flight for `after`.
+/// Drop the coding pool's per-thread state and call `release` (on a blocking thread) each time
+/// no request has been in flight for `after`.
 /// Runs until the runtime stops.
 pub(crate) async fn release_when_idle(idle: Arc<Idle>, release: Release, after: Duration) {
     loop {
@@ -91,8 +93,13 @@ pub(crate) async fn release_when_idle(idle: Arc<Idle>, release: Release, after: 
         tokio::time::sleep(after).await;
         // A request started meanwhile: its end notifies again, and the wait starts over.
         if idle.in_flight() == 0 && idle.started.load(Ordering::Acquire) == started {
-            let _ = tokio::task::spawn_blocking(release).await;
-            tracing::debug!("idle: free memory returned to the system");
+            let _ = tokio::task::spawn_blocking(move || {
+                // The coding threads' state first, so that its pages are free to return.
+                floe_core::release_pool_buffers();
+                release();
+            })
+            .await;
+            tracing::debug!("idle: coding state dropped, free memory returned to the system");
         }
     }
 }
