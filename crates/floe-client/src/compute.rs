@@ -1,5 +1,7 @@
-//! Coding work (encoding, sliver verification, decoding) runs on the rayon pool, whose threads
-//! are as many as the cores, and never on the async runtime's blocking threads.
+//! A read's coding work (sliver verification, decoding) runs on the rayon pool, whose threads
+//! are as many as the cores, not on the async runtime's blocking threads. (A store's encoding
+//! is started from a blocking thread, but its work runs on the pool too: every coding step of
+//! the encoder is inside its parallel phases.)
 //!
 //! Each thread that codes keeps coding state sized by its largest job (coders, hashing scratch,
 //! a 2 MiB hash memo for 2-byte symbols). On blocking threads, of which tokio may start

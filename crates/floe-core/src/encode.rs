@@ -372,8 +372,10 @@ fn phase_columns(
     // The subtree roots are nodes of height log2(COLUMN_BLOCK) (n > COLUMN_BLOCK) or whole
     // roots (n_blocks = 1, nothing to fold).
     let zeros = memo.zero_roots(tree_height(COLUMN_BLOCK));
-    let row_roots =
-        with_worker(|w| roots_of_many(&row_subtrees, n_blocks, None, zeros, &mut w.scratch));
+    // Scratch of its own, not the thread's: this runs on the caller's thread, which may be
+    // outside the coding pool and would otherwise keep it.
+    let mut scratch = crate::merkle::Scratch::default();
+    let row_roots = roots_of_many(&row_subtrees, n_blocks, None, zeros, &mut scratch);
     Ok((0..g.n)
         .map(|k| SliverPairMetadata {
             primary_hash: Node::Digest(row_roots[k]),
