@@ -3,8 +3,8 @@
 //! is started from a blocking thread, but its work runs on the pool too: every coding step of
 //! the encoder is inside its parallel phases.)
 //!
-//! Each thread that codes keeps coding state sized by its largest job (coders, hashing scratch,
-//! a 2 MiB hash memo for 2-byte symbols). On blocking threads, of which tokio may start
+//! Each thread that codes keeps coding state sized by its largest job (coders and their work
+//! buffers, hashing scratch, expansion buffers). On blocking threads, of which tokio may start
 //! hundreds under concurrent reads, that state multiplied and stayed until each thread
 //! expired. On the pool it is bounded by the core count, and an idle process can drop it
 //! ([`floe_core::release_pool_buffers`]).

@@ -174,8 +174,8 @@ impl Certificate {
     ///
     /// The partial signatures are verified together, as one aggregate against the sum of the
     /// members' keys; when that fails, the first partial that does not verify alone is named.
-    /// Out-of-range and duplicate indices and differing messages are rejected. Weight is not checked here: call
-    /// [`Self::verify_quorum`] or [`Self::verify_validity`] as appropriate.
+    /// Out-of-range and duplicate indices and differing messages are rejected. Weight is not
+    /// checked here: call [`Self::verify_quorum`] or [`Self::verify_validity`] as appropriate.
     pub fn aggregate(
         committee: &CommitteeWeights,
         partials: &[(usize, SignedMessage)],

@@ -11,9 +11,9 @@
 //! `malloc_trim`). The daemon counts the requests in flight, each until its response body is
 //! dropped (a streamed GET holds its blob until then), and calls that function once none has
 //! been in flight for [`IDLE_BEFORE_RELEASE`], after dropping the state its coding threads keep
-//! (coders, hashing scratch and hash memo, sized by the largest job: about 25 MiB after 64 MiB
-//! PUTs and GETs, by heaptrack). Requests back to back reuse the pages of the ones before; an
-//! idle daemon gives back what the allocator can.
+//! (coders and their work buffers, hashing scratch, sized by the largest job: about 25 MiB
+//! after 64 MiB PUTs and GETs, by heaptrack). Requests back to back reuse the pages of the ones
+//! before; an idle daemon gives back what the allocator can.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
