@@ -116,6 +116,10 @@ enum Command {
     Node(node_cmds::NodeCommand),
 }
 
+/// Large blocks on transparent huge pages (see `allocator`).
+#[global_allocator]
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
+
 fn main() {
     // Servers and clients here hold one socket per node connection: take every file
     // descriptor the hard limit allows (soft limits are often 1024).
