@@ -149,7 +149,51 @@ impl CommitteeWeights {
     pub fn bitmap_len(&self) -> usize {
         self.members.len().div_ceil(8)
     }
+
+    /// Split partial signatures `(member index, signed message)` into those over `message`
+    /// that verify under their member's key, and the rest (another message, an index out of
+    /// range or a bad signature).
+    ///
+    /// All are checked at once, as one aggregate; each is checked alone only when that fails.
+    /// So the honest case costs one pairing check, not one per partial.
+    pub fn split_valid(&self, message: &[u8], partials: Partials) -> (Partials, Partials) {
+        if self.all_verify(message, &partials) {
+            return (partials, Vec::new());
+        }
+        partials.into_iter().partition(|(index, partial)| {
+            partial.serialized_message == message
+                && self
+                    .members
+                    .get(*index)
+                    .is_some_and(|m| partial.verify_signature(&m.public_key).is_ok())
+        })
+    }
+
+    /// Whether the partials are all over `message` and verify as one aggregate (true when
+    /// there are none).
+    fn all_verify(&self, message: &[u8], partials: &[(usize, SignedMessage)]) -> bool {
+        if partials.is_empty() {
+            return true;
+        }
+        let mut signatures = Vec::with_capacity(partials.len());
+        let mut keys = Vec::with_capacity(partials.len());
+        for (index, partial) in partials {
+            let Some(member) = self.members.get(*index) else {
+                return false;
+            };
+            if partial.serialized_message != message {
+                return false;
+            }
+            signatures.push(partial.signature.point());
+            keys.push(member.public_key.point());
+        }
+        AggregateSignature::aggregate(&signatures, false)
+            .is_ok_and(|aggregate| aggregate_verifies(&aggregate.to_signature(), message, &keys))
+    }
 }
+
+/// Partial signatures: `(member index, signed message)`.
+pub type Partials = Vec<(usize, SignedMessage)>;
 
 /// An aggregate certificate: which members signed, the common message, and the aggregate
 /// signature.

@@ -278,3 +278,34 @@ fn committee_construction() {
     assert_eq!(committee.len(), 2);
     assert!(!committee.is_empty());
 }
+
+#[test]
+fn partials_split_into_those_that_verify_and_those_that_do_not() {
+    let seed = test_seed();
+    let s = setup(seed);
+    let committee = &s.committee;
+    let good: Vec<(usize, SignedMessage)> = (0..MEMBERS)
+        .map(|i| (i, SignedMessage::sign(&s.keys[i], &s.message)))
+        .collect();
+    let message = good[0].1.serialized_message.clone();
+    let (valid, invalid) = committee.split_valid(&message, good.clone());
+    assert_eq!(valid, good);
+    assert!(invalid.is_empty());
+    assert_eq!(
+        committee.split_valid(&message, Vec::new()),
+        (Vec::new(), Vec::new())
+    );
+
+    // A signature by the wrong key, one out of range and one over another message: each is
+    // put apart, wherever it stands, and the rest are kept in order.
+    let other = Confirmation::new(4, BlobId([7; 32]), BlobPersistenceType::Permanent).to_message();
+    let mut mixed = good.clone();
+    mixed[0] = (0, SignedMessage::sign(&s.keys[1], &s.message));
+    mixed[5] = (5, SignedMessage::sign(&s.keys[5], &other));
+    mixed.push((MEMBERS, SignedMessage::sign(&s.keys[2], &s.message)));
+    let (valid, invalid) = committee.split_valid(&message, mixed.clone());
+    let indices = |v: &[(usize, SignedMessage)]| v.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+    assert_eq!(indices(&invalid), vec![0, 5, MEMBERS], "seed {seed}");
+    assert_eq!(indices(&valid), vec![1, 2, 3, 4, 6, 7, 8, 9], "seed {seed}");
+    assert_eq!(invalid[1], mixed[5]);
+}
