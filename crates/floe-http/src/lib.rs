@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod pooled;
 pub mod serve;
 
 pub use serve::{ServeLimits, serve, serve_with};

@@ -11,6 +11,12 @@ pub const MAX_DECODING_TARGETS: usize = 100;
 pub const MAX_SYMBOL_IDS: usize = 1024;
 /// Largest audit request body (a BCS `AuditRequest` is a few dozen bytes).
 pub const MAX_AUDIT_REQUEST_BYTES: usize = 1024;
+/// Sliver-batch bodies are read into buffers kept for the next ones (no fresh pages to fault
+/// in and clear per upload): at most this many are kept...
+pub const UPLOAD_BUFFERS_KEPT: usize = 2;
+/// ...each of at most this many bytes (a client's batch is 8 MiB by default), so they hold at
+/// most 32 MiB.
+pub const UPLOAD_BUFFER_MAX_BYTES: usize = 16 << 20;
 
 // --- Shard sync (epoch change) -----------------------------------------------------------------
 

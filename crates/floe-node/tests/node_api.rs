@@ -631,6 +631,38 @@ async fn bodies_are_bounded_and_refused_without_resets() {
     s.write_all(&[0; 10]).await.unwrap();
     assert_eq!(read_answer(&mut s).await, 408);
 
+    // The sliver-batch route reads its body into a pooled buffer, with the same bounds: a body
+    // that stalls gets 408, and one sent in chunks (no length declared) that grows past the
+    // 1 MiB limit gets 413.
+    let mut s = connect().await.unwrap();
+    s.write_all(
+        format!("PUT /v1/blobs/{id}/slivers HTTP/1.1\r\nhost: n\r\ncontent-length: 100\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&[0; 10]).await.unwrap();
+    assert_eq!(read_answer(&mut s).await, 408, "stalled batch body");
+    let mut s = connect().await.unwrap();
+    s.write_all(
+        format!(
+            "PUT /v1/blobs/{id}/slivers HTTP/1.1\r\nhost: n\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..17 {
+        s.write_all(b"10000\r\n").await.unwrap();
+        s.write_all(&[1; 65536]).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    assert_eq!(
+        read_answer(&mut s).await,
+        413,
+        "chunked batch body over the limit"
+    );
+
     // Declared over the limit: 413 before any of it is sent; then the client sends it anyway
     // and its connection survives for the next request.
     for (path, big, want) in [

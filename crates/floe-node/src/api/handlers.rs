@@ -3,7 +3,8 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use floe_core::{BlobId, ObjectId, SliverType};
 use serde::Deserialize;
@@ -154,11 +155,16 @@ pub async fn put_sliver_batch(
     State(s): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    b: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
     no_query(&q, &[])?;
-    let b = body(b)?;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let limit = s.node.config.limits.max_body_bytes;
+    let b = floe_http::pooled::read_pooled(b, limit, declared, &s.bodies).await?;
     let node = s.node.clone();
     let stored = blocking(move || node.put_sliver_batch(&id, &b)).await?;
     Ok(success(StatusCode::CREATED, json!({"stored": stored})))

@@ -119,6 +119,8 @@ pub fn bcs_body<T: Serialize>(value: &T) -> Result<Response, ApiError> {
 pub struct AppState {
     pub node: Arc<StorageNode>,
     pub metrics: Arc<RequestMetrics>,
+    /// Buffers that sliver-batch bodies are read into, kept for the next upload.
+    pub bodies: Arc<floe_http::pooled::BufferPool>,
 }
 
 /// Serve the node's routes on `listener` (HTTP/1.1 and HTTP/2, within its connection and
@@ -161,6 +163,10 @@ pub fn router(node: Arc<StorageNode>) -> Router {
     let state = AppState {
         node,
         metrics: Arc::new(RequestMetrics::default()),
+        bodies: floe_http::pooled::BufferPool::new(
+            crate::limits::UPLOAD_BUFFERS_KEPT,
+            crate::limits::UPLOAD_BUFFER_MAX_BYTES,
+        ),
     };
     Router::new()
         .route(
