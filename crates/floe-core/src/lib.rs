@@ -40,6 +40,6 @@ pub use recovery::{
     DecodingSymbol, EitherDecodingSymbol, GeneralRecoverySymbol, InconsistencyProof, Recovered,
     RecoveryError, RecoverySymbol, SymbolSource, decode_sliver_from_symbols, recover_sliver,
 };
-pub use rs::{RsError, release_pool_buffers, release_thread_buffers};
+pub use rs::{RsError, pool_keeps_coding_state, release_pool_buffers, release_thread_buffers};
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};
 pub use tx_digest::{TxDigest, TxDigestParseError};

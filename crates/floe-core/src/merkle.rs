@@ -102,6 +102,15 @@ pub struct Scratch {
     level_b: Vec<Digest>,
 }
 
+impl Scratch {
+    /// Bytes of buffer this scratch keeps allocated.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.batch.staging.capacity()
+            + self.batch.targets.capacity() * std::mem::size_of::<usize>()
+            + (self.level_a.capacity() + self.level_b.capacity()) * std::mem::size_of::<Digest>()
+    }
+}
+
 /// Records staged for one `hash_many` pass, each with the output slot its digest goes to.
 #[derive(Default)]
 struct Batch {

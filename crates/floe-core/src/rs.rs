@@ -104,6 +104,29 @@ pub fn release_thread_buffers() {
     });
 }
 
+/// Whether this thread keeps coding state: a coder, a hash memo or buffers.
+fn thread_keeps_coding_state() -> bool {
+    WORKER.with(|w| {
+        w.try_borrow().is_ok_and(|w| {
+            let c = &w.coder;
+            c.enc.is_some()
+                || c.dec.is_some()
+                || c.batch.is_some()
+                || c.low.is_some()
+                || w.memo.is_some()
+                || w.buf.capacity() + w.buf2.capacity() + w.scratch.capacity_bytes() > 0
+        })
+    })
+}
+
+/// Whether any thread of the rayon pool keeps coding state (what [`release_pool_buffers`]
+/// drops).
+pub fn pool_keeps_coding_state() -> bool {
+    rayon::broadcast(|_| thread_keeps_coding_state())
+        .into_iter()
+        .any(|kept| kept)
+}
+
 /// [`release_thread_buffers`] on every thread of the rayon pool (waiting for each to take
 /// it): for a process gone idle, so that what its coding threads keep can be returned to the
 /// system.
@@ -544,7 +567,9 @@ mod tests {
             root();
         });
         assert!(on_pool().into_iter().any(|h| h), "the pool's threads coded");
+        assert!(pool_keeps_coding_state());
         release_pool_buffers();
+        assert!(!pool_keeps_coding_state(), "nothing kept after the release");
         assert!(
             on_pool().into_iter().all(|h| !h),
             "every pool thread released"

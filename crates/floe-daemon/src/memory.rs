@@ -152,9 +152,23 @@ mod tests {
     use super::*;
 
     static RELEASED: AtomicUsize = AtomicUsize::new(0);
+    /// Releases that found the coding pool still keeping state (it must be dropped first).
+    static POOL_KEPT: AtomicUsize = AtomicUsize::new(0);
 
     fn count_release() {
+        if floe_core::pool_keeps_coding_state() {
+            POOL_KEPT.fetch_add(1, Ordering::SeqCst);
+        }
         RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Leave coding state on the rayon pool's threads, as a read's verification does.
+    fn code_on_the_pool() {
+        // The encoder's parallel phases run on the pool's threads.
+        let config = floe_core::EncodingConfig::new(10).expect("config");
+        let blob: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+        floe_core::encode(&config, &blob).expect("encode");
+        assert!(floe_core::pool_keeps_coding_state(), "the pool coded");
     }
 
     /// Wait (in real time: the release runs on a blocking thread) until `count_release` has
@@ -185,6 +199,7 @@ mod tests {
         let idle = Arc::new(Idle::default());
         let after = Duration::from_millis(500);
         tokio::spawn(release_when_idle(idle.clone(), count_release, after));
+        code_on_the_pool();
         let (a, b) = (idle.start(), idle.start());
         drop(a);
         pass(after * 2).await;
@@ -204,13 +219,20 @@ mod tests {
         );
         pass(after).await;
         assert_eq!(released(1), 1, "idle for {after:?}: released");
+        assert_eq!(
+            POOL_KEPT.load(Ordering::SeqCst),
+            0,
+            "the pool's coding state was dropped before the release"
+        );
         // No release while a request is in flight, however long it takes.
         let d = idle.start();
         pass(after * 4).await;
         assert_eq!(released(1), 1);
+        code_on_the_pool();
         drop(d);
         pass(after * 2).await;
         assert_eq!(released(2), 2);
+        assert_eq!(POOL_KEPT.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
