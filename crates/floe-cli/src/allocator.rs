@@ -15,8 +15,8 @@
 //! one of these wins over this.
 //!
 //! Those large blocks are fresh pages every time, and a 64 MiB PUT touches about 300 MiB of
-//! them in the daemon (the blob, its slivers) and 4 MiB bodies in every node. Faulting them in
-//! 4 KiB at a time cost about a tenth of the daemon's CPU. So [`Allocator`], the process's
+//! them in the daemon (the blob, its slivers). Faulting them in 4 KiB at a time cost about a
+//! tenth of the daemon's CPU. So [`Allocator`], the process's
 //! global allocator, is the system's with one addition: it asks the kernel to back each block
 //! of [`MMAP_THRESHOLD`] or more with transparent huge pages (`madvise(MADV_HUGEPAGE)`, which
 //! the kernel honours in its default `madvise` mode, and ignores when THP is off). The pages
