@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap};
+use axum::http::header::{AUTHORIZATION, HeaderMap};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use floe_client::{BlobStoreResult, ClientError, Lifetime, NoProgress, StoreOptions, StoreOutcome};
@@ -255,11 +255,7 @@ pub async fn put_blob(State(s): State<AppState>, req: Request) -> Result<Respons
     result
 }
 
-pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-}
+pub(crate) use floe_http::body::declared_length_in as declared_length;
 
 /// A store request that passed its checks: what to store, for whom, and the write slot.
 pub(crate) struct Prepared {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -66,9 +66,24 @@ impl BodyGuard {
 
 /// The `Content-Length` of a request, if it declares one.
 pub fn declared_length(req: &Request) -> Option<u64> {
-    req.headers()
+    declared_length_in(req.headers())
+}
+
+/// The `Content-Length` in `headers`, if there is one that parses.
+pub fn declared_length_in(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
+}
+
+/// 413: the body is larger than the service takes (`message` says by how much, when known).
+pub fn body_too_large<D: Domain>(message: impl Into<String>) -> ApiError<D> {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "SIZE_EXCEEDED",
+        "BODY_TOO_LARGE",
+        message,
+    )
 }
 
 /// Middleware (`axum::middleware::from_fn_with_state(guard, guard_bodies::<D>)`): 413 for a
@@ -83,12 +98,9 @@ pub async fn guard_bodies<D: Domain>(
         && declared > max
     {
         guard.discard(req.into_body());
-        return ApiError::<D>::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "SIZE_EXCEEDED",
-            "BODY_TOO_LARGE",
-            format!("the body ({declared} bytes) exceeds this service's limit of {max} bytes"),
-        )
+        return body_too_large::<D>(format!(
+            "the body ({declared} bytes) exceeds this service's limit of {max} bytes"
+        ))
         .into_response();
     }
     let idle = guard.idle_timeout;

@@ -94,12 +94,7 @@ impl<D: Domain> ApiError<D> {
         if body::is_body_timeout(&e) {
             body::body_timeout()
         } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "SIZE_EXCEEDED",
-                "BODY_TOO_LARGE",
-                "request body exceeds this service's limit",
-            )
+            body::body_too_large("request body exceeds this service's limit")
         } else {
             Self::bad_request("INVALID_BODY", e.body_text())
         }

@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::StatusCode;
 use http_body_util::BodyExt;
 
 use crate::{ApiError, Domain, body};
@@ -52,7 +51,8 @@ impl BufferPool {
     }
 
     /// Bytes held by the kept buffers.
-    pub fn retained_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn retained_bytes(&self) -> usize {
         self.lock().iter().map(Vec::capacity).sum()
     }
 
@@ -92,12 +92,9 @@ pub async fn read_pooled<D: Domain>(
     pool: &Arc<BufferPool>,
 ) -> Result<PooledBody, ApiError<D>> {
     let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "SIZE_EXCEEDED",
-            "BODY_TOO_LARGE",
-            format!("the body exceeds this service's limit of {limit} bytes"),
-        )
+        body::body_too_large(format!(
+            "the body exceeds this service's limit of {limit} bytes"
+        ))
     };
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
@@ -128,6 +125,8 @@ pub async fn read_pooled<D: Domain>(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
 
     struct Test;

@@ -620,29 +620,23 @@ async fn bodies_are_bounded_and_refused_without_resets() {
     let id = BlobId([7; 32]);
     let connect = || tokio::net::TcpStream::connect(address.clone());
 
-    // Declares 100 bytes, sends 10, then nothing: 408 once the idle timeout passes.
-    let mut s = connect().await.unwrap();
-    s.write_all(
-        format!("PUT /v1/blobs/{id}/metadata HTTP/1.1\r\nhost: n\r\ncontent-length: 100\r\n\r\n")
+    // Declares 100 bytes, sends 10, then nothing: 408 once the idle timeout passes. The
+    // sliver-batch route reads its body into a pooled buffer, with the same bounds.
+    for route in ["metadata", "slivers"] {
+        let mut s = connect().await.unwrap();
+        s.write_all(
+            format!(
+                "PUT /v1/blobs/{id}/{route} HTTP/1.1\r\nhost: n\r\ncontent-length: 100\r\n\r\n"
+            )
             .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(&[0; 10]).await.unwrap();
-    assert_eq!(read_answer(&mut s).await, 408);
+        )
+        .await
+        .unwrap();
+        s.write_all(&[0; 10]).await.unwrap();
+        assert_eq!(read_answer(&mut s).await, 408, "stalled {route} body");
+    }
 
-    // The sliver-batch route reads its body into a pooled buffer, with the same bounds: a body
-    // that stalls gets 408, and one sent in chunks (no length declared) that grows past the
-    // 1 MiB limit gets 413.
-    let mut s = connect().await.unwrap();
-    s.write_all(
-        format!("PUT /v1/blobs/{id}/slivers HTTP/1.1\r\nhost: n\r\ncontent-length: 100\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(&[0; 10]).await.unwrap();
-    assert_eq!(read_answer(&mut s).await, 408, "stalled batch body");
+    // A batch body sent in chunks (no length declared) that grows past the 1 MiB limit: 413.
     let mut s = connect().await.unwrap();
     s.write_all(
         format!(

@@ -3,7 +3,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use floe_core::{BlobId, ObjectId, SliverType};
@@ -160,9 +159,7 @@ pub async fn put_sliver_batch(
 ) -> Result<Response, ApiError> {
     let id = blob_id(&id)?;
     no_query(&q, &[])?;
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = floe_http::body::declared_length_in(&headers);
     let limit = s.node.config.limits.max_body_bytes;
     let b = floe_http::pooled::read_pooled(b, limit, declared, &s.bodies).await?;
     let node = s.node.clone();
