@@ -7,12 +7,16 @@
 //! 140–300 MiB with nothing in flight (about 20 MiB at its start).
 //!
 //! So [`configure`] fixes the thresholds: blocks of 4 MiB and more are mapped on their own
-//! and unmapped when freed; a heap gives back its free top beyond 16 MiB. Each heap may keep
-//! that much, and glibc makes up to 8 heaps per core: [`configure`] allows 2 per core (at
-//! least 4), which on 2 cores took the nodes' peak RSS from 103–121 to 72–79 MiB over three
-//! 64 MiB PUTs and 200 readers, with PUT times within the runs' spread. And the daemon calls
-//! [`release_free_memory`] once idle for the rest. A `GLIBC_TUNABLES` variable that sets
-//! one of these wins over this.
+//! and unmapped when freed; a heap gives back its free top beyond 1 MiB. That second bound is
+//! the only one that ever shrinks the heaps of threads other than the main one: glibc trims
+//! them when a free leaves their top above it, and `malloc_trim` does not touch their top at
+//! all. At 16 MiB (this module's earlier setting) each heap kept up to 16 MiB of pages freed
+//! by the last request: an idle daemon was at 49–62 MiB after 64 MiB PUTs, 32 MiB at 1 MiB,
+//! with PUT times unchanged within the runs' spread. glibc makes up to 8 heaps per core:
+//! [`configure`] allows 2 per core (at least 4), which on 2 cores took the nodes' peak RSS
+//! from 103–121 to 72–79 MiB over three 64 MiB PUTs and 200 readers, with PUT times within
+//! the runs' spread. And the daemon calls [`release_free_memory`] once idle for the rest. A
+//! `GLIBC_TUNABLES` variable that sets one of these wins over this.
 //!
 //! Those large blocks are fresh pages every time, and a 64 MiB PUT touches about 300 MiB of
 //! them in the daemon (the blob, its slivers). Faulting them in 4 KiB at a time cost about a
@@ -27,7 +31,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// Blocks at least this large get their own mapping.
 pub const MMAP_THRESHOLD: usize = 4 << 20;
 /// A heap's free top beyond this is given back.
-pub const TRIM_THRESHOLD: usize = 16 << 20;
+pub const TRIM_THRESHOLD: usize = 1 << 20;
 /// Heaps per core at most (threads share them beyond that), and at least this many in all.
 pub const ARENAS_PER_CORE: usize = 2;
 pub const MIN_ARENAS: usize = 4;
@@ -201,6 +205,59 @@ mod tests {
             );
             assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
         }
+    }
+
+    /// How many of the whole pages in `[lo, hi)` are resident (`mincore`); a range no longer
+    /// mapped counts as none.
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)] // mincore(2); see SAFETY
+    fn resident_pages(lo: usize, hi: usize) -> usize {
+        const PAGE: usize = 4096;
+        let (lo, hi) = (lo.next_multiple_of(PAGE), hi / PAGE * PAGE);
+        (lo..hi)
+            .step_by(PAGE)
+            .filter(|&page| {
+                let mut resident = 0u8;
+                // SAFETY: mincore only reads the page tables for one page-aligned page and
+                // writes one byte into `resident`; an unmapped page makes it fail (ENOMEM).
+                let rc = unsafe { libc::mincore(page as *mut libc::c_void, PAGE, &mut resident) };
+                rc == 0 && resident & 1 == 1
+            })
+            .count()
+    }
+
+    /// 8 MiB freed at the top of a thread's heap go back to the system at once: they pass
+    /// [`super::TRIM_THRESHOLD`]. `malloc_trim` would not return them (it leaves the top of
+    /// other threads' heaps alone), so under a threshold above 8 MiB they would stay.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_heaps_free_top_goes_back_to_the_system_past_the_trim_threshold() {
+        super::configure();
+        let freed = 8 << 20;
+        std::thread::spawn(move || {
+            // Blocks under the mmap threshold come from this thread's heap, one after another.
+            let block = 256 << 10;
+            let blocks: Vec<Vec<u8>> = (0..freed / block).map(|i| vec![i as u8; block]).collect();
+            let lo = blocks.iter().map(|b| b.as_ptr() as usize).min().unwrap();
+            let hi = blocks
+                .iter()
+                .map(|b| b.as_ptr() as usize + block)
+                .max()
+                .unwrap();
+            let touched = resident_pages(lo, hi);
+            assert!(touched * 4096 >= freed * 9 / 10, "{touched} pages resident");
+            drop(blocks);
+            let left = resident_pages(lo, hi);
+            assert!(
+                left * 4 < touched,
+                "{left} of {touched} freed pages still resident (trim threshold {} bytes, \
+                 GLIBC_TUNABLES {:?})",
+                super::TRIM_THRESHOLD,
+                std::env::var("GLIBC_TUNABLES").ok()
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
