@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use floe_core::Epoch;
 use floe_core::encode::encode_buffer;
 use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, SliverType};
-use floe_crypto::{BlobPersistenceType, Certificate, Confirmation, SignedMessage};
+use floe_crypto::{
+    BlobPersistenceType, Certificate, Confirmation, SignedMessage, VerifiedPartials,
+};
 use floe_ledger::api_types::{ObjectResponse, SystemInfo};
 use floe_ledger::{BlobObject, BlobStatus, EventKind, TxKind};
 use floe_node_client::{NodeClientError, SliverBatchBody};
@@ -286,7 +288,8 @@ impl Client {
 
         let t = Instant::now();
         progress.phase("certifying", 0);
-        let certificate = Certificate::aggregate(&committee.weights, &partials)
+        // Their signatures were checked as they were settled: no pairing again here.
+        let certificate = Certificate::from_verified(&committee.weights, &partials)
             .map_err(|e| ClientError::Internal(format!("aggregating confirmations: {e}")))?;
         submit_with_retries(&self.config.communication, || {
             wallet.submit(TxKind::CertifyBlob {
@@ -423,7 +426,7 @@ async fn distribute(
     persistence: BlobPersistenceType,
     progress: &Arc<dyn Progress>,
     health: &NodeHealth,
-) -> Result<(Vec<(usize, SignedMessage)>, u64), ClientError> {
+) -> Result<(Vec<VerifiedPartials>, u64), ClientError> {
     let blob_id = encoded.blob_id();
     let total = pair_bytes(encoded) * u64::from(encoded.config().n_shards());
     progress.phase("uploading", total);
@@ -461,9 +464,9 @@ async fn distribute(
         .map(|m| health.is_silent(&m.info.network_address, start))
         .collect();
     let mut liveness = Liveness::new(comm);
-    // Confirmations with checked signatures, and their weight.
+    // Confirmations with checked signatures (a set per check), and their weight.
     let mut weight = 0u64;
-    let mut partials = Vec::new();
+    let mut partials: Vec<VerifiedPartials> = Vec::new();
     let mut unchecked = Unchecked::default();
     let mut failures = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -713,7 +716,7 @@ impl Unchecked {
         &mut self,
         committee: &CommitteeView,
         health: &NodeHealth,
-        partials: &mut Vec<(usize, SignedMessage)>,
+        partials: &mut Vec<VerifiedPartials>,
         failures: &mut Vec<NodeFailure>,
     ) -> u64 {
         let checked = std::mem::take(&mut self.partials);
@@ -725,11 +728,13 @@ impl Unchecked {
         let message = first.serialized_message.clone();
         let (good, bad) = committee.weights.split_valid(&message, checked);
         let mut added = 0;
-        for (idx, signed) in good {
+        for idx in good.indices() {
             let member = &committee.members[idx];
             health.clear(&member.info.network_address);
             added += member.weight();
-            partials.push((idx, signed));
+        }
+        if !good.is_empty() {
+            partials.push(good);
         }
         for (idx, _) in bad {
             let member = &committee.members[idx];

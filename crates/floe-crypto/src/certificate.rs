@@ -156,17 +156,18 @@ impl CommitteeWeights {
     ///
     /// All are checked at once, as one aggregate; each is checked alone only when that fails.
     /// So the honest case costs one pairing check, not one per partial.
-    pub fn split_valid(&self, message: &[u8], partials: Partials) -> (Partials, Partials) {
+    pub fn split_valid(&self, message: &[u8], partials: Partials) -> (VerifiedPartials, Partials) {
         if self.all_verify(message, &partials) {
-            return (partials, Vec::new());
+            return (VerifiedPartials { partials }, Vec::new());
         }
-        partials.into_iter().partition(|(index, partial)| {
+        let (good, bad) = partials.into_iter().partition(|(index, partial)| {
             partial.serialized_message == message
                 && self
                     .members
                     .get(*index)
                     .is_some_and(|m| partial.verify_signature(&m.public_key).is_ok())
-        })
+        });
+        (VerifiedPartials { partials: good }, bad)
     }
 
     /// Whether the partials are all over `message` and verify as one aggregate (true when
@@ -175,21 +176,91 @@ impl CommitteeWeights {
         if partials.is_empty() {
             return true;
         }
-        let mut signatures = Vec::with_capacity(partials.len());
-        let mut keys = Vec::with_capacity(partials.len());
-        for (index, partial) in partials {
-            let Some(member) = self.members.get(*index) else {
-                return false;
-            };
-            if partial.serialized_message != message {
-                return false;
-            }
-            signatures.push(partial.signature.point());
-            keys.push(member.public_key.point());
+        match gather(self, partials) {
+            Ok(g) if g.message == message => aggregate_points(&g.signatures)
+                .is_ok_and(|aggregate| aggregate_verifies(&aggregate, message, &g.keys)),
+            _ => false,
         }
-        AggregateSignature::aggregate(&signatures, false)
-            .is_ok_and(|aggregate| aggregate_verifies(&aggregate.to_signature(), message, &keys))
     }
+}
+
+/// Partial signatures that [`CommitteeWeights::split_valid`] found valid: each is over the
+/// message it was given and verifies under its member's key. Only `split_valid` makes them,
+/// so [`Certificate::from_verified`] can aggregate them without a pairing check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifiedPartials {
+    partials: Partials,
+}
+
+impl VerifiedPartials {
+    /// The signers' member indices.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.partials.iter().map(|(index, _)| *index)
+    }
+
+    /// How many partial signatures the set holds.
+    pub fn len(&self) -> usize {
+        self.partials.len()
+    }
+
+    /// Whether the set holds none.
+    pub fn is_empty(&self) -> bool {
+        self.partials.is_empty()
+    }
+}
+
+/// The signers' bitmap, their signatures and keys, and the one message they all signed.
+struct Gathered<'a> {
+    bitmap: Vec<u8>,
+    message: &'a [u8],
+    signatures: Vec<&'a Signature>,
+    keys: Vec<&'a PublicKey>,
+}
+
+/// Check that `partials` name distinct committee members and sign the same bytes, and gather
+/// what an aggregate needs. Signatures are not checked here.
+fn gather<'a>(
+    committee: &'a CommitteeWeights,
+    partials: impl IntoIterator<Item = &'a (usize, SignedMessage)>,
+) -> Result<Gathered<'a>, CertificateError> {
+    let mut partials = partials.into_iter().peekable();
+    let Some((_, first)) = partials.peek() else {
+        return Err(CertificateError::NoSigners);
+    };
+    let mut g = Gathered {
+        bitmap: vec![0u8; committee.bitmap_len()],
+        message: &first.serialized_message,
+        signatures: Vec::new(),
+        keys: Vec::new(),
+    };
+    for (index, partial) in partials {
+        let index = *index;
+        let member = committee
+            .members
+            .get(index)
+            .ok_or(CertificateError::SignerOutOfRange {
+                index,
+                members: committee.len(),
+            })?;
+        let (byte, mask) = (index / 8, 1u8 << (index % 8));
+        if g.bitmap[byte] & mask != 0 {
+            return Err(CertificateError::DuplicateSigner(index));
+        }
+        if partial.serialized_message != g.message {
+            return Err(CertificateError::MessageMismatch(index));
+        }
+        g.bitmap[byte] |= mask;
+        g.signatures.push(partial.signature.point());
+        g.keys.push(member.public_key.point());
+    }
+    Ok(g)
+}
+
+/// The sum of `signatures` (each group-checked when decoded).
+fn aggregate_points(signatures: &[&Signature]) -> Result<Signature, CertificateError> {
+    AggregateSignature::aggregate(signatures, false)
+        .map(|aggregate| aggregate.to_signature())
+        .map_err(|_| CertificateError::NoSigners)
 }
 
 /// Partial signatures: `(member index, signed message)`.
@@ -224,39 +295,11 @@ impl Certificate {
         committee: &CommitteeWeights,
         partials: &[(usize, SignedMessage)],
     ) -> Result<Self, CertificateError> {
-        let Some((_, first)) = partials.first() else {
-            return Err(CertificateError::NoSigners);
-        };
-        let mut bitmap = vec![0u8; committee.bitmap_len()];
-        let mut signatures: Vec<&Signature> = Vec::with_capacity(partials.len());
-        let mut keys: Vec<&PublicKey> = Vec::with_capacity(partials.len());
-        for (index, partial) in partials {
-            let index = *index;
-            let member =
-                committee
-                    .members
-                    .get(index)
-                    .ok_or(CertificateError::SignerOutOfRange {
-                        index,
-                        members: committee.len(),
-                    })?;
-            let (byte, mask) = (index / 8, 1u8 << (index % 8));
-            if bitmap[byte] & mask != 0 {
-                return Err(CertificateError::DuplicateSigner(index));
-            }
-            if partial.serialized_message != first.serialized_message {
-                return Err(CertificateError::MessageMismatch(index));
-            }
-            bitmap[byte] |= mask;
-            signatures.push(partial.signature.point());
-            keys.push(member.public_key.point());
-        }
-        let aggregate = AggregateSignature::aggregate(&signatures, false)
-            .map_err(|_| CertificateError::NoSigners)?
-            .to_signature();
+        let g = gather(committee, partials)?;
+        let aggregate = aggregate_points(&g.signatures)?;
         // One pairing check for all the partials; only when it fails is each checked apart, to
         // name the member whose signature is bad.
-        if !aggregate_verifies(&aggregate, &first.serialized_message, &keys) {
+        if !aggregate_verifies(&aggregate, g.message, &g.keys) {
             let bad = partials.iter().find(|(index, partial)| {
                 let key = &committee.members[*index].public_key;
                 partial.verify_signature(key).is_err()
@@ -267,8 +310,24 @@ impl Certificate {
             });
         }
         Ok(Self {
-            signers_bitmap: bitmap,
-            serialized_message: first.serialized_message.clone(),
+            signers_bitmap: g.bitmap,
+            serialized_message: g.message.to_vec(),
+            signature: ProtocolSignature::from_point(aggregate),
+        })
+    }
+
+    /// Aggregate partial signatures that were verified already, in one or more sets (each from
+    /// [`CommitteeWeights::split_valid`] over `committee`): the same checks as
+    /// [`Self::aggregate`] but the pairing, which their verification made.
+    pub fn from_verified(
+        committee: &CommitteeWeights,
+        sets: &[VerifiedPartials],
+    ) -> Result<Self, CertificateError> {
+        let g = gather(committee, sets.iter().flat_map(|set| &set.partials))?;
+        let aggregate = aggregate_points(&g.signatures)?;
+        Ok(Self {
+            signers_bitmap: g.bitmap,
+            serialized_message: g.message.to_vec(),
             signature: ProtocolSignature::from_point(aggregate),
         })
     }

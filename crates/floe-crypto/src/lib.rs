@@ -23,7 +23,9 @@ pub mod signed;
 #[cfg(test)]
 mod tests;
 
-pub use certificate::{Certificate, CertificateError, CommitteeMember, CommitteeWeights};
+pub use certificate::{
+    Certificate, CertificateError, CommitteeMember, CommitteeWeights, VerifiedPartials,
+};
 pub use keys::{
     BLS_DST, BLS_SCHEME_FLAG, KeyError, PUBLIC_KEY_LENGTH, ProtocolKeyPair, ProtocolPublicKey,
     ProtocolSignature, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, SignatureError,

@@ -289,12 +289,13 @@ fn partials_split_into_those_that_verify_and_those_that_do_not() {
         .collect();
     let message = good[0].1.serialized_message.clone();
     let (valid, invalid) = committee.split_valid(&message, good.clone());
-    assert_eq!(valid, good);
-    assert!(invalid.is_empty());
     assert_eq!(
-        committee.split_valid(&message, Vec::new()),
-        (Vec::new(), Vec::new())
+        valid.indices().collect::<Vec<_>>(),
+        (0..MEMBERS).collect::<Vec<_>>()
     );
+    assert!(invalid.is_empty());
+    let (none, none_bad) = committee.split_valid(&message, Vec::new());
+    assert!(none.is_empty() && none_bad.is_empty());
 
     // A signature by the wrong key, one out of range and one over another message: each is
     // put apart, wherever it stands, and the rest are kept in order.
@@ -306,6 +307,45 @@ fn partials_split_into_those_that_verify_and_those_that_do_not() {
     let (valid, invalid) = committee.split_valid(&message, mixed.clone());
     let indices = |v: &[(usize, SignedMessage)]| v.iter().map(|(i, _)| *i).collect::<Vec<_>>();
     assert_eq!(indices(&invalid), vec![0, 5, MEMBERS], "seed {seed}");
-    assert_eq!(indices(&valid), vec![1, 2, 3, 4, 6, 7, 8, 9], "seed {seed}");
+    assert_eq!(
+        valid.indices().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 6, 7, 8, 9],
+        "seed {seed}"
+    );
     assert_eq!(invalid[1], mixed[5]);
+}
+
+#[test]
+fn verified_partials_aggregate_without_another_check_into_the_same_certificate() {
+    let seed = test_seed();
+    let s = setup(seed);
+    let committee = &s.committee;
+    let signed = |i: usize| (i, SignedMessage::sign(&s.keys[i], &s.message));
+    let message = signed(0).1.serialized_message;
+    let (first, _) = committee.split_valid(&message, (0..6).map(signed).collect());
+    let (second, _) = committee.split_valid(&message, (6..MEMBERS).map(signed).collect());
+    let all: Vec<_> = (0..MEMBERS).map(signed).collect();
+    let checked = Certificate::aggregate(committee, &all).unwrap();
+    let trusted = Certificate::from_verified(committee, &[first.clone(), second]).unwrap();
+    assert_eq!(trusted, checked, "seed {seed}");
+    trusted.verify_quorum(committee).unwrap();
+
+    // The sets' shape is still checked: no signer, the same signer twice, other bytes.
+    assert_eq!(
+        Certificate::from_verified(committee, &[]).unwrap_err(),
+        CertificateError::NoSigners
+    );
+    assert_eq!(
+        Certificate::from_verified(committee, &[first.clone(), first.clone()]).unwrap_err(),
+        CertificateError::DuplicateSigner(0)
+    );
+    let other = Confirmation::new(4, BlobId([7; 32]), BlobPersistenceType::Permanent).to_message();
+    let signed_other = SignedMessage::sign(&s.keys[7], &other);
+    let other_bytes = signed_other.serialized_message.clone();
+    let (elsewhere, _) = committee.split_valid(&other_bytes, vec![(7, signed_other)]);
+    assert_eq!(elsewhere.len(), 1);
+    assert_eq!(
+        Certificate::from_verified(committee, &[first, elsewhere]).unwrap_err(),
+        CertificateError::MessageMismatch(7)
+    );
 }
