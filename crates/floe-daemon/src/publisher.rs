@@ -21,6 +21,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use floe_client::{BlobStoreResult, ClientError, Lifetime, NoProgress, StoreOptions, StoreOutcome};
 use floe_core::{BlobId, EncodingType, ObjectId};
+use floe_http::body::ReadBodyError;
 use floe_ledger::{Address, BlobStatus};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
@@ -219,24 +220,15 @@ pub(crate) async fn drain(mut body: Body, budget: u64) {
 /// The body, if it is at most `limit` bytes (413 otherwise, after draining the rest).
 async fn read_body(mut body: Body, limit: u64, declared: Option<u64>) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            if floe_http::body::is_body_timeout(&e) {
-                Failure::from(floe_http::body::body_timeout())
-            } else {
-                Failure::bad_request("INVALID_BODY", format!("reading the body failed: {e}"))
-            }
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if (buf.len() + data.len()) as u64 > limit {
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    match floe_http::body::read_into(&mut body, &mut buf, cap).await {
+        Ok(()) => Ok(buf),
+        Err(ReadBodyError::TooLarge { .. }) => {
             drain(body, drain_budget(limit)).await;
-            return Err(body_too_large(limit));
+            Err(body_too_large(limit))
         }
-        buf.extend_from_slice(&data);
+        Err(e) => Err(Failure::from(e.into_api())),
     }
-    Ok(buf)
 }
 
 /// `PUT /v1/blobs`. A request refused before its body was read has the body drained first.

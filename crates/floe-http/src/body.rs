@@ -108,6 +108,59 @@ pub async fn guard_bodies<D: Domain>(
         .await
 }
 
+/// Why a request body could not be read in full.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadBodyError {
+    /// More than the limit arrived (the rest is left in the body).
+    #[error("the body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The body stopped arriving within the idle timeout ([`guard_bodies`]).
+    #[error("the request body stopped arriving before it was complete")]
+    Timeout,
+    /// The connection failed or the body was malformed.
+    #[error("reading the body failed: {0}")]
+    Invalid(String),
+}
+
+impl ReadBodyError {
+    /// The answer to give: 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT` or 400 `INVALID_BODY`.
+    pub fn into_api<D: Domain>(self) -> ApiError<D> {
+        match self {
+            Self::TooLarge { limit } => body_too_large(format!(
+                "the body exceeds this service's limit of {limit} bytes"
+            )),
+            Self::Timeout => body_timeout(),
+            e @ Self::Invalid(_) => ApiError::bad_request("INVALID_BODY", e.to_string()),
+        }
+    }
+}
+
+/// Append `body`'s data to `out`, refusing more than `limit` bytes in all. The body stays the
+/// caller's: after [`ReadBodyError::TooLarge`] it may drain the rest, or drop it.
+pub async fn read_into(
+    body: &mut Body,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ReadBodyError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if is_body_timeout(&e) {
+                ReadBodyError::Timeout
+            } else {
+                ReadBodyError::Invalid(e.to_string())
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if out.len().saturating_add(data.len()) > limit {
+            return Err(ReadBodyError::TooLarge { limit });
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(())
+}
+
 /// Whether `e` (or an error it wraps) is a body that stopped arriving within the idle timeout.
 pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(e);

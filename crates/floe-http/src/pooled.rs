@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use http_body_util::BodyExt;
 
 use crate::{ApiError, Domain, body};
 
@@ -91,35 +90,17 @@ pub async fn read_pooled<D: Domain>(
     declared: Option<u64>,
     pool: &Arc<BufferPool>,
 ) -> Result<PooledBody, ApiError<D>> {
-    let too_large = || {
-        body::body_too_large(format!(
-            "the body exceeds this service's limit of {limit} bytes"
-        ))
-    };
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Err(body::ReadBodyError::TooLarge { limit }.into_api());
     }
     let capacity = declared.map_or(0, |n| n as usize);
     let mut out = PooledBody {
         buf: pool.take(capacity),
         pool: Arc::clone(pool),
     };
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            if body::is_body_timeout(&e) {
-                body::body_timeout()
-            } else {
-                ApiError::bad_request("INVALID_BODY", format!("reading the body failed: {e}"))
-            }
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if out.buf.len() + data.len() > limit {
-            return Err(too_large());
-        }
-        out.buf.extend_from_slice(&data);
-    }
+    body::read_into(&mut body, &mut out.buf, limit)
+        .await
+        .map_err(body::ReadBodyError::into_api)?;
     Ok(out)
 }
 
