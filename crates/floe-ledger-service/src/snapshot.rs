@@ -64,8 +64,6 @@ pub enum SnapshotError {
         expected: u32,
         got: u32,
     },
-    #[error("snapshot root {got} is not the committed root {expected}")]
-    RootMismatch { expected: String, got: String },
 }
 
 /// Version 10: every field is deterministic (BCS; the state's maps are ordered). Each section

@@ -3,7 +3,8 @@
 //! killed etcd leader costs no acknowledged write, a restarted replica resumes from its
 //! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, replicas step
 //! their rules up once and stop at rules they lack, a replica whose snapshot root differs from
-//! a committed checkpoint stops, and a replica stopped cleanly replays no transaction.
+//! a committed checkpoint stops (also one restarted from a file other than the committed one),
+//! and a replica stopped cleanly replays no transaction.
 //!
 //! Needs the `etcd` binary (`apt-get install etcd-server`); fails with that message otherwise.
 
@@ -551,5 +552,73 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
     assert_eq!(
         r.entry_index, end,
         "the reopened replica goes on from the log's end"
+    );
+}
+
+/// A replica restarted from a snapshot file that is not the one whose root the log committed
+/// (here the state in it replaced by the genesis state, same position and chain head, so the
+/// file opens and the log continues it) stops once it has hashed the file in the background:
+/// it takes no more writes and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_restarted_from_a_snapshot_file_other_than_the_committed_one_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = etcd(dir.path()).await;
+    let g = genesis();
+    let every = 1_000;
+    let a_dir = dir.path().join("a");
+    let a = open(&a_dir, &g, options(&members, every, vec![])).await;
+    let account = AccountKey::from_seed(&seed("user", 5));
+    for i in 0..6 {
+        a.submit_tx(account.sign(i, register(5, i).0))
+            .await
+            .unwrap();
+    }
+    let at = a.progress().0;
+    assert_eq!(a.close().await.unwrap(), Some(at), "no final snapshot");
+    drop(a);
+
+    let path = a_dir.join(format!("snapshots/snapshot-{at:020}.bin"));
+    let bytes = std::fs::read(&path).expect("the final snapshot's file");
+    let committed = floe_ledger_service::snapshot::root_of(&bytes);
+    let snap = floe_ledger_service::snapshot::decode(&bytes).unwrap();
+    let other_state = floe_ledger::LedgerState::genesis(&g).unwrap();
+    let forged = floe_ledger_service::snapshot::encode(
+        snap.seq,
+        snap.chain_head,
+        &other_state,
+        &snap.events,
+        &snap.digests,
+        &snap.certificates,
+    );
+    let forged_root = floe_ledger_service::snapshot::root_of(&forged);
+    assert_ne!(forged_root, committed);
+    std::fs::write(&path, &forged).unwrap();
+
+    let reopened = open(&a_dir, &g, options(&members, every, vec![])).await;
+    assert_eq!(
+        reopened.progress().0,
+        at + 1,
+        "opened the file and caught up"
+    );
+    let t = std::time::Instant::now();
+    let reason = loop {
+        if let Some(reason) = reopened.poisoned() {
+            break reason;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the replica took the forged snapshot at {at}: {:?}",
+            reopened.replica_status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        reason.contains("divergence") && reason.contains(&format!("at {at} ")),
+        "{reason}"
+    );
+    let refused = reopened.submit_tx(account.sign(6, register(5, 6).0)).await;
+    assert!(
+        matches!(&refused, Err(SubmitError::LogFailed(r)) if r.contains("divergence")),
+        "{refused:?}"
     );
 }
