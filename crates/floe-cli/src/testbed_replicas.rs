@@ -59,19 +59,25 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        for c in &mut self.replicas {
-            if matches!(c.try_wait(), Ok(None)) {
-                terminate(c);
-            }
+        stop_children(&mut self.replicas, STOP_GRACE);
+    }
+}
+
+/// Ask every child still running to stop (SIGTERM), wait up to `grace` for all of them, then
+/// kill (SIGKILL) and reap those left.
+fn stop_children(children: &mut [Child], grace: Duration) {
+    for c in children.iter_mut() {
+        if matches!(c.try_wait(), Ok(None)) {
+            terminate(c);
         }
-        let deadline = Instant::now() + STOP_GRACE;
-        for c in &mut self.replicas {
-            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+    }
+    let deadline = Instant::now() + grace;
+    for c in children.iter_mut() {
+        while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
@@ -386,4 +392,50 @@ pub async fn list(data_dir: &Path, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::stop_children;
+
+    /// `sh -c script`, once it has printed its first line (so whatever came before is set).
+    fn child(script: &str) -> std::process::Child {
+        let mut c = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut line = String::new();
+        let stdout = c.stdout.take().expect("piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        c
+    }
+
+    /// A replica that stops on SIGTERM is left to stop; one that ignores it is killed once
+    /// the grace period is over, and both are reaped.
+    #[test]
+    fn children_that_ignore_the_stop_request_are_killed_after_the_grace_period() {
+        // `exec` so that the signal reaches `sleep` itself, not a shell waiting for it.
+        let mut children = vec![
+            child("echo ready; exec sleep 30"),
+            child("trap '' TERM; echo ready; exec sleep 30"),
+        ];
+        let grace = Duration::from_millis(500);
+        let t = Instant::now();
+        stop_children(&mut children, grace);
+        let took = t.elapsed();
+        assert!(took >= grace, "did not wait for the grace period: {took:?}");
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        let signals: Vec<Option<i32>> = children
+            .iter_mut()
+            .map(|c| c.try_wait().unwrap().expect("reaped").signal())
+            .collect();
+        assert_eq!(signals, vec![Some(libc::SIGTERM), Some(libc::SIGKILL)]);
+    }
 }
