@@ -7,16 +7,18 @@
 //! 140–300 MiB with nothing in flight (about 20 MiB at its start).
 //!
 //! So [`configure`] fixes the thresholds: blocks of 4 MiB and more are mapped on their own
-//! and unmapped when freed; a heap gives back its free top beyond 1 MiB. That second bound is
+//! and unmapped when freed; a heap gives back its free top beyond 4 MiB. That second bound is
 //! the only one that ever shrinks the heaps of threads other than the main one: glibc trims
 //! them when a free leaves their top above it, and `malloc_trim` does not touch their top at
 //! all. At 16 MiB (this module's earlier setting) each heap kept up to 16 MiB of pages freed
-//! by the last request: an idle daemon was at 49–62 MiB after 64 MiB PUTs, 32 MiB at 1 MiB,
-//! with PUT times unchanged within the runs' spread. glibc makes up to 8 heaps per core:
-//! [`configure`] allows 2 per core (at least 4), which on 2 cores took the nodes' peak RSS
-//! from 103–121 to 72–79 MiB over three 64 MiB PUTs and 200 readers, with PUT times within
-//! the runs' spread. And the daemon calls [`release_free_memory`] once idle for the rest. A
-//! `GLIBC_TUNABLES` variable that sets one of these wins over this.
+//! by the last request: an idle daemon was at 49–62 MiB after 64 MiB PUTs, 32–36 MiB at 4 MiB.
+//! 1 MiB gave the same idle figure but made 1 MiB PUTs 2–5 % slower (each one's sliver blocks,
+//! all under 4 MiB, were given back and faulted in again); at 4 MiB a heap keeps one block of
+//! that size at most, and PUT times stay within the runs' spread. glibc makes up to 8 heaps
+//! per core: [`configure`] allows 2 per core (at least 4), which on 2 cores took the nodes'
+//! peak RSS from 103–121 to 72–79 MiB over three 64 MiB PUTs and 200 readers, with PUT times
+//! within the runs' spread. And the daemon calls [`release_free_memory`] once idle for the
+//! rest. A `GLIBC_TUNABLES` variable that sets one of these wins over this.
 //!
 //! Those large blocks are fresh pages every time, and a 64 MiB PUT touches about 300 MiB of
 //! them in the daemon (the blob, its slivers). Faulting them in 4 KiB at a time cost about a
@@ -31,7 +33,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// Blocks at least this large get their own mapping.
 pub const MMAP_THRESHOLD: usize = 4 << 20;
 /// A heap's free top beyond this is given back.
-pub const TRIM_THRESHOLD: usize = 1 << 20;
+pub const TRIM_THRESHOLD: usize = 4 << 20;
 /// Heaps per core at most (threads share them beyond that), and at least this many in all.
 pub const ARENAS_PER_CORE: usize = 2;
 pub const MIN_ARENAS: usize = 4;
