@@ -12,7 +12,7 @@
 //! them when a free leaves their top above it, and `malloc_trim` does not touch their top at
 //! all. At 16 MiB (this module's earlier setting) each heap kept up to 16 MiB of pages freed
 //! by the last request: an idle daemon was at 49–62 MiB after 64 MiB PUTs, 32–36 MiB at 4 MiB.
-//! 1 MiB gave the same idle figure but made 1 MiB PUTs 2–5 % slower (each one's sliver blocks,
+//! 1 MiB gave the same idle figure but made 1 MiB PUTs 1–8 % slower (each one's sliver blocks,
 //! all under 4 MiB, were given back and faulted in again); at 4 MiB a heap keeps one block of
 //! that size at most, and PUT times stay within the runs' spread. glibc makes up to 8 heaps
 //! per core: [`configure`] allows 2 per core (at least 4), which on 2 cores took the nodes'
