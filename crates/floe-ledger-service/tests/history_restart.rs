@@ -3,7 +3,7 @@
 //! snapshot whose history is damaged stops writes with a reason that says what to do, is set
 //! aside, and the next start recovers everything from the previous snapshot and the log.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,9 @@ use floe_ledger::AccountKey;
 use floe_ledger_service::{Ledger, LocalOptions, SubmitError, SystemClock};
 
 mod common;
-use common::{certify, genesis, register, registered_object, seed, wait_for_snapshot};
+use common::{
+    certify, genesis, register, registered_object, seed, snapshot_file, wait_for_snapshot,
+};
 
 const SNAPSHOT_EVERY: u64 = 10;
 
@@ -74,10 +76,6 @@ async fn seen(ledger: &Ledger, blobs: &[BlobId]) -> Seen {
         digests: (0..entries).map(|i| ledger.digest_after(i)).collect(),
         certificates,
     }
-}
-
-fn snapshot_file(dir: &Path, seq: u64) -> PathBuf {
-    dir.join(format!("snapshots/snapshot-{seq:020}.bin"))
 }
 
 /// Flip a byte of the events section of a version 11 snapshot (after the header's 133 bytes

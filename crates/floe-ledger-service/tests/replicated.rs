@@ -18,7 +18,7 @@ use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
 use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError, SystemClock};
 
 mod common;
-use common::{genesis, seed};
+use common::{genesis, seed, snapshot_file};
 
 /// A register transaction of account `account`'s `i`th blob.
 fn register(account: u64, i: u64) -> (TxKind, floe_core::BlobId) {
@@ -99,6 +99,27 @@ async fn open(dir: &Path, g: &GenesisConfig, o: ReplicaOptions) -> Arc<Ledger> {
     Ledger::open_replicated(dir, g.clone(), Arc::new(SystemClock), o)
         .await
         .expect("replica opens")
+}
+
+/// A replica in `dir` over `members` (a snapshot every `every` entries) after `n`
+/// registrations by the account of `tag`; returns the replica and the account.
+async fn replica_with_registrations(
+    dir: &Path,
+    g: &GenesisConfig,
+    members: &EtcdMembers,
+    every: u64,
+    tag: u64,
+    n: u64,
+) -> (Arc<Ledger>, AccountKey) {
+    let replica = open(dir, g, options(members, every, vec![])).await;
+    let account = AccountKey::from_seed(&seed("user", tag));
+    for i in 0..n {
+        replica
+            .submit_tx(account.sign(i, register(tag, i).0))
+            .await
+            .unwrap();
+    }
+    (replica, account)
 }
 
 /// Wait until every ledger has applied `count` entries (bounded).
@@ -488,13 +509,7 @@ async fn a_replica_stopped_cleanly_restarts_without_replaying_transactions() {
     // Far apart: no periodic snapshot is taken before the stop.
     let every = 1_000;
     let a_dir = dir.path().join("a");
-    let a = open(&a_dir, &g, options(&members, every, vec![])).await;
-    let account = AccountKey::from_seed(&seed("user", 4));
-    for i in 0..15 {
-        a.submit_tx(account.sign(i, register(4, i).0))
-            .await
-            .unwrap();
-    }
+    let (a, account) = replica_with_registrations(&a_dir, &g, &members, every, 4, 15).await;
     let at = a.progress().0;
     assert_eq!(
         floe_ledger_service::snapshot::newest_seq(&a_dir).unwrap(),
@@ -566,18 +581,12 @@ async fn a_replica_restarted_from_a_snapshot_file_other_than_the_committed_one_s
     let g = genesis();
     let every = 1_000;
     let a_dir = dir.path().join("a");
-    let a = open(&a_dir, &g, options(&members, every, vec![])).await;
-    let account = AccountKey::from_seed(&seed("user", 5));
-    for i in 0..6 {
-        a.submit_tx(account.sign(i, register(5, i).0))
-            .await
-            .unwrap();
-    }
+    let (a, account) = replica_with_registrations(&a_dir, &g, &members, every, 5, 6).await;
     let at = a.progress().0;
     assert_eq!(a.close().await.unwrap(), Some(at), "no final snapshot");
     drop(a);
 
-    let path = a_dir.join(format!("snapshots/snapshot-{at:020}.bin"));
+    let path = snapshot_file(&a_dir, at);
     let bytes = std::fs::read(&path).expect("the final snapshot's file");
     let committed = floe_ledger_service::snapshot::root_of(&bytes);
     let snap = floe_ledger_service::snapshot::decode(&bytes).unwrap();

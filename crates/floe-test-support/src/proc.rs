@@ -207,10 +207,7 @@ impl Drop for Proc {
 /// is down its port cannot become the source port of some outgoing connection (which would
 /// keep the restarted node from listening on it).
 pub fn free_base_port(count: u16) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
+    let low = ephemeral_ports_start();
     let (from, to) = if low > 10_000 + 2 * count {
         (10_000, low - count)
     } else {
@@ -227,6 +224,14 @@ pub fn free_base_port(count: u16) -> u16 {
         }
     }
     panic!("no {count} consecutive free ports in {from}..{to}");
+}
+
+/// The first port of the kernel's ephemeral range (where outgoing connections take theirs).
+fn ephemeral_ports_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
 }
 
 /// One free loopback port for a child to listen on: below the ephemeral range, like
@@ -273,10 +278,7 @@ mod tests {
     /// taken range fails the test.
     #[test]
     fn port_ranges_are_free_and_below_the_ephemeral_range() {
-        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .unwrap_or(32768);
+        let low = ephemeral_ports_start();
         let mut taken = Vec::new();
         for _ in 0..3 {
             let base = free_base_port(5);

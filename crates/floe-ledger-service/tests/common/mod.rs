@@ -81,9 +81,14 @@ pub fn registered_object(events: &[floe_ledger::Event]) -> floe_core::ObjectId {
         .expect("a registration emits BlobRegistered")
 }
 
+/// The file of the snapshot at `seq` in the ledger directory `dir`.
+pub fn snapshot_file(dir: &std::path::Path, seq: u64) -> std::path::PathBuf {
+    dir.join(format!("snapshots/snapshot-{seq:020}.bin"))
+}
+
 /// Snapshots are written in the background once durable: wait for the one at `seq`.
 pub async fn wait_for_snapshot(dir: &std::path::Path, seq: u64) {
-    let file = dir.join(format!("snapshots/snapshot-{seq:020}.bin"));
+    let file = snapshot_file(dir, seq);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !file.exists() {
         assert!(std::time::Instant::now() < deadline, "no snapshot at {seq}");
