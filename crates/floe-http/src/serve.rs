@@ -14,6 +14,9 @@
 //!   finished a TLS handshake) are closed, requests in flight finish, and connections are
 //!   dropped after `drain_timeout` at the latest. When the server returns, every connection
 //!   task has ended, so nothing it held (the router's state) outlives the server.
+//! * A handler that panics answers 500 with the panic's message, which is also logged; the
+//!   connection and the server go on. Without this the connection task would end and the
+//!   client see nothing but a closed connection.
 
 use std::future::Future;
 use std::io;
@@ -76,6 +79,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let router = router.layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&limits));
@@ -215,6 +219,33 @@ async fn serve_tls(
     if let Err(e) = opening.watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Errors of the serving layer itself (domain `server.floe`).
+struct ServerDomain;
+impl crate::Domain for ServerDomain {
+    const NAME: &'static str = "server.floe";
+}
+
+/// The answer to a request whose handler panicked, logged with the panic's message.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    tracing::error!(panic = %what, "a request handler panicked; answered 500");
+    crate::ApiError::<ServerDomain>::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "HANDLER_PANICKED",
+        format!(
+            "the server failed while handling this request (a bug: {what}); it goes on \
+             serving, and its log has the details"
+        ),
+    )
+    .into_response()
 }
 
 /// HTTP/1.1 and HTTP/2 on one port, with the header-read deadline and the stream limit.
