@@ -282,6 +282,23 @@ impl Cluster {
         }
     }
 
+    /// `e`, followed by what the processes behind a failed request show (see
+    /// [`processes_now`]). Other errors are returned as they are.
+    pub fn explain(&mut self, e: E2eError) -> E2eError {
+        if !matches!(e, E2eError::Request { .. } | E2eError::Mismatch { .. }) {
+            return e;
+        }
+        let procs = self
+            .ledger
+            .iter_mut()
+            .chain(self.nodes.iter_mut())
+            .chain(self.daemon.iter_mut());
+        E2eError::Explained {
+            failure: Box::new(e),
+            processes: processes_now(procs),
+        }
+    }
+
     /// Stop everything now: SIGCONT (for paused nodes), then SIGKILL, and reap.
     pub fn shutdown(mut self) {
         self.kill_all();
@@ -305,6 +322,33 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// Each process that exited, with its status and the end of its log; when none did, the end
+/// of the daemon's log (a panic or an error it logged shows there).
+fn processes_now<'a>(procs: impl Iterator<Item = &'a mut Proc>) -> String {
+    let mut exited = Vec::new();
+    let mut daemon = None;
+    for p in procs {
+        if let Ok(Some(status)) = p.child.try_wait() {
+            exited.push(format!(
+                "{} exited ({status}); the end of its log:\n{}",
+                p.name,
+                p.log_tail()
+            ));
+        } else if p.name == "daemon" {
+            daemon = Some(format!(
+                "every process still runs; the end of the daemon's log ({}):\n{}",
+                p.log.display(),
+                p.log_tail()
+            ));
+        }
+    }
+    if exited.is_empty() {
+        daemon.unwrap_or_else(|| "every process still runs".into())
+    } else {
+        exited.join("\n")
     }
 }
 
@@ -423,6 +467,55 @@ pub fn status_kib(status: &str, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real child running `script` under `sh`, its output in `dir/<name>.log`.
+    fn sh(dir: &Path, name: &str, script: &str) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::create(&log).unwrap();
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .spawn()
+            .unwrap();
+        Proc {
+            name: name.into(),
+            child,
+            log,
+        }
+    }
+
+    #[test]
+    fn a_failure_names_the_process_that_exited_or_shows_the_daemons_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = sh(dir.path(), "node-1", "echo sliver store broken; exit 3");
+        let mut daemon = sh(
+            dir.path(),
+            "daemon",
+            "echo serving on 127.0.0.1; exec sleep 30",
+        );
+        node.child.wait().unwrap();
+        // The daemon's line is in its log once the shell has written it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&daemon.log).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the shell never wrote its line");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
+        let text = processes_now([&mut node, &mut daemon].into_iter());
+        assert!(text.contains("node-1 exited (exit status: 3)"), "{text}");
+        assert!(text.contains("sliver store broken"), "{text}");
+        assert!(!text.contains("serving on"), "{text}");
+
+        let text = processes_now(std::iter::once(&mut daemon));
+        assert!(text.starts_with("every process still runs"), "{text}");
+        assert!(text.contains("serving on 127.0.0.1"), "{text}");
+
+        daemon.child.kill().unwrap();
+        daemon.child.wait().unwrap();
+        let text = processes_now(std::iter::once(&mut daemon));
+        assert!(text.contains("daemon exited (signal: 9"), "{text}");
+    }
 
     #[test]
     fn proc_fields_are_parsed() {

@@ -85,11 +85,11 @@ impl Daemon {
                     Ok(body) if status.is_success() => Answer::Ok(body.to_vec()),
                     Ok(body) => Answer::Status(status.as_u16(), excerpt(&body)),
                     Err(e) if e.is_timeout() => Answer::TimedOut,
-                    Err(e) => Answer::Transport(format!("{e:#}")),
+                    Err(e) => Answer::Transport(chain(&e)),
                 }
             }
             Err(e) if e.is_timeout() => Answer::TimedOut,
-            Err(e) => Answer::Transport(format!("{e:#}")),
+            Err(e) => Answer::Transport(chain(&e)),
         };
         (started.elapsed(), answer)
     }
@@ -262,6 +262,24 @@ fn attempt(took: Duration, answer: &Answer) -> Attempt {
     }
 }
 
+/// `e` and every error beneath it, `: `-separated: reqwest's own message ("error sending
+/// request for url …") does not say whether the connection was refused, reset or closed.
+pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    // Bounded: a cycle of sources must not hang the report.
+    for _ in 0..16 {
+        let Some(s) = source else { break };
+        let line = s.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// The blob ID of a `BlobStoreResult` body that says the blob is stored.
 fn stored_id(body: &[u8], len: usize) -> Result<BlobId, E2eError> {
     let bad = |detail: String| E2eError::Request {
@@ -319,5 +337,23 @@ mod tests {
         );
         let other = "x".repeat(500);
         assert_eq!(excerpt(other.as_bytes()).len(), ERROR_CHARS);
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_says_what_happened_to_the_connection() {
+        // A port nothing listens on any more: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let daemon =
+            Daemon::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        let (_, answer) = daemon.put_answer(vec![0; 16]).await;
+        let Answer::Transport(text) = answer else {
+            panic!("not a transport failure: {}", answer.describe());
+        };
+        assert!(text.starts_with("error sending request for url"), "{text}");
+        assert!(text.to_lowercase().contains("connection refused"), "{text}");
     }
 }

@@ -165,6 +165,12 @@ pub enum E2eError {
     },
     #[error("a benchmark task failed: {0}")]
     Task(String),
+    /// A failure with what the network's processes showed at that moment.
+    #[error("{failure}\n{processes}")]
+    Explained {
+        failure: Box<E2eError>,
+        processes: String,
+    },
 }
 
 /// The options with every default resolved.
@@ -377,7 +383,24 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     let mut cluster = Cluster::start(&layout).await?;
     let setup_ms = ms(started.elapsed());
     progress(plan, &format!("network up in {:.1} s", setup_ms / 1000.0));
-    let daemon_start_rss = fill::rss(&cluster).1;
+    let result = phases(plan, dir, &mut cluster, &mut random, started, setup_ms).await;
+    // A failed request is explained by the processes behind it: one that exited, and the end
+    // of the daemon's log (a panic, an error it logged).
+    let result = result.map_err(|e| cluster.explain(e));
+    cluster.shutdown();
+    result
+}
+
+/// Everything measured on the running network, in order.
+async fn phases(
+    plan: &Plan,
+    dir: &std::path::Path,
+    cluster: &mut Cluster,
+    random: &mut impl FnMut(usize) -> Vec<u8>,
+    started: Instant,
+    setup_ms: f64,
+) -> Result<Report, E2eError> {
+    let daemon_start_rss = fill::rss(cluster).1;
     let daemon = Daemon::new(&cluster.daemon_url, plan.timeout)?;
 
     // 1. Sizes, with the CPU of the largest size's PUTs.
@@ -458,7 +481,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         let few = faults::at_most_f(&weights, f);
         if !few.is_empty() {
             let row = faults::silent(
-                &mut cluster,
+                cluster,
                 &daemon,
                 &few,
                 &read,
@@ -472,7 +495,7 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
         }
         let many = faults::more_than_f(&weights, f);
         let row = faults::silent(
-            &mut cluster,
+            cluster,
             &daemon,
             &many,
             &read,
@@ -489,11 +512,11 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     let fill = if plan.fill > 0 {
         Some(
             fill::fill(
-                &cluster,
+                cluster,
                 &daemon,
                 plan.fill,
                 plan.fill_blob,
-                &mut random,
+                &mut *random,
                 |m| progress(plan, m),
             )
             .await?,
@@ -517,10 +540,9 @@ async fn measure(plan: &Plan, dir: &std::path::Path) -> Result<Report, E2eError>
     tokio::time::sleep(DAEMON_IDLE_WAIT).await;
     let daemon_memory = DaemonMemoryRow {
         start_rss_bytes: daemon_start_rss,
-        idle_rss_bytes: fill::rss(&cluster).1,
+        idle_rss_bytes: fill::rss(cluster).1,
         idle_wait_ms: ms(DAEMON_IDLE_WAIT),
     };
-    cluster.shutdown();
     Ok(Report {
         seed: plan.seed,
         quick: plan.quick,
