@@ -68,6 +68,8 @@ pub struct ReplicaStatus {
     pub snapshot_root: Option<[u8; 32]>,
     pub committed_checkpoint: Option<(u64, [u8; 32])>,
     pub last_error: Option<String>,
+    /// Prune passes started since open: one per applied batch that held checkpoints.
+    pub prune_passes: u64,
 }
 
 /// The appender's answer to one request: the position the record landed at, or why not.
@@ -550,6 +552,7 @@ impl Ledger {
                 // little behind; older records are only needed by replicas that can bootstrap.
                 let below = seq.saturating_sub(every.max(1));
                 if below > 0 {
+                    replica.shared().status.prune_passes += 1;
                     let log = replica.log.clone();
                     let busy = replica.defragmenting.clone();
                     tokio::spawn(async move {

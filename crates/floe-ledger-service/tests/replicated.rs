@@ -4,7 +4,8 @@
 //! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, replicas step
 //! their rules up once and stop at rules they lack, a replica whose snapshot root differs from
 //! a committed checkpoint stops (also one restarted from a file other than the committed one),
-//! and a replica stopped cleanly replays no transaction.
+//! a replica stopped cleanly replays no transaction, and one catching up prunes once per batch
+//! it applies, not once per checkpoint.
 //!
 //! Needs the `etcd` binary (`apt-get install etcd-server`); fails with that message otherwise.
 
@@ -630,4 +631,90 @@ async fn a_replica_restarted_from_a_snapshot_file_other_than_the_committed_one_s
         matches!(&refused, Err(SubmitError::LogFailed(r)) if r.contains("divergence")),
         "{refused:?}"
     );
+}
+
+/// The checkpoint entries in the log from `from` on.
+async fn checkpoints_in_log(members: &EtcdMembers, from: u64) -> usize {
+    let log =
+        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
+            .await
+            .unwrap();
+    let (records, _) = log.read_from(from).await.unwrap();
+    records
+        .iter()
+        .filter(|r| {
+            matches!(
+                floe_ledger::LogEntry::from_bytes(&r.payload),
+                Ok(floe_ledger::LogEntry::Checkpoint { .. })
+            )
+        })
+        .count()
+}
+
+/// A replica catching up applies the records it missed in a few large batches, dozens of
+/// checkpoints among them. It prunes once per batch, below the batch's newest checkpoint, not
+/// once per checkpoint (each pass deletes records and compacts etcd).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_catching_up_prunes_once_per_batch_not_per_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = etcd(dir.path()).await;
+    let g = genesis();
+    // Replica a checkpoints every 2 entries and keeps every record.
+    let a = open(
+        &dir.path().join("a"),
+        &g,
+        ReplicaOptions {
+            prune: false,
+            ..options(&members, 2, vec![])
+        },
+    )
+    .await;
+    let account = AccountKey::from_seed(&seed("user", 7));
+    for i in 0..60 {
+        a.submit_tx(account.sign(i, register(7, i).0))
+            .await
+            .unwrap();
+    }
+    // Let a's last checkpoints land, then count what the catch-up will apply.
+    let mut end = a.progress().0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = a.progress().0;
+        if now == end {
+            break;
+        }
+        end = now;
+    }
+    let checkpoints = checkpoints_in_log(&members, 0).await;
+    assert!(
+        checkpoints >= 30,
+        "only {checkpoints} checkpoints were written"
+    );
+
+    // Replica c (a snapshot every 20 entries, pruning) starts from nothing.
+    let c = open(&dir.path().join("c"), &g, options(&members, 20, vec![])).await;
+    converge(&[&c], end).await;
+    // c's own checkpoints (about one per 20 entries) land after the catch-up, each possibly in
+    // a batch of its own: wait until nothing more arrives.
+    let mut last = c.progress().0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = c.progress().0;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let passes = c.replica_status().unwrap().prune_passes;
+    let own = last - end;
+    eprintln!(
+        "{checkpoints} checkpoints caught up, {own} entries of c's own after them, {passes} prune passes"
+    );
+    assert!(passes >= 1, "the catch-up pruned nothing");
+    assert!(
+        passes <= own + 5,
+        "{passes} prune passes for {checkpoints} checkpoints caught up in batches (and {own} \
+         entries after): one per checkpoint, not one per batch"
+    );
+    assert_agree(&a, &c).await;
 }
