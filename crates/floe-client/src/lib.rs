@@ -83,9 +83,8 @@ impl Client {
         config.validate().map_err(ClientError::Committee)?;
         let connect = Duration::from_millis(config.communication.connect_timeout_ms);
         let http = floe_node_client::NodeHttp::new(move |b| {
-            b.connect_timeout(connect)
-                .pool_max_idle_per_host(64)
-                .pool_idle_timeout(Duration::from_secs(30))
+            // Idle connections go after `floe_tls::POOL_IDLE_TIMEOUT`.
+            b.connect_timeout(connect).pool_max_idle_per_host(64)
         })
         .map_err(|e| ClientError::Internal(e.to_string()))?;
         let ledger = LedgerClient::with_urls(config.ledger_urls());

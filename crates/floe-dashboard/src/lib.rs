@@ -397,8 +397,7 @@ pub fn router(client: Client, options: DashboardOptions) -> Router {
     let http = floe_tls::http_client(
         reqwest::Client::builder()
             .no_proxy()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(30)),
+            .connect_timeout(Duration::from_secs(2)),
     )
     .unwrap_or_default();
     let d = Arc::new(Dashboard {

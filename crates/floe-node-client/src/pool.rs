@@ -75,6 +75,7 @@ impl NodeHttp {
         }
         // A preconfigured TLS set-up needs no CA bundle.
         let client = (self.configure)(reqwest::Client::builder())
+            .pool_idle_timeout(floe_tls::POOL_IDLE_TIMEOUT)
             .tls_backend_preconfigured(floe_tls::pinned_client_config_any(keys.to_vec()))
             .build()
             .map_err(|e| BuildError(e.to_string()))?;

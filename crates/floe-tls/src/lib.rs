@@ -250,11 +250,19 @@ pub fn system_roots_available() -> bool {
     *AVAILABLE.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
 }
 
-/// Build an HTTP client from `builder`. reqwest's default TLS set-up fails on a machine without
-/// a CA bundle, even for a client that only ever speaks plain HTTP; there the client trusts
-/// no certificate authority instead: plain HTTP and HTTPS to pinned node keys (clients of their
-/// own) work, HTTPS checked against public CAs does not.
+/// How long a client keeps an idle connection for reuse. Floe's servers close a kept-alive
+/// HTTP/1.1 connection after 30 s without a request (their header-read deadline): a client that
+/// kept it as long could send a request just as the server closes it, and lose that request
+/// to a bare "connection closed". reqwest's default is 90 s.
+pub const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Build an HTTP client from `builder`, with idle connections dropped after
+/// [`POOL_IDLE_TIMEOUT`] (whatever `builder` said). reqwest's default TLS set-up fails on a
+/// machine without a CA bundle, even for a client that only ever speaks plain HTTP; there the
+/// client trusts no certificate authority instead: plain HTTP and HTTPS to pinned node keys
+/// (clients of their own) work, HTTPS checked against public CAs does not.
 pub fn http_client(builder: reqwest::ClientBuilder) -> reqwest::Result<reqwest::Client> {
+    let builder = builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
     if system_roots_available() {
         builder.build()
     } else {
