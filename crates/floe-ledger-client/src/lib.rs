@@ -75,6 +75,12 @@ pub const SEQ_HEADER: &str = "x-floe-seq";
 /// most). The client remembers the highest log position it has seen and asks every replica to
 /// answer from at least that position, so it never sees an older state than one it has seen.
 /// Clones share that position and the current replica.
+/// Idle connections kept per replica. A burst of requests (a daemon serving hundreds of reads
+/// asks the ledger for each blob's status) opens one HTTP/1.1 connection per request in flight;
+/// past this many, a connection is closed when its request ends instead of staying idle with
+/// its task and buffers (reqwest keeps any number by default).
+pub const MAX_IDLE_CONNECTIONS: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct LedgerClient {
     bases: Arc<Vec<String>>,
@@ -105,8 +111,12 @@ impl LedgerClient {
         } else {
             CONNECT_TIMEOUT
         };
-        let http = floe_tls::http_client(reqwest::Client::builder().connect_timeout(connect))
-            .expect("a plain HTTP client builds");
+        let http = floe_tls::http_client(
+            reqwest::Client::builder()
+                .connect_timeout(connect)
+                .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS),
+        )
+        .expect("a plain HTTP client builds");
         Self {
             bases: Arc::new(bases),
             current: Arc::new(AtomicUsize::new(0)),
