@@ -561,23 +561,31 @@ mod tests {
         assert!(!holds(), "released on this thread");
         assert_eq!(root(), before, "coding again gives the same root");
 
-        let encoded = crate::encode(&config, &blob).unwrap();
-        let on_pool = || rayon::broadcast(|_| holds());
-        (0..64).into_par_iter().for_each(|_| {
-            root();
+        // A pool of its own: the other tests of this binary code on the global pool at the
+        // same time, and would refill its threads' state between the release and the check.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let encoded = crate::encode(&config, &blob).unwrap();
+            let on_pool = || rayon::broadcast(|_| holds());
+            (0..64).into_par_iter().for_each(|_| {
+                root();
+            });
+            assert!(on_pool().into_iter().any(|h| h), "the pool's threads coded");
+            assert!(pool_keeps_coding_state());
+            release_pool_buffers();
+            assert!(!pool_keeps_coding_state(), "nothing kept after the release");
+            assert!(
+                on_pool().into_iter().all(|h| !h),
+                "every pool thread released"
+            );
+            assert_eq!(
+                crate::encode(&config, &blob).unwrap().blob_id(),
+                encoded.blob_id()
+            );
         });
-        assert!(on_pool().into_iter().any(|h| h), "the pool's threads coded");
-        assert!(pool_keeps_coding_state());
-        release_pool_buffers();
-        assert!(!pool_keeps_coding_state(), "nothing kept after the release");
-        assert!(
-            on_pool().into_iter().all(|h| !h),
-            "every pool thread released"
-        );
-        assert_eq!(
-            crate::encode(&config, &blob).unwrap().blob_id(),
-            encoded.blob_id()
-        );
     }
 
     use super::*;
