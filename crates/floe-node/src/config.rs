@@ -112,7 +112,9 @@ pub struct Limits {
     /// Client connections served at once (more wait in the kernel's backlog).
     pub max_connections: usize,
     /// Time a client has to send a request's headers, in milliseconds; a connection that
-    /// dribbles them, or idles that long between requests, is closed.
+    /// dribbles them, or idles that long between requests, is closed. Keep it above Floe's
+    /// clients' idle timeout (`floe_tls::POOL_IDLE_TIMEOUT`, 20 s), or a client may reuse a
+    /// connection just as the node closes it.
     pub header_read_timeout_ms: u64,
 }
 
