@@ -136,7 +136,8 @@ impl ReadBodyError {
 }
 
 /// Append `body`'s data to `out`, refusing more than `limit` bytes in all. The body stays the
-/// caller's: after [`ReadBodyError::TooLarge`] it may drain the rest, or drop it.
+/// caller's: after [`ReadBodyError::TooLarge`] (`out` then holds the frames before the one that
+/// crossed the limit) it may drain the rest, or drop it.
 pub async fn read_into(
     body: &mut Body,
     out: &mut Vec<u8>,
@@ -182,4 +183,105 @@ pub fn body_timeout<D: Domain>() -> ApiError<D> {
         "BODY_TIMEOUT",
         "the request body stopped arriving before it was complete",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::Bytes;
+    use http_body::Frame;
+
+    use super::*;
+
+    /// A body that yields `chunks`, then either ends, fails, or never sends another frame.
+    struct Chunks {
+        chunks: VecDeque<&'static [u8]>,
+        then: Then,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Then {
+        End,
+        Fail,
+        Stall,
+    }
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            if let Some(c) = self.chunks.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(c)))));
+            }
+            match self.then {
+                Then::End => Poll::Ready(None),
+                Then::Fail => Poll::Ready(Some(Err(std::io::Error::other("connection reset")))),
+                Then::Stall => Poll::Pending,
+            }
+        }
+    }
+
+    fn body(chunks: &[&'static [u8]], then: Then) -> Body {
+        Body::new(Chunks {
+            chunks: chunks.iter().copied().collect(),
+            then,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_body_is_appended_up_to_its_limit_and_refused_past_it() {
+        let mut out = b"head:".to_vec();
+        read_into(&mut body(&[b"abc", b"de"], Then::End), &mut out, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            out, b"head:abcde",
+            "appended after what was there, at the limit exactly"
+        );
+
+        let mut out = Vec::new();
+        let mut b = body(&[b"abcd", b"efgh", b"ij", b"kl"], Then::End);
+        let err = read_into(&mut b, &mut out, 9).await.unwrap_err();
+        assert_eq!(err, ReadBodyError::TooLarge { limit: 9 });
+        assert_eq!(out, b"abcdefgh", "the frame crossing the limit is not kept");
+        // The frames after it stay in the body, for the caller to drain.
+        let rest = b.collect().await.unwrap().to_bytes();
+        assert_eq!(&rest[..], b"kl");
+        assert_eq!(err.into_api::<Test>().http, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_stalled_body_is_told_apart() {
+        let err = read_into(&mut body(&[b"ab"], Then::Fail), &mut Vec::new(), 100)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ReadBodyError::Invalid(m) if m.contains("connection reset")),
+            "{err:?}"
+        );
+        assert_eq!(err.into_api::<Test>().http, StatusCode::BAD_REQUEST);
+
+        // Behind the idle timeout of `guard_bodies`, a body that stops arriving is a timeout.
+        let mut stalled = Body::new(TimeoutBody::new(
+            Duration::from_millis(50),
+            body(&[b"ab"], Then::Stall),
+        ));
+        let mut out = Vec::new();
+        let err = read_into(&mut stalled, &mut out, 100).await.unwrap_err();
+        assert_eq!(err, ReadBodyError::Timeout);
+        assert_eq!(out, b"ab");
+        assert_eq!(err.into_api::<Test>().http, StatusCode::REQUEST_TIMEOUT);
+    }
+
+    struct Test;
+    impl Domain for Test {
+        const NAME: &'static str = "test.floe";
+    }
 }
