@@ -200,10 +200,11 @@ async fn a_burst_leaves_no_more_idle_connections_than_the_bound() {
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..100 {
         let c = client.clone();
-        // Long polls past the last event: each holds its connection for 600 ms.
-        burst.spawn(async move { c.events(1_000_000, 10, Duration::from_millis(600)).await });
+        // Long polls past the last event: each holds its connection for 1.5 s.
+        burst.spawn(async move { c.events(1_000_000, 10, Duration::from_millis(1500)).await });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Counted well inside the polls, so that a slow machine has connected them all.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let during = established_to(port);
     while let Some(r) = burst.join_next().await {
         r.unwrap().unwrap();
