@@ -1,5 +1,6 @@
 //! The client against a real ledger server on a loopback socket.
 
+use floe_test_support::established_connections_to;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -175,21 +176,6 @@ async fn a_silent_long_poll_gives_up_after_its_wait_and_a_short_margin() {
     holder.abort();
 }
 
-/// Connections of this process to `port` that are established, from /proc/self/net/tcp (the
-/// client's ends: remote port `port`).
-fn established_to(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = cols[2].rsplit(':').next().unwrap();
-            u16::from_str_radix(remote_port, 16).unwrap() == port && cols[3] == "01"
-        })
-        .count()
-}
-
 /// A burst of 100 requests in flight at once opens 100 connections; once they are answered,
 /// the client keeps at most `MAX_IDLE_CONNECTIONS` of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,12 +191,12 @@ async fn a_burst_leaves_no_more_idle_connections_than_the_bound() {
     }
     // Counted well inside the polls, so that a slow machine has connected them all.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let during = established_to(port);
+    let during = established_connections_to(port);
     while let Some(r) = burst.join_next().await {
         r.unwrap().unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = established_to(port);
+    let after = established_connections_to(port);
     println!("connections: {during} during the burst, {after} after it");
     assert!(
         during >= 50,

@@ -240,9 +240,44 @@ pub fn free_port() -> u16 {
     free_base_port(1)
 }
 
+/// Established TCP connections of this process to `port` on IPv4 (its client ends: remote port
+/// `port`), from `/proc/self/net/tcp`: how a test sees what a client's connection pool keeps.
+pub fn established_connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/self/net/tcp")
+        .expect("/proc/self/net/tcp is readable (Linux)");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let remote = cols
+                .get(2)
+                .and_then(|c| c.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            remote == Some(port) && cols.get(3) == Some(&"01")
+        })
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn established_connections_to_a_port_are_counted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(established_connections_to(port), 0);
+        let a = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let b = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(established_connections_to(port), 2);
+        drop((a, b));
+        assert_eq!(
+            established_connections_to(port),
+            0,
+            "closed ends still counted"
+        );
+    }
 
     #[tokio::test]
     async fn a_dropped_process_is_killed_and_logs_are_numbered() {

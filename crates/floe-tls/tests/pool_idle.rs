@@ -3,23 +3,10 @@
 //! into a connection the server is closing. The server here keeps connections for ever, so
 //! only the client can be the one closing.
 
+use floe_test_support::established_connections_to;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Established connections of this process to `port` (the client's ends).
-fn established_to(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = cols[2].rsplit(':').next().unwrap();
-            u16::from_str_radix(remote_port, 16).unwrap() == port && cols[3] == "01"
-        })
-        .count()
-}
 
 /// Answer every request on every connection with `ok`, keeping connections open.
 async fn keep_alive_server(listener: tokio::net::TcpListener) {
@@ -63,11 +50,15 @@ async fn an_idle_connection_is_dropped_before_the_servers_keep_alive_ends() {
         .unwrap();
     assert_eq!(body, "ok");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(established_to(port), 1, "the connection is kept for reuse");
+    assert_eq!(
+        established_connections_to(port),
+        1,
+        "the connection is kept for reuse"
+    );
     // hyper's pool checks for expired connections on a timer: allow it a few seconds.
     tokio::time::sleep(floe_tls::POOL_IDLE_TIMEOUT + Duration::from_secs(3)).await;
     assert_eq!(
-        established_to(port),
+        established_connections_to(port),
         0,
         "the idle connection outlived the pool's idle timeout"
     );
