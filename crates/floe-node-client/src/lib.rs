@@ -64,11 +64,11 @@ pub enum Stored {
     AlreadyStored,
 }
 
-/// An error and its causes: reqwest's own message hides them (refused, reset, a protocol
-/// error of the connection, a timeout, …).
-fn with_causes(e: &reqwest::Error) -> String {
+/// An error and its causes, `: `-separated: reqwest's own message ("error sending request for
+/// url …") hides them (refused, reset, a protocol error of the connection, a timeout, …).
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         reason = format!("{reason}: {s}");
         source = s.source();

@@ -85,11 +85,11 @@ impl Daemon {
                     Ok(body) if status.is_success() => Answer::Ok(body.to_vec()),
                     Ok(body) => Answer::Status(status.as_u16(), excerpt(&body)),
                     Err(e) if e.is_timeout() => Answer::TimedOut,
-                    Err(e) => Answer::Transport(chain(&e)),
+                    Err(e) => Answer::Transport(floe_node_client::with_causes(&e)),
                 }
             }
             Err(e) if e.is_timeout() => Answer::TimedOut,
-            Err(e) => Answer::Transport(chain(&e)),
+            Err(e) => Answer::Transport(floe_node_client::with_causes(&e)),
         };
         (started.elapsed(), answer)
     }
@@ -260,24 +260,6 @@ fn attempt(took: Duration, answer: &Answer) -> Attempt {
         ms: ms(took),
         error,
     }
-}
-
-/// `e` and every error beneath it, `: `-separated: reqwest's own message ("error sending
-/// request for url …") does not say whether the connection was refused, reset or closed.
-pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    // Bounded: a cycle of sources must not hang the report.
-    for _ in 0..16 {
-        let Some(s) = source else { break };
-        let line = s.to_string();
-        if !text.ends_with(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The blob ID of a `BlobStoreResult` body that says the blob is stored.
