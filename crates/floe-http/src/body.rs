@@ -187,6 +187,7 @@ pub fn body_timeout<D: Domain>() -> ApiError<D> {
 
 #[cfg(test)]
 mod tests {
+    use crate::TestDomain as Test;
     use std::collections::VecDeque;
     use std::pin::Pin;
     use std::task::{Context, Poll};
@@ -278,10 +279,5 @@ mod tests {
         assert_eq!(err, ReadBodyError::Timeout);
         assert_eq!(out, b"ab");
         assert_eq!(err.into_api::<Test>().http, StatusCode::REQUEST_TIMEOUT);
-    }
-
-    struct Test;
-    impl Domain for Test {
-        const NAME: &'static str = "test.floe";
     }
 }

@@ -127,14 +127,18 @@ pub fn success<T: Serialize>(http: StatusCode, data: T) -> Response {
         .into_response()
 }
 
+/// The error domain of this crate's unit tests.
+#[cfg(test)]
+pub(crate) struct TestDomain;
+#[cfg(test)]
+impl Domain for TestDomain {
+    const NAME: &'static str = "test.floe";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Test;
-    impl Domain for Test {
-        const NAME: &'static str = "test.floe";
-    }
+    use crate::TestDomain as Test;
 
     #[tokio::test]
     async fn envelopes() {

@@ -106,14 +106,10 @@ pub async fn read_pooled<D: Domain>(
 
 #[cfg(test)]
 mod tests {
+    use crate::TestDomain as Test;
     use axum::http::StatusCode;
 
     use super::*;
-
-    struct Test;
-    impl Domain for Test {
-        const NAME: &'static str = "test.floe";
-    }
 
     async fn read(
         bytes: &[u8],

@@ -68,6 +68,12 @@ pub const MIN_SEQ_HEADER: &str = "x-floe-min-seq";
 /// Response header: log entries the answering replica had applied.
 pub const SEQ_HEADER: &str = "x-floe-seq";
 
+/// Idle connections kept per replica. A burst of requests (a daemon serving hundreds of reads
+/// asks the ledger for each blob's status) opens one HTTP/1.1 connection per request in flight;
+/// past this many, a connection is closed when its request ends instead of staying idle with
+/// its task and buffers (reqwest keeps any number by default).
+pub const MAX_IDLE_CONNECTIONS: usize = 16;
+
 /// A ledger endpoint, or a set of replicas of one ledger.
 ///
 /// With several URLs every call goes to the replica that answered last; transport failures,
@@ -75,12 +81,6 @@ pub const SEQ_HEADER: &str = "x-floe-seq";
 /// most). The client remembers the highest log position it has seen and asks every replica to
 /// answer from at least that position, so it never sees an older state than one it has seen.
 /// Clones share that position and the current replica.
-/// Idle connections kept per replica. A burst of requests (a daemon serving hundreds of reads
-/// asks the ledger for each blob's status) opens one HTTP/1.1 connection per request in flight;
-/// past this many, a connection is closed when its request ends instead of staying idle with
-/// its task and buffers (reqwest keeps any number by default).
-pub const MAX_IDLE_CONNECTIONS: usize = 16;
-
 #[derive(Clone, Debug)]
 pub struct LedgerClient {
     bases: Arc<Vec<String>>,

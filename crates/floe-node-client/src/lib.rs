@@ -76,13 +76,13 @@ pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     reason
 }
 
-/// A client of one node, `base` like `http://127.0.0.1:9185`.
 /// Upper bound on the time a small request may take. A connection that died silently (a
 /// partition, a frozen peer) then costs seconds, not the full timeout meant for large transfers.
 pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The slowest upload rate assumed when bounding an upload's time (bytes per second).
 pub const MIN_UPLOAD_RATE: u64 = 1 << 20;
 
+/// A client of one node, `base` like `http://127.0.0.1:9185`.
 #[derive(Clone, Debug)]
 pub struct NodeClient {
     base: String,
