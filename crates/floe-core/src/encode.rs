@@ -49,6 +49,8 @@ pub enum EncodeError {
     Rs(#[from] RsError),
     #[error("reading the blob failed: {0}")]
     Source(String),
+    #[error("the spill file failed: {0}")]
+    Spill(String),
 }
 
 /// Random access to the bytes of a blob that is not (necessarily) in memory, so that
@@ -96,15 +98,15 @@ fn is_zero(bytes: &[u8]) -> bool {
 }
 
 #[derive(Clone, Copy)]
-struct Geometry {
-    n: usize,
-    p: usize,
-    s: usize,
-    sym: usize,
+pub(crate) struct Geometry {
+    pub(crate) n: usize,
+    pub(crate) p: usize,
+    pub(crate) s: usize,
+    pub(crate) sym: usize,
 }
 
 impl Geometry {
-    fn new(config: &EncodingConfig, symbol_size: u16) -> Self {
+    pub(crate) fn new(config: &EncodingConfig, symbol_size: u16) -> Self {
         Self {
             n: config.n(),
             p: usize::from(config.n_primary_source()),
@@ -115,7 +117,7 @@ impl Geometry {
 }
 
 /// Where the source rows (the blob) come from.
-enum Rows<'a> {
+pub(crate) enum Rows<'a> {
     /// The padded p × s matrix in memory.
     Memory(&'a [u8]),
     /// A blob read on demand.
@@ -224,7 +226,13 @@ pub fn encode_buffer(
         });
     let rows = Rows::Memory(source_rows);
     phase_rows(&g, &rows, sec_repair)?;
-    let hashes = phase_columns(&g, &rows, sec_source, sec_repair, Some(repair_rows))?;
+    let hashes = phase_columns(
+        &g,
+        &rows,
+        sec_source,
+        sec_repair,
+        RepairTarget::Memory(repair_rows),
+    )?;
     let metadata = BlobMetadataWithId::new(len, hashes);
     Ok(EncodedBlob {
         config: *config,
@@ -255,7 +263,7 @@ pub fn compute_metadata_from_source(
     let mut sec_repair = vec![0u8; (g.n - g.s) * g.p * g.sym];
     let rows = Rows::Source(source);
     phase_rows(&g, &rows, &mut sec_repair)?;
-    let hashes = phase_columns(&g, &rows, &[], &sec_repair, None)?;
+    let hashes = phase_columns(&g, &rows, &[], &sec_repair, RepairTarget::None)?;
     Ok(BlobMetadataWithId::new(len, hashes))
 }
 
@@ -263,7 +271,11 @@ pub fn compute_metadata_from_source(
 /// `s + j` (a secondary sliver of p symbols) at position r. Rows are coded in groups of
 /// [`lines_per_shard`] (one coder call for a group of short-symbol rows); all-zero rows (the
 /// padding of a small blob) are not coded at all: the code is linear, their repair is zero.
-fn phase_rows(g: &Geometry, rows: &Rows<'_>, sec_repair: &mut [u8]) -> Result<(), EncodeError> {
+pub(crate) fn phase_rows(
+    g: &Geometry,
+    rows: &Rows<'_>,
+    sec_repair: &mut [u8],
+) -> Result<(), EncodeError> {
     let g = *g;
     let f = g.n - g.s;
     let row_len = g.s * g.sym;
@@ -329,23 +341,58 @@ type RepairRows<'a> = [std::sync::Mutex<&'a mut [u8]>];
 
 /// Columns whose repair symbols are staged together before being written to the rows.
 const WRITE_CHUNK: usize = 4;
+/// Bytes of one row written to a spill store at once (a run of columns of one block).
+const SPILL_WRITE_BYTES: usize = 8 << 10;
+
+/// Where phase 2 puts the primary repair rows `p..n`.
+pub(crate) enum RepairTarget<'a> {
+    /// Nowhere: metadata only.
+    None,
+    /// Into these rows, back to back.
+    Memory(&'a mut [u8]),
+    /// Into a spill store, row `p + i` at offset `i · s · symbol_size`.
+    Spill(&'a dyn SpillStore),
+}
+
+/// [`RepairTarget`] as the column blocks see it.
+enum RepairOut<'a> {
+    None,
+    Memory(&'a RepairRows<'a>),
+    Spill(&'a dyn SpillStore),
+}
+
+/// Where an encoder puts the slivers it does not keep in memory (see
+/// [`crate::spill::encode_spilled`]). Offsets are the encoder's; the store only keeps bytes.
+pub trait SpillStore: Send + Sync {
+    /// Write `bytes` at `offset`.
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), String>;
+    /// Fill `buf` with the bytes written at `offset..offset + buf.len()`.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String>;
+}
 
 /// Phases 2 and 3: column codes, all leaf hashes, both families of trees.
-fn phase_columns(
+pub(crate) fn phase_columns(
     g: &Geometry,
     rows: &Rows<'_>,
     sec_source: &[u8],
     sec_repair: &[u8],
-    repair_rows: Option<&mut [u8]>,
+    repair_rows: RepairTarget<'_>,
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
     let n_blocks = g.n.div_ceil(COLUMN_BLOCK);
     let memo = HashMemo::for_leaves(g.sym, g.n);
-    let locked: Option<Vec<std::sync::Mutex<&mut [u8]>>> = repair_rows.map(|rr| {
-        rr.chunks_exact_mut(g.s * g.sym)
-            .map(std::sync::Mutex::new)
-            .collect()
-    });
+    let locked: Vec<std::sync::Mutex<&mut [u8]>>;
+    let out = match repair_rows {
+        RepairTarget::None => RepairOut::None,
+        RepairTarget::Memory(rr) => {
+            locked = rr
+                .chunks_exact_mut(g.s * g.sym)
+                .map(std::sync::Mutex::new)
+                .collect();
+            RepairOut::Memory(&locked)
+        }
+        RepairTarget::Spill(store) => RepairOut::Spill(store),
+    };
     let outs: Vec<BlockOut> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
@@ -355,7 +402,7 @@ fn phase_columns(
                     sec_source,
                     sec_repair,
                 };
-                code_block(&g, b, &sources, &memo, locked.as_deref(), w)
+                code_block(&g, b, &sources, &memo, &out, w)
             })
         })
         .collect::<Result<_, EncodeError>>()?;
@@ -398,7 +445,7 @@ fn code_block(
     b: usize,
     sources: &BlockSources<'_>,
     memo: &HashMemo,
-    repair_rows: Option<&RepairRows<'_>>,
+    repair_rows: &RepairOut<'_>,
     w: &mut crate::rs::Worker,
 ) -> Result<BlockOut, EncodeError> {
     let (n, p, s, sym) = (g.n, g.p, g.s, g.sym);
@@ -413,20 +460,22 @@ fn code_block(
     // Source columns of this block that come from the blob (< s).
     let src_width = s.saturating_sub(c0).min(width);
     // Gather the blob's columns when they are not already transposed in memory.
-    let gathered = match rows {
-        Rows::Source(src) if src_width > 0 => {
-            w.buf2.resize(p * src_width * sym, 0);
-            for r in 0..p {
-                let off = ((r * s + c0) * sym) as u64;
-                read_padded(
-                    *src,
-                    off,
-                    &mut w.buf2[r * src_width * sym..][..src_width * sym],
-                )?;
+    let gathered = src_width > 0 && (matches!(rows, Rows::Source(_)) || sec_source.is_empty());
+    if gathered {
+        w.buf2.resize(p * src_width * sym, 0);
+        for r in 0..p {
+            let off = (r * s + c0) * sym;
+            let out = &mut w.buf2[r * src_width * sym..][..src_width * sym];
+            match rows {
+                Rows::Source(src) => read_padded(*src, off as u64, out)?,
+                Rows::Memory(m) => out.copy_from_slice(&m[off..][..src_width * sym]),
             }
-            true
         }
-        _ => false,
+    }
+    // Columns staged before their repair symbols are written to the rows.
+    let write_chunk = match repair_rows {
+        RepairOut::Spill(_) => (SPILL_WRITE_BYTES / sym).clamp(WRITE_CHUNK, COLUMN_BLOCK),
+        _ => WRITE_CHUNK,
     };
     // Repair symbols of a group of up to `per` columns coded together, column after column.
     let per = lines_per_shard(sym);
@@ -475,8 +524,8 @@ fn code_block(
                 .chain(column_repair.chunks_exact(sym));
             let out = &mut leaves[ci * n..][..n];
             leaf_hashes(all, sym, Some(memo), out, &mut w.scratch);
-            if let Some(locked) = repair_rows.filter(|_| c < s) {
-                let chunk_width = (s.min(c1) - staged_from).min(WRITE_CHUNK);
+            if c < s && !matches!(repair_rows, RepairOut::None) {
+                let chunk_width = (s.min(c1) - staged_from).min(write_chunk);
                 if staged.is_empty() {
                     staged.resize((n - p) * chunk_width * sym, 0);
                 }
@@ -485,10 +534,24 @@ fn code_block(
                     staged[(i * chunk_width + col_in_chunk) * sym..][..sym].copy_from_slice(d);
                 }
                 if col_in_chunk + 1 == chunk_width {
-                    for (i, row) in locked.iter().enumerate() {
-                        let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
-                        row[staged_from * sym..][..chunk_width * sym]
-                            .copy_from_slice(&staged[i * chunk_width * sym..][..chunk_width * sym]);
+                    let run = chunk_width * sym;
+                    let staged_rows = staged.chunks_exact(run);
+                    match repair_rows {
+                        RepairOut::None => {}
+                        RepairOut::Memory(locked) => {
+                            for (row, part) in locked.iter().zip(staged_rows) {
+                                let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
+                                row[staged_from * sym..][..run].copy_from_slice(part);
+                            }
+                        }
+                        RepairOut::Spill(store) => {
+                            for (i, part) in staged_rows.enumerate() {
+                                let offset = (i * s + staged_from) * sym;
+                                store
+                                    .write_at(offset as u64, part)
+                                    .map_err(EncodeError::Spill)?;
+                            }
+                        }
                     }
                     staged.clear();
                     staged_from = c + 1;

@@ -22,6 +22,7 @@ pub mod quilt;
 pub mod recovery;
 mod rs;
 pub mod sliver;
+pub mod spill;
 pub mod tx_digest;
 pub mod uleb128;
 
@@ -30,7 +31,7 @@ pub use decode::{
     ConsistencyCheck, DecodeError, Decoded, VerifiedSliver, data_rows, decode_from_data_rows,
     decode_from_primary, decode_from_secondary, decode_from_verified_primary,
 };
-pub use encode::{BlobSource, EncodeError, EncodedBlob, compute_metadata, encode};
+pub use encode::{BlobSource, EncodeError, EncodedBlob, SpillStore, compute_metadata, encode};
 pub use ids::{
     BlobId, EncodingType, Epoch, IdParseError, ObjectId, PairRotation, ShardIndex, SliverIndex,
     SliverPairIndex, SliverType,
@@ -42,4 +43,5 @@ pub use recovery::{
 };
 pub use rs::{RsError, pool_keeps_coding_state, release_pool_buffers, release_thread_buffers};
 pub use sliver::{Sliver, SliverData, SliverError, SliverPair};
+pub use spill::{SpilledBlob, encode_spilled};
 pub use tx_digest::{TxDigest, TxDigestParseError};
