@@ -130,6 +130,13 @@ pub struct CommunicationConfig {
     /// Requests to storage nodes in flight at once across the whole client (all reads and
     /// writes); more wait their turn. Bounds sockets and file descriptors under many readers.
     pub max_concurrent_node_requests: usize,
+    /// Blobs of at least this many bytes are encoded with their repair slivers (3.5 times the
+    /// blob) written to a temporary file instead of memory, and read back as they are sent:
+    /// the writer then holds about the blob and the batches in flight. 0: always in memory.
+    pub spill_above_bytes: u64,
+    /// Where those temporary files are made (each is unlinked at once, and gone when its upload
+    /// ends). Default: the system's temporary directory (`$TMPDIR`, else `/tmp`).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for CommunicationConfig {
@@ -155,6 +162,8 @@ impl Default for CommunicationConfig {
             silent_after_ms: 1_500,
             probe_timeout_ms: 1_500,
             max_concurrent_node_requests: 256,
+            spill_above_bytes: 16 << 20,
+            spill_dir: None,
         }
     }
 }

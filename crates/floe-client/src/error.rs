@@ -115,6 +115,12 @@ pub enum ClientError {
     Committee(String),
     #[error("encoding failed: {0}")]
     Encode(#[from] floe_core::EncodeError),
+    #[error(
+        "cannot spill the blob's repair slivers to a temporary file in {dir}: {reason}. Point \
+         `communication.spill_dir` at a writable directory with room for 3.5 times the blob, or \
+         set `communication.spill_above_bytes` to 0 to encode in memory"
+    )]
+    Spill { dir: String, reason: String },
     #[error("decoding failed: {0}")]
     Decode(String),
     #[error("quilt: {0}")]
@@ -145,6 +151,7 @@ impl ClientError {
             ClientError::Ledger(_) => "LEDGER_ERROR",
             ClientError::Committee(_) => "BAD_COMMITTEE",
             ClientError::Encode(_) => "ENCODING_FAILED",
+            ClientError::Spill { .. } => "SPILL_FAILED",
             ClientError::Decode(_) => "DECODING_FAILED",
             ClientError::Quilt(floe_core::quilt::QuiltError::PatchNotFound(_)) => {
                 "QUILT_PATCH_NOT_FOUND"

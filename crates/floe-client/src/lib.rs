@@ -34,6 +34,7 @@ mod parts;
 mod progress;
 mod quilt;
 mod read;
+mod slivers;
 mod stream;
 mod types;
 mod write;

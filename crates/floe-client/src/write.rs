@@ -5,20 +5,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use floe_core::Epoch;
-use floe_core::encode::encode_buffer;
-use floe_core::{BlobId, EncodedBlob, EncodingType, ShardIndex, SliverType};
+use floe_core::{BlobId, EncodingType, ShardIndex, SliverPairIndex, SliverType};
 use floe_crypto::{
     BlobPersistenceType, Certificate, Confirmation, SignedMessage, VerifiedPartials,
 };
 use floe_ledger::api_types::{ObjectResponse, SystemInfo};
 use floe_ledger::{BlobObject, BlobStatus, EventKind, TxKind};
-use floe_node_client::{NodeClientError, SliverBatchBody};
+use floe_node_client::NodeClientError;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::committee::CommitteeView;
 use crate::health::NodeHealth;
 use crate::liveness::{Liveness, TICK};
+use crate::slivers::Encoded;
 use crate::types::{BlobObjectJson, BlobStoreResult, CertifiedBy, EventId, ResourceOperation};
 use crate::{Client, ClientError, CommunicationConfig, NodeFailure, Progress};
 
@@ -160,12 +160,15 @@ impl Client {
         let t = Instant::now();
         progress.phase("encoding", size);
         let config = committee.config;
-        // The blob's buffer becomes the primary slivers: no second copy of the blob.
+        // The blob's buffer becomes the primary slivers (in memory) or stays the only copy of the
+        // blob (spilled): no second copy of the blob either way.
         // Called from outside the rayon pool: the encoder's parallel phases then run on both of
         // the pool's threads from their start (on a pool thread it took about 10% longer).
-        let encoded = tokio::task::spawn_blocking(move || encode_buffer(&config, data, size))
-            .await
-            .map_err(|e| ClientError::Internal(e.to_string()))??;
+        let comm = self.config.communication.clone();
+        let encoded =
+            tokio::task::spawn_blocking(move || Encoded::encode(&config, data, size, &comm))
+                .await
+                .map_err(|e| ClientError::Internal(e.to_string()))??;
         progress.advance(size);
         timings.encode = t.elapsed();
         let blob_id = encoded.blob_id();
@@ -364,31 +367,17 @@ where
 }
 
 /// Bytes of one sliver pair (primary and secondary) of `encoded`.
-fn pair_bytes(encoded: &EncodedBlob) -> u64 {
+fn pair_bytes(encoded: &Encoded) -> u64 {
     let (config, sym) = (encoded.config(), encoded.symbol_size());
     (config.sliver_len(SliverType::Primary, sym) + config.sliver_len(SliverType::Secondary, sym))
         as u64
-}
-
-/// One sliver of an encoded blob, as the owner of a zero-copy [`bytes::Bytes`]: upload bodies
-/// point into the encoded blob instead of copying it.
-struct SliverView {
-    blob: Arc<EncodedBlob>,
-    axis: SliverType,
-    index: floe_core::SliverIndex,
-}
-
-impl AsRef<[u8]> for SliverView {
-    fn as_ref(&self) -> &[u8] {
-        self.blob.sliver_bytes(self.axis, self.index)
-    }
 }
 
 /// Everything an upload task needs.
 struct Upload {
     comm: CommunicationConfig,
     committee: Arc<CommitteeView>,
-    encoded: Arc<EncodedBlob>,
+    encoded: Arc<Encoded>,
     persistence: BlobPersistenceType,
     in_flight: Arc<Semaphore>,
     in_flight_kib: u64,
@@ -414,6 +403,9 @@ impl Upload {
     }
 }
 
+/// Batches in flight at once (across all nodes) while a spilled blob uploads.
+const SPILLED_IN_FLIGHT_BATCHES: u64 = 4;
+
 /// Upload to every member (bounded), until members holding n − f shards confirmed and the tail
 /// passed, or until the members not failed nor silent (see [`Liveness`]) can no longer make up
 /// n − f. Returns the verified confirmations and their weight. Members that failed, or had not
@@ -422,7 +414,7 @@ impl Upload {
 async fn distribute(
     comm: &CommunicationConfig,
     committee: &Arc<CommitteeView>,
-    encoded: &Arc<EncodedBlob>,
+    encoded: &Arc<Encoded>,
     persistence: BlobPersistenceType,
     progress: &Arc<dyn Progress>,
     health: &NodeHealth,
@@ -430,7 +422,15 @@ async fn distribute(
     let blob_id = encoded.blob_id();
     let total = pair_bytes(encoded) * u64::from(encoded.config().n_shards());
     progress.phase("uploading", total);
-    let in_flight_kib = (comm.max_data_in_flight_bytes / 1024).clamp(1, u64::from(u32::MAX >> 3));
+    // A spilled blob's batches are copies read back from its file, so fewer are in flight: the
+    // writer's memory stays near the blob itself.
+    let in_flight_bytes = if encoded.is_spilled() {
+        comm.max_data_in_flight_bytes
+            .min(SPILLED_IN_FLIGHT_BATCHES * comm.batch_bytes)
+    } else {
+        comm.max_data_in_flight_bytes
+    };
+    let in_flight_kib = (in_flight_bytes / 1024).clamp(1, u64::from(u32::MAX >> 3));
     let members = committee.members.len();
     let ctx = Arc::new(Upload {
         comm: comm.clone(),
@@ -631,7 +631,6 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
 
     // Each batch is written once, straight from the encoded blob, and shared by its retries.
     let n_pairs = member.info.shards.len();
-    let sym = ctx.encoded.symbol_size();
     let pair_bytes = pair_bytes(&ctx.encoded);
     let per_batch = (ctx.comm.batch_bytes / pair_bytes.max(1)).max(1) as usize;
     for shards in member.info.shards.chunks(per_batch.min(n_pairs.max(1))) {
@@ -642,20 +641,18 @@ async fn upload_to_member(ctx: &Upload, idx: usize) -> Result<SignedMessage, Str
             .acquire_many(kib as u32)
             .await
             .map_err(|e| e.to_string())?;
-        let mut body = SliverBatchBody::new();
-        for &shard in shards {
-            let pair = ShardIndex(shard).to_pair_index(n, &blob_id);
-            for axis in [SliverType::Primary, SliverType::Secondary] {
-                let index = pair.to_sliver_index(axis, n);
-                let view = SliverView {
-                    blob: ctx.encoded.clone(),
-                    axis,
-                    index,
-                };
-                body.push(pair, axis, index, sym, bytes::Bytes::from_owner(view));
-            }
-        }
-        let body = body.finish();
+        let pairs: Vec<SliverPairIndex> = shards
+            .iter()
+            .map(|&shard| ShardIndex(shard).to_pair_index(n, &blob_id))
+            .collect();
+        let body = if ctx.encoded.is_spilled() {
+            let encoded = ctx.encoded.clone();
+            tokio::task::spawn_blocking(move || encoded.batch_body(&pairs))
+                .await
+                .map_err(|e| e.to_string())??
+        } else {
+            ctx.encoded.batch_body(&pairs)?
+        };
         ctx.active(idx);
         with_retries(&ctx.comm, "storing slivers", || {
             client.put_sliver_batch_body(&blob_id, &body)

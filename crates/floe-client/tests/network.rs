@@ -590,3 +590,54 @@ async fn a_50_mib_blob_round_trips() {
     assert!(read(&client, &id).await.unwrap() == bytes);
     bed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spilled_encodings_round_trip_and_an_unusable_spill_dir_is_a_clear_error() {
+    let seed = test_seed("spilled_encodings_round_trip_and_an_unusable_spill_dir_is_a_clear_error");
+    let (dir, bed, _) = network(3_600_000).await;
+    let spilling = |spill_dir: std::path::PathBuf, wallet: u8| {
+        let mut config = ClientConfig {
+            ledger_url: bed.ledger_url(),
+            ..ClientConfig::default()
+        };
+        config.communication.spill_above_bytes = 1_000;
+        config.communication.spill_dir = Some(spill_dir);
+        Client::new(config, Some(AccountKey::from_seed(&[wallet; 32]))).unwrap()
+    };
+    // Sizes below and above the threshold, one of them with a symbol per byte pair, one with
+    // the largest symbols n = 10 allows.
+    let client = spilling(dir.path().to_path_buf(), 8);
+    for (i, len) in [999usize, 1_000, 4_321, 300_000, 1_700_000]
+        .into_iter()
+        .enumerate()
+    {
+        let bytes = data(seed + i as u64, len);
+        let id = store(&client, &bytes, &permanent(1))
+            .await
+            .blob_id()
+            .unwrap();
+        assert!(read(&client, &id).await.unwrap() == bytes, "{len} bytes");
+    }
+    // A spill directory that does not exist: blobs that would spill fail with what to do,
+    // smaller ones are encoded in memory and stored.
+    let missing = dir.path().join("no-such-dir");
+    let client = spilling(missing.clone(), 9);
+    let e = client
+        .store(data(seed, 5_000), &permanent(1), Arc::new(NoProgress))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "SPILL_FAILED", "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("spill_dir"), "{message}");
+    let small = data(seed, 900);
+    let id = store(&client, &small, &permanent(1))
+        .await
+        .blob_id()
+        .unwrap();
+    assert!(read(&client, &id).await.unwrap() == small);
+    bed.shutdown().await;
+}

@@ -198,6 +198,7 @@ impl From<&ClientError> for Failure {
             | ClientError::Quilt(_)
             | ClientError::NoWallet
             | ClientError::Encode(_)
+            | ClientError::Spill { .. }
             | ClientError::Decode(_)
             | ClientError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL", "INTERNAL"),
         };
