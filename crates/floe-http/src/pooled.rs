@@ -4,9 +4,13 @@
 //! settings (blocks of 4 MiB and more are mapped on their own) every multi-MiB upload then
 //! costs fresh pages that the kernel must fault in and clear: profiling a node during 64 MiB
 //! PUTs put page clearing at a tenth of its CPU. [`BufferPool`] keeps a few emptied buffers
-//! instead, bounded in number and in size, and [`read_pooled`] fills one.
+//! instead, bounded in number and in size, and [`read_pooled`] fills one. Kept buffers are freed
+//! once none was taken for a while ([`BufferPool::free_when_idle`]), so an idle server does not
+//! hold them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use axum::body::Body;
 
@@ -19,6 +23,8 @@ pub struct BufferPool {
     free: Mutex<Vec<Vec<u8>>>,
     max_buffers: usize,
     max_capacity: usize,
+    /// Buffers taken so far.
+    taken: AtomicU64,
 }
 
 impl BufferPool {
@@ -27,11 +33,33 @@ impl BufferPool {
             free: Mutex::new(Vec::with_capacity(max_buffers)),
             max_buffers,
             max_capacity,
+            taken: AtomicU64::new(0),
         })
+    }
+
+    /// Free the kept buffers each time none was taken during `after`; ends when the pool is
+    /// dropped. Spawn it next to the server that uses the pool.
+    pub async fn free_when_idle(pool: Weak<Self>, after: Duration) {
+        let mut seen = None;
+        loop {
+            tokio::time::sleep(after).await;
+            let Some(pool) = pool.upgrade() else {
+                return;
+            };
+            let taken = pool.taken.load(Ordering::Relaxed);
+            if seen == Some(taken) {
+                let freed = std::mem::take(&mut *pool.lock());
+                if !freed.is_empty() {
+                    tracing::debug!(buffers = freed.len(), "idle: kept body buffers freed");
+                }
+            }
+            seen = Some(taken);
+        }
     }
 
     /// An empty buffer: a kept one when there is one, or a new one of `capacity` bytes.
     fn take(&self, capacity: usize) -> Vec<u8> {
+        self.taken.fetch_add(1, Ordering::Relaxed);
         let kept = self.lock().pop();
         let mut buf = kept.unwrap_or_default();
         buf.clear();
@@ -174,5 +202,29 @@ mod tests {
             read(&[0u8; 100], 100, None, &pool).await.unwrap().len(),
             100
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_buffers_are_freed_once_none_was_taken_for_a_while() {
+        let pool = BufferPool::new(2, 1 << 20);
+        let idle = Duration::from_secs(5);
+        let task = tokio::spawn(BufferPool::free_when_idle(Arc::downgrade(&pool), idle));
+        drop(read(&[1u8; 4000], 1 << 20, None, &pool).await.unwrap());
+        assert!(pool.retained_bytes() >= 4000);
+        // Taken again within every period: kept.
+        for _ in 0..4 {
+            tokio::time::sleep(idle / 2).await;
+            drop(read(&[2u8; 4000], 1 << 20, None, &pool).await.unwrap());
+            tokio::time::sleep(idle / 2).await;
+            assert!(pool.retained_bytes() >= 4000, "freed while in use");
+        }
+        // Then a whole period and more without a take: freed.
+        tokio::time::sleep(idle * 2 + Duration::from_millis(1)).await;
+        assert_eq!(pool.retained_bytes(), 0);
+        // And the pool still works; the task ends with it.
+        drop(read(&[3u8; 10], 1 << 20, None, &pool).await.unwrap());
+        drop(pool);
+        tokio::time::sleep(idle + Duration::from_millis(1)).await;
+        assert!(task.is_finished());
     }
 }

@@ -160,13 +160,21 @@ pub fn router(node: Arc<StorageNode>) -> Router {
         Some(max_body as u64),
         std::time::Duration::from_millis(node.config.limits.body_idle_timeout_ms),
     );
+    let bodies = floe_http::pooled::BufferPool::new(
+        crate::limits::UPLOAD_BUFFERS_KEPT,
+        crate::limits::UPLOAD_BUFFER_MAX_BYTES,
+    );
+    // An idle node does not keep its upload buffers (the task ends with the router).
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(floe_http::pooled::BufferPool::free_when_idle(
+            Arc::downgrade(&bodies),
+            crate::limits::UPLOAD_BUFFERS_IDLE,
+        ));
+    }
     let state = AppState {
         node,
         metrics: Arc::new(RequestMetrics::default()),
-        bodies: floe_http::pooled::BufferPool::new(
-            crate::limits::UPLOAD_BUFFERS_KEPT,
-            crate::limits::UPLOAD_BUFFER_MAX_BYTES,
-        ),
+        bodies,
     };
     Router::new()
         .route(
