@@ -35,6 +35,9 @@ use crate::snapshot;
 mod snapshots;
 use snapshots::{divergence, install};
 
+/// A replica opening more than this many times `snapshot_every` entries behind the log's end
+/// asks its peers for a snapshot first.
+pub const PEER_SNAPSHOT_AFTER: u64 = 2;
 /// Submissions queued for the appender before "busy".
 pub const APPEND_QUEUE: usize = 4096;
 /// Longest wait for a submission to land in the log and be applied here.
@@ -326,8 +329,24 @@ impl Ledger {
         // keeps growing; the follower task takes over from there).
         let target = log.bounds().await?.map_or(0, |(_, next)| next);
         let log_ms = ms(t);
+        // Far behind a log that still holds the entries (a new replica, or one back from a long
+        // stop): a peer's verified snapshot is one request instead of a long replay.
+        let mut from_peer = None;
+        let far_behind = {
+            let o = &ledger.replica().options;
+            !o.peers.is_empty()
+                && o.snapshot_every > 0
+                && target.saturating_sub(ledger.progress().0)
+                    > PEER_SNAPSHOT_AFTER * o.snapshot_every
+        };
+        if far_behind {
+            match ledger.peer_snapshot_ahead().await {
+                Ok(follower) => from_peer = Some(follower),
+                Err(why) => tracing::info!(%why, "replaying the log: no peer snapshot taken"),
+            }
+        }
         let (t, from) = (std::time::Instant::now(), ledger.progress().0);
-        let mut follower = log.follow(head);
+        let mut follower = from_peer.unwrap_or_else(|| log.follow(head));
         let deadline = tokio::time::Instant::now() + CATCH_UP_BEFORE_SERVING;
         while ledger.progress().0 < target && tokio::time::Instant::now() < deadline {
             match follower.next(Duration::from_millis(50)).await {

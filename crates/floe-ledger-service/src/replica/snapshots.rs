@@ -170,32 +170,15 @@ impl Ledger {
     }
 
     /// Fetch a peer's snapshot, check its root against a committed checkpoint, install it.
+    /// Tries every peer once a second, for up to 30 rounds.
     pub(super) async fn bootstrap_from_peer(&self) -> Result<Follower, OpenError> {
         let replica = self.replica();
-        let http =
-            floe_tls::http_client(reqwest::Client::builder().timeout(Duration::from_secs(30)))
-                .map_err(|e| OpenError::Bootstrap(e.to_string()))?;
+        let http = peer_client(Duration::from_secs(30)).map_err(OpenError::Bootstrap)?;
         let mut last = String::from("no peers given (--peers)");
         for round in 0..30 {
             for peer in &replica.options.peers {
                 match fetch_verified(&http, &replica.log, peer).await {
-                    Ok((snap, root)) => {
-                        tracing::info!(peer, seq = snap.seq, root = %hex(&root), "bootstrapped from a peer's snapshot");
-                        let head = Chain::new(snap.seq, snap.chain_head);
-                        {
-                            let mut inner = self.lock();
-                            let mut shared = replica.shared();
-                            shared.head = head;
-                            // Not on this replica's disk: a clean stop writes it.
-                            shared.last_work = snap.seq;
-                            shared.status.chain_head = head.head;
-                            shared.status.snapshot_seq = Some(snap.seq);
-                            shared.status.snapshot_root = Some(root);
-                            install_decoded(&mut inner, snap);
-                            let _ = replica.applied_tx.send(inner.applied);
-                        }
-                        return Ok(replica.log.follow(head));
-                    }
+                    Ok((snap, root)) => return Ok(self.install_peer_snapshot(peer, snap, root)),
                     Err(e) => last = format!("{peer}: {e}"),
                 }
             }
@@ -204,6 +187,55 @@ impl Ledger {
         }
         Err(OpenError::Bootstrap(last))
     }
+
+    /// Ask each peer once (each within [`PEER_SNAPSHOT_TIMEOUT`]) for a verified snapshot ahead
+    /// of this replica and install the first: the way to skip replaying a long stretch of log
+    /// that is still there. `Err` says why none was taken; the caller then replays.
+    pub(super) async fn peer_snapshot_ahead(&self) -> Result<Follower, String> {
+        let replica = self.replica();
+        let http = peer_client(PEER_SNAPSHOT_TIMEOUT)?;
+        let mut why = Vec::new();
+        for peer in &replica.options.peers {
+            match fetch_verified(&http, &replica.log, peer).await {
+                Ok((snap, root)) if snap.seq > self.progress().0 => {
+                    return Ok(self.install_peer_snapshot(peer, snap, root));
+                }
+                Ok((snap, _)) => why.push(format!(
+                    "{peer}: its snapshot at {} is not ahead of this replica",
+                    snap.seq
+                )),
+                Err(e) => why.push(format!("{peer}: {e}")),
+            }
+        }
+        Err(why.join("; "))
+    }
+
+    /// Make a verified peer snapshot this replica's state; the log is followed from there.
+    fn install_peer_snapshot(&self, peer: &str, snap: Snapshot, root: [u8; 32]) -> Follower {
+        let replica = self.replica();
+        tracing::info!(peer, seq = snap.seq, root = %hex(&root), "installed a peer's snapshot");
+        let head = Chain::new(snap.seq, snap.chain_head);
+        {
+            let mut inner = self.lock();
+            let mut shared = replica.shared();
+            shared.head = head;
+            // Not on this replica's disk: a clean stop writes it.
+            shared.last_work = snap.seq;
+            shared.status.chain_head = head.head;
+            shared.status.snapshot_seq = Some(snap.seq);
+            shared.status.snapshot_root = Some(root);
+            install_decoded(&mut inner, snap);
+            let _ = replica.applied_tx.send(inner.applied);
+        }
+        replica.log.follow(head)
+    }
+}
+
+/// How long a replica that could replay instead waits for each peer's snapshot.
+pub(super) const PEER_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn peer_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    floe_tls::http_client(reqwest::Client::builder().timeout(timeout)).map_err(|e| e.to_string())
 }
 
 /// Longest a clean stop waits for snapshot writes, and for its final checkpoint to land.
