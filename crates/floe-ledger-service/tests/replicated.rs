@@ -1,7 +1,7 @@
 //! Ledger replicas over a real 3-member etcd cluster (child processes), served over HTTP:
 //! every acknowledged transaction is applied exactly once, replicas agree entry by entry, a
 //! killed etcd leader costs no acknowledged write, a restarted replica resumes from its
-//! snapshot, a replica behind a compaction bootstraps from a peer's snapshot, replicas step
+//! snapshot (bootstraps from a peer's: `replica_bootstrap.rs`), replicas step
 //! their rules up once and stop at rules they lack, a replica whose snapshot root differs from
 //! a committed checkpoint stops (also one restarted from a file other than the committed one),
 //! a replica stopped cleanly replays no transaction, and one catching up prunes once per batch
@@ -14,32 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_ledger::{AccountKey, Event, GenesisConfig, TxKind};
+use floe_ledger::{AccountKey, GenesisConfig};
 use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
-use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError, SystemClock};
+use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError};
 
 mod common;
+use common::replicas::{assert_agree, converge, etcd, open, options, register, serve_on};
 use common::{genesis, seed, snapshot_file};
-
-/// A register transaction of account `account`'s `i`th blob.
-fn register(account: u64, i: u64) -> (TxKind, floe_core::BlobId) {
-    common::register(account * 10_000 + i)
-}
-
-async fn etcd(dir: &Path) -> EtcdMembers {
-    EtcdMembers::start(&dir.join("etcd"), 3)
-        .await
-        .unwrap_or_else(|e| panic!("cannot run the etcd cluster this test needs: {e}"))
-}
-
-fn options(members: &EtcdMembers, every: u64, peers: Vec<String>) -> ReplicaOptions {
-    ReplicaOptions {
-        etcd: EtcdLogConfig::new(members.endpoints(), "/test/"),
-        snapshot_every: every,
-        prune: true,
-        peers,
-    }
-}
 
 /// Append a record to the log directly, as a replica's appender would: `entry(end)` at
 /// position `end`, after (and chained to) the last record; returns `end`. The log must not be
@@ -58,48 +39,6 @@ async fn append_raw(
         .await
         .unwrap();
     end
-}
-
-/// A replica served over HTTP; dropping the handle stops the server.
-struct Served {
-    ledger: Arc<Ledger>,
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Served {
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = (&mut self.server).await;
-    }
-}
-
-async fn serve_on(ledger: Arc<Ledger>, port: u16) -> Served {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let l = ledger.clone();
-    let server = tokio::spawn(async move {
-        let _ = floe_ledger_service::serve(l, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    Served {
-        ledger,
-        url,
-        stop: Some(stop),
-        server,
-    }
-}
-
-async fn open(dir: &Path, g: &GenesisConfig, o: ReplicaOptions) -> Arc<Ledger> {
-    Ledger::open_replicated(dir, g.clone(), Arc::new(SystemClock), o)
-        .await
-        .expect("replica opens")
 }
 
 /// A replica in `dir` over `members` (a snapshot every `every` entries) after `n`
@@ -121,37 +60,6 @@ async fn replica_with_registrations(
             .unwrap();
     }
     (replica, account)
-}
-
-/// Wait until every ledger has applied `count` entries (bounded).
-async fn converge(ledgers: &[&Arc<Ledger>], count: u64) {
-    for l in ledgers {
-        assert!(
-            l.wait_applied(count, Duration::from_secs(30)).await,
-            "a replica did not reach {count} entries: {:?}",
-            l.progress()
-        );
-    }
-}
-
-/// Replicas agree on the digest after every entry both still hold, and on the state.
-async fn assert_agree(a: &Ledger, b: &Ledger) {
-    let (na, _) = a.progress();
-    let (nb, _) = b.progress();
-    let n = na.min(nb);
-    let mut compared = 0;
-    for i in 0..n {
-        if let (Some(x), Some(y)) = (a.digest_after(i), b.digest_after(i)) {
-            assert_eq!(x, y, "replicas differ after entry {i}");
-            compared += 1;
-        }
-    }
-    assert!(compared > 0, "no common entries to compare");
-    if na == nb {
-        let ha = a.read(|s, _| s.state_hash()).await.unwrap();
-        let hb = b.read(|s, _| s.state_hash()).await.unwrap();
-        assert_eq!(ha, hb, "equal positions, different states");
-    }
 }
 
 /// The status of a reopened replica once it shows the root of the file it opened (hashed in
@@ -316,150 +224,6 @@ async fn replicas_apply_every_acknowledged_transaction_once_through_a_leader_kil
         .unwrap();
     converge(&[&reopened], r.entry_index + 1).await;
     assert_agree(&replicas[0].ledger, &reopened).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let members = etcd(dir.path()).await;
-    let g = genesis();
-    let a = serve_on(
-        open(&dir.path().join("a"), &g, options(&members, 20, vec![])).await,
-        0,
-    )
-    .await;
-    let account = AccountKey::from_seed(&seed("user", 1));
-    let mut next = 0;
-    let mut submit_n = |n: u64| {
-        let ledger = a.ledger.clone();
-        let account = account.clone();
-        let from = next;
-        next += n;
-        async move {
-            let mut last = 0;
-            for i in from..from + n {
-                last = ledger
-                    .submit_tx(account.sign(i, register(1, i).0))
-                    .await
-                    .unwrap()
-                    .entry_index;
-            }
-            last
-        }
-    };
-    submit_n(10).await;
-    // Replica b sees the beginning, then stops.
-    let b_dir = dir.path().join("b");
-    let b = open(&b_dir, &g, options(&members, 20, vec![a.url.clone()])).await;
-    assert!(b.progress().0 >= 10);
-    drop(b);
-    // Enough entries for several checkpoints, so records b needs are pruned.
-    let last = submit_n(100).await;
-    assert!(
-        a.ledger
-            .wait_applied(last + 1, Duration::from_secs(10))
-            .await
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let log =
-        floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
-            .await
-            .unwrap();
-    let (lo, _) = log.bounds().await.unwrap().unwrap();
-    eprintln!("oldest record kept: {lo}");
-    assert!(lo > 10, "nothing was pruned (oldest record {lo})");
-
-    let b = open(&b_dir, &g, options(&members, 20, vec![a.url.clone()])).await;
-    let target = a.ledger.progress().0;
-    converge(&[&b], target).await;
-    assert_agree(&a.ledger, &b).await;
-    let events_a: Vec<Event> = a.ledger.events(0, 1000, Duration::ZERO).await;
-    let events_b: Vec<Event> = b.events(0, 1000, Duration::ZERO).await;
-    assert_eq!(
-        events_a, events_b,
-        "the bootstrapped replica serves the same events"
-    );
-}
-
-/// A new replica far behind a log that still holds every entry takes a peer's verified
-/// snapshot instead of replaying them all, skipping a peer that does not answer; one only a
-/// little behind replays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_new_replica_far_behind_starts_from_a_peer_snapshot_not_a_replay() {
-    let dir = tempfile::tempdir().unwrap();
-    let members = etcd(dir.path()).await;
-    let g = genesis();
-    // Replica a: a snapshot every 20 entries, keeping every record (nothing is pruned).
-    let a = serve_on(
-        open(
-            &dir.path().join("a"),
-            &g,
-            ReplicaOptions {
-                prune: false,
-                ..options(&members, 20, vec![])
-            },
-        )
-        .await,
-        0,
-    )
-    .await;
-    let account = AccountKey::from_seed(&seed("user", 9));
-    let mut last = 0;
-    for i in 0..150 {
-        last = a
-            .ledger
-            .submit_tx(account.sign(i, register(9, i).0))
-            .await
-            .unwrap()
-            .entry_index;
-    }
-    assert!(
-        a.ledger
-            .wait_applied(last + 1, Duration::from_secs(10))
-            .await
-    );
-    // Let a's checkpoints land.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let a_snapshot = a.ledger.replica_status().unwrap().snapshot_seq.unwrap();
-    assert!(a_snapshot >= 140, "a's newest snapshot is at {a_snapshot}");
-    // A peer that refuses connections comes first.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-    let c = open(
-        &dir.path().join("c"),
-        &g,
-        options(&members, 20, vec![dead, a.url.clone()]),
-    )
-    .await;
-    let stats = c.open_stats();
-    let from = c.replica_status().unwrap().snapshot_seq;
-    eprintln!(
-        "c opened from a's snapshot at {from:?}, replaying {} entries",
-        stats.replayed
-    );
-    assert!(
-        from.is_some_and(|seq| seq >= 140),
-        "c did not start from a's snapshot ({from:?})"
-    );
-    assert!(
-        stats.replayed < 40,
-        "c replayed {} entries of a log whose first {a_snapshot} a peer had in a snapshot",
-        stats.replayed
-    );
-    converge(&[&c], a.ledger.progress().0).await;
-    assert_agree(&a.ledger, &c).await;
-
-    // Replica d, started when the log's end is less than two snapshots away, replays.
-    let d_dir = dir.path().join("d");
-    let d = open(&d_dir, &g, options(&members, 200, vec![a.url.clone()])).await;
-    assert!(
-        d.open_stats().replayed >= 150,
-        "d replayed only {} entries",
-        d.open_stats().replayed
-    );
-    assert_agree(&a.ledger, &d).await;
 }
 
 /// Two replicas of a ledger whose genesis predates versioned rules both step the rules up at

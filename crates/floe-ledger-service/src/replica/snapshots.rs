@@ -178,7 +178,10 @@ impl Ledger {
         for round in 0..30 {
             for peer in &replica.options.peers {
                 match fetch_verified(&http, &replica.log, peer).await {
-                    Ok((snap, root)) => return Ok(self.install_peer_snapshot(peer, snap, root)),
+                    Ok((snap, root)) => {
+                        tracing::info!(peer, seq = snap.seq, root = %hex(&root), "bootstrapped from a peer's snapshot");
+                        return Ok(self.install_peer_snapshot(snap, root));
+                    }
                     Err(e) => last = format!("{peer}: {e}"),
                 }
             }
@@ -198,7 +201,8 @@ impl Ledger {
         for peer in &replica.options.peers {
             match fetch_verified(&http, &replica.log, peer).await {
                 Ok((snap, root)) if snap.seq > self.progress().0 => {
-                    return Ok(self.install_peer_snapshot(peer, snap, root));
+                    tracing::info!(peer, seq = snap.seq, root = %hex(&root), "far behind: started from a peer's snapshot instead of replaying");
+                    return Ok(self.install_peer_snapshot(snap, root));
                 }
                 Ok((snap, _)) => why.push(format!(
                     "{peer}: its snapshot at {} is not ahead of this replica",
@@ -211,9 +215,8 @@ impl Ledger {
     }
 
     /// Make a verified peer snapshot this replica's state; the log is followed from there.
-    fn install_peer_snapshot(&self, peer: &str, snap: Snapshot, root: [u8; 32]) -> Follower {
+    fn install_peer_snapshot(&self, snap: Snapshot, root: [u8; 32]) -> Follower {
         let replica = self.replica();
-        tracing::info!(peer, seq = snap.seq, root = %hex(&root), "installed a peer's snapshot");
         let head = Chain::new(snap.seq, snap.chain_head);
         {
             let mut inner = self.lock();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod replicas;
+
 use floe_core::EncodingType;
 use floe_core::metadata::derive_blob_id;
 use floe_crypto::ProtocolKeyPair;
