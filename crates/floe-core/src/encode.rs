@@ -16,8 +16,9 @@
 //! 3. fold each row's subtree roots into its primary hash.
 //!
 //! Both phases run in parallel (rayon); column blocks write their repair rows straight into the
-//! slivers, so memory stays at the slivers themselves (full encode) or at the repair columns
-//! (metadata only), plus a few MiB per thread.
+//! slivers (or a spill store), so memory stays at the slivers themselves (full encode), at the
+//! repair columns (metadata only) or at the blob and its repair columns (spilled, see
+//! `crate::spill`), plus a few MiB per thread.
 //!
 //! Small blobs: most of the matrix is then zero (padding rows and columns, and their expansions,
 //! which are zero too: the code is linear). All-zero lines are not coded, and hashes known in
