@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
-use floe_ledger::{AccountKey, Event};
+use floe_ledger::Event;
 use floe_ledger_etcd::EtcdLogConfig;
 use floe_ledger_service::ReplicaOptions;
 
 mod common;
-use common::replicas::{assert_agree, converge, etcd, open, options, register, serve_on};
-use common::{genesis, seed};
+use common::genesis;
+use common::replicas::{
+    assert_agree, converge, etcd, open, options, serve_on, submit_registrations,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
@@ -25,33 +27,14 @@ async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
         0,
     )
     .await;
-    let account = AccountKey::from_seed(&seed("user", 1));
-    let mut next = 0;
-    let mut submit_n = |n: u64| {
-        let ledger = a.ledger.clone();
-        let account = account.clone();
-        let from = next;
-        next += n;
-        async move {
-            let mut last = 0;
-            for i in from..from + n {
-                last = ledger
-                    .submit_tx(account.sign(i, register(1, i).0))
-                    .await
-                    .unwrap()
-                    .entry_index;
-            }
-            last
-        }
-    };
-    submit_n(10).await;
+    submit_registrations(&a.ledger, 1, 0..10).await;
     // Replica b sees the beginning, then stops.
     let b_dir = dir.path().join("b");
     let b = open(&b_dir, &g, options(&members, 20, vec![a.url.clone()])).await;
     assert!(b.progress().0 >= 10);
     drop(b);
     // Enough entries for several checkpoints, so records b needs are pruned.
-    let last = submit_n(100).await;
+    let last = submit_registrations(&a.ledger, 1, 10..110).await;
     assert!(
         a.ledger
             .wait_applied(last + 1, Duration::from_secs(10))
@@ -100,16 +83,7 @@ async fn a_new_replica_far_behind_starts_from_a_peer_snapshot_not_a_replay() {
         0,
     )
     .await;
-    let account = AccountKey::from_seed(&seed("user", 9));
-    let mut last = 0;
-    for i in 0..150 {
-        last = a
-            .ledger
-            .submit_tx(account.sign(i, register(9, i).0))
-            .await
-            .unwrap()
-            .entry_index;
-    }
+    let last = submit_registrations(&a.ledger, 9, 0..150).await;
     assert!(
         a.ledger
             .wait_applied(last + 1, Duration::from_secs(10))

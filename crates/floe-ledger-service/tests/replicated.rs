@@ -19,7 +19,9 @@ use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
 use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError};
 
 mod common;
-use common::replicas::{assert_agree, converge, etcd, open, options, register, serve_on};
+use common::replicas::{
+    assert_agree, converge, etcd, open, options, register, serve_on, submit_registrations,
+};
 use common::{genesis, seed, snapshot_file};
 
 /// Append a record to the log directly, as a replica's appender would: `entry(end)` at
@@ -52,14 +54,8 @@ async fn replica_with_registrations(
     n: u64,
 ) -> (Arc<Ledger>, AccountKey) {
     let replica = open(dir, g, options(members, every, vec![])).await;
-    let account = AccountKey::from_seed(&seed("user", tag));
-    for i in 0..n {
-        replica
-            .submit_tx(account.sign(i, register(tag, i).0))
-            .await
-            .unwrap();
-    }
-    (replica, account)
+    submit_registrations(&replica, tag, 0..n).await;
+    (replica, AccountKey::from_seed(&seed("user", tag)))
 }
 
 /// The status of a reopened replica once it shows the root of the file it opened (hashed in
@@ -514,12 +510,7 @@ async fn a_replica_catching_up_prunes_once_per_batch_not_per_checkpoint() {
         },
     )
     .await;
-    let account = AccountKey::from_seed(&seed("user", 7));
-    for i in 0..60 {
-        a.submit_tx(account.sign(i, register(7, i).0))
-            .await
-            .unwrap();
-    }
+    submit_registrations(&a, 7, 0..60).await;
     // Let a's last checkpoints land, then count what the catch-up will apply.
     let mut end = a.progress().0;
     for _ in 0..50 {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floe_core::BlobId;
-use floe_ledger::{GenesisConfig, TxKind};
+use floe_ledger::{AccountKey, GenesisConfig, TxKind};
 use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
 use floe_ledger_service::{Ledger, ReplicaOptions, SystemClock};
 
@@ -28,6 +28,21 @@ pub fn options(members: &EtcdMembers, every: u64, peers: Vec<String>) -> Replica
         prune: true,
         peers,
     }
+}
+
+/// Registrations `range` by the account of `tag` (its `i`th blob at nonce `i`), submitted one
+/// after the other to `ledger`; returns the entry index of the last.
+pub async fn submit_registrations(ledger: &Ledger, tag: u64, range: std::ops::Range<u64>) -> u64 {
+    let account = AccountKey::from_seed(&super::seed("user", tag));
+    let mut last = 0;
+    for i in range {
+        last = ledger
+            .submit_tx(account.sign(i, register(tag, i).0))
+            .await
+            .unwrap()
+            .entry_index;
+    }
+    last
 }
 
 /// A replica served over HTTP; dropping the handle stops the server.
