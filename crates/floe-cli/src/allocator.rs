@@ -122,8 +122,14 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
-/// Ask for transparent huge pages over the whole pages inside `[block, block + len)`, when
-/// `len` is at least [`MMAP_THRESHOLD`]. A hint: failures (no THP in this kernel) are ignored.
+/// Ask for transparent huge pages over every page `[block, block + len)` touches, when `len`
+/// is at least [`MMAP_THRESHOLD`]. A hint: failures (no THP in this kernel) are ignored.
+///
+/// Every page, not only those wholly inside: such a block is a mapping of its own, starting
+/// with the allocator's header just before `block`, and advice over part of a mapping splits
+/// it in two or three. `mremap`, which grows a block in place when `realloc` asks, fails across
+/// a split (`EFAULT`), and the allocator then copies the whole block instead: growing a 64 MiB
+/// request body to the encoder's matrix mapped 128 MiB afresh and copied 64 MiB into it.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)] // madvise(2); see SAFETY
 fn advise_huge(block: *mut u8, len: usize) {
@@ -131,13 +137,11 @@ fn advise_huge(block: *mut u8, len: usize) {
     if block.is_null() || len < MMAP_THRESHOLD {
         return;
     }
-    let start = (block as usize).next_multiple_of(PAGE);
-    let end = (block as usize + len) / PAGE * PAGE;
-    if end <= start {
-        return;
-    }
-    // SAFETY: the range lies inside a block the allocator just handed out, so it is mapped
-    // and ours; MADV_HUGEPAGE changes how later faults are served, never the contents.
+    let start = block as usize / PAGE * PAGE;
+    let end = (block as usize + len).next_multiple_of(PAGE);
+    // SAFETY: the pages hold a block the allocator just handed out, so they are mapped (the
+    // block's own mapping, or the heap around it); MADV_HUGEPAGE changes how later faults
+    // are served, never the contents of any page.
     unsafe {
         libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
     }
@@ -152,20 +156,65 @@ mod tests {
 
     /// The `VmFlags` line of the mapping in /proc/self/smaps that holds `address`.
     fn vm_flags_at(address: usize) -> String {
+        mapping_at(address).1
+    }
+
+    /// The bounds and `VmFlags` of the mapping in /proc/self/smaps that holds `address`.
+    fn mapping_at(address: usize) -> (std::ops::Range<usize>, String) {
         let smaps = std::fs::read_to_string("/proc/self/smaps").expect("reading /proc/self/smaps");
-        let mut inside = false;
+        let mut inside = None;
         for line in smaps.lines() {
             let head = line.split_whitespace().next().unwrap_or("");
             if let Some((lo, hi)) = head.split_once('-')
                 && let (Ok(lo), Ok(hi)) =
                     (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
             {
-                inside = (lo..hi).contains(&address);
-            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
-                return flags.trim().to_string();
+                inside = (lo..hi).contains(&address).then_some(lo..hi);
+            } else if let Some(range) = &inside
+                && let Some(flags) = line.strip_prefix("VmFlags:")
+            {
+                return (range.clone(), flags.trim().to_string());
             }
         }
         panic!("no mapping holds {address:#x}");
+    }
+
+    /// A large block and the same block grown each lie in one mapping, advised as a whole:
+    /// advice over part of it would split it, and `realloc` could then not grow it with
+    /// `mremap` (it copies the block instead).
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[allow(unsafe_code)] // allocating through GlobalAlloc by hand
+    fn a_large_block_stays_one_mapping_so_that_it_can_grow_in_place() {
+        let a = super::Allocator;
+        let len = super::MMAP_THRESHOLD * 2 + 100;
+        let layout = Layout::from_size_align(len, 8).unwrap();
+        // SAFETY: a non-zero layout; the block is written within its length, grown with the
+        // layout it has and freed with the grown one.
+        unsafe {
+            let block = a.alloc(layout);
+            assert!(!block.is_null());
+            block.write(7);
+            block.add(len - 1).write(9);
+            let (range, flags) = mapping_at(block as usize);
+            assert!(
+                range.end >= block as usize + len,
+                "the block {block:p}+{len} is split: its first byte's mapping is {range:x?}"
+            );
+            assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
+            let grown_len = len * 2;
+            let grown = a.realloc(block, layout, grown_len);
+            assert!(!grown.is_null());
+            assert_eq!(
+                (grown.read(), grown.add(len - 1).read()),
+                (7, 9),
+                "contents kept"
+            );
+            let (range, flags) = mapping_at(grown as usize);
+            assert!(range.end >= grown as usize + grown_len, "grown: {range:x?}");
+            assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
+            a.dealloc(grown, Layout::from_size_align(grown_len, 8).unwrap());
+        }
     }
 
     #[cfg(target_os = "linux")]
