@@ -17,8 +17,9 @@
 //!
 //! Both phases run in parallel (rayon); column blocks write their repair rows straight into the
 //! slivers (or a spill store), so memory stays at the slivers themselves (full encode), at the
-//! repair columns (metadata only) or at the blob and its repair columns (spilled, see
-//! `crate::spill`), plus a few MiB per thread.
+//! repair columns (metadata only) or at the blob alone (spilled: the repair columns go to the
+//! store too, and each column block reads back its own; see `crate::spill`), plus a few MiB per
+//! thread.
 //!
 //! Small blobs: most of the matrix is then zero (padding rows and columns, and their expansions,
 //! which are zero too: the code is linear). All-zero lines are not coded, and hashes known in
@@ -211,6 +212,9 @@ pub fn encode_buffer(
     let symbol_size = config.symbol_size(len)?;
     let g = Geometry::new(config, symbol_size);
     buffer.truncate(len as usize);
+    // Exactly: a doubled capacity would be address space, and a copy where the block cannot
+    // grow in place.
+    buffer.reserve_exact((g.n * g.s * g.sym).saturating_sub(buffer.len()));
     buffer.resize(g.n * g.s * g.sym, 0);
     let mut secondary = vec![0u8; g.n * g.p * g.sym];
     let (source_rows, repair_rows) = buffer.split_at_mut(g.p * g.s * g.sym);
@@ -226,12 +230,12 @@ pub fn encode_buffer(
             }
         });
     let rows = Rows::Memory(source_rows);
-    phase_rows(&g, &rows, sec_repair)?;
+    phase_rows(&g, &rows, RepairColumnsOut::Memory(sec_repair))?;
     let hashes = phase_columns(
         &g,
         &rows,
         sec_source,
-        sec_repair,
+        RepairColumns::Memory(sec_repair),
         RepairTarget::Memory(repair_rows),
     )?;
     let metadata = BlobMetadataWithId::new(len, hashes);
@@ -263,8 +267,14 @@ pub fn compute_metadata_from_source(
     let g = Geometry::new(config, symbol_size);
     let mut sec_repair = vec![0u8; (g.n - g.s) * g.p * g.sym];
     let rows = Rows::Source(source);
-    phase_rows(&g, &rows, &mut sec_repair)?;
-    let hashes = phase_columns(&g, &rows, &[], &sec_repair, RepairTarget::None)?;
+    phase_rows(&g, &rows, RepairColumnsOut::Memory(&mut sec_repair))?;
+    let hashes = phase_columns(
+        &g,
+        &rows,
+        &[],
+        RepairColumns::Memory(&sec_repair),
+        RepairTarget::None,
+    )?;
     Ok(BlobMetadataWithId::new(len, hashes))
 }
 
@@ -275,13 +285,19 @@ pub fn compute_metadata_from_source(
 pub(crate) fn phase_rows(
     g: &Geometry,
     rows: &Rows<'_>,
-    sec_repair: &mut [u8],
+    mut sec_repair: RepairColumnsOut<'_>,
 ) -> Result<(), EncodeError> {
     let g = *g;
     let f = g.n - g.s;
     let row_len = g.s * g.sym;
     let per = lines_per_shard(g.sym);
-    let batch = ROW_BATCH * per;
+    let batch = match sec_repair {
+        RepairColumnsOut::Memory(_) => ROW_BATCH * per,
+        // Rows enough for long writes, while the batch's repair symbols stay a few MiB.
+        RepairColumnsOut::Spill(..) => (SPILL_ROW_BATCH_BYTES / (f * g.sym).max(1))
+            .max(1)
+            .next_multiple_of(per),
+    };
     for start in (0..g.p).step_by(batch) {
         let end = (start + batch).min(g.p);
         // repairs[i]: the f repair symbols of each row of group i, row after row.
@@ -315,17 +331,41 @@ pub(crate) fn phase_rows(
                 })
             })
             .collect::<Result<_, EncodeError>>()?;
-        sec_repair
-            .par_chunks_mut(g.p * g.sym)
-            .enumerate()
-            .for_each(|(j, col)| {
-                let rows = repairs.iter().flat_map(|rep| rep.chunks_exact(f * g.sym));
-                for (i, rep) in rows.enumerate() {
-                    col[(start + i) * g.sym..][..g.sym].copy_from_slice(&rep[j * g.sym..][..g.sym]);
-                }
-            });
+        // Symbol j of each row's repair goes to column j, rows start..end.
+        let column_part = |j: usize, part: &mut [u8]| {
+            let rows = repairs.iter().flat_map(|rep| rep.chunks_exact(f * g.sym));
+            for (out, rep) in part.chunks_exact_mut(g.sym).zip(rows) {
+                out.copy_from_slice(&rep[j * g.sym..][..g.sym]);
+            }
+        };
+        match &mut sec_repair {
+            RepairColumnsOut::Memory(cols) => cols
+                .par_chunks_mut(g.p * g.sym)
+                .enumerate()
+                .for_each(|(j, col)| column_part(j, &mut col[start * g.sym..end * g.sym])),
+            RepairColumnsOut::Spill(store, at) => (0..f).into_par_iter().try_for_each(|j| {
+                let mut part = vec![0u8; (end - start) * g.sym];
+                column_part(j, &mut part);
+                let offset = *at + ((j * g.p + start) * g.sym) as u64;
+                store.write_at(offset, &part).map_err(EncodeError::Spill)
+            })?,
+        }
     }
     Ok(())
+}
+
+/// Where phase 1 puts the secondary repair columns `s..n` (p symbols each, back to back).
+pub(crate) enum RepairColumnsOut<'a> {
+    Memory(&'a mut [u8]),
+    /// In a spill store, from this offset on.
+    Spill(&'a dyn SpillStore, u64),
+}
+
+/// Where phase 2 finds them.
+#[derive(Clone, Copy)]
+pub(crate) enum RepairColumns<'a> {
+    Memory(&'a [u8]),
+    Spill(&'a dyn SpillStore, u64),
 }
 
 /// What one column block contributes.
@@ -344,6 +384,8 @@ type RepairRows<'a> = [std::sync::Mutex<&'a mut [u8]>];
 const WRITE_CHUNK: usize = 4;
 /// Bytes of one row written to a spill store at once (a run of columns of one block).
 const SPILL_WRITE_BYTES: usize = 8 << 10;
+/// Repair symbols of the rows phase 1 codes at once when its columns go to a spill store.
+const SPILL_ROW_BATCH_BYTES: usize = 4 << 20;
 
 /// Where phase 2 puts the primary repair rows `p..n`.
 pub(crate) enum RepairTarget<'a> {
@@ -376,7 +418,7 @@ pub(crate) fn phase_columns(
     g: &Geometry,
     rows: &Rows<'_>,
     sec_source: &[u8],
-    sec_repair: &[u8],
+    sec_repair: RepairColumns<'_>,
     repair_rows: RepairTarget<'_>,
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
@@ -438,7 +480,7 @@ struct BlockSources<'a> {
     /// Secondary slivers 0..s (the blob's columns), when the blob is in memory.
     sec_source: &'a [u8],
     /// Secondary slivers s..n (the repair columns from phase 1).
-    sec_repair: &'a [u8],
+    sec_repair: RepairColumns<'a>,
 }
 
 fn code_block(
@@ -488,9 +530,24 @@ fn code_block(
     // leaves[c * n + r]
     let mut leaves = vec![[0u8; 32]; width * n];
     let gathered_buf = &w.buf2;
+    // The block's repair columns (c ≥ s), from `repair_from` on.
+    let (repair_cols, repair_from) = match sec_repair {
+        RepairColumns::Memory(cols) => (cols, s),
+        RepairColumns::Spill(store, at) => {
+            let from = c0.max(s);
+            w.buf.resize(c1.saturating_sub(from) * p * sym, 0);
+            if !w.buf.is_empty() {
+                let offset = at + ((from - s) * p * sym) as u64;
+                store
+                    .read_exact_at(offset, &mut w.buf)
+                    .map_err(EncodeError::Spill)?;
+            }
+            (&w.buf[..], from)
+        }
+    };
     let column_symbol = |c: usize, r: usize| -> &[u8] {
         if c >= s {
-            &sec_repair[((c - s) * p + r) * sym..][..sym]
+            &repair_cols[((c - repair_from) * p + r) * sym..][..sym]
         } else if gathered {
             &gathered_buf[(r * src_width + c - c0) * sym..][..sym]
         } else {

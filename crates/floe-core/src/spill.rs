@@ -6,15 +6,18 @@
 //! memory: the source primary slivers are its rows, the source secondary slivers are its
 //! columns, gathered when asked for. The rest, primary repair rows `p..n` (2× the blob) and
 //! secondary repair columns `s..n` (0.5×), is written to the store as it is coded and read back
-//! per sliver. Peak memory: the blob, its repair columns while the columns are coded, and the
-//! coding threads' buffers. Same slivers and metadata as [`crate::encode::encode`], byte for byte.
+//! per sliver. The repair columns go to the store as phase 1 codes them (a few MiB of rows at a
+//! time), and each column block of phase 2 reads back those it codes. Peak memory: the blob and
+//! the coding threads' buffers. Same slivers and metadata as [`crate::encode::encode`], byte
+//! for byte.
 //!
 //! Store layout: primary repair row `p + i` at `i · s · sym`, then secondary repair column
 //! `s + j` at `(n − p) · s · sym + j · p · sym`.
 
 use crate::config::EncodingConfig;
 use crate::encode::{
-    EncodeError, Geometry, RepairTarget, Rows, SpillStore, phase_columns, phase_rows,
+    EncodeError, Geometry, RepairColumns, RepairColumnsOut, RepairTarget, Rows, SpillStore,
+    phase_columns, phase_rows,
 };
 use crate::ids::{BlobId, SliverIndex, SliverType};
 use crate::metadata::BlobMetadataWithId;
@@ -127,15 +130,21 @@ pub fn encode_spilled(
     let symbol_size = config.symbol_size(len)?;
     let g = Geometry::new(config, symbol_size);
     buffer.truncate(len as usize);
+    // Exactly, as in `encode_buffer`.
+    buffer.reserve_exact((g.p * g.s * g.sym).saturating_sub(buffer.len()));
     buffer.resize(g.p * g.s * g.sym, 0);
-    let mut sec_repair = vec![0u8; (g.n - g.s) * g.p * g.sym];
+    // The repair columns go to the store as phase 1 codes them, and each column block of phase
+    // 2 reads back its own.
+    let columns_at = ((g.n - g.p) * g.s * g.sym) as u64;
     let rows = Rows::Memory(&buffer);
-    phase_rows(&g, &rows, &mut sec_repair)?;
-    let hashes = phase_columns(&g, &rows, &[], &sec_repair, RepairTarget::Spill(&*store))?;
-    store
-        .write_at(((g.n - g.p) * g.s * g.sym) as u64, &sec_repair)
-        .map_err(EncodeError::Spill)?;
-    drop(sec_repair);
+    phase_rows(&g, &rows, RepairColumnsOut::Spill(&*store, columns_at))?;
+    let hashes = phase_columns(
+        &g,
+        &rows,
+        &[],
+        RepairColumns::Spill(&*store, columns_at),
+        RepairTarget::Spill(&*store),
+    )?;
     Ok(SpilledBlob {
         config: *config,
         symbol_size,
