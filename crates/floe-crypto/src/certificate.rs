@@ -73,6 +73,9 @@ pub enum CertificateError {
     /// The aggregate signature does not verify.
     #[error("the aggregate signature does not verify")]
     InvalidAggregateSignature,
+    /// Partial signatures verified against another committee (other keys or weights).
+    #[error("partial signatures were verified against another committee than this one")]
+    OtherCommittee,
     /// The certified bytes are not the expected kind of message.
     #[error(transparent)]
     Message(#[from] MessageError),
@@ -93,6 +96,9 @@ pub struct CommitteeMember {
 pub struct CommitteeWeights {
     members: Vec<CommitteeMember>,
     n_shards: u16,
+    /// Blake2b-256 of the members' keys and weights, in order, and `n_shards`: names this
+    /// committee in the [`VerifiedPartials`] checked against it.
+    fingerprint: [u8; 32],
 }
 
 impl CommitteeWeights {
@@ -106,7 +112,18 @@ impl CommitteeWeights {
         if sum != u64::from(n_shards) {
             return Err(CertificateError::WeightMismatch { sum, n_shards });
         }
-        Ok(Self { members, n_shards })
+        let mut bytes = Vec::with_capacity(members.len() * 50 + 2);
+        for m in &members {
+            bytes.extend_from_slice(m.public_key.as_bytes());
+            bytes.extend_from_slice(&m.weight.to_le_bytes());
+        }
+        bytes.extend_from_slice(&n_shards.to_le_bytes());
+        let fingerprint = floe_core::merkle::blake2b256(&[&bytes]);
+        Ok(Self {
+            members,
+            n_shards,
+            fingerprint,
+        })
     }
 
     /// The members in bitmap order.
@@ -157,8 +174,15 @@ impl CommitteeWeights {
     /// All are checked at once, as one aggregate; each is checked alone only when that fails.
     /// So the honest case costs one pairing check, not one per partial.
     pub fn split_valid(&self, message: &[u8], partials: Partials) -> (VerifiedPartials, Partials) {
+        let committee = self.fingerprint;
         if self.all_verify(message, &partials) {
-            return (VerifiedPartials { partials }, Vec::new());
+            return (
+                VerifiedPartials {
+                    committee,
+                    partials,
+                },
+                Vec::new(),
+            );
         }
         let (good, bad) = partials.into_iter().partition(|(index, partial)| {
             partial.serialized_message == message
@@ -167,7 +191,13 @@ impl CommitteeWeights {
                     .get(*index)
                     .is_some_and(|m| partial.verify_signature(&m.public_key).is_ok())
         });
-        (VerifiedPartials { partials: good }, bad)
+        (
+            VerifiedPartials {
+                committee,
+                partials: good,
+            },
+            bad,
+        )
     }
 
     /// Whether the partials are all over `message` and verify as one aggregate (true when
@@ -186,9 +216,12 @@ impl CommitteeWeights {
 
 /// Partial signatures that [`CommitteeWeights::split_valid`] found valid: each is over the
 /// message it was given and verifies under its member's key. Only `split_valid` makes them,
-/// so [`Certificate::from_verified`] can aggregate them without a pairing check.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// so [`Certificate::from_verified`] can aggregate them without a pairing check; they name the
+/// committee they were checked against, and aggregate only under that one.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedPartials {
+    /// The fingerprint of the committee whose keys verified them.
+    committee: [u8; 32],
     partials: Partials,
 }
 
@@ -318,11 +351,18 @@ impl Certificate {
 
     /// Aggregate partial signatures that were verified already, in one or more sets (each from
     /// [`CommitteeWeights::split_valid`] over `committee`): the same checks as
-    /// [`Self::aggregate`] but the pairing, which their verification made.
+    /// [`Self::aggregate`] but the pairing, which their verification made. A set verified
+    /// against another committee is [`CertificateError::OtherCommittee`].
     pub fn from_verified(
         committee: &CommitteeWeights,
         sets: &[VerifiedPartials],
     ) -> Result<Self, CertificateError> {
+        if sets
+            .iter()
+            .any(|set| set.committee != committee.fingerprint)
+        {
+            return Err(CertificateError::OtherCommittee);
+        }
         let g = gather(committee, sets.iter().flat_map(|set| &set.partials))?;
         let aggregate = aggregate_points(&g.signatures)?;
         Ok(Self {

@@ -349,3 +349,44 @@ fn verified_partials_aggregate_without_another_check_into_the_same_certificate()
         CertificateError::MessageMismatch(7)
     );
 }
+
+#[test]
+fn verified_partials_aggregate_only_under_the_committee_that_verified_them() {
+    let seed = test_seed();
+    let s = setup(seed);
+    let signed = |i: usize| (i, SignedMessage::sign(&s.keys[i], &s.message));
+    let message = signed(0).1.serialized_message;
+    let (verified, _) = s
+        .committee
+        .split_valid(&message, (0..MEMBERS).map(signed).collect());
+    // The same keys with one member's shard moved to another: another committee.
+    let mut members = s.committee.members().to_vec();
+    let from = members
+        .iter()
+        .position(|m| m.weight > 1)
+        .expect("a member with 2+ shards");
+    members[from].weight -= 1;
+    members[(from + 1) % MEMBERS].weight += 1;
+    let moved = CommitteeWeights::new(members, s.committee.n_shards()).unwrap();
+    assert_eq!(
+        Certificate::from_verified(&moved, std::slice::from_ref(&verified)).unwrap_err(),
+        CertificateError::OtherCommittee,
+        "seed {seed}"
+    );
+    // Another member's key in one seat: another committee too.
+    let mut members = s.committee.members().to_vec();
+    members[3].public_key = *ProtocolKeyPair::generate(&mut rng(seed ^ 1)).public_key();
+    let rekeyed = CommitteeWeights::new(members, s.committee.n_shards()).unwrap();
+    assert_eq!(
+        Certificate::from_verified(&rekeyed, std::slice::from_ref(&verified)).unwrap_err(),
+        CertificateError::OtherCommittee,
+        "seed {seed}"
+    );
+    // An equal committee built again is the same one.
+    let again =
+        CommitteeWeights::new(s.committee.members().to_vec(), s.committee.n_shards()).unwrap();
+    Certificate::from_verified(&again, &[verified])
+        .unwrap()
+        .verify_quorum(&again)
+        .unwrap();
+}
