@@ -239,6 +239,68 @@ pub fn decode_from_verified_primary(
     slivers: Vec<VerifiedSliver>,
     check: ConsistencyCheck,
 ) -> Result<Decoded, DecodeError> {
+    let rows = distinct_verified_primary(config, metadata, slivers)?;
+    decode_rows_of_primary(config, metadata, rows, 0, check)
+}
+
+/// The p systematic primary slivers (rows `0..p`, in order) from p distinct verified primary
+/// slivers, some of them repair rows: the systematic ones received are passed on as they are,
+/// the missing ones decoded and each checked against its metadata hash (what
+/// [`ConsistencyCheck::Default`] checks). No buffer of the whole blob is made: a reader that
+/// streams the rows holds the slivers and the decoded rows, not a decoded copy of the blob too.
+pub fn systematic_rows_from_verified_primary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    slivers: Vec<VerifiedSliver>,
+) -> Result<Vec<SliverData>, DecodeError> {
+    let rows = distinct_verified_primary(config, metadata, slivers)?;
+    let shape = Shape::of(config, metadata)?;
+    let Shape { p, sym, .. } = shape;
+    let n = config.n_shards();
+    let (source, decoded) = decode_missing_rows(&rows, &shape)?;
+    let bad = decoded.par_iter().find_any(|(r, row)| {
+        let pair = SliverIndex(*r as u16).to_pair_index(SliverType::Primary, n);
+        let hash = metadata.metadata.sliver_hash(pair, SliverType::Primary);
+        match (
+            expanded_root(config, SliverType::Primary, sym as u16, row),
+            hash,
+        ) {
+            (Ok(root), Some(h)) => &root != h.bytes(),
+            _ => true,
+        }
+    });
+    if let Some((r, _)) = bad {
+        return Err(DecodeError::Inconsistent(format!(
+            "systematic primary sliver {r} re-derived from the decoded blob does not match the metadata"
+        )));
+    }
+    let mut received: Vec<Option<SliverData>> = rows.into_iter().map(Some).collect();
+    let mut decoded = decoded.into_iter();
+    (0..p)
+        .map(|r| {
+            let symbols = match source[r] {
+                Ok(j) => received[j].take().map(|row| row.symbols),
+                Err(_) => decoded.next().map(|(_, row)| row),
+            };
+            symbols
+                .map(|symbols| SliverData {
+                    symbols,
+                    symbol_size: sym as u16,
+                    index: SliverIndex(r as u16),
+                })
+                .ok_or_else(|| {
+                    DecodeError::BadMetadata(format!("row {r} neither received nor decoded"))
+                })
+        })
+        .collect()
+}
+
+/// Exactly p distinct primary slivers verified for `metadata`'s blob, the first of each index.
+fn distinct_verified_primary(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    slivers: Vec<VerifiedSliver>,
+) -> Result<Vec<SliverData>, DecodeError> {
     let p = usize::from(config.n_primary_source());
     if let Some(v) = slivers
         .iter()
@@ -266,7 +328,7 @@ pub fn decode_from_verified_primary(
             rejected: 0,
         });
     }
-    decode_rows_of_primary(config, metadata, rows, 0, check)
+    Ok(rows)
 }
 
 /// Decode from exactly p distinct verified primary slivers.
@@ -331,6 +393,26 @@ pub fn decode_from_secondary(
 /// batch returns the missing rows' symbols of its columns, which are then copied into place.
 /// Temporary memory is the missing rows once, plus the decoders' working space.
 fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
+    let (source, missing) = decode_missing_rows(rows, shape)?;
+    blob.par_chunks_mut(shape.s * shape.sym)
+        .zip(&source)
+        .for_each(|(row, source)| match *source {
+            Ok(j) => row.copy_from_slice(&rows[j].symbols),
+            // The m-th missing row is the m-th decoded one.
+            Err(m) => row.copy_from_slice(&missing[m].1),
+        });
+    Ok(())
+}
+
+/// For each source row, `Ok(j)`: `rows[j]` holds it; `Err(m)`: it is the m-th missing one.
+type RowSources = Vec<Result<usize, usize>>;
+
+/// The source rows `rows` lack, decoded column by column: `(row index, its s symbols)` in
+/// order, with where each source row comes from.
+fn decode_missing_rows(
+    rows: &[SliverData],
+    shape: &Shape,
+) -> Result<(RowSources, Vec<(usize, Vec<u8>)>), RsError> {
     let Shape { p, s, n, sym, .. } = *shape;
     let positions: Vec<usize> = rows.iter().map(|r| r.index.as_usize()).collect();
     // For each source row: the received sliver holding it, or its place among the missing.
@@ -362,18 +444,18 @@ fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result
             Ok(block)
         })
         .collect::<Result<_, RsError>>()?;
-    blob.par_chunks_mut(s * sym)
-        .zip(&source)
-        .for_each(|(row, source)| match *source {
-            Ok(j) => row.copy_from_slice(&rows[j].symbols),
-            Err(m) => {
-                for (cols, block) in batches.iter().zip(&blocks) {
-                    let width = cols.len() * sym;
-                    row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
-                }
+    let missing = (0..p)
+        .filter_map(|r| source[r].err().map(|m| (r, m)))
+        .map(|(r, m)| {
+            let mut row = vec![0u8; s * sym];
+            for (cols, block) in batches.iter().zip(&blocks) {
+                let width = cols.len() * sym;
+                row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
             }
-        });
-    Ok(())
+            (r, row)
+        })
+        .collect();
+    Ok((source, missing))
 }
 
 /// Fill the source matrix `blob` (row-major) from `s` distinct secondary slivers, decoding

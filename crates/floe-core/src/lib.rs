@@ -30,6 +30,7 @@ pub use config::{ConfigError, EncodingConfig};
 pub use decode::{
     ConsistencyCheck, DecodeError, Decoded, VerifiedSliver, data_rows, decode_from_data_rows,
     decode_from_primary, decode_from_secondary, decode_from_verified_primary,
+    systematic_rows_from_verified_primary,
 };
 pub use encode::{BlobSource, EncodeError, EncodedBlob, SpillStore, compute_metadata, encode};
 pub use ids::{
