@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use floe_core::{
     BlobId, BlobMetadataWithId, ConsistencyCheck, DecodeError, EncodingConfig, SliverData,
     SliverType, VerifiedSliver, decode_from_verified_primary,
+    systematic_rows_from_verified_primary,
 };
 use floe_ledger::{BlobStatus, EpochState};
 use rand::seq::SliceRandom;
@@ -453,8 +454,10 @@ fn interleave_by_holder(
 
 /// The blob from `p` verified primary slivers. With every systematic row among them (no
 /// `repair_rows`), the rows are the blob, and the default check has nothing left to
-/// re-derive: they are returned as they are. Otherwise, or for a strict check (which
-/// re-encodes the blob from one buffer), it is decoded.
+/// re-derive: they are returned as they are. With some repair rows, the default check decodes
+/// only the missing systematic rows (each checked against its hash) and returns them with the
+/// others, so no decoded copy of the whole blob is held next to the slivers. A strict check
+/// (which re-encodes the blob from one buffer) or none decodes the whole blob.
 async fn assemble(
     config: EncodingConfig,
     metadata: BlobMetadataWithId,
@@ -462,22 +465,29 @@ async fn assemble(
     check: ConsistencyCheck,
     repair_rows: usize,
 ) -> Result<BlobParts, ClientError> {
-    if repair_rows > 0 || matches!(check, ConsistencyCheck::Strict) {
-        return decode(config, metadata, slivers, check)
-            .await
-            .map(BlobParts::from);
-    }
     let size = metadata.metadata.unencoded_length();
-    let mut rows: Vec<SliverData> = slivers
-        .into_iter()
-        .map(VerifiedSliver::into_inner)
-        .collect();
+    let id = metadata.blob_id;
+    let mut rows: Vec<SliverData> = match (repair_rows, check) {
+        (_, ConsistencyCheck::Strict) | (1.., ConsistencyCheck::Skip) => {
+            return decode(config, metadata, slivers, check)
+                .await
+                .map(BlobParts::from);
+        }
+        (1.., ConsistencyCheck::Default) => crate::compute::compute(move || {
+            systematic_rows_from_verified_primary(&config, &metadata, slivers)
+        })
+        .await?
+        .map_err(|e| decode_error(id, e))?,
+        (0, _) => slivers
+            .into_iter()
+            .map(VerifiedSliver::into_inner)
+            .collect(),
+    };
     rows.sort_by_key(|r| r.index);
     let row_len = rows.first().map_or(0, |r| r.symbols.len());
     BlobParts::from_rows(rows, row_len, size).ok_or_else(|| {
         ClientError::Decode(format!(
-            "the systematic slivers of {} do not hold its {size} bytes",
-            metadata.blob_id
+            "the systematic slivers of {id} do not hold its {size} bytes"
         ))
     })
 }
@@ -496,13 +506,16 @@ async fn decode(
         decode_from_verified_primary(&config, &metadata, slivers, check)
     })
     .await?;
-    match decoded {
-        Ok(d) => Ok(d.blob),
-        Err(DecodeError::Inconsistent(reason)) => {
+    decoded.map(|d| d.blob).map_err(|e| decode_error(id, e))
+}
+
+fn decode_error(id: BlobId, e: DecodeError) -> ClientError {
+    match e {
+        DecodeError::Inconsistent(reason) => {
             tracing::warn!(blob_id = %id, %reason, "inconsistent blob");
-            Err(ClientError::Inconsistent(id))
+            ClientError::Inconsistent(id)
         }
-        Err(e) => Err(ClientError::Decode(e.to_string())),
+        e => ClientError::Decode(e.to_string()),
     }
 }
 
