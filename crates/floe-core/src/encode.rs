@@ -291,13 +291,7 @@ pub(crate) fn phase_rows(
     let f = g.n - g.s;
     let row_len = g.s * g.sym;
     let per = lines_per_shard(g.sym);
-    let batch = match sec_repair {
-        RepairColumnsOut::Memory(_) => ROW_BATCH * per,
-        // Rows enough for long writes, while the batch's repair symbols stay a few MiB.
-        RepairColumnsOut::Spill(..) => (SPILL_ROW_BATCH_BYTES / (f * g.sym).max(1))
-            .max(1)
-            .next_multiple_of(per),
-    };
+    let batch = sec_repair.row_batch(f * g.sym, per);
     for start in (0..g.p).step_by(batch) {
         let end = (start + batch).min(g.p);
         // repairs[i]: the f repair symbols of each row of group i, row after row.
@@ -359,6 +353,20 @@ pub(crate) enum RepairColumnsOut<'a> {
     Memory(&'a mut [u8]),
     /// In a spill store, from this offset on.
     Spill(&'a dyn SpillStore, u64),
+}
+
+impl RepairColumnsOut<'_> {
+    /// Rows phase 1 codes at once, for rows of `repair_bytes` repair symbols coded `per` to
+    /// a call. For a spill store: enough for long writes, while the batch's repair symbols stay
+    /// a few MiB.
+    fn row_batch(&self, repair_bytes: usize, per: usize) -> usize {
+        match self {
+            RepairColumnsOut::Memory(_) => ROW_BATCH * per,
+            RepairColumnsOut::Spill(..) => (SPILL_ROW_BATCH_BYTES / repair_bytes.max(1))
+                .max(1)
+                .next_multiple_of(per),
+        }
+    }
 }
 
 /// Where phase 2 finds them.
