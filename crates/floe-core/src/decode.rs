@@ -406,13 +406,15 @@ fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result
 
 /// For each source row, `Ok(j)`: `rows[j]` holds it; `Err(m)`: it is the m-th missing one.
 type RowSources = Vec<Result<usize, usize>>;
+/// Decoded rows: `(row index, its s symbols)`, in order.
+type DecodedRows = Vec<(usize, Vec<u8>)>;
 
 /// The source rows `rows` lack, decoded column by column: `(row index, its s symbols)` in
 /// order, with where each source row comes from.
 fn decode_missing_rows(
     rows: &[SliverData],
     shape: &Shape,
-) -> Result<(RowSources, Vec<(usize, Vec<u8>)>), RsError> {
+) -> Result<(RowSources, DecodedRows), RsError> {
     let Shape { p, s, n, sym, .. } = *shape;
     let positions: Vec<usize> = rows.iter().map(|r| r.index.as_usize()).collect();
     // For each source row: the received sliver holding it, or its place among the missing.
