@@ -391,7 +391,8 @@ pub fn decode_from_secondary(
 /// Every column was received at the same positions, so columns are decoded in batches that
 /// share one decoder call ([`Coder::decode_lines`](crate::rs::Coder::decode_lines)); each
 /// batch returns the missing rows' symbols of its columns, which are then copied into place.
-/// Temporary memory is the missing rows once, plus the decoders' working space.
+/// Temporary memory is the missing rows twice (per batch of columns, then per row), plus the
+/// decoders' working space.
 fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
     let (source, missing) = decode_missing_rows(rows, shape)?;
     blob.par_chunks_mut(shape.s * shape.sym)
