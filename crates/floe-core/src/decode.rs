@@ -256,23 +256,12 @@ pub fn systematic_rows_from_verified_primary(
     let rows = distinct_verified_primary(config, metadata, slivers)?;
     let shape = Shape::of(config, metadata)?;
     let Shape { p, sym, .. } = shape;
-    let n = config.n_shards();
     let (source, decoded) = decode_missing_rows(&rows, &shape)?;
-    let bad = decoded.par_iter().find_any(|(r, row)| {
-        let pair = SliverIndex(*r as u16).to_pair_index(SliverType::Primary, n);
-        let hash = metadata.metadata.sliver_hash(pair, SliverType::Primary);
-        match (
-            expanded_root(config, SliverType::Primary, sym as u16, row),
-            hash,
-        ) {
-            (Ok(root), Some(h)) => &root != h.bytes(),
-            _ => true,
-        }
-    });
+    let bad = decoded
+        .par_iter()
+        .find_any(|(r, row)| !row_matches(config, metadata, sym, *r, row));
     if let Some((r, _)) = bad {
-        return Err(DecodeError::Inconsistent(format!(
-            "systematic primary sliver {r} re-derived from the decoded blob does not match the metadata"
-        )));
+        return Err(row_mismatch(*r));
     }
     let mut received: Vec<Option<SliverData>> = rows.into_iter().map(Some).collect();
     let mut decoded = decoded.into_iter();
@@ -496,6 +485,32 @@ fn decode_rows(cols: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<()
     Ok(())
 }
 
+/// Whether systematic primary sliver `r`, re-derived as `row`, has the hash the metadata names
+/// (the Default check, row by row).
+fn row_matches(
+    config: &EncodingConfig,
+    metadata: &BlobMetadataWithId,
+    sym: usize,
+    r: usize,
+    row: &[u8],
+) -> bool {
+    let pair = SliverIndex(r as u16).to_pair_index(SliverType::Primary, config.n_shards());
+    let hash = metadata.metadata.sliver_hash(pair, SliverType::Primary);
+    match (
+        expanded_root(config, SliverType::Primary, sym as u16, row),
+        hash,
+    ) {
+        (Ok(root), Some(h)) => &root == h.bytes(),
+        _ => false,
+    }
+}
+
+fn row_mismatch(r: usize) -> DecodeError {
+    DecodeError::Inconsistent(format!(
+        "systematic primary sliver {r} re-derived from the decoded blob does not match the metadata"
+    ))
+}
+
 /// Run `check` on the decoded (padded) source matrix `blob`. `already_verified(axis, i)` says
 /// whether systematic sliver i of `axis` was received and verified, so it need not be rechecked.
 fn check_consistency(
@@ -508,7 +523,6 @@ fn check_consistency(
 ) -> Result<(), DecodeError> {
     let p = usize::from(config.n_primary_source());
     let s = usize::from(config.n_secondary_source());
-    let n = config.n_shards();
     match check {
         ConsistencyCheck::Skip => Ok(()),
         ConsistencyCheck::Default => {
@@ -517,25 +531,9 @@ fn check_consistency(
                 .into_par_iter()
                 .filter(|&r| !already_verified(SliverType::Primary, r))
                 .find_any(|&r| {
-                    let row = &blob[r * s * sym..][..s * sym];
-                    let hash = metadata.metadata.sliver_hash(
-                        SliverIndex(r as u16).to_pair_index(SliverType::Primary, n),
-                        SliverType::Primary,
-                    );
-                    match (
-                        expanded_root(config, SliverType::Primary, sym as u16, row),
-                        hash,
-                    ) {
-                        (Ok(root), Some(h)) => &root != h.bytes(),
-                        _ => true,
-                    }
+                    !row_matches(config, metadata, sym, r, &blob[r * s * sym..][..s * sym])
                 });
-            match bad {
-                Some(r) => Err(DecodeError::Inconsistent(format!(
-                    "systematic primary sliver {r} re-derived from the decoded blob does not match the metadata"
-                ))),
-                None => Ok(()),
-            }
+            bad.map_or(Ok(()), |r| Err(row_mismatch(r)))
         }
         ConsistencyCheck::Strict => {
             let len = metadata.metadata.unencoded_length() as usize;
