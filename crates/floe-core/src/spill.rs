@@ -107,10 +107,15 @@ impl SpilledBlob {
                     symbol.copy_from_slice(&self.source[(r * s + i) * sym..][..sym]);
                 }
             }
-            SliverType::Secondary => read((n - p) * s * sym + (i - s) * p * sym, out)?,
+            SliverType::Secondary => read(repair_columns_at(&self.g) + (i - s) * p * sym, out)?,
         }
         Ok(())
     }
+}
+
+/// Where the secondary repair columns start in the store (after the primary repair rows).
+fn repair_columns_at(g: &Geometry) -> usize {
+    (g.n - g.p) * g.s * g.sym
 }
 
 /// Bytes [`encode_spilled`] writes to its store for a blob of `len` bytes.
@@ -135,7 +140,7 @@ pub fn encode_spilled(
     buffer.resize(g.p * g.s * g.sym, 0);
     // The repair columns go to the store as phase 1 codes them, and each column block of phase
     // 2 reads back its own.
-    let columns_at = ((g.n - g.p) * g.s * g.sym) as u64;
+    let columns_at = repair_columns_at(&g) as u64;
     let rows = Rows::Memory(&buffer);
     phase_rows(&g, &rows, RepairColumnsOut::Spill(&*store, columns_at))?;
     let hashes = phase_columns(
