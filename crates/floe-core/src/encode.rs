@@ -37,10 +37,13 @@ use crate::metadata::{BlobMetadataWithId, SliverPairMetadata};
 use crate::rs::{RsError, lines_per_shard, with_worker};
 use crate::sliver::{SliverData, SliverPair};
 
+mod targets;
+use targets::RepairOut;
+pub use targets::SpillStore;
+pub(crate) use targets::{RepairColumns, RepairTarget};
+
 /// Columns per block in phase 2 (a power of two: blocks are aligned subtrees of the row trees).
 pub const COLUMN_BLOCK: usize = 32;
-/// Source rows coded per parallel batch in phase 1.
-const ROW_BATCH: usize = 16;
 
 /// Errors of the encoder.
 #[derive(Debug, thiserror::Error)]
@@ -230,12 +233,13 @@ pub fn encode_buffer(
             }
         });
     let rows = Rows::Memory(source_rows);
-    phase_rows(&g, &rows, RepairColumnsOut::Memory(sec_repair))?;
+    let mut columns = RepairColumns::Memory(sec_repair);
+    phase_rows(&g, &rows, &mut columns)?;
     let hashes = phase_columns(
         &g,
         &rows,
         sec_source,
-        RepairColumns::Memory(sec_repair),
+        columns.reading(),
         RepairTarget::Memory(repair_rows),
     )?;
     let metadata = BlobMetadataWithId::new(len, hashes);
@@ -267,14 +271,9 @@ pub fn compute_metadata_from_source(
     let g = Geometry::new(config, symbol_size);
     let mut sec_repair = vec![0u8; (g.n - g.s) * g.p * g.sym];
     let rows = Rows::Source(source);
-    phase_rows(&g, &rows, RepairColumnsOut::Memory(&mut sec_repair))?;
-    let hashes = phase_columns(
-        &g,
-        &rows,
-        &[],
-        RepairColumns::Memory(&sec_repair),
-        RepairTarget::None,
-    )?;
+    let mut columns = RepairColumns::Memory(&mut sec_repair[..]);
+    phase_rows(&g, &rows, &mut columns)?;
+    let hashes = phase_columns(&g, &rows, &[], columns.reading(), RepairTarget::None)?;
     Ok(BlobMetadataWithId::new(len, hashes))
 }
 
@@ -285,7 +284,7 @@ pub fn compute_metadata_from_source(
 pub(crate) fn phase_rows(
     g: &Geometry,
     rows: &Rows<'_>,
-    mut sec_repair: RepairColumnsOut<'_>,
+    sec_repair: &mut RepairColumns<'_, &mut [u8]>,
 ) -> Result<(), EncodeError> {
     let g = *g;
     let f = g.n - g.s;
@@ -332,48 +331,9 @@ pub(crate) fn phase_rows(
                 out.copy_from_slice(&rep[j * g.sym..][..g.sym]);
             }
         };
-        match &mut sec_repair {
-            RepairColumnsOut::Memory(cols) => cols
-                .par_chunks_mut(g.p * g.sym)
-                .enumerate()
-                .for_each(|(j, col)| column_part(j, &mut col[start * g.sym..end * g.sym])),
-            RepairColumnsOut::Spill(store, at) => (0..f).into_par_iter().try_for_each(|j| {
-                let mut part = vec![0u8; (end - start) * g.sym];
-                column_part(j, &mut part);
-                let offset = *at + ((j * g.p + start) * g.sym) as u64;
-                store.write_at(offset, &part).map_err(EncodeError::Spill)
-            })?,
-        }
+        sec_repair.write_rows(&g, (start, end), column_part)?;
     }
     Ok(())
-}
-
-/// Where phase 1 puts the secondary repair columns `s..n` (p symbols each, back to back).
-pub(crate) enum RepairColumnsOut<'a> {
-    Memory(&'a mut [u8]),
-    /// In a spill store, from this offset on.
-    Spill(&'a dyn SpillStore, u64),
-}
-
-impl RepairColumnsOut<'_> {
-    /// Rows phase 1 codes at once, for rows of `repair_bytes` repair symbols coded `per` to
-    /// a call. For a spill store: enough for long writes, while the batch's repair symbols stay
-    /// a few MiB.
-    fn row_batch(&self, repair_bytes: usize, per: usize) -> usize {
-        match self {
-            RepairColumnsOut::Memory(_) => ROW_BATCH * per,
-            RepairColumnsOut::Spill(..) => (SPILL_ROW_BATCH_BYTES / repair_bytes.max(1))
-                .max(1)
-                .next_multiple_of(per),
-        }
-    }
-}
-
-/// Where phase 2 finds them.
-#[derive(Clone, Copy)]
-pub(crate) enum RepairColumns<'a> {
-    Memory(&'a [u8]),
-    Spill(&'a dyn SpillStore, u64),
 }
 
 /// What one column block contributes.
@@ -384,49 +344,12 @@ struct BlockOut {
     row_subtrees: Vec<Digest>,
 }
 
-/// The repair rows p..n of the primary slivers, one lock per row, so that column blocks coded in
-/// parallel write their (disjoint) columns straight into the slivers.
-type RepairRows<'a> = [std::sync::Mutex<&'a mut [u8]>];
-
-/// Columns whose repair symbols are staged together before being written to the rows.
-const WRITE_CHUNK: usize = 4;
-/// Bytes of one row written to a spill store at once (a run of columns of one block).
-const SPILL_WRITE_BYTES: usize = 8 << 10;
-/// Repair symbols of the rows phase 1 codes at once when its columns go to a spill store.
-const SPILL_ROW_BATCH_BYTES: usize = 4 << 20;
-
-/// Where phase 2 puts the primary repair rows `p..n`.
-pub(crate) enum RepairTarget<'a> {
-    /// Nowhere: metadata only.
-    None,
-    /// Into these rows, back to back.
-    Memory(&'a mut [u8]),
-    /// Into a spill store, row `p + i` at offset `i · s · symbol_size`.
-    Spill(&'a dyn SpillStore),
-}
-
-/// [`RepairTarget`] as the column blocks see it.
-enum RepairOut<'a> {
-    None,
-    Memory(&'a RepairRows<'a>),
-    Spill(&'a dyn SpillStore),
-}
-
-/// Where an encoder puts the slivers it does not keep in memory (see
-/// [`crate::spill::encode_spilled`]). Offsets are the encoder's; the store only keeps bytes.
-pub trait SpillStore: Send + Sync {
-    /// Write `bytes` at `offset`.
-    fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), String>;
-    /// Fill `buf` with the bytes written at `offset..offset + buf.len()`.
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String>;
-}
-
 /// Phases 2 and 3: column codes, all leaf hashes, both families of trees.
 pub(crate) fn phase_columns(
     g: &Geometry,
     rows: &Rows<'_>,
     sec_source: &[u8],
-    sec_repair: RepairColumns<'_>,
+    sec_repair: RepairColumns<'_, &[u8]>,
     repair_rows: RepairTarget<'_>,
 ) -> Result<Vec<SliverPairMetadata>, EncodeError> {
     let g = *g;
@@ -488,7 +411,7 @@ struct BlockSources<'a> {
     /// Secondary slivers 0..s (the blob's columns), when the blob is in memory.
     sec_source: &'a [u8],
     /// Secondary slivers s..n (the repair columns from phase 1).
-    sec_repair: RepairColumns<'a>,
+    sec_repair: RepairColumns<'a, &'a [u8]>,
 }
 
 fn code_block(
@@ -524,10 +447,7 @@ fn code_block(
         }
     }
     // Columns staged before their repair symbols are written to the rows.
-    let write_chunk = match repair_rows {
-        RepairOut::Spill(_) => (SPILL_WRITE_BYTES / sym).clamp(WRITE_CHUNK, COLUMN_BLOCK),
-        _ => WRITE_CHUNK,
-    };
+    let write_chunk = repair_rows.write_chunk(sym);
     // Repair symbols of a group of up to `per` columns coded together, column after column.
     let per = lines_per_shard(sym);
     let mut group_repair = Vec::new();
@@ -539,20 +459,7 @@ fn code_block(
     let mut leaves = vec![[0u8; 32]; width * n];
     let gathered_buf = &w.buf2;
     // The block's repair columns (c ≥ s), from `repair_from` on.
-    let (repair_cols, repair_from) = match sec_repair {
-        RepairColumns::Memory(cols) => (cols, s),
-        RepairColumns::Spill(store, at) => {
-            let from = c0.max(s);
-            w.buf.resize(c1.saturating_sub(from) * p * sym, 0);
-            if !w.buf.is_empty() {
-                let offset = at + ((from - s) * p * sym) as u64;
-                store
-                    .read_exact_at(offset, &mut w.buf)
-                    .map_err(EncodeError::Spill)?;
-            }
-            (&w.buf[..], from)
-        }
-    };
+    let (repair_cols, repair_from) = sec_repair.for_block(g, (c0, c1), &mut w.buf)?;
     let column_symbol = |c: usize, r: usize| -> &[u8] {
         if c >= s {
             &repair_cols[((c - repair_from) * p + r) * sym..][..sym]
@@ -600,25 +507,8 @@ fn code_block(
                     staged[(i * chunk_width + col_in_chunk) * sym..][..sym].copy_from_slice(d);
                 }
                 if col_in_chunk + 1 == chunk_width {
-                    let run = chunk_width * sym;
-                    let staged_rows = staged.chunks_exact(run);
-                    match repair_rows {
-                        RepairOut::None => {}
-                        RepairOut::Memory(locked) => {
-                            for (row, part) in locked.iter().zip(staged_rows) {
-                                let mut row = row.lock().unwrap_or_else(|e| e.into_inner());
-                                row[staged_from * sym..][..run].copy_from_slice(part);
-                            }
-                        }
-                        RepairOut::Spill(store) => {
-                            for (i, part) in staged_rows.enumerate() {
-                                let offset = (i * s + staged_from) * sym;
-                                store
-                                    .write_at(offset as u64, part)
-                                    .map_err(EncodeError::Spill)?;
-                            }
-                        }
-                    }
+                    let staged_rows = staged.chunks_exact(chunk_width * sym);
+                    repair_rows.write_run(g, staged_from, staged_rows)?;
                     staged.clear();
                     staged_from = c + 1;
                 }

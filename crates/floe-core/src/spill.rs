@@ -16,8 +16,7 @@
 
 use crate::config::EncodingConfig;
 use crate::encode::{
-    EncodeError, Geometry, RepairColumns, RepairColumnsOut, RepairTarget, Rows, SpillStore,
-    phase_columns, phase_rows,
+    EncodeError, Geometry, RepairColumns, RepairTarget, Rows, SpillStore, phase_columns, phase_rows,
 };
 use crate::ids::{BlobId, SliverIndex, SliverType};
 use crate::metadata::BlobMetadataWithId;
@@ -140,19 +139,16 @@ pub fn encode_spilled(
     buffer.resize(g.p * g.s * g.sym, 0);
     // The repair columns go to the store as phase 1 codes them, and each column block of phase
     // 2 reads back its own.
-    let columns_at = repair_columns_at(&g) as u64;
+    let mut columns = RepairColumns::Spill(&*store, repair_columns_at(&g) as u64);
     let rows = Rows::Memory(&buffer);
-    phase_rows(&g, &rows, RepairColumnsOut::Spill(&*store, columns_at))?;
+    phase_rows(&g, &rows, &mut columns)?;
     let hashes = phase_columns(
         &g,
         &rows,
         &[],
-        RepairColumns::Spill(&*store, columns_at),
+        columns.reading(),
         RepairTarget::Spill(&*store),
     )?;
-    // The coding threads' buffers grew to this blob's column blocks (about 6 MiB a thread for
-    // 64 MiB at n = 1000) and would stay while the slivers upload: drop them now.
-    crate::rs::release_pool_buffers();
     Ok(SpilledBlob {
         config: *config,
         symbol_size,
