@@ -9,7 +9,16 @@ use std::process::Command;
 fn bench_e2e_quick_runs_a_network_of_processes() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(["bench", "e2e", "--quick", "--json", "--dir"])
+        // A size above 1 MiB, so that the ≤ f scenario reads a large blob too.
+        .args([
+            "bench",
+            "e2e",
+            "--quick",
+            "--sizes",
+            "1KiB,1MiB,2MiB",
+            "--json",
+            "--dir",
+        ])
         .arg(dir.path().join("net"))
         .output()
         .expect("floe runs");
@@ -41,10 +50,27 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
     assert_eq!(r["nodes"], 4, "{context}");
     assert_eq!(r["n_shards"], 40, "{context}");
     let sizes = r["sizes"].as_array().expect("sizes");
-    assert_eq!(sizes.len(), 2, "{context}");
+    assert_eq!(sizes.len(), 3, "{context}");
+    // The daemon's peak over the whole run bounds its peak during any one request, though the
+    // kernel's counter was reset before each of them.
+    let procs = r["processes"].as_array().unwrap();
+    let daemon = procs
+        .iter()
+        .find(|p| p["name"] == "daemon")
+        .expect("daemon");
+    let whole_run = daemon["peak_rss_bytes"].as_u64().unwrap();
+    let within_run = |peak: &serde_json::Value| {
+        let peak = peak.as_u64().expect("a peak (the kernel reset VmHWM)");
+        assert!(
+            peak > 0 && peak <= whole_run,
+            "a request's peak {peak} against the run's {whole_run}: {context}"
+        );
+    };
     for s in sizes {
         assert_eq!(s["gets_matched"], s["runs"], "{context}");
         assert!(s["put_mib_s"].as_f64().unwrap() > 0.0, "{context}");
+        within_run(&s["daemon_put_peak_rss_bytes"]);
+        within_run(&s["daemon_get_peak_rss_bytes"]);
     }
     for key in ["readers", "small_readers"] {
         let x = &r[key];
@@ -56,8 +82,14 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
     assert_eq!(few["paused"].as_array().unwrap().len(), 1, "{context}");
     assert_eq!(few["get"]["ok"], true, "{context}");
     assert_eq!(few["put"]["ok"], true, "{context}");
+    // …and so does a GET of the 2 MiB blob.
+    let large = &few["large_get"];
+    assert_eq!(large["size"], 2 << 20, "{context}");
+    assert_eq!(large["get"]["ok"], true, "{context}");
+    within_run(&large["daemon_peak_rss_bytes"]);
     // > f shards silent: a definite answer; no certificate without n − f shards.
     let many = &r["silent_more"];
+    assert!(many["large_get"].is_null(), "{context}");
     assert_eq!(many["paused"].as_array().unwrap().len(), 2, "{context}");
     assert_eq!(many["get"]["definite"], true, "{context}");
     assert_eq!(many["put"]["definite"], true, "{context}");
@@ -94,7 +126,6 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
         start >> 20
     );
     // Six processes with their memory, all stopped at the end.
-    let procs = r["processes"].as_array().unwrap();
     assert_eq!(procs.len(), 6, "{context}");
     assert!(
         procs

@@ -39,12 +39,32 @@ struct Proc {
     name: String,
     child: Child,
     log: PathBuf,
+    /// The highest `VmHWM` read before the kernel's peak was last reset (see
+    /// [`Cluster::restart_daemon_peak`]): the peak of the whole run is the larger of this and
+    /// `VmHWM` now.
+    earlier_peak: u64,
 }
 
 impl Proc {
     fn pid(&self) -> i32 {
         // Linux pids fit in an i32 (pid_max ≤ 2^22).
         self.child.id() as i32
+    }
+
+    /// Its stats, the peak being the whole run's (see `earlier_peak`).
+    fn stats(&self) -> Option<ProcStats> {
+        let mut s = proc_stats(self.child.id())?;
+        s.peak_rss_bytes = s.peak_rss_bytes.max(self.earlier_peak);
+        Some(s)
+    }
+
+    /// Reset the kernel's `VmHWM` to the RSS now, keeping the peak so far in `earlier_peak`.
+    fn restart_peak(&mut self) -> bool {
+        let pid = self.child.id();
+        if let Some(s) = proc_stats(pid) {
+            self.earlier_peak = self.earlier_peak.max(s.peak_rss_bytes);
+        }
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
     }
 
     /// The last lines of its log, for error messages.
@@ -185,6 +205,7 @@ impl Cluster {
             name: name.to_string(),
             child,
             log,
+            earlier_peak: 0,
         })
     }
 
@@ -263,13 +284,28 @@ impl Cluster {
     }
 
     /// Every process, as (name, stats); a process whose `/proc` entry cannot be read is left out.
+    /// Peaks are over the whole run, across [`Self::restart_daemon_peak`].
     pub fn stats(&self) -> Vec<(String, ProcStats)> {
         self.ledger
             .iter()
             .chain(&self.nodes)
             .chain(self.daemon.iter())
-            .filter_map(|p| Some((p.name.clone(), proc_stats(p.child.id())?)))
+            .filter_map(|p| Some((p.name.clone(), p.stats()?)))
             .collect()
+    }
+
+    /// Start measuring the daemon's peak RSS afresh: its `VmHWM` is reset to its RSS now
+    /// (`clear_refs`, see proc(5)), after the peak so far is kept for [`Self::stats`]. `false`
+    /// if the kernel refused, in which case [`Self::daemon_peak`] still tells the peak of the
+    /// whole run, not of what followed.
+    pub fn restart_daemon_peak(&mut self) -> bool {
+        self.daemon.as_mut().is_some_and(Proc::restart_peak)
+    }
+
+    /// The daemon's `VmHWM`: its peak RSS since [`Self::restart_daemon_peak`] last succeeded.
+    pub fn daemon_peak(&self) -> Option<u64> {
+        let p = self.daemon.as_ref()?;
+        proc_stats(p.child.id()).map(|s| s.peak_rss_bytes)
     }
 
     /// CPU seconds of the ledger, of each node and of the daemon (0 where unreadable).
@@ -482,7 +518,43 @@ mod tests {
             name: name.into(),
             child,
             log,
+            earlier_peak: 0,
         }
+    }
+
+    #[test]
+    fn a_restarted_peak_forgets_what_came_before_but_the_whole_run_keeps_it() {
+        // A real process that touches 100 MiB, frees it (a block that large is a mapping of
+        // its own, so it goes back to the system) and waits.
+        let script = "b = b'x' * (100 << 20); del b; print('freed', flush=True); \
+                      import time; time.sleep(60)";
+        let child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed by this test (apt-get install python3)");
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Proc {
+            name: "python".into(),
+            child,
+            log: dir.path().join("none.log"),
+            earlier_peak: 0,
+        };
+        let mut line = String::new();
+        let stdout = p.child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        assert_eq!(line.trim(), "freed");
+        let before = proc_stats(p.child.id()).unwrap();
+        assert!(before.peak_rss_bytes >= 100 << 20, "{before:?}");
+        assert!(before.rss_bytes < 60 << 20, "{before:?}");
+        assert!(p.restart_peak(), "the kernel refused clear_refs");
+        let after = proc_stats(p.child.id()).unwrap();
+        assert!(after.peak_rss_bytes < 60 << 20, "{after:?}");
+        assert!(p.earlier_peak >= 100 << 20, "{}", p.earlier_peak);
+        assert!(p.stats().unwrap().peak_rss_bytes >= 100 << 20);
+        p.child.kill().unwrap();
+        p.child.wait().unwrap();
     }
 
     #[test]

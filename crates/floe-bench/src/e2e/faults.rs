@@ -1,8 +1,10 @@
 //! The silent-node scenarios: nodes paused with SIGSTOP (their sockets stay open, nothing
 //! answers), the way a hung or overloaded machine looks to a client.
 //!
-//! * **≤ f shards silent**: a GET of a 1 MiB blob stored earlier, then a PUT of a new one, each
-//!   timed and compared with the figures without faults. Both should succeed.
+//! * **≤ f shards silent**: a GET of a 1 MiB blob stored earlier, then a PUT of a new one, then
+//!   a GET of the largest blob of the sizes phase (the client takes repair slivers in place of
+//!   the systematic ones the paused nodes hold, and decodes), each timed and compared with the
+//!   figures without faults, the last with the daemon's peak RSS. All should succeed.
 //! * **> f shards silent**: the same GET and PUT at once; the PUT cannot reach a quorum of
 //!   n − f shards. Reported: how long until each gives a definite answer (a success or an
 //!   HTTP error), or that none came within the timeout.
@@ -17,7 +19,7 @@ use floe_core::BlobId;
 use super::E2eError;
 use super::cluster::Cluster;
 use super::http::Daemon;
-use super::report::{SilentRow, ms};
+use super::report::{LargeGetRow, SilentRow, ms};
 
 /// The normal 1 MiB figures the scenarios are compared with.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +32,26 @@ pub struct Baseline {
 pub struct Stored<'a> {
     pub id: BlobId,
     pub data: &'a [u8],
+}
+
+/// A large stored blob and its GET p50 without faults.
+pub struct LargeRead<'a> {
+    pub blob: Stored<'a>,
+    pub normal_ms: f64,
+}
+
+/// One scenario: which nodes are paused and what is done meanwhile.
+pub struct Scenario<'a> {
+    pub nodes: Vec<usize>,
+    /// GET this (1 MiB) blob.
+    pub read: &'a Stored<'a>,
+    /// PUT this new one.
+    pub new_blob: Vec<u8>,
+    /// GET and PUT at once (else one after the other).
+    pub concurrent: bool,
+    pub baseline: Option<Baseline>,
+    /// Then GET this one, watching the daemon's peak RSS.
+    pub large: Option<&'a LargeRead<'a>>,
 }
 
 /// As many nodes as possible holding together at most `f` shards (lightest first; among
@@ -68,17 +90,22 @@ pub fn more_than_f(weights: &[u64], f: u64) -> Vec<usize> {
     chosen
 }
 
-/// Pause `nodes`, run the GET and PUT (one after the other, or at once), continue them.
+/// Pause the scenario's nodes, run its GET and PUT (one after the other, or at once) and its
+/// large GET, continue them.
 pub async fn silent(
     cluster: &mut Cluster,
     daemon: &Daemon,
-    nodes: &[usize],
-    read: &Stored<'_>,
-    new_blob: Vec<u8>,
-    concurrent: bool,
-    baseline: Option<Baseline>,
+    scenario: Scenario<'_>,
 ) -> Result<SilentRow, E2eError> {
-    for &i in nodes {
+    let Scenario {
+        nodes,
+        read,
+        new_blob,
+        concurrent,
+        baseline,
+        large,
+    } = scenario;
+    for &i in &nodes {
         cluster.pause_node(i)?;
     }
     let (get, put) = if concurrent {
@@ -92,26 +119,50 @@ pub async fn silent(
         let put = daemon.try_put(new_blob).await;
         (get, put)
     };
+    let large_get = match large {
+        Some(l) => Some(read_large(cluster, daemon, l).await),
+        None => None,
+    };
     // Continue the nodes before looking at the results: a wrong read is an error, and the
     // nodes must not stay paused until the guard kills them.
     let resumed = Instant::now();
-    for &i in nodes {
+    for &i in &nodes {
         cluster.resume_node(i)?;
     }
-    for &i in nodes {
+    for &i in &nodes {
         cluster.wait_node(i).await?;
     }
     let resume_ms = ms(resumed.elapsed());
     let get = get?;
     let ratio = |took: f64, normal: Option<f64>| normal.filter(|n| *n > 0.0).map(|n| took / n);
+    let large_get = large_get.transpose()?;
     Ok(SilentRow {
-        paused: nodes.to_vec(),
         paused_shards: nodes.iter().map(|&i| cluster.weight(i)).sum(),
+        paused: nodes,
         get_ratio: ratio(get.ms, baseline.map(|b| b.get_ms)),
         put_ratio: ratio(put.ms, baseline.map(|b| b.put_ms)),
         get,
         put,
         resume_ms,
+        large_get,
+    })
+}
+
+/// GET a large blob, watching the daemon's peak RSS meanwhile.
+async fn read_large(
+    cluster: &mut Cluster,
+    daemon: &Daemon,
+    large: &LargeRead<'_>,
+) -> Result<LargeGetRow, E2eError> {
+    let watched = cluster.restart_daemon_peak();
+    let get = daemon.try_get(&large.blob.id, large.blob.data).await;
+    let daemon_peak_rss_bytes = watched.then(|| cluster.daemon_peak()).flatten();
+    let get = get?;
+    Ok(LargeGetRow {
+        size: large.blob.data.len() as u64,
+        ratio: (large.normal_ms > 0.0).then(|| get.ms / large.normal_ms),
+        get,
+        daemon_peak_rss_bytes,
     })
 }
 

@@ -36,7 +36,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::units::parse_size;
 use cluster::{Cluster, CpuSample, Layout};
-use faults::{Baseline, Stored};
+use faults::{Baseline, LargeRead, Scenario, Stored};
 use http::Daemon;
 pub use report::Report;
 use report::{CpuRow, DaemonMemoryRow, ProcRow, SizeRow, ms, percentile};
@@ -407,26 +407,37 @@ async fn phases(
     let largest = plan.largest();
     let mut sizes = Vec::new();
     let mut cpu: Option<(usize, CpuSample)> = None;
+    // The largest size's last blob, read again with nodes paused.
+    let mut large = None;
     for &size in &plan.sizes {
         let runs = plan.runs(size);
         let measure_cpu = size == largest && cpu.is_none();
         let mut total = CpuSample::default();
         let (mut puts, mut gets) = (Vec::new(), Vec::new());
+        let (mut put_peaks, mut get_peaks) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             let data = random(size as usize);
             let before = cluster.cpu();
+            let watched = cluster.restart_daemon_peak();
             let (took, id) = daemon.put(&data).await?;
+            put_peaks.push(watched.then(|| cluster.daemon_peak()).flatten());
             if measure_cpu {
                 tokio::time::sleep(CPU_SETTLE).await;
                 total = add(&total, &delta(&before, &cluster.cpu()));
             }
             puts.push(ms(took));
+            let watched = cluster.restart_daemon_peak();
             gets.push(ms(daemon.get(&id, &data).await?));
+            get_peaks.push(watched.then(|| cluster.daemon_peak()).flatten());
+            if size == largest && size > MIB_BLOB as u64 {
+                large = Some((id, data));
+            }
         }
         if measure_cpu {
             cpu = Some((runs, total));
         }
-        sizes.push(size_row(size, puts, gets));
+        let peaks = (highest(&put_peaks), highest(&get_peaks));
+        sizes.push(size_row(size, puts, gets, peaks));
         progress(plan, &format!("{} done", crate::units::format_size(size)));
     }
     let baseline = sizes
@@ -469,6 +480,13 @@ async fn phases(
 
     // 3. Silent nodes.
     let (mut silent_f, mut silent_more) = (None, None);
+    let large = large.as_ref().map(|(id, data)| LargeRead {
+        blob: Stored { id: *id, data },
+        normal_ms: sizes
+            .iter()
+            .find(|s| s.size == data.len() as u64)
+            .map_or(0.0, |s| s.get_p50_ms),
+    });
     if plan.faults {
         let weights: Vec<u64> = (0..cluster.node_count())
             .map(|i| cluster.weight(i))
@@ -480,30 +498,28 @@ async fn phases(
         };
         let few = faults::at_most_f(&weights, f);
         if !few.is_empty() {
-            let row = faults::silent(
-                cluster,
-                &daemon,
-                &few,
-                &read,
-                random(MIB_BLOB),
-                false,
+            let scenario = Scenario {
+                nodes: few,
+                read: &read,
+                new_blob: random(MIB_BLOB),
+                concurrent: false,
                 baseline,
-            )
-            .await?;
+                large: large.as_ref(),
+            };
+            let row = faults::silent(cluster, &daemon, scenario).await?;
             progress(plan, "≤ f silent done");
             silent_f = Some(row);
         }
         let many = faults::more_than_f(&weights, f);
-        let row = faults::silent(
-            cluster,
-            &daemon,
-            &many,
-            &read,
-            random(MIB_BLOB),
-            true,
+        let scenario = Scenario {
+            nodes: many,
+            read: &read,
+            new_blob: random(MIB_BLOB),
+            concurrent: true,
             baseline,
-        )
-        .await?;
+            large: None,
+        };
+        let row = faults::silent(cluster, &daemon, scenario).await?;
         progress(plan, "> f silent done");
         silent_more = Some(row);
     }
@@ -569,7 +585,18 @@ async fn phases(
     })
 }
 
-fn size_row(size: u64, mut puts: Vec<f64>, mut gets: Vec<f64>) -> SizeRow {
+/// The highest of the peaks, `None` if any is unknown.
+fn highest(peaks: &[Option<u64>]) -> Option<u64> {
+    let known: Option<Vec<u64>> = peaks.iter().copied().collect();
+    known?.into_iter().max()
+}
+
+fn size_row(
+    size: u64,
+    mut puts: Vec<f64>,
+    mut gets: Vec<f64>,
+    (put_peak, get_peak): (Option<u64>, Option<u64>),
+) -> SizeRow {
     puts.sort_by(f64::total_cmp);
     gets.sort_by(f64::total_cmp);
     let p = |v: &[f64], q| percentile(v, q).unwrap_or(0.0);
@@ -584,6 +611,8 @@ fn size_row(size: u64, mut puts: Vec<f64>, mut gets: Vec<f64>) -> SizeRow {
         get_p99_ms: p(&gets, 0.99),
         get_mib_s: mib_s(p(&gets, 0.5)),
         gets_matched: gets.len(),
+        daemon_put_peak_rss_bytes: put_peak,
+        daemon_get_peak_rss_bytes: get_peak,
     }
 }
 
@@ -675,6 +704,13 @@ mod tests {
         assert!(bad(&["--sizes", "0"]));
         assert!(bad(&["--repeat", "0"]));
         assert!(bad(&["--n-shards", "4", "--nodes", "4", "--sizes", "1GiB"]));
+    }
+
+    #[test]
+    fn a_peak_is_the_highest_known_or_none_if_one_is_unknown() {
+        assert_eq!(highest(&[Some(3), Some(7), Some(5)]), Some(7));
+        assert_eq!(highest(&[Some(3), None]), None);
+        assert_eq!(highest(&[]), None);
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct SizeRow {
     pub get_mib_s: f64,
     /// GETs whose bytes equal what was PUT (a mismatch stops the benchmark instead).
     pub gets_matched: usize,
+    /// The daemon's peak RSS during a PUT of this size (the highest of the runs), measured from
+    /// a `VmHWM` reset just before it; `None` where the kernel refused the reset.
+    pub daemon_put_peak_rss_bytes: Option<u64>,
+    /// The same during a GET.
+    pub daemon_get_peak_rss_bytes: Option<u64>,
 }
 
 /// CPU seconds per PUT of `size`, averaged over `puts` PUTs, by process group.
@@ -133,6 +138,21 @@ pub struct SilentRow {
     pub put_ratio: Option<f64>,
     /// Until every paused node answered again after SIGCONT.
     pub resume_ms: f64,
+    /// With at most f shards paused: a GET of the largest size's last blob too (`None` with
+    /// more than f, or when the largest size is 1 MiB or less).
+    pub large_get: Option<LargeGetRow>,
+}
+
+/// A GET of a large blob while nodes are paused: the client gets repair slivers for the
+/// systematic ones the paused nodes hold, and decodes.
+#[derive(Debug, Serialize)]
+pub struct LargeGetRow {
+    pub size: u64,
+    pub get: Attempt,
+    /// Against this size's GET p50 without faults.
+    pub ratio: Option<f64>,
+    /// The daemon's peak RSS during this GET (see [`SizeRow::daemon_put_peak_rss_bytes`]).
+    pub daemon_peak_rss_bytes: Option<u64>,
 }
 
 /// One process at the end of the run.
@@ -186,7 +206,7 @@ pub fn print_table(r: &Report) {
         r.dir
     );
     println!(
-        "{:>10} {:>5} {:>11} {:>11} {:>10} {:>11} {:>11} {:>10} {:>8}",
+        "{:>10} {:>5} {:>11} {:>11} {:>10} {:>11} {:>11} {:>10} {:>8} {:>15}",
         "size",
         "runs",
         "PUT p50 ms",
@@ -195,11 +215,13 @@ pub fn print_table(r: &Report) {
         "GET p50 ms",
         "GET p99 ms",
         "GET MiB/s",
-        "matched"
+        "matched",
+        "daemon peak MiB"
     );
     for s in &r.sizes {
+        let peak = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", mib(b)));
         println!(
-            "{:>10} {:>5} {:>11.1} {:>11.1} {:>10.2} {:>11.1} {:>11.1} {:>10.2} {:>8}",
+            "{:>10} {:>5} {:>11.1} {:>11.1} {:>10.2} {:>11.1} {:>11.1} {:>10.2} {:>8} {:>15}",
             format_size(s.size),
             s.runs,
             s.put_p50_ms,
@@ -209,6 +231,11 @@ pub fn print_table(r: &Report) {
             s.get_p99_ms,
             s.get_mib_s,
             format!("{}/{}", s.gets_matched, s.runs),
+            format!(
+                "{} / {}",
+                peak(s.daemon_put_peak_rss_bytes),
+                peak(s.daemon_get_peak_rss_bytes)
+            ),
         );
     }
     if let Some(c) = &r.cpu {
@@ -269,16 +296,28 @@ pub fn print_table(r: &Report) {
             "\n{label}: nodes {:?} ({} shards, f = {}); resumed and answering in {:.0} ms",
             x.paused, x.paused_shards, r.f, x.resume_ms
         );
-        for (op, a, ratio) in [("GET", &x.get, x.get_ratio), ("PUT", &x.put, x.put_ratio)] {
+        let large = x.large_get.as_ref();
+        let rows = [
+            ("GET", MIB as u64, &x.get, x.get_ratio, None),
+            ("PUT", MIB as u64, &x.put, x.put_ratio, None),
+        ]
+        .into_iter()
+        .chain(large.map(|l| ("GET", l.size, &l.get, l.ratio, l.daemon_peak_rss_bytes)));
+        for (op, size, a, ratio, peak) in rows {
             let outcome = match (a.ok, a.status, &a.error) {
                 (true, _, _) => "ok".to_string(),
                 (false, Some(code), e) => format!("HTTP {code}: {}", e.as_deref().unwrap_or("")),
                 (false, None, e) => format!("no answer: {}", e.as_deref().unwrap_or("")),
             };
             println!(
-                "  {op} 1 MiB: {:.0} ms{} -> {outcome}",
+                "  {op} {}: {:.0} ms{}{} -> {outcome}",
+                format_size(size),
                 a.ms,
                 ratio.map_or(String::new(), |q| format!(" ({q:.1}× normal)")),
+                peak.map_or(String::new(), |b| format!(
+                    ", daemon peak {:.0} MiB",
+                    mib(b)
+                )),
             );
         }
     }
