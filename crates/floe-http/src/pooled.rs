@@ -78,8 +78,7 @@ impl BufferPool {
     }
 
     /// Bytes held by the kept buffers.
-    #[cfg(test)]
-    fn retained_bytes(&self) -> usize {
+    pub fn retained_bytes(&self) -> usize {
         self.lock().iter().map(Vec::capacity).sum()
     }
 

@@ -116,6 +116,10 @@ pub struct Limits {
     /// clients' idle timeout (`floe_tls::POOL_IDLE_TIMEOUT`, 20 s), or a client may reuse a
     /// connection just as the node closes it.
     pub header_read_timeout_ms: u64,
+    /// The node keeps up to two emptied upload buffers (16 MiB each at most) for the next
+    /// sliver batches, and frees them once none was taken for between one and two periods of
+    /// this many milliseconds.
+    pub upload_buffers_idle_ms: u64,
 }
 
 impl Default for Limits {
@@ -142,6 +146,7 @@ impl Default for Limits {
             challenge_concurrency: 4,
             max_connections: 1024,
             header_read_timeout_ms: 30_000,
+            upload_buffers_idle_ms: 5_000,
         }
     }
 }

@@ -17,8 +17,8 @@ pub const UPLOAD_BUFFERS_KEPT: usize = 2;
 /// ...each of at most this many bytes (a client's batch is 8 MiB by default), so they hold at
 /// most 32 MiB.
 pub const UPLOAD_BUFFER_MAX_BYTES: usize = 16 << 20;
-/// ...and freed once no upload took one for between one and two of this.
-pub const UPLOAD_BUFFERS_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// ...and freed once no upload took one for between one and two periods of
+/// `Limits::upload_buffers_idle_ms`.
 
 // --- Shard sync (epoch change) -----------------------------------------------------------------
 

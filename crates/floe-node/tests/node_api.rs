@@ -241,6 +241,10 @@ async fn slivers_are_stored_one_at_a_time_and_in_a_batch(net: &Net, u: &Upload) 
         .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["success"]["data"]["stored"], 2 * (N as u64 - 1));
+    // The batch's body buffer is kept for the next upload (freed only after a whole idle
+    // period, 1 s here, without uploads).
+    let kept = kept_upload_bytes(net).await;
+    assert!(kept > 0, "the batch's buffer was not kept");
     let (s, bytes) = net
         .get_bytes(&format!("/v1/blobs/{id}/slivers/3/secondary"))
         .await;
@@ -350,8 +354,37 @@ async fn health_metrics_and_the_api_document_are_served(net: &Net) {
         metrics.contains("floe_node_slivers_stored_total 20"),
         "{metrics}"
     );
+    // The upload buffer kept since the batch is freed once the node has been idle for its
+    // period (1–2 s after the last upload).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let kept = kept_upload_bytes(net).await;
+        if kept == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle node still keeps {kept} bytes of upload buffers after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let (s, v) = net.get_json("/v1/api").await;
     assert_eq!((s, v["openapi"].as_str()), (200, Some("3.1.0")));
+}
+
+/// The node's `floe_node_upload_buffers_kept_bytes` gauge.
+async fn kept_upload_bytes(net: &Net) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", net.node_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("floe_node_upload_buffers_kept_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no upload buffer gauge in:\n{metrics}"))
 }
 
 /// Restarted on the same directory, the node still serves what it stored.

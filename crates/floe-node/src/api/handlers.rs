@@ -476,7 +476,7 @@ pub async fn health(
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let text = s.metrics.render(&s.node);
+    let text = s.metrics.render(&s.node, &s.bodies);
     (
         [(
             axum::http::header::CONTENT_TYPE,

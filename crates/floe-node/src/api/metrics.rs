@@ -44,7 +44,7 @@ pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Respo
 }
 
 impl RequestMetrics {
-    pub fn render(&self, node: &StorageNode) -> String {
+    pub fn render(&self, node: &StorageNode, bodies: &floe_http::pooled::BufferPool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE floe_node_requests_total counter");
         let _ = writeln!(out, "# TYPE floe_node_request_bytes_total counter");
@@ -104,6 +104,11 @@ impl RequestMetrics {
         let _ = writeln!(
             out,
             "# TYPE floe_node_pending_uploads gauge\nfloe_node_pending_uploads {pending}"
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE floe_node_upload_buffers_kept_bytes gauge\nfloe_node_upload_buffers_kept_bytes {}",
+            bodies.retained_bytes()
         );
         out.push_str(&node.challenge_metrics());
         out.push_str(&worker_metrics(node));

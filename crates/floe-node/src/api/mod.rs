@@ -168,7 +168,7 @@ pub fn router(node: Arc<StorageNode>) -> Router {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(floe_http::pooled::BufferPool::free_when_idle(
             Arc::downgrade(&bodies),
-            crate::limits::UPLOAD_BUFFERS_IDLE,
+            std::time::Duration::from_millis(node.config.limits.upload_buffers_idle_ms.max(1)),
         ));
     }
     let state = AppState {

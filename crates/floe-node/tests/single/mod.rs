@@ -42,11 +42,13 @@ pub async fn bed(limits: Limits) -> (tempfile::TempDir, Testbed) {
     (root, bed)
 }
 
-/// The limits of [`Net::new`]'s node: 1 MiB bodies, and no periodic maintenance during a test.
+/// The limits of [`Net::new`]'s node: 1 MiB bodies, no periodic maintenance during a test, and
+/// upload buffers freed after 1–2 s without uploads.
 pub fn net_limits() -> Limits {
     Limits {
         max_body_bytes: 1 << 20,
         maintenance_interval_secs: 24 * 3600,
+        upload_buffers_idle_ms: 1000,
         ..Limits::default()
     }
 }
