@@ -179,7 +179,7 @@ impl NodeClient {
         &self,
         req: reqwest::RequestBuilder,
         url: &str,
-    ) -> Result<(u16, Vec<u8>), NodeClientError> {
+    ) -> Result<(u16, bytes::Bytes), NodeClientError> {
         self.send_within(req, url, self.timeout).await
     }
 
@@ -188,7 +188,7 @@ impl NodeClient {
         req: reqwest::RequestBuilder,
         url: &str,
         timeout: Duration,
-    ) -> Result<(u16, Vec<u8>), NodeClientError> {
+    ) -> Result<(u16, bytes::Bytes), NodeClientError> {
         self.check_usable(url)?;
         let resp = req
             .timeout(timeout)
@@ -206,8 +206,10 @@ impl NodeClient {
                 url: url.into(),
                 reason: with_causes(&e),
             })?;
+        // The body as received: callers decode from it. (Copied here, every sliver a read
+        // fetched was copied once more, into fresh pages.)
         if (200..300).contains(&status) {
-            return Ok((status, bytes.to_vec()));
+            return Ok((status, bytes));
         }
         Err(Self::api_error(url, status, &bytes))
     }
