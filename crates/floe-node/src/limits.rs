@@ -15,10 +15,9 @@ pub const MAX_AUDIT_REQUEST_BYTES: usize = 1024;
 /// in and clear per upload): at most this many are kept...
 pub const UPLOAD_BUFFERS_KEPT: usize = 2;
 /// ...each of at most this many bytes (a client's batch is 8 MiB by default), so they hold at
-/// most 32 MiB.
-pub const UPLOAD_BUFFER_MAX_BYTES: usize = 16 << 20;
-/// ...and freed once no upload took one for between one and two periods of
+/// most 32 MiB; they are freed once no upload took one for between one and two periods of
 /// `Limits::upload_buffers_idle_ms`.
+pub const UPLOAD_BUFFER_MAX_BYTES: usize = 16 << 20;
 
 // --- Shard sync (epoch change) -----------------------------------------------------------------
 
