@@ -252,13 +252,40 @@ impl LedgerClient {
         &self,
         tx: &SignedTransaction,
     ) -> Result<SubmitResponse, LedgerClientError> {
-        let resp: SubmitResponse = self
+        let sent = self
             .send("/v1/transactions", REQUEST_TIMEOUT, false, |http, url| {
                 http.post(url).json(tx)
             })
-            .await?;
+            .await;
+        let resp: SubmitResponse = match sent {
+            Err(e) if e.reason() == Some("BAD_SEQUENCE") && self.bases.len() > 1 => {
+                self.ask_each_replica(tx).await.ok_or(e)?
+            }
+            sent => sent?,
+        };
         self.seen.fetch_max(resp.entry_index + 1, Ordering::Relaxed);
         Ok(resp)
+    }
+
+    /// `tx` sent once to each replica; the first answer that accepts it. A replica answers a
+    /// retried transaction with its first outcome only if it applied that transaction itself,
+    /// not if it came inside a snapshot the replica installed (a restart, a bootstrap from a
+    /// peer): such a replica only sees a used sequence number. Another may remember. One that
+    /// has not applied that position yet appends the transaction again, which is harmless: the
+    /// duplicate is answered with the first outcome.
+    async fn ask_each_replica(&self, tx: &SignedTransaction) -> Option<SubmitResponse> {
+        for (idx, base) in self.bases.iter().enumerate() {
+            let url = format!("{base}/v1/transactions");
+            let request = self.http.post(&url).json(tx).timeout(FAILOVER_TIMEOUT);
+            let Ok(resp) = request.send().await else {
+                continue;
+            };
+            if let Ok(r) = Self::decode::<SubmitResponse>(url, resp).await {
+                self.current.store(idx, Ordering::Relaxed);
+                return Some(r);
+            }
+        }
+        None
     }
 
     pub async fn system(&self) -> Result<SystemInfo, LedgerClientError> {
