@@ -15,7 +15,7 @@ pub trait SpillStore: Send + Sync {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String>;
 }
 
-/// Source rows coded per parallel batch in phase 1, in groups of `lines_per_shard` rows.
+/// Groups of source rows (`lines_per_shard` rows each) coded per parallel batch in phase 1.
 const ROW_BATCH: usize = 16;
 /// Repair symbols of the rows phase 1 codes at once when its columns go to a spill store.
 const SPILL_ROW_BATCH_BYTES: usize = 4 << 20;
