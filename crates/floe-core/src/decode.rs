@@ -380,16 +380,14 @@ pub fn decode_from_secondary(
 /// Every column was received at the same positions, so columns are decoded in batches that
 /// share one decoder call ([`Coder::decode_lines`](crate::rs::Coder::decode_lines)); each
 /// batch returns the missing rows' symbols of its columns, which are then copied into place.
-/// Temporary memory is the missing rows twice (per batch of columns, then per row), plus the
-/// decoders' working space.
+/// Temporary memory is the missing rows once, plus the decoders' working space.
 fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
-    let (source, missing) = decode_missing_rows(rows, shape)?;
+    let missing = decode_missing_blocks(rows, shape)?;
     blob.par_chunks_mut(shape.s * shape.sym)
-        .zip(&source)
+        .zip(&missing.source)
         .for_each(|(row, source)| match *source {
             Ok(j) => row.copy_from_slice(&rows[j].symbols),
-            // The m-th missing row is the m-th decoded one.
-            Err(m) => row.copy_from_slice(&missing[m].1),
+            Err(m) => missing.copy_row(m, shape.sym, row),
         });
     Ok(())
 }
@@ -399,12 +397,44 @@ type RowSources = Vec<Result<usize, usize>>;
 /// Decoded rows: `(row index, its s symbols)`, in order.
 type DecodedRows = Vec<(usize, Vec<u8>)>;
 
-/// The source rows `rows` lack, decoded column by column: `(row index, its s symbols)` in
-/// order, with where each source row comes from.
+/// The source rows `rows` lack, decoded: `(row index, its s symbols)` in order, with where
+/// each source row comes from.
 fn decode_missing_rows(
     rows: &[SliverData],
     shape: &Shape,
 ) -> Result<(RowSources, DecodedRows), RsError> {
+    let missing = decode_missing_blocks(rows, shape)?;
+    let decoded = (0..shape.p)
+        .filter_map(|r| missing.source[r].err().map(|m| (r, m)))
+        .map(|(r, m)| {
+            let mut row = vec![0u8; shape.s * shape.sym];
+            missing.copy_row(m, shape.sym, &mut row);
+            (r, row)
+        })
+        .collect();
+    Ok((missing.source, decoded))
+}
+
+/// The missing source rows, decoded in batches of columns that share one decoder call.
+struct MissingBlocks {
+    source: RowSources,
+    batches: Vec<Range<usize>>,
+    /// Per batch: for each missing row m (in order), its symbols of the batch's columns.
+    blocks: Vec<Vec<u8>>,
+}
+
+impl MissingBlocks {
+    /// The m-th missing row's s symbols into `row`.
+    fn copy_row(&self, m: usize, sym: usize, row: &mut [u8]) {
+        for (cols, block) in self.batches.iter().zip(&self.blocks) {
+            let width = cols.len() * sym;
+            row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
+        }
+    }
+}
+
+/// Decode the source rows `rows` lacks, column batch by column batch.
+fn decode_missing_blocks(rows: &[SliverData], shape: &Shape) -> Result<MissingBlocks, RsError> {
     let Shape { p, s, n, sym, .. } = *shape;
     let positions: Vec<usize> = rows.iter().map(|r| r.index.as_usize()).collect();
     // For each source row: the received sliver holding it, or its place among the missing.
@@ -436,18 +466,11 @@ fn decode_missing_rows(
             Ok(block)
         })
         .collect::<Result<_, RsError>>()?;
-    let missing = (0..p)
-        .filter_map(|r| source[r].err().map(|m| (r, m)))
-        .map(|(r, m)| {
-            let mut row = vec![0u8; s * sym];
-            for (cols, block) in batches.iter().zip(&blocks) {
-                let width = cols.len() * sym;
-                row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
-            }
-            (r, row)
-        })
-        .collect();
-    Ok((source, missing))
+    Ok(MissingBlocks {
+        source,
+        batches,
+        blocks,
+    })
 }
 
 /// Fill the source matrix `blob` (row-major) from `s` distinct secondary slivers, decoding
