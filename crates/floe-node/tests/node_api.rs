@@ -344,12 +344,7 @@ async fn health_metrics_and_the_api_document_are_served(net: &Net) {
     let (s, v) = net.get_json("/v1/health?detailed=true").await;
     assert_eq!(s, 200);
     assert_eq!(v["success"]["data"]["shardSummary"]["owned"], N);
-    let metrics = reqwest::get(format!("{}/metrics", net.node_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(net).await;
     assert!(
         metrics.contains("floe_node_slivers_stored_total 20"),
         "{metrics}"
@@ -372,14 +367,16 @@ async fn health_metrics_and_the_api_document_are_served(net: &Net) {
     assert_eq!((s, v["openapi"].as_str()), (200, Some("3.1.0")));
 }
 
+/// The node's `/metrics` text.
+async fn metrics(net: &Net) -> String {
+    let (s, body) = net.get_bytes("/metrics").await;
+    assert_eq!(s, 200);
+    String::from_utf8(body).expect("metrics are text")
+}
+
 /// The node's `floe_node_upload_buffers_kept_bytes` gauge.
 async fn kept_upload_bytes(net: &Net) -> u64 {
-    let metrics = reqwest::get(format!("{}/metrics", net.node_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(net).await;
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("floe_node_upload_buffers_kept_bytes "))
