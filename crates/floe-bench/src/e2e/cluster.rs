@@ -40,7 +40,7 @@ struct Proc {
     child: Child,
     log: PathBuf,
     /// The highest `VmHWM` read before the kernel's peak was last reset (see
-    /// [`Cluster::restart_daemon_peak`]): the peak of the whole run is the larger of this and
+    /// [`Cluster::daemon_peak_during`]): the peak of the whole run is the larger of this and
     /// `VmHWM` now.
     earlier_peak: u64,
 }
@@ -284,7 +284,7 @@ impl Cluster {
     }
 
     /// Every process, as (name, stats); a process whose `/proc` entry cannot be read is left out.
-    /// Peaks are over the whole run, across [`Self::restart_daemon_peak`].
+    /// Peaks are over the whole run, across [`Self::daemon_peak_during`].
     pub fn stats(&self) -> Vec<(String, ProcStats)> {
         self.ledger
             .iter()
@@ -294,18 +294,22 @@ impl Cluster {
             .collect()
     }
 
-    /// Start measuring the daemon's peak RSS afresh: its `VmHWM` is reset to its RSS now
-    /// (`clear_refs`, see proc(5)), after the peak so far is kept for [`Self::stats`]. `false`
-    /// if the kernel refused, in which case [`Self::daemon_peak`] still tells the peak of the
-    /// whole run, not of what followed.
-    pub fn restart_daemon_peak(&mut self) -> bool {
-        self.daemon.as_mut().is_some_and(Proc::restart_peak)
-    }
-
-    /// The daemon's `VmHWM`: its peak RSS since [`Self::restart_daemon_peak`] last succeeded.
-    pub fn daemon_peak(&self) -> Option<u64> {
-        let p = self.daemon.as_ref()?;
-        proc_stats(p.child.id()).map(|s| s.peak_rss_bytes)
+    /// Run `work` (requests to the daemon) and measure the daemon's peak RSS meanwhile: its
+    /// `VmHWM` is reset to its RSS first (`clear_refs`, see proc(5)), after the peak so far is
+    /// kept for [`Self::stats`]. The peak is `None` if the kernel refused the reset.
+    pub async fn daemon_peak_during<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, Option<u64>) {
+        let restarted = self.daemon.as_mut().is_some_and(Proc::restart_peak);
+        let out = work.await;
+        let peak = self
+            .daemon
+            .as_ref()
+            .filter(|_| restarted)
+            .and_then(|p| proc_stats(p.child.id()))
+            .map(|s| s.peak_rss_bytes);
+        (out, peak)
     }
 
     /// CPU seconds of the ledger, of each node and of the daemon (0 where unreadable).

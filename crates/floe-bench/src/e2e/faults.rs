@@ -154,9 +154,8 @@ async fn read_large(
     daemon: &Daemon,
     large: &LargeRead<'_>,
 ) -> Result<LargeGetRow, E2eError> {
-    let watched = cluster.restart_daemon_peak();
-    let get = daemon.try_get(&large.blob.id, large.blob.data).await;
-    let daemon_peak_rss_bytes = watched.then(|| cluster.daemon_peak()).flatten();
+    let read = daemon.try_get(&large.blob.id, large.blob.data);
+    let (get, daemon_peak_rss_bytes) = cluster.daemon_peak_during(read).await;
     let get = get?;
     Ok(LargeGetRow {
         size: large.blob.data.len() as u64,

@@ -418,17 +418,17 @@ async fn phases(
         for _ in 0..runs {
             let data = random(size as usize);
             let before = cluster.cpu();
-            let watched = cluster.restart_daemon_peak();
-            let (took, id) = daemon.put(&data).await?;
-            put_peaks.push(watched.then(|| cluster.daemon_peak()).flatten());
+            let (put, peak) = cluster.daemon_peak_during(daemon.put(&data)).await;
+            let (took, id) = put?;
+            put_peaks.push(peak);
             if measure_cpu {
                 tokio::time::sleep(CPU_SETTLE).await;
                 total = add(&total, &delta(&before, &cluster.cpu()));
             }
             puts.push(ms(took));
-            let watched = cluster.restart_daemon_peak();
-            gets.push(ms(daemon.get(&id, &data).await?));
-            get_peaks.push(watched.then(|| cluster.daemon_peak()).flatten());
+            let (get, peak) = cluster.daemon_peak_during(daemon.get(&id, &data)).await;
+            gets.push(ms(get?));
+            get_peaks.push(peak);
             if size == largest && size > MIB_BLOB as u64 {
                 large = Some((id, data));
             }
