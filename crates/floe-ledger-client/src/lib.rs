@@ -267,12 +267,13 @@ impl LedgerClient {
         Ok(resp)
     }
 
-    /// `tx` sent once to each replica; the first answer that accepts it. A replica answers a
-    /// retried transaction with its first outcome only if it applied that transaction itself,
-    /// not if it came inside a snapshot the replica installed (a restart, a bootstrap from a
-    /// peer): such a replica only sees a used sequence number. Another may remember. One that
-    /// has not applied that position yet appends the transaction again, which is harmless: the
-    /// duplicate is answered with the first outcome.
+    /// `tx` sent once to each replica; the first answer that accepts it. Every replica answers
+    /// a retried transaction with its first outcome while it is among the recent ones (the
+    /// last 65,536 log entries, carried by snapshots), except one that started from a snapshot
+    /// written before snapshots carried them (format 11), for one such window: that replica
+    /// only sees a used sequence number, and another may remember. One that has not applied
+    /// that position yet appends the transaction again, which is harmless: the duplicate is
+    /// answered with the first outcome.
     async fn ask_each_replica(&self, tx: &SignedTransaction) -> Option<SubmitResponse> {
         for (idx, base) in self.bases.iter().enumerate() {
             let url = format!("{base}/v1/transactions");

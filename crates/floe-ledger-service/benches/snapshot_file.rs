@@ -1,4 +1,4 @@
-//! A whole ledger snapshot (state, events, digests, certificates) as a restart reads it and as
+//! A whole ledger snapshot (state, events, digests, certificates, recent transactions) as a restart reads it and as
 //! the ledger writes it every `--snapshot-every` entries (`encode_sections` under its state
 //! lock, then the file joined outside it; `encode` is both):
 //! `cargo bench -p floe-ledger-service --bench snapshot_file`.
@@ -14,6 +14,7 @@ use floe_crypto::ProtocolKeyPair;
 use floe_ledger::{AccountKey, GenesisConfig, GenesisNode, LedgerState, LogEntry, TxKind};
 use floe_ledger_service::certificates::{Certificates, StoredCertificate};
 use floe_ledger_service::event_log::EventLog;
+use floe_ledger_service::recent_txs::RecentTxs;
 use floe_ledger_service::snapshot;
 
 fn seed(tag: &str, i: u64) -> [u8; 32] {
@@ -25,6 +26,7 @@ struct History {
     events: EventLog,
     digests: Vec<[u8; 32]>,
     certificates: Certificates,
+    recent: RecentTxs,
 }
 
 fn history(n: u64) -> History {
@@ -45,6 +47,7 @@ fn history(n: u64) -> History {
     let mut state = LedgerState::genesis(&genesis).expect("genesis");
     let account = AccountKey::from_seed(&seed("user", 0));
     let (mut events, mut digests, mut certificates) = (EventLog::new(), Vec::new(), Vec::new());
+    let mut recent = RecentTxs::default();
     for i in 0..n {
         let root = seed("root", i);
         let blob_id = derive_blob_id(EncodingType::RS2, 1 << 20, &root);
@@ -56,9 +59,14 @@ fn history(n: u64) -> History {
             encoding_type: EncodingType::RS2,
             deletable: false,
         };
+        let tx = account.sign(i, kind);
         let evs = state
-            .apply(&LogEntry::Tx(account.sign(i, kind)))
+            .apply(&LogEntry::Tx(tx.clone()))
             .expect("registration applies");
+        // Each registration and its certification are two entries; the second stands in.
+        recent.note(tx.digest(), 2 * i);
+        recent.note(seed("certification", i), 2 * i + 1);
+        recent.prune(2 * i + 2);
         // A certification's event has the same shape; a copy stands in for it.
         events.extend(&evs);
         events.extend(&evs);
@@ -79,6 +87,7 @@ fn history(n: u64) -> History {
         events,
         digests,
         certificates: Certificates::from_records(certificates),
+        recent,
     }
 }
 
@@ -94,9 +103,8 @@ fn bench(c: &mut Criterion) {
                 seq,
                 [0; 32],
                 &h.state,
-                &h.events,
-                &h.digests,
-                &h.certificates,
+                (&h.events, &h.digests, &h.certificates),
+                &h.recent,
             )
         };
         // `snapshot::encode`: the sections joined into the file.

@@ -9,6 +9,7 @@ mod guard;
 mod history;
 mod local_open;
 pub mod openapi;
+pub mod recent_txs;
 pub mod replica;
 pub mod service;
 pub mod snapshot;

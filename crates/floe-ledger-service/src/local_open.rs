@@ -8,6 +8,7 @@ use floe_ledger::{GenesisConfig, LedgerState, LogEntry};
 use floe_log::{CommitterOptions, DurableLog, FileLog, GroupCommitter, LogOptions, Replay};
 
 use crate::history::History;
+use crate::recent_txs::RecentTxs;
 use crate::service::{Backend, Clock, Inner, Ledger, OpenError, OpenStats, REPLAY_WINDOW};
 
 /// How a ledger on the embedded file log keeps its history.
@@ -39,6 +40,8 @@ struct Restored {
     start: u64,
     /// The snapshot's history (perhaps still being read).
     history: History,
+    /// The snapshot's recent transactions.
+    recent: RecentTxs,
 }
 
 impl Ledger {
@@ -127,6 +130,7 @@ fn restore(
             state: snap.state,
             start: snap.seq,
             history: snap.history,
+            recent: snap.recent,
         });
     }
     if first > 0 {
@@ -142,6 +146,7 @@ fn restore(
         state: genesis_state,
         start: 0,
         history: History::default(),
+        recent: RecentTxs::default(),
     })
 }
 
@@ -152,6 +157,7 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
         mut state,
         start,
         mut history,
+        mut recent,
     } = restored;
     let tail = &replay.payloads[(start - replay.first) as usize..];
     let base_events = history.event_count();
@@ -178,7 +184,11 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
                 .map_err(|error| OpenError::Diverged { index, error })?;
             history.record(entry, &evs, state.digest());
             events_after.push(history.event_count());
+            if let LogEntry::Tx(tx) = entry {
+                recent.note(tx.digest(), index);
+            }
         }
+        recent.prune(first + entries.len() as u64);
     }
     // `Inner::new` counts every applied entry; the snapshot covered those before `start`.
     let mut inner = Inner::new(state);
@@ -186,5 +196,6 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
     inner.base_events = base_events;
     inner.history = history;
     inner.events_after = events_after;
+    inner.recent_txs = recent;
     Ok((inner, tail.len() as u64))
 }

@@ -33,7 +33,7 @@ use crate::service::{Accepted, Backend, Clock, Inner, Ledger, OpenError, OpenSta
 use crate::snapshot;
 
 mod snapshots;
-use snapshots::{divergence, install};
+use snapshots::{divergence, install, snapshot_holds_window};
 
 /// A replica opening more than this many times `snapshot_every` entries behind the log's end
 /// asks its peers for a snapshot first.
@@ -44,7 +44,7 @@ pub const APPEND_QUEUE: usize = 4096;
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the appender keeps retrying one batch against an unavailable cluster.
 pub const APPEND_RETRY_FOR: Duration = Duration::from_secs(10);
-/// Outcomes (and accepted transaction digests) remembered for answering retries.
+/// Outcomes remembered for answering the submissions that appended them.
 pub const MAX_OUTCOMES: usize = 65_536;
 /// Longest catch-up before a replica starts serving (it keeps catching up afterwards).
 pub const CATCH_UP_BEFORE_SERVING: Duration = Duration::from_secs(120);
@@ -179,11 +179,11 @@ impl Replica {
             if !tx.verify_signature() {
                 return Err(SubmitError::Rejected(TxError::BadSignature));
             }
-            let inner = ledger.lock();
+            let mut inner = ledger.lock();
             if let Some(reason) = &inner.poisoned {
                 return Err(SubmitError::LogFailed(reason.clone()));
             }
-            if let Some(done) = digest.and_then(|d| accepted_outcome(&inner, &d)) {
+            if let Some(done) = digest.and_then(|d| inner.accepted_outcome(&d)) {
                 return Ok(done); // a retry of an applied transaction
             }
             let next = inner.state.next_sequence(&tx.sender_address());
@@ -227,32 +227,24 @@ impl Replica {
                 "entry {seq} is in the log but was not applied here within {SUBMIT_TIMEOUT:?}"
             )));
         }
-        let inner = ledger.lock();
+        let mut inner = ledger.lock();
         if let Some(reason) = &inner.poisoned {
             return Err(SubmitError::LogFailed(reason.clone()));
         }
-        match inner.outcomes.get(&seq) {
-            Some(Ok(accepted)) => Ok(accepted.clone()),
+        match inner.outcomes.get(&seq).cloned() {
+            Some(Ok(accepted)) => Ok(accepted),
             Some(Err(e)) => {
                 // A duplicate of an accepted transaction (two replicas appended it) answers
                 // with the first outcome.
-                if let Some(done) = digest.and_then(|d| accepted_outcome(&inner, &d)) {
+                if let Some(done) = digest.and_then(|d| inner.accepted_outcome(&d)) {
                     return Ok(done);
                 }
-                Err(SubmitError::Rejected(e.clone()))
+                Err(SubmitError::Rejected(e))
             }
             None => Err(SubmitError::Unavailable(format!(
                 "the outcome of entry {seq} is no longer held"
             ))),
         }
-    }
-}
-
-fn accepted_outcome(inner: &Inner, digest: &[u8; 32]) -> Option<Accepted> {
-    let seq = inner.accepted_txs.get(digest)?;
-    match inner.outcomes.get(seq)? {
-        Ok(a) => Some(a.clone()),
-        Err(_) => None,
     }
 }
 
@@ -282,7 +274,7 @@ impl Ledger {
             status.snapshot_seq = Some(snap.seq);
             head = Chain::new(snap.seq, snap.chain_head);
             opened = Some((snap.seq, snap.path.clone()));
-            install(&mut inner, snap.seq, snap.state, snap.history);
+            install(&mut inner, snap.seq, snap.state, snap.history, snap.recent);
         }
         status.chain_head = head.head;
         let snapshot_ms = ms(t);
@@ -482,13 +474,7 @@ impl Ledger {
                         if r.is_ok()
                             && let LogEntry::Tx(tx) = &e
                         {
-                            let d = tx.digest();
-                            if let std::collections::hash_map::Entry::Vacant(v) =
-                                inner.accepted_txs.entry(d)
-                            {
-                                v.insert(record.seq);
-                                inner.accepted_order.push_back(d);
-                            }
+                            inner.recent_txs.note(tx.digest(), record.seq);
                         }
                         r
                     }
@@ -510,13 +496,12 @@ impl Ledger {
                 while inner.outcomes.len() > MAX_OUTCOMES {
                     inner.outcomes.pop_first();
                 }
-                while inner.accepted_order.len() > MAX_OUTCOMES {
-                    if let Some(d) = inner.accepted_order.pop_front() {
-                        inner.accepted_txs.remove(&d);
-                    }
-                }
+                let applied = inner.applied;
+                inner.recent_txs.prune(applied);
                 let epoch_changed = inner.state.epoch() != epoch_before;
-                if (every > 0 && inner.applied.is_multiple_of(every)) || epoch_changed {
+                if ((every > 0 && applied.is_multiple_of(every)) || epoch_changed)
+                    && snapshot_holds_window(&inner)
+                {
                     // The history may still be loading from the snapshot this replica
                     // opened: `snapshot_at` waits for it, and a damaged one stops the
                     // replica, as it stops the embedded ledger.

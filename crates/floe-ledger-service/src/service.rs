@@ -5,7 +5,7 @@
 //! → acknowledge. Read path: answer from the state, then wait until every entry the answer may
 //! reflect is durable, so no reader ever sees a write that a crash could undo.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use floe_log::{GroupCommitter, LogError};
 use tokio::sync::watch;
 
 use crate::event_log::EventLog;
+use crate::recent_txs::RecentTxs;
 use crate::replica::Replica;
 
 /// Log entries parsed and pre-verified together on replay.
@@ -113,12 +114,12 @@ pub(crate) struct Inner {
     pub(crate) base: u64,
     /// Events up to `base`.
     pub(crate) base_events: u64,
-    /// Replicated mode: recent outcomes by log position, and positions of accepted
-    /// transactions by digest (both bounded), so that a retried transaction is answered with
-    /// its first outcome instead of being applied twice.
+    /// Replicated mode: recent outcomes by log position (bounded), for answering the
+    /// submission that appended each.
     pub(crate) outcomes: BTreeMap<u64, Result<Accepted, TxError>>,
-    pub(crate) accepted_txs: HashMap<[u8; 32], u64>,
-    pub(crate) accepted_order: VecDeque<[u8; 32]>,
+    /// The positions of the transactions accepted in the last entries, by digest, so that a
+    /// retried transaction is answered with its first outcome (snapshots carry them).
+    pub(crate) recent_txs: RecentTxs,
     /// The state hash with the running digest it was computed at: every change to the state
     /// is an applied entry, which moves the digest, so an equal digest means an equal hash.
     pub(crate) state_hash_memo: Option<([u8; 32], [u8; 32])>,
@@ -186,15 +187,25 @@ impl Inner {
         &mut self,
         chain_head: [u8; 32],
     ) -> Result<crate::snapshot::EncodedSnapshot, String> {
-        let (events, digests, certificates) = poison_on(&mut self.poisoned, self.history.parts())?;
+        let history = poison_on(&mut self.poisoned, self.history.parts())?;
         Ok(crate::snapshot::encode_sections(
             self.applied,
             chain_head,
             &self.state,
-            events,
-            digests,
-            certificates,
+            history,
+            &self.recent_txs,
         ))
+    }
+
+    /// The first outcome of the accepted transaction with `digest`, if it is among the recent
+    /// ones: from the outcomes held (a replica's), or else from the history.
+    pub(crate) fn accepted_outcome(&mut self, digest: &[u8; 32]) -> Option<Accepted> {
+        let index = self.recent_txs.get(digest)?;
+        if let Some(outcome) = self.outcomes.get(&index) {
+            return outcome.clone().ok();
+        }
+        let found = crate::recent_txs::accepted_from_history(&mut self.history, index);
+        poison_on(&mut self.poisoned, found).ok().flatten()
     }
 
     /// Wait for a snapshot's history if it is still being read (see [`crate::history`]); if it
@@ -214,8 +225,7 @@ impl Inner {
             base: applied,
             base_events: 0,
             outcomes: BTreeMap::new(),
-            accepted_txs: HashMap::new(),
-            accepted_order: VecDeque::new(),
+            recent_txs: RecentTxs::default(),
             state_hash_memo: None,
         }
     }
@@ -355,6 +365,11 @@ impl Ledger {
             };
             let entry_index = inner.state.entry_count() - 1;
             inner.applied = inner.state.entry_count();
+            if let LogEntry::Tx(tx) = &entry {
+                inner.recent_txs.note(tx.digest(), entry_index);
+                let applied = inner.applied;
+                inner.recent_txs.prune(applied);
+            }
             let pending = match committer.enqueue(bytes) {
                 Ok(p) => p,
                 Err(e) => {
@@ -392,6 +407,13 @@ impl Ledger {
             Ok(ok) => ok,
             Err((rejection, applied)) => {
                 self.backend.wait_durable(applied).await?;
+                // A transaction sent again after its answer was lost: its first outcome.
+                if matches!(rejection, TxError::BadSequence { .. })
+                    && let LogEntry::Tx(tx) = &entry
+                    && let Some(first) = self.lock().accepted_outcome(&tx.digest())
+                {
+                    return Ok(first);
+                }
                 return Err(rejection.into());
             }
         };

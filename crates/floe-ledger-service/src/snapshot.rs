@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::certificates::{Certificates, StoredCertificate};
 pub use crate::event_log::EventLog;
+pub use crate::recent_txs::RecentTxs;
 
 /// The snapshot format this build writes and reads.
 /// Version 2 added the running digest after every covered entry (so `/v1/entries/N` answers
@@ -32,7 +33,10 @@ pub use crate::event_log::EventLog;
 /// the file at its end (checked before anything is read from it). Version 11: a header with a
 /// table of sections, each with its own CRC-32 ([`v11`]), so that a restart reads and checks
 /// the state alone and reads the history (events, digests, certificates) on another thread.
-/// Versions 8 to 10 are still read; older snapshots are skipped (the log is replayed instead).
+/// Version 12: a section with the transactions accepted in the last entries
+/// ([`crate::recent_txs`]), so that a retried transaction is answered with its first outcome
+/// after a restart or a bootstrap from a peer too. Versions 8 to 11 are still read (with no
+/// such table); older snapshots are skipped (the log is replayed instead).
 pub const SNAPSHOT_VERSION: u8 = v11::VERSION;
 /// The oldest version this build reads.
 const OLDEST_READ: u8 = 8;
@@ -147,6 +151,9 @@ pub struct Snapshot {
     pub digests: Vec<[u8; 32]>,
     /// Each certified blob's first certificate.
     pub certificates: Certificates,
+    /// The transactions accepted in the last entries (unknown before `seq` in a file older
+    /// than version 12).
+    pub recent: RecentTxs,
 }
 
 /// The root of encoded snapshot bytes.
@@ -181,11 +188,10 @@ pub fn encode(
     seq: u64,
     chain_head: [u8; 32],
     state: &LedgerState,
-    events: &EventLog,
-    digests: &[[u8; 32]],
-    certificates: &Certificates,
+    history: (&EventLog, &[[u8; 32]], &Certificates),
+    recent: &RecentTxs,
 ) -> Vec<u8> {
-    encode_sections(seq, chain_head, state, events, digests, certificates).to_bytes()
+    encode_sections(seq, chain_head, state, history, recent).to_bytes()
 }
 
 /// A snapshot's sections, each encoded, not yet joined into the file. Both backends encode
@@ -202,6 +208,7 @@ pub struct EncodedSnapshot {
     digests: Vec<u8>,
     certificates: Vec<u8>,
     certificate_ends: Vec<u8>,
+    recent: Vec<u8>,
 }
 
 impl EncodedSnapshot {
@@ -223,6 +230,7 @@ impl EncodedSnapshot {
                 &self.digests,
                 &self.certificates,
                 &self.certificate_ends,
+                &self.recent,
             ],
         )
     }
@@ -232,14 +240,15 @@ fn le_u64s(values: &[u64]) -> Vec<u8> {
     values.iter().flat_map(|e| e.to_le_bytes()).collect()
 }
 
-/// Encode each section of a snapshot ([`EncodedSnapshot::to_bytes`] makes the file).
+/// Encode each section of a snapshot ([`EncodedSnapshot::to_bytes`] makes the file): the
+/// state, the history (events, the digest after each entry, certificates) and the recent
+/// transactions.
 pub fn encode_sections(
     seq: u64,
     chain_head: [u8; 32],
     state: &LedgerState,
-    events: &EventLog,
-    digests: &[[u8; 32]],
-    certificates: &Certificates,
+    (events, digests, certificates): (&EventLog, &[[u8; 32]], &Certificates),
+    recent: &RecentTxs,
 ) -> EncodedSnapshot {
     debug_assert_eq!(digests.len() as u64, seq, "one digest per covered entry");
     let (state, index) = state.to_snapshot_parts();
@@ -254,6 +263,7 @@ pub fn encode_sections(
         digests: digests.concat(),
         certificates,
         certificate_ends: le_u64s(&certificate_ends),
+        recent: recent.encode(),
     }
 }
 
@@ -307,7 +317,7 @@ fn decode_file(file: &Arc<Vec<u8>>, body_crc: Option<u32>) -> Result<Snapshot, S
     let bytes: &[u8] = file;
     let bad = |what: &str, e: bcs::Error| SnapshotError::Decode(format!("{what}: {e}"));
     let sections = match bytes.first() {
-        Some(&SNAPSHOT_VERSION) => return v11::decode(file),
+        Some(&v) if v11::reads(v) => return v11::decode(file),
         Some(10) => {
             let body = v10_body(bytes, body_crc)?;
             let f: SnapshotFileV10<'_> = bcs::from_bytes(body).map_err(|e| bad("sections", e))?;
@@ -468,6 +478,7 @@ impl Sections<'_> {
             events,
             digests,
             certificates,
+            recent: RecentTxs::unknown_before(self.seq),
         })
     }
 }
@@ -582,19 +593,20 @@ pub fn load_newest_where(
 }
 
 /// A snapshot opened for a restart: the state, and the history (still being read on another
-/// thread from a version 11 file; read with the rest from an older one).
+/// thread from a version 11 or 12 file; read with the rest from an older one).
 pub(crate) struct OpenedSnapshot {
     pub seq: u64,
     pub chain_head: [u8; 32],
     pub state: LedgerState,
     pub history: crate::history::History,
+    pub recent: RecentTxs,
     /// The file it was opened from.
     pub path: std::path::PathBuf,
 }
 
 /// The newest snapshot that opens and that `usable` accepts (given its position, chain head and
-/// state), opened for a restart: of a version 11 file only the header and the state are read
-/// before this returns. Each one skipped is logged.
+/// state), opened for a restart: of a version 11 or 12 file only the header, the state and the
+/// recent transactions are read before this returns. Each one skipped is logged.
 pub(crate) fn open_newest_where(
     dir: &Path,
     usable: impl Fn(u64, &[u8; 32], &LedgerState) -> bool,
@@ -635,6 +647,7 @@ pub(crate) fn open_newest_where(
                     chain_head: o.chain_head,
                     state: o.state,
                     history,
+                    recent: o.recent,
                     path,
                 }));
             }
@@ -651,11 +664,12 @@ pub(crate) fn open_newest_where(
 }
 
 /// A snapshot file read for a restart; `history` is the history itself (older versions) or
-/// where to read it (version 11).
+/// where to read it (versions 11 and 12).
 struct ForRestart {
     seq: u64,
     chain_head: [u8; 32],
     state: LedgerState,
+    recent: RecentTxs,
     history: Result<HistoryParts, (v11::Header, std::fs::File)>,
 }
 
@@ -670,12 +684,13 @@ fn open_for_restart(path: &Path) -> Result<ForRestart, SnapshotError> {
             .min(v11::HEADER_LEN)
     ];
     file.read_exact_at(&mut head, 0)?;
-    if head.first() == Some(&v11::VERSION) {
+    if head.first().is_some_and(|&v| v11::reads(v)) {
         let o = v11::open_state(file, &head, len)?;
         return Ok(ForRestart {
             seq: o.header.seq,
             chain_head: o.header.chain_head,
             state: o.state,
+            recent: o.recent,
             history: Err((o.header, o.file)),
         });
     }
@@ -686,6 +701,7 @@ fn open_for_restart(path: &Path) -> Result<ForRestart, SnapshotError> {
         seq: s.seq,
         chain_head: s.chain_head,
         state: s.state,
+        recent: s.recent,
         history: Ok(HistoryParts {
             events: s.events,
             digests: s.digests,
@@ -695,8 +711,8 @@ fn open_for_restart(path: &Path) -> Result<ForRestart, SnapshotError> {
 }
 
 /// A snapshot file's bytes, with the CRC-32 of all but its last [`CHECKSUM_LEN`] bytes (what a
-/// version 10 file's checksum covers; a version 11 file checks its sections itself, so none is
-/// computed for it). A large file is read as two halves on two threads, each hashed while in
+/// version 10 file's checksum covers; a version 11 or 12 file checks its sections itself, so
+/// none is computed for it). A large file is read as two halves on two threads, each hashed while in
 /// cache ([`v11::read_hashed`]).
 ///
 /// Snapshot files are written whole and renamed into place, never changed after.
@@ -708,7 +724,7 @@ fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     if len > 0 {
         file.read_exact_at(&mut version, 0)?;
     }
-    let hashed = if version[0] == v11::VERSION {
+    let hashed = if v11::reads(version[0]) {
         0
     } else {
         len.saturating_sub(CHECKSUM_LEN)

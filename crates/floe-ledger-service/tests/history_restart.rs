@@ -78,16 +78,16 @@ async fn seen(ledger: &Ledger, blobs: &[BlobId]) -> Seen {
     }
 }
 
-/// Flip a byte of the events section of a version 11 snapshot (after the header's 133 bytes
+/// Flip a byte of the events section of a version 12 snapshot (after the header's 145 bytes
 /// and the state's two sections, whose lengths are the first two entries of its table).
 fn damage_events(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes[0], 11, "a version 11 snapshot");
+    assert_eq!(bytes[0], 12, "a version 12 snapshot");
     let len = |i: usize| {
         let at = 45 + 12 * i;
         u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
     };
-    let (events, events_len) = (133 + len(0) + len(1), len(2));
+    let (events, events_len) = (145 + len(0) + len(1), len(2));
     assert!(events_len > 0, "the snapshot holds events");
     bytes[events + events_len / 2] ^= 0x40;
     std::fs::write(path, bytes).unwrap();

@@ -437,9 +437,8 @@ async fn a_replica_restarted_from_a_snapshot_file_other_than_the_committed_one_s
         snap.seq,
         snap.chain_head,
         &other_state,
-        &snap.events,
-        &snap.digests,
-        &snap.certificates,
+        (&snap.events, &snap.digests, &snap.certificates),
+        &snap.recent,
     );
     let forged_root = floe_ledger_service::snapshot::root_of(&forged);
     assert_ne!(forged_root, committed);

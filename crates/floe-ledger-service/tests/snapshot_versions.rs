@@ -4,7 +4,9 @@
 //! back to back with where each ends, so that a restart does not decode them. Version 10 adds
 //! where each entry of the state's large maps and each certificate ends, so that a restart
 //! decodes them only when used, and a checksum. Version 11 puts the same sections behind a
-//! header with a checksum for each, so that a restart reads the state alone.
+//! header with a checksum for each, so that a restart reads the state alone. Version 12 adds
+//! a section: the transactions accepted in the last entries (a retry's first outcome); an
+//! older file has none, and a ledger opened from it knows none from before it.
 
 use std::sync::Arc;
 
@@ -37,6 +39,25 @@ struct SnapshotV10<'a> {
     certificates: &'a [u8],
     #[serde(with = "serde_bytes")]
     certificate_ends: &'a [u8],
+}
+
+/// The version 11 file: version 12's header and sections without the last section (the recent
+/// transactions), as that build wrote it.
+fn as_version_11(v12: &[u8]) -> Vec<u8> {
+    let le_u64 = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+    assert_eq!(v12[0], 12);
+    assert_eq!(&v12[41..45], &8u32.to_le_bytes());
+    let table = &v12[45..45 + 8 * 12];
+    let recent_len = le_u64(&table[7 * 12..7 * 12 + 8]) as usize;
+    let mut out = vec![11];
+    out.extend_from_slice(&v12[1..41]);
+    out.extend(7u32.to_le_bytes());
+    out.extend_from_slice(&table[..7 * 12]);
+    let crc = crc32fast::hash(&out);
+    out.extend(crc.to_le_bytes());
+    let body = &v12[45 + 8 * 12 + 4..];
+    out.extend_from_slice(&body[..body.len() - recent_len]);
+    out
 }
 
 /// The version 9 layout, written out here as that build wrote it.
@@ -102,6 +123,8 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
     let events: Vec<Event> = new.events.to_vec();
     assert_eq!(events.len(), new.events.len());
     assert!(events.len() >= 5, "registrations and a certification");
+    assert_eq!(new.recent.len(), 5, "the five transactions are recent");
+    assert!(new.recent.complete_at(new.seq));
 
     assert_eq!(new.certificates.len(), 1);
     let (certificates, certificate_ends) = new.certificates.encode();
@@ -143,8 +166,10 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
         certificates: &certificates,
     })
     .unwrap();
-    for old in [&v8, &v9, &v10] {
+    let v11 = as_version_11(&bytes);
+    for old in [&v8, &v9, &v10, &v11] {
         let old = snapshot::decode(old).unwrap();
+        assert!(old.recent.is_empty() && !old.recent.complete_at(old.seq));
         assert_eq!(old.seq, new.seq);
         assert_eq!(old.chain_head, new.chain_head);
         assert_eq!(old.state.state_hash(), new.state.state_hash());
@@ -153,19 +178,19 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
         assert_eq!(old.digests, new.digests);
         assert_eq!(old.certificates, new.certificates);
         // Re-encoded, it is the current format, byte for byte what the ledger wrote.
+        // (With the recent transactions, which the older formats did not hold.)
         let again = snapshot::encode(
             old.seq,
             old.chain_head,
             &old.state,
-            &old.events,
-            &old.digests,
-            &old.certificates,
+            (&old.events, &old.digests, &old.certificates),
+            &new.recent,
         );
         assert_eq!(again, bytes);
     }
     // Read from disk (the file read checks a version 10 file's checksum as it reads), every
     // version loads to the same snapshot.
-    for file in [&v8, &v9, &v10, &bytes] {
+    for file in [&v8, &v9, &v10, &v11, &bytes] {
         let disk = tempfile::tempdir().unwrap();
         std::fs::create_dir(disk.path().join("snapshots")).unwrap();
         std::fs::write(
@@ -180,17 +205,18 @@ async fn version_8_and_9_snapshots_decode_to_the_same_snapshot() {
         assert_eq!(loaded.events, new.events);
         assert_eq!(loaded.digests, new.digests);
         assert_eq!(loaded.certificates, new.certificates);
+        assert_eq!(loaded.recent.len(), if file[0] == 12 { 5 } else { 0 });
     }
 
     // A version this build never wrote is refused with what it reads.
     let mut future = bytes.clone();
     future[0] = SNAPSHOT_VERSION + 1;
     let err = snapshot::decode(&future).unwrap_err().to_string();
-    assert!(err.contains("this build reads 8 to 11"), "{err}");
+    assert!(err.contains("this build reads 8 to 12"), "{err}");
 
     // A damaged byte anywhere is caught by a checksum (the header's or its section's) before
-    // anything is decoded, in both formats that have them.
-    for file in [&bytes, &v10] {
+    // anything is decoded, in every format that has them.
+    for file in [&bytes, &v11, &v10] {
         for at in [1, 60, file.len() / 2, file.len() - 1] {
             let mut damaged = file.clone();
             damaged[at] ^= 0x20;

@@ -105,7 +105,10 @@ impl Ledger {
             return Err(SubmitError::LogFailed(reason.clone()));
         }
         let shared = replica.shared();
-        if newest.unwrap_or(0) >= shared.last_work || inner.applied == 0 {
+        if newest.unwrap_or(0) >= shared.last_work
+            || inner.applied == 0
+            || !snapshot_holds_window(&inner)
+        {
             return Ok(None);
         }
         if shared.head.next_seq != inner.applied {
@@ -298,6 +301,7 @@ pub(super) fn install(
     seq: u64,
     state: floe_ledger::LedgerState,
     history: crate::history::History,
+    recent: crate::recent_txs::RecentTxs,
 ) {
     inner.base = seq;
     inner.applied = seq;
@@ -306,8 +310,23 @@ pub(super) fn install(
     inner.history = history;
     inner.events_after.clear();
     inner.outcomes.clear();
-    inner.accepted_txs.clear();
-    inner.accepted_order.clear();
+    inner.recent_txs = recent;
+}
+
+/// Whether a snapshot at the applied position holds the table of recent transactions that
+/// every other replica's at that position holds. Not for one window of entries after this
+/// replica installed a snapshot of format 11 or older, which had no table: such a snapshot is
+/// not written (its root would disagree with the committed one); the peers write theirs.
+pub(super) fn snapshot_holds_window(inner: &Inner) -> bool {
+    let complete = inner.recent_txs.complete_at(inner.applied);
+    if !complete {
+        tracing::warn!(
+            applied = inner.applied,
+            window = crate::recent_txs::RETRY_WINDOW,
+            "no snapshot written here: this replica opened a snapshot without recent transactions, and does not know all of the window's yet"
+        );
+    }
+    complete
 }
 
 /// [`install`] a snapshot decoded whole (a peer's).
@@ -317,7 +336,7 @@ fn install_decoded(inner: &mut Inner, snap: Snapshot) {
         digests: snap.digests,
         certificates: snap.certificates,
     });
-    install(inner, snap.seq, snap.state, history);
+    install(inner, snap.seq, snap.state, history, snap.recent);
 }
 
 async fn fetch_verified(

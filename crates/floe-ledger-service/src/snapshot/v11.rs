@@ -1,15 +1,16 @@
-//! Snapshot format 11: a fixed header with a table of sections, each section with its own
-//! CRC-32, so that a restart can read and check the state's sections alone and leave the
+//! Snapshot formats 11 and 12: a fixed header with a table of sections, each section with its
+//! own CRC-32, so that a restart can read and check the state's sections alone and leave the
 //! history's (events, digests, certificates) to another thread.
 //!
 //! ```text
-//! version u8 = 11 | seq u64 | chain_head [32] | sections u32 = 7
-//! | 7 × (length u64, crc32 u32) | crc32 u32 of all the header before it
+//! version u8 = 12 | seq u64 | chain_head [32] | sections u32 = 8
+//! | 8 × (length u64, crc32 u32) | crc32 u32 of all the header before it
 //! | the sections, back to back, in table order
 //! ```
 //!
 //! Integers are little-endian. The file is exactly the header and its sections: a length that
-//! disagrees is a damaged file.
+//! disagrees is a damaged file. Format 11 is the same with the first 7 sections: it has no
+//! table of recent transactions ([`crate::recent_txs`]).
 
 use std::fs::File;
 use std::ops::Range;
@@ -21,10 +22,13 @@ use floe_ledger::{LedgerState, StateIndex};
 use super::{SnapshotError, read_u64s};
 use crate::certificates::Certificates;
 use crate::event_log::EventLog;
+use crate::recent_txs::RecentTxs;
 
-pub(super) const VERSION: u8 = 11;
+pub(super) const VERSION: u8 = 12;
+/// The format before: no table of recent transactions.
+pub(super) const V11: u8 = 11;
 /// The number of sections, in table order (the constants below).
-pub(super) const SECTIONS: usize = 7;
+pub(super) const SECTIONS: usize = 8;
 pub(super) const STATE: usize = 0;
 pub(super) const STATE_INDEX: usize = 1;
 pub(super) const EVENTS: usize = 2;
@@ -32,6 +36,8 @@ pub(super) const EVENT_ENDS: usize = 3;
 pub(super) const DIGESTS: usize = 4;
 pub(super) const CERTIFICATES: usize = 5;
 pub(super) const CERTIFICATE_ENDS: usize = 6;
+/// Format 12 on: [`RecentTxs::encode`].
+pub(super) const RECENT_TXS: usize = 7;
 const NAMES: [&str; SECTIONS] = [
     "state",
     "state index",
@@ -40,9 +46,25 @@ const NAMES: [&str; SECTIONS] = [
     "digests",
     "certificates",
     "certificate ends",
+    "recent transactions",
 ];
-/// The header's length: the fixed fields, the table and the header's own CRC.
-pub(super) const HEADER_LEN: usize = 1 + 8 + 32 + 4 + SECTIONS * 12 + 4;
+/// The longest header: the fixed fields, the table and the header's own CRC.
+pub(super) const HEADER_LEN: usize = header_len(SECTIONS);
+
+/// The header's length with `sections` sections.
+const fn header_len(sections: usize) -> usize {
+    1 + 8 + 32 + 4 + sections * 12 + 4
+}
+
+/// Whether `version` is one this module reads.
+pub(super) fn reads(version: u8) -> bool {
+    version == VERSION || version == V11
+}
+
+/// The sections a file of `version` holds.
+fn sections_of(version: u8) -> usize {
+    if version == V11 { RECENT_TXS } else { SECTIONS }
+}
 /// Sections larger than this are read as two halves on two threads.
 const SPLIT_ABOVE: usize = 1 << 20;
 
@@ -51,6 +73,8 @@ const SPLIT_ABOVE: usize = 1 << 20;
 pub(super) struct Header {
     pub seq: u64,
     pub chain_head: [u8; 32],
+    /// Sections in the file (format 11 has no [`RECENT_TXS`]).
+    count: usize,
     lens: [u64; SECTIONS],
     crcs: [u32; SECTIONS],
 }
@@ -88,16 +112,19 @@ impl Header {
     /// Parse the first [`HEADER_LEN`] bytes of a file of `file_len` bytes.
     pub fn parse(bytes: &[u8], file_len: u64) -> Result<Header, SnapshotError> {
         let decode = |m: String| SnapshotError::Decode(m);
-        let Some(bytes) = bytes.get(..HEADER_LEN) else {
+        let version = *bytes.first().ok_or_else(|| decode("empty".into()))?;
+        if !reads(version) {
+            return Err(SnapshotError::Version(version));
+        }
+        let expected_count = sections_of(version);
+        let header_len = header_len(expected_count);
+        let Some(bytes) = bytes.get(..header_len) else {
             return Err(decode(format!(
-                "{} bytes, shorter than a version {VERSION} header ({HEADER_LEN})",
+                "{} bytes, shorter than a version {version} header ({header_len})",
                 bytes.len()
             )));
         };
-        if bytes[0] != VERSION {
-            return Err(SnapshotError::Version(bytes[0]));
-        }
-        let (head, crc) = bytes.split_at(HEADER_LEN - 4);
+        let (head, crc) = bytes.split_at(header_len - 4);
         let (expected, got) = (le_u32(crc), crc32fast::hash(head));
         if expected != got {
             return Err(SnapshotError::Checksum {
@@ -107,17 +134,20 @@ impl Header {
             });
         }
         let count = le_u32(&bytes[41..45]) as usize;
-        if count != SECTIONS {
-            return Err(decode(format!("{count} sections, not {SECTIONS}")));
+        if count != expected_count {
+            return Err(decode(format!(
+                "{count} sections, not {expected_count} (version {version})"
+            )));
         }
         let mut header = Header {
             seq: le_u64(&bytes[1..9]),
             chain_head: bytes[9..41].try_into().expect("32 bytes"),
+            count,
             lens: [0; SECTIONS],
             crcs: [0; SECTIONS],
         };
-        let mut total = HEADER_LEN as u64;
-        for (i, entry) in bytes[45..45 + SECTIONS * 12].chunks_exact(12).enumerate() {
+        let mut total = header_len as u64;
+        for (i, entry) in bytes[45..45 + count * 12].chunks_exact(12).enumerate() {
             header.lens[i] = le_u64(&entry[..8]);
             header.crcs[i] = le_u32(&entry[8..]);
             total = total.checked_add(header.lens[i]).ok_or_else(|| {
@@ -148,14 +178,15 @@ impl Header {
 
     /// Where section `i` lies in the file.
     pub fn range(&self, i: usize) -> Range<usize> {
-        let start = HEADER_LEN + self.lens[..i].iter().sum::<u64>() as usize;
+        let start = header_len(self.count) + self.lens[..i].iter().sum::<u64>() as usize;
         start..start + self.lens[i] as usize
     }
 
-    /// The bytes of the state's sections, and of the history's.
+    /// The bytes of the sections read at once (the state's, the recent transactions), and
+    /// of the history's.
     pub fn sizes(&self) -> (u64, u64) {
-        let state = self.lens[..EVENTS].iter().sum();
-        (state, self.lens[EVENTS..].iter().sum())
+        let state = self.lens[..EVENTS].iter().sum::<u64>() + self.lens[RECENT_TXS];
+        (state, self.lens[EVENTS..RECENT_TXS].iter().sum())
     }
 
     /// The number of events the snapshot holds.
@@ -225,14 +256,28 @@ fn history(
     })
 }
 
-/// Decode a whole version 11 file held in memory, checking every section.
+/// The table of recent transactions of a snapshot at `seq` (`None`: a format 11 file).
+fn recent_txs(seq: u64, section: Option<&[u8]>) -> Result<RecentTxs, SnapshotError> {
+    match section {
+        Some(bytes) => {
+            RecentTxs::decode(bytes, seq).map_err(|e| SnapshotError::Decode(e.to_string()))
+        }
+        None => Ok(RecentTxs::unknown_before(seq)),
+    }
+}
+
+/// Decode a whole version 11 or 12 file held in memory, checking every section.
 pub(super) fn decode(file: &Arc<Vec<u8>>) -> Result<super::Snapshot, SnapshotError> {
     let header = Header::parse(file, file.len() as u64)?;
     let section = |i: usize| &file[header.range(i)];
-    for i in 0..SECTIONS {
+    for i in 0..header.count {
         header.check(i, crc32fast::hash(section(i)))?;
     }
     let state = state(file, header.range(STATE), section(STATE_INDEX))?;
+    let recent = recent_txs(
+        header.seq,
+        (header.count > RECENT_TXS).then(|| section(RECENT_TXS)),
+    )?;
     let parts = history(
         section(EVENTS).to_vec(),
         section(EVENT_ENDS),
@@ -247,6 +292,7 @@ pub(super) fn decode(file: &Arc<Vec<u8>>) -> Result<super::Snapshot, SnapshotErr
         events: parts.events,
         digests: parts.digests,
         certificates: parts.certificates,
+        recent,
     })
 }
 
@@ -296,15 +342,16 @@ pub(super) fn read_hashed(
     Ok((bytes, crc.finalize()))
 }
 
-/// A version 11 file opened for a restart: the header and the state read and checked, the
-/// history still in the file.
+/// A version 11 or 12 file opened for a restart: the header, the state and the recent
+/// transactions read and checked, the history still in the file.
 pub(super) struct Opened {
     pub header: Header,
     pub state: LedgerState,
+    pub recent: RecentTxs,
     pub file: File,
 }
 
-/// Read the header and the state of the version 11 file `file` (of `len` bytes, whose first
+/// Read the header, the state and the recent transactions of the version 11 or 12 file `file` (of `len` bytes, whose first
 /// [`HEADER_LEN`] bytes are `head`).
 pub(super) fn open_state(file: File, head: &[u8], len: u64) -> Result<Opened, SnapshotError> {
     let header = Header::parse(head, len)?;
@@ -315,11 +362,21 @@ pub(super) fn open_state(file: File, head: &[u8], len: u64) -> Result<Opened, Sn
     let index_range = header.range(STATE_INDEX);
     let (index, crc) = read_checked(&file, index_range.start as u64, index_range.len(), true)?;
     header.check(STATE_INDEX, crc)?;
+    let recent = if header.count > RECENT_TXS {
+        let r = header.range(RECENT_TXS);
+        let (recent, crc) = read_checked(&file, r.start as u64, r.len(), false)?;
+        header.check(RECENT_TXS, crc)?;
+        Some(recent)
+    } else {
+        None
+    };
+    let recent = recent_txs(header.seq, recent.as_deref())?;
     let len = bytes.len();
     let state = state(&Arc::new(bytes), 0..len, &index)?;
     Ok(Opened {
         header,
         state,
+        recent,
         file,
     })
 }

@@ -163,7 +163,9 @@ async fn forged_and_stolen_signatures_are_unauthorized(
     );
 }
 
-/// A too-high sequence and a replay conflict; in between, the good registration is accepted.
+/// A too-high sequence conflicts; then the good registration is accepted. Sent again (its
+/// answer lost, say), the same transaction is answered with its first outcome, not applied
+/// twice; a different transaction with the used sequence number conflicts.
 async fn too_high_and_replayed_sequences_conflict(
     server: &Server,
     alice: &AccountKey,
@@ -179,8 +181,13 @@ async fn too_high_and_replayed_sequences_conflict(
     );
     let registered = server.submit_ok(good).await;
     let object = registered_object(&registered);
+    let again = server.submit_ok(good).await;
+    assert_eq!(again, registered, "the first outcome, once more");
+    assert_eq!(server.next_sequence(alice).await, 1, "applied once");
     assert_error(
-        server.post_tx(good).await,
+        server
+            .post_tx(&alice.sign(0, register_kind(blob, 5, true)))
+            .await,
         StatusCode::CONFLICT,
         "BAD_SEQUENCE",
     );
