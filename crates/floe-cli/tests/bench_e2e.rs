@@ -71,6 +71,16 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
         assert!(s["put_mib_s"].as_f64().unwrap() > 0.0, "{context}");
         within_run(&s["daemon_put_peak_rss_bytes"]);
         within_run(&s["daemon_get_peak_rss_bytes"]);
+        for (rise, peak) in [
+            ("daemon_put_rise_bytes", "daemon_put_peak_rss_bytes"),
+            ("daemon_get_rise_bytes", "daemon_get_peak_rss_bytes"),
+        ] {
+            let (rise, peak) = (s[rise].as_u64().unwrap(), s[peak].as_u64().unwrap());
+            assert!(
+                rise < peak,
+                "a rise {rise} within the peak {peak}: {context}"
+            );
+        }
     }
     for key in ["readers", "small_readers"] {
         let x = &r[key];
@@ -87,6 +97,10 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
     assert_eq!(large["size"], 2 << 20, "{context}");
     assert_eq!(large["get"]["ok"], true, "{context}");
     within_run(&large["daemon_peak_rss_bytes"]);
+    assert!(
+        large["daemon_rise_bytes"].as_u64().unwrap()
+            < large["daemon_peak_rss_bytes"].as_u64().unwrap()
+    );
     // > f shards silent: a definite answer; no certificate without n − f shards.
     let many = &r["silent_more"];
     assert!(many["large_get"].is_null(), "{context}");

@@ -59,12 +59,15 @@ impl Proc {
     }
 
     /// Reset the kernel's `VmHWM` to the RSS now, keeping the peak so far in `earlier_peak`.
-    fn restart_peak(&mut self) -> bool {
+    /// Returns the RSS it was reset to, or `None` if the kernel refused.
+    fn restart_peak(&mut self) -> Option<u64> {
         let pid = self.child.id();
         if let Some(s) = proc_stats(pid) {
             self.earlier_peak = self.earlier_peak.max(s.peak_rss_bytes);
         }
-        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").ok()?;
+        // Read after the reset: `VmHWM` is now the RSS it was reset to.
+        proc_stats(pid).map(|s| s.peak_rss_bytes)
     }
 
     /// The last lines of its log, for error messages.
@@ -72,6 +75,22 @@ impl Proc {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// The daemon's resident memory around one request (see [`Cluster::daemon_peak_during`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peak {
+    /// `VmHWM` after the request, reset just before it.
+    pub peak_bytes: u64,
+    /// The RSS just before it: what the daemon held already.
+    pub before_bytes: u64,
+}
+
+impl Peak {
+    /// What the request itself added at its peak.
+    pub fn rise(&self) -> u64 {
+        self.peak_bytes.saturating_sub(self.before_bytes)
     }
 }
 
@@ -296,19 +315,20 @@ impl Cluster {
 
     /// Run `work` (requests to the daemon) and measure the daemon's peak RSS meanwhile: its
     /// `VmHWM` is reset to its RSS first (`clear_refs`, see proc(5)), after the peak so far is
-    /// kept for [`Self::stats`]. The peak is `None` if the kernel refused the reset.
+    /// kept for [`Self::stats`]. `None` if the kernel refused the reset.
     pub async fn daemon_peak_during<T>(
         &mut self,
         work: impl std::future::Future<Output = T>,
-    ) -> (T, Option<u64>) {
-        let restarted = self.daemon.as_mut().is_some_and(Proc::restart_peak);
+    ) -> (T, Option<Peak>) {
+        let before = self.daemon.as_mut().and_then(Proc::restart_peak);
         let out = work.await;
-        let peak = self
-            .daemon
-            .as_ref()
-            .filter(|_| restarted)
-            .and_then(|p| proc_stats(p.child.id()))
-            .map(|s| s.peak_rss_bytes);
+        let peak = before.and_then(|before_bytes| {
+            let now = proc_stats(self.daemon.as_ref()?.child.id())?;
+            Some(Peak {
+                peak_bytes: now.peak_rss_bytes,
+                before_bytes,
+            })
+        });
         (out, peak)
     }
 
@@ -552,9 +572,10 @@ mod tests {
         let before = proc_stats(p.child.id()).unwrap();
         assert!(before.peak_rss_bytes >= 100 << 20, "{before:?}");
         assert!(before.rss_bytes < 60 << 20, "{before:?}");
-        assert!(p.restart_peak(), "the kernel refused clear_refs");
+        let reset_to = p.restart_peak().expect("the kernel refused clear_refs");
         let after = proc_stats(p.child.id()).unwrap();
         assert!(after.peak_rss_bytes < 60 << 20, "{after:?}");
+        assert!(reset_to < 60 << 20, "reset to the RSS then: {reset_to}");
         assert!(p.earlier_peak >= 100 << 20, "{}", p.earlier_peak);
         assert!(p.stats().unwrap().peak_rss_bytes >= 100 << 20);
         p.child.kill().unwrap();

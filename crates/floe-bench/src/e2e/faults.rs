@@ -155,13 +155,14 @@ async fn read_large(
     large: &LargeRead<'_>,
 ) -> Result<LargeGetRow, E2eError> {
     let read = daemon.try_get(&large.blob.id, large.blob.data);
-    let (get, daemon_peak_rss_bytes) = cluster.daemon_peak_during(read).await;
+    let (get, peak) = cluster.daemon_peak_during(read).await;
     let get = get?;
     Ok(LargeGetRow {
         size: large.blob.data.len() as u64,
         ratio: (large.normal_ms > 0.0).then(|| get.ms / large.normal_ms),
         get,
-        daemon_peak_rss_bytes,
+        daemon_peak_rss_bytes: peak.map(|p| p.peak_bytes),
+        daemon_rise_bytes: peak.map(|p| p.rise()),
     })
 }
 

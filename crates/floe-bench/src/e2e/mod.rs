@@ -35,7 +35,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::units::parse_size;
-use cluster::{Cluster, CpuSample, Layout};
+use cluster::{Cluster, CpuSample, Layout, Peak};
 use faults::{Baseline, LargeRead, Scenario, Stored};
 use http::Daemon;
 pub use report::Report;
@@ -436,8 +436,7 @@ async fn phases(
         if measure_cpu {
             cpu = Some((runs, total));
         }
-        let peaks = (highest(&put_peaks), highest(&get_peaks));
-        sizes.push(size_row(size, puts, gets, peaks));
+        sizes.push(size_row(size, puts, gets, (&put_peaks, &get_peaks)));
         progress(plan, &format!("{} done", crate::units::format_size(size)));
     }
     let baseline = sizes
@@ -586,17 +585,25 @@ async fn phases(
 }
 
 /// The highest of the peaks, `None` if any is unknown.
-fn highest(peaks: &[Option<u64>]) -> Option<u64> {
-    let known: Option<Vec<u64>> = peaks.iter().copied().collect();
-    known?.into_iter().max()
+/// The highest peak and the highest rise of the runs (`None` if any run has none).
+fn highest(peaks: &[Option<Peak>]) -> (Option<u64>, Option<u64>) {
+    let known: Option<Vec<Peak>> = peaks.iter().copied().collect();
+    let Some(known) = known else {
+        return (None, None);
+    };
+    (
+        known.iter().map(|p| p.peak_bytes).max(),
+        known.iter().map(Peak::rise).max(),
+    )
 }
 
 fn size_row(
     size: u64,
     mut puts: Vec<f64>,
     mut gets: Vec<f64>,
-    (put_peak, get_peak): (Option<u64>, Option<u64>),
+    (put, get): (&[Option<Peak>], &[Option<Peak>]),
 ) -> SizeRow {
+    let ((put_peak, put_rise), (get_peak, get_rise)) = (highest(put), highest(get));
     puts.sort_by(f64::total_cmp);
     gets.sort_by(f64::total_cmp);
     let p = |v: &[f64], q| percentile(v, q).unwrap_or(0.0);
@@ -613,6 +620,8 @@ fn size_row(
         gets_matched: gets.len(),
         daemon_put_peak_rss_bytes: put_peak,
         daemon_get_peak_rss_bytes: get_peak,
+        daemon_put_rise_bytes: put_rise,
+        daemon_get_rise_bytes: get_rise,
     }
 }
 
@@ -708,9 +717,19 @@ mod tests {
 
     #[test]
     fn a_peak_is_the_highest_known_or_none_if_one_is_unknown() {
-        assert_eq!(highest(&[Some(3), Some(7), Some(5)]), Some(7));
-        assert_eq!(highest(&[Some(3), None]), None);
-        assert_eq!(highest(&[]), None);
+        let p = |peak_bytes, before_bytes| {
+            Some(Peak {
+                peak_bytes,
+                before_bytes,
+            })
+        };
+        // The highest rise need not be the highest peak's.
+        assert_eq!(
+            highest(&[p(30, 20), p(70, 65), p(50, 10)]),
+            (Some(70), Some(40))
+        );
+        assert_eq!(highest(&[p(3, 1), None]), (None, None));
+        assert_eq!(highest(&[]), (None, None));
     }
 
     #[test]

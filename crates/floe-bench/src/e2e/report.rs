@@ -79,6 +79,12 @@ pub struct SizeRow {
     pub daemon_put_peak_rss_bytes: Option<u64>,
     /// The same during a GET.
     pub daemon_get_peak_rss_bytes: Option<u64>,
+    /// What a PUT of this size added at its peak (the highest of the runs): the peak less the
+    /// daemon's RSS just before the request. The rest of the peak is memory the daemon held
+    /// already (its start, and what earlier requests left in its allocator).
+    pub daemon_put_rise_bytes: Option<u64>,
+    /// The same for a GET.
+    pub daemon_get_rise_bytes: Option<u64>,
 }
 
 /// CPU seconds per PUT of `size`, averaged over `puts` PUTs, by process group.
@@ -153,6 +159,8 @@ pub struct LargeGetRow {
     pub ratio: Option<f64>,
     /// The daemon's peak RSS during this GET (see [`SizeRow::daemon_put_peak_rss_bytes`]).
     pub daemon_peak_rss_bytes: Option<u64>,
+    /// What this GET added at its peak (see [`SizeRow::daemon_put_rise_bytes`]).
+    pub daemon_rise_bytes: Option<u64>,
 }
 
 /// One process at the end of the run.
@@ -232,9 +240,11 @@ pub fn print_table(r: &Report) {
             s.get_mib_s,
             format!("{}/{}", s.gets_matched, s.runs),
             format!(
-                "{} / {}",
+                "{} (+{}) / {} (+{})",
                 peak(s.daemon_put_peak_rss_bytes),
-                peak(s.daemon_get_peak_rss_bytes)
+                peak(s.daemon_put_rise_bytes),
+                peak(s.daemon_get_peak_rss_bytes),
+                peak(s.daemon_get_rise_bytes)
             ),
         );
     }
@@ -302,7 +312,10 @@ pub fn print_table(r: &Report) {
             ("PUT", MIB as u64, &x.put, x.put_ratio, None),
         ]
         .into_iter()
-        .chain(large.map(|l| ("GET", l.size, &l.get, l.ratio, l.daemon_peak_rss_bytes)));
+        .chain(large.map(|l| {
+            let peak = l.daemon_peak_rss_bytes.zip(l.daemon_rise_bytes);
+            ("GET", l.size, &l.get, l.ratio, peak)
+        }));
         for (op, size, a, ratio, peak) in rows {
             let outcome = match (a.ok, a.status, &a.error) {
                 (true, _, _) => "ok".to_string(),
@@ -314,9 +327,10 @@ pub fn print_table(r: &Report) {
                 format_size(size),
                 a.ms,
                 ratio.map_or(String::new(), |q| format!(" ({q:.1}× normal)")),
-                peak.map_or(String::new(), |b| format!(
-                    ", daemon peak {:.0} MiB",
-                    mib(b)
+                peak.map_or(String::new(), |(b, rise)| format!(
+                    ", daemon peak {:.0} MiB (+{:.0})",
+                    mib(b),
+                    mib(rise)
                 )),
             );
         }
