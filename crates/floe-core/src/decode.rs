@@ -376,20 +376,19 @@ pub fn decode_from_secondary(
 }
 
 /// Fill the source matrix `blob` (row-major) from `p` distinct primary slivers, some of them
-/// repair rows: received systematic rows are copied, the others decoded column by column.
-/// Every column was received at the same positions, so columns are decoded in batches that
-/// share one decoder call ([`Coder::decode_lines`](crate::rs::Coder::decode_lines)); each
-/// batch returns the missing rows' symbols of its columns, which are then copied into place.
-/// Temporary memory is the missing rows once, plus the decoders' working space.
+/// repair rows: received systematic rows are copied, the others decoded column by column
+/// straight into their place ([`decode_missing_into`]). Temporary memory is the decoders'
+/// working space alone.
 fn decode_columns(rows: &[SliverData], shape: &Shape, blob: &mut [u8]) -> Result<(), RsError> {
-    let missing = decode_missing_blocks(rows, shape)?;
-    blob.par_chunks_mut(shape.s * shape.sym)
-        .zip(&missing.source)
-        .for_each(|(row, source)| match *source {
+    let (positions, source) = row_sources(rows, shape.p);
+    let mut missing = Vec::new();
+    for (row, source) in blob.chunks_mut(shape.s * shape.sym).zip(&source) {
+        match *source {
             Ok(j) => row.copy_from_slice(&rows[j].symbols),
-            Err(m) => missing.copy_row(m, shape.sym, row),
-        });
-    Ok(())
+            Err(_) => missing.push(row),
+        }
+    }
+    decode_missing_into(rows, shape, &positions, &source, missing)
 }
 
 /// For each source row, `Ok(j)`: `rows[j]` holds it; `Err(m)`: it is the m-th missing one.
@@ -403,42 +402,20 @@ fn decode_missing_rows(
     rows: &[SliverData],
     shape: &Shape,
 ) -> Result<(RowSources, DecodedRows), RsError> {
-    let missing = decode_missing_blocks(rows, shape)?;
-    let decoded = (0..shape.p)
-        .filter_map(|r| missing.source[r].err().map(|m| (r, m)))
-        .map(|(r, m)| {
-            let mut row = vec![0u8; shape.s * shape.sym];
-            missing.copy_row(m, shape.sym, &mut row);
-            (r, row)
-        })
+    let (positions, source) = row_sources(rows, shape.p);
+    let mut decoded: DecodedRows = (0..shape.p)
+        .filter(|&r| source[r].is_err())
+        .map(|r| (r, vec![0u8; shape.s * shape.sym]))
         .collect();
-    Ok((missing.source, decoded))
+    let targets = decoded.iter_mut().map(|(_, row)| &mut row[..]).collect();
+    decode_missing_into(rows, shape, &positions, &source, targets)?;
+    Ok((source, decoded))
 }
 
-/// The missing source rows, decoded in batches of columns that share one decoder call.
-struct MissingBlocks {
-    source: RowSources,
-    batches: Vec<Range<usize>>,
-    /// Per batch: for each missing row m (in order), its symbols of the batch's columns.
-    blocks: Vec<Vec<u8>>,
-}
-
-impl MissingBlocks {
-    /// The m-th missing row's s symbols into `row`.
-    fn copy_row(&self, m: usize, sym: usize, row: &mut [u8]) {
-        for (cols, block) in self.batches.iter().zip(&self.blocks) {
-            let width = cols.len() * sym;
-            row[cols.start * sym..][..width].copy_from_slice(&block[m * width..][..width]);
-        }
-    }
-}
-
-/// Decode the source rows `rows` lacks, column batch by column batch.
-fn decode_missing_blocks(rows: &[SliverData], shape: &Shape) -> Result<MissingBlocks, RsError> {
-    let Shape { p, s, n, sym, .. } = *shape;
+/// The positions of `rows`, and where each of the `p` source rows comes from.
+fn row_sources(rows: &[SliverData], p: usize) -> (Vec<usize>, RowSources) {
     let positions: Vec<usize> = rows.iter().map(|r| r.index.as_usize()).collect();
-    // For each source row: the received sliver holding it, or its place among the missing.
-    let mut source: Vec<Result<usize, usize>> = vec![Err(usize::MAX); p];
+    let mut source: RowSources = vec![Err(usize::MAX); p];
     for (j, &pos) in positions.iter().enumerate() {
         if pos < p {
             source[pos] = Ok(j);
@@ -446,31 +423,50 @@ fn decode_missing_blocks(rows: &[SliverData], shape: &Shape) -> Result<MissingBl
     }
     let missing = source.iter_mut().filter(|r| r.is_err());
     missing.enumerate().for_each(|(m, r)| *r = Err(m));
-    let n_missing = source.iter().filter(|r| r.is_err()).count();
+    (positions, source)
+}
+
+/// Decode the missing source rows into `targets` (the m-th missing row's s symbols in
+/// `targets[m]`), in batches of columns that share one decoder call
+/// ([`Coder::decode_lines`](crate::rs::Coder::decode_lines)). The batches' columns of a row
+/// are disjoint slices of it, so the batches decode in parallel, each straight into its own.
+fn decode_missing_into(
+    rows: &[SliverData],
+    shape: &Shape,
+    positions: &[usize],
+    source: &[Result<usize, usize>],
+    targets: Vec<&mut [u8]>,
+) -> Result<(), RsError> {
+    let Shape { p, s, n, sym, .. } = *shape;
     let batches: Vec<Range<usize>> =
         line_batches(s, sym, 2 * rayon::current_num_threads()).collect();
-    let blocks: Vec<Vec<u8>> = batches
+    // parts[b][m]: batch b's columns of the m-th missing row.
+    let mut parts: Vec<Vec<&mut [u8]>> = batches
+        .iter()
+        .map(|_| Vec::with_capacity(targets.len()))
+        .collect();
+    for row in targets {
+        let mut rest = row;
+        for (cols, part) in batches.iter().zip(parts.iter_mut()) {
+            let (own, tail) = std::mem::take(&mut rest).split_at_mut(cols.len() * sym);
+            part.push(own);
+            rest = tail;
+        }
+    }
+    batches
         .par_iter()
-        .map(|cols| {
-            let width = cols.len() * sym;
-            let mut block = vec![0u8; n_missing * width];
+        .zip(parts.par_iter_mut())
+        .try_for_each(|(cols, part)| {
             with_worker(|w| {
                 let symbol = |l: usize, j: usize| rows[j].symbol(cols.start + l);
                 w.coder
-                    .decode_lines(p, n, sym, &positions, cols.len(), symbol, |l, i, d| {
+                    .decode_lines(p, n, sym, positions, cols.len(), symbol, |l, i, d| {
                         if let Err(m) = source[i] {
-                            block[m * width + l * sym..][..sym].copy_from_slice(d);
+                            part[m][l * sym..][..sym].copy_from_slice(d);
                         }
                     })
-            })?;
-            Ok(block)
+            })
         })
-        .collect::<Result<_, RsError>>()?;
-    Ok(MissingBlocks {
-        source,
-        batches,
-        blocks,
-    })
 }
 
 /// Fill the source matrix `blob` (row-major) from `s` distinct secondary slivers, decoding
