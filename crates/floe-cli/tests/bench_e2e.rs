@@ -7,81 +7,18 @@ use std::process::Command;
 
 #[test]
 fn bench_e2e_quick_runs_a_network_of_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
-        // A size above 1 MiB, so that the ≤ f scenario reads a large blob too.
-        .args([
-            "bench",
-            "e2e",
-            "--quick",
-            "--sizes",
-            "1KiB,1MiB,2MiB",
-            "--json",
-            "--dir",
-        ])
-        .arg(dir.path().join("net"))
-        .output()
-        .expect("floe runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        // Keep the network's files and show what its processes logged: a failure here is
-        // rare and cannot be reproduced from the seed alone (it depends on timing).
-        let net = dir.keep().join("net");
-        let logs: String = std::fs::read_dir(net.join("logs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| {
-                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-                format!("--- {} (last 30 lines)\n{tail}\n", e.path().display())
-            })
-            .collect();
-        panic!(
-            "floe bench e2e failed (files kept in {}):\n{stderr}\n{logs}",
-            net.display()
-        );
-    }
-    let r: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stderr}"));
+    let (r, stderr, dir) = run_quick(tempfile::tempdir().unwrap());
     let context = format!("{r:#}\n{stderr}");
 
     assert_eq!(r["nodes"], 4, "{context}");
     assert_eq!(r["n_shards"], 40, "{context}");
     let sizes = r["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 3, "{context}");
-    // The daemon's peak over the whole run bounds its peak during any one request, though the
-    // kernel's counter was reset before each of them.
-    let procs = r["processes"].as_array().unwrap();
-    let daemon = procs
-        .iter()
-        .find(|p| p["name"] == "daemon")
-        .expect("daemon");
-    let whole_run = daemon["peak_rss_bytes"].as_u64().unwrap();
-    let within_run = |peak: &serde_json::Value| {
-        let peak = peak.as_u64().expect("a peak (the kernel reset VmHWM)");
-        assert!(
-            peak > 0 && peak <= whole_run,
-            "a request's peak {peak} against the run's {whole_run}: {context}"
-        );
-    };
     for s in sizes {
         assert_eq!(s["gets_matched"], s["runs"], "{context}");
         assert!(s["put_mib_s"].as_f64().unwrap() > 0.0, "{context}");
-        within_run(&s["daemon_put_peak_rss_bytes"]);
-        within_run(&s["daemon_get_peak_rss_bytes"]);
-        for (rise, peak) in [
-            ("daemon_put_rise_bytes", "daemon_put_peak_rss_bytes"),
-            ("daemon_get_rise_bytes", "daemon_get_peak_rss_bytes"),
-        ] {
-            let (rise, peak) = (s[rise].as_u64().unwrap(), s[peak].as_u64().unwrap());
-            assert!(
-                rise < peak,
-                "a rise {rise} within the peak {peak}: {context}"
-            );
-        }
     }
+    daemon_memory_is_consistent(&r, &context);
     for key in ["readers", "small_readers"] {
         let x = &r[key];
         assert_eq!(x["ok"], x["requests"], "{key}: {context}");
@@ -96,11 +33,6 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
     let large = &few["large_get"];
     assert_eq!(large["size"], 2 << 20, "{context}");
     assert_eq!(large["get"]["ok"], true, "{context}");
-    within_run(&large["daemon_peak_rss_bytes"]);
-    assert!(
-        large["daemon_rise_bytes"].as_u64().unwrap()
-            < large["daemon_peak_rss_bytes"].as_u64().unwrap()
-    );
     // > f shards silent: a definite answer; no certificate without n − f shards.
     let many = &r["silent_more"];
     assert!(many["large_get"].is_null(), "{context}");
@@ -140,6 +72,7 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
         start >> 20
     );
     // Six processes with their memory, all stopped at the end.
+    let procs = r["processes"].as_array().unwrap();
     assert_eq!(procs.len(), 6, "{context}");
     assert!(
         procs
@@ -156,4 +89,77 @@ fn bench_e2e_quick_runs_a_network_of_processes() {
             logs.display()
         );
     }
+}
+
+/// `floe bench e2e --quick` with a size above 1 MiB (so that the ≤ f scenario reads a large
+/// blob too), in `dir`: its JSON report, its stderr, and `dir`. On failure the network's files
+/// are kept and the panic shows what its processes logged.
+fn run_quick(dir: tempfile::TempDir) -> (serde_json::Value, String, tempfile::TempDir) {
+    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
+        .args([
+            "bench",
+            "e2e",
+            "--quick",
+            "--sizes",
+            "1KiB,1MiB,2MiB",
+            "--json",
+            "--dir",
+        ])
+        .arg(dir.path().join("net"))
+        .output()
+        .expect("floe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        // A failure here is rare and cannot be reproduced from the seed alone (it depends on
+        // timing).
+        let net = dir.keep().join("net");
+        let logs: String = std::fs::read_dir(net.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                format!("--- {} (last 30 lines)\n{tail}\n", e.path().display())
+            })
+            .collect();
+        panic!(
+            "floe bench e2e failed (files kept in {}):\n{stderr}\n{logs}",
+            net.display()
+        );
+    }
+    let r =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stderr}"));
+    (r, stderr, dir)
+}
+
+/// The daemon's peak over the whole run bounds its peak during any one request, though the
+/// kernel's counter was reset before each of them; and each request's rise (its peak less the
+/// RSS before it) is less than its peak.
+fn daemon_memory_is_consistent(r: &serde_json::Value, context: &str) {
+    let procs = r["processes"].as_array().unwrap();
+    let daemon = procs
+        .iter()
+        .find(|p| p["name"] == "daemon")
+        .expect("daemon");
+    let whole_run = daemon["peak_rss_bytes"].as_u64().unwrap();
+    let check = |row: &serde_json::Value, peak: &str, rise: &str| {
+        let peak = row[peak].as_u64().expect("a peak (the kernel reset VmHWM)");
+        let rise = row[rise].as_u64().expect("a rise");
+        assert!(
+            peak > 0 && peak <= whole_run,
+            "a request's peak {peak} against the run's {whole_run}: {context}"
+        );
+        assert!(
+            rise < peak,
+            "a rise {rise} within the peak {peak}: {context}"
+        );
+    };
+    for s in r["sizes"].as_array().unwrap() {
+        check(s, "daemon_put_peak_rss_bytes", "daemon_put_rise_bytes");
+        check(s, "daemon_get_peak_rss_bytes", "daemon_get_rise_bytes");
+    }
+    let large = &r["silent_f"]["large_get"];
+    check(large, "daemon_peak_rss_bytes", "daemon_rise_bytes");
 }
