@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use floe_ledger::Event;
 use floe_ledger_etcd::EtcdLogConfig;
-use floe_ledger_service::ReplicaOptions;
 
 mod common;
 use common::genesis;
 use common::replicas::{
-    assert_agree, converge, etcd, open, options, serve_on, submit_registrations,
+    assert_agree, converge, etcd, keep_all, open, options, serve_on, settled, submit_registrations,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,12 +34,7 @@ async fn a_replica_behind_a_compaction_bootstraps_from_a_peer_snapshot() {
     drop(b);
     // Enough entries for several checkpoints, so records b needs are pruned.
     let last = submit_registrations(&a.ledger, 1, 10..110).await;
-    assert!(
-        a.ledger
-            .wait_applied(last + 1, Duration::from_secs(10))
-            .await
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settled(&a.ledger, last).await;
     let log =
         floe_ledger_etcd::EtcdLog::connect(&EtcdLogConfig::new(members.endpoints(), "/test/"))
             .await
@@ -71,26 +65,12 @@ async fn a_new_replica_far_behind_starts_from_a_peer_snapshot_not_a_replay() {
     let g = genesis();
     // Replica a: a snapshot every 20 entries, keeping every record (nothing is pruned).
     let a = serve_on(
-        open(
-            &dir.path().join("a"),
-            &g,
-            ReplicaOptions {
-                prune: false,
-                ..options(&members, 20, vec![])
-            },
-        )
-        .await,
+        open(&dir.path().join("a"), &g, keep_all(&members, 20, vec![])).await,
         0,
     )
     .await;
     let last = submit_registrations(&a.ledger, 9, 0..150).await;
-    assert!(
-        a.ledger
-            .wait_applied(last + 1, Duration::from_secs(10))
-            .await
-    );
-    // Let a's checkpoints land.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settled(&a.ledger, last).await;
     let a_snapshot = a.ledger.replica_status().unwrap().snapshot_seq.unwrap();
     assert!(a_snapshot >= 140, "a's newest snapshot is at {a_snapshot}");
     // A peer that refuses connections comes first.

@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use floe_ledger::{AccountKey, GenesisConfig};
 use floe_ledger_etcd::{EtcdLogConfig, EtcdMembers};
-use floe_ledger_service::{Ledger, ReplicaOptions, SubmitError};
+use floe_ledger_service::{Ledger, SubmitError};
 
 mod common;
 use common::replicas::{
-    assert_agree, converge, etcd, open, options, register, serve_on, submit_registrations,
+    assert_agree, converge, etcd, keep_all, open, options, register, serve_on, submit_registrations,
 };
 use common::{genesis, seed, snapshot_file};
 
@@ -500,15 +500,7 @@ async fn a_replica_catching_up_prunes_once_per_batch_not_per_checkpoint() {
     let members = etcd(dir.path()).await;
     let g = genesis();
     // Replica a checkpoints every 2 entries and keeps every record.
-    let a = open(
-        &dir.path().join("a"),
-        &g,
-        ReplicaOptions {
-            prune: false,
-            ..options(&members, 2, vec![])
-        },
-    )
-    .await;
+    let a = open(&dir.path().join("a"), &g, keep_all(&members, 2, vec![])).await;
     submit_registrations(&a, 7, 0..60).await;
     // Let a's last checkpoints land, then count what the catch-up will apply.
     let mut end = a.progress().0;

@@ -10,15 +10,15 @@
 //! (`apt-get install etcd-server`) and fails with that message otherwise.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use floe_ledger::{AccountKey, SignedTransaction};
 use floe_ledger_client::LedgerClient;
-use floe_ledger_service::{Accepted, Ledger, ReplicaOptions};
+use floe_ledger_service::{Accepted, Ledger};
 
 mod common;
 use common::replicas::{
-    assert_agree, converge, etcd, open, options, register, serve_on, submit_registrations,
+    assert_agree, converge, etcd, keep_all, open, options, register, serve_on, settled,
+    submit_registrations,
 };
 use common::{genesis, seed};
 
@@ -49,10 +49,7 @@ async fn a_retry_is_answered_with_its_first_outcome_after_restarts() {
     let members = etcd(dir.path()).await;
     let g = genesis();
     // A snapshot every 20 entries; every record kept, so that a new replica can replay them.
-    let opts = || ReplicaOptions {
-        prune: false,
-        ..options(&members, 20, vec![])
-    };
+    let opts = || keep_all(&members, 20, vec![]);
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     let a = open(&a_dir, &g, opts()).await;
     let b = open(&b_dir, &g, opts()).await;
@@ -102,15 +99,7 @@ async fn a_replica_started_from_a_peer_snapshot_answers_a_retry() {
     let members = etcd(dir.path()).await;
     let g = genesis();
     let a = serve_on(
-        open(
-            &dir.path().join("a"),
-            &g,
-            ReplicaOptions {
-                prune: false,
-                ..options(&members, 20, vec![])
-            },
-        )
-        .await,
+        open(&dir.path().join("a"), &g, keep_all(&members, 20, vec![])).await,
         0,
     )
     .await;
@@ -118,13 +107,7 @@ async fn a_replica_started_from_a_peer_snapshot_answers_a_retry() {
     let tx = account.sign(0, register(7, 0).0);
     let first = a.ledger.submit_tx(tx.clone()).await.unwrap();
     let last = submit_registrations(&a.ledger, 9, 0..80).await;
-    assert!(
-        a.ledger
-            .wait_applied(last + 1, Duration::from_secs(10))
-            .await
-    );
-    // Let a's checkpoints land.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settled(&a.ledger, last).await;
     let c: Arc<Ledger> = open(
         &dir.path().join("c"),
         &g,

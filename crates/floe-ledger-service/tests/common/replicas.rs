@@ -30,6 +30,26 @@ pub fn options(members: &EtcdMembers, every: u64, peers: Vec<String>) -> Replica
     }
 }
 
+/// [`options`] for a replica that keeps every record (no pruning), so that a later replica can
+/// replay the whole log.
+pub fn keep_all(members: &EtcdMembers, every: u64, peers: Vec<String>) -> ReplicaOptions {
+    ReplicaOptions {
+        prune: false,
+        ..options(members, every, peers)
+    }
+}
+
+/// Wait (bounded) until `ledger` applied entry `last`, then half a second more for the
+/// checkpoints of its snapshots to land in the log.
+pub async fn settled(ledger: &Ledger, last: u64) {
+    assert!(
+        ledger.wait_applied(last + 1, Duration::from_secs(10)).await,
+        "entry {last} was not applied: {:?}",
+        ledger.progress()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 /// Registrations `range` by the account of `tag` (its `i`th blob at nonce `i`), submitted one
 /// after the other to `ledger`; returns the entry index of the last.
 pub async fn submit_registrations(ledger: &Ledger, tag: u64, range: std::ops::Range<u64>) -> u64 {
