@@ -184,9 +184,7 @@ fn apply_tail(restored: Restored, replay: &Replay) -> Result<(Inner, u64), OpenE
                 .map_err(|error| OpenError::Diverged { index, error })?;
             history.record(entry, &evs, state.digest());
             events_after.push(history.event_count());
-            if let LogEntry::Tx(tx) = entry {
-                recent.note(tx.digest(), index);
-            }
+            recent.note_entry(entry, index);
         }
         recent.prune(first + entries.len() as u64);
     }

@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use floe_ledger::LogEntry;
+
 use crate::history::History;
 use crate::service::Accepted;
 
@@ -54,6 +56,14 @@ impl RecentTxs {
         if let std::collections::hash_map::Entry::Vacant(v) = self.by_digest.entry(digest) {
             v.insert(index);
             self.order.push_back((digest, index));
+        }
+    }
+
+    /// [`Self::note`] `entry`, accepted as entry `index`, if it is a transaction (other
+    /// entries are not sent by clients, so never retried).
+    pub fn note_entry(&mut self, entry: &LogEntry, index: u64) {
+        if let LogEntry::Tx(tx) = entry {
+            self.note(tx.digest(), index);
         }
     }
 

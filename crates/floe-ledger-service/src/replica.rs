@@ -471,10 +471,8 @@ impl Ledger {
                         if let Ok(events) = &r {
                             inner.history.note_certificate(&e, events);
                         }
-                        if r.is_ok()
-                            && let LogEntry::Tx(tx) = &e
-                        {
-                            inner.recent_txs.note(tx.digest(), record.seq);
+                        if r.is_ok() {
+                            inner.recent_txs.note_entry(&e, record.seq);
                         }
                         r
                     }

@@ -365,11 +365,9 @@ impl Ledger {
             };
             let entry_index = inner.state.entry_count() - 1;
             inner.applied = inner.state.entry_count();
-            if let LogEntry::Tx(tx) = &entry {
-                inner.recent_txs.note(tx.digest(), entry_index);
-                let applied = inner.applied;
-                inner.recent_txs.prune(applied);
-            }
+            inner.recent_txs.note_entry(&entry, entry_index);
+            let applied = inner.applied;
+            inner.recent_txs.prune(applied);
             let pending = match committer.enqueue(bytes) {
                 Ok(p) => p,
                 Err(e) => {
