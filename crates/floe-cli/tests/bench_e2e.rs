@@ -159,6 +159,17 @@ fn daemon_memory_is_consistent(r: &serde_json::Value, context: &str) {
     for s in r["sizes"].as_array().unwrap() {
         check(s, "daemon_put_peak_rss_bytes", "daemon_put_rise_bytes");
         check(s, "daemon_get_peak_rss_bytes", "daemon_get_rise_bytes");
+        // Sampled while nothing ran: within what the run ever held.
+        for idle in [
+            "daemon_idle_after_first_bytes",
+            "daemon_idle_after_last_bytes",
+        ] {
+            let rss = s[idle].as_u64().expect(idle);
+            assert!(
+                rss > 0 && rss <= whole_run,
+                "{idle} {rss} against the run's peak {whole_run}: {context}"
+            );
+        }
     }
     let large = &r["silent_f"]["large_get"];
     check(large, "daemon_peak_rss_bytes", "daemon_rise_bytes");

@@ -7,7 +7,9 @@
 //! 1. **Sizes.** For each size, `runs` PUTs of fresh seeded random data, each followed by a GET
 //!    whose bytes must equal what was PUT: p50 / p99 latency and MiB/s (size / p50). For the
 //!    largest size, the CPU time of every process from just before each PUT until 1 s after
-//!    its answer (so the work it leaves behind counts), averaged per PUT.
+//!    its answer (so the work it leaves behind counts), averaged per PUT. After the first and
+//!    the last run of each size, the daemon's RSS once idle: whether requests give back what
+//!    they took.
 //! 2. **Readers.** `--readers` GETs of one stored 1 MiB blob at once, then `--small-readers`
 //!    GETs of as many distinct 1 KiB blobs at once (stored beforehand, 8 PUTs at a time):
 //!    successes, failures by HTTP status, latency, wall time.
@@ -23,6 +25,7 @@ mod faults;
 mod fill;
 mod http;
 mod report;
+mod sizes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,11 +38,12 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::units::parse_size;
-use cluster::{Cluster, CpuSample, Layout, Peak};
+use cluster::{Cluster, Layout};
 use faults::{Baseline, LargeRead, Scenario, Stored};
 use http::Daemon;
 pub use report::Report;
-use report::{CpuRow, DaemonMemoryRow, ProcRow, SizeRow, ms, percentile};
+use report::{DaemonMemoryRow, ProcRow, ms};
+use sizes::{Sizes, cpu_row, sizes_phase};
 
 /// Size of the blob the readers and the silent-node scenarios use.
 const MIB_BLOB: usize = 1 << 20;
@@ -405,40 +409,7 @@ async fn phases(
 
     // 1. Sizes, with the CPU of the largest size's PUTs.
     let largest = plan.largest();
-    let mut sizes = Vec::new();
-    let mut cpu: Option<(usize, CpuSample)> = None;
-    // The largest size's last blob, read again with nodes paused.
-    let mut large = None;
-    for &size in &plan.sizes {
-        let runs = plan.runs(size);
-        let measure_cpu = size == largest && cpu.is_none();
-        let mut total = CpuSample::default();
-        let (mut puts, mut gets) = (Vec::new(), Vec::new());
-        let (mut put_peaks, mut get_peaks) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let data = random(size as usize);
-            let before = cluster.cpu();
-            let (put, peak) = cluster.daemon_peak_during(daemon.put(&data)).await;
-            let (took, id) = put?;
-            put_peaks.push(peak);
-            if measure_cpu {
-                tokio::time::sleep(CPU_SETTLE).await;
-                total = add(&total, &delta(&before, &cluster.cpu()));
-            }
-            puts.push(ms(took));
-            let (get, peak) = cluster.daemon_peak_during(daemon.get(&id, &data)).await;
-            gets.push(ms(get?));
-            get_peaks.push(peak);
-            if size == largest && size > MIB_BLOB as u64 {
-                large = Some((id, data));
-            }
-        }
-        if measure_cpu {
-            cpu = Some((runs, total));
-        }
-        sizes.push(size_row(size, puts, gets, (&put_peaks, &get_peaks)));
-        progress(plan, &format!("{} done", crate::units::format_size(size)));
-    }
+    let Sizes { sizes, cpu, large } = sizes_phase(plan, cluster, &daemon, random).await?;
     let baseline = sizes
         .iter()
         .find(|s| s.size == MIB_BLOB as u64)
@@ -584,82 +555,6 @@ async fn phases(
     })
 }
 
-/// The highest of the peaks, `None` if any is unknown.
-/// The highest peak and the highest rise of the runs (`None` if any run has none).
-fn highest(peaks: &[Option<Peak>]) -> (Option<u64>, Option<u64>) {
-    let known: Option<Vec<Peak>> = peaks.iter().copied().collect();
-    let Some(known) = known else {
-        return (None, None);
-    };
-    (
-        known.iter().map(|p| p.peak_bytes).max(),
-        known.iter().map(Peak::rise).max(),
-    )
-}
-
-fn size_row(
-    size: u64,
-    mut puts: Vec<f64>,
-    mut gets: Vec<f64>,
-    (put, get): (&[Option<Peak>], &[Option<Peak>]),
-) -> SizeRow {
-    let ((put_peak, put_rise), (get_peak, get_rise)) = (highest(put), highest(get));
-    puts.sort_by(f64::total_cmp);
-    gets.sort_by(f64::total_cmp);
-    let p = |v: &[f64], q| percentile(v, q).unwrap_or(0.0);
-    let mib_s = |ms: f64| size as f64 / (1u64 << 20) as f64 / (ms / 1000.0).max(1e-9);
-    SizeRow {
-        size,
-        runs: puts.len(),
-        put_p50_ms: p(&puts, 0.5),
-        put_p99_ms: p(&puts, 0.99),
-        put_mib_s: mib_s(p(&puts, 0.5)),
-        get_p50_ms: p(&gets, 0.5),
-        get_p99_ms: p(&gets, 0.99),
-        get_mib_s: mib_s(p(&gets, 0.5)),
-        gets_matched: gets.len(),
-        daemon_put_peak_rss_bytes: put_peak,
-        daemon_get_peak_rss_bytes: get_peak,
-        daemon_put_rise_bytes: put_rise,
-        daemon_get_rise_bytes: get_rise,
-    }
-}
-
-fn delta(before: &CpuSample, after: &CpuSample) -> CpuSample {
-    CpuSample {
-        ledger: after.ledger - before.ledger,
-        nodes: after
-            .nodes
-            .iter()
-            .zip(&before.nodes)
-            .map(|(a, b)| a - b)
-            .collect(),
-        daemon: after.daemon - before.daemon,
-    }
-}
-
-fn add(a: &CpuSample, b: &CpuSample) -> CpuSample {
-    let n = a.nodes.len().max(b.nodes.len());
-    let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
-    CpuSample {
-        ledger: a.ledger + b.ledger,
-        nodes: (0..n).map(|i| at(&a.nodes, i) + at(&b.nodes, i)).collect(),
-        daemon: a.daemon + b.daemon,
-    }
-}
-
-fn cpu_row(size: u64, puts: usize, total: &CpuSample) -> CpuRow {
-    let per = |v: f64| v / puts.max(1) as f64;
-    CpuRow {
-        size,
-        puts,
-        ledger_s: per(total.ledger),
-        nodes_sum_s: per(total.nodes.iter().sum()),
-        nodes_max_s: per(total.nodes.iter().copied().fold(0.0, f64::max)),
-        daemon_s: per(total.daemon),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,45 +608,5 @@ mod tests {
         assert!(bad(&["--sizes", "0"]));
         assert!(bad(&["--repeat", "0"]));
         assert!(bad(&["--n-shards", "4", "--nodes", "4", "--sizes", "1GiB"]));
-    }
-
-    #[test]
-    fn a_peak_is_the_highest_known_or_none_if_one_is_unknown() {
-        let p = |peak_bytes, before_bytes| {
-            Some(Peak {
-                peak_bytes,
-                before_bytes,
-            })
-        };
-        // The highest rise need not be the highest peak's.
-        assert_eq!(
-            highest(&[p(30, 20), p(70, 65), p(50, 10)]),
-            (Some(70), Some(40))
-        );
-        assert_eq!(highest(&[p(3, 1), None]), (None, None));
-        assert_eq!(highest(&[]), (None, None));
-    }
-
-    #[test]
-    fn cpu_is_averaged_per_put() {
-        let total = CpuSample {
-            ledger: 0.2,
-            nodes: vec![1.0, 3.0],
-            daemon: 4.0,
-        };
-        let row = cpu_row(64 << 20, 2, &total);
-        assert_eq!(
-            (row.ledger_s, row.nodes_sum_s, row.nodes_max_s, row.daemon_s),
-            (0.1, 2.0, 1.5, 2.0)
-        );
-        let d = delta(
-            &CpuSample {
-                ledger: 1.0,
-                nodes: vec![1.0],
-                daemon: 1.0,
-            },
-            &total,
-        );
-        assert_eq!(d.nodes, vec![0.0]);
     }
 }

@@ -85,6 +85,12 @@ pub struct SizeRow {
     pub daemon_put_rise_bytes: Option<u64>,
     /// The same for a GET.
     pub daemon_get_rise_bytes: Option<u64>,
+    /// The daemon's RSS after the first run (PUT and GET) of this size and a wait with no
+    /// request (`DaemonMemoryRow::idle_wait_ms`, in which it gives free memory back).
+    pub daemon_idle_after_first_bytes: u64,
+    /// The same after the last run: about equal to the first when each request gave back what
+    /// it took.
+    pub daemon_idle_after_last_bytes: u64,
 }
 
 /// CPU seconds per PUT of `size`, averaged over `puts` PUTs, by process group.
@@ -378,9 +384,23 @@ pub fn print_table(r: &Report) {
         );
     }
     let d = &r.daemon_memory;
+    let idle: Vec<String> = r
+        .sizes
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:.1} / {:.1}",
+                format_size(s.size),
+                mib(s.daemon_idle_after_first_bytes),
+                mib(s.daemon_idle_after_last_bytes)
+            )
+        })
+        .collect();
     println!(
-        "daemon RSS: {:.1} MiB at the start, {:.1} MiB after the run and {:.1} s idle",
+        "daemon RSS: {:.1} MiB at the start; idle after the first / last run of each size: {} \
+         MiB; {:.1} MiB after the run ({:.1} s idle each time)",
         mib(d.start_rss_bytes),
+        idle.join(", "),
         mib(d.idle_rss_bytes),
         d.idle_wait_ms / 1000.0
     );
