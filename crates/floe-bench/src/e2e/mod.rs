@@ -43,7 +43,7 @@ use faults::{Baseline, LargeRead, Scenario, Stored};
 use http::Daemon;
 pub use report::Report;
 use report::{DaemonMemoryRow, ProcRow, ms};
-use sizes::{Sizes, cpu_row, sizes_phase};
+use sizes::{Sizes, cpu_row, idle_daemon_rss, sizes_phase};
 
 /// Size of the blob the readers and the silent-node scenarios use.
 const MIB_BLOB: usize = 1 << 20;
@@ -523,10 +523,9 @@ async fn phases(
         })
         .collect();
     // The daemon gives free memory back once idle for a while: its RSS then.
-    tokio::time::sleep(DAEMON_IDLE_WAIT).await;
     let daemon_memory = DaemonMemoryRow {
         start_rss_bytes: daemon_start_rss,
-        idle_rss_bytes: fill::rss(cluster).1,
+        idle_rss_bytes: idle_daemon_rss(cluster).await,
         idle_wait_ms: ms(DAEMON_IDLE_WAIT),
     };
     Ok(Report {

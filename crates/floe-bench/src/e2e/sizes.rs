@@ -81,7 +81,7 @@ pub(super) async fn sizes_phase(
 /// back when idle). Sampled after the first and the last run of a size: if each request gave
 /// back what it took, the two are about equal, and what separates the first from the
 /// daemon's start is what it keeps once warm (coding tables, code pages, pools).
-async fn idle_daemon_rss(cluster: &Cluster) -> u64 {
+pub(super) async fn idle_daemon_rss(cluster: &Cluster) -> u64 {
     tokio::time::sleep(DAEMON_IDLE_WAIT).await;
     fill::rss(cluster).1
 }
